@@ -1,0 +1,1 @@
+"""acg2vec.beam_pipelines."""

@@ -1,0 +1,1 @@
+"""Scrapy crawlers and importers that write typed items to raw/<source>/."""

@@ -1,0 +1,68 @@
+"""The workspace: one root under which every stage reads and writes (see the README's architecture).
+
+    raw/<source>/<kind>-<shard>.jsonl.gz        crawl output
+    raw/safebooru/files/<md5[:2]>/<md5>.<ext>   downloaded images
+    datasets/<tfds name>/<config>/<version>/    TFDS datasets
+    models/<name>/                              exported models
+    eval/<run>/                                 reports
+    logs/                                       one log file per command run
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_WORKDIR = "./acg2vec-data"
+ENV_VAR = "ACG2VEC_HOME"
+
+
+def default_workdir() -> str:
+    """``$ACG2VEC_HOME`` if set, else ``./acg2vec-data``."""
+    return os.environ.get(ENV_VAR) or DEFAULT_WORKDIR
+
+
+def is_remote(path: str) -> bool:
+    """True for a URL-style path (gs://, s3://, ...) that the local file system cannot open."""
+    return "://" in str(path)
+
+
+@dataclass(frozen=True, slots=True)
+class Workspace:
+    """Paths inside a workdir. Remote roots (gs://, s3://) are kept as strings."""
+
+    root: str
+
+    @classmethod
+    def at(cls, workdir: str | os.PathLike[str] | None = None) -> Workspace:
+        root = str(workdir) if workdir is not None else default_workdir()
+        if not is_remote(root):
+            root = str(Path(root).expanduser().resolve())
+        return cls(root)
+
+    def _join(self, *parts: str) -> str:
+        if is_remote(self.root):
+            return "/".join([self.root.rstrip("/"), *parts])
+        return str(Path(self.root, *parts))
+
+    def raw(self, source: str = "") -> str:
+        return self._join("raw", source) if source else self._join("raw")
+
+    def datasets(self) -> str:
+        return self._join("datasets")
+
+    def models(self, name: str = "") -> str:
+        return self._join("models", name) if name else self._join("models")
+
+    def eval(self, run: str = "") -> str:
+        return self._join("eval", run) if run else self._join("eval")
+
+    def logs(self) -> str:
+        return self._join("logs")
+
+    def ensure(self) -> Workspace:
+        """Create the local root and its logs folder (no-op for remote roots)."""
+        if not is_remote(self.root):
+            Path(self.logs()).mkdir(parents=True, exist_ok=True)
+        return self
