@@ -1,0 +1,1 @@
+"""TFDS dataset ``acg_illustrations``: illustrations with tags, rating and popularity targets."""

@@ -1,0 +1,1 @@
+"""TFDS dataset ``acg_text_pairs``: multilingual ACG text pairs (also shipped as Parquet)."""
