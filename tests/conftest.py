@@ -100,7 +100,9 @@ def local_http_server() -> Iterator[Callable[..., str]]:
     """
     servers: list[http.server.HTTPServer] = []
 
-    def start(*, directory: Path | None = None, handler: type[http.server.BaseHTTPRequestHandler] | None = None) -> str:
+    def start(
+        *, directory: Path | None = None, handler: type[http.server.BaseHTTPRequestHandler] | None = None
+    ) -> str:
         if handler is None:
             if directory is None:
                 raise ValueError("give a directory or a handler")
@@ -122,3 +124,20 @@ def local_http_server() -> Iterator[Callable[..., str]]:
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def sample_site() -> Iterator[object]:
+    """The acg2vec sample site (seed 0, 300 posts, no faults) on 127.0.0.1 with a free port; stopped after the test.
+
+    ``sample_site.url_for("safebooru")`` (also "bangumi", "wikipedia/zh|ja|en", "moegirl", "jikan", "mal") gives a
+    site's base URL; ``sample_site.world`` holds what the crawl should find. For faults or other sizes, start one
+    with ``acg2vec.crawlers.sample_site.start_sample_site(faults=FaultPlan(...))`` in the test.
+    """
+    from acg2vec.crawlers.sample_site import start_sample_site
+
+    site = start_sample_site(seed=0, posts=300)
+    try:
+        yield site
+    finally:
+        site.stop()
