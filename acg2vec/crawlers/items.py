@@ -15,6 +15,7 @@ Language keys in ``titles`` / ``names`` / ``summaries`` are BCP-47-like: ``ja``,
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from dataclasses import dataclass, field
@@ -253,6 +254,12 @@ def _check(value: Any, hint: Any, name: str) -> Any:
     return value
 
 
+@functools.cache
+def _type_hints(cls: type[Item]) -> dict[str, Any]:
+    # Resolving hints costs ~0.2 ms; builds validate millions of records.
+    return typing.get_type_hints(cls)
+
+
 def item_from_dict(data: Any) -> Item:
     """Validate one raw record and build its item; raises :class:`ItemError` with a named reason."""
     if not isinstance(data, dict):
@@ -261,7 +268,7 @@ def item_from_dict(data: Any) -> Item:
     cls = ITEM_CLASSES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise ItemError("unknown-kind", repr(kind))
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     kwargs: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
         if f.name not in data:

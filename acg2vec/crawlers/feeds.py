@@ -1,0 +1,216 @@
+"""Feed output and bookkeeping of a crawl: the jsonl exporter, dead letters, counts, the run report and manifest.
+
+Stats keys every acg2vec crawl keeps (Scrapy's stats collector holds them; the report reads them back):
+
+    acg2vec/written/<kind>     items that reached the feeds
+    acg2vec/dropped/<reason>   items rejected by a pipeline (dead-lettered)
+    acg2vec/skipped/<reason>   items already in raw/<source>/ from an earlier run (not dead-lettered)
+    acg2vec/bad_input/<reason> pages or files rejected (bad body, failed download, error in a callback)
+
+so that for every run ``items read = written + dropped + skipped``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scrapy import signals
+from scrapy.exporters import JsonLinesItemExporter
+
+from acg2vec.crawlers.items import Item, item_to_dict
+from acg2vec.deadletter import DeadLetters
+
+logger = logging.getLogger(__name__)
+
+WRITTEN = "acg2vec/written/"
+DROPPED = "acg2vec/dropped/"
+SKIPPED = "acg2vec/skipped/"
+BAD_INPUT = "acg2vec/bad_input/"
+DEAD_LETTER_FILE = "dead-letters.jsonl.gz"
+MANIFEST_FILE = "manifest.json"
+
+
+class ItemJsonLinesExporter(JsonLinesItemExporter):
+    """One item per line in the form of :func:`acg2vec.crawlers.items.item_to_dict` (with its ``kind``)."""
+
+    def export_item(self, item: Any) -> None:
+        data = item_to_dict(item) if isinstance(item, Item) else dict(self.get_serialized_fields(item))
+        self.file.write((json.dumps(data, ensure_ascii=False) + "\n").encode("utf-8"))
+
+
+class CrawlBookkeeping:
+    """Scrapy extension: counts written items per kind, owns the dead-letter file, counts callback errors."""
+
+    def __init__(self, crawler: Any) -> None:
+        self.crawler = crawler
+        path = None
+        raw_dir = raw_dir_of(crawler.settings)
+        if raw_dir is not None:
+            path = Path(raw_dir, DEAD_LETTER_FILE)
+        self.dead_letters = DeadLetters(path)
+        crawler.signals.connect(self.item_scraped, signal=signals.item_scraped)
+        crawler.signals.connect(self.spider_error, signal=signals.spider_error)
+        crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
+        self._cpu_start = 0.0
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> CrawlBookkeeping:
+        ext = cls(crawler)
+        crawler.acg2vec_bookkeeping = ext
+        return ext
+
+    def item_scraped(self, item: Any, response: Any = None, spider: Any = None) -> None:
+        kind = getattr(item, "kind", "") or type(item).__name__.lower()
+        self.crawler.stats.inc_value(WRITTEN + kind)
+
+    def spider_error(self, failure: Any, response: Any = None, spider: Any = None) -> None:
+        url = getattr(response, "url", None)
+        body = getattr(response, "text", None) if hasattr(response, "text") else None
+        self.add("callback-error", {"body": body[:2000] if body else None}, url=url, detail=repr(failure.value))
+
+    def add(
+        self, reason: str, record: Any = None, *, url: str | None = None, detail: str = "", prefix: str = BAD_INPUT
+    ):
+        """Count ``reason`` under ``prefix`` in the stats and write the record to the dead-letter file."""
+        self.crawler.stats.inc_value(prefix + reason)
+        self.dead_letters.add(reason, {"url": url, "data": record}, detail=detail)
+
+    def spider_opened(self, spider: Any = None) -> None:
+        self._cpu_start = time.process_time()
+
+    def spider_closed(self, spider: Any = None, reason: str | None = None) -> None:
+        # CPU time of the crawl itself (not of the imports before it), for the throughput benchmark.
+        self.crawler.stats.set_value("acg2vec/cpu_seconds", round(time.process_time() - self._cpu_start, 3))
+        self.dead_letters.close()
+
+
+def bookkeeping(crawler: Any) -> CrawlBookkeeping:
+    """The crawl's :class:`CrawlBookkeeping` (created on first use when the extension is not enabled)."""
+    ext = getattr(crawler, "acg2vec_bookkeeping", None)
+    if ext is None:
+        ext = CrawlBookkeeping.from_crawler(crawler)
+    return ext
+
+
+def raw_dir_of(settings: Any) -> str | None:
+    """``raw/<source>/`` of the running crawl, from the settings the runner sets (None outside the runner)."""
+    root, source = settings.get("ACG2VEC_WORKSPACE"), settings.get("ACG2VEC_SOURCE")
+    if not root or not source:
+        return None
+    from acg2vec.workspace import Workspace
+
+    return Workspace(root).raw(source)
+
+
+def _by_prefix(stats: dict[str, Any], prefix: str) -> dict[str, int]:
+    return {k[len(prefix) :]: int(v) for k, v in sorted(stats.items()) if k.startswith(prefix)}
+
+
+@dataclass(slots=True)
+class CrawlReport:
+    """What one crawl run did; also appended to ``raw/<source>/manifest.json``."""
+
+    spider: str
+    source: str
+    run_id: str
+    finish_reason: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    elapsed_s: float = 0.0
+    written: dict[str, int] = field(default_factory=dict)
+    dropped: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+    bad_input: dict[str, int] = field(default_factory=dict)
+    requests: int = 0
+    responses: int = 0
+    errors: int = 0
+    retries: int = 0
+    files_downloaded: int = 0
+    status_counts: dict[str, int] = field(default_factory=dict)
+    # Other acg2vec counters: page retries by reason, Retry-After waits, hosts slowed down, ...
+    counters: dict[str, float] = field(default_factory=dict)
+    cpu_s: float = 0.0
+
+    @property
+    def items_written(self) -> int:
+        return sum(self.written.values())
+
+    @property
+    def items_read(self) -> int:
+        """Items the spider yielded: written + dropped + skipped."""
+        return self.items_written + sum(self.dropped.values()) + sum(self.skipped.values())
+
+    @property
+    def finished(self) -> bool:
+        return self.finish_reason == "finished"
+
+    @classmethod
+    def from_stats(cls, stats: dict[str, Any], *, spider: str, source: str, run_id: str) -> CrawlReport:
+        def when(key: str) -> str | None:
+            value = stats.get(key)
+            return value.isoformat(timespec="seconds") if hasattr(value, "isoformat") else value
+
+        return cls(
+            spider=spider,
+            source=source,
+            run_id=run_id,
+            finish_reason=stats.get("finish_reason"),
+            started_at=when("start_time"),
+            finished_at=when("finish_time"),
+            elapsed_s=round(float(stats.get("elapsed_time_seconds", 0.0)), 3),
+            written=_by_prefix(stats, WRITTEN),
+            dropped=_by_prefix(stats, DROPPED),
+            skipped=_by_prefix(stats, SKIPPED),
+            bad_input=_by_prefix(stats, BAD_INPUT),
+            requests=int(stats.get("downloader/request_count", 0)),
+            responses=int(stats.get("downloader/response_count", 0)),
+            errors=int(stats.get("downloader/exception_count", 0)),
+            retries=int(stats.get("retry/count", 0)),
+            files_downloaded=int(stats.get("file_status_count/downloaded", 0)),
+            status_counts=_by_prefix(stats, "downloader/response_status_count/"),
+            counters={
+                k.removeprefix("acg2vec/"): v
+                for k, v in sorted(stats.items())
+                if k.startswith("acg2vec/") and not k.startswith((WRITTEN, DROPPED, SKIPPED, BAD_INPUT))
+            },
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["items_read"] = self.items_read
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CrawlReport:
+        names = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def update_manifest(raw_dir: str | Path, report: CrawlReport) -> dict[str, Any]:
+    """Append ``report`` to ``raw_dir/manifest.json`` and recompute the cumulative items per kind."""
+    path = Path(raw_dir, MANIFEST_FILE)
+    manifest: dict[str, Any] = {"source": report.source, "runs": [], "items": {}}
+    if path.exists():
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            # A broken manifest is rebuilt from this run on; the old one is kept beside it for a look.
+            logger.warning("manifest %s is not valid JSON; starting a new one", path)
+            path.rename(path.with_suffix(".json.broken"))
+    manifest.setdefault("runs", []).append(report.to_dict())
+    totals: dict[str, int] = {}
+    for run in manifest["runs"]:
+        for kind, n in run.get("written", {}).items():
+            totals[kind] = totals.get(kind, 0) + int(n)
+    manifest["items"] = dict(sorted(totals.items()))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return manifest

@@ -1,0 +1,240 @@
+"""Run one spider against a workspace, in a child process.
+
+Twisted's reactor cannot be restarted within one process, and tests and the demo crawl many times, so each
+crawl runs in ``python -m acg2vec.crawlers.runner <spec.json>``, where Scrapy's own CrawlerProcess, settings
+and stats collector do the work. The child writes the run's :class:`~acg2vec.crawlers.feeds.CrawlReport`
+to ``raw/<source>/manifest.json`` and to a report file the parent reads back.
+
+Stopping and resuming: :meth:`CrawlHandle.stop` sends SIGTERM, which Scrapy treats like Ctrl-C (finish the
+requests in flight, close the feeds, keep the pending requests in ``jobs/<source>/``, Scrapy's JOBDIR). The
+next run of the same spider resumes from there. A run that ends any other way deletes its job directory,
+so the next run starts afresh (and skips the items it already has, see the pipelines).
+
+A hard kill (SIGKILL, a crash of the machine) loses the feed batches still open, while the job directory
+already counts their pages as done, so resuming would leave gaps: run with ``fresh=True`` (``--fresh``)
+instead, which walks the site again and writes only the items missing from ``raw/<source>/``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from acg2vec.crawlers.feeds import CrawlReport
+from acg2vec.errors import UserError
+from acg2vec.workspace import Workspace, is_remote
+
+
+@dataclass(slots=True)
+class CrawlSpec:
+    """Everything the child process needs to run one crawl (written as JSON)."""
+
+    name: str
+    workspace: str
+    run_id: str
+    report_path: str
+    base_url: str | None = None
+    spider_args: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    http_cache: bool = False
+    throttle: bool = True
+    quiet: bool = False
+    batch_items: int | None = None
+
+
+def new_run_id() -> str:
+    """A sortable, unique id that names this run's feed shards (UTC time plus a random suffix)."""
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{uuid.uuid4().hex[:8]}"
+
+
+class CrawlHandle:
+    """A crawl running in a child process."""
+
+    def __init__(self, spec: CrawlSpec, process: subprocess.Popen, tmpdir: str) -> None:
+        self.spec = spec
+        self.process = process
+        self._tmpdir = tmpdir
+
+    @property
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        """Ask the crawl to stop gracefully (like Ctrl-C); it can be resumed by running the spider again."""
+        if self.running:
+            self.process.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """End the crawl at once (SIGKILL); feed batches still open are lost."""
+        if self.running:
+            self.process.kill()
+
+    def wait(self, timeout: float | None = None) -> CrawlReport:
+        """Wait for the end of the crawl and return its report (UserError if it failed to run)."""
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                self.process.wait()
+        try:
+            path = Path(self.spec.report_path)
+            data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+        finally:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+        if data is None:
+            raise UserError(
+                f"the {self.spec.name} crawl ended without a report (exit code {self.process.returncode})."
+            )
+        if "error" in data:
+            raise UserError(data["error"])
+        return CrawlReport.from_dict(data)
+
+
+def start_spider(
+    name: str,
+    *,
+    workspace: Workspace,
+    base_url: str | None = None,
+    spider_args: dict[str, Any] | None = None,
+    settings: dict[str, Any] | None = None,
+    http_cache: bool = False,
+    throttle: bool = True,
+    quiet: bool = False,
+    fresh: bool = False,
+    batch_items: int | None = None,
+) -> CrawlHandle:
+    """Start spider ``name`` in a child process; ``fresh`` discards a stopped crawl instead of resuming it."""
+    if is_remote(workspace.root):
+        # Dead letters, the manifest, the job dir and the already-have scan work on local files.
+        raise UserError("crawls write to a local workdir; copy raw/ to remote storage after the crawl.")
+    workspace.ensure()
+    if fresh:
+        from acg2vec.crawlers.settings import job_dir
+
+        # The job dir is named after the source, which only the child knows for sure; spiders name theirs alike.
+        shutil.rmtree(job_dir(workspace, name), ignore_errors=True)
+    tmpdir = tempfile.mkdtemp(prefix="acg2vec-crawl-")
+    spec = CrawlSpec(
+        name=name,
+        workspace=workspace.root,
+        run_id=new_run_id(),
+        report_path=str(Path(tmpdir, "report.json")),
+        base_url=base_url,
+        spider_args=dict(spider_args or {}),
+        settings=dict(settings or {}),
+        http_cache=http_cache,
+        throttle=throttle,
+        quiet=quiet,
+        batch_items=batch_items,
+    )
+    spec_path = Path(tmpdir, "spec.json")
+    spec_path.write_text(json.dumps(_spec_dict(spec)), encoding="utf-8")
+    process = subprocess.Popen([sys.executable, "-m", "acg2vec.crawlers.runner", str(spec_path)])
+    return CrawlHandle(spec, process, tmpdir)
+
+
+def run_spider(
+    name: str,
+    *,
+    workspace: Workspace,
+    base_url: str | None = None,
+    spider_args: dict[str, Any] | None = None,
+    settings: dict[str, Any] | None = None,
+    timeout: float | None = None,
+    **options: Any,
+) -> CrawlReport:
+    """Run spider ``name`` to its end in a child process and return its report (see :func:`start_spider`)."""
+    handle = start_spider(
+        name, workspace=workspace, base_url=base_url, spider_args=spider_args, settings=settings, **options
+    )
+    return handle.wait(timeout=timeout)
+
+
+def _spec_dict(spec: CrawlSpec) -> dict[str, Any]:
+    return {name: getattr(spec, name) for name in spec.__dataclass_fields__}
+
+
+# -- the child process ------------------------------------------------------------------------------------
+
+
+def _crawl(spec: CrawlSpec) -> CrawlReport:
+    from scrapy.crawler import CrawlerProcess
+    from scrapy.settings import Settings
+    from scrapy.spiderloader import get_spider_loader
+
+    from acg2vec.crawlers import settings as default_settings
+    from acg2vec.crawlers.feeds import update_manifest
+    from acg2vec.crawlers.settings import job_dir, run_settings
+
+    settings = Settings()
+    settings.setmodule(default_settings, priority="project")
+    try:
+        spider_cls = get_spider_loader(settings).load(spec.name)
+    except KeyError:
+        raise UserError(f"there is no spider named {spec.name!r}.") from None
+    source = getattr(spider_cls, "source", None) or spec.name
+    workspace = Workspace(spec.workspace)
+    per_run = run_settings(
+        workspace=workspace,
+        source=source,
+        run_id=spec.run_id,
+        batch_items=spec.batch_items,
+        http_cache=spec.http_cache,
+        throttle=spec.throttle,
+        quiet=spec.quiet,
+    )
+    settings.setdict(per_run, priority="cmdline")
+    settings.setdict(spec.settings, priority="cmdline")
+    Path(workspace.raw(source)).mkdir(parents=True, exist_ok=True)
+
+    process = CrawlerProcess(settings)
+    crawler = process.create_crawler(spider_cls)
+    kwargs = dict(spec.spider_args)
+    if spec.base_url:
+        kwargs["base_url"] = spec.base_url
+    failures: list[Any] = []
+    process.crawl(crawler, **kwargs).addErrback(failures.append)
+    process.start()
+
+    if failures:
+        # The spider refused its arguments (or failed to open): one sentence, not a traceback.
+        raise UserError(f"the {spec.name} crawl could not start: {failures[0].getErrorMessage()}")
+    stats = dict(crawler.stats.get_stats())
+    report = CrawlReport.from_stats(stats, spider=spec.name, source=source, run_id=spec.run_id)
+    report.cpu_s = round(float(stats.get("acg2vec/cpu_seconds", 0.0)), 3)
+    update_manifest(workspace.raw(source), report)
+    if report.finish_reason != "shutdown":
+        shutil.rmtree(job_dir(workspace, source), ignore_errors=True)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Child process entry point: ``python -m acg2vec.crawlers.runner SPEC.json``."""
+    args = sys.argv[1:] if argv is None else argv
+    data = json.loads(Path(args[0]).read_text(encoding="utf-8"))
+    spec = CrawlSpec(**data)
+    report_path = Path(spec.report_path)
+    try:
+        report = _crawl(spec)
+    except UserError as err:
+        report_path.write_text(json.dumps({"error": str(err)}), encoding="utf-8")
+        return err.exit_code
+    report_path.write_text(json.dumps(report.to_dict(), ensure_ascii=False), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

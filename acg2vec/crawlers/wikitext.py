@@ -1,0 +1,241 @@
+"""Wikitext to plain text with mwparserfromhell: sections by heading, infobox fields, disambiguation marks.
+
+Templates, references, files, categories, tables, galleries and comments are removed; links keep their
+shown text. A few inline templates carry running text (``{{lang|ja|…}}``, moegirl's ``{{黑幕|…}}``); those
+keep the one argument that holds the text (see :data:`INLINE_TEMPLATES`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import mwparserfromhell
+from mwparserfromhell.nodes import (
+    Argument,
+    Comment,
+    ExternalLink,
+    Heading,
+    HTMLEntity,
+    Tag,
+    Template,
+    Text,
+    Wikilink,
+)
+from mwparserfromhell.wikicode import Wikicode
+
+# Template name (lower case, spaces not underscores) -> index of the positional argument that holds running text.
+INLINE_TEMPLATES: dict[str, int] = {
+    "lang": 2,
+    "lang-ja": 1,
+    "lang-en": 1,
+    "lang-zh": 1,
+    "nihongo": 1,
+    "nihongo2": 1,
+    "lj": 1,
+    "le": 1,
+    "ruby": 1,
+    "nowrap": 1,
+    "small": 1,
+    "黑幕": 1,
+    "heimu": 1,
+    "胡话": 1,
+    "文字模糊": 1,
+    "color": 2,
+    "颜色": 2,
+    "coloredtext": 2,
+    "彩色文字": 2,
+    "補助漢字フォント": 1,
+    "ill": 1,
+    "仮リンク": 1,
+    "link-en": 1,
+    "link-ja": 1,
+}
+
+# Templates that write kanji with readings as alternating positional arguments (moegirl ``{{jpn|泉|いずみ|こなた}}``
+# reads 泉こなた): the odd-numbered arguments are the text; Wikipedia's ``{{jpn|j=...}}`` keeps ``j``.
+RUBY_PAIR_TEMPLATES = frozenset({"jpn"})
+
+# Tags whose content is not running text. Struck-out text (del / s) is dropped too: on moegirl it is a joke
+# the page says it takes back, not a statement about the work.
+DROPPED_TAGS = frozenset(
+    {"ref", "references", "gallery", "table", "math", "score", "timeline", "imagemap", "syntaxhighlight",
+     "templatedata", "graph", "inputbox", "categorytree", "noinclude", "indicator", "mapframe", "tabs", "del", "s"}
+)  # fmt: skip
+
+# Link namespaces that are not text: files, categories (English and the local names of zh / ja / moegirl).
+NON_TEXT_LINK_PREFIXES = frozenset(
+    {"file", "image", "media", "category", "文件", "檔案", "档案", "图像", "圖像", "ファイル", "画像",
+     "分类", "分類", "カテゴリ", "template", "模板", "wikipedia", "wp", "help", "帮助"}
+)  # fmt: skip
+
+_LANG_PREFIX = re.compile(r"^:?[a-z]{2,3}(-[a-z]+)?$")
+_MAGIC_WORD = re.compile(r"__[A-Z]+__")
+_LIST_MARK = re.compile(r"^[*#:;]+\s*")
+_SPACES = re.compile(r"[ \t\u3000]+")
+
+
+@dataclass(slots=True)
+class PageSection:
+    """One section of a page: heading path (empty for the intro) and its plain text."""
+
+    heading_path: list[str]
+    text: str
+
+
+@dataclass(slots=True)
+class TextOptions:
+    """What to keep; the defaults suit Wikipedia and moegirl."""
+
+    inline_templates: dict[str, int] = field(default_factory=lambda: dict(INLINE_TEMPLATES))
+
+
+def template_name(template: Template) -> str:
+    """A template's name normalised for lookups: stripped, lower case, underscores as spaces."""
+    return str(template.name.strip_code() or template.name).strip().replace("_", " ").lower()
+
+
+def _link_is_text(link: Wikilink) -> bool:
+    title = str(link.title).strip()
+    if ":" not in title:
+        return True
+    prefix = title.split(":", 1)[0].strip().lower()
+    if prefix in NON_TEXT_LINK_PREFIXES or prefix.lstrip(":") in NON_TEXT_LINK_PREFIXES:
+        return title.startswith(":")  # [[:Category:X]] is a visible link
+    # [[en:Foo]] is an interlanguage link, not shown in the text.
+    return not (_LANG_PREFIX.match(prefix) and not title.startswith(":"))
+
+
+def _plain(code: Wikicode, options: TextOptions) -> str:
+    out: list[str] = []
+    for node in code.nodes:
+        if isinstance(node, Text):
+            out.append(str(node.value))
+        elif isinstance(node, Template):
+            name = template_name(node)
+            index = options.inline_templates.get(name)
+            if index is not None and node.has(str(index)):
+                out.append(_plain(node.get(str(index)).value, options))
+            elif name in RUBY_PAIR_TEMPLATES:
+                out.append(_ruby_pairs(node, options))
+        elif isinstance(node, Tag):
+            tag = str(node.tag).strip().lower()
+            if tag in ("li", "dt", "dd") and node.wiki_markup:
+                continue  # a wiki list marker ("*", "#", ";", ":"): its item's text follows on the same line
+            if tag == "br":
+                out.append("\n")
+            elif tag in ("li", "p", "div") and node.contents is not None:
+                out.append("\n" + _plain(node.contents, options) + "\n")
+            elif tag not in DROPPED_TAGS and node.contents is not None and not node.self_closing:
+                out.append(_plain(node.contents, options))
+        elif isinstance(node, Wikilink):
+            if _link_is_text(node):
+                if node.text is not None:
+                    out.append(_plain(node.text, options))
+                else:  # [[Page#Anchor]] shows "Page"
+                    out.append(_plain(node.title, options).lstrip(":").split("#")[0])
+        elif isinstance(node, ExternalLink):
+            if node.title is not None:
+                out.append(_plain(node.title, options))
+        elif isinstance(node, HTMLEntity):
+            out.append(node.normalize())
+        elif isinstance(node, (Comment, Argument, Heading)):
+            continue
+        else:
+            out.append(str(node))
+    return "".join(out)
+
+
+def _ruby_pairs(template: Template, options: TextOptions) -> str:
+    if template.has("j"):
+        return _plain(template.get("j").value, options)
+    positional = [p for p in template.params if not p.showkey]
+    return "".join(_plain(p.value, options) for p in positional[::2])
+
+
+def clean_text(text: str) -> str:
+    """Collapse spaces, drop list markers and magic words, keep one blank line between paragraphs."""
+    text = _MAGIC_WORD.sub("", text)
+    lines = [_SPACES.sub(" ", _LIST_MARK.sub("", line)).strip() for line in text.splitlines()]
+    paragraphs: list[str] = []
+    current: list[str] = []
+    for line in lines:
+        if line:
+            current.append(line)
+        elif current:
+            paragraphs.append("\n".join(current))
+            current = []
+    if current:
+        paragraphs.append("\n".join(current))
+    return "\n\n".join(paragraphs)
+
+
+def to_plain_text(wikitext: str | Wikicode, *, options: TextOptions | None = None) -> str:
+    """Plain text of a piece of wikitext (markup stripped, paragraphs kept)."""
+    code = mwparserfromhell.parse(wikitext) if isinstance(wikitext, str) else wikitext
+    return clean_text(_plain(code, options or TextOptions()))
+
+
+def split_sections(wikitext: str, *, options: TextOptions | None = None) -> list[PageSection]:
+    """The intro and every section of a page, in order, each with its heading path and plain text.
+
+    Sections whose text is empty (a heading followed only by sub-headings or removed markup) are kept
+    with empty text so the caller can count them.
+    """
+    options = options or TextOptions()
+    code = mwparserfromhell.parse(wikitext)
+    sections: list[PageSection] = []
+    stack: list[tuple[int, str]] = []
+    buffer: list = []
+
+    def flush() -> None:
+        body = clean_text(_plain(mwparserfromhell.wikicode.Wikicode(buffer), options))
+        sections.append(PageSection([title for _, title in stack], body))
+        buffer.clear()
+
+    for node in code.nodes:
+        if isinstance(node, Heading):
+            flush()
+            title = clean_text(_plain(node.title, options)).replace("\n", " ")
+            while stack and stack[-1][0] >= node.level:
+                stack.pop()
+            stack.append((node.level, title))
+        else:
+            buffer.append(node)
+    flush()
+    return sections
+
+
+def find_templates(wikitext: str | Wikicode, names: set[str] | frozenset[str]) -> list[Template]:
+    """Templates (at any depth) whose normalised name is in ``names`` or starts with one of them + '/'."""
+    code = mwparserfromhell.parse(wikitext) if isinstance(wikitext, str) else wikitext
+    found = []
+    for template in code.filter_templates(recursive=True):
+        name = template_name(template)
+        if name in names or any(name.startswith(n + "/") for n in names):
+            found.append(template)
+    return found
+
+
+def template_fields(template: Template, *, options: TextOptions | None = None) -> dict[str, str]:
+    """A template's named parameters as plain text (empty values left out)."""
+    fields: dict[str, str] = {}
+    for param in template.params:
+        if not param.showkey:
+            continue
+        value = to_plain_text(param.value, options=options)
+        if value:
+            fields[str(param.name).strip()] = value
+    return fields
+
+
+def template_links(template: Template, name: str) -> list[str]:
+    """Titles of the page links (at any depth) in one parameter of a template, in order, without repeats."""
+    if not template.has(name):
+        return []
+    titles: list[str] = []
+    for link in template.get(name).value.filter_wikilinks(recursive=True):
+        title = str(link.title).strip().split("#")[0]
+        if _link_is_text(link) and title and title not in titles:
+            titles.append(title)
+    return titles

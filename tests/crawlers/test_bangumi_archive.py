@@ -1,0 +1,146 @@
+"""The Bangumi Archive importer on a hand-made dump: items, links, counted bad lines, re-imports, the CLI."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from acg2vec.crawlers.bangumi_archive import ArchiveImportConfig, ShardWriter, import_archive
+from acg2vec.crawlers.items import Work, item_from_dict
+from acg2vec.errors import UserError
+from acg2vec.workspace import Workspace
+
+FIXTURES = Path(__file__).parent / "fixtures" / "bangumi" / "archive"
+
+
+def make_zip(tmp_path: Path, *, folder: str = "") -> Path:
+    path = tmp_path / "dump.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for member in sorted(FIXTURES.iterdir()):
+            zf.write(member, folder + member.name)
+    return path
+
+
+def table_row(output: str, label: str, what: str) -> str | None:
+    """The count in the row ``label | what | n`` of the crawl report table the CLI prints."""
+    for line in output.splitlines():
+        cells = [c.strip() for c in line.strip("│┃ ").split("│")]
+        if cells[:2] == [label, what]:
+            return cells[2]
+    return None
+
+
+def read_kind(raw: Path, kind: str) -> list[dict]:
+    rows = []
+    for path in sorted(raw.glob(f"{kind}-*.jsonl.gz")):
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            rows += [json.loads(line) for line in fh]
+    return rows
+
+
+@pytest.mark.unit
+def test_import_writes_linked_items_and_counts_every_line(tmp_path: Path) -> None:
+    ws = Workspace.at(tmp_path / "ws")
+    report = import_archive(make_zip(tmp_path), workspace=ws)
+    raw = Path(ws.raw("bangumi"))
+    works, characters, persons = (read_kind(raw, k) for k in ("work", "character", "person"))
+
+    assert [(w["source_id"], w["character_ids"]) for w in works] == [("101", ["301", "302"]), ("105", [])]
+    first = works[0]
+    assert first["titles"] == {"ja": "星の旅人", "zh-Hans": "星之旅人", "en": "The Star Traveller"}
+    assert first["aliases"] == ["Star Traveller"] and first["tags"] == ["原创"] and first["air_date"] == "2020-04-03"
+    assert first["url"] == "https://bgm.tv/subject/101"
+    assert [(c["source_id"], c["work_ids"], c["voice_actor_ids"]) for c in characters] == [
+        ("301", ["101"], ["501"]),
+        ("302", ["101"], []),
+    ]
+    assert characters[0]["names"] == {"ja": "ミナ", "zh-Hans": "米娜", "ja-Latn": "Mina"}
+    assert [(p["source_id"], p["character_ids"], p["names"].get("ja-Kana")) for p in persons] == [
+        ("501", ["301"], "やまだ はなこ")
+    ]
+    for row in works + characters + persons:
+        item_from_dict(row)  # every line fits the item contract
+
+    assert report.written == {"work": 2, "character": 2, "person": 1}
+    assert report.dropped == {"bad-subject": 1}
+    assert report.skipped == {"other-subject-type": 1, "not-in-imported-subjects": 2}
+    assert report.bad_input == {"bad-json": 1, "bad-link": 1}
+    # Entity lines: 5 subject lines with text, 3 characters, 2 persons = written + dropped + skipped + bad JSON.
+    assert report.items_read + 1 == 5 + 3 + 2
+
+    with gzip.open(raw / "dead-letters.jsonl.gz", "rt", encoding="utf-8") as fh:
+        letters = [json.loads(line) for line in fh]
+    assert sorted(d["reason"] for d in letters) == ["bad-json", "bad-link", "bad-subject"]
+    assert {d["record"]["url"] for d in letters if d["reason"] == "bad-json"} == {"subject.jsonlines:4"}
+    manifest = json.loads((raw / "manifest.json").read_text())
+    assert manifest["items"] == {"character": 2, "person": 1, "work": 2}
+    assert manifest["runs"][0]["spider"] == "bangumi-archive"
+
+
+@pytest.mark.unit
+def test_reimport_skips_what_is_already_there_and_all_types_option(tmp_path: Path) -> None:
+    ws = Workspace.at(tmp_path / "ws")
+    dump = make_zip(tmp_path, folder="archive/")  # members inside a folder are found too
+    import_archive(dump, workspace=ws)
+    again = import_archive(dump, workspace=ws, config=ArchiveImportConfig(subject_types=()))
+    # Every type now: subject 102 (a book) and its character 399 are new; the rest is already there.
+    assert again.written == {"work": 1, "character": 1}
+    assert again.skipped == {"already-have": 5, "not-in-imported-subjects": 1}  # person 502 voices no one
+    raw = Path(ws.raw("bangumi"))
+    character_399 = [c for c in read_kind(raw, "character") if c["source_id"] == "399"]
+    assert character_399[0]["voice_actor_ids"] == ["501"]
+
+
+@pytest.mark.unit
+def test_limit_caps_the_subjects(tmp_path: Path) -> None:
+    report = import_archive(
+        make_zip(tmp_path), workspace=Workspace.at(tmp_path / "ws"), config=ArchiveImportConfig(limit=1)
+    )
+    assert report.written == {"work": 1, "character": 2, "person": 1}
+    assert report.skipped["past-limit"] == 3
+
+
+@pytest.mark.unit
+def test_user_mistakes_are_one_sentence(tmp_path: Path) -> None:
+    ws = Workspace.at(tmp_path / "ws")
+    with pytest.raises(UserError, match="does not exist"):
+        import_archive(tmp_path / "missing.zip", workspace=ws)
+    not_zip = tmp_path / "dump.zip"
+    not_zip.write_text("hello")
+    with pytest.raises(UserError, match="not a zip"):
+        import_archive(not_zip, workspace=ws)
+    empty = tmp_path / "empty.zip"
+    with zipfile.ZipFile(empty, "w") as zf:
+        zf.writestr("readme.txt", "x")
+    with pytest.raises(UserError, match="no subject.jsonlines"):
+        import_archive(empty, workspace=ws)
+
+
+@pytest.mark.unit
+def test_shard_writer_starts_a_new_batch_every_n_items(tmp_path: Path) -> None:
+    writer = ShardWriter(tmp_path, "work", run_id="r1", batch_items=2)
+    for i in range(5):
+        writer.write(Work(source="bangumi", source_id=str(i), titles={"ja": f"t{i}"}))
+    writer.close()
+    shards = sorted(p.name for p in tmp_path.iterdir())
+    assert shards == ["work-r1-00001.jsonl.gz", "work-r1-00002.jsonl.gz", "work-r1-00003.jsonl.gz"]
+    with gzip.open(tmp_path / shards[-1], "rt", encoding="utf-8") as fh:
+        assert [json.loads(line)["source_id"] for line in fh] == ["4"]
+
+
+@pytest.mark.integration
+def test_cli_imports_the_archive_and_prints_the_counts(tmp_path: Path, workdir: Path) -> None:
+    from typer.testing import CliRunner
+
+    from acg2vec.cli import app
+
+    result = CliRunner().invoke(app, ["--quiet", "crawl", "bangumi", "--archive", str(make_zip(tmp_path))])
+    assert result.exit_code == 0, result.output
+    assert table_row(result.output, "written", "work") == "2" and table_row(result.output, "written", "person") == "1"
+    assert table_row(result.output, "bad input", "bad-json") == "1"
+    assert table_row(result.output, "dropped", "bad-subject") == "1"
+    assert list((workdir / "raw" / "bangumi").glob("work-*.jsonl.gz"))
