@@ -1,0 +1,218 @@
+"""Benchmark of `acg2vec build texts`: wall time, pairs/s per core and peak memory (all processes) at two sizes.
+
+For each size, raw items are generated once (benchmarks/generate_text_items.py) under --root, then the build
+runs in a fresh process on the local runner while this script samples the summed RSS of that process and all
+its children. The baseline is a plain single-process loop over the same raw lines doing the same per-pair
+work (parse, validate, normalise, tag, hash for de-duplication and split, serialise as a TFDS example), timed
+in the same run; the ratio compares the build's pairs/s per core with it. Memory staying flat between the
+two sizes is the point of the bucket design.
+
+    .venv/bin/python benchmarks/build_texts.py --sizes 1000000,5000000 --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+BUILD = """
+import json, logging, sys, time
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+for noisy in ("apache_beam", "absl"):
+    logging.getLogger(noisy).setLevel(logging.ERROR)
+from acg2vec.beam_pipelines.texts import build_text_pairs, accounting
+started = time.time()
+report = build_text_pairs(sys.argv[1], sys.argv[2], workers=int(sys.argv[3]), mode="multi_processing")
+import resource
+cpu = sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN) for f in ("ru_utime", "ru_stime"))
+print(json.dumps({"seconds": time.time() - started, "cpu_seconds": cpu, "rows": report.split_rows, "buckets": report.num_buckets,
+                  "accounting": accounting(report.counters)}))
+"""
+
+
+def tree_rss(proc: psutil.Process) -> int:
+    total = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):  # a worker may exit between listing and reading
+            total += p.memory_info().rss
+    return total
+
+
+def run_build(raw: Path, out: Path, workers: int) -> dict:
+    """Run the build in a fresh process; sample the summed RSS of its process tree every 0.2 s."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", BUILD, str(raw), str(out), str(workers)], stdout=subprocess.PIPE, text=True
+    )
+    ps = psutil.Process(proc.pid)
+    samples: list[tuple[float, int]] = []
+    started = time.time()
+
+    loads: list[float] = []
+    cpu_by_pid: dict[int, float] = {}
+
+    def sample() -> None:
+        while proc.poll() is None:
+            samples.append((time.time() - started, tree_rss(ps)))
+            loads.append(psutil.getloadavg()[0])
+            with contextlib.suppress(psutil.Error):
+                for p in [ps, *ps.children(recursive=True)]:
+                    with contextlib.suppress(psutil.Error):
+                        times = p.cpu_times()
+                        cpu_by_pid[p.pid] = times.user + times.system
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    stdout, _ = proc.communicate()
+    thread.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"build failed with exit code {proc.returncode}")
+    result = json.loads(stdout.strip().splitlines()[-1])
+    result["wall_seconds"] = time.time() - started
+    result["peak_rss_bytes"] = max(rss for _, rss in samples)
+    result["rss_samples"] = samples
+    result["load_average"] = sum(loads) / max(1, len(loads))
+    # Cross-check of the rusage total: CPU seen by sampling every process of the tree (misses each one's last 0.2 s).
+    result["cpu_seconds_sampled"] = sum(cpu_by_pid.values())
+    result["processes"] = len(cpu_by_pid)
+    return result
+
+
+def baseline(raw: Path, max_pairs: int) -> dict:
+    """Plain loop, one process: the same per-pair work as the build, on the first ``max_pairs`` pairs."""
+    from acg2vec.beam_pipelines import text_normalize as tn
+    from acg2vec.beam_pipelines.texts import (
+        TextPairsConfig,
+        _read_lines,
+        example_serializer,
+        process_line,
+        raw_files,
+        split_of,
+        stable_hash,
+    )
+
+    config = TextPairsConfig()
+    serialize = example_serializer()
+    files = raw_files(str(raw), config)
+    # Interleave kinds so the sample has the build's mix of items.
+    readers = [iter(_read_lines(f)) for f in files]
+    pairs = 0
+    started = time.perf_counter()
+    cpu_started = time.process_time()
+    while pairs < max_pairs and readers:
+        for reader in list(readers):
+            line = next(reader, None)
+            if line is None:
+                readers.remove(reader)
+                continue
+            for row in process_line(line, config).rows:
+                stable_hash(tn.dedup_key(row[0]) + tn.dedup_key(row[1]))
+                split_of(row[4])
+                serialize(row)
+                pairs += 1
+    seconds = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
+    return {
+        "pairs": pairs,
+        "seconds": seconds,
+        "pairs_per_second": pairs / seconds,
+        "pairs_per_cpu_second": pairs / cpu,
+    }
+
+
+def plot(results: dict[int, dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for size, result in results.items():
+        xs, ys = zip(*result["rss_samples"], strict=True)
+        ax.plot(xs, [y / 2**30 for y in ys], label=f"{size:,} pairs target")
+    ax.axhline(4, color="red", linestyle="--", label="4 GB bound")
+    ax.set_xlabel("seconds")
+    ax.set_ylabel("RSS of all processes (GiB)")
+    ax.set_title("acg2vec build texts: memory over time")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=Path("/tmp/acg-text-bench"))
+    parser.add_argument("--sizes", default="1000000,5000000", help="comma-separated pair targets")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--baseline-pairs", type=int, default=200_000)
+    args = parser.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from generate_text_items import generate
+
+    results: dict[int, dict] = {}
+    for size in (int(s) for s in args.sizes.split(",")):
+        raw = args.root / f"pairs-{size}" / "raw"
+        if not raw.exists():
+            print(f"generating ~{size:,} pairs of raw items in {raw} ...", flush=True)
+            generate(raw, size)
+        out = args.root / f"pairs-{size}" / "datasets"
+        print(f"building {raw} ...", flush=True)
+        results[size] = run_build(raw, out, args.workers)
+    largest = max(results)
+    base = baseline(args.root / f"pairs-{largest}" / "raw", args.baseline_pairs)
+    print()
+    print(
+        f"baseline (plain loop, 1 process): {base['pairs_per_cpu_second']:,.0f} pairs per CPU-second "
+        f"({base['pairs']:,} pairs; {base['pairs_per_second']:,.0f} pairs/s wall)"
+    )
+    header = (
+        "target",
+        "rows",
+        "buckets",
+        "wall s",
+        "CPU s",
+        "2-core s",
+        "pairs/CPU-s",
+        "ratio",
+        "peak GiB",
+        "load",
+        "adds up",
+    )
+    print("{:>10} {:>10} {:>7} {:>7} {:>7} {:>8} {:>11} {:>6} {:>8} {:>5} {:>7}".format(*header))
+    for size, r in results.items():
+        rows = sum(r["rows"].values())
+        candidates = r["accounting"]["pair_candidates"]
+        # Per core = per CPU-second used: fair on a shared machine, where wall time depends on the neighbours.
+        per_core = candidates / r["cpu_seconds"]
+        r["pairs_per_cpu_second"] = per_core
+        r["ratio_vs_baseline"] = per_core / base["pairs_per_cpu_second"]
+        r["projected_seconds_on_free_cores"] = r["cpu_seconds"] / args.workers
+        adds_up = r["accounting"]["pairs_add_up"] and r["accounting"]["lines_add_up"]
+        print(
+            f"{size:>10,} {rows:>10,} {r['buckets']:>7} {r['wall_seconds']:>7.0f} {r['cpu_seconds']:>7.0f} {r['cpu_seconds_sampled']:>7.0f} "
+            f"{r['projected_seconds_on_free_cores']:>8.0f} {per_core:>11,.0f} {r['ratio_vs_baseline']:>6.2f} "
+            f"{r['peak_rss_bytes'] / 2**30:>8.2f} {r['load_average']:>5.1f} {str(adds_up):>7}"
+        )
+    print(
+        "pairs = candidate pairs (the per-pair work done); ratio = build pairs per CPU-second / baseline's; "
+        f"2-core s = CPU s / {args.workers} (wall time with {args.workers} free cores); load = 1-min load average during the build"
+    )
+    tag = args.sizes.replace(",", "_")
+    plot(results, args.root / f"build_texts_memory-{tag}.png")
+    summary = {str(k): {kk: vv for kk, vv in v.items() if kk != "rss_samples"} for k, v in results.items()}
+    summary["baseline"] = base
+    (args.root / f"build_texts_results-{tag}.json").write_text(json.dumps(summary, indent=2))
+    print(f"plot: {args.root}/build_texts_memory-{tag}.png; results: {args.root}/build_texts_results-{tag}.json")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""Tiny hand-made raw/ folders for the image build tests: posts written with the item dataclasses, small images."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+from pathlib import Path
+
+from PIL import Image
+
+from acg2vec.crawlers.items import Illust, Item, Post, item_to_dict
+
+GENERAL_TAGS = [
+    "1girl",
+    "solo",
+    "smile",
+    "long_hair",
+    "blue_eyes",
+    "skirt",
+    "outdoors",
+    "sky",
+    "flower",
+    "hat",
+    "dress",
+]
+
+
+def write_shard(path: Path, items: list[Item], extra_lines: list[str] = ()) -> Path:
+    """Write items (and raw extra lines, e.g. broken JSON) as one ``*.jsonl.gz`` shard."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wt", encoding="utf-8") as fh:
+        for item in items:
+            fh.write(json.dumps(item_to_dict(item)) + "\n")
+        for line in extra_lines:
+            fh.write(line + "\n")
+    return path
+
+
+def image_bytes(
+    size: tuple[int, int] = (96, 64), color: tuple[int, ...] = (200, 30, 30), fmt: str = "JPEG", mode: str = "RGB"
+) -> bytes:
+    out = io.BytesIO()
+    Image.new(mode, size, color).save(out, fmt)
+    return out.getvalue()
+
+
+def save_file(raw_source: Path, data: bytes, ext: str = "jpg", md5: str | None = None) -> tuple[str, str]:
+    """Store ``data`` like the crawler's FilesPipeline; returns ``(md5, file_path relative to raw/<source>/)``."""
+    md5 = md5 or hashlib.md5(data).hexdigest()
+    relative = f"files/{md5[:2]}/{md5}.{ext}"
+    target = raw_source / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    return md5, relative
+
+
+def make_post(post_id: int, md5: str | None, file_path: str | None, **fields) -> Post:
+    values = {
+        "source": "safebooru",
+        "source_id": str(post_id),
+        "id": post_id,
+        "md5": md5,
+        "file_path": file_path,
+        "rating": "general",
+        "status": "active",
+        "width": 800,
+        "height": 600,
+        "score": 3,
+        "tags": list(GENERAL_TAGS[:4]) + ["hatsune_miku", "vocaloid"],
+        "tag_categories": {"hatsune_miku": "character", "vocaloid": "copyright"},
+        "fetched_at": "2026-11-01T00:00:00+00:00",
+    }
+    values.update(fields)
+    return Post(**values)
+
+
+def make_illust(illust_id: int, **fields) -> Illust:
+    values = {
+        "source": "pixiv",
+        "source_id": str(illust_id),
+        "id": illust_id,
+        "views": 1000,
+        "bookmarks": 100,
+        "likes": 50,
+        "sanity_level": 2,
+    }
+    values.update(fields)
+    return Illust(**values)
+
+
+def simple_raw(root: Path, n: int = 12, *, size: tuple[int, int] = (96, 64)) -> list[Post]:
+    """``root/raw/safebooru`` with ``n`` good posts; by id mod 1000 every 4th is validation, every 4th test."""
+    safebooru = root / "raw" / "safebooru"
+    posts = []
+    for i in range(n):
+        post_id = i * 1000 + (5, 120, 910, 960)[i % 4]
+        md5, rel = save_file(safebooru, image_bytes(size, ((i * 40) % 255, 80, 160)))
+        posts.append(make_post(post_id, md5, rel))
+    write_shard(safebooru / "post-00000.jsonl.gz", posts)
+    return posts
+
+
+def local_test_pipeline():
+    """A TestPipeline on the local runner in one process (never Beam's runner switch)."""
+    from apache_beam.testing.test_pipeline import TestPipeline
+
+    from acg2vec.beam_pipelines.options import RunnerConfig, pipeline_options
+
+    return TestPipeline(options=pipeline_options(RunnerConfig(mode="in_memory")), blocking=True)
+
+
+def noisy_jpeg(size: tuple[int, int] = (64, 64), seed: int = 0) -> bytes:
+    """A JPEG with noise (so its data is long enough to cut in the middle)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    out = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8), "RGB").save(out, "JPEG")
+    return out.getvalue()
+
+
+def broken_png() -> bytes:
+    """A PNG whose compressed pixel data is overwritten with zeros."""
+    import numpy as np
+
+    out = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(out, "PNG")
+    data = bytearray(out.getvalue())
+    start = data.find(b"IDAT") + 20
+    data[start : start + 40] = bytes(40)
+    return bytes(data)
+
+
+def zoo_files() -> dict[str, tuple[bytes | None, str, str | None]]:
+    """The bad-file zoo: name -> (file bytes or None for a missing file, extension, expected drop reason or None).
+
+    ``None`` as reason: the file is odd but decodable, and must become an example.
+    """
+    import numpy as np
+
+    cmyk = io.BytesIO()
+    Image.new("CMYK", (80, 40), (0, 255, 255, 0)).save(cmyk, "JPEG")  # red in CMYK
+    png16 = io.BytesIO()
+    Image.fromarray(np.full((40, 40), 32768, dtype=np.uint16)).save(png16, "PNG")  # mid grey, 16 bits
+    palette = Image.new("P", (40, 40), 1)
+    palette.putpalette([0, 0, 0, 0, 0, 255] + [0] * 762)
+    palette.paste(0, (0, 0, 20, 40))  # left half: index 0, transparent
+    pal = io.BytesIO()
+    palette.save(pal, "PNG", transparency=0)
+    gif = io.BytesIO()
+    frames = [Image.new("RGB", (40, 40), c) for c in ((255, 0, 0), (0, 0, 255))]
+    frames[0].save(gif, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    huge = io.BytesIO()
+    Image.new("1", (2100, 2000), 1).save(huge, "PNG")  # 4.2 Mpx, over the tests' 4 Mpx limit
+    good = noisy_jpeg()
+    return {
+        "truncated-jpeg": (good[: len(good) // 2], "jpg", "image-truncated"),
+        "zero-bytes": (b"", "jpg", "file-empty"),
+        "cmyk-jpeg": (cmyk.getvalue(), "jpg", None),
+        "png-16-bit": (png16.getvalue(), "png", None),
+        "palette-transparency": (pal.getvalue(), "png", None),
+        "animated-gif": (gif.getvalue(), "gif", None),
+        "huge-dimensions": (huge.getvalue(), "png", "image-too-large"),
+        "png-named-jpg": (image_bytes((40, 40), (0, 255, 0), fmt="PNG"), "jpg", None),
+        "html-named-jpg": (
+            b"<!DOCTYPE html><html><body>429 Too Many Requests</body></html>",
+            "jpg",
+            "image-unidentified",
+        ),
+        "garbage-after-jpeg-header": (b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4, "jpg", "image-unidentified"),
+        "png-broken-data": (broken_png(), "png", "image-corrupt"),
+        "missing-file": (None, "jpg", "file-missing"),
+    }

@@ -1,0 +1,220 @@
+"""Each pair extractor on hand-made items, and the joins (title <-> character, summary <-> summary)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from acg2vec.beam_pipelines import pair_extractors as px
+from acg2vec.crawlers.items import Character, Illust, Person, Section, TagTranslation, Work
+
+pytestmark = pytest.mark.unit
+
+
+def _types(extracted: px.Extracted) -> dict[str, tuple[str, str]]:
+    return {p.pair_type: (p.anchor, p.positive) for p in extracted.pairs}
+
+
+def test_bangumi_work() -> None:
+    work = Work(source="bangumi", source_id="9", titles={"ja": "進撃の巨人", "zh-Hans": "进击的巨人"},
+                summaries={"zh-Hans": "人类躲在高墙之内。"}, tags=["热血", "黑暗", "热血"], ids={"bangumi": "9"})  # fmt: skip
+    out = px.from_work(work)
+    assert _types(out) == {
+        "title_ja-title_zh": ("進撃の巨人", "进击的巨人"),
+        "title_ja-summary": ("進撃の巨人", "人类躲在高墙之内。"),
+        "title_zh-summary": ("进击的巨人", "人类躲在高墙之内。"),
+        "title_zh-tags": ("进击的巨人", "热血 黑暗"),
+    }
+    assert {p.entity_id for p in out.pairs} == {"bangumi:9"}
+    assert [(j.key, j.role, j.values) for j in out.joins] == [
+        ("bangumi:work:9", "work", {"ja": "進撃の巨人", "zh": "进击的巨人"})
+    ]
+
+
+def test_animelist_work_shares_the_bangumi_entity() -> None:
+    work = Work(
+        source="animelist",
+        source_id="16498",
+        titles={"ja": "進撃の巨人", "en": "Attack on Titan"},
+        ids={"mal": "16498", "bangumi": "9"},
+    )
+    out = px.from_work(work)
+    assert _types(out) == {"title_ja-title_en": ("進撃の巨人", "Attack on Titan")}
+    assert out.pairs[0].entity_id == "bangumi:9"
+    alone = px.from_work(
+        Work(
+            source="animelist",
+            source_id="1",
+            titles={"ja": "カウボーイビバップ", "en": "Cowboy Bebop"},
+            ids={"mal": "1"},
+        )
+    )
+    assert alone.pairs[0].entity_id == "mal:1"
+
+
+def test_wiki_work_tags_are_categories_and_give_no_tag_pairs() -> None:
+    work = Work(
+        source="wikipedia",
+        source_id="zh:银魂",
+        titles={"zh-Hans": "银魂", "ja": "銀魂"},
+        tags=["日本漫画"],
+        ids={"wiki:ja": "銀魂"},
+    )
+    out = px.from_work(work)
+    assert "title_zh-tags" not in _types(out)
+    assert out.pairs[0].entity_id == "wikipedia:ja:銀魂"
+
+
+def test_work_without_texts_is_named() -> None:
+    assert px.from_work(Work(source="bangumi", source_id="1")).dropped == "work-without-texts"
+
+
+def test_character_join_parts_and_resolution() -> None:
+    work = px.from_work(
+        Work(source="bangumi", source_id="2", titles={"ja": "銀魂", "zh-Hans": "银魂"}, ids={"bangumi": "2"})
+    )
+    gintoki = px.from_character(
+        Character(
+            source="bangumi", source_id="11", names={"ja": "坂田銀時", "zh-Hans": "坂田银时"}, work_ids=["2", "2"]
+        )
+    )
+    kagura = px.from_character(Character(source="bangumi", source_id="12", names={"ja": "神楽"}, work_ids=["2"]))
+    assert [j.key for j in gintoki.joins] == ["bangumi:work:2"]  # duplicated work ids give one part
+    parts = work.joins + gintoki.joins + kagura.joins
+    pairs, unmatched = px.resolve_join(parts)
+    assert unmatched == []
+    got = sorted((p.pair_type, p.anchor, p.positive, p.entity_id) for p in pairs)
+    assert got == [
+        ("title_ja-character", "銀魂", "坂田銀時", "bangumi:2"),
+        ("title_ja-character", "銀魂", "神楽", "bangumi:2"),
+        ("title_zh-character", "银魂", "坂田银时", "bangumi:2"),
+        ("title_zh-character", "银魂", "神楽", "bangumi:2"),  # no Chinese name: the Japanese one
+    ]
+    shuffled = list(parts)
+    random.Random(1).shuffle(shuffled)
+    assert px.resolve_join(shuffled)[0] == pairs  # order of arrival does not matter
+
+
+def test_character_without_work() -> None:
+    lonely = px.from_character(Character(source="bangumi", source_id="1", names={"ja": "名無し"}, work_ids=["404"]))
+    pairs, unmatched = px.resolve_join(lonely.joins)
+    assert pairs == [] and [u.record_id for u in unmatched] == ["1"]
+    assert (
+        px.from_character(Character(source="bangumi", source_id="2", names={"ja": "名無し"})).dropped
+        == "character-without-work"
+    )
+    assert (
+        px.from_character(Character(source="bangumi", source_id="3", work_ids=["1"])).dropped
+        == "character-without-name"
+    )
+
+
+def test_voice_actor() -> None:
+    out = px.from_person(Person(source="bangumi", source_id="7", names={"ja": "平野綾", "zh-Hans": "平野绫"}))
+    assert _types(out) == {"va_name_ja-va_name_zh": ("平野綾", "平野绫")}
+    assert out.pairs[0].entity_id == "bangumi:person:7"
+    assert (
+        px.from_person(Person(source="animelist", source_id="1", names={"en": "Aya Hirano"})).dropped
+        == "person-without-ja-zh-names"
+    )
+
+
+def test_pixiv_tag_translation() -> None:
+    out = px.from_tag_translation(
+        TagTranslation(
+            source="pixiv", source_id="艦これ", tag="艦これ", translations={"zh": "舰队Collection", "en": "KanColle"}
+        )
+    )
+    assert _types(out) == {"tag_ja-tag_zh": ("艦これ", "舰队Collection")}
+    tw = px.from_tag_translation(
+        TagTranslation(source="pixiv", source_id="x", tag="風景", translations={"zh_tw": "風景畫"})
+    )
+    assert tw.pairs[0].positive == "風景畫"
+    assert (
+        px.from_tag_translation(
+            TagTranslation(source="pixiv", source_id="y", tag="ネロ", translations={"en": "Nero"})
+        ).dropped
+        == "tag-without-zh"
+    )
+
+
+def _section(**kwargs) -> Section:
+    base = {
+        "source": "wikipedia",
+        "source_id": "x",
+        "title": "銀魂",
+        "language": "ja",
+        "text": "『銀魂』は空知英秋の漫画。",
+    }
+    base.update(kwargs)
+    return Section(**base)
+
+
+def test_wikipedia_intro() -> None:
+    out = px.from_section(_section(langlinks={"zh": "银魂", "en": "Gintama"}))
+    assert _types(out) == {
+        "title_ja-summary": ("銀魂", "『銀魂』は空知英秋の漫画。"),
+        "title_ja-title_zh": ("銀魂", "银魂"),
+        "title_ja-title_en": ("銀魂", "Gintama"),
+    }
+    assert [(j.role, j.key, j.values) for j in out.joins] == [
+        ("intro", "wikipedia:ja:銀魂", {"ja": "『銀魂』は空知英秋の漫画。"})
+    ]
+    # The Chinese article of the same subject shares the entity through its langlink.
+    zh = px.from_section(_section(title="银魂", language="zh", text="《银魂》是漫画。", langlinks={"ja": "銀魂"}))
+    assert {p.entity_id for p in zh.pairs} == {"wikipedia:ja:銀魂"}
+    pairs, _ = px.resolve_join(out.joins + zh.joins)
+    assert [(p.pair_type, p.anchor, p.positive, p.anchor_decl, p.positive_decl) for p in pairs] == [
+        ("summary-summary", "『銀魂』は空知英秋の漫画。", "《银魂》是漫画。", "ja", "zh")
+    ]
+
+
+def test_wikipedia_title_qualifier_is_dropped_from_title_pairs() -> None:
+    out = px.from_section(
+        _section(
+            title="Gintama (anime)", language="en", text="Gintama is an anime.", langlinks={"ja": "銀魂 (アニメ)"}
+        )
+    )
+    assert _types(out)["title_ja-title_en"] == ("銀魂", "Gintama")
+
+
+def test_wikipedia_and_moegirl_sections() -> None:
+    wiki = px.from_section(_section(heading_path=["あらすじ", "第一部"], text="物語は江戸から始まる。"))
+    assert _types(wiki) == {"heading-section": ("あらすじ / 第一部", "物語は江戸から始まる。")}
+    moe = px.from_section(
+        Section(
+            source="moegirl",
+            source_id="m",
+            title="凉宫春日",
+            language="zh-Hans",
+            heading_path=["人物经历"],
+            text="创立了SOS团。",
+        )
+    )
+    assert _types(moe) == {"title_heading-section": ("凉宫春日 人物经历", "创立了SOS团。")}
+    assert moe.pairs[0].entity_id == "moegirl:凉宫春日"
+    moe_intro = px.from_section(
+        Section(source="moegirl", source_id="m0", title="凉宫春日", language="zh-Hans", text="SOS团团长。")
+    )
+    assert _types(moe_intro) == {"title_zh-summary": ("凉宫春日", "SOS团团长。")}
+    assert moe_intro.joins == []  # intros are joined across Wikipedia editions only
+
+
+@pytest.mark.parametrize(
+    ("section", "reason"),
+    [
+        (_section(title="Talk:Gintama", language="en"), "boilerplate-page"),
+        (_section(title="ノート:銀魂"), "boilerplate-page"),
+        (_section(title="Mercury (disambiguation)", language="en"), "disambiguation-page"),
+        (_section(categories=["曖昧さ回避"]), "disambiguation-page"),
+        (_section(heading_path=["外部リンク"]), "boilerplate-section"),
+    ],
+)
+def test_boilerplate_sections_are_named_drops(section: Section, reason: str) -> None:
+    out = px.from_section(section)
+    assert out.pairs == [] and out.dropped == reason
+
+
+def test_other_kinds_give_nothing() -> None:
+    assert px.extract(Illust(source="pixiv", source_id="1", id=1)).dropped == "unused-kind"

@@ -1,0 +1,90 @@
+"""Normalisation, markup removal, language tags and boilerplate rules of the text-pair build."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+
+from acg2vec.beam_pipelines import text_normalize as tn
+
+pytestmark = pytest.mark.unit
+
+
+def test_gundam_stays_gundam() -> None:
+    assert tn.normalize_text("機動戦士ガンダム") == "機動戦士ガンダム"
+    # Half-width katakana with separate voicing marks composes to the same full-width word.
+    assert tn.normalize_text("ｶﾞﾝﾀﾞﾑ") == "ガンダム"
+    # A decomposed ガ (カ + combining dakuten) is composed, never stripped to カ.
+    assert tn.normalize_text("カ\u3099ンダム") == "ガンダム"
+    assert tn.normalize_text("Pokémon") == "Pokémon"
+    assert tn.normalize_text(unicodedata.normalize("NFD", "Pokémon")) == "Pokémon"
+
+
+def test_whitespace_and_invisible_characters() -> None:
+    assert tn.normalize_text("  銀魂\u3000\n\tGintama\u200b  ") == "銀魂 Gintama"
+    assert tn.normalize_text("ＡＢＣ１２３") == "ABC123"  # NFKC folds full-width Latin
+    assert tn.normalize_text("\u200b\ufeff ") == ""
+
+
+def test_dedup_key_casefolds_and_drops_spaces() -> None:
+    assert tn.dedup_key("Attack on Titan") == tn.dedup_key("ATTACK ON  TITAN") == "attackontitan"
+    assert tn.dedup_key("ガンダム") != tn.dedup_key("カンタム")
+
+
+@pytest.mark.parametrize(
+    ("text", "declared", "expected"),
+    [
+        ("進撃の巨人", "ja", "ja"),
+        ("進撃の巨人", "zh-Hans", "ja"),  # kana wins over a wrong declaration
+        ("銀魂", "ja", "ja"),  # kana-free Japanese title, declared Japanese
+        ("攻殻機動隊", "ja", "ja"),
+        ("银魂", "zh-Hans", "zh"),
+        ("銀魂", None, "zh"),  # Han only and nothing declared: Chinese
+        ("鋼の錬金術師", None, "ja"),
+        ("艾伦·耶格尔", "zh", "zh"),  # the Chinese middle dot is not kana
+        ("Attack on Titan", "en", "en"),
+        ("Shingeki no Kyojin", "ja-Latn", "ja"),
+        ("CLANNAD", "ja", "en"),  # Latin script: the script decides
+        ("진격의 거인", "ko", "und"),
+        ("2019", None, "und"),
+        ("東方Project", "ja", "ja"),
+        ("ソードアート・オンライン", None, "ja"),
+    ],
+)
+def test_tag_language(text: str, declared: str | None, expected: str) -> None:
+    assert tn.tag_language(text, declared) == expected
+
+
+def test_strip_markup_uses_the_wiki_parser() -> None:
+    text = "'''银魂'''是[[空知英秋]]的漫画<ref>{{cite web|url=http://x}}</ref>。[[File:a.png|thumb|图]]{{Infobox|a=b}}"
+    plain = tn.strip_markup(text)
+    assert "银魂是空知英秋的漫画" in plain
+    for junk in ("<ref", "cite web", "File:", "Infobox", "'''", "[["):
+        assert junk not in plain
+    assert tn.strip_markup("no markup here") == "no markup here"
+
+
+def test_truncate_cuts_at_a_sentence_end() -> None:
+    text = "第一句话很长很长。第二句话也很长很长。第三句话"
+    assert tn.truncate(text, 20) == "第一句话很长很长。第二句话也很长很长。"
+    assert tn.truncate("abc", 10) == "abc"
+    assert len(tn.truncate("x" * 50, 10)) == 10
+
+
+def test_boilerplate_pages() -> None:
+    assert tn.is_non_article("Talk:Gintama")
+    assert tn.is_non_article("User talk:Someone")
+    assert tn.is_non_article("Template:Infobox animanga")
+    assert tn.is_non_article("Wikipedia:About")
+    assert tn.is_non_article("ノート:銀魂")
+    assert tn.is_non_article("讨论:银魂")
+    assert not tn.is_non_article("Re:ゼロから始める異世界生活")
+    assert not tn.is_non_article("Steins;Gate")
+    assert tn.is_disambiguation("Mercury (disambiguation)", [])
+    assert tn.is_disambiguation("春日", ["消歧义页"])
+    assert tn.is_disambiguation("かすが", ["曖昧さ回避"])
+    assert not tn.is_disambiguation("Gintama", ["Anime series"])
+    assert tn.is_boilerplate_heading("External links")
+    assert tn.is_boilerplate_heading("参考文献")
+    assert not tn.is_boilerplate_heading("Plot")
