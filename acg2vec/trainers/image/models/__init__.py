@@ -1,0 +1,1 @@
+"""Image models, picked by name from :mod:`acg2vec.trainers.image.models.registry`."""

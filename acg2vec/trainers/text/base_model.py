@@ -1,0 +1,137 @@
+"""The base model: a sentence-transformers id or folder, or (offline, none given) a small BERT built from scratch.
+
+The from-scratch model has a WordPiece tokenizer trained on the corpus itself. Han characters, kana and Hangul
+are split into single-character pieces before WordPiece runs, so Chinese and Japanese titles tokenize the way
+multilingual BERT tokenizes Chinese (one token per character) instead of as one unknown blob per word.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from acg2vec.errors import UserError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+log = logging.getLogger(__name__)
+
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+# One token per Han / kana / Hangul character: these scripts do not separate words with spaces.
+CJK_CHAR_PATTERN = r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}ー々〆]"
+
+
+@dataclass(slots=True)
+class SmallModelConfig:
+    """Size of the from-scratch encoder (defaults fit a CPU; tests use 2 layers x 64 hidden)."""
+
+    vocab_size: int = 8000
+    hidden_size: int = 128
+    num_layers: int = 2
+    num_heads: int = 2
+    intermediate_size: int = 256
+    max_seq_length: int = 128
+
+
+def train_tokenizer(texts: Iterable[str], *, vocab_size: int, out_dir: str | Path):
+    """Train a CJK-aware WordPiece tokenizer on ``texts`` and save it (as a transformers fast tokenizer)."""
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    # NFKC matches the corpus normalisation; no accent stripping (it would turn ガンダム into カンタム).
+    tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.WhitespaceSplit(),
+            pre_tokenizers.Split(Regex(CJK_CHAR_PATTERN), behavior="isolated"),
+            pre_tokenizers.Punctuation(behavior="isolated"),
+        ]
+    )
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=1, special_tokens=SPECIAL_TOKENS)
+    tok.train_from_iterator(texts, trainer=trainer)
+    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+    )
+    tok.decoder = decoders.WordPiece()
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
+    fast.save_pretrained(str(out_dir))
+    return fast
+
+
+def build_small_model(
+    texts: Iterable[str], *, out_dir: str | Path, config: SmallModelConfig | None = None
+) -> SentenceTransformer:
+    """A small randomly initialised BERT with a corpus-trained tokenizer, mean pooled, as a SentenceTransformer.
+
+    The transformer and tokenizer are saved to ``out_dir`` (a plain transformers folder) so the sentence-transformers
+    Transformer module loads them like any downloaded model.
+    """
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    from transformers import BertConfig, BertModel
+
+    config = config or SmallModelConfig()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer = train_tokenizer(texts, vocab_size=config.vocab_size, out_dir=out_dir)
+    bert_config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=config.hidden_size,
+        num_hidden_layers=config.num_layers,
+        num_attention_heads=config.num_heads,
+        intermediate_size=config.intermediate_size,
+        max_position_embeddings=max(512, config.max_seq_length),
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    BertModel(bert_config).save_pretrained(str(out_dir))
+    transformer = Transformer(str(out_dir), max_seq_length=config.max_seq_length)
+    pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
+    log.info(
+        "Built a small encoder from scratch: vocab %d, %d layers, hidden %d",
+        len(tokenizer),
+        config.num_layers,
+        config.hidden_size,
+    )
+    return SentenceTransformer(modules=[transformer, pooling], device="cpu")
+
+
+def load_base_model(
+    base_model: str | None,
+    *,
+    corpus_texts: Iterable[str],
+    scratch_dir: str | Path,
+    small: SmallModelConfig | None = None,
+    device: str | None = "cpu",
+) -> SentenceTransformer:
+    """``base_model`` as given (a local folder, or a hub id when online), else a small model built from scratch."""
+    from sentence_transformers import SentenceTransformer
+
+    if not base_model:
+        return build_small_model(corpus_texts, out_dir=scratch_dir, config=small)
+    local = Path(base_model).expanduser()
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+    if not local.exists() and (offline or base_model.startswith((".", "/", "~"))):
+        raise UserError(
+            f"Base model {base_model!r} is not a local folder and downloads are off (HF_HUB_OFFLINE); "
+            "give a folder or leave --base-model out to build a small model from scratch."
+        )
+    try:
+        return SentenceTransformer(str(local) if local.exists() else base_model, device=device)
+    except OSError as err:
+        raise UserError(f"Could not load base model {base_model!r}: {err}".splitlines()[0]) from err

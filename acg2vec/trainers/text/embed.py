@@ -1,0 +1,82 @@
+"""Embed texts with a trained encoder: ``<out>.npy`` (float32, one row per text) + ``<out>.parquet`` (ids, row order).
+
+Inputs are UTF-8 text files, one text per line. A text's id is ``<file name>:<line number>`` (1-based), so a
+vector can always be traced back to its line. Blank lines are not embedded: they are counted and written to
+``<out>.dead_letters.jsonl`` under ``blank-line``, and lines that are not UTF-8 under ``not-utf8``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from acg2vec.deadletter import DeadLetters
+from acg2vec.errors import UserError
+
+log = logging.getLogger(__name__)
+
+BLANK_LINE = "blank-line"
+NOT_UTF8 = "not-utf8"
+
+
+@dataclass(slots=True)
+class EmbedResult:
+    vectors_path: str
+    ids_path: str
+    read: int
+    written: int
+    dropped: dict[str, int] = field(default_factory=dict)
+
+
+def read_texts(inputs: list[Path], dead: DeadLetters) -> tuple[list[str], list[str], int]:
+    """(ids, texts, lines read) from the input files; unusable lines go to ``dead``."""
+    ids, texts, read = [], [], 0
+    for path in inputs:
+        path = Path(path)
+        if path.is_dir():
+            raise UserError(f"{path} is a folder; `embed --text` takes text files with one text per line.")
+        if not path.exists():
+            raise UserError(f"Input file {path} does not exist.")
+        with path.open("rb") as fh:
+            for number, raw in enumerate(fh, start=1):
+                read += 1
+                line_id = f"{path.name}:{number}"
+                try:
+                    text = raw.decode("utf-8").rstrip("\r\n")
+                except UnicodeDecodeError as err:
+                    dead.add(NOT_UTF8, {"id": line_id, "text": raw}, detail=str(err))
+                    continue
+                if not text.strip():
+                    dead.add(BLANK_LINE, {"id": line_id})
+                    continue
+                ids.append(line_id)
+                texts.append(text)
+    return ids, texts, read
+
+
+def embed_text_files(*, inputs: list[Path], model: Path | str, out: Path | str, batch_size: int = 32) -> EmbedResult:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from sentence_transformers import SentenceTransformer
+
+    model = Path(model)
+    if not (model / "modules.json").exists():
+        raise UserError(f"No text model at {model}; train one with `acg2vec train text` or give --model.")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with DeadLetters(out.with_name(out.name + ".dead_letters.jsonl")) as dead:
+        ids, texts, read = read_texts(inputs, dead)
+    encoder = SentenceTransformer(str(model), device="cpu")
+    log.info("Embedding %d texts with %s", len(texts), model)
+    vectors = encoder.encode(texts, batch_size=batch_size, show_progress_bar=True, convert_to_numpy=True)
+    vectors = np.asarray(vectors, dtype=np.float32).reshape(len(texts), encoder.get_embedding_dimension())
+    vectors_path, ids_path = out.with_name(out.name + ".npy"), out.with_name(out.name + ".parquet")
+    np.save(vectors_path, vectors)
+    table = pa.table({"row": pa.array(range(len(ids)), pa.int64()), "id": ids, "text": texts})
+    pq.write_table(table, ids_path, compression="zstd")
+    result = EmbedResult(str(vectors_path), str(ids_path), read=read, written=len(ids), dropped=dict(dead.counts))
+    if dead.counts:
+        log.warning("Skipped %d of %d lines: %s", dead.total, read, dict(dead.counts))
+    return result

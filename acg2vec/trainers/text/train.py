@@ -1,0 +1,241 @@
+"""Fine-tune acgvoc2vec: numbered steps, the baselines measured before training and reported beside the result.
+
+Multi-process (one copy of the model per process, gradients averaged; on CPU use torchrun, gloo)::
+
+    torchrun --standalone --nproc_per_node 2 -m acg2vec.cli train text --max-steps 200
+    accelerate launch --multi_gpu --num_processes 2 -m acg2vec.cli train text --max-steps 200   # GPUs
+
+Each process reads the same memory-mapped corpus; the trainer gives each its share of every batch. Only the
+first process measures baselines and writes the model folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from acg2vec.deadletter import DeadLetters
+from acg2vec.errors import UserError
+from acg2vec.trainers.text.configs import LOSSES, SAMPLING, TextTrainConfig, resolved_learning_rate
+
+log = logging.getLogger(__name__)
+
+CHECKPOINTS = "checkpoints"
+BASELINES_FILE = "baselines.json"  # in the checkpoints folder, so a resumed run reports the same baselines
+SCRATCH_BASE = "scratch-base"
+LEXICAL_FIT_TEXTS = 400_000  # the baseline's IDF needs a sample, not the whole corpus in memory
+
+
+@dataclass(slots=True)
+class TrainResult:
+    output: str
+    metrics: dict[str, dict[str, float]]  # {"lexical": ..., "untrained": ..., "trained": ...}
+    global_step: int
+    resumed_from: str | None
+    train_pairs: int
+    pair_types: dict[str, int]
+    data_counts: dict[str, Any]
+    seconds: float
+    world_size: int = 1
+    onnx: dict[str, dict[str, float]] = field(default_factory=dict)
+    eval_sets: dict[str, int] = field(default_factory=dict)
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def last_checkpoint(checkpoints: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+
+
+def check_config(config: TextTrainConfig) -> None:
+    if config.loss not in LOSSES:
+        raise UserError(f"Unknown loss {config.loss!r}; choose one of {', '.join(LOSSES)}.")
+    if config.sampling not in SAMPLING:
+        raise UserError(f"Unknown sampling {config.sampling!r}; choose one of {', '.join(SAMPLING)}.")
+    if config.batch_size < 2:
+        raise UserError("The batch size must be at least 2: in-batch negatives need a second pair.")
+    if config.max_steps <= 0 and config.epochs <= 0:
+        raise UserError("Give a positive number of epochs or --max-steps.")
+
+
+def train_text_model(config: TextTrainConfig) -> TrainResult:
+    """Train on ``config.data_dir``'s acg_text_pairs and export to ``config.output``."""
+    import torch
+    from sentence_transformers import (
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
+    from sentence_transformers.base.sampler import BatchSamplers
+
+    from acg2vec.trainers.text.base_model import load_base_model
+    from acg2vec.trainers.text.data import by_pair_type, corpus_texts, load_pairs, pair_type_counts
+    from acg2vec.trainers.text.evaluators import build_eval_sets, evaluate_model, make_evaluator, tidy_metrics
+    from acg2vec.trainers.text.export import export_model
+    from acg2vec.trainers.text.lexical_baseline import lexical_baseline_metrics
+    from acg2vec.trainers.text.losses import make_loss
+
+    check_config(config)
+    started = time.perf_counter()
+    output = Path(config.output)
+    checkpoints = output / CHECKPOINTS
+    resume_from = last_checkpoint(checkpoints) if config.resume else None
+    if config.resume and resume_from is None:
+        raise UserError(f"Nothing to resume: no checkpoint in {checkpoints}; run without --resume to start.")
+    if not config.resume and checkpoints.exists() and is_main_process():
+        # A fresh start: an old tokenizer, baselines or checkpoints must not leak into this run.
+        log.warning("Starting over: removing the previous run's checkpoints in %s", checkpoints)
+        shutil.rmtree(checkpoints)
+
+    # 1. Data: memory-mapped Arrow tables; one training set per pair type; held-out entities for evaluation.
+    cache_dir = Path(config.cache_dir) if config.cache_dir else output / "cache"
+    dead_path = output / "dead_letters.jsonl" if is_main_process() else None
+    if dead_path is not None and dead_path.exists():
+        dead_path.unlink()  # this run's drops only (a resumed run re-reads the corpus)
+    with DeadLetters(dead_path) as dead:
+        corpus = load_pairs(config.data_dir, cache_dir=cache_dir, dead_letters=dead)
+    train_all, validation = corpus.splits["train"], corpus.splits["validation"]
+    if len(validation) == 0:
+        raise UserError(
+            "The validation split has no usable pairs, so the model cannot be evaluated on held-out works."
+        )
+    train_sets = by_pair_type(train_all, seed=config.seed)
+    eval_sets = build_eval_sets(validation, max_pairs=config.eval_max_pairs, max_queries=config.eval_max_queries)
+    log.info("Training pairs by type: %s", pair_type_counts(train_all))
+    log.info("Held-out eval sets: %s", eval_sets.summary())
+
+    # 2. Arguments, early: they start the process group when launched by torchrun / accelerate.
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(checkpoints),
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size,
+        learning_rate=resolved_learning_rate(config),
+        warmup_steps=config.warmup_ratio,
+        # A work's title paired with ten characters must never be its own in-batch negative.
+        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        multi_dataset_batch_sampler=config.sampling,
+        eval_strategy="steps",
+        eval_steps=config.eval_steps,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit,
+        logging_steps=config.logging_steps,
+        seed=config.seed,
+        data_seed=config.seed,
+        report_to="none",
+        use_cpu=not torch.cuda.is_available(),
+        ddp_backend="gloo" if world_size > 1 else None,
+        disable_tqdm=config.quiet,
+        dataloader_num_workers=0,
+    )
+
+    # 3. Model: the checkpoint being resumed, the given base model, or a small one built from scratch.
+    if resume_from:
+        model = SentenceTransformer(resume_from, device="cpu" if args.use_cpu else None)
+    else:
+        # The first process trains the tokenizer; the others load its files, so every process has the same vocabulary.
+        with args.main_process_first(desc="building the base model"):
+            scratch = checkpoints / SCRATCH_BASE
+            if not config.base_model and (scratch / "modules.json").exists():
+                model = SentenceTransformer(str(scratch), device="cpu" if args.use_cpu else None)
+            else:
+                model = load_base_model(
+                    config.base_model,
+                    corpus_texts=corpus_texts(train_all),
+                    scratch_dir=scratch / "transformer",
+                    small=config.small,
+                    device="cpu" if args.use_cpu else None,
+                )
+                if not config.base_model and is_main_process():
+                    model.save(str(scratch))
+
+    # 4. Loss.
+    guide = load_base_model(config.guide_model, corpus_texts=[], scratch_dir=output) if config.guide_model else None
+    loss = make_loss(
+        config.loss, model, mini_batch_size=config.mini_batch_size, guide=guide, matryoshka_dims=config.matryoshka_dims
+    )
+
+    # 5. Evaluator, and the baselines measured before any training step.
+    evaluator = make_evaluator(eval_sets, batch_size=min(config.batch_size, 128))
+    baselines_path = checkpoints / BASELINES_FILE
+    if resume_from and baselines_path.exists():
+        baselines = json.loads(baselines_path.read_text())
+    elif not is_main_process():
+        baselines = {}  # measured and reported by the first process
+    else:
+        baselines = {
+            "lexical": lexical_baseline_metrics(list(corpus_texts(train_all, limit=LEXICAL_FIT_TEXTS)), eval_sets),
+            "untrained": evaluate_model(model, eval_sets, batch_size=min(config.batch_size, 128)),
+        }
+        checkpoints.mkdir(parents=True, exist_ok=True)
+        baselines_path.write_text(json.dumps(baselines, indent=2))
+    for name, metrics in baselines.items():
+        log.info("Baseline %s: %s", name, _brief(metrics))
+
+    # 6. Train.
+    trainer = SentenceTransformerTrainer(
+        model=model, args=args, train_dataset=train_sets, loss=loss, evaluator=evaluator
+    )
+    if config.quiet:
+        from transformers import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)  # it prints every log line even without progress bars
+    if resume_from:
+        log.info("Resuming from %s", resume_from)
+    trainer.train(resume_from_checkpoint=resume_from)
+
+    # 7. Evaluate the trained model on the same held-out sets.
+    trained = tidy_metrics(evaluator(model))
+    log.info("Trained: %s", _brief(trained))
+    metrics = {**baselines, "trained": trained}
+
+    # 8. Save: the sentence-transformers folder, its card, training args, eval results and curves.
+    result = TrainResult(
+        output=str(output),
+        metrics=metrics,
+        global_step=trainer.state.global_step,
+        resumed_from=resume_from,
+        train_pairs=len(train_all),
+        pair_types=pair_type_counts(train_all),
+        data_counts=corpus.counts(),
+        seconds=round(time.perf_counter() - started, 1),
+        world_size=world_size,
+        eval_sets=eval_sets.summary(),
+    )
+    if trainer.is_world_process_zero():
+        export_model(
+            model,
+            output,
+            result=asdict(result),
+            config=config,
+            training_args=args.to_dict(),
+            log_history=trainer.state.log_history,
+        )
+        if config.export_onnx:
+            from acg2vec.trainers.text.onnx_export import export_onnx, measure_onnx_quality
+
+            result.onnx = measure_onnx_quality(output, eval_sets, export_onnx(output))
+            saved = json.loads((output / "eval_results.json").read_text())
+            (output / "eval_results.json").write_text(
+                json.dumps({**saved, "onnx": result.onnx}, indent=2, ensure_ascii=False)
+            )
+            log.info("ONNX: %s", {name: _brief(m) for name, m in result.onnx.items()})
+    return result
+
+
+def _brief(metrics: dict[str, float]) -> str:
+    keys = [k for k in metrics if k.endswith("mean_accuracy")] + ["ir_accuracy@1", "ir_mrr@10"]
+    return ", ".join(f"{k}={metrics[k]:.3f}" for k in keys if k in metrics)

@@ -1,0 +1,222 @@
+"""The training commands end to end: CLI runs, kill-and-resume, a missing dataset, two local workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from .tiny_dataset import make_image
+
+pytestmark = pytest.mark.integration
+ACG2VEC = [sys.executable, "-m", "acg2vec.cli"]
+TINY_FLAGS = [
+    "--resnet-version",
+    "v4",
+    "--width",
+    "0.03125",
+    "--depth",
+    "0.05",
+    "--image-size",
+    "32",
+    "--batch-size",
+    "8",
+]
+
+
+def _env(workdir: Path) -> dict:
+    return {**os.environ, "ACG2VEC_HOME": str(workdir), "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+
+
+def _run(args: list[str], workdir: Path, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([*ACG2VEC, *args], env=_env(workdir), capture_output=True, text=True, timeout=timeout)
+
+
+def test_missing_dataset_is_one_line_and_non_zero_exit(workdir):
+    result = _run(["train", "tagger", "--dataset", "acg_illustrations/224"], workdir)
+    assert result.returncode == 2
+    assert "No dataset acg_illustrations/224 under" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_train_predict_embed_from_the_cli(workdir, tiny_data_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from acg2vec.cli import app
+
+    runner = CliRunner()
+    args = [
+        "--data-dir",
+        str(tiny_data_dir),
+        "--dataset",
+        "acg_illustrations/64",
+        "--epochs",
+        "1",
+        "--steps-per-epoch",
+        "2",
+    ]
+    result = runner.invoke(
+        app, ["--workdir", str(workdir), "train", "tagger", "--model", "deepdanbooru", *args, *TINY_FLAGS]
+    )
+    assert result.exit_code == 0, result.output[-3000:]
+    assert "validation macro mAP" in result.stdout
+    model_dir = workdir / "models" / "deepdanbooru"
+    for name in (
+        "saved_model.pb",
+        "selected_tags.csv",
+        "thresholds.json",
+        "training_args.json",
+        "metrics.json",
+        "training.png",
+    ):
+        assert (model_dir / name).is_file(), name
+    assert (model_dir / "logs").is_dir()  # TensorBoard
+    assert not (model_dir / "backup").exists()  # removed after a finished run
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    assert metrics["val_examples"] == 24 and 0 <= metrics["val_macro_map"] <= 1
+    thresholds = json.loads((model_dir / "thresholds.json").read_text())
+    assert set(thresholds["thresholds"]) == {"red", "green", "blue", "yellow", "black", "shadow_(character)"}
+
+    import tensorflow as tf
+
+    images = tmp_path / "images"
+    images.mkdir()
+    image = images / "42.png"
+    image.write_bytes(tf.io.encode_png(make_image(np.random.default_rng(0), ["red"], 64)).numpy())
+    result = runner.invoke(app, ["--workdir", str(workdir), "predict", str(image), "--top-k", "2"])
+    assert result.exit_code == 0, result.output[-3000:]
+    line = result.stdout.strip().splitlines()[-1]
+    assert line.startswith(f"{image}: ") and len(re.findall(r" \(\d\.\d{3}\)", line)) == 2
+
+    result = runner.invoke(app, ["--workdir", str(workdir), "embed", str(images), "--out", str(tmp_path / "emb")])
+    assert result.exit_code == 0, result.output[-3000:]
+    assert np.load(tmp_path / "emb.npy").shape[0] == 1
+    assert "wrote 1 vectors" in result.stdout
+
+
+def test_train_deepix_exports_deepix_and_illust2vec(workdir, tiny_data_dir):
+    import tensorflow as tf
+    from typer.testing import CliRunner
+
+    from acg2vec.cli import app
+
+    args = [
+        "--workdir", str(workdir), "train", "deepix", "--data-dir", str(tiny_data_dir),
+        "--dataset", "acg_illustrations/64", "--epochs", "1", "--steps-per-epoch", "2",
+        "--encoder-layer", "activation_6", "--head-filters", "8", *TINY_FLAGS,
+    ]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output[-3000:]
+    deepix_dir, i2v_dir = workdir / "models" / "deepix", workdir / "models" / "illust2vec"
+    assert (deepix_dir / "thresholds.json").is_file() and (i2v_dir / "saved_model.pb").is_file()
+    data = tf.stack([tf.io.encode_png(make_image(np.random.default_rng(2), ["blue"], 64))])
+    deepix_model = tf.saved_model.load(str(deepix_dir))
+    heads = deepix_model.signatures["heads"](image_bytes=data)
+    assert heads["rating"].shape == (1, 4) and heads["popularity"].shape == (1, 3)
+    assert deepix_model.signatures["serving_default"](image_bytes=data)["probabilities"].shape == (1, 6)
+    i2v = tf.saved_model.load(str(i2v_dir))
+    vector = i2v.signatures["embed"](image_bytes=data)["embedding"].numpy()
+    np.testing.assert_allclose(
+        vector, deepix_model.signatures["embed"](image_bytes=data)["embedding"].numpy(), rtol=1e-5
+    )
+
+
+def _train_script(data_dir: Path, model_dir: Path, epochs: int) -> str:
+    return (
+        "from acg2vec.trainers.image.train import TrainConfig, train\n"
+        f"train(TrainConfig(model='deepdanbooru', data_dir={str(data_dir)!r}, dataset='acg_illustrations/64',"
+        f" model_dir={str(model_dir)!r}, val_split='none', image_size=32, batch_size=4, epochs={epochs},"
+        " steps_per_epoch=3, top_tags=None, deterministic=True, seed=1,"
+        " model_options=dict(version='v4', width=1/32, depth=0.05)))\n"
+    )
+
+
+def _final_scores(model_dir: Path) -> np.ndarray:
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(model_dir))
+    data = tf.io.encode_png(make_image(np.random.default_rng(5), ["red", "blue"], 64))
+    return loaded.signatures["serving_default"](image_bytes=tf.stack([data]))["probabilities"].numpy()
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_exactly(workdir, tiny_data_dir, tmp_path):
+    epochs = 4
+    reference = tmp_path / "reference"
+    script = _train_script(tiny_data_dir, reference, epochs)
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=_env(workdir), capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    resumed = tmp_path / "resumed"
+    script = _train_script(tiny_data_dir, resumed, epochs)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], env=_env(workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    metadata = resumed / "backup" / "training_metadata.json"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if metadata.is_file() and json.loads(metadata.read_text() or "{}").get("epoch", 0) >= 2:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "training finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = json.loads(metadata.read_text())["epoch"]
+    assert 2 <= killed_at < epochs
+    again = subprocess.run(
+        [sys.executable, "-c", script], env=_env(workdir), capture_output=True, text=True, timeout=300
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    metrics = json.loads((resumed / "metrics.json").read_text())
+    assert metrics["resumed_from_epoch"] == killed_at and metrics["epochs_run"] == epochs - killed_at
+    np.testing.assert_allclose(_final_scores(resumed), _final_scores(reference), rtol=1e-5, atol=1e-6)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_local_workers_train_with_multi_worker_mirrored_strategy(workdir, tiny_data_dir, tmp_path):
+    cluster = {"worker": [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]}
+    model_dir = tmp_path / "mw"
+    args = [
+        "train", "tagger", "--model", "deepdanbooru", "--strategy", "multi-worker",
+        "--data-dir", str(tiny_data_dir), "--dataset", "acg_illustrations/64", "--model-dir", str(model_dir),
+        "--epochs", "1", "--steps-per-epoch", "2", *TINY_FLAGS,
+    ]  # fmt: skip
+    procs = []
+    for index in range(2):
+        env = {
+            **_env(workdir),
+            "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+        }
+        procs.append(
+            subprocess.Popen([*ACG2VEC, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        )
+    outputs = []
+    try:
+        for proc in procs:
+            outputs.append(proc.communicate(timeout=240))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    for proc, (_, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, err[-3000:]
+    assert (model_dir / "saved_model.pb").is_file()  # the chief exported
+    assert not (model_dir / ".worker-1").exists()  # the other worker cleaned its scratch state
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 1

@@ -1,0 +1,155 @@
+"""Training runs on the tiny corpus: the exported folder, baselines beside results, resume, export round trip."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import tiny_config
+from tiny_corpus import BAD_ROWS
+
+from acg2vec.errors import UserError
+from acg2vec.trainers.text.train import train_text_model
+
+pytestmark = pytest.mark.integration
+
+
+def test_training_exports_a_model_folder_with_card_args_and_results(trained_tiny) -> None:
+    config, result = trained_tiny
+    out = Path(result.output)
+    assert result.global_step == config.max_steps
+    assert set(result.metrics) == {"lexical", "untrained", "trained"}
+    # Every figure has its baselines beside it, under the same names.
+    assert set(result.metrics["lexical"]) == set(result.metrics["untrained"]) == set(result.metrics["trained"])
+    assert {"ir_accuracy@1", "ir_recall@10", "ir_mrr@10", "ir_ndcg@10", "translation_ja-zh_mean_accuracy"} <= set(
+        result.metrics["trained"]
+    )
+    assert result.data_counts["train"]["dropped"] == {"missing-text": 2, "self-pair": 1}
+    assert len((out / "dead_letters.jsonl").read_text().splitlines()) == len(BAD_ROWS)
+    assert (out / "modules.json").exists() and (out / "training_curves.png").stat().st_size > 0
+    card = (out / "README.md").read_text(encoding="utf-8")
+    for pair_type in result.pair_types:
+        assert f"| {pair_type} | {result.pair_types[pair_type]} |" in card
+    assert "| ir_mrr@10 |" in card and "lexical" in card
+    args = json.loads((out / "training_args.json").read_text())
+    assert args["acg2vec"]["loss"] == "mnrl" and args["trainer"]["batch_sampler"] == "no_duplicates"
+    saved = json.loads((out / "eval_results.json").read_text())
+    assert saved["metrics"] == result.metrics
+    # Evaluation ran while training, every eval_steps.
+    eval_steps = [e["step"] for e in saved["log_history"] if "eval_ir_cosine_mrr@10" in e]
+    assert eval_steps == [2, 4]
+
+
+def test_export_reload_encode_round_trip(trained_tiny, tmp_path: Path) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    from acg2vec.trainers.text.embed import embed_text_files
+    from acg2vec.trainers.text.evaluators import build_eval_sets, evaluate_model
+
+    config, result = trained_tiny
+    model = SentenceTransformer(result.output, device="cpu")
+    # The reloaded model scores exactly what the trained one scored on the held-out sets.
+    from acg2vec.trainers.text.data import load_pairs
+
+    validation = load_pairs(config.data_dir, cache_dir=tmp_path / "cache").splits["validation"]
+    reloaded = evaluate_model(model, build_eval_sets(validation))
+    for key, value in result.metrics["trained"].items():
+        assert reloaded[key] == pytest.approx(value, abs=1e-6), key
+    texts = tmp_path / "titles.txt"
+    texts.write_text("魔法の騎士\n\n魔法的骑士\nKnight of Magic\n", encoding="utf-8")
+    embedded = embed_text_files(inputs=[texts], model=result.output, out=tmp_path / "vectors", batch_size=2)
+    assert (embedded.read, embedded.written, embedded.dropped) == (4, 3, {"blank-line": 1})
+    vectors = np.load(embedded.vectors_path)
+    import pyarrow.parquet as pq
+
+    ids = pq.read_table(embedded.ids_path).to_pylist()
+    assert [r["id"] for r in ids] == ["titles.txt:1", "titles.txt:3", "titles.txt:4"]
+    expected = model.encode(["魔法の騎士", "魔法的骑士", "Knight of Magic"])
+    np.testing.assert_allclose(vectors, expected, atol=1e-5)
+
+
+def test_resume_continues_from_the_last_checkpoint(
+    tiny_corpus: Path, workdir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from transformers.utils import logging as hf_logging
+
+    output = workdir / "models" / "acgvoc2vec"
+    first = train_text_model(tiny_config(tiny_corpus, output, max_steps=2, eval_steps=2, save_steps=2))
+    assert first.global_step == 2 and first.resumed_from is None
+    assert (output / "checkpoints" / "checkpoint-2").is_dir()
+    hf_logging.enable_propagation()
+    try:
+        with caplog.at_level("INFO", logger="transformers"):
+            second = train_text_model(
+                tiny_config(tiny_corpus, output, max_steps=4, eval_steps=2, save_steps=2, resume=True)
+            )
+    finally:
+        hf_logging.disable_propagation()
+    # The trainer restored step 2 and skipped the batches already seen, rather than starting over.
+    assert "Resuming training from checkpoint with epoch 0 and global step 2" in caplog.text
+    assert second.resumed_from.endswith("checkpoint-2")
+    assert second.global_step == 4
+    # The baselines are those measured before the first step, not re-measured on the half-trained model.
+    assert second.metrics["untrained"] == first.metrics["untrained"]
+    assert second.metrics["lexical"] == first.metrics["lexical"]
+    history = json.loads((output / "eval_results.json").read_text())["log_history"]
+    first_history = [e for e in first_log(output) if "loss" in e]
+    assert [e for e in history if "loss" in e][:2] == first_history
+    assert [e["step"] for e in history if "loss" in e] == [1, 2, 3, 4]
+    # Without --resume the run starts over: the old checkpoints and baselines are gone.
+    third = train_text_model(tiny_config(tiny_corpus, output, max_steps=2, eval_steps=2, save_steps=2))
+    assert third.resumed_from is None and third.global_step == 2
+    assert sorted(p.name for p in (output / "checkpoints").glob("checkpoint-*")) == ["checkpoint-2"]
+
+
+def first_log(output: Path) -> list[dict]:
+    return json.loads((output / "checkpoints" / "checkpoint-2" / "trainer_state.json").read_text())["log_history"]
+
+
+def test_resume_without_checkpoint_is_a_user_error(tiny_corpus: Path, workdir: Path) -> None:
+    with pytest.raises(UserError, match="Nothing to resume"):
+        train_text_model(tiny_config(tiny_corpus, workdir / "models" / "x", resume=True))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loss", ["cached-mnrl", "symmetric-mnrl", "gist"])
+def test_other_losses_train(loss: str, tiny_corpus: Path, workdir: Path, trained_tiny) -> None:
+    _, guide = trained_tiny
+    result = train_text_model(
+        tiny_config(
+            tiny_corpus,
+            workdir / "models" / loss,
+            loss=loss,
+            max_steps=2,
+            mini_batch_size=3,
+            guide_model=guide.output if loss == "gist" else None,
+            matryoshka_dims=(32, 16) if loss == "cached-mnrl" else (),
+        )
+    )
+    assert result.global_step == 2
+    history = json.loads((Path(result.output) / "eval_results.json").read_text())["log_history"]
+    assert all(np.isfinite(e["loss"]) for e in history if "loss" in e)
+
+
+def test_onnx_export_matches_torch_and_measures_int8(trained_tiny, tmp_path: Path) -> None:
+    from acg2vec.trainers.text.data import load_pairs
+    from acg2vec.trainers.text.evaluators import build_eval_sets
+    from acg2vec.trainers.text.onnx_export import OnnxEncoder, export_onnx, measure_onnx_quality
+
+    config, result = trained_tiny
+    paths = export_onnx(result.output)
+    sets = build_eval_sets(load_pairs(config.data_dir, cache_dir=tmp_path / "cache").splits["validation"])
+    quality = measure_onnx_quality(result.output, sets, paths)
+    assert set(quality) == {"torch", "onnx_fp32", "onnx_int8"}
+    # fp32 ONNX is the same function as the torch model: the same held-out scores.
+    for key, value in result.metrics["trained"].items():
+        assert quality["torch"][key] == pytest.approx(value, abs=1e-6)
+        assert quality["onnx_fp32"][key] == pytest.approx(value, abs=1e-6)
+        assert 0.0 <= quality["onnx_int8"][key] <= 1.0
+    assert quality["onnx_fp32"]["mean_cosine_to_torch"] > 0.9999
+    assert quality["onnx_int8"]["mean_cosine_to_torch"] > 0.95
+    assert json.loads((Path(result.output) / "onnx" / "quality.json").read_text()) == quality
+    vectors = OnnxEncoder(paths["int8"], result.output).encode(["魔法の騎士", "星的大海", "Sea of Star"], batch_size=2)
+    assert vectors.shape[0] == 3 and np.isfinite(vectors).all()
