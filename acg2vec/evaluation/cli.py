@@ -1,29 +1,222 @@
-"""``acg2vec eval tagger|images|texts|ann``."""
+"""``acg2vec eval tagger|images|texts|ann``: each adds its section to ``eval/<run>/report.md`` (+ html, metrics.json)
+and prints a short table. Heavy libraries are imported inside the commands so ``--help`` stays fast."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import typer
 
-from acg2vec.errors import NotBuiltYet
+from acg2vec.errors import UserError
 
 app = typer.Typer(no_args_is_help=True)
 
-
-@app.command("tagger", help="Tagging metrics of a tagger on the validation split, with PR curves.")
-def tagger() -> None:
-    raise NotBuiltYet("eval tagger")
+IMAGE_MODELS = ("alt_i2v", "deepdanbooru", "deepix", "illust2vec")
+RUN_HELP = "Name of the run: its report is eval/<run>/ in the workdir; evaluations into one run share one report."
 
 
-@app.command("images", help="Image retrieval with illust2vec vectors and FAISS.")
-def images() -> None:
-    raise NotBuiltYet("eval images")
+def _workspace():
+    from acg2vec.cli_common import workspace
+
+    return workspace()
 
 
-@app.command("texts", help="Text retrieval on held-out entities with the acgvoc2vec encoder.")
-def texts() -> None:
-    raise NotBuiltYet("eval texts")
+def _model_path(value: str) -> str:
+    """A model given by name (a folder under models/) or by path."""
+    if os.sep in value or os.path.exists(value):
+        return str(Path(value).expanduser().resolve())
+    return _workspace().models(value)
 
 
-@app.command("ann", help="FAISS index benchmark: recall against exact search, QPS, bytes.")
-def ann() -> None:
-    raise NotBuiltYet("eval ann")
+def _image_models() -> list[str]:
+    ws = _workspace()
+    found = [ws.models(n) for n in IMAGE_MODELS if os.path.isfile(os.path.join(ws.models(n), "saved_model.pb"))]
+    if not found:
+        raise UserError(
+            f"no exported image model in {ws.models()} ({', '.join(IMAGE_MODELS)}); train one with "
+            "`acg2vec train tagger`, or pass --model."
+        )
+    return found
+
+
+def _finish(run: str, sections: list, *, summary: list[str], rows: list[list]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from acg2vec.evaluation.report import write_report
+
+    run_dir = _workspace().eval(run)
+    paths = write_report(run_dir, sections)
+    table = Table(*summary, title=f"eval/{run}")
+    for row in rows:
+        table.add_row(*[str(c) for c in row])
+    out = Console()
+    out.print(table)
+    out.print(f"report: {paths['markdown']}\n        {paths['html']}\nmetrics: {paths['metrics']}", highlight=False)
+
+
+def _fmt(value: float) -> str:
+    return "-" if value != value else f"{value:.3f}"  # NaN != NaN
+
+
+@app.command("tagger", help="Tagging metrics of image taggers on a split of acg_illustrations, with PR curves.")
+def tagger(
+    model: list[str] = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="Model name under models/ or a path (repeatable; default: every exported image model).",
+    ),
+    dataset: Path = typer.Option(None, "--dataset", "-d", help="acg_illustrations folder (default: the workdir's)."),
+    split: str = typer.Option("validation", help="Split to evaluate."),
+    max_images: int = typer.Option(None, help="Evaluate at most this many images."),
+    batch_size: int = typer.Option(32, help="Images per model call."),
+    run: str = typer.Option("main", help=RUN_HELP),
+) -> None:
+    from acg2vec.evaluation.tagger import evaluate_tagger, tagger_section
+
+    ws = _workspace()
+    models = [_model_path(m) for m in model] if model else _image_models()
+    data_dir = str(dataset) if dataset else os.path.join(ws.datasets(), "acg_illustrations")
+    sections, rows = [], []
+    for model_dir in models:
+        metrics = evaluate_tagger(
+            model_dir, data_dir, ws.eval(run), split=split, batch_size=batch_size, max_images=max_images
+        )
+        sections.append(tagger_section(metrics))
+        m, b = metrics["overall"]["model"], metrics["overall"]["baseline"]
+        rows.append(
+            [
+                metrics["model"],
+                metrics["images"],
+                _fmt(m["micro_f1_at_p_eq_r"]),
+                _fmt(m["macro_f1_tuned"]),
+                _fmt(m["macro_map"]),
+                _fmt(b["macro_map"]),
+            ]
+        )
+    _finish(
+        run,
+        sections,
+        summary=["model", "images", "micro F1 @P=R", "macro F1 tuned", "macro mAP", "baseline mAP"],
+        rows=rows,
+    )
+
+
+@app.command("images", help="Image retrieval with the model's embeddings (precision@k, mAP@k by tag overlap).")
+def images(
+    model: str = typer.Option(
+        None, "--model", "-m", help="Model name or path (default: illust2vec, else the first image model)."
+    ),
+    dataset: Path = typer.Option(None, "--dataset", "-d", help="acg_illustrations folder (default: the workdir's)."),
+    split: str = typer.Option("validation", help="Split to evaluate."),
+    k: int = typer.Option(10, "-k", help="Ranks scored."),
+    min_jaccard: float = typer.Option(0.3, help="Two images are relevant when their label sets overlap this much."),
+    max_images: int = typer.Option(5000, help="Evaluate at most this many images (every one queries all others)."),
+    run: str = typer.Option("main", help=RUN_HELP),
+) -> None:
+    from acg2vec.evaluation.image_retrieval import ImageRetrievalConfig, evaluate_image_retrieval, images_section
+
+    ws = _workspace()
+    if model:
+        model_dir = _model_path(model)
+    else:
+        found = _image_models()
+        model_dir = next((m for m in found if os.path.basename(m) == "illust2vec"), found[0])
+    data_dir = str(dataset) if dataset else os.path.join(ws.datasets(), "acg_illustrations")
+    config = ImageRetrievalConfig(k=k, min_jaccard=min_jaccard, split=split, max_images=max_images)
+    metrics = evaluate_image_retrieval(model_dir, data_dir, ws.eval(run), config=config)
+    rows = [[name, _fmt(r["precision_at_k"]), _fmt(r["map_at_k"])] for name, r in metrics["methods"].items()]
+    rows.append(["chance", _fmt(metrics["relevant_pairs_share"]), "-"])
+    _finish(run, [images_section(metrics)], summary=["method", f"precision@{k}", f"mAP@{k}"], rows=rows)
+
+
+@app.command("texts", help="Text retrieval on held-out entities: accuracy@1, recall@10, MRR@10 per pair type.")
+def texts(
+    model: str = typer.Option(
+        "acgvoc2vec", "--model", "-m", help="sentence-transformers folder: name under models/ or a path."
+    ),
+    base_model: str = typer.Option(
+        None, help="The untrained base model's folder (default: where `acg2vec train text` left it, if it did)."
+    ),
+    splits: list[str] = typer.Option(["validation", "test"], "--split", help="Held-out splits (repeatable)."),
+    max_queries: int = typer.Option(2000, help="Queries per pair type at most."),
+    run: str = typer.Option("main", help=RUN_HELP),
+) -> None:
+    from acg2vec.evaluation.text_retrieval import TextRetrievalConfig, evaluate_text_retrieval, texts_section
+
+    ws = _workspace()
+    config = TextRetrievalConfig(splits=tuple(splits), max_queries_per_type=max_queries)
+    metrics = evaluate_text_retrieval(
+        _model_path(model),
+        ws.datasets(),
+        ws.eval(run),
+        base_model_dir=_model_path(base_model) if base_model else None,
+        config=config,
+    )
+    rows = []
+    for name, result in metrics["encoders"].items():
+        o = result["overall"]
+        rows.append([name, o["queries"], _fmt(o["accuracy_at_1"]), _fmt(o["recall_at_10"]), _fmt(o["mrr_at_10"])])
+    _finish(
+        run, [texts_section(metrics)], summary=["encoder", "queries", "accuracy@1", "recall@10", "MRR@10"], rows=rows
+    )
+
+
+@app.command("ann", help="FAISS index benchmark: recall@1/@10 against exact search, QPS, build time, bytes.")
+def ann(
+    vectors: Path = typer.Option(
+        None,
+        "--vectors",
+        help="A .npy float array of shape (n, dim) (e.g. from `acg2vec embed`); default: generated clustered vectors.",
+    ),
+    n: int = typer.Option(100_000, help="Generated vectors (without --vectors)."),
+    dim: int = typer.Option(512, help="Dimension of generated vectors."),
+    queries: int = typer.Option(1000, help="Queries held out of the vectors."),
+    budget_gb: float = typer.Option(4.0, help="Memory budget of the index in GiB."),
+    target_recall: float = typer.Option(0.95, help="Recall@10 the tuned setting must reach."),
+    target_speedup: float = typer.Option(30.0, help="Single-thread speed-up over exact search to reach."),
+    factory: list[str] = typer.Option(None, "--factory", help="Another FAISS factory string to compare (repeatable)."),
+    metric: str = typer.Option("l2", help="l2, or ip (inner product; normalise vectors for cosine)."),
+    run: str = typer.Option("main", help=RUN_HELP),
+) -> None:
+    import numpy as np
+
+    from acg2vec.evaluation.ann_benchmark import AnnConfig, ann_section, clustered_vectors, run_ann_benchmark
+    from acg2vec.evaluation.faiss_index import GIB
+
+    if vectors is not None:
+        if not vectors.is_file():
+            raise UserError(f"no vectors file at {vectors}.")
+        try:
+            data = np.load(vectors, mmap_mode="r")
+        except ValueError as err:
+            raise UserError(f"{vectors} is not a .npy array ({err}).") from err
+        if data.ndim != 2 or len(data) < 20:
+            raise UserError(f"{vectors} must hold a 2-d array of at least 20 vectors, not shape {data.shape}.")
+    else:
+        data = clustered_vectors(n + queries, dim)
+    config = AnnConfig(
+        n_queries=queries,
+        memory_budget=int(budget_gb * GIB),
+        target_recall=target_recall,
+        target_speedup=target_speedup,
+        extra_factories=tuple(factory or ()),
+        metric=metric,
+    )
+    out_dir = _workspace().eval(run)
+    result = run_ann_benchmark(np.asarray(data, dtype=np.float32), config=config, out_dir=out_dir)
+    section = ann_section(result, plot=os.path.join(out_dir, "ann_recall_qps.png"))
+    rows = [
+        [
+            s.index,
+            s.params or "-",
+            _fmt(s.recall_at_10),
+            f"{s.qps_single:,.0f}",
+            f"{s.qps_single / result.exact.qps_single:.1f}x",
+        ]
+        for s in [result.exact, *result.settings]
+    ]
+    _finish(run, [section], summary=["index", "params", "recall@10", "QPS 1 thread", "vs exact"], rows=rows)
+    typer.echo(f"target ({result.target}): {'met' if result.target_met else 'NOT met'}")

@@ -1,0 +1,170 @@
+"""What the image evaluators read: an exported image model (SavedModel + selected_tags.csv + thresholds.json)
+and the ``acg_illustrations`` TFDS dataset, with undecodable images counted and set aside instead of crashing."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from acg2vec.datasets.acg_illustrations.features import NAME, SELECTED_TAGS_FILE
+from acg2vec.deadletter import DeadLetters
+from acg2vec.errors import UserError
+from acg2vec.evaluation.tagging_metrics import TagInfo
+
+log = logging.getLogger(__name__)
+
+LABEL_FEATURES = ("tags", "characters", "copyrights", "artists")
+# Booru tag category codes, for vocabularies that store the number instead of the name.
+CATEGORY_NAMES = {"0": "general", "1": "artist", "3": "copyright", "4": "character", "5": "meta", "9": "rating"}
+
+
+@dataclass(slots=True)
+class ImageRecords:
+    """Evaluated images: ids, encoded bytes and label sets, in dataset order."""
+
+    ids: list[int] = field(default_factory=list)
+    images: list[bytes] = field(default_factory=list)
+    labels: list[set[str]] = field(default_factory=list)
+
+
+def resolve_dataset_dir(path: str) -> str:
+    """The version folder (with dataset_info.json) under ``path``: the newest config/version if several."""
+    if not os.path.isdir(path):
+        raise UserError(f"no dataset at {path}; build one with `acg2vec build images`.")
+    if os.path.isfile(os.path.join(path, "dataset_info.json")):
+        return path
+    found = []
+    for root, _, files in os.walk(path):
+        if "dataset_info.json" in files:
+            found.append(root)
+    if not found:
+        raise UserError(f"no TFDS dataset (dataset_info.json) under {path}; build one with `acg2vec build images`.")
+
+    def order(folder: str) -> tuple:
+        parts = os.path.relpath(folder, path).split(os.sep)
+        return tuple(tuple(int(x) if x.isdigit() else 0 for x in p.split(".")) for p in parts)
+
+    chosen = max(found, key=order)
+    if len(found) > 1:
+        log.info("using %s (of %d datasets under %s)", chosen, len(found), path)
+    return chosen
+
+
+def read_tag_info(model_dir: str) -> TagInfo:
+    """The model's vocabulary from ``selected_tags.csv`` (row order = output order)."""
+    path = os.path.join(model_dir, SELECTED_TAGS_FILE)
+    if not os.path.isfile(path):
+        raise UserError(f"{model_dir} has no {SELECTED_TAGS_FILE}; is it an exported acg2vec image model?")
+    names, categories, counts = [], [], []
+    with open(path, newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            names.append(row["name"])
+            category = str(row.get("category") or "general").strip()
+            categories.append(CATEGORY_NAMES.get(category, category))
+            counts.append(int(float(row.get("count") or 0)))
+    return TagInfo(names=names, categories=categories, counts=np.asarray(counts))
+
+
+def read_thresholds(model_dir: str, names: list[str]) -> np.ndarray | None:
+    """Per-tag thresholds from ``thresholds.json`` (``default`` for tags it does not list); None if absent."""
+    path = os.path.join(model_dir, "thresholds.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as fh:
+        data = json.load(fh)
+    default = float(data.get("default", 0.5))
+    per_tag = data.get("thresholds", {})
+    return np.array([float(per_tag.get(name, default)) for name in names])
+
+
+def load_signature(model_dir: str, name: str):
+    """A serving signature of an exported image model."""
+    if not os.path.isfile(os.path.join(model_dir, "saved_model.pb")):
+        raise UserError(
+            f"no SavedModel at {model_dir}; train one with `acg2vec train tagger` or `acg2vec train deepix`."
+        )
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(model_dir)
+    if name not in loaded.signatures:
+        raise UserError(f"the model at {model_dir} has no '{name}' signature (it has {sorted(loaded.signatures)}).")
+    return loaded.signatures[name]
+
+
+def read_images(
+    data_dir: str, *, split: str = "validation", max_images: int | None = None, batch_size: int = 64
+) -> ImageRecords:
+    """Image bytes (not decoded) and label sets of one split of ``acg_illustrations``."""
+    import tensorflow_datasets as tfds
+
+    folder = resolve_dataset_dir(data_dir)
+    builder = tfds.builder_from_directory(folder)
+    if split not in builder.info.splits:
+        raise UserError(f"the dataset at {folder} has no '{split}' split (it has {sorted(builder.info.splits)}).")
+    if builder.info.name != NAME:
+        log.warning("dataset at %s is %r, not %r", folder, builder.info.name, NAME)
+    ds = builder.as_dataset(split=split, decoders={"image": tfds.decode.SkipDecoding()})
+    if max_images:
+        ds = ds.take(max_images)
+    records = ImageRecords()
+    # One example at a time: the label lists have different lengths, and only bytes are read (no decoding).
+    for example in tfds.as_numpy(ds.prefetch(batch_size)):
+        records.ids.append(int(example["id"]))
+        records.images.append(bytes(example["image"]))
+        labels = set()
+        for feature in LABEL_FEATURES:
+            if feature in example:
+                labels.update(t.decode("utf-8") for t in example[feature])
+        records.labels.append(labels)
+    return records
+
+
+def run_signature(
+    signature,
+    output: str,
+    images: list[bytes],
+    *,
+    batch_size: int = 32,
+    dead_letters: DeadLetters | None = None,
+    ids: list[int] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run a signature on encoded images in batches; returns (outputs of the images that worked, their mask).
+
+    A batch that fails is retried image by image, and the images that still fail are counted as
+    ``undecodable-image`` with their id, so one bad file never stops an evaluation.
+    """
+    import tensorflow as tf
+
+    from acg2vec.logs import progress_task
+
+    outputs: list[np.ndarray | None] = [None] * len(images)
+    with progress_task(f"Computing {output}", total=len(images)) as advance:
+        for start in _batches(len(images), batch_size):
+            chunk = images[start : start + batch_size]
+            advance(len(chunk))
+            try:
+                result = signature(image_bytes=tf.constant(chunk))[output].numpy()
+                outputs[start : start + len(chunk)] = list(result)
+                continue
+            except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as err:
+                log.debug("batch at %d failed (%s); retrying image by image", start, err.message[:200])
+            for offset, data in enumerate(chunk):
+                try:
+                    outputs[start + offset] = signature(image_bytes=tf.constant([data]))[output].numpy()[0]
+                except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as err:
+                    if dead_letters is not None:
+                        record = {"id": ids[start + offset] if ids else start + offset, "bytes": len(data)}
+                        dead_letters.add("undecodable-image", record, detail=err.message[:300])
+    mask = np.array([o is not None for o in outputs], dtype=bool)
+    kept = [o for o in outputs if o is not None]
+    return (np.stack(kept) if kept else np.empty((0, 0), dtype=np.float32)), mask
+
+
+def _batches(n: int, size: int) -> Iterator[int]:
+    return iter(range(0, n, size))

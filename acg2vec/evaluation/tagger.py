@@ -1,0 +1,127 @@
+"""``evaluate_tagger``: an exported tagger on a split of ``acg_illustrations``, with PR curves and a report section."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+
+from acg2vec.deadletter import DeadLetters
+from acg2vec.errors import UserError
+from acg2vec.evaluation.image_data import load_signature, read_images, read_tag_info, read_thresholds, run_signature
+from acg2vec.evaluation.report import Section, Table
+from acg2vec.evaluation.tagging_metrics import plot_pr_curves, tagging_metrics
+
+log = logging.getLogger(__name__)
+
+
+def evaluate_tagger(
+    model_dir: str,
+    data_dir: str,
+    out_dir: str | None = None,
+    *,
+    split: str = "validation",
+    batch_size: int = 32,
+    max_images: int | None = None,
+) -> dict:
+    """Tagging metrics of the SavedModel in ``model_dir`` on ``split`` of the dataset under ``data_dir``.
+
+    Labels are the image's tags, characters, copyrights and artists that are in the model's vocabulary.
+    Images the model cannot decode are counted and written to ``tagger-dead-letters.jsonl`` in ``out_dir``.
+    """
+    tag_info = read_tag_info(model_dir)
+    thresholds = read_thresholds(model_dir, tag_info.names)
+    signature = load_signature(model_dir, "serving_default")
+    records = read_images(data_dir, split=split, max_images=max_images)
+    if not records.ids:
+        raise UserError(f"the '{split}' split under {data_dir} has no images.")
+    dead_path = os.path.join(out_dir, "tagger-dead-letters.jsonl") if out_dir else None
+    with DeadLetters(dead_path) as dead:
+        scores, mask = run_signature(
+            signature, "probabilities", records.images, batch_size=batch_size, dead_letters=dead, ids=records.ids
+        )
+    if not mask.any():
+        raise UserError(f"the model could not read any of the {len(records.ids)} images of '{split}'.")
+    column = {name: i for i, name in enumerate(tag_info.names)}
+    y_true = np.zeros((int(mask.sum()), len(tag_info.names)), dtype=bool)
+    for row, labels in enumerate(label for label, ok in zip(records.labels, mask, strict=True) if ok):
+        for tag in labels:
+            if tag in column:
+                y_true[row, column[tag]] = True
+    metrics = tagging_metrics(y_true, scores, tag_info, thresholds=thresholds)
+    metrics.update(
+        model=os.path.basename(os.path.normpath(model_dir)),
+        split=split,
+        images_read=len(records.ids),
+        images_dropped=dict(dead.counts),
+    )
+    if out_dir:
+        name = f"tagger_pr_{metrics['model']}.png"
+        metrics["plot"] = plot_pr_curves(
+            y_true, scores, tag_info, os.path.join(out_dir, name), p_eq_r=metrics["p_eq_r_threshold"]
+        )
+    log.info(
+        "tagger %s: macro mAP %.3f (baseline %.3f)",
+        metrics["model"],
+        metrics["overall"]["model"]["macro_map"],
+        metrics["overall"]["baseline"]["macro_map"],
+    )
+    return metrics
+
+
+def _f(value: float) -> str:
+    return "-" if value is None or not np.isfinite(value) else f"{value:.3f}"
+
+
+def tagger_section(metrics: dict) -> Section:
+    """The report section of one tagger: overall, per category and rare-tag slices, each beside the baseline."""
+    columns = [
+        "slice",
+        "who",
+        "tags (with positives)",
+        "micro F1 @P=R",
+        "macro F1 @P=R",
+        "micro F1 tuned",
+        "macro F1 tuned",
+        "macro mAP",
+    ]
+    rows = []
+    groups = [("all tags", metrics["overall"])]
+    groups += [(f"category: {c}", g) for c, g in metrics["per_category"].items()]
+    groups += [(name, g) for name, g in metrics["rare_slices"].items()]
+    for label, group in groups:
+        for who in ("model", "baseline"):
+            m = group[who]
+            rows.append(
+                [
+                    label,
+                    who if who == "model" else "tag frequency",
+                    f"{m['tags']} ({m['tags_with_positives']})",
+                    _f(m["micro_f1_at_p_eq_r"]),
+                    _f(m["macro_f1_at_p_eq_r"]),
+                    _f(m["micro_f1_tuned"]),
+                    _f(m["macro_f1_tuned"]),
+                    _f(m["macro_map"]),
+                ]
+            )
+    dropped = sum(metrics["images_dropped"].values())
+    tuned = (
+        "Thresholds tuned on this same split (optimistic): the model has no thresholds.json."
+        if metrics["thresholds_tuned_on_eval_data"]
+        else "Tuned = the model's thresholds.json."
+    )
+    text = (
+        f"{metrics['images']} images of '{metrics['split']}' evaluated of {metrics['images_read']} read "
+        f"({dropped} set aside: {metrics['images_dropped'] or 'none'}). P=R threshold {_f(metrics['p_eq_r_threshold'])}. "
+        f"{tuned} The tag-frequency baseline gives every image each tag's training frequency; its thresholds are "
+        "tuned on this split. Macro averages cover tags with at least one positive image."
+    )
+    return Section(
+        key=f"tagger:{metrics['model']}",
+        title=f"Tagging: {metrics['model']}",
+        text=text,
+        tables=[Table(columns, rows)],
+        plots=[metrics["plot"]] if metrics.get("plot") else [],
+        metrics=metrics,
+    )

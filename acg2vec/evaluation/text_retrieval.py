@@ -1,0 +1,307 @@
+"""Text retrieval on held-out entities: query (anchor) -> target (positive), per pair type.
+
+For every pair type, the queries are the distinct anchors of the held-out splits and the candidates are all the
+distinct positives of that pair type; the relevant targets of a query are the positives paired with it. Scores:
+accuracy@1, recall@10 (share of a query's targets in its top 10) and MRR@10. Search is exact (inner product on
+normalised vectors), so these figures measure the encoder, not the index (the ANN benchmark measures that).
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from acg2vec.datasets.acg_text_pairs.schema import COLUMNS, parquet_dir
+from acg2vec.deadletter import DeadLetters
+from acg2vec.errors import UserError
+from acg2vec.evaluation.report import Section, Table
+
+log = logging.getLogger(__name__)
+
+Encoder = Callable[[list[str]], object]  # texts -> dense [n, d] array (normalised) or sparse rows
+
+
+@dataclass(slots=True)
+class TextRetrievalConfig:
+    splits: tuple[str, ...] = ("validation", "test")  # held-out entities
+    k: int = 10
+    max_queries_per_type: int = 2000
+    batch_size: int = 64
+
+
+@dataclass(slots=True)
+class Task:
+    """One pair type: distinct queries, distinct candidates, and the candidate ids relevant to each query."""
+
+    pair_type: str
+    queries: list[str]
+    corpus: list[str]
+    relevant: list[set[int]] = field(default_factory=list)
+
+
+def read_pairs(datasets_root: str, splits: tuple[str, ...], *, dead_letters: DeadLetters | None = None) -> list[dict]:
+    """Rows of the held-out Parquet splits; rows without anchor, positive or pair type are counted and set aside."""
+    import pyarrow.parquet as pq
+
+    rows: list[dict] = []
+    files = []
+    for split in splits:
+        files += sorted(glob.glob(os.path.join(parquet_dir(datasets_root, split), "*.parquet")))
+    if not files:
+        raise UserError(
+            f"no Parquet files of splits {', '.join(splits)} under {parquet_dir(datasets_root, '<split>')}; "
+            "run `acg2vec build texts` first."
+        )
+    for path in files:
+        table = pq.read_table(path)
+        missing = {"anchor", "positive", "pair_type"} - set(table.column_names)
+        if missing:
+            raise UserError(f"{path} lacks the columns {sorted(missing)} of acg_text_pairs ({', '.join(COLUMNS)}).")
+        for row in table.to_pylist():
+            if not all(isinstance(row.get(c), str) and row[c].strip() for c in ("anchor", "positive", "pair_type")):
+                if dead_letters is not None:
+                    dead_letters.add("missing-text", row, detail=os.path.basename(path))
+                continue
+            rows.append(row)
+    return rows
+
+
+def build_tasks(rows: list[dict], *, max_queries: int | None = None) -> list[Task]:
+    """Group rows by pair type into retrieval tasks (queries sorted, so a capped task is reproducible)."""
+    by_type: dict[str, dict[str, set[str]]] = {}
+    for row in rows:
+        by_type.setdefault(row["pair_type"], {}).setdefault(row["anchor"], set()).add(row["positive"])
+    tasks = []
+    for pair_type in sorted(by_type):
+        targets = by_type[pair_type]
+        corpus = sorted({p for positives in targets.values() for p in positives})
+        position = {text: i for i, text in enumerate(corpus)}
+        queries = sorted(targets)[:max_queries] if max_queries else sorted(targets)
+        relevant = [{position[p] for p in targets[q]} for q in queries]
+        tasks.append(Task(pair_type, queries, corpus, relevant))
+    return tasks
+
+
+def retrieval_metrics(ranked: np.ndarray, relevant: list[set[int]], *, k: int = 10) -> dict:
+    """accuracy@1, recall@k and MRR@k of ranked candidate ids ([queries, >= k]) against each query's relevant ids."""
+    if len(relevant) == 0:
+        return {
+            "queries": 0,
+            "accuracy_at_1": float("nan"),
+            f"recall_at_{k}": float("nan"),
+            f"mrr_at_{k}": float("nan"),
+        }
+    top1 = recall = mrr = 0.0
+    for row, targets in zip(ranked, relevant, strict=True):
+        row = [int(i) for i in row[:k]]
+        top1 += row[0] in targets
+        recall += len(targets.intersection(row)) / len(targets)
+        mrr += next((1.0 / (rank + 1) for rank, i in enumerate(row) if i in targets), 0.0)
+    n = len(relevant)
+    return {"queries": n, "accuracy_at_1": top1 / n, f"recall_at_{k}": recall / n, f"mrr_at_{k}": mrr / n}
+
+
+def rank(query_vectors, corpus_vectors, k: int) -> np.ndarray:
+    """Top-``k`` candidate ids by inner product: FAISS exact search for dense rows, chunked products for sparse."""
+    k = min(k, corpus_vectors.shape[0])
+    if hasattr(query_vectors, "tocsr"):  # scipy sparse (the lexical baseline)
+        out = np.empty((query_vectors.shape[0], k), dtype=np.int64)
+        corpus_t = corpus_vectors.T.tocsc()
+        for start in range(0, query_vectors.shape[0], 256):
+            scores = (query_vectors[start : start + 256] @ corpus_t).toarray()
+            top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+            order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
+            out[start : start + 256] = np.take_along_axis(top, order, axis=1)
+        return out
+    from acg2vec.evaluation.faiss_index import exact_search
+
+    _, ids = exact_search(np.asarray(corpus_vectors), np.asarray(query_vectors), k, metric="ip")
+    return ids
+
+
+def evaluate_encoder(encode: Encoder, tasks: list[Task], *, k: int = 10) -> dict:
+    """Scores of one encoder: per pair type, and over all queries (micro average)."""
+    per_type = {}
+    ranked_all, relevant_all = [], []
+    for task in tasks:
+        ranked = rank(encode(task.queries), encode(task.corpus), k)
+        per_type[task.pair_type] = retrieval_metrics(ranked, task.relevant, k=k)
+        ranked_all += list(ranked)
+        relevant_all += task.relevant
+    padded = (
+        np.array([np.pad(r, (0, k - len(r)), constant_values=-1) for r in ranked_all])
+        if ranked_all
+        else np.empty((0, k))
+    )
+    return {"overall": retrieval_metrics(padded, relevant_all, k=k), "per_pair_type": per_type}
+
+
+def _lexical_fit_texts(datasets_root: str, tasks: list[Task], *, limit: int = 200_000) -> list[str]:
+    """Training-split texts for the TF-IDF vocabulary, as the text trainer fits it; the evaluated texts without one."""
+    if glob.glob(os.path.join(parquet_dir(datasets_root, "train"), "*.parquet")):
+        rows = read_pairs(datasets_root, ("train",))[: limit // 2]
+        return [r["anchor"] for r in rows] + [r["positive"] for r in rows]
+    log.info("no train split: the lexical baseline's vocabulary is fit on the evaluated texts")
+    return [t for task in tasks for t in task.queries + task.corpus]
+
+
+def sentence_transformer_encoder(model_dir: str, *, batch_size: int = 64) -> Encoder:
+    """Encode with a sentence-transformers folder, normalised so inner product is cosine."""
+    if not os.path.isdir(model_dir):
+        raise UserError(f"no sentence-transformers model at {model_dir}; train one with `acg2vec train text`.")
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(model_dir, device="cpu")
+
+    def encode(texts: list[str]) -> np.ndarray:
+        return model.encode(
+            texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        ).astype(np.float32)
+
+    return encode
+
+
+def lexical_encoder(fit_texts: list[str]) -> Encoder:
+    """The text trainer's character n-gram TF-IDF baseline, fit on ``fit_texts``; rows are L2-normalised."""
+    from acg2vec.trainers.text.lexical_baseline import CharNgramTfidf
+
+    baseline = CharNgramTfidf().fit(fit_texts)
+    return baseline.vectorizer.transform
+
+
+def find_untrained_model(model_dir: str) -> str | None:
+    """The encoder before fine-tuning, where the text trainer left it: its from-scratch base in
+    ``checkpoints/scratch-base``, or the local base-model folder named in ``training_args.json``."""
+    import json
+
+    scratch = os.path.join(model_dir, "checkpoints", "scratch-base")
+    if os.path.isfile(os.path.join(scratch, "modules.json")):
+        return scratch
+    args_path = os.path.join(model_dir, "training_args.json")
+    if os.path.isfile(args_path):
+        try:
+            with open(args_path, encoding="utf-8") as fh:
+                base = (json.load(fh).get("acg2vec") or {}).get("base_model")
+        except (OSError, ValueError):
+            return None
+        if isinstance(base, str) and os.path.isdir(base):
+            return base
+    return None
+
+
+def evaluate_text_retrieval(
+    model_dir: str | None,
+    datasets_root: str,
+    out_dir: str | None = None,
+    *,
+    base_model_dir: str | None = None,
+    encoders: dict[str, Encoder] | None = None,
+    config: TextRetrievalConfig | None = None,
+) -> dict:
+    """Held-out text retrieval of the acgvoc2vec model beside the lexical baseline and the untrained base model.
+
+    ``datasets_root`` is the workdir's ``datasets`` folder (Parquet under ``parquet/acg_text_pairs/<split>``).
+    ``encoders`` adds or replaces encoders by name (the demo and the tests pass their own). With ``out_dir``
+    the per-pair-type bar plot and the dead letters are written there.
+    """
+    cfg = config or TextRetrievalConfig()
+    dead_path = os.path.join(out_dir, "texts-dead-letters.jsonl") if out_dir else None
+    with DeadLetters(dead_path) as dead:
+        rows = read_pairs(datasets_root, cfg.splits, dead_letters=dead)
+    tasks = build_tasks(rows, max_queries=cfg.max_queries_per_type)
+    if not tasks:
+        raise UserError(f"the held-out splits {', '.join(cfg.splits)} have no usable text pairs.")
+    named: dict[str, Encoder] = {}
+    if model_dir:
+        named["acgvoc2vec"] = sentence_transformer_encoder(model_dir, batch_size=cfg.batch_size)
+        base_model_dir = base_model_dir or find_untrained_model(model_dir)
+    if base_model_dir:
+        named["untrained base model"] = sentence_transformer_encoder(base_model_dir, batch_size=cfg.batch_size)
+    named["lexical (char n-gram TF-IDF)"] = lexical_encoder(_lexical_fit_texts(datasets_root, tasks))
+    named.update(encoders or {})
+    results = {}
+    for name, encode in named.items():
+        log.info("text retrieval: %s on %d pair types", name, len(tasks))
+        results[name] = evaluate_encoder(encode, tasks, k=cfg.k)
+    metrics = {
+        "rows_read": len(rows) + dead.total,
+        "rows_used": len(rows),
+        "rows_dropped": dict(dead.counts),
+        "pair_types": {t.pair_type: {"queries": len(t.queries), "candidates": len(t.corpus)} for t in tasks},
+        "encoders": results,
+        "untrained_model": base_model_dir or None,
+    }
+    if out_dir:
+        metrics["plot"] = plot_pair_type_bars(results, os.path.join(out_dir, "texts_pair_types.png"), k=cfg.k)
+    return metrics
+
+
+def plot_pair_type_bars(results: dict, path: str, *, k: int = 10) -> str:
+    """MRR@k per pair type, one bar per encoder."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    names = list(results)
+    types = sorted({t for r in results.values() for t in r["per_pair_type"]})
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(types) + 2), 4.5))
+    width = 0.8 / max(len(names), 1)
+    for i, name in enumerate(names):
+        values = [results[name]["per_pair_type"].get(t, {}).get(f"mrr_at_{k}", 0.0) for t in types]
+        ax.bar(np.arange(len(types)) + i * width, values, width, label=name)
+    ax.set_xticks(np.arange(len(types)) + width * (len(names) - 1) / 2)
+    ax.set_xticklabels(types, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel(f"MRR@{k}")
+    ax.set_ylim(0, 1)
+    ax.set_title("Held-out text retrieval per pair type")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def texts_section(metrics: dict, *, k: int = 10) -> Section:
+    """The report section of a text retrieval run."""
+    columns = ["encoder", "queries", "accuracy@1", f"recall@{k}", f"MRR@{k}"]
+    rows = []
+    for name, result in metrics["encoders"].items():
+        o = result["overall"]
+        rows.append(
+            [name, o["queries"], f"{o['accuracy_at_1']:.3f}", f"{o[f'recall_at_{k}']:.3f}", f"{o[f'mrr_at_{k}']:.3f}"]
+        )
+    type_rows = []
+    for pair_type, sizes in metrics["pair_types"].items():
+        cells = [pair_type, sizes["queries"], sizes["candidates"]]
+        cells += [f"{r['per_pair_type'][pair_type][f'mrr_at_{k}']:.3f}" for r in metrics["encoders"].values()]
+        type_rows.append(cells)
+    dropped = sum(metrics["rows_dropped"].values())
+    text = (
+        f"{metrics['rows_used']} held-out pairs used of {metrics['rows_read']} read ({dropped} set aside: "
+        f"{metrics['rows_dropped'] or 'none'}). "
+        + ("" if metrics["untrained_model"] else "No untrained base model was given, so it is not compared. ")
+        + "Exact search; the candidates of a query are all targets of its pair type."
+    )
+    return Section(
+        key="texts",
+        title="Text retrieval on held-out entities (acgvoc2vec)",
+        text=text,
+        tables=[
+            Table(columns, rows, caption="All pair types together (micro average over queries)."),
+            Table(
+                ["pair type", "queries", "candidates"] + [f"MRR@{k} {n}" for n in metrics["encoders"]],
+                type_rows,
+                caption="Per pair type.",
+            ),
+        ],
+        plots=[metrics["plot"]] if metrics.get("plot") else [],
+        metrics=metrics,
+    )

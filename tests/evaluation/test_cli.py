@@ -1,0 +1,103 @@
+"""``acg2vec eval ...`` through typer's CliRunner, on tiny artefacts in a fresh workdir."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from acg2vec.cli import app
+from acg2vec.errors import UserError
+
+from .fakes import make_illustrations_dataset, make_image_model, make_sentence_transformer
+
+runner = CliRunner()
+
+
+def invoke(workdir, *args):
+    return runner.invoke(app, ["--workdir", str(workdir), "--quiet", "eval", *args])
+
+
+@pytest.mark.integration
+def test_eval_ann_on_a_vectors_file(workdir):
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((20, 16)).astype(np.float32)
+    vectors = centres[rng.integers(0, 20, 3000)] + 0.1 * rng.standard_normal((3000, 16)).astype(np.float32)
+    np.save(workdir / "vectors.npy", vectors)
+    result = invoke(
+        workdir,
+        "ann",
+        "--vectors",
+        str(workdir / "vectors.npy"),
+        "--queries",
+        "200",
+        "--factory",
+        "IVF32,Flat",
+        "--target-speedup",
+        "1",
+        "--run",
+        "r1",
+    )
+    assert result.exit_code == 0, result.output
+    assert "IVF32,Flat" in result.output and "report:" in result.output
+    metrics = json.loads((workdir / "eval" / "r1" / "metrics.json").read_text())
+    assert metrics["ann"]["n"] == 2800 and metrics["ann"]["chooser"]["factory"] == "Flat"
+    assert (workdir / "eval" / "r1" / "ann_recall_qps.png").is_file()
+
+
+@pytest.mark.integration
+def test_eval_tagger_and_images_share_one_report(workdir):
+    make_illustrations_dataset(workdir)
+    make_image_model(workdir / "models" / "illust2vec")
+    result = invoke(workdir, "tagger")
+    assert result.exit_code == 0, result.output
+    assert "illust2vec" in result.output and "macro mAP" in result.output
+    result = invoke(workdir, "images", "-k", "3", "--min-jaccard", "0.7")
+    assert result.exit_code == 0, result.output
+    assert "colour histogram" in result.output
+    run = workdir / "eval" / "main"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert set(metrics) >= {"tagger:illust2vec", "images:illust2vec"}
+    report = (run / "report.md").read_text()
+    assert report.index("Tagging: illust2vec") < report.index("Image retrieval: illust2vec")
+    assert "tagger_pr_illust2vec.png" in report and "images_precision_illust2vec.png" in report
+
+
+@pytest.mark.integration
+def test_eval_texts(workdir):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pairs = [("涼宮ハルヒの憂鬱", "凉宫春日的忧郁"), ("機動戦士ガンダム", "机动战士高达"), ("けいおん!", "轻音少女")]
+    folder = workdir / "datasets" / "parquet" / "acg_text_pairs" / "validation"
+    folder.mkdir(parents=True)
+    rows = [
+        dict(
+            anchor=a,
+            positive=p,
+            pair_type="title_ja-title_zh",
+            source="bangumi",
+            entity_id=f"e{i}",
+            anchor_lang="ja",
+            positive_lang="zh",
+        )
+        for i, (a, p) in enumerate(pairs)
+    ]
+    pq.write_table(pa.Table.from_pylist(rows), folder / "part-00000.parquet")
+    make_sentence_transformer(workdir / "models" / "acgvoc2vec", texts=[t for pair in pairs for t in pair])
+    result = invoke(workdir, "texts", "--split", "validation")
+    assert result.exit_code == 0, result.output
+    assert "acgvoc2vec" in result.output and "lexical" in result.output
+    assert (workdir / "eval" / "main" / "texts_pair_types.png").is_file()
+
+
+@pytest.mark.unit
+def test_missing_inputs_are_user_errors(workdir):
+    result = invoke(workdir, "tagger")
+    assert isinstance(result.exception, UserError) and "acg2vec train tagger" in str(result.exception)
+    result = invoke(workdir, "ann", "--vectors", str(workdir / "nope.npy"))
+    assert isinstance(result.exception, UserError)
+    result = invoke(workdir, "texts", "--model", str(workdir))
+    assert isinstance(result.exception, UserError) and "acg2vec build texts" in str(result.exception)
