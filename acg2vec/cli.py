@@ -40,9 +40,13 @@ app = typer.Typer(
 
 build_app = typer.Typer(help="Build TFDS datasets from raw crawl items with Apache Beam.", no_args_is_help=True)
 build_app.command("images", help="Build the image/tag dataset acg_illustrations (sharded TFRecord).")(build_images)
-build_app.command("texts", help="Build the multilingual text-pair corpus acg_text_pairs (TFDS + Parquet).")(build_texts)
+build_app.command("texts", help="Build the multilingual text-pair corpus acg_text_pairs (TFDS + Parquet).")(
+    build_texts
+)
 
-train_app = typer.Typer(help="Train taggers, deepix / illust2vec and the acgvoc2vec text encoder.", no_args_is_help=True)
+train_app = typer.Typer(
+    help="Train taggers, deepix / illust2vec and the acgvoc2vec text encoder.", no_args_is_help=True
+)
 train_app.command("tagger", help="Train an illustration tagger (alt_i2v, deepdanbooru) on acg_illustrations.")(
     train_tagger
 )
@@ -60,7 +64,9 @@ app.command("demo", help="Run every stage end to end, offline, on the bundled sa
 @app.command("embed", help="Write vectors with their ids (npy + Parquet): images by default, texts with --text.")
 def embed(
     inputs: list[Path] = typer.Argument(..., help="Image files or folders; with --text, text files (one per line)."),
-    model: Path = typer.Option(None, "--model", "-m", help="Model folder (default: the workdir's latest of its kind)."),
+    model: Path = typer.Option(
+        None, "--model", "-m", help="Model folder (default: the workdir's latest of its kind)."
+    ),
     out: Path = typer.Option(None, "--out", "-o", help="Output prefix (writes <out>.npy and <out>.parquet)."),
     text: bool = typer.Option(False, "--text", help="Embed texts with the acgvoc2vec encoder instead of images."),
     batch_size: int = typer.Option(32, help="Inputs per batch."),
@@ -87,7 +93,9 @@ def main_options(
         "May be a gs:// or s3:// URL where the stage's libraries support it.",
         show_default=False,
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and errors on the console; no progress bars."),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="Only warnings and errors on the console; no progress bars."
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:

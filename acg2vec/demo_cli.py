@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-from acg2vec.errors import NotBuiltYet
+import typer
 
 
-def demo() -> None:
-    raise NotBuiltYet("demo")
+def demo(
+    posts: int = typer.Option(300, help="Booru posts on the sample site."),
+    image_size: int = typer.Option(128, help="Image size of the demo's dataset and taggers."),
+    seed: int = typer.Option(0, help="Seed of the sample site's world and of the trainings."),
+) -> None:
+    """Start the sample site, crawl it, build both datasets, train, evaluate, write the report."""
+    from acg2vec.cli_common import state, workspace
+    from acg2vec.demo import DemoConfig, print_summary, run_demo
+
+    run = run_demo(workspace(), DemoConfig(seed=seed, posts=posts, image_size=image_size), quiet=state.quiet)
+    print_summary(run)

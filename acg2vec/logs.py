@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from rich.console import Console
 from rich.logging import RichHandler
@@ -16,7 +16,9 @@ console = Console(stderr=True)
 _quiet = False
 
 
-def setup_logging(log_dir: str | None = None, *, quiet: bool = False, verbose: bool = False, name: str = "acg2vec") -> str | None:
+def setup_logging(
+    log_dir: str | None = None, *, quiet: bool = False, verbose: bool = False, name: str = "acg2vec"
+) -> str | None:
     """Console logging (warnings only when quiet) plus a timestamped log file in ``log_dir``.
 
     Returns the log file path, or None when no local log dir is given.

@@ -1,11 +1,11 @@
 """The workspace: one root under which every stage reads and writes (see the README's architecture).
 
-    raw/<source>/<kind>-<shard>.jsonl.gz        crawl output
-    raw/safebooru/files/<md5[:2]>/<md5>.<ext>   downloaded images
-    datasets/<tfds name>/<config>/<version>/    TFDS datasets
-    models/<name>/                              exported models
-    eval/<run>/                                 reports
-    logs/                                       one log file per command run
+raw/<source>/<kind>-<shard>.jsonl.gz        crawl output
+raw/safebooru/files/<md5[:2]>/<md5>.<ext>   downloaded images
+datasets/<tfds name>/<config>/<version>/    TFDS datasets
+models/<name>/                              exported models
+eval/<run>/                                 reports
+logs/                                       one log file per command run
 """
 
 from __future__ import annotations

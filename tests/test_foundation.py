@@ -91,7 +91,9 @@ def test_item_round_trip_and_validation():
     with pytest.raises(ItemError) as err:
         item_from_dict({"kind": "spaceship"})
     assert err.value.reason == "unknown-kind"
-    work = item_from_dict({"kind": "work", "source": "bangumi", "source_id": "1", "titles": {"ja": "x"}, "aliases": None})
+    work = item_from_dict(
+        {"kind": "work", "source": "bangumi", "source_id": "1", "titles": {"ja": "x"}, "aliases": None}
+    )
     assert isinstance(work, Work) and work.aliases == []
 
 
@@ -113,6 +115,7 @@ def test_dead_letters_count_and_write(tmp_path):
         dead.add("too-small", {"id": 1})
     assert dead.counts == {"bad-json": 2, "too-small": 1}
     assert dead.total == 3
-    lines = [json.loads(line) for line in gzip.open(path, "rt", encoding="utf-8")]
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        lines = [json.loads(line) for line in fh]
     assert [line["reason"] for line in lines] == ["bad-json", "bad-json", "too-small"]
     assert lines[0]["detail"] == "line 3"

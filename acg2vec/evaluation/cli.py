@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from acg2vec.datasets.acg_illustrations.features import SELECTED_TAGS_FILE
 from acg2vec.errors import UserError
 
 app = typer.Typer(no_args_is_help=True)
@@ -29,12 +30,19 @@ def _model_path(value: str) -> str:
     return _workspace().models(value)
 
 
-def _image_models() -> list[str]:
+def _image_models(*, taggers_only: bool = False) -> list[str]:
+    """Exported image models in the workdir; with ``taggers_only`` just those that predict tags.
+
+    illust2vec is an embedding model: it has no tag head and no ``selected_tags.csv``.
+    """
     ws = _workspace()
     found = [ws.models(n) for n in IMAGE_MODELS if os.path.isfile(os.path.join(ws.models(n), "saved_model.pb"))]
+    if taggers_only:
+        found = [m for m in found if os.path.isfile(os.path.join(m, SELECTED_TAGS_FILE))]
     if not found:
+        kind = "tagger" if taggers_only else "image model"
         raise UserError(
-            f"no exported image model in {ws.models()} ({', '.join(IMAGE_MODELS)}); train one with "
+            f"no exported {kind} in {ws.models()} ({', '.join(IMAGE_MODELS)}); train one with "
             "`acg2vec train tagger`, or pass --model."
         )
     return found
@@ -69,7 +77,9 @@ def tagger(
         help="Model name under models/ or a path (repeatable; default: every exported image model).",
     ),
     dataset: Path = typer.Option(None, "--dataset", "-d", help="acg_illustrations folder (default: the workdir's)."),
-    split: str = typer.Option("validation", help="Split to evaluate."),
+    split: str = typer.Option(
+        "test", help="Split to evaluate (not validation: the trainers tune thresholds.json on validation)."
+    ),
     max_images: int = typer.Option(None, help="Evaluate at most this many images."),
     batch_size: int = typer.Option(32, help="Images per model call."),
     run: str = typer.Option("main", help=RUN_HELP),
@@ -77,7 +87,7 @@ def tagger(
     from acg2vec.evaluation.tagger import evaluate_tagger, tagger_section
 
     ws = _workspace()
-    models = [_model_path(m) for m in model] if model else _image_models()
+    models = [_model_path(m) for m in model] if model else _image_models(taggers_only=True)
     data_dir = str(dataset) if dataset else os.path.join(ws.datasets(), "acg_illustrations")
     sections, rows = [], []
     for model_dir in models:

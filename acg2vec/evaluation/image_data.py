@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from acg2vec.datasets.acg_illustrations.features import NAME, SELECTED_TAGS_FILE
+from acg2vec.datasets.acg_illustrations.features import NAME, SELECTED_TAGS_FILE, category_name
 from acg2vec.deadletter import DeadLetters
 from acg2vec.errors import UserError
 from acg2vec.evaluation.tagging_metrics import TagInfo
@@ -20,8 +20,6 @@ from acg2vec.evaluation.tagging_metrics import TagInfo
 log = logging.getLogger(__name__)
 
 LABEL_FEATURES = ("tags", "characters", "copyrights", "artists")
-# Booru tag category codes, for vocabularies that store the number instead of the name.
-CATEGORY_NAMES = {"0": "general", "1": "artist", "3": "copyright", "4": "character", "5": "meta", "9": "rating"}
 
 
 @dataclass(slots=True)
@@ -65,8 +63,7 @@ def read_tag_info(model_dir: str) -> TagInfo:
     with open(path, newline="", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
             names.append(row["name"])
-            category = str(row.get("category") or "general").strip()
-            categories.append(CATEGORY_NAMES.get(category, category))
+            categories.append(category_name(row.get("category")))
             counts.append(int(float(row.get("count") or 0)))
     return TagInfo(names=names, categories=categories, counts=np.asarray(counts))
 

@@ -21,7 +21,7 @@ def evaluate_tagger(
     data_dir: str,
     out_dir: str | None = None,
     *,
-    split: str = "validation",
+    split: str = "test",
     batch_size: int = 32,
     max_images: int | None = None,
 ) -> dict:

@@ -61,8 +61,10 @@ def illustration_examples(per_colour: int = 4, size: int = 64) -> list[dict]:
     return examples
 
 
-def make_illustrations_dataset(workdir: Path, *, size: int = 64, per_colour: int = 4) -> Path:
-    """Write ``datasets/acg_illustrations/<size>/1.0.0/`` with a validation split; returns the version folder."""
+def make_illustrations_dataset(
+    workdir: Path, *, size: int = 64, per_colour: int = 4, splits: tuple[str, ...] = ("validation", "test")
+) -> Path:
+    """Write ``datasets/acg_illustrations/<size>/1.0.0/`` with the same images in each of ``splits``."""
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
@@ -72,13 +74,17 @@ def make_illustrations_dataset(workdir: Path, *, size: int = 64, per_colour: int
     data_dir.mkdir(parents=True, exist_ok=True)
     features = features_for_size(size)
     examples = illustration_examples(per_colour, size)
-    path = data_dir / "acg_illustrations-validation.tfrecord-00000-of-00001"
-    with tf.io.TFRecordWriter(str(path)) as writer:
-        for example in examples:
-            writer.write(features.serialize_example(example))
-    split = tfds.core.SplitInfo(name="validation", shard_lengths=[len(examples)], num_bytes=path.stat().st_size)
+    split_infos = []
+    for name in splits:
+        path = data_dir / f"acg_illustrations-{name}.tfrecord-00000-of-00001"
+        with tf.io.TFRecordWriter(str(path)) as writer:
+            for example in examples:
+                writer.write(features.serialize_example(example))
+        split_infos.append(
+            tfds.core.SplitInfo(name=name, shard_lengths=[len(examples)], num_bytes=path.stat().st_size)
+        )
     tfds.folder_dataset.write_metadata(
-        data_dir=str(data_dir), features=features, split_infos=[split], version="1.0.0", check_data=False
+        data_dir=str(data_dir), features=features, split_infos=split_infos, version="1.0.0", check_data=False
     )
     with open(data_dir / "selected_tags.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
@@ -88,8 +94,13 @@ def make_illustrations_dataset(workdir: Path, *, size: int = 64, per_colour: int
     return data_dir
 
 
-def make_image_model(model_dir: Path, *, thresholds: dict[str, float] | None = None) -> Path:
-    """A SavedModel scoring the colour tags from the mean colour; its embedding is the mean colour."""
+def make_image_model(
+    model_dir: Path, *, thresholds: dict[str, float] | None = None, embedding_only: bool = False
+) -> Path:
+    """A SavedModel scoring the colour tags from the mean colour; its embedding is the mean colour.
+
+    ``embedding_only``: exported as illust2vec is, without ``selected_tags.csv`` and ``thresholds.json``.
+    """
     import tensorflow as tf
 
     num_tags = len(MODEL_TAGS)
@@ -118,6 +129,8 @@ def make_image_model(model_dir: Path, *, thresholds: dict[str, float] | None = N
     model_dir = Path(model_dir)
     module = ColourTagger()
     tf.saved_model.save(module, str(model_dir), signatures={"serving_default": module.serving, "embed": module.embed})
+    if embedding_only:
+        return model_dir
     with open(model_dir / "selected_tags.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["tag_id", "name", "category", "count"])

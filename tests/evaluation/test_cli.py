@@ -66,6 +66,21 @@ def test_eval_tagger_and_images_share_one_report(workdir):
 
 
 @pytest.mark.integration
+def test_eval_tagger_skips_embedding_models_and_scores_the_test_split(workdir):
+    make_illustrations_dataset(workdir, splits=("validation", "test"))
+    make_image_model(workdir / "models" / "deepdanbooru")
+    make_image_model(workdir / "models" / "illust2vec", embedding_only=True)
+    result = invoke(workdir, "tagger")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((workdir / "eval" / "main" / "metrics.json").read_text())
+    assert "tagger:deepdanbooru" in metrics and "tagger:illust2vec" not in metrics
+    assert metrics["tagger:deepdanbooru"]["split"] == "test"
+    result = invoke(workdir, "images", "--run", "r2")  # the embedding model is still there for retrieval
+    assert result.exit_code == 0, result.output
+    assert "images:illust2vec" in json.loads((workdir / "eval" / "r2" / "metrics.json").read_text())
+
+
+@pytest.mark.integration
 def test_eval_texts(workdir):
     import pyarrow as pa
     import pyarrow.parquet as pq

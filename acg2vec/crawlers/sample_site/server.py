@@ -74,6 +74,9 @@ class SiteHandler(Protocol):
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default listen backlog is 5: a crawler opening many connections at once overflows it, and
+    # dropped SYNs are only retried after 1, 3, 7... seconds, which a client sees as download timeouts.
+    request_queue_size = 128
     sample_site: SampleSite
 
 

@@ -10,8 +10,16 @@ from acg2vec.crawlers.items import RATINGS
 
 NAME = "acg_illustrations"
 IMAGE_SIZES = (224, 448, 512)
-SELECTED_TAGS_FILE = "selected_tags.csv"  # columns: tag_id, name, category, count
+SELECTED_TAGS_FILE = "selected_tags.csv"  # columns: tag_id, name, category (a name, e.g. "general"), count
 UNKNOWN = -1
+# Booru tag category codes, for vocabularies from other taggers that store the number instead of the name.
+CATEGORY_CODES = {"0": "general", "1": "artist", "3": "copyright", "4": "character", "5": "meta", "9": "rating"}
+
+
+def category_name(value: str | int | None) -> str:
+    """A ``selected_tags.csv`` category as its name: names pass through, booru codes are translated."""
+    text = str(value if value is not None else "").strip() or "general"
+    return CATEGORY_CODES.get(text, text)
 
 
 def features_for_size(size: int):

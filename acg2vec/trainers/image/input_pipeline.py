@@ -11,7 +11,7 @@ import io
 import random
 from dataclasses import dataclass, field
 
-from acg2vec.datasets.acg_illustrations.features import NAME, SELECTED_TAGS_FILE
+from acg2vec.datasets.acg_illustrations.features import NAME, SELECTED_TAGS_FILE, category_name
 from acg2vec.errors import UserError
 
 # Features whose strings can be vocabulary entries (the vocabulary may take characters and copyrights).
@@ -25,7 +25,7 @@ class TagVocab:
     """The selected tags, in output order (row order of ``selected_tags.csv``)."""
 
     names: list[str]
-    categories: list[int]
+    categories: list[str]  # "general", "character", "copyright", "artist" (booru codes are translated)
     counts: list[int]
 
     def __len__(self) -> int:
@@ -55,7 +55,9 @@ class TagVocab:
         if not rows or missing:
             raise UserError(f"{SELECTED_TAGS_FILE} is empty or lacks the columns {sorted(missing)}.")
         return cls(
-            [row["name"] for row in rows], [int(row["category"]) for row in rows], [int(row["count"]) for row in rows]
+            [row["name"] for row in rows],
+            [category_name(row["category"]) for row in rows],
+            [int(row["count"]) for row in rows],
         )
 
 

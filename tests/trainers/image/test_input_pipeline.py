@@ -18,6 +18,17 @@ def builder(tiny_data_dir):
     return ip.open_dataset(str(tiny_data_dir), DATASET)
 
 
+def test_vocab_reads_what_the_image_build_writes_and_booru_codes():
+    from acg2vec.beam_pipelines.vocabulary import SelectedTag, vocabulary_csv
+
+    built = vocabulary_csv([SelectedTag(0, "star", "general", 9), SelectedTag(1, "hero_(x)", "character", 4)])
+    vocab = ip.TagVocab.from_csv(built)
+    assert (vocab.names, vocab.categories, vocab.counts) == (["star", "hero_(x)"], ["general", "character"], [9, 4])
+    assert ip.TagVocab.from_csv(vocab.to_csv()) == vocab
+    coded = ip.TagVocab.from_csv("tag_id,name,category,count\n0,a,0,5\n1,b,4,3\n2,c,3,1\n")
+    assert coded.categories == ["general", "character", "copyright"]
+
+
 def _config(**overrides) -> ip.InputConfig:
     return ip.InputConfig(**{"image_size": 32, "batch_size": 4, "deterministic": True, "seed": 3, **overrides})
 
@@ -25,7 +36,7 @@ def _config(**overrides) -> ip.InputConfig:
 def test_vocab_reads_selected_tags_and_keeps_file_order_in_top(builder):
     vocab = ip.load_vocab(builder)
     assert vocab.names == [*COLOURS, CHARACTER]
-    assert vocab.categories[-1] == 4
+    assert vocab.categories[-1] == "character"
     top = vocab.top(2)
     assert len(top) == 2 and all(name in vocab.names for name in top.names)
     assert [vocab.names.index(n) for n in top.names] == sorted(vocab.names.index(n) for n in top.names)

@@ -98,6 +98,6 @@ def write_tiny_dataset(
         writer = csv.writer(f)
         writer.writerow(["tag_id", "name", "category", "count"])
         for i, name in enumerate(COLOURS):
-            writer.writerow([i, name, 0, counts[name]])
-        writer.writerow([len(COLOURS), CHARACTER, 4, counts[CHARACTER]])
+            writer.writerow([i, name, "general", counts[name]])
+        writer.writerow([len(COLOURS), CHARACTER, "character", counts[CHARACTER]])
     return version_dir

@@ -1,0 +1,105 @@
+"""``acg2vec demo`` end to end, as a new user runs it: every stage on the sample site, then a re-run.
+
+The demo runs in a child process. Where the machine allows it, that process gets a network namespace of its own
+with only the loopback interface, so the test proves the demo needs no internet, not just that it asks for none.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+STAGES = ["crawl", "build images", "build texts", "train tagger", "train deepix", "train text", "eval"]
+
+
+def _offline_prefix() -> list[str]:
+    """``unshare -n`` with loopback up, when this machine lets the test make a network namespace."""
+    unshare, ip = shutil.which("unshare"), shutil.which("ip")
+    if not unshare or not ip:
+        return []
+    probe = subprocess.run([unshare, "-n", ip, "link", "set", "lo", "up"], capture_output=True)
+    return [unshare, "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "offline"] if probe.returncode == 0 else []
+
+
+def _run_demo(workdir: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    env["COLUMNS"] = "200"
+    command = [*_offline_prefix(), sys.executable, "-m", "acg2vec.cli", "--workdir", str(workdir), "demo"]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _example_ids(version_dir: Path) -> dict[str, list[int]]:
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder_from_directory(str(version_dir))
+    return {
+        split: sorted(int(ex["id"]) for ex in tfds.as_numpy(builder.as_dataset(split=split)))
+        for split in builder.info.splits
+    }
+
+
+def test_demo_runs_every_stage_offline_and_a_rerun_is_idempotent(tmp_path):
+    workdir = tmp_path / "acg2vec-data"
+    first = _run_demo(workdir)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    report = workdir / "eval" / "demo" / "report.html"
+    assert f"Report: {report}" in first.stdout.replace("\n", "")
+    for stage in STAGES:
+        assert f"{stage}:" in first.stdout
+
+    # Crawl: every source wrote items, and the counts add up.
+    for source in ("safebooru", "bangumi", "wikipedia", "moegirl", "animelist", "pixiv"):
+        runs = _read_json(workdir / "raw" / source / "manifest.json")["runs"]
+        assert runs[-1]["finish_reason"] == "finished" and sum(runs[-1]["written"].values()) > 0, source
+
+    # Image dataset: posts read = written + dropped; the splits partition the examples.
+    images_dir = next((workdir / "datasets" / "acg_illustrations" / "224").glob("[0-9]*"))
+    meta = _read_json(images_dir / "metadata.json")
+    posts = meta["counts"]["posts"]
+    assert posts["read"] == posts["written"] + posts["dropped"] and posts["written"] > 200
+    ids = _example_ids(images_dir)
+    assert set(ids) == {"train", "validation", "test"}
+    assert sum(len(v) for v in ids.values()) == len(set().union(*map(set, ids.values())))
+
+    # Text corpus: loadable through Hugging Face datasets from the Parquet shards.
+    from datasets import load_dataset
+
+    parquet = workdir / "datasets" / "parquet" / "acg_text_pairs"
+    corpus = load_dataset("parquet", data_files={"train": str(parquet / "train" / "*.parquet")}, split="train")
+    assert len(corpus) > 500 and set(corpus.column_names) >= {"anchor", "positive", "pair_type", "entity_id"}
+
+    # Models: SavedModels with their vocabulary and thresholds; the text model folder.
+    for name in ("deepdanbooru", "deepix", "illust2vec"):
+        assert (workdir / "models" / name / "saved_model.pb").is_file(), name
+    assert (workdir / "models" / "deepdanbooru" / "thresholds.json").is_file()
+    assert (workdir / "models" / "acgvoc2vec" / "config_sentence_transformers.json").is_file()
+
+    # The report: every evaluation, its plots, and results that mean something beside their baselines.
+    metrics = _read_json(workdir / "eval" / "demo" / "metrics.json")
+    tagger = metrics["tagger:deepdanbooru"]["overall"]
+    assert tagger["model"]["macro_map"] > tagger["baseline"]["macro_map"]
+    texts = metrics["texts"]["encoders"]
+    assert texts["acgvoc2vec"]["overall"]["mrr_at_10"] > texts["untrained base model"]["overall"]["mrr_at_10"]
+    ann = metrics["ann"]
+    assert ann["best"]["recall_at_10"] >= 0.95 and len(ann["settings"]) >= 3
+    html = report.read_text(encoding="utf-8")
+    assert html.count("<img") >= 5 and "ANN index fidelity" in html
+
+    # A re-run: the crawl finds nothing new and the builds give the same examples in the same splits.
+    second = _run_demo(workdir)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert "0 new items" in second.stdout and "already in raw/" in second.stdout
+    assert _example_ids(images_dir) == ids
+    assert report.is_file()
