@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget-gb", type=float, default=4.0, help="Memory budget of the index in GiB.")
     parser.add_argument("--target-recall", type=float, default=0.95)
     parser.add_argument("--target-speedup", type=float, default=30.0)
+    parser.add_argument("--max-ms", type=float, default=None, help="Latency target: best recall within it.")
     parser.add_argument(
         "--extra", action="append", default=None, help="Another factory string to compare (repeatable)."
     )
@@ -69,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         memory_budget=budget,
         target_recall=args.target_recall,
         target_speedup=args.target_speedup,
+        max_ms_per_query=args.max_ms,
         extra_factories=tuple(extra),
         seed=args.seed,
     )

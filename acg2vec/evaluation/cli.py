@@ -187,6 +187,9 @@ def ann(
     budget_gb: float = typer.Option(4.0, help="Memory budget of the index in GiB."),
     target_recall: float = typer.Option(0.95, help="Recall@10 the tuned setting must reach."),
     target_speedup: float = typer.Option(30.0, help="Single-thread speed-up over exact search to reach."),
+    max_ms: float = typer.Option(
+        None, "--max-ms", help="Latency target (batched ms per query): tune for the best recall within it."
+    ),
     factory: list[str] = typer.Option(None, "--factory", help="Another FAISS factory string to compare (repeatable)."),
     metric: str = typer.Option("l2", help="l2, or ip (inner product; normalise vectors for cosine)."),
     run: str = typer.Option("main", help=RUN_HELP),
@@ -212,6 +215,7 @@ def ann(
         memory_budget=int(budget_gb * GIB),
         target_recall=target_recall,
         target_speedup=target_speedup,
+        max_ms_per_query=max_ms,
         extra_factories=tuple(factory or ()),
         metric=metric,
     )

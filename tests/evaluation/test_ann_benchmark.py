@@ -55,6 +55,26 @@ def test_ann_benchmark_small(tmp_path):
     assert "IVF32,Flat" in Path(paths["markdown"]).read_text()
 
 
+@pytest.mark.unit
+def test_a_latency_target_picks_the_most_accurate_setting_within_it():
+    data = clustered_vectors(20_500, 32, seed=4)
+    base = dict(n_queries=500, single_thread_queries=50, single_thread_seconds=0.3, target_speedup=1.0)
+    free = run_ann_benchmark(data, config=AnnConfig(**base, extra_factories=("IVF64,Flat",)))
+    ivf = [s for s in free.settings if s.index == "IVF64,Flat"]
+    assert len(ivf) >= 3
+    # A budget between the fastest and the slowest measured setting.
+    ms = sorted(1000.0 / s.qps_batched for s in free.settings)
+    limit = ms[len(ms) // 2]
+    timed = run_ann_benchmark(data, config=AnnConfig(**base, extra_factories=("IVF64,Flat",), max_ms_per_query=limit))
+    within = [s for s in timed.settings if 1000.0 / s.qps_batched <= limit]
+    assert timed.best.chosen and 1000.0 / timed.best.qps_batched <= limit
+    assert timed.best.recall_at_10 == max(s.recall_at_10 for s in within)
+    assert "ms per query" in timed.target
+    # An impossible budget: the fastest setting is reported, and the target is not met.
+    hopeless = run_ann_benchmark(data, config=AnnConfig(**base, max_ms_per_query=1e-9))
+    assert not hopeless.target_met
+
+
 @pytest.mark.integration
 def test_benchmark_script_runs_small(tmp_path, capsys):
     import importlib.util

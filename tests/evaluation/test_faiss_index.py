@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faiss
 import numpy as np
 import pytest
 
@@ -90,12 +91,14 @@ def one_hot_encoder(texts: list[str]) -> np.ndarray:
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("factory", ["Flat", "HNSW32", "IVF16,Flat"])
+@pytest.mark.parametrize("factory", ["Flat", "HNSW32", "IVF16,Flat", "IVF16,PQ4x4fs,RFlat"])
 def test_fake_encoder_retrieves_the_known_answers(factory):
     docs = [f"a girl with {w}" for w in KEYWORDS] * 40  # IVF training wants a few hundred vectors
     index = build_index(one_hot_encoder(docs), factory=factory, metric="ip", progress=False)
     if factory.startswith("IVF"):
-        index.nprobe = 16
+        faiss.ParameterSpace().set_index_parameters(
+            index, "nprobe=16,k_factor_rf=8" if "RFlat" in factory else "nprobe=16"
+        )
     scores, ids = index.search(one_hot_encoder(["glasses", "a sword and a hat"]), 3)
     assert {i % len(KEYWORDS) for i in ids[0]} == {KEYWORDS.index("glasses")}
     assert scores[0, 0] == pytest.approx(1.0)

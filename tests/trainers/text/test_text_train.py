@@ -153,3 +153,25 @@ def test_onnx_export_matches_torch_and_measures_int8(trained_tiny, tmp_path: Pat
     assert json.loads((Path(result.output) / "onnx" / "quality.json").read_text()) == quality
     vectors = OnnxEncoder(paths["int8"], result.output).encode(["魔法の騎士", "星的大海", "Sea of Star"], batch_size=2)
     assert vectors.shape[0] == 3 and np.isfinite(vectors).all()
+
+
+def test_fine_tunes_a_local_base_model_folder(trained_tiny, tiny_corpus: Path, workdir: Path) -> None:
+    """--base-model given as a local sentence-transformers folder: its untrained baseline is that model's score."""
+    from sentence_transformers import SentenceTransformer
+
+    from acg2vec.trainers.text.data import load_pairs
+    from acg2vec.trainers.text.evaluators import build_eval_sets, evaluate_model
+
+    _, previous = trained_tiny
+    result = train_text_model(tiny_config(tiny_corpus, workdir / "models" / "tuned", base_model=previous.output))
+    assert result.global_step == 4
+    validation = load_pairs(str(tiny_corpus), cache_dir=workdir / "cache").splits["validation"]
+    base_scores = evaluate_model(SentenceTransformer(previous.output, device="cpu"), build_eval_sets(validation))
+    for key, value in result.metrics["untrained"].items():
+        assert value == pytest.approx(base_scores[key], abs=1e-6), key
+
+
+def test_a_base_model_that_is_not_there_is_one_clear_sentence(tiny_corpus: Path, workdir: Path) -> None:
+    missing = workdir / "no-such-model"
+    with pytest.raises(UserError, match="is not a local folder and downloads are off"):
+        train_text_model(tiny_config(tiny_corpus, workdir / "models" / "x", base_model=str(missing)))
