@@ -182,7 +182,29 @@ def evaluate_image_retrieval(
     }
     if out_dir:
         metrics["plot"] = plot_precision_curves(metrics, os.path.join(out_dir, f"images_precision_{name}.png"))
+        ids = [i for i, ok in zip(records.ids, keep, strict=True) if ok]
+        metrics["index"] = save_index(model_vectors, ids, out_dir, name=f"images_{name}")
     return metrics
+
+
+def save_index(vectors: np.ndarray, ids: list[int], out_dir: str, *, name: str) -> dict:
+    """Keep the searched vectors as a FAISS index (chosen by size) with the post ids of its rows beside it.
+
+    ``faiss.read_index(<name>.faiss)`` answers queries of the same (L2-normalised) embedding; row ``i`` is post
+    ``np.load(<name>_ids.npy)[i]``. Inner product on normalised vectors = cosine similarity.
+    """
+    import faiss
+
+    from acg2vec.evaluation.faiss_index import build_index, choose_index
+
+    normalised = np.ascontiguousarray(vectors, dtype=np.float32)
+    normalised /= np.maximum(np.linalg.norm(normalised, axis=1, keepdims=True), 1e-12)
+    choice = choose_index(len(normalised), normalised.shape[1])
+    index = build_index(normalised, factory=choice.factory, metric="ip", progress=False)
+    path = os.path.join(out_dir, f"{name}.faiss")
+    faiss.write_index(index, path)
+    np.save(os.path.join(out_dir, f"{name}_ids.npy"), np.asarray(ids, dtype=np.int64))
+    return {"path": path, "ids": os.path.join(out_dir, f"{name}_ids.npy"), "factory": choice.factory}
 
 
 def plot_precision_curves(metrics: dict, path: str) -> str:

@@ -122,6 +122,15 @@ def test_evaluate_image_retrieval_known_answers(artefacts, tmp_path):
         assert metrics["methods"][method]["precision_at_k"] == pytest.approx(1.0)
         assert metrics["methods"][method]["map_at_k"] == pytest.approx(1.0)
     assert (tmp_path / "images_precision_alt_i2v.png").stat().st_size > 1000
+    # The searched vectors are kept as a FAISS index: each image's nearest neighbour in it is itself.
+    import faiss
+
+    index = faiss.read_index(metrics["index"]["path"])
+    ids = np.load(metrics["index"]["ids"])
+    assert index.ntotal == len(ids) == 12 and metrics["index"]["factory"] == "Flat"
+    stored = index.reconstruct_n(0, index.ntotal)
+    _, nearest = index.search(stored, 1)
+    assert list(nearest[:, 0]) == list(range(12))
 
     # An embedding that ignores the image puts the same colour nowhere in particular.
     rng = np.random.default_rng(0)
