@@ -4,17 +4,36 @@ One function per item kind. Most pairs come from one item; two kinds need a join
 
 - ``title_ja-character`` / ``title_zh-character``: a Work's title with the names of the Characters that list
   the work in ``work_ids`` (join key ``<source>:work:<id>``);
-- ``summary-summary``: the intros of one Wikipedia article in different languages (join key = its entity).
+- ``summary-summary``: the intros of one Wikipedia article in different languages (join key = the page key
+  of :func:`wiki_page_key`).
 
-Entity rules (the split is decided by ``entity_id``, so these decide what can leak across splits):
+Entity rules (the split is decided by ``entity_id``, so these decide what can leak across splits). No
+crawler knows another site's id of a work (Bangumi items carry ``ids["bangumi"]`` only, Jikan items
+``ids["mal"]`` only, wiki items their page titles), so what the sites share is the Japanese title:
 
-- Bangumi / MyAnimeList works: ``bangumi:<id>`` when the item knows its Bangumi id, else ``mal:<id>``, else
-  ``<source>:<source_id>``. A character's pairs take the entity of the work they are joined with, so no work
-  leaks across splits through its characters.
-- Wikipedia pages (sections, works, characters): ``wikipedia:<lang>:<title>`` of the Japanese article when the
-  page links one, else the English, else the page itself; so the ja / zh / en articles of one subject share
-  an entity. moegirl pages: ``moegirl:<title>``.
-- People: ``<source>:person:<id>``; pixiv tags: ``pixiv:tag:<tag>``.
+- **The Japanese title first.** Anything that knows its Japanese title or name is ``ja:<key>``, where the key is
+  :func:`text_normalize.title_key` (NFKC, one trailing ``(...)`` qualifier dropped, casefolded, no spaces).
+  The Japanese title is: a Bangumi / MyAnimeList work's ``titles["ja"]`` (Bangumi's original name, Jikan's
+  ``title_japanese``); for a Wikipedia or moegirl page, the page's own title on a Japanese wiki, else its
+  ``ja`` interlanguage link (``Section.langlinks["ja"]``, ``Work.ids["wiki:ja"]``); a voice actor's ``ja``
+  name; a pixiv tag itself (pixiv tags are Japanese, and a tag that names a work gives the work's title pair).
+  So one work's Bangumi, MyAnimeList, ja / zh / en Wikipedia and moegirl pairs share one entity. Two
+  different works with the same Japanese title share it too: that only moves more pairs together, never
+  spreads one work over two splits.
+- **Else a site's id**: works ``bangumi:<id>`` when ``ids`` has a Bangumi id, else ``mal:<id>``, else
+  ``<source>:<source_id>``; Wikipedia pages ``wikipedia:en:<title>`` of the English article when linked, else
+  ``wikipedia:<lang>:<title>``; moegirl pages ``moegirl:<title>``; people ``<source>:person:<id>``.
+- **One page, one entity.** A wiki page's Work item takes its entity from the page title and links only, never
+  from the Japanese title in its infobox (``titles["ja"]`` without a ``wiki:ja`` id): the page's Sections
+  cannot see the infobox, and the Work's intro pairs repeat the intro Section's text, so the two must agree.
+  Known limit: a wiki page without a Japanese interlanguage link keeps its own entity even when its infobox
+  names the Japanese title.
+- **Characters** take the entity of the work they are joined with (the join key is the work's per-source id;
+  the work's part carries the entity), so no work leaks across splits through its characters.
+
+The summary <-> summary join is keyed by the page (``wikipedia:ja:<title>`` of the Japanese article, else the
+English, else the page), not by the entity, so two pages that share a Japanese title key (``X`` and
+``X (アニメ)``) never have their intros paired with each other.
 """
 
 from __future__ import annotations
@@ -93,7 +112,19 @@ def _text(value: object) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def work_entity(source: str, source_id: str, ids: dict[str, str]) -> str:
+def ja_entity(title: str | None) -> str | None:
+    """``ja:<title key>`` of a Japanese title or name, or None when there is none (see the module doc)."""
+    if not isinstance(title, str):
+        return None
+    key = tn.title_key(title)
+    return f"ja:{key}" if key else None
+
+
+def work_entity(source: str, source_id: str, ids: dict[str, str], titles: dict[str, str] | None = None) -> str:
+    """The entity of a Bangumi / MyAnimeList work: its Japanese title, else a site's id (see the module doc)."""
+    by_title = ja_entity((titles or {}).get("ja"))
+    if by_title:
+        return by_title
     if ids.get("bangumi"):
         return f"bangumi:{ids['bangumi']}"
     if ids.get("mal"):
@@ -101,17 +132,29 @@ def work_entity(source: str, source_id: str, ids: dict[str, str]) -> str:
     return f"{source}:{source_id}"
 
 
-def wiki_entity(source: str, language: str, title: str, langlinks: dict[str, str]) -> str:
-    """The shared entity of one subject's articles across language editions (see the module doc)."""
+def _page_titles(language: str, title: str, langlinks: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """A page's language (ja / zh / en when known) and its titles by language, its own title included."""
+    lang = tn.declared_lang(language) or language
+    links = {tn.declared_lang(k) or k: v for k, v in langlinks.items() if _text(v)}
+    links[lang] = title
+    return lang, links
+
+
+def wiki_page_key(source: str, language: str, title: str, langlinks: dict[str, str]) -> str:
+    """The key shared by one subject's articles across language editions (the summary <-> summary join key)."""
     if source != "wikipedia":
         return f"{source}:{title}"
-    lang = tn.declared_lang(language) or language
-    links = {tn.declared_lang(k) or k: v for k, v in langlinks.items()}
-    links[lang] = title
+    lang, links = _page_titles(language, title, langlinks)
     for preferred in ("ja", "en"):
         if links.get(preferred):
             return f"wikipedia:{preferred}:{links[preferred]}"
     return f"wikipedia:{lang}:{title}"
+
+
+def wiki_entity(source: str, language: str, title: str, langlinks: dict[str, str]) -> str:
+    """The entity of a wiki page: its Japanese title (own or linked), else :func:`wiki_page_key`."""
+    _, links = _page_titles(language, title, langlinks)
+    return ja_entity(links.get("ja")) or wiki_page_key(source, language, title, langlinks)
 
 
 def _wiki_title(title: str) -> str:
@@ -125,13 +168,15 @@ def from_work(work: Work) -> Extracted:
     out = Extracted()
     titles = {k: _text(v) for k, v in work.titles.items() if _text(v)}
     if work.source in WIKI_SOURCES:
-        own = next(iter(titles.values()), work.source_id)
-        lang = work.source_id.split(":", 1)[0] if ":" in work.source_id else "zh"
-        entity = wiki_entity(
-            work.source, lang, own, {k.split(":", 1)[1]: v for k, v in work.ids.items() if k.startswith("wiki:")}
-        )
+        # The crawler's source_id is "<wiki language>:<page title>"; the page's links are the wiki:* ids.
+        if ":" in work.source_id:
+            lang, own = work.source_id.split(":", 1)
+        else:
+            lang, own = "zh", next(iter(titles.values()), work.source_id)
+        links = {k.split(":", 1)[1]: v for k, v in work.ids.items() if k.startswith("wiki:")}
+        entity = wiki_entity(work.source, lang, own, links)
     else:
-        entity = work_entity(work.source, work.source_id, work.ids)
+        entity = work_entity(work.source, work.source_id, work.ids, titles)
     ja = titles.get("ja")
     zh, zh_key = _zh(titles)
     en = titles.get("en")
@@ -199,7 +244,7 @@ def from_person(person: Person) -> Extracted:
     ja = _text(person.names.get("ja"))
     zh, zh_key = _zh({k: _text(v) for k, v in person.names.items()})
     if ja and zh:
-        entity = f"{person.source}:person:{person.source_id}"
+        entity = ja_entity(ja) or f"{person.source}:person:{person.source_id}"
         out.pairs.append(RawPair(ja, zh, "va_name_ja-va_name_zh", person.source, entity, "ja", zh_key))
     else:
         out.dropped = "person-without-ja-zh-names"
@@ -211,7 +256,15 @@ def from_tag_translation(tag: TagTranslation) -> Extracted:
     zh, zh_key = _zh({k: _text(v) for k, v in tag.translations.items()})
     if _text(tag.tag) and zh:
         out.pairs.append(
-            RawPair(tag.tag, zh, "tag_ja-tag_zh", tag.source, f"{tag.source}:tag:{tag.tag.strip()}", "ja", zh_key)
+            RawPair(
+                tag.tag,
+                zh,
+                "tag_ja-tag_zh",
+                tag.source,
+                ja_entity(tag.tag) or f"{tag.source}:tag:{tag.tag.strip()}",
+                "ja",
+                zh_key,
+            )
         )
     else:
         out.dropped = "tag-without-zh"
@@ -233,6 +286,7 @@ def from_section(section: Section) -> Extracted:
     lang = tn.declared_lang(section.language) or section.language
     src = section.source
     entity = wiki_entity(src, section.language, title, section.langlinks)
+    page_key = wiki_page_key(src, section.language, title, section.langlinks)
     text = section.text
     if not section.heading_path:
         if lang in ("ja", "zh", "en") and _text(text):
@@ -240,7 +294,7 @@ def from_section(section: Section) -> Extracted:
                 RawPair(title, text, f"title_{lang}-summary", src, entity, section.language, section.language)
             )
             if src == "wikipedia":
-                out.joins.append(JoinPart(entity, "intro", src, entity, {lang: text}, section.source_id))
+                out.joins.append(JoinPart(page_key, "intro", src, entity, {lang: text}, section.source_id))
         if src == "wikipedia":
             titles = {tn.declared_lang(k) or k: v for k, v in section.langlinks.items() if _text(v)}
             titles[lang] = title

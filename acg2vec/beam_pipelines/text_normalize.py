@@ -14,6 +14,10 @@ breaking the one tie the script cannot decide:
   (a kana-free Japanese title such as 銀魂 or 攻殻機動隊 is ``ja`` when the item files it under ``ja``);
 - Latin letters (no Han, no kana) -> ``ja`` when the item declares romaji (``ja-Latn``), else ``en``;
 - anything else (Hangul, digits only, symbols) -> ``und``.
+
+Title keys (:func:`title_key`, used by the split's entity ids) are the de-duplication key of a title after NFKC
+and after dropping one trailing parenthesised qualifier, so that ``銀魂 (アニメ)``, ``銀魂（アニメ）`` and ``銀魂``
+are one key, and full-width / half-width forms (``ｶｳﾎﾞｰｲﾋﾞﾊﾞｯﾌﾟ``, ``ＧＵＮＤＡＭ``) fold into their usual forms.
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ _INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff]
 _KEY_DROP = re.compile(r"\s+")
 # Signs that a text still carries wiki markup (templates, links, refs, tables, bold/italic quotes, tags).
 _MARKUP = re.compile(r"\{\{|\[\[|<ref|\{\||'''|''|</?[a-zA-Z][^>]{0,40}>|&[a-z]+;")
+# One trailing "(...)" qualifier, as wiki page titles carry for disambiguation (checked after NFKC, which
+# turns full-width brackets into ASCII ones).
+_QUALIFIER = re.compile(r"\s*\([^()]*\)$")
 _SENTENCE_END = re.compile(r"[。．！？!?]|\.(?=\s)")
 
 DECLARED_LANGS: dict[str, str] = {
@@ -73,6 +80,21 @@ def normalize_text(text: str) -> str:
 def dedup_key(normalized: str) -> str:
     """The de-duplication key of a normalised text: casefolded, spaces removed."""
     return _KEY_DROP.sub("", normalized.casefold())
+
+
+def strip_qualifier(title: str) -> str:
+    """``銀魂 (アニメ)`` -> ``銀魂``: one trailing parenthesised qualifier removed, unless nothing would be left."""
+    bare = _QUALIFIER.sub("", title).strip()
+    return bare or title.strip()
+
+
+def title_key(title: str) -> str:
+    """The key that makes two spellings of one title equal: NFKC, qualifier removed, casefolded, no spaces.
+
+    Nothing else is folded: simplified and traditional / Japanese forms of a Han character stay distinct
+    (銀魂 is not 银魂), and combining marks stay (ガンダム is not カンタム).
+    """
+    return dedup_key(strip_qualifier(normalize_text(title)))
 
 
 def has_markup(text: str) -> bool:

@@ -26,31 +26,44 @@ def test_bangumi_work() -> None:
         "title_zh-summary": ("进击的巨人", "人类躲在高墙之内。"),
         "title_zh-tags": ("进击的巨人", "热血 黑暗"),
     }
-    assert {p.entity_id for p in out.pairs} == {"bangumi:9"}
+    assert {p.entity_id for p in out.pairs} == {"ja:進撃の巨人"}
     assert [(j.key, j.role, j.values) for j in out.joins] == [
         ("bangumi:work:9", "work", {"ja": "進撃の巨人", "zh": "进击的巨人"})
     ]
 
 
-def test_animelist_work_shares_the_bangumi_entity() -> None:
+def test_animelist_work_shares_the_bangumi_entity_by_its_japanese_title() -> None:
+    # Jikan items carry only their MAL id: the Japanese title is what joins them to Bangumi's work.
     work = Work(
         source="animelist",
         source_id="16498",
-        titles={"ja": "進撃の巨人", "en": "Attack on Titan"},
-        ids={"mal": "16498", "bangumi": "9"},
+        titles={"ja": "進撃の巨人", "ja-Latn": "Shingeki no Kyojin", "en": "Attack on Titan"},
+        ids={"mal": "16498"},
     )
     out = px.from_work(work)
     assert _types(out) == {"title_ja-title_en": ("進撃の巨人", "Attack on Titan")}
-    assert out.pairs[0].entity_id == "bangumi:9"
-    alone = px.from_work(
+    assert out.pairs[0].entity_id == "ja:進撃の巨人"
+    no_ja = px.from_work(
         Work(
             source="animelist",
             source_id="1",
-            titles={"ja": "カウボーイビバップ", "en": "Cowboy Bebop"},
+            titles={"en": "Cowboy Bebop"},
+            summaries={"en": "Space."},
             ids={"mal": "1"},
         )
     )
-    assert alone.pairs[0].entity_id == "mal:1"
+    assert {p.entity_id for p in no_ja.pairs} == {"mal:1"}
+    shared_id = px.from_work(
+        Work(
+            source="animelist",
+            source_id="1",
+            titles={"en": "X"},
+            summaries={"en": "Y."},
+            ids={"mal": "1", "bangumi": "5"},
+        )
+    )
+    assert {p.entity_id for p in shared_id.pairs} == {"bangumi:5"}
+    assert px.work_entity("animelist", "7", {}, {}) == "animelist:7"
 
 
 def test_wiki_work_tags_are_categories_and_give_no_tag_pairs() -> None:
@@ -63,7 +76,27 @@ def test_wiki_work_tags_are_categories_and_give_no_tag_pairs() -> None:
     )
     out = px.from_work(work)
     assert "title_zh-tags" not in _types(out)
-    assert out.pairs[0].entity_id == "wikipedia:ja:銀魂"
+    assert {p.entity_id for p in out.pairs} == {"ja:銀魂"}
+
+
+def test_wiki_work_takes_its_page_entity_not_its_infobox_title() -> None:
+    # No ja interlanguage link: the Japanese title comes from the infobox, which the page's sections cannot
+    # see, so the Work keeps the page's entity (its intro pairs repeat the intro section's text).
+    work = Work(
+        source="moegirl",
+        source_id="zh:凉宫春日的忧郁",
+        titles={"zh-Hans": "凉宫春日的忧郁", "ja": "涼宮ハルヒの憂鬱"},
+        summaries={"zh-Hans": "《凉宫春日的忧郁》是轻小说。"},
+        ids={"moegirl": "凉宫春日的忧郁"},
+    )
+    intro = Section(source="moegirl", source_id="zh:凉宫春日的忧郁#0", title="凉宫春日的忧郁", language="zh",
+                    text="《凉宫春日的忧郁》是轻小说。")  # fmt: skip
+    assert {p.entity_id for p in px.from_work(work).pairs} == {p.entity_id for p in px.from_section(intro).pairs}
+    assert {p.entity_id for p in px.from_work(work).pairs} == {"moegirl:凉宫春日的忧郁"}
+    work.ids["wiki:ja"] = "涼宮ハルヒの憂鬱"
+    intro.langlinks["ja"] = "涼宮ハルヒの憂鬱"
+    assert {p.entity_id for p in px.from_work(work).pairs} == {"ja:涼宮ハルヒの憂鬱"}
+    assert {p.entity_id for p in px.from_section(intro).pairs} == {"ja:涼宮ハルヒの憂鬱"}
 
 
 def test_work_without_texts_is_named() -> None:
@@ -86,10 +119,10 @@ def test_character_join_parts_and_resolution() -> None:
     assert unmatched == []
     got = sorted((p.pair_type, p.anchor, p.positive, p.entity_id) for p in pairs)
     assert got == [
-        ("title_ja-character", "銀魂", "坂田銀時", "bangumi:2"),
-        ("title_ja-character", "銀魂", "神楽", "bangumi:2"),
-        ("title_zh-character", "银魂", "坂田银时", "bangumi:2"),
-        ("title_zh-character", "银魂", "神楽", "bangumi:2"),  # no Chinese name: the Japanese one
+        ("title_ja-character", "銀魂", "坂田銀時", "ja:銀魂"),
+        ("title_ja-character", "銀魂", "神楽", "ja:銀魂"),
+        ("title_zh-character", "银魂", "坂田银时", "ja:銀魂"),
+        ("title_zh-character", "银魂", "神楽", "ja:銀魂"),  # no Chinese name: the Japanese one
     ]
     shuffled = list(parts)
     random.Random(1).shuffle(shuffled)
@@ -113,7 +146,7 @@ def test_character_without_work() -> None:
 def test_voice_actor() -> None:
     out = px.from_person(Person(source="bangumi", source_id="7", names={"ja": "平野綾", "zh-Hans": "平野绫"}))
     assert _types(out) == {"va_name_ja-va_name_zh": ("平野綾", "平野绫")}
-    assert out.pairs[0].entity_id == "bangumi:person:7"
+    assert out.pairs[0].entity_id == "ja:平野綾"  # the same as the Japanese Wikipedia page about her
     assert (
         px.from_person(Person(source="animelist", source_id="1", names={"en": "Aya Hirano"})).dropped
         == "person-without-ja-zh-names"
@@ -127,6 +160,7 @@ def test_pixiv_tag_translation() -> None:
         )
     )
     assert _types(out) == {"tag_ja-tag_zh": ("艦これ", "舰队Collection")}
+    assert out.pairs[0].entity_id == "ja:艦これ"  # a tag that names a work shares the work's entity
     tw = px.from_tag_translation(
         TagTranslation(source="pixiv", source_id="x", tag="風景", translations={"zh_tw": "風景畫"})
     )
@@ -161,9 +195,10 @@ def test_wikipedia_intro() -> None:
     assert [(j.role, j.key, j.values) for j in out.joins] == [
         ("intro", "wikipedia:ja:銀魂", {"ja": "『銀魂』は空知英秋の漫画。"})
     ]
+    assert {p.entity_id for p in out.pairs} == {"ja:銀魂"}
     # The Chinese article of the same subject shares the entity through its langlink.
     zh = px.from_section(_section(title="银魂", language="zh", text="《银魂》是漫画。", langlinks={"ja": "銀魂"}))
-    assert {p.entity_id for p in zh.pairs} == {"wikipedia:ja:銀魂"}
+    assert {p.entity_id for p in zh.pairs} == {"ja:銀魂"}
     pairs, _ = px.resolve_join(out.joins + zh.joins)
     assert [(p.pair_type, p.anchor, p.positive, p.anchor_decl, p.positive_decl) for p in pairs] == [
         ("summary-summary", "『銀魂』は空知英秋の漫画。", "《银魂》是漫画。", "ja", "zh")
@@ -193,7 +228,7 @@ def test_wikipedia_and_moegirl_sections() -> None:
         )
     )
     assert _types(moe) == {"title_heading-section": ("凉宫春日 人物经历", "创立了SOS团。")}
-    assert moe.pairs[0].entity_id == "moegirl:凉宫春日"
+    assert moe.pairs[0].entity_id == "moegirl:凉宫春日"  # no Japanese title known: the page itself
     moe_intro = px.from_section(
         Section(source="moegirl", source_id="m0", title="凉宫春日", language="zh-Hans", text="SOS团团长。")
     )
@@ -218,3 +253,45 @@ def test_boilerplate_sections_are_named_drops(section: Section, reason: str) -> 
 
 def test_other_kinds_give_nothing() -> None:
     assert px.extract(Illust(source="pixiv", source_id="1", id=1)).dropped == "unused-kind"
+
+
+# -- the cross-source entity -----------------------------------------------------------------------------------
+
+
+def test_ja_entity_keys_kana_free_titles_and_folds_width_and_qualifiers() -> None:
+    # Kana-free Japanese titles are keys like any other; the simplified Chinese form is a different title.
+    assert px.ja_entity("銀魂") == "ja:銀魂" and px.ja_entity("攻殻機動隊") == "ja:攻殻機動隊"
+    assert px.ja_entity("银魂") != px.ja_entity("銀魂")
+    # NFKC: half-width katakana, full-width Latin and full-width spaces fold into one key.
+    assert px.ja_entity("ｶｳﾎﾞｰｲﾋﾞﾊﾞｯﾌﾟ") == px.ja_entity("カウボーイビバップ")
+    assert px.ja_entity("ＧＵＮＤＡＭ\u3000ＳＥＥＤ") == px.ja_entity("Gundam Seed") == "ja:gundamseed"
+    # The disambiguation qualifier of a wiki title goes, in either bracket width.
+    assert px.ja_entity("銀魂 (アニメ)") == px.ja_entity("銀魂（アニメ）") == px.ja_entity(" 銀魂 ") == "ja:銀魂"
+    assert px.ja_entity("(仮)") == "ja:(仮)"  # nothing left without the brackets: kept whole
+    # Combining marks are never folded away.
+    assert px.ja_entity("ガンダム") != px.ja_entity("カンタム")
+    assert px.ja_entity("") is None and px.ja_entity(" \u200b") is None and px.ja_entity(None) is None
+
+
+def test_wiki_entity_uses_the_japanese_title_own_or_linked() -> None:
+    assert px.wiki_entity("wikipedia", "ja", "銀魂 (アニメ)", {"en": "Gintama"}) == "ja:銀魂"
+    assert px.wiki_entity("wikipedia", "zh", "银魂 (动画)", {"ja": "銀魂 (アニメ)"}) == "ja:銀魂"
+    assert px.wiki_entity("wikipedia", "en", "Gintama", {"ja": "銀魂"}) == "ja:銀魂"
+    assert px.wiki_entity("moegirl", "zh-Hans", "银魂", {"ja": "銀魂"}) == "ja:銀魂"
+    # No Japanese title: the English article, else the page; moegirl its page.
+    assert px.wiki_entity("wikipedia", "zh", "某作品", {"en": "Some Work"}) == "wikipedia:en:Some Work"
+    assert px.wiki_entity("wikipedia", "zh", "某作品", {}) == "wikipedia:zh:某作品"
+    assert px.wiki_entity("moegirl", "zh-Hans", "某作品", {"en": "Some Work"}) == "moegirl:某作品"
+
+
+def test_pages_sharing_a_title_key_keep_their_intros_apart() -> None:
+    manga = px.from_section(_section(title="銀魂", text="『銀魂』は漫画。"))
+    anime = px.from_section(_section(title="銀魂 (アニメ)", text="『銀魂』はアニメ。"))
+    zh_anime = px.from_section(_section(title="银魂 (动画)", language="zh", text="《银魂》是动画。",
+                                        langlinks={"ja": "銀魂 (アニメ)"}))  # fmt: skip
+    assert {p.entity_id for p in manga.pairs + anime.pairs + zh_anime.pairs} == {"ja:銀魂"}
+    groups: dict[str, list[px.JoinPart]] = {}
+    for part in manga.joins + anime.joins + zh_anime.joins:
+        groups.setdefault(part.key, []).append(part)
+    pairs = [p for parts in groups.values() for p in px.resolve_join(parts)[0]]
+    assert [(p.anchor, p.positive) for p in pairs] == [("『銀魂』はアニメ。", "《银魂》是动画。")]

@@ -8,11 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from acg2vec.beam_pipelines import text_normalize as tn
 from acg2vec.beam_pipelines import texts
-from acg2vec.crawlers import wikitext
-from acg2vec.crawlers.items import Character, Item, Section, TagTranslation, Work, item_to_dict
+from acg2vec.crawlers.items import Item, item_to_dict
+from acg2vec.crawlers.pixiv import illust_from_ajax
+from acg2vec.crawlers.spiders.animelist import character_from_jikan, person_from_jikan, work_from_anime
 from acg2vec.crawlers.spiders.bangumi import character_from, person_from, related_ids, work_from_subject
-from acg2vec.crawlers.spiders.mediawiki import read_parse_response
+from acg2vec.crawlers.spiders.mediawiki import ParsedPage, read_parse_response
+from acg2vec.crawlers.spiders.moegirl import MoegirlSpider
+from acg2vec.crawlers.spiders.wikipedia import WikipediaSpider
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +26,7 @@ def _load(path: Path) -> object:
 
 
 def _items(real: Path) -> dict[tuple[str, str], list[Item]]:
-    """Items from the captures: Bangumi with the crawler's parsers, the others with minimal parsing here."""
+    """Items from the captures, each made by the crawler's own parser for that format."""
     out: dict[tuple[str, str], list[Item]] = {}
 
     def add(item: Item) -> None:
@@ -35,36 +39,32 @@ def _items(real: Path) -> dict[tuple[str, str], list[Item]]:
         add(character_from(character, url=None, work_ids=[subject["id"]]))
     add(person_from(_load(real / "bangumi" / "v0_example_PersonDetail.json"), url=None))
 
-    anime = _load(real / "jikan" / "anime-success.json")["body"]["data"]
-    titles = {"ja": anime.get("title_japanese"), "en": anime.get("title_english") or anime.get("title")}
-    add(Work(source="animelist", source_id=str(anime["mal_id"]), titles={k: v for k, v in titles.items() if v},
-             summaries={"en": anime["synopsis"]} if anime.get("synopsis") else {}, ids={"mal": str(anime["mal_id"])}))  # fmt: skip
+    # Jikan: one anime in full, the anime of a search page and a top page, a character, a person.
+    jikan = real / "jikan"
+    add(work_from_anime(_load(jikan / "anime-success.json")["body"]["data"]))
+    for listing in ("search-success.json", "top-success.json"):
+        for anime in _load(jikan / listing)["body"]["data"]:
+            add(work_from_anime(anime))
+    add(character_from_jikan(_load(jikan / "character-success.json")["body"]["data"]))
+    add(person_from_jikan(_load(jikan / "person-success.json")["body"]["data"]))
 
+    # MediaWiki action=parse: the English Wikipedia spider turns the page into its items.
     page = read_parse_response(_load(real / "mediawiki" / "wptools_parse.json")["response"])
-    for index, section in enumerate(wikitext.split_sections(page.wikitext)):
-        add(Section(source="wikipedia", source_id=f"en:{page.title}#{index}", title=page.title, language="en",
-                    heading_path=section.heading_path, text=section.text, langlinks=page.langlinks))  # fmt: skip
+    for item in WikipediaSpider(lang="en").page_items(page):
+        add(item)
 
+    # moegirl: the capture holds a page's 人物信息 infobox wikitext; the moegirl spider reads it as that page.
     moegirl = _load(real / "moegirl" / "moegirl_dataset_readme_sample.json")
     for name, raw in moegirl["extra_info_raw_wikitext"].items():
-        # The capture holds only the infobox: as section text it is all markup and must come out empty.
-        add(Section(source="moegirl", source_id=f"zh:{name}#0", title=name, language="zh-Hans", text=raw[0]))
-        real_name = moegirl["extra_processed"][name]["本名"][0]
-        add(Character(source="moegirl", source_id=f"zh:{name}", names={"zh-Hans": name, "ja": real_name}))
+        parsed = ParsedPage(title=name, page_id=None, wikitext=raw[0], langlinks={}, categories=[], properties={})
+        for item in MoegirlSpider().page_items(parsed):
+            add(item)
 
+    # pixiv AJAX /ajax/illust/{id} bodies: the importer's tag translations (illusts are not read by this build).
     for capture in sorted((real / "pixiv").glob("test-image-info*.json")):
-        body = _load(capture)["body"]
-        for tag in body["tags"]["tags"]:
-            if tag.get("translation"):
-                add(
-                    TagTranslation(
-                        source="pixiv",
-                        source_id=tag["tag"],
-                        tag=tag["tag"],
-                        translations=tag["translation"],
-                        romaji=tag.get("romaji"),
-                    )
-                )
+        _, translations = illust_from_ajax(_load(capture)["body"])
+        for translation in translations:
+            add(translation)
     return out
 
 
@@ -95,15 +95,25 @@ def test_real_captures_through_the_build(shared_fixtures: Path, tmp_path: Path) 
     assert by_type["title_zh-summary"][0][1].startswith("“听说游戏玩家兄妹要征服幻想世界”")
     assert "\r" not in by_type["title_zh-summary"][0][1]
     assert all(r[6] == "zh" for r in by_type["title_zh-summary"])
-    # Jikan: the Japanese and English titles of Mushishi.
-    assert [(r[0], r[1], r[4]) for r in by_type["title_ja-title_en"]] == [("蟲師", "Mushi-Shi", "mal:457")]
+    # Jikan: the Japanese and English titles of Mushishi, under the entity of its Japanese title.
+    assert ("蟲師", "Mushi-Shi", "ja:蟲師") in {(r[0], r[1], r[4]) for r in by_type["title_ja-title_en"]}
+    jikan_works = items[("animelist", "work")]
+    assert {r[4] for r in rows if r[3] == "animelist"} == {f"ja:{tn.title_key(w.titles['ja'])}" for w in jikan_works}
+    # The Jikan character and person captures are the short forms (no anime, no Chinese name): named drops.
+    assert report.counters["item/character-without-work"] >= 1
+    assert report.counters["item/person-without-ja-zh-names"] >= 1
     # Wikipedia: the Douglas Adams page's sections, markup stripped.
     sections = by_type["heading-section"]
     assert any(r[0] == "Early life / Education" for r in sections)
     assert all("{{" not in r[1] and "<ref" not in r[1] and "[[" not in r[1] for r in sections)
     assert all(r[5] == r[6] == "en" for r in sections)
-    # moegirl: the infobox-only text is dropped as empty, under its name.
-    assert report.counters["pair/positive-empty-text"] >= 1
+    assert {r[4] for r in rows if r[3] == "wikipedia"} == {"wikipedia:en:Douglas Adams"}  # no ja langlink captured
+    # moegirl: the infobox-only page gives no section (all markup), and a Character with its Japanese name,
+    # which lists no work (moegirl characters never do), so it is a named drop.
+    (moe_character,) = items[("moegirl", "character")]
+    assert moe_character.names == {"zh-Hans": "泉此方", "ja": "泉こなた"}
+    assert ("moegirl", "section") not in items
+    assert report.counters["item/character-without-work"] == 2  # Jikan's Ginko and moegirl's 泉此方
     # pixiv: the captures translate tags to English only, so no tag_ja-tag_zh pair and a named drop per tag.
     assert "tag_ja-tag_zh" not in by_type
-    assert report.counters["item/tag-without-zh"] == len(items[("pixiv", "tag_translation")])
+    assert report.counters["item/tag-without-zh"] == len(items[("pixiv", "tag_translation")]) > 0

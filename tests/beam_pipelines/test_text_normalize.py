@@ -88,3 +88,13 @@ def test_boilerplate_pages() -> None:
     assert tn.is_boilerplate_heading("External links")
     assert tn.is_boilerplate_heading("参考文献")
     assert not tn.is_boilerplate_heading("Plot")
+
+
+def test_title_key_folds_width_case_spaces_and_one_qualifier() -> None:
+    assert tn.strip_qualifier("銀魂 (アニメ)") == "銀魂"
+    assert tn.strip_qualifier("Gintama (TV series)") == "Gintama"
+    assert tn.strip_qualifier("(仮)") == "(仮)"  # nothing would be left
+    assert tn.title_key("銀魂（アニメ）") == tn.title_key("銀魂") == "銀魂"  # full-width brackets become ASCII first
+    assert tn.title_key("ｶｳﾎﾞｰｲ ﾋﾞﾊﾞｯﾌﾟ") == tn.title_key("カウボーイビバップ")
+    assert tn.title_key("ＧＵＮＤＡＭ") == "gundam"
+    assert tn.title_key("ガンダム") != tn.title_key("カンタム")

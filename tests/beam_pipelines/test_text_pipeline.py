@@ -12,7 +12,7 @@ import pytest
 
 from acg2vec.beam_pipelines import texts
 from acg2vec.beam_pipelines.pair_extractors import PAIR_TYPES, RawPair
-from acg2vec.crawlers.items import Work, item_to_dict
+from acg2vec.crawlers.items import Character, Item, Section, Work, item_to_dict
 from acg2vec.datasets.acg_text_pairs import schema
 from acg2vec.errors import UserError
 
@@ -66,7 +66,13 @@ def test_long_texts_are_cut_and_bounds_configurable() -> None:
     assert row is not None and len(row[1]) <= 1000 and row[1].endswith("。")
     strict = texts.TextPairsConfig(pair_type_bounds={"title_ja-summary": ((3, 10), (10, 1000))})
     assert texts.clean_pair(_pair("銀魂", long), strict) == (None, "anchor-too-short")
-    assert set(PAIR_TYPES) <= {t for t in PAIR_TYPES if CONFIG.bounds(t)}
+    # The override is for its pair type only: the same pair under another type keeps the side-kind defaults.
+    assert texts.clean_pair(_pair("銀魂", long, "title_zh-summary"), strict)[0] is not None
+    # Without overrides every pair type is bounded by its two side kinds.
+    for pair_type, (anchor_kind, positive_kind) in PAIR_TYPES.items():
+        expected = (texts.DEFAULT_SIDE_BOUNDS[anchor_kind], texts.DEFAULT_SIDE_BOUNDS[positive_kind])
+        assert CONFIG.bounds(pair_type) == expected, pair_type
+        assert strict.bounds(pair_type) == (((3, 10), (10, 1000)) if pair_type == "title_ja-summary" else expected)
 
 
 @pytest.mark.unit
@@ -156,7 +162,7 @@ def test_extract_fn_with_test_pipeline() -> None:
 
     work = Work(source="bangumi", source_id="2", titles={"ja": "銀魂", "zh-Hans": "银魂"}, ids={"bangumi": "2"})
     lines = [json.dumps(item_to_dict(work), ensure_ascii=False), "{broken"]
-    row = ("銀魂", "银魂", "title_ja-title_zh", "bangumi", "bangumi:2", "ja", "zh")
+    row = ("銀魂", "银魂", "title_ja-title_zh", "bangumi", "ja:銀魂", "ja", "zh")
     _, ExtractPairsFn, _, _ = texts._beam_fns()
     with TestPipeline(runner="FnApiRunner") as p:
         out = p | beam.Create(lines) | beam.ParDo(ExtractPairsFn(CONFIG, 4)).with_outputs("join", "dead", main="pairs")
@@ -167,6 +173,89 @@ def test_extract_fn_with_test_pipeline() -> None:
         assert_that(joins, equal_to(["bangumi:work:2"]), label="Joins")
         reasons = out.dead | beam.Map(lambda line: json.loads(line)["reason"])
         assert_that(reasons, equal_to(["malformed-json"]), label="Dead")
+
+
+@pytest.mark.integration
+def test_resolve_joins_fn_with_test_pipeline(tmp_path: Path) -> None:
+    import apache_beam as beam
+    from apache_beam.testing.test_pipeline import TestPipeline
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from acg2vec.beam_pipelines import pair_extractors as px
+
+    parts = [
+        px.JoinPart("bangumi:work:2", "work", "bangumi", "ja:銀魂", {"ja": "銀魂", "zh": "银魂"}, "2"),
+        px.JoinPart("bangumi:work:2", "character", "bangumi", "", {"ja": "坂田銀時", "zh": "坂田银时"}, "11"),
+        px.JoinPart("bangumi:work:404", "character", "bangumi", "", {"ja": "名無し"}, "12"),
+        # The title and the name are equal: the pair is dropped under its name.
+        px.JoinPart("bangumi:work:3", "work", "bangumi", "ja:神楽", {"ja": "神楽"}, "3"),
+        px.JoinPart("bangumi:work:3", "character", "bangumi", "", {"ja": "神楽"}, "13"),
+    ]
+    join_dir = tmp_path / "joins"
+    join_dir.mkdir()
+    num_buckets = 4
+    for part in parts:  # the layout stage 1 writes: <bucket>-<shard>.jsonl, one part per line
+        bucket = texts.stable_hash(part.key) % num_buckets
+        with open(join_dir / f"{bucket:05d}-00000-of-00001.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(texts.join_to_json(part) + "\n")
+    expected = [
+        ("銀魂", "坂田銀時", "title_ja-character", "bangumi", "ja:銀魂", "ja", "ja"),
+        ("银魂", "坂田银时", "title_zh-character", "bangumi", "ja:銀魂", "zh", "zh"),
+    ]
+    _, _, ResolveJoinsFn, _ = texts._beam_fns()
+    with TestPipeline(runner="FnApiRunner") as p:
+        out = (
+            p
+            | beam.Create(range(num_buckets))
+            | beam.ParDo(ResolveJoinsFn(CONFIG, num_buckets, str(join_dir))).with_outputs("dead", main="pairs")
+        )
+        pairs = [(texts.pair_bucket(row, num_buckets), json.dumps(row, ensure_ascii=False)) for row in expected]
+        assert_that(out.pairs, equal_to(pairs), label="Pairs")
+        reasons = out.dead | beam.Map(lambda line: json.loads(line)["reason"])
+        assert_that(reasons, equal_to(["character-work-missing", "same-sides"]), label="Dead")
+
+
+@pytest.mark.integration
+def test_finalize_bucket_fn_with_test_pipeline(tmp_path: Path) -> None:
+    import apache_beam as beam
+    import pyarrow.parquet as pq
+    import tensorflow as tf
+    from apache_beam.testing.test_pipeline import TestPipeline
+    from apache_beam.testing.util import assert_that, equal_to
+
+    kept = [
+        ("銀魂", "银魂", "title_ja-title_zh", "bangumi", "ja:銀魂", "ja", "zh"),
+        ("進撃の巨人", "进击的巨人", "title_ja-title_zh", "bangumi", "ja:進撃の巨人", "ja", "zh"),
+    ]
+    duplicate = ("銀魂", "银魂", "title_ja-title_zh", "wikipedia", "ja:銀魂", "ja", "zh")  # bangumi's copy wins
+    pair_dirs = [tmp_path / "pairs-extract", tmp_path / "pairs-join"]
+    for pair_dir, rows in zip(pair_dirs, [[kept[0], duplicate], [kept[1]]], strict=True):
+        pair_dir.mkdir()
+        with open(pair_dir / "00000-00000-of-00001.jsonl", "w", encoding="utf-8") as fh:
+            fh.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    out_dir, parquet_root = tmp_path / "out", tmp_path / "datasets"
+    (out_dir / "deadletter").mkdir(parents=True)
+    _, _, _, FinalizeBucketFn = texts._beam_fns()
+    splits = Counter(texts.split_of(row[4]) for row in kept)
+    with TestPipeline(runner="FnApiRunner") as p:
+        stats = (
+            p
+            | beam.Create([0, 1])  # bucket 1 has no files: no shards, no drops
+            | beam.ParDo(FinalizeBucketFn(CONFIG, [str(d) for d in pair_dirs], str(out_dir), str(parquet_root)))
+            | beam.Map(json.loads)
+            | beam.Map(lambda s: (s["bucket"], {k: v["rows"] for k, v in s["splits"].items()}, s["drops"]))
+        )
+        assert_that(stats, equal_to([(0, dict(splits), {"dedup/duplicate": 1}), (1, {}, {})]))
+    written = []
+    for split in splits:
+        records = tf.data.TFRecordDataset(str(out_dir / f"_bucket-{split}-00000.tfrecord"))
+        assert len(list(records)) == splits[split]
+        table = pq.read_table(schema.parquet_dir(str(parquet_root), split))
+        written += [tuple(r[c] for c in schema.COLUMNS) for r in table.to_pylist()]
+        assert all(texts.split_of(r[4]) == split for r in written[-splits[split] :])
+    assert sorted(written) == sorted(kept)
+    with gzip.open(out_dir / "deadletter" / "finalize-00000.jsonl.gz", "rt", encoding="utf-8") as fh:
+        assert [json.loads(line)["record"] for line in fh] == [list(duplicate)]
 
 
 # -- the whole build on the hand-made dummy data ---------------------------------------------------------------
@@ -250,13 +339,98 @@ def test_no_entity_in_two_splits(built: texts.BuildReport) -> None:
         table = pq.read_table(schema.parquet_dir(built.parquet_root, split))
         for entity in set(table.column("entity_id").to_pylist()):
             assert seen.setdefault(entity, split) == split, f"{entity} in {seen[entity]} and {split}"
-    # The characters of a work are in the work's split.
+    # The characters of a work take the work's entity, so they are in the work's split.
     rows = _tfds_rows(built.out_dir)
     where = {r[4]: s for s, split_rows in rows.items() for r in split_rows}
-    character_rows = [r for split_rows in rows.values() for r in split_rows if r[2].endswith("-character")]
-    assert character_rows and all(
-        r[4].startswith("bangumi:") and where[r[4]] == texts.split_of(r[4]) for r in character_rows
-    )
+    title_entity = {r[0]: r[4] for split_rows in rows.values() for r in split_rows if r[2] == "title_ja-title_zh"}
+    character_rows = [r for split_rows in rows.values() for r in split_rows if r[2] == "title_ja-character"]
+    assert character_rows
+    for row in character_rows:
+        assert row[4] == title_entity[row[0]] and where[row[4]] == texts.split_of(row[4]), row
+
+
+def _parquet_rows(parquet_root: str) -> dict[str, list[tuple[str, ...]]]:
+    """Rows by split from the Parquet output (an empty split has no folder; TFDS cannot read an empty split)."""
+    import pyarrow.parquet as pq
+
+    rows = {}
+    for split in schema.SPLITS:
+        if Path(schema.parquet_dir(parquet_root, split)).is_dir():
+            table = pq.read_table(schema.parquet_dir(parquet_root, split))
+            rows[split] = [tuple(r[c] for c in schema.COLUMNS) for r in table.to_pylist()]
+    return rows
+
+
+def _one_work_from_every_source() -> list[Item]:
+    """銀魂 as each crawler would give it (each site knows only its own ids), plus one other work."""
+    ja_page, zh_page, en_page = "銀魂 (アニメ)", "银魂 (动画)", "Gintama"
+    wiki_links = {"ja": ja_page, "zh": zh_page, "en": en_page}
+    items: list[Item] = [
+        Work(source="bangumi", source_id="2", titles={"ja": "銀魂", "zh-Hans": "银魂"},
+             summaries={"zh-Hans": "在被外星人占领的江户，万事屋的坂田银时接下各种委托。"}, tags=["搞笑", "热血"],
+             ids={"bangumi": "2"}, character_ids=["11"]),
+        Character(source="bangumi", source_id="11", names={"ja": "坂田銀時", "zh-Hans": "坂田银时"}, work_ids=["2"]),
+        Work(source="animelist", source_id="918", titles={"ja-Latn": "Gintama", "ja": "銀魂", "en": "Gintama."},
+             summaries={"en": "In an Edo occupied by aliens, Gintoki Sakata takes odd jobs."}, ids={"mal": "918"}),
+        Character(source="animelist", source_id="672", names={"ja-Latn": "Kagura", "ja": "神楽"}, work_ids=["918"]),
+        Work(source="bangumi", source_id="9", titles={"ja": "進撃の巨人", "zh-Hans": "进击的巨人"},
+             summaries={"zh-Hans": "人类躲在高墙之内，与巨人战斗。"}, ids={"bangumi": "9"}),
+    ]  # fmt: skip
+    for lang, title, intro, heading, text in (
+        ("ja", ja_page, "『銀魂』は空知英秋の漫画を原作とするアニメ。", "あらすじ", "宇宙人に占領された江戸で、銀時は万事屋を営む。"),
+        ("zh", zh_page, "《银魂》是改编自空知英秋漫画的电视动画。", "剧情", "在被天人占领的江户，坂田银时经营着万事屋。"),
+        ("en", en_page, "Gintama is an anime series based on the manga by Hideaki Sorachi.", "Plot",
+         "In an Edo occupied by aliens, Gintoki runs an odd-jobs business."),
+    ):  # fmt: skip
+        links = {k: v for k, v in wiki_links.items() if k != lang}
+        for index, path, body in ((0, [], intro), (1, [heading], text)):
+            items.append(Section(source="wikipedia", source_id=f"{lang}:{title}#{index}", title=title, language=lang,
+                                 heading_path=path, text=body, langlinks=links))  # fmt: skip
+    items.append(
+        Work(source="wikipedia", source_id=f"zh:{zh_page}", titles={"zh-Hans": zh_page, "ja": ja_page, "en": en_page},
+             summaries={"zh-Hans": "《银魂》是改编自空知英秋漫画的电视动画。"},
+             ids={"wiki:zh": zh_page, "wiki:ja": ja_page, "wiki:en": en_page})
+    )  # fmt: skip
+    moegirl_links = {"ja": "銀魂"}
+    items += [
+        Section(source="moegirl", source_id="zh:银魂#0", title="银魂", language="zh",
+                text="《银魂》是空知英秋创作的漫画，也指其改编动画。", langlinks=moegirl_links),
+        Section(source="moegirl", source_id="zh:银魂#1", title="银魂", language="zh", heading_path=["简介"],
+                text="故事发生在被天人统治的江户时代末期。", langlinks=moegirl_links),
+        Work(source="moegirl", source_id="zh:银魂", titles={"zh-Hans": "银魂", "ja": "銀魂"},
+             summaries={"zh-Hans": "《银魂》是空知英秋创作的漫画，也指其改编动画。"},
+             ids={"moegirl": "银魂", "wiki:ja": "銀魂"}),
+    ]  # fmt: skip
+    return items
+
+
+@pytest.mark.integration
+def test_one_work_from_every_source_lands_in_one_split(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    for item in _one_work_from_every_source():
+        path = raw / item.source / f"{item.kind}-00000.jsonl.gz"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with gzip.open(path, "at", encoding="utf-8") as fh:
+            fh.write(json.dumps(item_to_dict(item), ensure_ascii=False) + "\n")
+    report = texts.build_text_pairs(str(raw), str(tmp_path / "datasets"), mode="in_memory", workers=1)
+    rows = {split: [] for split in schema.SPLITS} | {s: r for s, r in _parquet_rows(report.parquet_root).items()}
+    assert sum(map(len, rows.values())) == sum(report.split_rows.values())
+    splits_of: dict[str, set[str]] = {}
+    for split, split_rows in rows.items():
+        for row in split_rows:
+            splits_of.setdefault(row[4], set()).add(split)
+    assert set(splits_of) == {"ja:銀魂", "ja:進撃の巨人"}
+    # One split holds every pair about the work, whichever site, language or pair type it came from.
+    assert splits_of["ja:銀魂"] == {texts.split_of("ja:銀魂")}
+    gintama = [row for split_rows in rows.values() for row in split_rows if row[4] == "ja:銀魂"]
+    assert {r[3] for r in gintama} == {"bangumi", "animelist", "wikipedia", "moegirl"}
+    assert {r[2] for r in gintama} >= {
+        "title_ja-title_zh", "title_ja-title_en", "title_ja-summary", "title_zh-summary", "title_en-summary",
+        "title_zh-tags", "title_ja-character", "title_zh-character", "heading-section", "title_heading-section",
+        "summary-summary",
+    }  # fmt: skip
+    assert ("銀魂", "神楽") in {(r[0], r[1]) for r in gintama}  # MAL's character, through its work
+    assert texts.accounting(report.counters)["pairs_add_up"]
 
 
 @pytest.mark.integration
@@ -326,6 +500,58 @@ def test_cli_build_texts(workdir: Path) -> None:
     )
     assert {s for sources in meta["counts_by_pair_type_and_source"].values() for s in sources} == {"bangumi", "pixiv"}
     assert meta["accounting"]["pairs_add_up"]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("title_ja-summary", "is malformed"),
+        ("=10:800", "is malformed"),
+        ("no-such-type=1:2", "unknown pair type 'no-such-type'"),
+        ("title_ja-summary=10-800", "is not MIN:MAX"),
+        ("title_ja-summary=ten:800", "is not MIN:MAX"),
+        ("title_ja-summary=800:10", "the minimum 800 is above the maximum 10"),
+        ("title_ja-summary=1:2,3:4,5:6", "has 3 ranges"),
+    ],
+)
+def test_cli_bounds_malformed_is_one_line_user_error(workdir: Path, value: str, message: str) -> None:
+    from typer.testing import CliRunner
+
+    from acg2vec.cli import app
+
+    shutil.copytree(DUMMY_RAW, workdir / "raw")
+    result = CliRunner().invoke(app, ["build", "texts", "--mode", "in_memory", "--bounds", value])
+    assert isinstance(result.exception, UserError), result.output
+    assert message in str(result.exception) and "\n" not in str(result.exception)
+    assert not (workdir / "datasets" / "acg_text_pairs").exists()  # rejected before anything is built
+
+
+@pytest.mark.integration
+def test_cli_bounds_reach_the_build(workdir: Path) -> None:
+    from typer.testing import CliRunner
+
+    from acg2vec.cli import app
+
+    shutil.copytree(DUMMY_RAW, workdir / "raw")
+    args = ["build", "texts", "--mode", "in_memory", "--workers", "1", "--sources", "bangumi"]
+    # Every tag list is shorter than 399 characters, so no title_zh-tags pair survives; the title pairs get
+    # explicit bounds on both sides that keep them.
+    bounds = ["--bounds", "title_zh-tags=399:400", "--bounds", "title_ja-title_zh=1:50, 1:60"]
+    twice = CliRunner().invoke(app, [*args, *bounds, "--bounds", "title_zh-tags=1:2"])
+    assert isinstance(twice.exception, UserError) and "title_zh-tags twice" in str(twice.exception)
+    result = CliRunner().invoke(app, [*args, *bounds])
+    assert result.exit_code == 0, result.output
+    meta = json.loads(
+        (workdir / "datasets" / "acg_text_pairs" / "1.0.0" / "build_metadata.json").read_text(encoding="utf-8")
+    )
+    assert meta["config"]["pair_type_bounds"] == {
+        "title_zh-tags": [list(texts.DEFAULT_SIDE_BOUNDS["title"]), [399, 400]],
+        "title_ja-title_zh": [[1, 50], [1, 60]],
+    }
+    assert "title_zh-tags" not in meta["counts_by_pair_type_and_source"]
+    assert meta["counters"]["pair/positive-too-short"] > 0
+    assert meta["counts_by_pair_type_and_source"]["title_ja-title_zh"]["bangumi"] > 0
 
 
 @pytest.mark.slow
