@@ -11,13 +11,17 @@ next run of the same spider resumes from there. A run that ends any other way de
 so the next run starts afresh (and skips the items it already has, see the pipelines).
 
 A hard kill (SIGKILL, a crash of the machine) loses the feed batches still open, while the job directory
-already counts their pages as done, so resuming would leave gaps: run with ``fresh=True`` (``--fresh``)
-instead, which walks the site again and writes only the items missing from ``raw/<source>/``.
+already counts their pages as done, so resuming from it would leave gaps. Each run therefore marks its job
+directory while it runs (``RUNNING_MARKER``) and removes the mark however it ends cleanly, stop included. A
+run that finds the mark knows the last one died hard: it discards that job directory and walks the site
+again, writing only the items missing from ``raw/<source>/`` (the already-have pipeline), so nothing is
+lost or duplicated. ``fresh=True`` (``--fresh``) does the same on request.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import signal
 import subprocess
@@ -32,6 +36,8 @@ from typing import Any
 from acg2vec.crawlers.feeds import CrawlReport
 from acg2vec.errors import UserError
 from acg2vec.workspace import Workspace, is_remote
+
+RUNNING_MARKER = "acg2vec-running"  # in the job dir while a crawl runs; left behind only by a hard kill
 
 
 @dataclass(slots=True)
@@ -199,6 +205,18 @@ def _crawl(spec: CrawlSpec) -> CrawlReport:
     settings.setdict(per_run, priority="cmdline")
     settings.setdict(spec.settings, priority="cmdline")
     Path(workspace.raw(source)).mkdir(parents=True, exist_ok=True)
+    jobs = Path(job_dir(workspace, source))
+    marker = jobs / RUNNING_MARKER
+    if marker.exists():
+        logging.getLogger(__name__).warning(
+            "the last %s crawl was killed before it could save its state; walking the site again "
+            "(items already in %s are skipped)",
+            spec.name,
+            workspace.raw(source),
+        )
+        shutil.rmtree(jobs, ignore_errors=True)
+    jobs.mkdir(parents=True, exist_ok=True)
+    marker.write_text(spec.run_id, encoding="utf-8")
 
     process = CrawlerProcess(settings)
     crawler = process.create_crawler(spider_cls)
@@ -216,8 +234,9 @@ def _crawl(spec: CrawlSpec) -> CrawlReport:
     report = CrawlReport.from_stats(stats, spider=spec.name, source=source, run_id=spec.run_id)
     report.cpu_s = round(float(stats.get("acg2vec/cpu_seconds", 0.0)), 3)
     update_manifest(workspace.raw(source), report)
+    marker.unlink(missing_ok=True)  # a clean end, a stop included: the job dir (if kept) can be resumed
     if report.finish_reason != "shutdown":
-        shutil.rmtree(job_dir(workspace, source), ignore_errors=True)
+        shutil.rmtree(jobs, ignore_errors=True)
     return report
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from acg2vec.crawlers.runner import run_spider, start_spider
+from acg2vec.crawlers.runner import RUNNING_MARKER, run_spider, start_spider
 from acg2vec.workspace import Workspace
 
 pytestmark = pytest.mark.integration
@@ -63,8 +63,9 @@ def test_stop_and_resume_gives_every_post_once(workdir, local_http_server):
     assert manifest["items"]["post"] == n_posts
 
 
-def test_after_a_hard_kill_a_fresh_run_fills_the_gaps(workdir, local_http_server):
-    # SIGKILL loses the feed batches still open; a fresh walk re-reads the pages and writes only what is missing.
+def test_after_a_hard_kill_the_next_run_fills_the_gaps(workdir, local_http_server):
+    # SIGKILL loses the feed batches still open; the next run sees the kill, walks the site again and writes
+    # only what is missing, without being asked to start fresh.
     from acg2vec.errors import UserError
 
     n_posts = 18
@@ -82,8 +83,10 @@ def test_after_a_hard_kill_a_fresh_run_fills_the_gaps(workdir, local_http_server
     kept = post_ids(workdir / "raw" / "safebooru")
     assert len(kept) < n_posts
 
-    report = run_spider("safebooru", workspace=ws, base_url=base, spider_args={"page_size": 2}, fresh=True,
+    assert (workdir / "jobs" / "safebooru" / RUNNING_MARKER).is_file()
+    report = run_spider("safebooru", workspace=ws, base_url=base, spider_args={"page_size": 2},
                         timeout=120, **options)  # fmt: skip
+    assert not (workdir / "jobs").joinpath("safebooru").exists()
     ids = post_ids(workdir / "raw" / "safebooru")
     assert sorted(ids) == [10 * k for k in range(1, n_posts + 1)] and len(ids) == len(set(ids))
     assert report.written["post"] == n_posts - len(kept)
