@@ -73,3 +73,13 @@ def test_a_nan_loss_stops_with_one_clear_sentence_and_no_backup(tiny_data_dir, t
         train(config)
     assert "lower --learning-rate" in str(err.value)
     assert not (tmp_path / "model" / "backup").exists()
+
+
+@pytest.mark.integration
+def test_early_stopping_on_validation_macro_map(tiny_data_dir, tmp_path):
+    """With nothing to learn (learning rate 0) validation mAP never improves: patience 1 stops after epoch 2."""
+    config = _config(tiny_data_dir, tmp_path, learning_rate=1e-12, warmup_steps=0, epochs=6, patience=1)
+    result = train(config)
+    history = result.metrics["history"]["val_macro_map"]
+    assert result.metrics["epochs_run"] == 2 and len(history) == 2
+    assert history[1] <= history[0] + 1e-6
