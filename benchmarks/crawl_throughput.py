@@ -1,6 +1,6 @@
 """Crawl throughput: items/s and CPU time per item of each spider against the sample site, throttling off.
 
-    .venv/bin/python benchmarks/crawl_throughput.py                      # safebooru, 300 posts
+    .venv/bin/python benchmarks/crawl_throughput.py                      # every spider, 300 posts
     .venv/bin/python benchmarks/crawl_throughput.py --spider bangumi --spider moegirl --posts 100
 
 The sample site runs in its own process, so neither figure includes the server's work. For each spider:
@@ -117,7 +117,7 @@ def measure(name: str, root: str, extra_args: dict[str, str]) -> dict[str, float
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--spider", action="append", help="Spider name (repeatable; default: safebooru).")
+    parser.add_argument("--spider", action="append", help="Spider name (repeatable; default: every spider).")
     parser.add_argument("--posts", type=int, default=300, help="Posts in the sample world.")
     parser.add_argument("--arg", action="append", default=[], help="Extra spider argument key=value (repeatable).")
     parser.add_argument("--plot", type=Path, help="Also draw items/s of each crawl beside its baseline into this PNG.")
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     extra = dict(a.split("=", 1) for a in options.arg)
     site, root = start_site(options.posts)
     try:
-        rows = {name: measure(name, root, extra) for name in options.spider or ["safebooru"]}
+        rows = {name: measure(name, root, extra) for name in options.spider or list(SPIDERS)}
     finally:
         site.terminate()
         site.wait(timeout=10)
