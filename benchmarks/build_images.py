@@ -10,7 +10,9 @@
    Each build has its own baseline, run just before it on the same files.
 4. The same build on ``--scale`` times fewer posts (the first files), to show peak memory does not grow with
    the dataset: the two sizes are ``--scale`` apart. ``--repeat k`` makes every file appear in k posts (new ids
-   and md5s, each decoded on its own) for bigger builds without generating more files.
+   and md5s, each decoded on its own) for bigger builds without generating more files, e.g.
+   ``--images 2000 --scale 10 --repeat 10`` compares 2,000 with 20,000 posts. The build sizes its buckets
+   from the input (the count is printed); peak memory should not depend on it.
 
 Prints images/s of both, their ratio (target >= 0.8), images/s per process, and peak RSS of all processes
 (this one and every child) and of the largest single worker, sampled every 50 ms. Writes a PNG plot.
@@ -216,7 +218,7 @@ def main() -> None:
         rate = written / seconds
         rows.append((n, rate, mem.total, mem.worker, base_rate, base_mem.total))
         print(
-            f"build: {n} posts, {written} examples in {seconds:.1f}s = {rate:.1f} images/s "
+            f"build: {n} posts, {written} examples, {result.buckets} buckets, in {seconds:.1f}s = {rate:.1f} images/s "
             f"({rate / args.workers:.1f} per process); ratio to baseline {rate / base_rate:.2f} (target >= 0.8); "
             f"peak RSS all processes {mem.total / 2**20:.0f} MiB, largest worker {mem.worker / 2**20:.0f} MiB",
             flush=True,

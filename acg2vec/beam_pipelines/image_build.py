@@ -1,10 +1,12 @@
 """Run the ``acg_illustrations`` build: Beam pipeline -> TFRecord shards -> TFDS metadata -> published folder.
 
 Why not TFDS's own Beam writer: it shuffles examples with a group-by, and Beam's local runner holds every
-group-by in memory, so a 100,000-image build would need the whole dataset in RAM. Here the images of each
-split go from :class:`~acg2vec.beam_pipelines.images.DecodeImages` straight into Beam's file sink, which
-writes one shard per bundle and starts a new one at ``shard_bytes`` (no group-by: only file names are
-collected). The shard lengths are then read back by TFDS (``tfds.folder_dataset.compute_split_info``) and
+group-by in memory, so a 100,000-image build would need the whole dataset in RAM. Here the posts go through
+the bucket passes of :class:`~acg2vec.beam_pipelines.images.BuildImageExamplesInBuckets` (bucket files under
+``<incomplete folder>/_buckets/``, sized by :func:`auto_buckets`, deleted once the pipeline succeeded), and the
+images of each split go from its last pass straight into Beam's file sink, which writes one shard per bundle
+and starts a new one at ``shard_bytes`` (no group-by: only file names are collected). Dead letters are
+written per step, as ``dead_letters/images-<step>-*.jsonl.gz``. The shard lengths are then read back by TFDS (``tfds.folder_dataset.compute_split_info``) and
 written into the dataset's ``dataset_info.json``. Examples inside a shard keep their bundle order; readers
 shuffle with ``shuffle_files=True`` and a shuffle buffer.
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -28,7 +31,13 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.tfrecordio import _TFRecordUtil
 
 from acg2vec.beam_pipelines import raw_io
-from acg2vec.beam_pipelines.images import BuildImageExamples, ImageBuildConfig, ImageBuildOutputs, summarize_outcomes
+from acg2vec.beam_pipelines.images import (
+    BucketedBuildOutputs,
+    BuildImageExamplesInBuckets,
+    ImageBuildConfig,
+    ImageBuildOutputs,
+    summarize_outcomes,
+)
 from acg2vec.beam_pipelines.options import RunnerConfig, dataflow_dry_run_config, pipeline_options
 from acg2vec.beam_pipelines.vocabulary import csv_sha256
 from acg2vec.datasets.acg_illustrations.features import NAME, SELECTED_TAGS_FILE
@@ -40,6 +49,14 @@ log = logging.getLogger(__name__)
 BUILD_COUNTS_FILE = "build_counts.json"
 DEAD_LETTER_PREFIX = "dead_letters/images"
 DEFAULT_SHARD_BYTES = 256 * 1024 * 1024  # TFDS aims at 64 MiB - 1 GiB per shard for streaming
+BUCKETS_DIR = "_buckets"  # inside the incomplete folder; deleted before publishing
+# One bucket per BUCKET_BYTES of compressed post and pixiv shards (about 10,000 posts): a bucket's records
+# then take some tens of MiB in a worker. At most MAX_BUCKETS, since a local worker keeps one file open per
+# bucket while it writes them.
+BUCKET_BYTES = 4 * 1024 * 1024
+MIN_BUCKETS = 4
+MAX_BUCKETS = 512
+DRY_RUN_BUCKETS = 64  # the dry run reads no input, so it cannot size the buckets
 
 
 class TFRecordShardSink(filebasedsink.FileBasedSink):
@@ -71,7 +88,24 @@ def _read_text(path: str) -> str:
         return fh.read().decode("utf-8")
 
 
-def write_side_outputs(outputs: ImageBuildOutputs, out_dir: str) -> None:
+class WriteDeadLettersByStep(beam.PTransform):
+    """Per-step dead letters (``{name: PCollection}``) -> ``<prefix>-<name>-SSSSS-of-NNNNN.jsonl.gz``.
+
+    Each step's dead letters are written inside that step; a flatten across steps would make the local runner
+    buffer them all (and a filter can drop most of a crawl).
+    """
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def expand(self, dead: dict[str, beam.PCollection]) -> beam.pvalue.PDone:
+        for name, records in dead.items():
+            _ = records | f"Write{name.capitalize()}" >> raw_io.WriteDeadLetters(f"{self.prefix}-{name}")
+        return beam.pvalue.PDone(next(iter(dead.values())).pipeline)
+
+
+def write_side_outputs(outputs: ImageBuildOutputs | BucketedBuildOutputs, out_dir: str) -> None:
     """Write the vocabulary (+ hash), the outcome counts and the dead letters into ``out_dir``."""
 
     def write_vocabulary(text: str) -> None:
@@ -82,13 +116,19 @@ def write_side_outputs(outputs: ImageBuildOutputs, out_dir: str) -> None:
         _write_text(FileSystems.join(out_dir, BUILD_COUNTS_FILE), json.dumps(summarize_outcomes(outcomes), indent=1))
 
     _ = outputs.vocabulary_csv | "WriteVocabulary" >> beam.Map(write_vocabulary)
+    prefix = FileSystems.join(out_dir, DEAD_LETTER_PREFIX)
+    if isinstance(outputs, BucketedBuildOutputs):
+        counted, write_dead = outputs.outcome_counts, WriteDeadLettersByStep(prefix)
+    else:
+        counted = outputs.outcomes | "CountOutcomes" >> beam.combiners.Count.PerElement()
+        write_dead = raw_io.WriteDeadLetters(prefix)
     _ = (
-        outputs.outcomes
-        | "CountOutcomes" >> beam.combiners.Count.PerElement()
+        counted
+        | "SumOutcomes" >> beam.CombinePerKey(sum)
         | "AllOutcomeCounts" >> beam.combiners.ToList()
         | "WriteCounts" >> beam.Map(write_counts)
     )
-    _ = outputs.dead | "WriteDeadLetters" >> raw_io.WriteDeadLetters(FileSystems.join(out_dir, DEAD_LETTER_PREFIX))
+    _ = outputs.dead | "WriteDeadLetters" >> write_dead
 
 
 def write_dataset_card(out_dir: str) -> None:
@@ -127,6 +167,7 @@ class BuildResult:
     seconds: float
     metrics: dict[str, int] = field(default_factory=dict)
     job_file: str | None = None
+    buckets: int = 0
 
 
 def output_dir(workspace: Workspace, size: int) -> str:
@@ -136,10 +177,36 @@ def output_dir(workspace: Workspace, size: int) -> str:
     return FileSystems.join(workspace.datasets(), NAME, str(size), str(Builder.VERSION))
 
 
-def _build_pipeline(pipeline: beam.Pipeline, raw_root: str, out_dir: str, config: ImageBuildConfig, shard_bytes: int):
+def auto_buckets(raw_root: str) -> int:
+    """The bucket count for this input: grows with the compressed size of the post and pixiv shards."""
+    total = 0
+    for pattern in (
+        raw_io.shard_pattern(FileSystems.join(raw_root, "safebooru"), "post"),
+        raw_io.shard_pattern(FileSystems.join(raw_root, "pixiv"), "illust"),
+    ):
+        if raw_io.has_shards(pattern):
+            total += sum(m.size_in_bytes for m in FileSystems.match([pattern])[0].metadata_list)
+    return max(MIN_BUCKETS, min(MAX_BUCKETS, math.ceil(total / BUCKET_BYTES)))
+
+
+def _build_pipeline(
+    pipeline: beam.Pipeline,
+    raw_root: str,
+    out_dir: str,
+    config: ImageBuildConfig,
+    shard_bytes: int,
+    *,
+    num_buckets: int,
+    local: bool,
+):
     from acg2vec.datasets.acg_illustrations.features import features_for_size
 
-    outputs = pipeline | "BuildImageExamples" >> BuildImageExamples(raw_root, config)
+    # Locally every bucket keeps its file open (a spill would go to an in-memory group-by); a distributed
+    # runner keeps Beam's default and shuffles the rest.
+    writers = {"max_writers": num_buckets + 1} if local else {}
+    outputs = pipeline | "BuildImageExamples" >> BuildImageExamplesInBuckets(
+        raw_root, config, FileSystems.join(out_dir, BUCKETS_DIR), num_buckets=num_buckets, **writers
+    )
     features = features_for_size(config.size)
     for name, images in outputs.images.items():
         label = name.capitalize()
@@ -170,11 +237,13 @@ def run_build(
     runner: RunnerConfig | None = None,
     shard_bytes: int = DEFAULT_SHARD_BYTES,
     dry_run_dataflow: str | None = None,
+    num_buckets: int = 0,
 ) -> BuildResult:
     """Build ``acg_illustrations/<size>`` from ``workspace``'s raw/ folder and publish it under datasets/.
 
     ``dry_run_dataflow``: a path; describe the job for Dataflow (with ``runner.args``) into that JSON file
-    instead of running anything.
+    instead of running anything. ``num_buckets``: 0 sizes the buckets from the input (:func:`auto_buckets`);
+    the examples are the same for any count.
     """
     raw_root = workspace.raw()
     posts = raw_io.shard_pattern(FileSystems.join(raw_root, "safebooru"), "post")
@@ -187,25 +256,36 @@ def run_build(
     start = time.monotonic()
 
     if dry_run_dataflow:
-        return _describe_dataflow_job(raw_root, final_dir, config, runner, shard_bytes, dry_run_dataflow)
+        return _describe_dataflow_job(
+            raw_root, final_dir, config, runner, shard_bytes, dry_run_dataflow, num_buckets or DRY_RUN_BUCKETS
+        )
 
+    num_buckets = num_buckets or auto_buckets(raw_root)
     FileSystems.mkdirs(tmp_dir)
     options = pipeline_options(runner)
     pipeline = beam.Pipeline(options=options)
-    _build_pipeline(pipeline, raw_root, tmp_dir, config, shard_bytes)
-    log.info("Building %s/%s from %s (runner: %s)", NAME, config.size, raw_root, runner.runner)
+    _build_pipeline(pipeline, raw_root, tmp_dir, config, shard_bytes, num_buckets=num_buckets, local=runner.is_local)
+    log.info(
+        "Building %s/%s from %s (runner: %s, %d buckets)", NAME, config.size, raw_root, runner.runner, num_buckets
+    )
     result = pipeline.run()
     state = result.wait_until_finish()
     if str(state) not in ("DONE", "PipelineState.DONE"):
         raise RuntimeError(f"the Beam pipeline ended in state {state}; {tmp_dir} is left incomplete")
     metrics = _counters(result)
+    FileSystems.delete([FileSystems.join(tmp_dir, BUCKETS_DIR)])
 
     counts = json.loads(_read_text(FileSystems.join(tmp_dir, BUILD_COUNTS_FILE)))
     _check_counts_add_up(counts, metrics)
     splits = _write_tfds_metadata(tmp_dir, config, counts)
     _publish(tmp_dir, final_dir)
     return BuildResult(
-        out_dir=final_dir, counts=counts, splits=splits, seconds=time.monotonic() - start, metrics=metrics
+        out_dir=final_dir,
+        counts=counts,
+        splits=splits,
+        seconds=time.monotonic() - start,
+        metrics=metrics,
+        buckets=num_buckets,
     )
 
 
@@ -282,14 +362,20 @@ def _publish(tmp_dir: str, final_dir: str) -> None:
 
 
 def _describe_dataflow_job(
-    raw_root: str, final_dir: str, config: ImageBuildConfig, runner: RunnerConfig, shard_bytes: int, job_file: str
+    raw_root: str,
+    final_dir: str,
+    config: ImageBuildConfig,
+    runner: RunnerConfig,
+    shard_bytes: int,
+    job_file: str,
+    num_buckets: int,
 ) -> BuildResult:
     """Build the Dataflow job for this build and write its description to ``job_file``; submit nothing."""
     start = time.monotonic()
     dry = dataflow_dry_run_config(runner)
     pipeline = beam.Pipeline(options=pipeline_options(dry))
     out_dir = final_dir.rsplit("/", 1)[0] + "/.incomplete-dataflow"
-    _build_pipeline(pipeline, raw_root, out_dir, config, shard_bytes)
+    _build_pipeline(pipeline, raw_root, out_dir, config, shard_bytes, num_buckets=num_buckets, local=False)
     result = pipeline.run()
     job = result.job
     proto = job.proto_pipeline
@@ -311,4 +397,11 @@ def _describe_dataflow_job(
     }
     with open(job_file, "w", encoding="utf-8") as fh:
         json.dump(description, fh, indent=1, default=str)
-    return BuildResult(out_dir=final_dir, counts={}, splits={}, seconds=time.monotonic() - start, job_file=job_file)
+    return BuildResult(
+        out_dir=final_dir,
+        counts={},
+        splits={},
+        seconds=time.monotonic() - start,
+        job_file=job_file,
+        buckets=num_buckets,
+    )

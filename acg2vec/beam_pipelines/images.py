@@ -1,26 +1,48 @@
-"""Posts -> image examples of ``acg_illustrations``: per-element functions, DoFns and the build's PTransform.
+"""Posts -> image examples of ``acg_illustrations``: per-element functions, DoFns and the build's PTransforms.
 
-Memory design. On Beam's local runner every group-by (and every side input) is held in memory, so only small
-metadata records ever reach one: de-duplication groups ``(md5, id)`` pairs, the vocabulary counts
-``(category, tag)`` keys, the tag categories and the pixiv join are side inputs (a short string per tag, four
-numbers per illustration). Image bytes are read, decoded and encoded in one fused pass (:class:`DecodeImages`)
-and go straight to TFRecord shards without a group-by (see :mod:`acg2vec.beam_pipelines.image_build`). What
-still grows with the crawl is the metadata the local runner buffers between steps (the benchmark measures it),
-never the images.
+Memory design. Beam's local runner holds in memory every group-by, every side input and every PCollection that
+passes from one fused stage to the next. :class:`BuildImageExamplesInBuckets` (what ``acg2vec build images``
+runs) therefore lets no per-post record cross a stage boundary: it runs three passes in one pipeline, each
+handing the next hash-partitioned bucket files (:class:`acg2vec.beam_pipelines.raw_io.WriteBuckets`: Beam's
+``fileio``, any Beam file system):
+
+1. **bucket** (map only): read, parse and filter the posts; each surviving slim record (:class:`ImageRecord`,
+   no image bytes) goes to bucket ``crc32(md5) mod N``, so every copy of an image shares a bucket. Pixiv
+   popularity items go to buckets by pixiv id.
+2. **dedup**, one md5 bucket at a time per worker: the lowest id per md5 is kept; the unique records go to
+   *join buckets* by the pixiv id of their source (else by their own id).
+3. **join and decode**, one join bucket at a time per worker: the bucket's pixiv items (newest fetch per
+   illustration) are joined, every file is read, decoded, resized and encoded, and the examples go, split by
+   id, straight into TFRecord shards without a group-by (see :mod:`acg2vec.beam_pipelines.image_build`).
+
+A pass waits for the one before through a side input (the number of bucket files written), so it starts only
+when every bucket is complete. What does cross stages is small: file results, bucket numbers, outcome counts
+(each counted inside the step that makes the outcome), the tag list (one category per tag) and the tag counts
+for the vocabulary (one per distinct tag). Dead letters are written by the step that makes them. Peak memory
+is one bucket per worker, and the bucket count grows with the input
+(:func:`acg2vec.beam_pipelines.image_build.auto_buckets`); the count does not change the examples.
+Measured with ``benchmarks/build_images.py`` on 2 workers: peak RSS of all processes 1,331 MiB for 2,000 posts
+and 1,398 MiB for 20,000 in one run, 1,330 and 1,324 MiB in another (the one-pass design: 1.27 and 1.48 GiB).
+
+:class:`BuildImageExamples` is the same steps in one pass with side inputs (the duplicates and the pixiv
+popularity as dicts); TFDS's own Beam path (the builder's ``download_and_prepare``) uses it. TFDS shuffles
+with a group-by anyway, so that path suits small crawls and tests.
 
 Steps (each labelled, each drop a Beam counter ``acg2vec:<step>-<reason>`` and a dead-letter record):
-``ReadPosts`` / ``ParsePosts`` -> ``FilterPosts`` (tag categories from ``Tags``) -> ``DedupByMd5`` ->
-``JoinPixiv`` -> ``SplitById`` ->
-``DecodeResize<Split>`` (and ``CountTags`` -> ``ChooseVocabulary`` on the train split).
+``Posts`` (read, parse) -> ``FilterPosts`` (tag categories from ``Tags``) -> ``DedupByMd5`` -> ``JoinPixiv``
+-> ``DecodeResize<Split>`` -> ``SplitById`` (and ``CountTags`` -> ``ChooseVocabulary`` on the train split).
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 
 from acg2vec.beam_pipelines import raw_io
 from acg2vec.beam_pipelines.image_decode import ImageDrop, ImageRules, process_file
@@ -327,10 +349,14 @@ class DropDuplicates(beam.DoFn):
         if kept is None:
             yield record
             return
-        _counter("DedupByMd5", "duplicate-md5").inc()
-        out = dead_letter("duplicate-md5", asdict(record), step="DedupByMd5", detail=f"same md5 as post {kept}")
-        out["split"] = record.split
-        yield beam.pvalue.TaggedOutput(DEAD, out)
+        yield _duplicate(record, kept)
+
+
+def _duplicate(record: ImageRecord, kept: int) -> beam.pvalue.TaggedOutput:
+    _counter("DedupByMd5", "duplicate-md5").inc()
+    out = dead_letter("duplicate-md5", asdict(record), step="DedupByMd5", detail=f"same md5 as post {kept}")
+    out["split"] = record.split
+    return beam.pvalue.TaggedOutput(DEAD, out)
 
 
 def pixiv_popularity(illust: Illust) -> tuple[int, tuple[str, int, int, int, int]]:
@@ -371,16 +397,26 @@ class DecodeImages(beam.DoFn):
         ImageFile.LOAD_TRUNCATED_IMAGES = False
 
     def process(self, record: ImageRecord):
-        try:
-            jpeg = process_file(record.file_path, self.rules)
-        except ImageDrop as drop:
-            _counter(self.step, drop.reason).inc()
-            out = dead_letter(drop.reason, asdict(record), step=self.step, detail=drop.detail)
-            out["split"] = record.split
-            yield beam.pvalue.TaggedOutput(DEAD, out)
-            return
-        _counter(self.step, "written").inc()
-        yield record, jpeg
+        yield from decode_record(record, self.rules, self.step)
+
+
+def decode_record(record: ImageRecord, rules: ImageRules, step: str):
+    """Yields ``(record, jpeg bytes)``, or a dead letter on the ``dead`` output; counts under ``step``."""
+    try:
+        jpeg = process_file(record.file_path, rules)
+    except ImageDrop as drop:
+        _counter(step, drop.reason).inc()
+        out = dead_letter(drop.reason, asdict(record), step=step, detail=drop.detail)
+        out["split"] = record.split
+        yield beam.pvalue.TaggedOutput(DEAD, out)
+        return
+    _counter(step, "written").inc()
+    yield record, jpeg
+
+
+def decode_step(split: str) -> str:
+    """The step name (and counter prefix) of decoding one split's images, e.g. ``DecodeResizeTrain``."""
+    return f"DecodeResize{split.capitalize()}"
 
 
 @dataclass(slots=True)
@@ -415,12 +451,7 @@ class BuildImageExamples(beam.PTransform):
         )
         # Tag categories from the crawl's tag list (DAPI posts carry bare tag names): a side input of one short
         # string per tag, bounded by the site's tag count, not by the number of images.
-        tags = pbegin | "Tags" >> raw_io.ReadItems(raw_io.shard_pattern(safebooru, "tag"), kind="tag", step="Tags")
-        categories = (
-            tags.items
-            | "TagCategory" >> beam.FlatMap(lambda t: [(t.name, t.category)] if t.category in TAG_CATEGORIES else [])
-            | "OneCategoryPerTag" >> beam.CombinePerKey(max)  # a tag listed twice: a deterministic choice
-        )
+        tags, categories = _tag_categories(pbegin, safebooru)
         filtered = posts.items | "FilterPosts" >> beam.ParDo(
             FilterPosts(safebooru, config), tag_categories=beam.pvalue.AsDict(categories)
         ).with_outputs(DEAD, main="records")
@@ -497,6 +528,17 @@ class BuildImageExamples(beam.PTransform):
         )
 
 
+def _tag_categories(pbegin: beam.pvalue.PBegin, safebooru: str):
+    """The crawl's tag list (read with dead letters) and ``(tag, category)`` pairs, one per tag."""
+    tags = pbegin | "Tags" >> raw_io.ReadItems(raw_io.shard_pattern(safebooru, "tag"), kind="tag", step="Tags")
+    categories = (
+        tags.items
+        | "TagCategory" >> beam.FlatMap(lambda t: [(t.name, t.category)] if t.category in TAG_CATEGORIES else [])
+        | "OneCategoryPerTag" >> beam.CombinePerKey(max)  # a tag listed twice: a deterministic choice
+    )
+    return tags, categories
+
+
 def _tag_keys(record: ImageRecord):
     for category, tags in (
         ("general", record.tags),
@@ -526,3 +568,248 @@ def summarize_outcomes(outcomes: list[tuple[tuple[str, str, str], int]]) -> dict
             g["dropped"] += count
             g["by_reason"][outcome] = g["by_reason"].get(outcome, 0) + count
     return summary
+
+
+# -- The bucketed build (flat memory on the local runner) ------------------------------------------------------
+
+
+def record_to_json(record: ImageRecord) -> str:
+    """One bucket-file line (the record's fields as a JSON object)."""
+    return json.dumps(asdict(record), ensure_ascii=False, sort_keys=True)
+
+
+def record_from_json(line: str) -> ImageRecord:
+    return ImageRecord(**json.loads(line))
+
+
+def pixiv_join_key(pixiv_id: int) -> str:
+    return f"pixiv:{pixiv_id}"
+
+
+def post_join_key(record: ImageRecord) -> str:
+    """A post's join bucket key: its pixiv illustration's (so the two meet), else its own id (spreads the rest)."""
+    return pixiv_join_key(record.pixiv_id) if record.pixiv_id != UNKNOWN else f"post:{record.id}"
+
+
+def dedup_records(records: Iterable[ImageRecord]) -> tuple[list[ImageRecord], list[tuple[ImageRecord, int]]]:
+    """Per md5 the post with the lowest id is kept: ``(kept, in id order; [(duplicate, id kept instead)])``.
+
+    Exact as long as every record of an md5 is in ``records`` (pass 1 buckets by md5 to make that so).
+    """
+    by_md5: dict[str, list[ImageRecord]] = {}
+    for record in records:
+        by_md5.setdefault(record.md5, []).append(record)
+    kept: list[ImageRecord] = []
+    duplicates: list[tuple[ImageRecord, int]] = []
+    for group in by_md5.values():
+        group.sort(key=lambda r: r.id)
+        kept.append(group[0])
+        duplicates.extend((other, group[0].id) for other in group[1:])
+    kept.sort(key=lambda r: r.id)
+    duplicates.sort(key=lambda pair: pair[0].id)
+    return kept, duplicates
+
+
+def latest_popularity(lines: Iterable[str]) -> dict[int, tuple[str, int, int, int, int]]:
+    """Pixiv bucket lines (``[id, [fetched_at, views, bookmarks, likes, sanity]]``) -> per id, its newest fetch."""
+    latest: dict[int, tuple[str, int, int, int, int]] = {}
+    for line in lines:
+        illust_id, values = json.loads(line)
+        popularity = tuple(values)
+        if illust_id not in latest or popularity > latest[illust_id]:
+            latest[illust_id] = popularity  # fetched_at first: the newest wins, ties by the larger numbers
+    return latest
+
+
+class DedupBucket(beam.DoFn):
+    """Pass 2: md5 bucket number -> ``(join bucket, record line)`` per unique post; duplicates go to ``dead``.
+
+    ``ready`` is a side input (the number of pass-1 bucket files): it only makes this step wait until pass 1
+    has written every bucket.
+    """
+
+    def __init__(self, md5_dir: str, num_buckets: int) -> None:
+        self.md5_dir = md5_dir
+        self.num_buckets = num_buckets
+
+    def process(self, bucket: int, ready: int):
+        lines = raw_io.read_bucket(self.md5_dir, bucket)
+        kept, duplicates = dedup_records(record_from_json(line) for line in lines)
+        for duplicate, kept_id in duplicates:
+            yield _duplicate(duplicate, kept_id)
+        for record in kept:
+            yield raw_io.bucket_of(post_join_key(record), self.num_buckets), record_to_json(record)
+
+
+class JoinDecodeBucket(beam.DoFn):
+    """Pass 3: join bucket number -> ``(record, jpeg)`` per post, pixiv popularity filled; bad files go to ``dead``.
+
+    A post and the pixiv illustration its source names are in the same join bucket, so the join holds one
+    bucket's illustrations, never the whole pixiv crawl. Posts are decoded in id order. ``pixiv_dir`` None: no
+    pixiv join. ``ready``: a side input that makes this step wait for passes 1 and 2.
+    """
+
+    def __init__(self, post_dir: str, pixiv_dir: str | None, rules: ImageRules) -> None:
+        self.post_dir = post_dir
+        self.pixiv_dir = pixiv_dir
+        self.rules = rules
+
+    def setup(self) -> None:
+        from PIL import ImageFile
+
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+    def process(self, bucket: int, ready: int):
+        popularity = latest_popularity(raw_io.read_bucket(self.pixiv_dir, bucket)) if self.pixiv_dir else None
+        lines = raw_io.read_bucket(self.post_dir, bucket)
+        for record in sorted((record_from_json(line) for line in lines), key=lambda r: r.id):
+            if popularity is not None:
+                record = join_pixiv(record, popularity)
+            yield from decode_record(record, self.rules, decode_step(record.split))
+
+
+@dataclass(slots=True)
+class BucketedBuildOutputs:
+    """What :class:`BuildImageExamplesInBuckets` returns.
+
+    ``images``: per split, ``(ImageRecord, jpeg bytes)``. ``dead``: the dead-letter records of each step by a
+    short name (``posts``, ``filter``, ``dedup``, ``decode``, ``tags``, ``pixiv``), to be written where they are
+    made. ``outcome_counts``: ``((group, split, outcome), n)`` partial counts, each counted in the step that
+    made the outcome; summed, ``read == written + dropped``. ``vocabulary_csv``: one string.
+    """
+
+    images: dict[str, beam.PCollection]
+    dead: dict[str, beam.PCollection]
+    outcome_counts: beam.PCollection
+    vocabulary_csv: beam.PCollection
+
+
+class BuildImageExamplesInBuckets(beam.PTransform):
+    """raw/ -> per-split images, dead letters, counts and vocabulary, in three passes over bucket files.
+
+    What crosses from one step to another through the runner is small (file results, counts, bucket
+    numbers, the tag list); the posts travel through ``work_dir`` (see the module doc). ``num_buckets`` does not
+    change the result, only how much one bucket holds. ``max_writers``: see
+    :class:`acg2vec.beam_pipelines.raw_io.WriteBuckets`.
+    """
+
+    def __init__(
+        self,
+        raw_root: str,
+        config: ImageBuildConfig,
+        work_dir: str,
+        *,
+        num_buckets: int,
+        max_writers: int = 20,
+        with_pixiv: bool = True,
+    ) -> None:
+        super().__init__()
+        self.raw_root = raw_root
+        self.config = config
+        self.work_dir = work_dir
+        self.num_buckets = num_buckets
+        self.max_writers = max_writers
+        self.with_pixiv = with_pixiv
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> BucketedBuildOutputs:
+        config, n = self.config, self.num_buckets
+        md5_dir, join_dir, pixiv_dir = (FileSystems.join(self.work_dir, name) for name in ("md5", "join", "pixiv"))
+        safebooru = _join(self.raw_root, "safebooru")
+
+        def write_buckets(directory: str) -> raw_io.WriteBuckets:
+            return raw_io.WriteBuckets(directory, max_writers=self.max_writers)
+
+        def count(pcoll: beam.PCollection, label: str, outcome) -> beam.PCollection:
+            # Counted where the outcome is made (the count is fused into that step): only a few keys move on.
+            return (
+                pcoll
+                | f"{label}Outcomes" >> beam.Map(outcome)
+                | f"Count{label}Outcomes" >> beam.combiners.Count.PerElement()
+            )
+
+        # Pass 1 (map only): parse and filter posts; slim records to buckets by md5, pixiv items by pixiv id.
+        posts = pbegin | "Posts" >> raw_io.ReadItems(
+            raw_io.shard_pattern(safebooru, "post"), kind="post", step="Posts"
+        )
+        tags, categories = _tag_categories(pbegin, safebooru)
+        filtered = posts.items | "FilterPosts" >> beam.ParDo(
+            FilterPosts(safebooru, config), tag_categories=beam.pvalue.AsDict(categories)
+        ).with_outputs(DEAD, main="records")
+        md5_files = (
+            filtered.records
+            | "KeyByMd5Bucket" >> beam.Map(lambda r: (raw_io.bucket_of(r.md5, n), record_to_json(r)))
+            | "Md5Buckets" >> write_buckets(md5_dir)
+        )
+        dead = {"posts": posts.dead, "filter": filtered[DEAD], "tags": tags.dead}
+        outcomes = [
+            count(posts.dead, "PostParse", lambda d: ("posts", UNKNOWN_SPLIT, d["reason"])),
+            count(filtered[DEAD], "Filter", lambda d: ("posts", d["split"], d["reason"])),
+            count(tags.dead, "TagDrop", lambda d: ("tags", UNKNOWN_SPLIT, d["reason"])),
+            count(tags.items, "TagRead", lambda _: ("tags", UNKNOWN_SPLIT, "parsed")),
+        ]
+        join_inputs = []
+        if self.with_pixiv:  # raw/pixiv is optional: no shards there means no popularity targets (-1)
+            pixiv_pattern = raw_io.shard_pattern(_join(self.raw_root, "pixiv"), "illust")
+            illusts = pbegin | "Pixiv" >> raw_io.ReadItems(pixiv_pattern, kind="illust", step="Pixiv")
+            join_inputs.append(
+                illusts.items
+                | "KeyByPixivBucket"
+                >> beam.Map(lambda i: (raw_io.bucket_of(pixiv_join_key(i.id), n), json.dumps(pixiv_popularity(i))))
+                | "PixivBuckets" >> write_buckets(pixiv_dir)
+            )
+            dead["pixiv"] = illusts.dead
+            outcomes.append(count(illusts.dead, "PixivDrop", lambda d: ("pixiv", UNKNOWN_SPLIT, d["reason"])))
+            outcomes.append(count(illusts.items, "PixivRead", lambda _: ("pixiv", UNKNOWN_SPLIT, "parsed")))
+
+        # Pass 2: one md5 bucket at a time, keep the lowest id per md5; unique posts to join buckets.
+        md5_ready = md5_files | "Md5BucketsWritten" >> beam.combiners.Count.Globally()
+        unique = (
+            pbegin
+            | "Md5BucketNumbers" >> beam.Create(range(n))
+            | "SpreadMd5Buckets" >> beam.Reshuffle()  # the local runner hands the buckets out to every worker
+            | "DedupByMd5"
+            >> beam.ParDo(DedupBucket(md5_dir, n), ready=beam.pvalue.AsSingleton(md5_ready)).with_outputs(
+                DEAD, main="records"
+            )
+        )
+        join_inputs.append(unique.records | "JoinBuckets" >> write_buckets(join_dir))
+        dead["dedup"] = unique[DEAD]
+        outcomes.append(count(unique[DEAD], "Dedup", lambda d: ("posts", d["split"], d["reason"])))
+
+        # Pass 3: one join bucket at a time, join pixiv, decode, resize, encode; split by id.
+        join_ready = (
+            join_inputs | "JoinInputsWritten" >> beam.Flatten() | "CountJoinInputs" >> beam.combiners.Count.Globally()
+        )
+        decoded = (
+            pbegin
+            | "JoinBucketNumbers" >> beam.Create(range(n))
+            | "SpreadJoinBuckets" >> beam.Reshuffle()
+            | "JoinPixivDecodeResize"
+            >> beam.ParDo(
+                JoinDecodeBucket(join_dir, pixiv_dir if self.with_pixiv else None, config.image_rules),
+                ready=beam.pvalue.AsSingleton(join_ready),
+            ).with_outputs(DEAD, main="images")
+        )
+        dead["decode"] = decoded[DEAD]
+        outcomes.append(count(decoded[DEAD], "Decode", lambda d: ("posts", d["split"], d["reason"])))
+        outcomes.append(count(decoded.images, "Written", lambda ri: ("posts", ri[0].split, "written")))
+        names = config.splits.names
+        by_split = decoded.images | "SplitById" >> beam.Partition(lambda ri, _: names.index(ri[0].split), len(names))
+        images = {name: by_split[index] for index, name in enumerate(names)}
+
+        # Counted on the train examples that were written (after every drop), tags only: no image bytes move.
+        train = images["train"] if "train" in images else pbegin | "NoTrain" >> beam.Create([])
+        vocab_rules = config.vocabulary
+        vocabulary = (
+            train
+            | "TagKeys" >> beam.FlatMap(lambda record_and_jpeg: _tag_keys(record_and_jpeg[0]))
+            | "CountTags" >> beam.combiners.Count.PerElement()
+            | "AllTagCounts" >> beam.combiners.ToList()  # one count per distinct tag
+            | "ChooseVocabulary" >> beam.Map(lambda counts: vocabulary_csv(choose_vocabulary(counts, vocab_rules)))
+        )
+        return BucketedBuildOutputs(
+            images=images,
+            dead=dead,
+            outcome_counts=outcomes | "AllOutcomeCounts" >> beam.Flatten(),
+            vocabulary_csv=vocabulary,
+        )

@@ -13,15 +13,23 @@ from PIL import Image
 from acg2vec.beam_pipelines.image_decode import ImageDrop, ImageRules, decode_resize_encode, process_file
 from acg2vec.beam_pipelines.images import (
     ImageBuildConfig,
+    ImageRecord,
     KeepLowestId,
     PostDrop,
     PostFilters,
     SplitRules,
+    dedup_records,
     duplicate_ids,
+    latest_popularity,
     pixiv_id_from_url,
+    pixiv_join_key,
+    post_join_key,
     post_to_record,
+    record_from_json,
+    record_to_json,
     summarize_outcomes,
 )
+from acg2vec.beam_pipelines.raw_io import bucket_of
 from acg2vec.beam_pipelines.vocabulary import (
     SelectedTag,
     VocabularyRules,
@@ -137,6 +145,32 @@ def test_keep_lowest_id_combines_in_any_order() -> None:
     merged = fn.extract_output(fn.merge_accumulators([right, left, fn.create_accumulator()]))
     assert merged[0] == 10 and sorted(merged[1]) == [20, 30]
     assert sorted(duplicate_ids(("md5", merged))) == [(20, 10), (30, 10)]
+
+
+def _record(post_id: int, md5: str, **fields) -> ImageRecord:
+    return ImageRecord(id=post_id, md5=md5, file_path=f"/f/{post_id}.jpg", split="train", rating="general", **fields)
+
+
+def test_dedup_records_keeps_the_lowest_id_per_md5_in_any_order() -> None:
+    records = [_record(30, "a"), _record(7, "b"), _record(10, "a"), _record(20, "a"), _record(7, "b")]
+    for order in (records, records[::-1]):
+        kept, duplicates = dedup_records(order)
+        assert [r.id for r in kept] == [7, 10]
+        assert [(d.id, kept_id) for d, kept_id in duplicates] == [(7, 7), (20, 10), (30, 10)]
+
+
+def test_bucket_records_round_trip_and_keys_are_stable() -> None:
+    record = _record(5, "m" * 32, tags=["1girl", "é"], pixiv_id=42)
+    assert record_from_json(record_to_json(record)) == record
+    # The same key gives the same bucket in every process (a salted hash would not).
+    assert bucket_of("pixiv:42", 1000) == 646 and bucket_of("m" * 32, 7) == bucket_of("m" * 32, 7)
+    assert post_join_key(record) == pixiv_join_key(42) and post_join_key(_record(5, "m")) == "post:5"
+
+
+def test_latest_popularity_keeps_the_newest_fetch() -> None:
+    lines = ['[1, ["2026-01-01", 10, 1, 1, 2]]', '[1, ["2026-02-01", 20, 2, 2, 2]]', '[2, ["", -1, 5, -1, -1]]']
+    assert latest_popularity(lines) == {1: ("2026-02-01", 20, 2, 2, 2), 2: ("", -1, 5, -1, -1)}
+    assert latest_popularity(reversed(lines)) == latest_popularity(lines)
 
 
 def test_vocabulary_rules_min_count_caps_and_order() -> None:

@@ -216,3 +216,57 @@ def test_dry_run_stages_the_acg2vec_package_for_workers(workdir: Path, tmp_path:
     description = _dry_run(tmp_path, f"--setup_file={pyproject}")
     assert description["pipeline_options"]["setup_file"] == str(pyproject)
     assert "workflow.tar.gz" in json.dumps(description["environments"])  # the acg2vec sdist the workers install
+
+
+def _examples(out_dir: str) -> dict[str, list[tuple]]:
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder_from_directory(out_dir)
+    return {
+        split: sorted(
+            (int(e["id"]), e["md5"].decode(), int(e["pixiv_views"]), e["image"].tobytes())
+            for e in builder.as_dataset(split=split).as_numpy_iterator()
+        )
+        for split in builder.info.splits
+    }
+
+
+def test_bucket_count_changes_nothing_and_duplicates_across_shards_go(tmp_path: Path) -> None:
+    good = simple_raw(tmp_path, 8)
+    safebooru = tmp_path / "raw" / "safebooru"
+    # Copies of the same md5 in another shard, with higher and lower ids than the original (post 5).
+    write_shard(
+        safebooru / "post-00001.jsonl.gz",
+        [
+            make_post(9005, good[0].md5, good[0].file_path),
+            make_post(3, good[0].md5, good[0].file_path, source_url="https://www.pixiv.net/artworks/3"),
+        ],
+    )
+    write_shard(tmp_path / "raw" / "pixiv" / "illust-00000.jsonl.gz", [make_illust(3, views=77)])
+    ws = Workspace.at(tmp_path)
+    builds = {}
+    for buckets in (1, 7):
+        result = run_build(ws, CONFIG, runner=LOCAL, num_buckets=buckets)
+        assert result.buckets == buckets
+        assert not list(Path(result.out_dir).glob("_buckets*"))  # the bucket files are not published
+        dead = sorted((d["record"]["id"], d["reason"]) for d in _dead_letters(result.out_dir))
+        vocabulary = (Path(result.out_dir) / "selected_tags.csv").read_text()
+        builds[buckets] = (_examples(result.out_dir), result.counts["posts"], dead, vocabulary)
+    assert builds[1] == builds[7]
+    examples, posts, dead, _ = builds[1]
+    assert dead == [(5, "duplicate-md5"), (9005, "duplicate-md5")]  # post 3 (lowest id) is kept
+    train_ids = [e[0] for e in examples["train"]]
+    assert 3 in train_ids and 5 not in train_ids and 9005 not in train_ids
+    assert next(e for e in examples["train"] if e[0] == 3)[2] == 77  # pixiv joined in its bucket
+    assert posts["read"] == 10 == posts["written"] + posts["dropped"]
+
+
+def test_auto_buckets_grow_with_the_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    simple_raw(tmp_path, 2)
+    raw = str(tmp_path / "raw")
+    assert image_build.auto_buckets(raw) == image_build.MIN_BUCKETS  # a few hundred bytes
+    monkeypatch.setattr(image_build, "BUCKET_BYTES", 10)
+    assert image_build.auto_buckets(raw) > image_build.MIN_BUCKETS
+    monkeypatch.setattr(image_build, "BUCKET_BYTES", 1)
+    monkeypatch.setattr(image_build, "MAX_BUCKETS", 50)
+    assert image_build.auto_buckets(raw) == 50  # capped: a local worker keeps one file open per bucket

@@ -12,6 +12,7 @@ from image_fakes import image_bytes, local_test_pipeline, make_illust, make_post
 from acg2vec.beam_pipelines.image_decode import ImageRules
 from acg2vec.beam_pipelines.images import (
     BuildImageExamples,
+    BuildImageExamplesInBuckets,
     DecodeImages,
     DropDuplicates,
     FilterPosts,
@@ -92,7 +93,8 @@ def test_decode_images_dead_letters_the_zoo(tmp_path: Path) -> None:
     assert len(expected_dead) >= 6 and len(expected_ok) >= 5
 
 
-def test_build_image_examples_dedups_joins_pixiv_and_counts(tmp_path: Path) -> None:
+def _small_raw(tmp_path: Path) -> Path:
+    """Four good posts (pixiv sources), a duplicate, a missing file, a bad line; pixiv items and a tag list."""
     raw = tmp_path / "raw"
     safebooru = raw / "safebooru"
     posts = []
@@ -119,6 +121,32 @@ def test_build_image_examples_dedups_joins_pixiv_and_counts(tmp_path: Path) -> N
         ],
         extra_lines=["{"],
     )
+    return raw
+
+
+EXPECTED_DEAD = [
+    ("Posts", "bad-json"),
+    ("DedupByMd5", "duplicate-md5"),
+    ("DecodeResizeTrain", "file-missing"),
+    ("Pixiv", "unknown-kind"),
+    ("Tags", "bad-json"),
+]
+EXPECTED_OUTCOMES = [
+    (("posts", "train", "written"), 2),
+    (("posts", "validation", "written"), 1),
+    (("posts", "test", "written"), 1),
+    (("posts", "unknown", "bad-json"), 1),
+    (("posts", "train", "duplicate-md5"), 1),
+    (("posts", "train", "file-missing"), 1),
+    (("pixiv", "unknown", "parsed"), 3),
+    (("pixiv", "unknown", "unknown-kind"), 1),
+    (("tags", "unknown", "parsed"), 2),
+    (("tags", "unknown", "bad-json"), 1),
+]
+
+
+def test_build_image_examples_dedups_joins_pixiv_and_counts(tmp_path: Path) -> None:
+    raw = _small_raw(tmp_path)
     with local_test_pipeline() as p:
         out = p | BuildImageExamples(str(raw), CONFIG)
         assert_that(
@@ -138,37 +166,35 @@ def test_build_image_examples_dedups_joins_pixiv_and_counts(tmp_path: Path) -> N
             equal_to([(3960, 703, -1, 100)]),
             label="Test",
         )
+        assert_that(out.dead | beam.Map(lambda d: (d["step"], d["reason"])), equal_to(EXPECTED_DEAD), label="Dead")
+        assert_that(out.outcomes | beam.combiners.Count.PerElement(), equal_to(EXPECTED_OUTCOMES), label="Outcomes")
         assert_that(
-            out.dead | beam.Map(lambda d: (d["step"], d["reason"])),
-            equal_to(
-                [
-                    ("Posts", "bad-json"),
-                    ("DedupByMd5", "duplicate-md5"),
-                    ("DecodeResizeTrain", "file-missing"),
-                    ("Pixiv", "unknown-kind"),
-                    ("Tags", "bad-json"),
-                ]
-            ),
-            label="Dead",
+            out.vocabulary_csv | beam.Map(lambda text: text.splitlines()[:2]),
+            equal_to([["tag_id,name,category,count", "0,1girl,general,2"]]),
+            label="Vocabulary",
         )
+
+
+@pytest.mark.parametrize("num_buckets", [1, 5])
+def test_bucketed_build_gives_what_the_one_pass_build_gives(tmp_path: Path, num_buckets: int) -> None:
+    raw = _small_raw(tmp_path)
+    with local_test_pipeline() as p:
+        out = p | BuildImageExamplesInBuckets(str(raw), CONFIG, str(tmp_path / "work"), num_buckets=num_buckets)
         assert_that(
-            out.outcomes | beam.combiners.Count.PerElement(),
-            equal_to(
-                [
-                    (("posts", "train", "written"), 2),
-                    (("posts", "validation", "written"), 1),
-                    (("posts", "test", "written"), 1),
-                    (("posts", "unknown", "bad-json"), 1),
-                    (("posts", "train", "duplicate-md5"), 1),
-                    (("posts", "train", "file-missing"), 1),
-                    (("pixiv", "unknown", "parsed"), 3),
-                    (("pixiv", "unknown", "unknown-kind"), 1),
-                    (("tags", "unknown", "parsed"), 2),
-                    (("tags", "unknown", "bad-json"), 1),
-                ]
-            ),
-            label="Outcomes",
+            out.images["train"] | beam.Map(lambda ri: (ri[0].id, ri[0].pixiv_views)),
+            equal_to([(5, 20), (1005, -1)]),
+            label="Train",
         )
+        assert_that(out.images["validation"] | beam.Map(lambda ri: ri[0].id), equal_to([2910]), label="Validation")
+        assert_that(
+            out.images["test"]
+            | beam.Map(lambda ri: (ri[0].id, ri[0].pixiv_id, ri[0].pixiv_views, ri[0].pixiv_bookmarks)),
+            equal_to([(3960, 703, -1, 100)]),
+            label="Test",
+        )
+        dead = tuple(out.dead.values()) | "AllDead" >> beam.Flatten()
+        assert_that(dead | beam.Map(lambda d: (d["step"], d["reason"])), equal_to(EXPECTED_DEAD), label="Dead")
+        assert_that(out.outcome_counts | beam.CombinePerKey(sum), equal_to(EXPECTED_OUTCOMES), label="Outcomes")
         assert_that(
             out.vocabulary_csv | beam.Map(lambda text: text.splitlines()[:2]),
             equal_to([["tag_id,name,category,count", "0,1girl,general,2"]]),

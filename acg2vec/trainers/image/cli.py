@@ -178,6 +178,7 @@ def train_deepix(
     warmup_steps: int = _WARMUP,
     loss: str = _LOSS,
     loss_reduction: str = _REDUCTION,
+    frequency_weighting: float = _FREQ,
     top_tags: int = _TOP,
     patience: int = _PATIENCE,
     strategy: str = _STRATEGY,
