@@ -131,12 +131,50 @@ def write_side_outputs(outputs: ImageBuildOutputs | BucketedBuildOutputs, out_di
     _ = outputs.dead | "WriteDeadLetters" >> write_dead
 
 
-def write_dataset_card(out_dir: str) -> None:
-    """Copy the dataset card (the builder's README.md) into the dataset folder."""
+def write_dataset_card(out_dir: str, splits: dict[str, int] | None = None, metadata: dict | None = None) -> None:
+    """The dataset card: the builder's README.md, then this build's figures (splits, drops, vocabulary, rules)."""
     from importlib import resources
 
     card = resources.files("acg2vec.datasets.acg_illustrations").joinpath("README.md").read_text(encoding="utf-8")
+    if splits is not None and metadata is not None:
+        card = card.rstrip("\n") + "\n\n" + build_card_section(splits, metadata)
     _write_text(FileSystems.join(out_dir, "README.md"), card)
+
+
+def build_card_section(splits: dict[str, int], metadata: dict) -> str:
+    """Markdown of one build: examples per split, posts dropped per reason and split, the vocabulary, the rules."""
+    posts = metadata.get("counts", {}).get("posts", {})
+    lines = [
+        "## This build",
+        "",
+        f"Posts read {posts.get('read', 0)} = written {posts.get('written', 0)} + dropped {posts.get('dropped', 0)}.",
+        "",
+        "| split | examples |",
+        "|---|---|",
+        *(f"| {name} | {n} |" for name, n in sorted(splits.items())),
+        "",
+    ]
+    by_split = posts.get("by_split", {})
+    reasons = sorted({r for counts in by_split.values() for r in counts if r != "written"})
+    if reasons:
+        names = sorted(by_split)
+        lines += [
+            "Posts dropped, by reason and split (dead letters in `dead_letters/`):",
+            "",
+            "| reason | " + " | ".join(names) + " |",
+            "|---|" + "---|" * len(names),
+            *(f"| {r} | " + " | ".join(str(by_split[n].get(r, 0)) for n in names) + " |" for r in reasons),
+            "",
+        ]
+    rules = metadata.get("build_config", {})
+    lines += [
+        f"Vocabulary: {metadata.get('selected_tags_count', 0)} tags in `{SELECTED_TAGS_FILE}` "
+        f"(sha256 `{metadata.get('selected_tags_sha256', '')}`), chosen by {json.dumps(rules.get('vocabulary', {}))}.",
+        "",
+        f"Post filters: {json.dumps(rules.get('filters', {}))}; splits: {json.dumps(rules.get('splits', {}))}.",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def dataset_metadata(out_dir: str, counts: dict[str, Any], config: ImageBuildConfig) -> dict[str, Any]:
@@ -328,10 +366,12 @@ def _write_tfds_metadata(out_dir: str, config: ImageBuildConfig, counts: dict[st
     info = builder.info
     info.set_file_format("tfrecord", override=True)
     info.set_splits(tfds.core.SplitDict(split_infos))
-    info.metadata.update(dataset_metadata(out_dir, counts, config))
+    metadata = dataset_metadata(out_dir, counts, config)
+    info.metadata.update(metadata)
     info.write_to_directory(out_dir)
-    write_dataset_card(out_dir)
-    return {s.name: s.num_examples for s in split_infos}
+    splits = {s.name: s.num_examples for s in split_infos}
+    write_dataset_card(out_dir, splits, metadata)
+    return splits
 
 
 def _publish(tmp_dir: str, final_dir: str) -> None:

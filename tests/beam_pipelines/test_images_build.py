@@ -77,6 +77,20 @@ def test_counts_add_up_and_are_stored(built) -> None:
     assert result.metrics["Posts-read"] == posts["lines_read"]
 
 
+def test_the_dataset_card_gives_this_builds_splits_drops_and_vocabulary(built) -> None:
+    _, _, result = built
+    card = (Path(result.out_dir) / "README.md").read_text(encoding="utf-8")
+    assert card.startswith("# acg_illustrations") and "## This build" in card
+    posts = result.counts["posts"]
+    assert f"Posts read {posts['read']} = written {posts['written']} + dropped {posts['dropped']}." in card
+    for split, n in result.splits.items():
+        assert f"| {split} | {n} |" in card
+    for reason in posts["by_reason"]:
+        assert f"| {reason} |" in card
+    metadata = json.loads((Path(result.out_dir) / "metadata.json").read_text())
+    assert metadata["selected_tags_sha256"] in card
+
+
 def test_every_drop_is_dead_lettered_with_its_reason(built) -> None:
     _, expected, result = built
     dead = _dead_letters(result.out_dir)
