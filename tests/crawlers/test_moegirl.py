@@ -138,3 +138,36 @@ def test_whole_crawl_of_the_sample_site(workdir: Path) -> None:
     sections = _rows(raw, "section")
     assert {s["title"] for s in sections} >= {w["ids"]["moegirl"] for w in works}
     assert all("{{" not in s["text"] and "[[" not in s["text"] for s in sections)
+
+
+@pytest.mark.integration
+def test_crawl_through_every_fault_mode_loses_nothing(workdir: Path) -> None:
+    """Each fault the sample site injects (429, 5xx, truncated and cut bodies, HTML 200 errors, slow answers)
+    is ridden out: the faulty crawl writes exactly what a clean crawl writes."""
+    from acg2vec.crawlers.runner import run_spider
+    from acg2vec.crawlers.sample_site.faults import FaultPlan
+    from acg2vec.crawlers.sample_site.server import start_sample_site
+    from acg2vec.workspace import Workspace
+
+    def crawl(root: Path, faults: FaultPlan | None) -> tuple[object, list[dict], dict]:
+        site = start_sample_site(seed=0, posts=10, faults=faults)
+        try:
+            report = run_spider(
+                "moegirl", workspace=Workspace.at(root), base_url=site.url_for("moegirl"),
+                spider_args={"limit": 4}, throttle=False, quiet=True, timeout=300,
+            )  # fmt: skip
+            return report, _rows(root / "raw" / "moegirl", "section"), dict(site.faults.injected)
+        finally:
+            site.stop()
+
+    plan = FaultPlan(
+        rate_limit=1, server_error=1, truncated=1, cut_json=1, html_error=1, slow=1, slow_seconds=0.2,
+        retry_after=0, every=2,
+    )  # fmt: skip
+    clean, clean_rows, _ = crawl(workdir / "clean", None)
+    faulty, faulty_rows, injected = crawl(workdir / "faulty", plan)
+    assert set(injected) == {"rate_limit", "server_error", "truncated", "cut_json", "html_error", "slow"}
+    assert faulty.retries > 0 and faulty.written == clean.written and clean.written.get("section", 0) > 0
+    assert faulty.bad_input == clean.bad_input
+    key = lambda r: (r["source_id"], r["text"])  # noqa: E731
+    assert sorted(map(key, faulty_rows)) == sorted(map(key, clean_rows))
