@@ -120,3 +120,10 @@ def test_illust2vec_is_the_pooled_deepix_encoder():
     vectors = embedder(IMAGES).numpy()
     features = model.get_layer("encoder")(IMAGES).numpy()
     np.testing.assert_allclose(vectors, features.mean(axis=(1, 2)), rtol=1e-4, atol=1e-6)
+
+
+def test_full_size_deepix_cut_gives_the_1024_d_illust2vec():
+    """The default cut of the full DeepDanbooru v3 network (activation_96) is 1,024 channels: illust2vec's size."""
+    encoder = deepix.make_encoder((64, 64, 3), layer=deepix.DEFAULT_ENCODER_LAYER, version="v3")
+    assert deepix.DEFAULT_ENCODER_LAYER == "activation_96"
+    assert encoder.output.shape[-1] == 1024
