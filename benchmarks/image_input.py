@@ -3,7 +3,9 @@
 1. Input only: examples/s of ``make_dataset`` (training mode: crop, flip, jitter, labels, batches) against a plain
    Python loop that decodes the same records with the same ops one by one. Ratio target: >= 0.9.
 2. Does training wait for input? Keras step time of a small DeepDanbooru fed by the pipeline against the same
-   model fed one cached in-memory batch. A ratio near 1.0 means the input keeps up with the model.
+   model fed one cached in-memory batch. A ratio near 1.0 means the input keeps up with the model. On a CPU the
+   input's threads share the cores with the step, so the ratio also holds that CPU cost; the supply / demand
+   line (input-only examples/s over the model's examples/s on cached data) tells waiting apart from sharing.
 
     .venv/bin/python benchmarks/image_input.py                       # synthetic dataset in a temp dir
     .venv/bin/python benchmarks/image_input.py --data-dir acg2vec-data/datasets --dataset acg_illustrations/224
@@ -138,6 +140,12 @@ def main() -> None:
         print(
             f"training step: {real * 1000:.0f} ms with the pipeline, {cached * 1000:.0f} ms with a cached batch, "
             f"ratio {real / cached:.2f} (1.0 = the step never waits for input)"
+        )
+        demand = args.batch_size / cached
+        print(
+            f"input supply / training demand: {fast:.0f} / {demand:.0f} examples/s = {fast / demand:.1f} "
+            "(above 1: batches are ready before the step asks; a step ratio above 1.0 is then the input's "
+            "threads sharing the CPU cores with the step, not the step waiting)"
         )
 
 
