@@ -184,11 +184,25 @@ def train_tagger(ws: Workspace, config: DemoConfig) -> tuple[str, str, dict[str,
     return result.model_dir, summary, dict(m)
 
 
+# Where the demo cuts its DeepDanbooru tagger (the sample_tiny network at 128 px) for deepix: the last 4x4 map.
+DEEPIX_CUT = "activation_24"
+
+
 def train_deepix(ws: Workspace, config: DemoConfig) -> tuple[str, str, dict[str, Any]]:
-    """deepix (tags, rating and popularity heads on one encoder) and its illust2vec encoder."""
+    """deepix (tags, rating and popularity heads on one encoder) and its illust2vec encoder.
+
+    As in the original recipe, the encoder is the trained DeepDanbooru tagger cut at a layer, learning slowly
+    (1e-5) while the heads learn fast (1e-2).
+    """
+    from acg2vec.trainers.image.export import KERAS_MODEL_FILE
     from acg2vec.trainers.image.train import train
 
     train_config = _image_config("sample_deepix_tiny", ws, config, config.deepix_epochs)
+    train_config.model_options = {
+        "init_from": f"{ws.models('deepdanbooru')}/{KERAS_MODEL_FILE}",
+        "encoder_layer": DEEPIX_CUT,
+        "head_filters": 32,
+    }
     train_config.model_dir = ws.models("deepix")
     train_config.illust2vec_dir = ws.models("illust2vec")
     result = train(train_config)

@@ -14,6 +14,7 @@ from acg2vec.datasets.acg_illustrations.features import SELECTED_TAGS_FILE
 
 THRESHOLDS_FILE = "thresholds.json"
 EXPORT_INFO_FILE = "export.json"
+KERAS_MODEL_FILE = "model.keras"  # a DeepDanbooru tagger's Keras model, the starting point of deepix
 
 
 def embedding_model(model, feature_tensor):

@@ -292,6 +292,9 @@ def _export(model, spec, config: TrainConfig, vocab, thresholds: dict, metrics: 
     else:
         embed_model = export.embedding_model(model, spec.feature_tensor(model))
         export.export_image_model(config.model_dir, image_size=image_size, embed_model=embed_model, tag_model=model)
+        if config.model == "deepdanbooru":
+            # The Keras file too, so the tagger can start deepix (`acg2vec train deepix --init-from`).
+            model.save(f"{config.model_dir}/{export.KERAS_MODEL_FILE}")
     export.write_tag_files(config.model_dir, selected_tags_csv=vocab.to_csv(), thresholds=thresholds)
     export.write_json(f"{config.model_dir}/training_args.json", args)
     export.write_json(f"{config.model_dir}/metrics.json", metrics)

@@ -83,3 +83,30 @@ def test_early_stopping_on_validation_macro_map(tiny_data_dir, tmp_path):
     history = result.metrics["history"]["val_macro_map"]
     assert result.metrics["epochs_run"] == 2 and len(history) == 2
     assert history[1] <= history[0] + 1e-6
+
+
+@pytest.mark.integration
+def test_a_trained_tagger_is_the_starting_point_of_deepix(tiny_data_dir, tmp_path):
+    """The DeepDanbooru tagger ships its Keras file; deepix cut from it starts from the tagger's trained weights."""
+    import keras
+
+    from acg2vec.trainers.image.export import KERAS_MODEL_FILE
+
+    tagger = train(_config(tiny_data_dir, tmp_path / "tagger"))
+    keras_file = tmp_path / "tagger" / "model" / KERAS_MODEL_FILE
+    assert tagger.exported and keras_file.is_file()
+    tagger_model = keras.models.load_model(keras_file, compile=False)
+    kernel = next(w for w in tagger_model.weights if "kernel" in w.path).numpy()
+
+    options = {"init_from": str(keras_file), "encoder_layer": "activation_6", "head_filters": 8}
+    deepix_config = _config(
+        tiny_data_dir, tmp_path / "deepix", model="deepix", model_options=options, illust2vec_dir=str(tmp_path / "i2v")
+    )
+    result = train(deepix_config)
+    assert result.exported and (tmp_path / "i2v" / "saved_model.pb").is_file()
+    # deepix built from that file (as train() builds it) starts with the tagger's trained kernels, not a fresh init.
+    from acg2vec.trainers.image.models import registry
+
+    deepix_model = registry.make_model("deepix", image_size=32, num_tags=6, **options)
+    start = next(w for w in deepix_model.get_layer("encoder").weights if "kernel" in w.path).numpy()
+    np.testing.assert_allclose(start, kernel)
