@@ -281,12 +281,13 @@ class BooruSpider(ApiSpider):
         if batch:
             yield self.request(self.tag_names_url(batch), self.parse_tags)
 
-    def parse_tags(self, response: Response) -> Iterator[Any]:
-        try:
-            records = read_records(response.body, element="tag")
-        except NotReadable as err:
-            yield from self.retry_or_drop(response, err)
-            return
+    def parse_tags(self, response: Response, records: list | None = None) -> Iterator[Any]:
+        if records is None:
+            try:
+                records = read_records(response.body, element="tag")
+            except NotReadable as err:
+                yield from self.retry_or_drop(response, err)
+                return
         for record in records:
             tag = self.tag_from_record(record, response)
             if tag is not None:
@@ -298,10 +299,7 @@ class BooruSpider(ApiSpider):
         except NotReadable as err:
             yield from self.retry_or_drop(response, err)
             return
-        for record in records:
-            tag = self.tag_from_record(record, response)
-            if tag is not None:
-                yield tag
+        yield from self.parse_tags(response, records)
         ids = [i for i in (to_int(r.get("id")) for r in records) if i is not None]
         if ids:
             yield self.request(self.tag_list_url(max(ids)), self.parse_tag_list)
