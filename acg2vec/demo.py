@@ -36,7 +36,7 @@ class DemoConfig:
     tagger_epochs: int = 6
     deepix_epochs: int = 4
     batch_size: int = 32
-    text_epochs: int = 2
+    text_epochs: int = 4
     text_batch_size: int = 32
     ann_vectors: int = 20_000
     run_name: str = "demo"
@@ -233,17 +233,25 @@ def train_text(ws: Workspace, config: DemoConfig, *, quiet: bool) -> tuple[str, 
     )
     result = train_text_model(text_config)
     shown = ", ".join(
-        f"{name} {_mean_translation_accuracy(result.metrics.get(name, {})):.3f}"
+        f"{name} {translation_accuracy(result.metrics.get(name, {}), result.eval_sets):.3f}"
         for name in ("lexical", "untrained", "trained")
     )
     summary = f"held-out title translation accuracy: {shown}" if shown else f"{result.global_step} steps"
     return result.output, summary, {"metrics": result.metrics, "steps": result.global_step}
 
 
-def _mean_translation_accuracy(metrics: dict[str, float]) -> float:
-    """Mean over the directions (ja->zh, zh->ja, ja->en) of the both-ways translation accuracy; NaN if none."""
-    values = [v for k, v in metrics.items() if k.startswith("translation_") and k.endswith("_mean_accuracy")]
-    return sum(values) / len(values) if values else float("nan")
+def translation_accuracy(metrics: dict[str, float], eval_sets: dict[str, int]) -> float:
+    """Held-out title translation accuracy over all directions (ja->zh, zh->ja, ja->en), weighted by their pairs.
+
+    Each direction's ``mean_accuracy`` is the both-ways accuracy of its pairs; weighting by pair count keeps a
+    direction with a handful of pairs from swinging the figure. NaN when no direction was evaluated.
+    """
+    total = weight = 0.0
+    for key, value in metrics.items():
+        if key.startswith("translation_") and key.endswith("_mean_accuracy"):
+            pairs = eval_sets.get(key.removesuffix("_mean_accuracy") + "_pairs", 0)
+            total, weight = total + pairs * value, weight + pairs
+    return total / weight if weight else float("nan")
 
 
 def evaluate(ws: Workspace, config: DemoConfig) -> tuple[str, str, dict[str, Any]]:
