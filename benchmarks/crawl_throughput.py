@@ -17,8 +17,8 @@ It prints items/s of the crawl, the baseline's pages/s turned into items/s for t
 from __future__ import annotations
 
 import argparse
+import ast
 import gzip
-import pickle
 import re
 import subprocess
 import sys
@@ -64,10 +64,12 @@ def start_site(posts: int) -> tuple[subprocess.Popen, str]:
 def fetched_urls(cache_dir: Path) -> list[str]:
     """The URLs of the responses in a Scrapy filesystem HTTP cache (status 200 only)."""
     urls = []
-    for meta in sorted(cache_dir.rglob("pickled_meta")):
+    # Scrapy writes each entry's metadata twice: pickled, and as a Python literal in ``meta``; the literal is
+    # read with ast.literal_eval, which evaluates no code.
+    for meta in sorted(cache_dir.rglob("meta")):
         raw = meta.read_bytes()
         raw = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw  # HTTPCACHE_GZIP
-        data = pickle.loads(raw)  # noqa: S301 - written by our own crawl just before
+        data = ast.literal_eval(raw.decode("utf-8"))
         if data.get("status") == 200:
             urls.append(data["url"])
     return urls
