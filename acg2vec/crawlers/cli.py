@@ -12,6 +12,12 @@ from acg2vec.errors import UserError
 app = typer.Typer(no_args_is_help=True)
 
 
+# Options every crawl command takes.
+_THROTTLE = typer.Option(True, help="AutoThrottle and polite delays (turn off only for a local site).")
+_HTTP_CACHE = typer.Option(False, help="Cache responses under the workdir (for development).")
+_FRESH = typer.Option(False, help="Discard a stopped crawl instead of resuming it.")
+
+
 def print_report(report: Any) -> None:  # a CrawlReport, imported lazily
     """The counts of a crawl as a rich table on stdout, with where its files are."""
     from rich.console import Console
@@ -48,9 +54,9 @@ def safebooru(
     tag_list: str = typer.Option("seen", help="Tags to fetch: seen (those of the crawled posts), all, or none."),
     sample: bool = typer.Option(False, "--sample/--original", help="Download the sample rendition, not the original."),
     files: bool = typer.Option(True, "--files/--no-files", help="Download the image files (md5 checked)."),
-    throttle: bool = typer.Option(True, help="AutoThrottle and polite delays (turn off only for a local site)."),
-    http_cache: bool = typer.Option(False, help="Cache responses under the workdir (for development)."),
-    fresh: bool = typer.Option(False, help="Discard a stopped crawl instead of resuming it."),
+    throttle: bool = _THROTTLE,
+    http_cache: bool = _HTTP_CACHE,
+    fresh: bool = _FRESH,
 ) -> None:
     from acg2vec.cli_common import state, workspace
     from acg2vec.crawlers.runner import run_spider
@@ -89,9 +95,9 @@ def bangumi(
     ),
     characters: bool = typer.Option(True, help="Also crawl the subjects' characters and their voice actors."),
     archive: Path = typer.Option(None, help="Import this Bangumi Archive zip instead of crawling the API."),
-    throttle: bool = typer.Option(True, help="AutoThrottle and polite delays (turn off only for a local site)."),
-    http_cache: bool = typer.Option(False, help="Cache responses under the workdir (for development)."),
-    fresh: bool = typer.Option(False, help="Discard a stopped crawl instead of resuming it."),
+    throttle: bool = _THROTTLE,
+    http_cache: bool = _HTTP_CACHE,
+    fresh: bool = _FRESH,
 ) -> None:
     if archive is not None:
         from acg2vec.cli_common import workspace
@@ -117,9 +123,9 @@ def wikipedia(
     list_page: list[str] = typer.Option(None, help="List page whose linked articles are read (repeatable)."),
     depth: int = typer.Option(0, help="Sub-category levels to follow."),
     limit: int = typer.Option(0, help="Pages at most (0: all)."),
-    throttle: bool = typer.Option(True, help="AutoThrottle and polite delays (turn off only for a local site)."),
-    http_cache: bool = typer.Option(False, help="Cache responses under the workdir (for development)."),
-    fresh: bool = typer.Option(False, help="Discard a stopped crawl instead of resuming it."),
+    throttle: bool = _THROTTLE,
+    http_cache: bool = _HTTP_CACHE,
+    fresh: bool = _FRESH,
 ) -> None:
     if lang not in ("zh", "ja", "en"):
         raise UserError(f"--lang must be zh, ja or en, not {lang!r}.")
@@ -137,9 +143,9 @@ def moegirl(
     list_page: list[str] = typer.Option(None, help="List page whose linked articles are read (repeatable)."),
     depth: int = typer.Option(0, help="Sub-category levels to follow."),
     limit: int = typer.Option(0, help="Pages at most (0: all)."),
-    throttle: bool = typer.Option(True, help="AutoThrottle and polite delays (turn off only for a local site)."),
-    http_cache: bool = typer.Option(False, help="Cache responses under the workdir (for development)."),
-    fresh: bool = typer.Option(False, help="Discard a stopped crawl instead of resuming it."),
+    throttle: bool = _THROTTLE,
+    http_cache: bool = _HTTP_CACHE,
+    fresh: bool = _FRESH,
 ) -> None:
     args = _wiki_args(category=category, title=title, list_page=list_page, depth=depth)
     _crawl("moegirl", base_url=base_url, limit=limit, args=args, throttle=throttle, http_cache=http_cache, fresh=fresh)
@@ -157,8 +163,8 @@ def animelist(
     ids: str = typer.Option(None, help="Comma-separated anime ids to crawl instead of browsing."),
     characters: bool = typer.Option(True, help="Also crawl characters and voice actors (Jikan mode)."),
     throttle: bool = typer.Option(True, help="Jikan's rate limits and AutoThrottle (turn off only for a local site)."),
-    http_cache: bool = typer.Option(False, help="Cache responses under the workdir (for development)."),
-    fresh: bool = typer.Option(False, help="Discard a stopped crawl instead of resuming it."),
+    http_cache: bool = _HTTP_CACHE,
+    fresh: bool = _FRESH,
 ) -> None:
     if mode not in ("jikan", "html"):
         raise UserError(f"--mode must be jikan or html, not {mode!r}.")
