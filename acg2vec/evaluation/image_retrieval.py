@@ -49,6 +49,12 @@ def relevance(labels: list[set[str]], *, min_jaccard: float) -> np.ndarray:
     return rel
 
 
+def normalised(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (float32, C-contiguous): inner product on them is cosine similarity."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
 def retrieval_at_k(embeddings: np.ndarray, relevant: np.ndarray, *, k: int = 10) -> dict:
     """precision@k and mAP@k of every item querying all the others (itself excluded).
 
@@ -56,9 +62,7 @@ def retrieval_at_k(embeddings: np.ndarray, relevant: np.ndarray, *, k: int = 10)
     """
     from acg2vec.evaluation.faiss_index import exact_search
 
-    vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    vectors = vectors / np.maximum(norms, 1e-12)
+    vectors = normalised(embeddings)
     n = len(vectors)
     k = min(k, n - 1)
     if k < 1:
@@ -197,10 +201,9 @@ def save_index(vectors: np.ndarray, ids: list[int], out_dir: str, *, name: str) 
 
     from acg2vec.evaluation.faiss_index import build_index, choose_index
 
-    normalised = np.ascontiguousarray(vectors, dtype=np.float32)
-    normalised /= np.maximum(np.linalg.norm(normalised, axis=1, keepdims=True), 1e-12)
-    choice = choose_index(len(normalised), normalised.shape[1])
-    index = build_index(normalised, factory=choice.factory, metric="ip", progress=False)
+    unit = normalised(vectors)
+    choice = choose_index(len(unit), unit.shape[1])
+    index = build_index(unit, factory=choice.factory, metric="ip", progress=False)
     path = os.path.join(out_dir, f"{name}.faiss")
     faiss.write_index(index, path)
     np.save(os.path.join(out_dir, f"{name}_ids.npy"), np.asarray(ids, dtype=np.int64))

@@ -78,12 +78,10 @@ class MacroMAP(keras.callbacks.Callback):
         self.history: list[float] = []
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if self.model.stop_training and not math.isfinite(float((logs or {}).get("loss", 0.0))):
-            value = float("nan")  # diverged (StopOnNaN stopped it): the weights predict NaN, nothing to score
-        else:
-            y_true, y_score = collect_predictions(self.model, self.dataset, output=self.output)
-            finite = len(y_true) and np.isfinite(y_score).all()
-            value = macro_average_precision(y_true, y_score) if finite else float("nan")
+        y_true, y_score = collect_predictions(self.model, self.dataset, output=self.output)
+        # Diverged weights (StopOnNaN stops the run and says so) predict NaN: there is nothing to score.
+        finite = len(y_true) and np.isfinite(y_score).all()
+        value = macro_average_precision(y_true, y_score) if finite else float("nan")
         self.history.append(value)
         if logs is not None:
             logs[MAP_KEY] = value
