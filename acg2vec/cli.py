@@ -1,29 +1,23 @@
 """The ``acg2vec`` command line: one sub-command per stage, each a thin call into library code.
 
-Stage command modules import only typer and the standard library at the top, so ``--help`` is fast;
-heavy libraries (TensorFlow, Beam, torch, Scrapy) are imported inside the commands.
+The stage commands live in ``acg2vec/commands/`` (one module per stage); this module wires them into one typer
+app and turns a user's mistake into one line on stderr and a non-zero exit.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from pathlib import Path
 
 import typer
 
 from acg2vec import __version__
-from acg2vec.beam_pipelines.images_cli import build_images
-from acg2vec.beam_pipelines.texts_cli import build_texts
-from acg2vec.cli_common import state
-from acg2vec.crawlers.cli import app as crawl_app
-from acg2vec.demo_cli import demo
+from acg2vec.commands import build, crawl, demo, predict, train
+from acg2vec.commands import eval as eval_commands
+from acg2vec.commands.state import configure
 from acg2vec.errors import UserError
-from acg2vec.evaluation.cli import app as eval_app
-from acg2vec.logs import console, setup_logging
-from acg2vec.trainers.image.cli import embed_images, predict, train_deepix, train_tagger
-from acg2vec.trainers.text.cli import embed_texts, train_text
-from acg2vec.workspace import Workspace, default_workdir
+from acg2vec.logs import FILE_ONLY, console
+from acg2vec.workspace import default_workdir
 
 app = typer.Typer(
     name="acg2vec",
@@ -39,42 +33,37 @@ app = typer.Typer(
 )
 
 build_app = typer.Typer(help="Build TFDS datasets from raw crawl items with Apache Beam.", no_args_is_help=True)
-build_app.command("images", help="Build the image/tag dataset acg_illustrations (sharded TFRecord).")(build_images)
+build_app.command("images", help="Build the image/tag dataset acg_illustrations (sharded TFRecord).")(
+    build.build_images
+)
 build_app.command("texts", help="Build the multilingual text-pair corpus acg_text_pairs (TFDS + Parquet).")(
-    build_texts
+    build.build_texts
 )
 
 train_app = typer.Typer(
     help="Train taggers, deepix / illust2vec and the acgvoc2vec text encoder.", no_args_is_help=True
 )
 train_app.command("tagger", help="Train an illustration tagger (alt_i2v, deepdanbooru) on acg_illustrations.")(
-    train_tagger
+    train.train_tagger
 )
-train_app.command("deepix", help="Train the multi-task deepix model and export its illust2vec encoder.")(train_deepix)
-train_app.command("text", help="Fine-tune the acgvoc2vec sentence-transformers encoder on acg_text_pairs.")(train_text)
+train_app.command("deepix", help="Train the multi-task deepix model and export its illust2vec encoder.")(
+    train.train_deepix
+)
+train_app.command("text", help="Fine-tune the acgvoc2vec sentence-transformers encoder on acg_text_pairs.")(
+    train.train_text
+)
 
-app.add_typer(crawl_app, name="crawl", help="Crawl a site (or import saved pixiv metadata) into raw/<source>/.")
+app.add_typer(crawl.app, name="crawl", help="Crawl a site (or import saved pixiv metadata) into raw/<source>/.")
 app.add_typer(build_app, name="build")
 app.add_typer(train_app, name="train")
-app.add_typer(eval_app, name="eval", help="Evaluate models and indexes; write eval/<run>/report.md with plots.")
-app.command("predict", help="Print the tags of images with an exported tagger.")(predict)
-app.command("demo", help="Run every stage end to end, offline, on the bundled sample site.")(demo)
-
-
-@app.command("embed", help="Write vectors with their ids (npy + Parquet): images by default, texts with --text.")
-def embed(
-    inputs: list[Path] = typer.Argument(..., help="Image files or folders; with --text, text files (one per line)."),
-    model: Path = typer.Option(
-        None, "--model", "-m", help="Model folder (default: the workdir's latest of its kind)."
-    ),
-    out: Path = typer.Option(None, "--out", "-o", help="Output prefix (writes <out>.npy and <out>.parquet)."),
-    text: bool = typer.Option(False, "--text", help="Embed texts with the acgvoc2vec encoder instead of images."),
-    batch_size: int = typer.Option(32, help="Inputs per batch."),
-) -> None:
-    if text:
-        embed_texts(inputs=inputs, model=model, out=out, batch_size=batch_size)
-    else:
-        embed_images(inputs=inputs, model=model, out=out, batch_size=batch_size)
+app.add_typer(
+    eval_commands.app, name="eval", help="Evaluate models and indexes; write eval/<run>/report.md with plots."
+)
+app.command("predict", help="Print the tags of images with an exported tagger.")(predict.predict)
+app.command("embed", help="Write vectors with their ids (npy + Parquet): images by default, texts with --text.")(
+    predict.embed
+)
+app.command("demo", help="Run every stage end to end, offline, on the bundled sample site.")(demo.demo)
 
 
 def _version(value: bool) -> None:
@@ -99,11 +88,7 @@ def main_options(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
-    ws = Workspace.at(workdir)
-    state.workspace = ws
-    state.quiet = quiet
-    state.verbose = verbose
-    state.log_file = setup_logging(None if "://" in ws.root else ws.ensure().logs(), quiet=quiet, verbose=verbose)
+    configure(workdir=workdir, quiet=quiet, verbose=verbose)
 
 
 def main() -> None:
@@ -111,7 +96,8 @@ def main() -> None:
     try:
         app()
     except UserError as err:
-        console.print(f"[bold red]acg2vec:[/] {err}", highlight=False)
+        logging.getLogger(__name__).error("%s", err, extra=FILE_ONLY)
+        console.print(f"[bold red]acg2vec:[/] {err}", highlight=False, soft_wrap=True)
         sys.exit(err.exit_code)
     except KeyboardInterrupt:
         console.print("[bold red]acg2vec:[/] interrupted.")

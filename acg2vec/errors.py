@@ -15,13 +15,3 @@ class UserError(Exception):
         super().__init__(message)
         if exit_code is not None:
             self.exit_code = exit_code
-
-
-class NotBuiltYet(UserError):
-    """A stage that acg2vec does not have yet; says so plainly instead of pretending to work."""
-
-    exit_code = 3
-
-    def __init__(self, stage: str) -> None:
-        super().__init__(f"'{stage}' is not built yet in this version of acg2vec.")
-        self.stage = stage

@@ -32,6 +32,7 @@ def setup_logging(
     level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
     console_handler = RichHandler(console=console, show_path=False, rich_tracebacks=False, markup=False)
     console_handler.setLevel(level)
+    console_handler.addFilter(lambda record: not getattr(record, "file_only", False))
     console_handler._acg2vec = True  # type: ignore[attr-defined]
     root.addHandler(console_handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
@@ -50,8 +51,8 @@ def setup_logging(
     return log_file
 
 
-def is_quiet() -> bool:
-    return _quiet
+FILE_ONLY = {"file_only": True}
+"""``log.info(..., extra=FILE_ONLY)`` writes a record to the log file but not to the console."""
 
 
 def make_progress() -> Progress:

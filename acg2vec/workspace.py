@@ -14,6 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from acg2vec.errors import UserError
+
 DEFAULT_WORKDIR = "./acg2vec-data"
 ENV_VAR = "ACG2VEC_HOME"
 
@@ -63,6 +65,15 @@ class Workspace:
 
     def ensure(self) -> Workspace:
         """Create the local root and its logs folder (no-op for remote roots)."""
-        if not is_remote(self.root):
+        if is_remote(self.root):
+            return self
+        root = Path(self.root)
+        if root.exists() and not root.is_dir():
+            raise UserError(f"The workdir {root} is a file, not a folder; give --workdir a folder.")
+        try:
             Path(self.logs()).mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise UserError(f"Cannot create the workdir {root}: {err.strerror or err}.") from None
+        if not os.access(self.logs(), os.W_OK):
+            raise UserError(f"The workdir {root} is not writable; give --workdir a folder you can write to.")
         return self

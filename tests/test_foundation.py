@@ -46,25 +46,45 @@ def test_workdir_option_env_and_default(tmp_path, monkeypatch):
     assert Workspace.at("gs://bucket/ws").datasets() == "gs://bucket/ws/datasets"
 
 
+def _acg2vec(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "acg2vec.cli", *args], capture_output=True, text=True, cwd=cwd)
+
+
 def test_user_error_is_one_line_and_nonzero(workdir):
     # A missing required option is a usage error from typer: non-zero, no traceback.
-    proc = subprocess.run(
-        [sys.executable, "-m", "acg2vec.cli", "--workdir", str(workdir), "crawl", "pixiv"],
-        capture_output=True,
-        text=True,
-    )
+    proc = _acg2vec("--workdir", str(workdir), "crawl", "pixiv")
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
+    assert "Missing option" in proc.stderr and "--from" in proc.stderr
 
 
-def test_log_file_written_in_workdir(workdir):
-    proc = subprocess.run(
-        [sys.executable, "-m", "acg2vec.cli", "--workdir", str(workdir), "eval", "--help"],
-        capture_output=True,
-        text=True,
-    )
+def test_a_workdir_that_is_a_file_is_one_sentence_through_main(tmp_path):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a folder")
+    proc = _acg2vec("--workdir", str(a_file), "eval", "texts")
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in proc.stderr
+    assert len(lines) == 1
+    assert lines[0].startswith("acg2vec: The workdir") and "is a file, not a folder" in lines[0]
+
+
+def test_help_and_version_write_nothing(tmp_path):
+    for args in (["--help"], ["--version"], ["eval", "--help"], ["crawl", "safebooru", "--help"], ["build"]):
+        proc = _acg2vec("--workdir", str(tmp_path / "ws"), *args, cwd=tmp_path)
+        assert "Traceback" not in proc.stderr, args
+    proc = _acg2vec("--help", cwd=tmp_path)
     assert proc.returncode == 0
-    assert (workdir / "logs").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], "help or version created files"
+
+
+def test_log_file_records_the_command_and_the_mistake(workdir):
+    proc = _acg2vec("--workdir", str(workdir), "eval", "texts")
+    assert proc.returncode == 2
+    (log_file,) = (workdir / "logs").glob("acg2vec-*.log")
+    text = log_file.read_text()
+    assert "eval texts" in text  # the command line
+    assert "run `acg2vec build texts` first" in text  # the user's mistake, as the console said it
 
 
 def test_internet_is_blocked_but_loopback_works(local_http_server, tmp_path):

@@ -94,7 +94,7 @@ def build_texts(
     import logging
 
     from acg2vec.beam_pipelines.texts import TextPairsConfig, accounting, build_text_pairs
-    from acg2vec.cli_common import workspace
+    from acg2vec.commands.state import workspace
     from acg2vec.logs import console
 
     chosen = tuple(s.strip() for s in sources.split(",") if s.strip())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from acg2vec.commands.state import state, workspace
+
 
 def demo(
     posts: int = typer.Option(300, help="Booru posts on the sample site."),
@@ -11,7 +13,6 @@ def demo(
     seed: int = typer.Option(0, help="Seed of the sample site's world and of the trainings."),
 ) -> None:
     """Start the sample site, crawl it, build both datasets, train, evaluate, write the report."""
-    from acg2vec.cli_common import state, workspace
     from acg2vec.demo import DemoConfig, print_summary, run_demo
 
     run = run_demo(workspace(), DemoConfig(seed=seed, posts=posts, image_size=image_size), quiet=state.quiet)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from acg2vec.commands.state import workspace
 from acg2vec.datasets.acg_illustrations.features import SELECTED_TAGS_FILE
 from acg2vec.errors import UserError
 
@@ -17,17 +18,11 @@ IMAGE_MODELS = ("alt_i2v", "deepdanbooru", "deepix", "illust2vec")
 RUN_HELP = "Name of the run: its report is eval/<run>/ in the workdir; evaluations into one run share one report."
 
 
-def _workspace():
-    from acg2vec.cli_common import workspace
-
-    return workspace()
-
-
 def _model_path(value: str) -> str:
     """A model given by name (a folder under models/) or by path."""
     if os.sep in value or os.path.exists(value):
         return str(Path(value).expanduser().resolve())
-    return _workspace().models(value)
+    return workspace().models(value)
 
 
 def _image_models(*, taggers_only: bool = False) -> list[str]:
@@ -35,7 +30,7 @@ def _image_models(*, taggers_only: bool = False) -> list[str]:
 
     illust2vec is an embedding model: it has no tag head and no ``selected_tags.csv``.
     """
-    ws = _workspace()
+    ws = workspace()
     found = [ws.models(n) for n in IMAGE_MODELS if os.path.isfile(os.path.join(ws.models(n), "saved_model.pb"))]
     if taggers_only:
         found = [m for m in found if os.path.isfile(os.path.join(m, SELECTED_TAGS_FILE))]
@@ -54,7 +49,7 @@ def _finish(run: str, sections: list, *, summary: list[str], rows: list[list]) -
 
     from acg2vec.evaluation.report import write_report
 
-    run_dir = _workspace().eval(run)
+    run_dir = workspace().eval(run)
     paths = write_report(run_dir, sections)
     table = Table(*summary, title=f"eval/{run}")
     for row in rows:
@@ -86,7 +81,7 @@ def tagger(
 ) -> None:
     from acg2vec.evaluation.tagger import evaluate_tagger, tagger_section
 
-    ws = _workspace()
+    ws = workspace()
     models = [_model_path(m) for m in model] if model else _image_models(taggers_only=True)
     data_dir = str(dataset) if dataset else os.path.join(ws.datasets(), "acg_illustrations")
     sections, rows = [], []
@@ -128,7 +123,7 @@ def images(
 ) -> None:
     from acg2vec.evaluation.image_retrieval import ImageRetrievalConfig, evaluate_image_retrieval, images_section
 
-    ws = _workspace()
+    ws = workspace()
     if model:
         model_dir = _model_path(model)
     else:
@@ -156,7 +151,7 @@ def texts(
 ) -> None:
     from acg2vec.evaluation.text_retrieval import TextRetrievalConfig, evaluate_text_retrieval, texts_section
 
-    ws = _workspace()
+    ws = workspace()
     config = TextRetrievalConfig(splits=tuple(splits), max_queries_per_type=max_queries)
     metrics = evaluate_text_retrieval(
         _model_path(model),
@@ -219,7 +214,7 @@ def ann(
         extra_factories=tuple(factory or ()),
         metric=metric,
     )
-    out_dir = _workspace().eval(run)
+    out_dir = workspace().eval(run)
     result = run_ann_benchmark(np.asarray(data, dtype=np.float32), config=config, out_dir=out_dir)
     section = ann_section(result, plot=os.path.join(out_dir, "ann_recall_qps.png"))
     rows = [

@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from acg2vec.commands.state import state, workspace
 from acg2vec.errors import UserError
 
 app = typer.Typer(no_args_is_help=True)
@@ -58,7 +59,6 @@ def safebooru(
     http_cache: bool = _HTTP_CACHE,
     fresh: bool = _FRESH,
 ) -> None:
-    from acg2vec.cli_common import state, workspace
     from acg2vec.crawlers.runner import run_spider
 
     if format not in ("json", "xml"):
@@ -100,7 +100,6 @@ def bangumi(
     fresh: bool = _FRESH,
 ) -> None:
     if archive is not None:
-        from acg2vec.cli_common import workspace
         from acg2vec.crawlers.bangumi_archive import ArchiveImportConfig, import_archive
 
         config = ArchiveImportConfig(subject_types=(subject_type,) if subject_type else (), limit=limit or None)
@@ -184,7 +183,6 @@ def pixiv(
         help="Folder of saved AJAX /ajax/illust/{id} bodies or app-API illust objects (*.json, any depth).",
     ),
 ) -> None:
-    from acg2vec.cli_common import state, workspace
     from acg2vec.crawlers.runner import run_spider
 
     if not from_dir.is_dir():
@@ -212,7 +210,6 @@ def _wiki_args(
 
 def _crawl(name: str, *, base_url: str, limit: int, args: dict, throttle: bool, http_cache: bool, fresh: bool) -> None:
     """Run one spider in its child process, then print what it wrote and dropped."""
-    from acg2vec.cli_common import state, workspace
     from acg2vec.crawlers.runner import run_spider
 
     if limit < 0:

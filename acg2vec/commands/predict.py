@@ -1,0 +1,102 @@
+"""``acg2vec predict`` and ``acg2vec embed``: tags and vectors of a user's own images and texts.
+
+Only typer and the standard library are imported here; TensorFlow and torch load inside the commands.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import typer
+
+from acg2vec.commands.state import state, workspace
+from acg2vec.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+def predict(
+    images: list[Path] = typer.Argument(..., help="Image files or folders of images."),
+    model: Path = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="Exported tagger folder (default: <workdir>/models/deepdanbooru, alt_i2v or deepix).",
+    ),
+    top_k: int = typer.Option(
+        None, "--top-k", "-k", help="Print the K best tags instead of those above the tuned thresholds."
+    ),
+    batch_size: int = typer.Option(32, "--batch-size", help="Images per batch."),
+) -> None:
+    """Print each image's tags with their scores: those above the model's tuned thresholds, or the top K."""
+    from acg2vec.deadletter import DeadLetters
+    from acg2vec.trainers.image import predict as predict_lib
+
+    model_dir = (
+        str(model)
+        if model
+        else predict_lib.find_model(workspace().models(), predict_lib.TAGGER_PREFERENCE, what="tagger")
+    )
+    files = predict_lib.expand_inputs(images)
+    with DeadLetters(None) as dead:
+        results = predict_lib.predict_tags(files, model_dir=model_dir, top_k=top_k, batch_size=batch_size, dead=dead)
+    for result in results:
+        tags = ", ".join(f"{t.name} ({t.score:.3f})" for t in result.tags) or "(no tag above its threshold)"
+        typer.echo(f"{result.path}: {tags}")
+    for reason, count in sorted(dead.counts.items()):
+        typer.echo(f"skipped {count} file(s): {reason}", err=True)
+    if not results and dead.total:
+        raise UserError(f"None of the {dead.total} input file(s) could be read as an image.")
+
+
+def embed_images(*, inputs: list[Path], model: Path | None, out: Path | None, batch_size: int) -> None:
+    """Write image vectors with their ids: ``<out>.npy`` and ``<out>.parquet`` (id, path, row, vector)."""
+    from acg2vec.deadletter import DeadLetters
+    from acg2vec.trainers.image import predict as predict_lib
+
+    ws = workspace()
+    model_dir = (
+        str(model) if model else predict_lib.find_model(ws.models(), predict_lib.EMBEDDER_PREFERENCE, what="image")
+    )
+    out = out or Path(ws.root) / "embeddings" / f"images-{Path(model_dir).name}"
+    files = predict_lib.expand_inputs(inputs)
+    with DeadLetters(f"{out}.deadletter.jsonl") as dead:
+        written = predict_lib.embed_files(files, model_dir=model_dir, out=str(out), batch_size=batch_size, dead=dead)
+    log.info("Embedded %d of %d files (%d skipped: %s)", written, len(files), dead.total, dict(dead.counts))
+    typer.echo(
+        f"wrote {written} vectors to {out}.npy and {out}.parquet" + (f"; {dead.total} skipped" if dead.total else "")
+    )
+
+
+def embed_texts(*, inputs: list[Path], model: Path | None, out: Path | None, batch_size: int) -> None:
+    """Embed text files (one text per line) into <out>.npy + <out>.parquet (ids = file:line)."""
+    from acg2vec.trainers.text.embed import embed_text_files
+
+    ws = workspace()
+    model = model or Path(ws.models("acgvoc2vec"))
+    out = out or Path(ws.root) / "embeddings" / "acgvoc2vec-texts"
+    result = embed_text_files(inputs=inputs, model=model, out=out, batch_size=batch_size)
+    if not state.quiet:
+        from acg2vec.logs import console
+
+        console.print(
+            f"Wrote {result.written} vectors to {result.vectors_path} (ids in {result.ids_path}); "
+            f"{result.read - result.written} lines skipped {result.dropped or ''}"
+        )
+
+
+def embed(
+    inputs: list[Path] = typer.Argument(..., help="Image files or folders; with --text, text files (one per line)."),
+    model: Path = typer.Option(
+        None, "--model", "-m", help="Model folder (default: the workdir's latest of its kind)."
+    ),
+    out: Path = typer.Option(None, "--out", "-o", help="Output prefix (writes <out>.npy and <out>.parquet)."),
+    text: bool = typer.Option(False, "--text", help="Embed texts with the acgvoc2vec encoder instead of images."),
+    batch_size: int = typer.Option(32, help="Inputs per batch."),
+) -> None:
+    """Write vectors with their ids (npy + Parquet): images by default, texts with --text."""
+    if text:
+        embed_texts(inputs=inputs, model=model, out=out, batch_size=batch_size)
+    else:
+        embed_images(inputs=inputs, model=model, out=out, batch_size=batch_size)
