@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from image_fakes import make_post, noisy_jpeg, zoo_files
 from PIL import Image
 
 from acg2vec.beam_pipelines.image_decode import ImageDrop, ImageRules, decode_resize_encode, process_file
@@ -39,6 +38,7 @@ from acg2vec.beam_pipelines.vocabulary import (
     vocabulary_csv,
 )
 from acg2vec.errors import UserError
+from tests.beam_pipelines.image_fakes import make_post, noisy_jpeg, zoo_files
 
 pytestmark = pytest.mark.unit
 RULES = ImageRules(size=64, max_pixels=4_000_000)

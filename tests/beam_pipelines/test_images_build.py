@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-from image_fakes import make_illust, make_post, save_file, simple_raw, write_shard, zoo_files
 
 from acg2vec.beam_pipelines import image_build, images
 from acg2vec.beam_pipelines.image_build import run_build
@@ -16,6 +15,7 @@ from acg2vec.beam_pipelines.options import RunnerConfig
 from acg2vec.beam_pipelines.vocabulary import VocabularyRules, csv_sha256
 from acg2vec.errors import UserError
 from acg2vec.workspace import Workspace
+from tests.beam_pipelines.image_fakes import make_illust, make_post, save_file, simple_raw, write_shard, zoo_files
 
 pytestmark = pytest.mark.integration
 CONFIG = ImageBuildConfig(

@@ -7,7 +7,6 @@ from pathlib import Path
 import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
-from image_fakes import image_bytes, local_test_pipeline, make_illust, make_post, save_file, write_shard, zoo_files
 
 from acg2vec.beam_pipelines.image_decode import ImageRules
 from acg2vec.beam_pipelines.images import (
@@ -23,6 +22,15 @@ from acg2vec.beam_pipelines.images import (
 from acg2vec.beam_pipelines.raw_io import DEAD
 from acg2vec.beam_pipelines.vocabulary import VocabularyRules
 from acg2vec.crawlers.items import Tag
+from tests.beam_pipelines.image_fakes import (
+    image_bytes,
+    local_test_pipeline,
+    make_illust,
+    make_post,
+    save_file,
+    write_shard,
+    zoo_files,
+)
 
 pytestmark = pytest.mark.integration
 CONFIG = ImageBuildConfig(

@@ -9,9 +9,9 @@ from pathlib import Path
 import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
-from image_fakes import local_test_pipeline, make_illust, make_post, write_shard
 
 from acg2vec.beam_pipelines import raw_io
+from tests.beam_pipelines.image_fakes import local_test_pipeline, make_illust, make_post, write_shard
 
 
 @pytest.mark.unit

@@ -5,18 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tiny_corpus import write_tiny_corpus
 
-from acg2vec.trainers.text.configs import TextTrainConfig, tiny_for_tests
-
-
-def tiny_config(datasets_root: Path, output: Path, **overrides: object) -> TextTrainConfig:
-    config = tiny_for_tests()
-    config.data_dir = str(datasets_root)
-    config.output = str(output)
-    for key, value in overrides.items():
-        setattr(config, key, value)
-    return config
+from tests.trainers.text.tiny_corpus import tiny_config, write_tiny_corpus
 
 
 @pytest.fixture

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from tiny_corpus import BAD_ROWS, write_tiny_corpus
 
 from acg2vec.deadletter import DeadLetters
 from acg2vec.errors import UserError
 from acg2vec.trainers.text.data import by_pair_type, corpus_texts, find_parquet_root, load_pairs
+from tests.trainers.text.tiny_corpus import BAD_ROWS, write_tiny_corpus
 
 pytestmark = pytest.mark.unit
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import tiny_config
-from tiny_corpus import write_tiny_corpus
 
 from acg2vec.trainers.text.train import train_text_model
+from tests.trainers.text.tiny_corpus import tiny_config, write_tiny_corpus
 
 DIRECTIONS = ("ja-zh", "zh-ja", "ja-en")
 

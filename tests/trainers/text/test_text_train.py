@@ -7,11 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import tiny_config
-from tiny_corpus import BAD_ROWS
 
 from acg2vec.errors import UserError
 from acg2vec.trainers.text.train import train_text_model
+from tests.trainers.text.tiny_corpus import BAD_ROWS, tiny_config
 
 pytestmark = pytest.mark.integration
 

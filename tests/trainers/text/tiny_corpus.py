@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from acg2vec.datasets.acg_text_pairs.schema import COLUMNS, SPLITS, parquet_dir
+from acg2vec.trainers.text.configs import TextTrainConfig, tiny_for_tests
 
 WORDS = [
     ("魔法", "魔法", "Magic"),
@@ -124,3 +125,12 @@ def write_tiny_corpus(
         pq.write_table(table, out / "part-00000.parquet", compression="zstd")
         counts[split] = len(split_rows)
     return counts
+
+
+def tiny_config(datasets_root: Path, output: Path, **overrides: object) -> TextTrainConfig:
+    config = tiny_for_tests()
+    config.data_dir = str(datasets_root)
+    config.output = str(output)
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    return config
