@@ -21,7 +21,7 @@ from acg2vec.crawlers.spiders.bangumi import (
     work_from_subject,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures" / "bangumi"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "bangumi"
 BASE = "http://127.0.0.1:8000/bangumi"
 
 

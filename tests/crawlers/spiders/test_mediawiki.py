@@ -15,7 +15,7 @@ from acg2vec.crawlers.items import Section, Work
 from acg2vec.crawlers.spiders.mediawiki import read_parse_response, split_list
 from acg2vec.crawlers.spiders.wikipedia import WikipediaSpider
 
-FIXTURES = Path(__file__).parent / "fixtures" / "mediawiki"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "mediawiki"
 BASE = "http://127.0.0.1:8000/wikipedia/en"
 API = f"{BASE}/w/api.php"
 

@@ -14,7 +14,7 @@ from acg2vec.crawlers.middlewares import DELAY_META
 from acg2vec.crawlers.spiders.booru import PAGE_RETRIES_META, NotReadable, read_records
 from acg2vec.crawlers.spiders.safebooru import SafebooruSpider
 
-FIXTURES = Path(__file__).parent / "fixtures" / "booru"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "booru"
 BASE = "http://127.0.0.1:8000/sb"
 
 pytestmark = pytest.mark.unit

@@ -14,7 +14,7 @@ from scrapy.utils.test import get_crawler
 from acg2vec.crawlers.items import Character, Person, Work
 from acg2vec.crawlers.spiders.animelist import AnimeListSpider, _mal_date, anime_titles, work_from_anime
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 BASE = "http://127.0.0.1:8000/jikan/v4"
 MAL = "http://127.0.0.1:8000/mal"
 

@@ -13,7 +13,7 @@ from acg2vec.crawlers.items import Character, Section, Work
 from acg2vec.crawlers.spiders.mediawiki import ParsedPage
 from acg2vec.crawlers.spiders.moegirl import MoegirlSpider
 
-FIXTURES = Path(__file__).parent / "fixtures" / "moegirl"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "moegirl"
 BASE = "http://127.0.0.1:8000/moegirl"
 
 
