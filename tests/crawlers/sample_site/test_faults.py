@@ -12,17 +12,9 @@ import pytest
 
 from acg2vec.crawlers.sample_site import FaultPlan, start_sample_site
 from acg2vec.crawlers.sample_site.faults import FaultInjector
+from tests.crawlers.sample_site.client import fetch
 
 pytestmark = pytest.mark.integration
-
-
-def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, {k.lower(): v for k, v in error.headers.items()}, error.read()
 
 
 def posts_url(site, **extra: object) -> str:
