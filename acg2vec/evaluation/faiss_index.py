@@ -13,6 +13,15 @@ The rules (the same spirit as autofaiss, written out so they can be read and tes
    8-bit codes; as a last resort the PQ codes alone (lossy, logged as such).
 
 ``nlist`` is the power of two nearest ``sqrt(n)`` (FAISS's guideline of O(sqrt(n)) lists), at least 16.
+
+The API the ``index`` and ``serve`` commands and ``eval ann`` share (the signatures are stable)::
+
+    index, chosen = build_chosen_index(vectors, metric="ip", recall_target=0.95, memory_budget=None, max_ms=None)
+    save_index(out_dir, index, chosen)        # out_dir/index.faiss + out_dir/index_choice.json
+    index, chosen = load_index(out_dir)       # memory-mapped where FAISS can; the tuned parameters applied
+
+``chosen`` (a :class:`ChosenIndex`) says which factory string and search parameters were chosen and why, the
+measured recall and single-thread QPS, the size, the build time, and the measured curve of every candidate.
 """
 
 from __future__ import annotations
@@ -289,3 +298,134 @@ def timed_build(vectors: np.ndarray, factory: str, **kwargs) -> tuple[object, fl
     start = time.perf_counter()
     index = build_index(vectors, factory=factory, **kwargs)
     return index, time.perf_counter() - start
+
+
+# --- The API the index and serve commands call -------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ChosenIndex:
+    """What index was chosen and why, with the measured recall-QPS curve of every candidate (JSON-serialisable)."""
+
+    factory: str
+    params: str
+    reason: str
+    metric: str
+    n: int
+    dim: int
+    recall_target: float
+    measured_recall: float
+    qps: float
+    bytes: int
+    build_seconds: float
+    curve: list[dict] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    @classmethod
+    def from_json(cls, d: dict) -> ChosenIndex:
+        missing = [name for name in cls.__slots__ if name not in d and name != "curve"]
+        if missing:
+            raise UserError(f"index choice is missing {', '.join(missing)}; rebuild the index.")
+        return cls(**{name: d[name] for name in cls.__slots__ if name in d})
+
+
+INDEX_FILE = "index.faiss"
+CHOICE_FILE = "index_choice.json"
+
+
+def build_chosen_index(
+    vectors: np.ndarray,
+    *,
+    metric: str = "ip",
+    recall_target: float = 0.95,
+    memory_budget: int | None = None,
+    max_ms: float | None = None,
+    k: int = 10,
+    seed: int = 0,
+    progress: bool = True,
+):
+    """Choose, build and tune the index of ``vectors``; returns the index (tuned parameters applied) and its choice."""
+    import faiss
+
+    start = time.perf_counter()
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2 or len(vectors) == 0:
+        raise UserError(f"expected a non-empty 2-d array of vectors, got shape {vectors.shape}.")
+    n, dim = vectors.shape
+    choice = choose_index(n, dim, memory_budget=memory_budget or 4 * GIB)
+    index = build_index(vectors, factory=choice.factory, metric=metric, seed=seed, progress=progress)
+    rng = np.random.default_rng(seed)
+    queries = vectors[rng.choice(n, size=min(n, 500), replace=False)]
+    _, truth = exact_search(vectors, queries, k, metric=metric)
+    tuned = tune_index(index, queries, truth, k=k, target_recall=recall_target, max_ms_per_query=max_ms)
+    ms = tuned.ms_per_query
+    if not math.isfinite(ms):
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+        t0 = time.perf_counter()
+        index.search(queries, k)
+        ms = 1000.0 * (time.perf_counter() - t0) / len(queries)
+        faiss.omp_set_num_threads(threads)
+    curve = [
+        {"factory": choice.factory, "params": p, "recall": r, "qps": 1000.0 / m, "ms": m} for p, r, m in tuned.pareto
+    ]
+    chosen = ChosenIndex(
+        factory=choice.factory,
+        params=tuned.params,
+        reason=choice.reason,
+        metric=metric,
+        n=n,
+        dim=dim,
+        recall_target=recall_target,
+        measured_recall=tuned.recall,
+        qps=1000.0 / ms if ms > 0 else 0.0,
+        bytes=index_bytes(index),
+        build_seconds=time.perf_counter() - start,
+        curve=curve,
+    )
+    return index, chosen
+
+
+def apply_params(index, params: str) -> None:
+    """Set search parameters (a ``faiss.ParameterSpace`` string such as ``nprobe=16,k_factor_rf=4``) on ``index``."""
+    import faiss
+
+    if params:
+        faiss.ParameterSpace().set_index_parameters(index, params)
+
+
+def save_index(out_dir: str, index, chosen: ChosenIndex) -> None:
+    """Write ``index.faiss`` and ``index_choice.json`` (the choice, its reason and measured curve) into ``out_dir``."""
+    import json
+    import os
+
+    import faiss
+
+    os.makedirs(out_dir, exist_ok=True)
+    faiss.write_index(index, os.path.join(out_dir, INDEX_FILE))
+    with open(os.path.join(out_dir, CHOICE_FILE), "w", encoding="utf-8") as fh:
+        json.dump(chosen.to_json(), fh, indent=1)
+
+
+def load_index(out_dir: str, *, mmap: bool = True):
+    """Read an index written by :func:`save_index` (memory-mapped by default) with its tuned parameters applied."""
+    import json
+    import os
+
+    import faiss
+
+    path, choice_path = os.path.join(out_dir, INDEX_FILE), os.path.join(out_dir, CHOICE_FILE)
+    for required in (path, choice_path):
+        if not os.path.isfile(required):
+            raise UserError(f"no {os.path.basename(required)} in {out_dir}; build the index first.")
+    with open(choice_path, encoding="utf-8") as fh:
+        try:
+            chosen = ChosenIndex.from_json(json.load(fh))
+        except (ValueError, TypeError) as err:
+            raise UserError(f"{choice_path} is not a valid index choice ({err}).") from err
+    flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mmap else 0
+    index = faiss.read_index(path, flags)
+    apply_params(index, chosen.params)
+    return index, chosen

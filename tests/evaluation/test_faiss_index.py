@@ -147,3 +147,20 @@ def test_tuner_with_a_latency_budget_takes_the_most_accurate_setting_within_it()
     assert generous.recall == pytest.approx(max(p[1] for p in generous.pareto))
     strict = tune_index(index, queries, truth, max_ms_per_query=0.0)  # nothing fits: the fastest setting
     assert strict.ms_per_query == pytest.approx(min(p[2] for p in strict.pareto)) and not strict.met_target
+
+
+@pytest.mark.unit
+def test_chosen_index_round_trip_applies_the_tuned_parameters(tmp_path):
+    from acg2vec.evaluation.faiss_index import ChosenIndex, build_chosen_index, load_index, save_index
+
+    data = clustered_vectors(3_000, 32, seed=5)
+    data /= np.linalg.norm(data, axis=1, keepdims=True)
+    index, chosen = build_chosen_index(data, progress=False)
+    assert chosen.n == 3_000 and chosen.dim == 32 and chosen.metric == "ip" and chosen.reason
+    assert ChosenIndex.from_json(chosen.to_json()) == chosen
+    save_index(str(tmp_path), index, chosen)
+    assert (tmp_path / "index.faiss").is_file() and (tmp_path / "index_choice.json").is_file()
+    loaded, again = load_index(str(tmp_path))
+    assert again == chosen and loaded.ntotal == 3_000
+    _, ids = loaded.search(data[:5], 1)
+    assert ids[:, 0].tolist() == [0, 1, 2, 3, 4]
