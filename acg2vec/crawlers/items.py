@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-RATINGS: tuple[str, ...] = ("general", "sensitive", "questionable", "explicit")
-TAG_CATEGORIES: tuple[str, ...] = ("general", "artist", "copyright", "character", "meta")
+from acg2vec.vocabularies import RATINGS as RATINGS  # re-exported: the item contract names them
+from acg2vec.vocabularies import TAG_CATEGORIES as TAG_CATEGORIES
 
 # Gelbooru-family ratings come as words ("general", "safe", ...) or letters (s / q / e / g).
 _RATING_ALIASES = {
@@ -129,10 +129,12 @@ class Work(Item):
     aliases: list[str] = field(default_factory=list)
     summaries: dict[str, str] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
+    # The site's own kind of work, lower case: "tv", "movie", "ova", "ona", "special", "music" (MyAnimeList), ...
     type: str | None = None
     air_date: str | None = None
     ids: dict[str, str] = field(default_factory=dict)
     character_ids: list[str] = field(default_factory=list)
+    episodes: int | None = None
 
 
 @dataclass(slots=True, kw_only=True)

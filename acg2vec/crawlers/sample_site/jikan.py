@@ -64,6 +64,11 @@ def _mal_name(character: Character | Person) -> str:
     return f"{family}, {given}"
 
 
+def mal_type(work: Work) -> str:
+    """MyAnimeList's type of a sample work: mostly TV, with some movies and OVAs, as on the real site."""
+    return {3: "Movie", 5: "OVA"}.get(work.index % 7, "TV")
+
+
 def _aired(work: Work) -> dict[str, Any]:
     start = work.air_date
     end = start + timedelta(weeks=max(work.episodes - 1, 0))
@@ -135,7 +140,7 @@ class JikanSite:
             "title_english": t["en"],
             "title_japanese": t["ja"],
             "title_synonyms": synonyms,
-            "type": "TV",
+            "type": mal_type(work),
             "source": work.origin[1],
             "episodes": work.episodes,
             "status": "Finished Airing",
@@ -415,7 +420,7 @@ class MalPages:
 <div class="spaceit_pad"><span class="dark_text">English:</span> {t["en"]}</div>
 <br />
 <h2>Information</h2>
-<div class="spaceit_pad"><span class="dark_text">Type:</span> <a href="{MAL}/topanime.php?type=tv">TV</a></div>
+<div class="spaceit_pad"><span class="dark_text">Type:</span> <a href="{MAL}/topanime.php?type={mal_type(work).lower()}">{mal_type(work)}</a></div>
 <div class="spaceit_pad"><span class="dark_text">Episodes:</span> {work.episodes}</div>
 <div class="spaceit_pad"><span class="dark_text">Status:</span> Finished Airing</div>
 <div class="spaceit_pad"><span class="dark_text">Aired:</span> {aired}</div>
