@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from acg2vec.datasets.acg_illustrations.features import SELECTED_TAGS_FILE
 from acg2vec.deadletter import DeadLetters
 from acg2vec.errors import UserError
-from acg2vec.trainers.image.export import THRESHOLDS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +38,10 @@ def find_model(models_dir: str, preference: tuple[str, ...], *, what: str) -> st
 
 
 def load_model(model_dir: str):
-    """The SavedModel in ``model_dir`` (a UserError when the folder holds none)."""
-    import tensorflow as tf
+    """The image model in ``model_dir``: an acg2vec export or a release folder (see :mod:`.image_model`)."""
+    from acg2vec.trainers.image.image_model import load_image_model
 
-    if not tf.io.gfile.exists(f"{model_dir}/saved_model.pb"):
-        raise UserError(f"{model_dir} holds no exported model (saved_model.pb is missing).")
-    return tf.saved_model.load(str(model_dir))
+    return load_image_model(model_dir)
 
 
 def expand_inputs(inputs: list[Path]) -> list[Path]:
@@ -92,23 +87,15 @@ def predict_tags(
 ) -> list[ImageTags]:
     """Tags of each decodable image: above the model's tuned thresholds, or the ``top_k`` best when given."""
     import numpy as np
-    import tensorflow as tf
-
-    from acg2vec.trainers.image.input_pipeline import TagVocab
 
     model = load_model(model_dir)
-    if "serving_default" not in model.signatures or not (Path(model_dir) / SELECTED_TAGS_FILE).is_file():
+    if not model.has_tags:
         raise UserError(f"{model_dir} is not a tagger (it has no tag probabilities); use `acg2vec embed` with it.")
-    names = TagVocab.from_csv((Path(model_dir) / SELECTED_TAGS_FILE).read_text(encoding="utf-8")).names
-    thresholds_path = Path(model_dir) / THRESHOLDS_FILE
-    tuned = (
-        json.loads(thresholds_path.read_text()) if thresholds_path.is_file() else {"default": 0.5, "thresholds": {}}
-    )
-    cut = np.array([tuned["thresholds"].get(name, tuned["default"]) for name in names], dtype=np.float32)
-    serve = model.signatures["serving_default"]
+    names = model.tag_names
+    cut = model.tag_thresholds(0.5)
     results = []
     for batch in _batches(read_images(files, dead), batch_size):
-        scores = serve(image_bytes=tf.constant([data for _, data in batch]))["probabilities"].numpy()
+        scores = model.tag_probabilities([data for _, data in batch])
         for (path, _), row in zip(batch, scores, strict=True):
             order = np.argsort(-row)
             chosen = order[:top_k] if top_k else [j for j in order if row[j] >= cut[j]]
@@ -124,19 +111,16 @@ def embed_files(files: list[Path], *, model_dir: str, out: str, batch_size: int 
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
-    import tensorflow as tf
-
     from acg2vec.logs import progress_task
 
     model = load_model(model_dir)
-    if "embed" not in model.signatures:
-        raise UserError(f"{model_dir} has no 'embed' signature; export it again with acg2vec.")
-    embed = model.signatures["embed"]
+    if not model.has_embedding:
+        raise UserError(f"{model_dir} ({model.kind}) gives no image vectors; use a model with an embedding.")
     images = read_images(files, dead)
     vectors = []
     with progress_task("Embedding images", total=len(images)) as advance:
         for batch in _batches(images, batch_size):
-            vectors.append(embed(image_bytes=tf.constant([data for _, data in batch]))["embedding"].numpy())
+            vectors.append(model.embed([data for _, data in batch]))
             advance(len(batch))
     matrix = np.concatenate(vectors).astype(np.float32) if vectors else np.zeros((0, 0), np.float32)
     out_path = Path(out)
