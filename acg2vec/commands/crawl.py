@@ -36,8 +36,9 @@ def print_report(report: Any) -> None:  # a CrawlReport, imported lazily
     table.add_row("items", "read = written + dropped + skipped", str(report.items_read))
     table.add_row("http", "requests / responses / errors / retries",
                   f"{report.requests} / {report.responses} / {report.errors} / {report.retries}")  # fmt: skip
-    if report.files_downloaded:
-        table.add_row("files", "downloaded", str(report.files_downloaded))
+    if report.files_downloaded or report.files_on_disk:
+        table.add_row("files", "downloaded (checked) by this run", str(report.files_downloaded))
+        table.add_row("files", "on disk", str(report.files_on_disk))
     console = Console()
     console.print(table)
     if report.finish_reason == "shutdown":
@@ -47,10 +48,10 @@ def print_report(report: Any) -> None:  # a CrawlReport, imported lazily
 @app.command("safebooru", help="Crawl posts, tags and image files from Safebooru or any Gelbooru-0.2 site.")
 def safebooru(
     base_url: str = typer.Option("https://safebooru.org", help="Site root (may carry a path prefix)."),
-    limit: int = typer.Option(0, help="Posts at most (0: all)."),
+    limit: int = typer.Option(0, min=0, help="Posts at most (0: all)."),
     tags: str = typer.Option("", help='Tag query, as on the site: "1girl solo -comic".'),
-    min_id: int = typer.Option(None, help="Only posts with an id of at least this."),
-    max_id: int = typer.Option(None, help="Only posts with an id of at most this."),
+    min_id: int = typer.Option(None, min=0, help="Only posts with an id of at least this."),
+    max_id: int = typer.Option(None, min=0, help="Only posts with an id of at most this."),
     format: str = typer.Option("json", help="DAPI answer format: json or xml."),
     tag_list: str = typer.Option("seen", help="Tags to fetch: seen (those of the crawled posts), all, or none."),
     sample: bool = typer.Option(False, "--sample/--original", help="Download the sample rendition, not the original."),
@@ -67,6 +68,8 @@ def safebooru(
         raise UserError(f"--tag-list must be seen, all or none, not {tag_list!r}.")
     if limit < 0:
         raise UserError("--limit must be 0 (no limit) or more.")
+    if min_id is not None and max_id is not None and min_id > max_id:
+        raise UserError(f"--min-id {min_id} is above --max-id {max_id}: no post can match.")
     args = {"tags": tags, "format": format, "tag_list": tag_list, "limit": limit or None,
             "min_id": min_id, "max_id": max_id}  # fmt: skip
     report = run_spider(
@@ -88,10 +91,10 @@ def safebooru(
 )
 def bangumi(
     base_url: str = typer.Option("https://api.bgm.tv", help="API root (may carry a path prefix)."),
-    limit: int = typer.Option(0, help="Subjects at most (0: all)."),
+    limit: int = typer.Option(0, min=0, help="Subjects at most (0: all)."),
     ids: str = typer.Option(None, help="Comma-separated subject ids to crawl instead of browsing."),
     subject_type: int = typer.Option(
-        2, help="Subject type: 1 book, 2 anime, 3 music, 4 game, 6 real (with --archive, 0 imports every type)."
+        2, min=0, help="Subject type: 1 book, 2 anime, 3 music, 4 game, 6 real (with --archive, 0 imports every type)."
     ),
     characters: bool = typer.Option(True, help="Also crawl the subjects' characters and their voice actors."),
     archive: Path = typer.Option(None, help="Import this Bangumi Archive zip instead of crawling the API."),
@@ -102,7 +105,9 @@ def bangumi(
     if archive is not None:
         from acg2vec.crawlers.bangumi_archive import ArchiveImportConfig, import_archive
 
-        config = ArchiveImportConfig(subject_types=(subject_type,) if subject_type else (), limit=limit or None)
+        config = ArchiveImportConfig(
+            subject_types=(subject_type,) if subject_type else (), limit=limit or None, characters=characters
+        )
         print_report(import_archive(archive, workspace=workspace(), config=config))
         return
     args = {"subject_type": subject_type, "characters": "1" if characters else "0"}
@@ -120,8 +125,8 @@ def wikipedia(
     ),
     title: list[str] = typer.Option(None, help="Page title to read (repeatable)."),
     list_page: list[str] = typer.Option(None, help="List page whose linked articles are read (repeatable)."),
-    depth: int = typer.Option(0, help="Sub-category levels to follow."),
-    limit: int = typer.Option(0, help="Pages at most (0: all)."),
+    depth: int = typer.Option(0, min=0, help="Sub-category levels to follow."),
+    limit: int = typer.Option(0, min=0, help="Pages at most (0: all)."),
     throttle: bool = _THROTTLE,
     http_cache: bool = _HTTP_CACHE,
     fresh: bool = _FRESH,
@@ -140,8 +145,8 @@ def moegirl(
     category: list[str] = typer.Option(None, help="Category to walk (repeatable; default: 日本动画)."),
     title: list[str] = typer.Option(None, help="Page title to read (repeatable)."),
     list_page: list[str] = typer.Option(None, help="List page whose linked articles are read (repeatable)."),
-    depth: int = typer.Option(0, help="Sub-category levels to follow."),
-    limit: int = typer.Option(0, help="Pages at most (0: all)."),
+    depth: int = typer.Option(0, min=0, help="Sub-category levels to follow."),
+    limit: int = typer.Option(0, min=0, help="Pages at most (0: all)."),
     throttle: bool = _THROTTLE,
     http_cache: bool = _HTTP_CACHE,
     fresh: bool = _FRESH,
@@ -158,7 +163,7 @@ def animelist(
         "the MyAnimeList root (default https://myanimelist.net).",
     ),
     mode: str = typer.Option("jikan", help="jikan (the API) or html (MyAnimeList's own anime pages)."),
-    limit: int = typer.Option(0, help="Anime at most (0: all)."),
+    limit: int = typer.Option(0, min=0, help="Anime at most (0: all)."),
     ids: str = typer.Option(None, help="Comma-separated anime ids to crawl instead of browsing."),
     characters: bool = typer.Option(True, help="Also crawl characters and voice actors (Jikan mode)."),
     throttle: bool = typer.Option(True, help="Jikan's rate limits and AutoThrottle (turn off only for a local site)."),

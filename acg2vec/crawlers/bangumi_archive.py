@@ -7,7 +7,9 @@ Bangumi's wiki syntax). The importer writes the same feed layout as a crawl: ``r
 
 Memory: the two link files are held as id -> ids maps (integers only); the entity files are streamed.
 Every line is counted: written, dropped (does not fit its item; dead-lettered), skipped (another subject type,
-not linked to an imported subject, already in raw/bangumi/), or bad input (not JSON; dead-lettered).
+not linked to an imported subject, already in raw/bangumi/, characters not requested), or bad input (not
+JSON; dead-lettered). Summaries are stored under their detected language (many are Japanese), and a subject
+line without ``date`` takes its air date from the infobox (放送开始, 发售日, 上映年度 ...).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class ArchiveImportConfig:
     limit: int | None = None  # subjects at most
     batch_items: int = 5000  # items per feed shard
     skip_existing: bool = True  # skip items already in raw/bangumi/ (incremental re-imports)
+    characters: bool = True  # also import the subjects' characters and voice actors (and the links to them)
 
 
 class ShardWriter:
@@ -193,8 +196,23 @@ def import_archive(
     return run.report
 
 
+def _skip_member(archive: zipfile.ZipFile, member: str | None, run: _Import, reason: str) -> None:
+    """Count the lines of a member not imported on purpose, without parsing them."""
+    if member is None:
+        return
+    with archive.open(member) as fh:
+        lines = sum(1 for line in fh if line.strip())
+    if lines:
+        run.report.skipped[reason] = run.report.skipped.get(reason, 0) + lines
+
+
 def _import(archive: zipfile.ZipFile, members: dict[str, str | None], run: _Import) -> None:
     config = run.config
+    if not config.characters:
+        # Works only: the character, person and link files are counted, not read; works carry no character ids.
+        for name in ("subject-characters", "person-characters", "character", "person"):
+            _skip_member(archive, members[name], run, "characters-not-requested")
+        members = {**members, "subject-characters": None, "person-characters": None, "character": None, "person": None}
     # Links first (ids only): subject -> characters in (type, order) order; character -> subjects and actors.
     subject_characters: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
     character_subjects: dict[int, list[int]] = defaultdict(list)

@@ -144,3 +144,51 @@ def test_cli_imports_the_archive_and_prints_the_counts(tmp_path: Path, workdir: 
     assert table_row(result.output, "bad input", "bad-json") == "1"
     assert table_row(result.output, "dropped", "bad-subject") == "1"
     assert list((workdir / "raw" / "bangumi").glob("work-*.jsonl.gz"))
+
+
+def make_real_shaped_zip(tmp_path: Path) -> Path:
+    """Archive lines in the dump's real shape (wiki-text infobox, \r\n, no ``date`` field, Japanese blurbs)."""
+    subjects = [
+        {"id": 9912, "type": 2, "name": "けいおん!", "name_cn": "轻音少女",
+         "infobox": "{{Infobox animanga/TVAnime\r\n|中文名= 轻音少女\r\n|话数= 12\r\n|放送开始= 2009年4月2日\r\n}}",
+         "platform": 1, "summary": "桜が丘高校に入学した平沢唯は、廃部寸前の軽音部に入部することに。",
+         "nsfw": False, "tags": [{"name": "京都动画", "count": 5000}], "score": 7.9, "rank": 300},
+        {"id": 37785, "type": 2, "name": "映画 けいおん!", "name_cn": "轻音少女 剧场版",
+         "infobox": "{{Infobox animanga/Movie\r\n|中文名= 轻音少女 剧场版\r\n|上映年度= 2011年12月3日\r\n}}",
+         "platform": 2, "summary": "毕业旅行去伦敦的轻音部五人的故事。", "nsfw": False, "tags": []},
+    ]  # fmt: skip
+    path = tmp_path / "real.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("subject.jsonlines", "\n".join(json.dumps(s, ensure_ascii=False) for s in subjects) + "\n")
+        zf.writestr("subject-characters.jsonlines", '{"character_id": 1, "subject_id": 9912, "type": 1, "order": 0}\n')
+        zf.writestr("character.jsonlines", '{"id": 1, "role": 1, "name": "平沢唯", "infobox": "", "summary": ""}\n')
+        zf.writestr(
+            "person.jsonlines", '{"id": 2, "name": "豊崎愛生", "type": 1, "career": ["seiyu"], "infobox": ""}\n'
+        )
+        zf.writestr("person-characters.jsonlines", '{"person_id": 2, "subject_id": 9912, "character_id": 1}\n')
+    return path
+
+
+@pytest.mark.unit
+def test_real_shaped_lines_get_their_summary_language_and_infobox_dates(tmp_path: Path) -> None:
+    ws = Workspace.at(tmp_path / "ws")
+    report = import_archive(make_real_shaped_zip(tmp_path), workspace=ws)
+    works = {w["source_id"]: w for w in read_kind(Path(ws.raw("bangumi")), "work")}
+    assert works["9912"]["summaries"] == {"ja": "桜が丘高校に入学した平沢唯は、廃部寸前の軽音部に入部することに。"}
+    assert works["9912"]["air_date"] == "2009-04-02" and works["9912"]["character_ids"] == ["1"]
+    assert works["37785"]["summaries"] == {"zh-Hans": "毕业旅行去伦敦的轻音部五人的故事。"}
+    assert works["37785"]["air_date"] == "2011-12-03"
+    assert report.written == {"work": 2, "character": 1, "person": 1}
+
+
+@pytest.mark.unit
+def test_without_characters_only_works_are_imported_and_the_rest_is_counted(tmp_path: Path) -> None:
+    ws = Workspace.at(tmp_path / "ws")
+    config = ArchiveImportConfig(characters=False)
+    report = import_archive(make_real_shaped_zip(tmp_path), workspace=ws, config=config)
+    raw = Path(ws.raw("bangumi"))
+    assert [w["character_ids"] for w in read_kind(raw, "work")] == [[], []]
+    assert read_kind(raw, "character") == [] and read_kind(raw, "person") == []
+    assert report.written == {"work": 2}
+    # One line in each of the four files not read.
+    assert report.skipped == {"characters-not-requested": 4}

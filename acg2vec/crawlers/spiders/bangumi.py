@@ -12,6 +12,7 @@ Archive importer, whose wiki-syntax infoboxes :func:`parse_wiki_infobox` turns i
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import urlencode
@@ -22,6 +23,7 @@ from twisted.python.failure import Failure
 
 from acg2vec import __version__
 from acg2vec.crawlers.items import Character, Item, ItemError, Person, Work
+from acg2vec.crawlers.language import detect_language
 from acg2vec.crawlers.spiders.apibase import ApiSpider, json_callback
 
 SOURCE = "bangumi"
@@ -121,8 +123,47 @@ def _id(data: Any, what: str) -> int:
 
 
 def _summary(value: Any) -> dict[str, str]:
-    # Bangumi's summaries are written in Chinese.
-    return {"zh-Hans": value.strip().replace("\r\n", "\n")} if isinstance(value, str) and value.strip() else {}
+    """A summary under its own language: most are Chinese, but many are Japanese publisher blurbs."""
+    if not isinstance(value, str) or not value.strip():
+        return {}
+    text = value.strip().replace("\r\n", "\n")
+    return {detect_language(text) or "zh-Hans": text}
+
+
+# Infobox keys that hold a work's first date, by subject type: anime (放送开始, 上映年度 for films, 发售日 for
+# OVAs), books (开始 = serialisation, 发售日), games (发行日期), music (发售日期) ... in order of preference.
+DATE_KEYS = (
+    "放送开始", "上映年度", "上映日", "上映时间", "首播", "发售日", "发售日期", "发行日期", "发布日期",
+    "开始", "连载开始", "开始时间", "放送日期", "播放日期", "发售时间", "发行时间", "出版日期", "年份",
+)  # fmt: skip
+_DATE = re.compile(r"(?P<y>(?:19|20)\d{2})\s*(?:[年\-/.]\s*(?P<m>\d{1,2})\s*(?:[月\-/.]\s*(?P<d>\d{1,2})\s*日?|月)?)?")
+
+
+def parse_date(text: str | None) -> str | None:
+    """``2010-04-02`` / ``2010-04`` / ``2010`` from the common shapes: 2010年4月2日, 2010-04-02, 2010/4/2,
+    2010.04.02, 2010年4月, 2010年 (the first date in the text; a month or day out of range stops there)."""
+    match = _DATE.search(text or "")
+    if not match:
+        return None
+    year, month, day = match.group("y"), match.group("m"), match.group("d")
+    if not month or not 1 <= int(month) <= 12:
+        return year
+    if not day or not 1 <= int(day) <= 31:
+        return f"{year}-{int(month):02d}"
+    return f"{year}-{int(month):02d}-{int(day):02d}"
+
+
+def air_date(data: dict[str, Any]) -> str | None:
+    """The subject's ``date``, else the first date in the infobox keys of :data:`DATE_KEYS`."""
+    date = data.get("date")
+    if isinstance(date, str) and parse_date(date):
+        return parse_date(date)
+    for key in DATE_KEYS:
+        for _, value in infobox_values(data.get("infobox"), key):
+            found = parse_date(value)
+            if found:
+                return found
+    return None
 
 
 # -- item builders --------------------------------------------------------------------------------------------
@@ -135,7 +176,6 @@ def work_from_subject(data: Any, *, url: str | None, character_ids: list[int] | 
     if not titles:
         raise ItemError("bad-subject", f"subject {subject_id} has no name")
     tags = [t["name"] for t in data.get("tags") or [] if isinstance(t, dict) and isinstance(t.get("name"), str)]
-    date = data.get("date")
     return Work(
         source=SOURCE,
         source_id=str(subject_id),
@@ -145,7 +185,7 @@ def work_from_subject(data: Any, *, url: str | None, character_ids: list[int] | 
         summaries=_summary(data.get("summary")),
         tags=tags,
         type=SUBJECT_TYPES.get(data.get("type")),
-        air_date=date if isinstance(date, str) and date else None,
+        air_date=air_date(data),
         ids={"bangumi": str(subject_id)},
         character_ids=[str(c) for c in character_ids or []],
     )

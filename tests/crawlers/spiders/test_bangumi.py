@@ -14,8 +14,10 @@ from acg2vec.crawlers.feeds import bookkeeping
 from acg2vec.crawlers.items import Character, ItemError, Person, Work
 from acg2vec.crawlers.spiders.bangumi import (
     BangumiSpider,
+    air_date,
     character_from,
     infobox_values,
+    parse_date,
     parse_wiki_infobox,
     person_from,
     work_from_subject,
@@ -246,7 +248,9 @@ def test_real_bangumi_captures_parse(shared_fixtures: Path) -> None:
     assert work.titles["ja"] == subject["name"] and work.titles["zh-Hans"] == subject["name_cn"]
     assert set(work.aliases) >= {"NGNL", "游戏人生"} - set(work.titles.values())
     assert work.tags[: len(subject["tags"][:3])] == [t["name"] for t in subject["tags"][:3]]
-    assert work.air_date == subject["date"] and work.type == "anime" and work.summaries["zh-Hans"]
+    assert work.air_date == subject["date"] and work.type == "anime"
+    # A Chinese summary that quotes Japanese (「烂游戏」, 『人类种』) stays Chinese.
+    assert list(work.summaries) == ["zh-Hans"] and work.summaries["zh-Hans"].startswith("“听说游戏玩家兄妹")
 
     related = json.loads((real / "v0_example_RelatedCharacter.json").read_text(encoding="utf-8"))
     out = list(spider.parse_subject_characters(response(request.url, body=json.dumps(related).encode()), work=work))
@@ -264,6 +268,8 @@ def test_real_bangumi_captures_parse(shared_fixtures: Path) -> None:
     assert item.names["ja"] == person["name"] and item.names["zh-Hans"] == "天乙准花"
     assert item.names["ja-Latn"] == "amaoto jyunka" and "JUNCA" in item.aliases
     assert item.roles == person["career"]
+    # Chinese with the name's kana reading in parentheses: still Chinese.
+    assert list(item.summaries) == ["zh-Hans"] and item.summaries["zh-Hans"].startswith("天乙 准花（あまおと")
     assert item.character_ids == list(dict.fromkeys(["1"] + [str(c["id"]) for c in voiced]))
 
     # The related-subject list is the shape of /v0/characters/{id}/persons' subject fields: ids read, nothing breaks.
@@ -455,3 +461,69 @@ def test_without_characters_the_works_come_straight_from_the_browse_page() -> No
     out = list(spider.parse_browse(response(spider.browse_url(0), "subjects_page.json"), offset=0))
     assert isinstance(out[0], Work) and out[0].source_id == "101" and out[0].character_ids == []
     assert [r.url for r in out[1:]] == [f"{BASE}/v0/subjects?type=2&limit=50&offset=2"]
+
+
+# -- summary languages and air dates from the infobox ------------------------------------------------------------
+
+# An Archive subject line of the real shape: infobox as wiki text with \r\n, no "date", a Japanese blurb.
+ARCHIVE_LINE = {
+    "id": 9912,
+    "type": 2,
+    "name": "けいおん!",
+    "name_cn": "轻音少女",
+    "infobox": "{{Infobox animanga/TVAnime\r\n|中文名= 轻音少女\r\n|别名={\r\n[K-ON!]\r\n}\r\n"
+    "|话数= 12\r\n|放送开始= 2009年4月2日\r\n|放送星期= 星期四\r\n}}",
+    "platform": 1,
+    "summary": "桜が丘高校に入学した平沢唯は、廃部寸前の軽音部に入部することに。\r\nギターも弾けない唯の高校生活が始まる。",
+    "nsfw": False,
+    "tags": [{"name": "京都动画", "count": 5000}],
+    "score": 7.9,
+    "rank": 300,
+}
+
+
+@pytest.mark.unit
+def test_summaries_are_stored_under_their_detected_language() -> None:
+    work = work_from_subject({**ARCHIVE_LINE, "infobox": parse_wiki_infobox(ARCHIVE_LINE["infobox"])}, url="u")
+    assert list(work.summaries) == ["ja"] and work.summaries["ja"].startswith("桜が丘高校に入学した")
+    assert "\r" not in work.summaries["ja"]
+    chinese = work_from_subject(
+        {"id": 1, "name": "x", "summary": "讲述了少女们组建乐队的故事，改编自漫画《けいおん!》。"}, url="u"
+    )
+    assert list(chinese.summaries) == ["zh-Hans"]
+
+
+@pytest.mark.unit
+def test_air_date_falls_back_to_the_infobox() -> None:
+    subject = {**ARCHIVE_LINE, "infobox": parse_wiki_infobox(ARCHIVE_LINE["infobox"])}
+    assert work_from_subject(subject, url="u").air_date == "2009-04-02"
+    # The subject's own date wins; an empty one falls back.
+    assert air_date({**subject, "date": "2009-04-03"}) == "2009-04-03"
+    assert air_date({**subject, "date": ""}) == "2009-04-02"
+    film = {"infobox": [{"key": "上映年度", "value": "2011年12月3日"}, {"key": "发售日", "value": "2012-07-18"}]}
+    assert air_date(film) == "2011-12-03"
+    book = {"infobox": [{"key": "开始", "value": "2007年5月号"}]}
+    assert air_date(book) == "2007-05"
+    assert air_date({"infobox": [{"key": "发行日期", "value": "未定"}]}) is None
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("text", "date"),
+    [
+        ("2010年4月2日", "2010-04-02"),
+        ("2010年4月2日（金）", "2010-04-02"),
+        ("2010-04-02", "2010-04-02"),
+        ("2010/4/2", "2010-04-02"),
+        ("2010.04.02", "2010-04-02"),
+        ("2010年4月", "2010-04"),
+        ("2010-04", "2010-04"),
+        ("2010年", "2010"),
+        ("2010", "2010"),
+        ("2010年13月", "2010"),
+        ("第2期", None),
+        ("", None),
+    ],
+)
+def test_parse_date(text: str, date: str | None) -> None:
+    assert parse_date(text) == date
