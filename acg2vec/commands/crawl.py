@@ -185,15 +185,27 @@ def pixiv(
     from_dir: Path = typer.Option(
         ...,
         "--from",
-        help="Folder of saved AJAX /ajax/illust/{id} bodies or app-API illust objects (*.json, any depth).",
+        help="Folder of saved pixiv responses (*.json, any depth): AJAX /ajax/illust/{id} bodies, search and "
+        "bookmark responses (their tagTranslation maps), app-API illust objects.",
+    ),
+    language: str = typer.Option(
+        None,
+        help="Language of the pixiv client that saved app-API responses (their translated_name is in it): "
+        "en, ja, zh, zh_tw, ko. Without it, each translation's language is told from its script.",
     ),
 ) -> None:
+    from acg2vec.crawlers.pixiv import APP_LANGUAGES
     from acg2vec.crawlers.runner import run_spider
 
     if not from_dir.is_dir():
         raise UserError(f"--from {from_dir} is not a folder.")
+    if language is not None and language not in APP_LANGUAGES:
+        raise UserError(f"--language must be one of en, ja, zh, zh_tw, ko (not {language!r}).")
+    args = {"from_dir": str(from_dir.resolve())}
+    if language:
+        args["app_language"] = language
     report = run_spider(
-        "pixiv", workspace=workspace(), spider_args={"from_dir": str(from_dir.resolve())}, throttle=False,
+        "pixiv", workspace=workspace(), spider_args=args, throttle=False,
         quiet=state.quiet,
     )  # fmt: skip
     print_report(report)
