@@ -43,6 +43,13 @@ def _image_models(*, taggers_only: bool = False) -> list[str]:
     return found
 
 
+def _has_taggers() -> bool:
+    try:
+        return bool(_image_models(taggers_only=True))
+    except UserError:
+        return False
+
+
 def _finish(run: str, sections: list, *, summary: list[str], rows: list[list]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -78,11 +85,24 @@ def tagger(
     max_images: int = typer.Option(None, help="Evaluate at most this many images."),
     batch_size: int = typer.Option(32, help="Images per model call."),
     run: str = typer.Option("main", help=RUN_HELP),
+    release: list[Path] = typer.Option(
+        None,
+        "--release",
+        help="A released tagger's folder as its authors ship it (DeepDanbooru project; WD-style model.onnx + "
+        "selected_tags.csv), scored as an extra row beside the project's models (repeatable).",
+    ),
 ) -> None:
     from acg2vec.evaluation.tagger import evaluate_tagger, tagger_section
 
     ws = workspace()
-    models = [_model_path(m) for m in model] if model else _image_models(taggers_only=True)
+    if model:
+        models = [_model_path(m) for m in model]
+    elif release:
+        # Releases alone are fine; the project's own models join them when there are any.
+        models = _image_models(taggers_only=True) if _has_taggers() else []
+    else:
+        models = _image_models(taggers_only=True)
+    models += [str(Path(r).expanduser().resolve()) for r in release or []]
     data_dir = str(dataset) if dataset else os.path.join(ws.datasets(), "acg_illustrations")
     sections, rows = [], []
     for model_dir in models:
@@ -91,9 +111,10 @@ def tagger(
         )
         sections.append(tagger_section(metrics))
         m, b = metrics["overall"]["model"], metrics["overall"]["baseline"]
+        kind = metrics.get("model_kind", "acg2vec")
         rows.append(
             [
-                metrics["model"],
+                metrics["model"] if kind == "acg2vec" else f"{metrics['model']} ({kind} release)",
                 metrics["images"],
                 _fmt(m["micro_f1_at_p_eq_r"]),
                 _fmt(m["macro_f1_tuned"]),

@@ -41,7 +41,12 @@ _SEED = typer.Option(0, "--seed", help="Seed used in --deterministic mode.")
 _VERSION = typer.Option(None, "--resnet-version", help="DeepDanbooru network: v1, v2, v3 (default) or v4.")
 _WIDTH = typer.Option(None, "--width", help="Scale the DeepDanbooru channel widths (e.g. 0.25 for a small model).")
 _DEPTH = typer.Option(None, "--depth", help="Scale the DeepDanbooru block counts (e.g. 0.1 for a shallow model).")
-_INIT = typer.Option(None, "--init-from", help="Start from a DeepDanbooru Keras model file (.h5).")
+_INIT = typer.Option(
+    None,
+    "--init-from",
+    help="Start from a DeepDanbooru Keras model file (.h5 / .keras), or a DeepDanbooru release folder "
+    "(model-resnet_custom_v3.h5 or v4 with tags.txt and project.json) or an acg2vec DeepDanbooru tagger folder.",
+)
 
 
 # Which command-line model options each model takes.
