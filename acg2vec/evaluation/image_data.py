@@ -7,7 +7,7 @@ import csv
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,6 +16,7 @@ from acg2vec.datasets.acg_illustrations.features import NAME, SELECTED_TAGS_FILE
 from acg2vec.deadletter import DeadLetters
 from acg2vec.errors import UserError
 from acg2vec.evaluation.tagging_metrics import TagInfo
+from acg2vec.trainers.image.image_model import ImageDecodeError
 
 log = logging.getLogger(__name__)
 
@@ -131,33 +132,52 @@ def run_signature(
     dead_letters: DeadLetters | None = None,
     ids: list[int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Run a signature on encoded images in batches; returns (outputs of the images that worked, their mask).
+    """Run a SavedModel signature on encoded images in batches (see :func:`run_model`)."""
+    import tensorflow as tf
+
+    def call(chunk: list[bytes]) -> np.ndarray:
+        try:
+            return signature(image_bytes=tf.constant(chunk))[output].numpy()
+        except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as err:
+            raise ImageDecodeError(err.message) from err
+
+    return run_model(call, images, what=output, batch_size=batch_size, dead_letters=dead_letters, ids=ids)
+
+
+def run_model(
+    fn: Callable[[list[bytes]], np.ndarray],
+    images: list[bytes],
+    *,
+    what: str = "outputs",
+    batch_size: int = 32,
+    dead_letters: DeadLetters | None = None,
+    ids: list[int] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run ``fn`` (an :class:`ImageModel` method) on encoded images in batches; returns (outputs of the images
+    that worked, their mask).
 
     A batch that fails is retried image by image, and the images that still fail are counted as
     ``undecodable-image`` with their id, so one bad file never stops an evaluation.
     """
-    import tensorflow as tf
-
     from acg2vec.logs import progress_task
 
     outputs: list[np.ndarray | None] = [None] * len(images)
-    with progress_task(f"Computing {output}", total=len(images)) as advance:
+    with progress_task(f"Computing {what}", total=len(images)) as advance:
         for start in _batches(len(images), batch_size):
             chunk = images[start : start + batch_size]
             advance(len(chunk))
             try:
-                result = signature(image_bytes=tf.constant(chunk))[output].numpy()
-                outputs[start : start + len(chunk)] = list(result)
+                outputs[start : start + len(chunk)] = list(fn(chunk))
                 continue
-            except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as err:
-                log.debug("batch at %d failed (%s); retrying image by image", start, err.message[:200])
+            except ImageDecodeError as err:
+                log.debug("batch at %d failed (%s); retrying image by image", start, str(err)[:200])
             for offset, data in enumerate(chunk):
                 try:
-                    outputs[start + offset] = signature(image_bytes=tf.constant([data]))[output].numpy()[0]
-                except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as err:
+                    outputs[start + offset] = fn([data])[0]
+                except ImageDecodeError as err:
                     if dead_letters is not None:
                         record = {"id": ids[start + offset] if ids else start + offset, "bytes": len(data)}
-                        dead_letters.add("undecodable-image", record, detail=err.message[:300])
+                        dead_letters.add("undecodable-image", record, detail=str(err)[:300])
     mask = np.array([o is not None for o in outputs], dtype=bool)
     kept = [o for o in outputs if o is not None]
     return (np.stack(kept) if kept else np.empty((0, 0), dtype=np.float32)), mask

@@ -19,7 +19,7 @@ import numpy as np
 
 from acg2vec.deadletter import DeadLetters
 from acg2vec.errors import UserError
-from acg2vec.evaluation.image_data import load_signature, read_images, run_signature
+from acg2vec.evaluation.image_data import read_images, run_model
 from acg2vec.evaluation.report import Section, Table
 
 log = logging.getLogger(__name__)
@@ -156,9 +156,18 @@ def evaluate_image_retrieval(
         if embed is None:
             if not model_dir:
                 raise UserError("give an image model folder to evaluate.")
-            signature = load_signature(model_dir, "embed")
-            vectors, model_mask = run_signature(
-                signature, "embedding", records.images, batch_size=cfg.batch_size, dead_letters=dead, ids=records.ids
+            from acg2vec.trainers.image.image_model import load_image_model
+
+            model = load_image_model(model_dir)
+            if not model.has_embedding:
+                raise UserError(f"{model_dir} ({model.kind}) gives no image vectors to retrieve with.")
+            vectors, model_mask = run_model(
+                model.embed,
+                records.images,
+                what="embeddings",
+                batch_size=cfg.batch_size,
+                dead_letters=dead,
+                ids=records.ids,
             )
         else:
             vectors, model_mask = np.asarray(embed(records.images), dtype=np.float32), np.ones(len(records.ids), bool)

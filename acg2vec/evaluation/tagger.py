@@ -9,9 +9,10 @@ import numpy as np
 
 from acg2vec.deadletter import DeadLetters
 from acg2vec.errors import UserError
-from acg2vec.evaluation.image_data import load_signature, read_images, read_tag_info, read_thresholds, run_signature
+from acg2vec.evaluation.image_data import read_images, run_model
 from acg2vec.evaluation.report import Section, Table
-from acg2vec.evaluation.tagging_metrics import plot_pr_curves, tagging_metrics
+from acg2vec.evaluation.tagging_metrics import TagInfo, plot_pr_curves, tagging_metrics
+from acg2vec.trainers.image.image_model import load_image_model
 
 log = logging.getLogger(__name__)
 
@@ -25,21 +26,32 @@ def evaluate_tagger(
     batch_size: int = 32,
     max_images: int | None = None,
 ) -> dict:
-    """Tagging metrics of the SavedModel in ``model_dir`` on ``split`` of the dataset under ``data_dir``.
+    """Tagging metrics of the tagger in ``model_dir`` on ``split`` of the dataset under ``data_dir``.
 
-    Labels are the image's tags, characters, copyrights and artists that are in the model's vocabulary.
+    ``model_dir`` is an acg2vec export or a release folder (DeepDanbooru, WD-style, ...: see
+    :func:`acg2vec.trainers.image.image_model.load_image_model`); a release is scored on the tags of its own
+    vocabulary that the dataset uses. Labels are the image's tags, characters, copyrights and artists that are in the model's vocabulary.
     Images the model cannot decode are counted and written to ``tagger-dead-letters.jsonl`` in ``out_dir``.
     """
-    tag_info = read_tag_info(model_dir)
-    thresholds = read_thresholds(model_dir, tag_info.names)
-    signature = load_signature(model_dir, "serving_default")
+    model = load_image_model(model_dir)
+    if not model.has_tags:
+        raise UserError(
+            f"{model_dir} is not a tagger (it has no tag outputs); evaluate it with `acg2vec eval images`."
+        )
+    tag_info = TagInfo(names=model.tag_names, categories=model.tag_categories, counts=np.asarray(model.tag_counts))
+    thresholds = model.thresholds
     records = read_images(data_dir, split=split, max_images=max_images)
     if not records.ids:
         raise UserError(f"the '{split}' split under {data_dir} has no images.")
     dead_path = os.path.join(out_dir, "tagger-dead-letters.jsonl") if out_dir else None
     with DeadLetters(dead_path) as dead:
-        scores, mask = run_signature(
-            signature, "probabilities", records.images, batch_size=batch_size, dead_letters=dead, ids=records.ids
+        scores, mask = run_model(
+            model.tag_probabilities,
+            records.images,
+            what="tag probabilities",
+            batch_size=batch_size,
+            dead_letters=dead,
+            ids=records.ids,
         )
     if not mask.any():
         raise UserError(f"the model could not read any of the {len(records.ids)} images of '{split}'.")
@@ -52,6 +64,7 @@ def evaluate_tagger(
     metrics = tagging_metrics(y_true, scores, tag_info, thresholds=thresholds)
     metrics.update(
         model=os.path.basename(os.path.normpath(model_dir)),
+        model_kind=model.kind,
         split=split,
         images_read=len(records.ids),
         images_dropped=dict(dead.counts),

@@ -24,6 +24,7 @@ from acg2vec.trainers.image.input_pipeline import TagVocab
 from acg2vec.trainers.image.models import deepdanbooru
 
 from .conftest import TINY_DEEPDANBOORU
+from .release_fakes import i2v_onnx, wd_onnx
 
 pytestmark = pytest.mark.integration
 
@@ -134,37 +135,13 @@ WD_TAGS = [
 ]
 
 
-def _wd_onnx(path, size: int, weights: np.ndarray, bias: np.ndarray) -> None:
-    """input NHWC float -> mean over H, W -> MatMul + Add -> Sigmoid, as an ONNX graph (opset 17)."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    n_tags = weights.shape[1]
-    graph = helper.make_graph(
-        [
-            helper.make_node("ReduceMean", ["input_1:0"], ["pooled"], axes=[1, 2], keepdims=0),
-            helper.make_node("MatMul", ["pooled", "W"], ["logits0"]),
-            helper.make_node("Add", ["logits0", "b"], ["logits"]),
-            helper.make_node("Sigmoid", ["logits"], ["predictions_sigmoid"]),
-        ],
-        "wd_tagger",
-        [helper.make_tensor_value_info("input_1:0", TensorProto.FLOAT, ["batch", size, size, 3])],
-        [helper.make_tensor_value_info("predictions_sigmoid", TensorProto.FLOAT, ["batch", n_tags])],
-        initializer=[numpy_helper.from_array(weights, "W"), numpy_helper.from_array(bias, "b")],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-
-
 @pytest.fixture(scope="module")
 def wd_folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("wd-vit-tagger-v3")
     rng = np.random.default_rng(0)
     weights = (rng.normal(size=(3, len(WD_TAGS))) / 100).astype(np.float32)
     bias = rng.normal(size=len(WD_TAGS)).astype(np.float32)
-    _wd_onnx(folder / "model.onnx", 16, weights, bias)
+    wd_onnx(folder / "model.onnx", 16, weights, bias)
     rows = ["tag_id,name,category,count"] + [
         f"{9000 + i},{name},{category},{count}" for i, (name, category, count) in enumerate(WD_TAGS)
     ]
@@ -203,28 +180,9 @@ def test_wd_selected_tags_of_the_wrong_length_is_one_sentence(wd_folder, tmp_pat
 # -- illustration2vec-style export (ONNX, NCHW, Caffe mean) -------------------------------------------------
 
 
-def _i2v_onnx(path, size: int, weights: np.ndarray) -> None:
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    graph = helper.make_graph(
-        [
-            helper.make_node("ReduceMean", ["data"], ["pooled"], axes=[2, 3], keepdims=0),
-            helper.make_node("MatMul", ["pooled", "W"], ["encode1"]),
-        ],
-        "illust2vec",
-        [helper.make_tensor_value_info("data", TensorProto.FLOAT, ["batch", 3, size, size])],
-        [helper.make_tensor_value_info("encode1", TensorProto.FLOAT, ["batch", weights.shape[1]])],
-        initializer=[numpy_helper.from_array(weights, "W")],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
-
-
 def test_illust2vec_feature_export_takes_bgr_minus_the_caffe_mean_nchw(tmp_path):
     weights = np.random.default_rng(1).normal(size=(3, 6)).astype(np.float32)
-    _i2v_onnx(tmp_path / "illust2vec_ver200.onnx", 8, weights)
+    i2v_onnx(tmp_path / "illust2vec_ver200.onnx", 8, weights)
     model = load_image_model(tmp_path)
     assert (model.kind, model.image_size, model.has_tags, model.has_embedding) == ("illust2vec", 8, False, True)
     vectors = model.embed([_png(RED_RGB, 8, 8), _png((0, 0, 255), 8, 8)])

@@ -119,11 +119,14 @@ def _tag_head(x, num_tags: int, *, bn_momentum: float = 0.99):
 
 
 def load_file(path: str):
-    """A DeepDanbooru Keras model file (.h5 or .keras) as saved by DeepDanbooru or by acg2vec."""
+    """A DeepDanbooru Keras model file (.h5 or .keras) as saved by DeepDanbooru or by acg2vec; a DeepDanbooru
+    release folder (or an acg2vec tagger folder) stands for its model file."""
     import keras
 
     from acg2vec.errors import UserError
+    from acg2vec.trainers.image.image_model import deepdanbooru_model_file
 
+    path = deepdanbooru_model_file(path)
     try:
         return keras.models.load_model(path, compile=False)
     except (OSError, ValueError) as err:

@@ -1,0 +1,57 @@
+"""Tagger evaluation on a tiny dataset and model whose answers are known."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from acg2vec.evaluation.report import write_report
+from acg2vec.evaluation.tagger import evaluate_tagger, tagger_section
+
+
+@pytest.mark.integration
+def test_evaluate_tagger_known_answers(artefacts, tmp_path):
+    root, model = artefacts
+    metrics = evaluate_tagger(str(model), str(root / "datasets"), str(tmp_path))
+    model_m, base = metrics["overall"]["model"], metrics["overall"]["baseline"]
+    # The colour tagger separates every colour and always gives the series tag: perfect on the 4 tags with positives.
+    assert metrics["images"] == 12 and model_m["tags_with_positives"] == 4
+    assert model_m["micro_f1_at_p_eq_r"] == pytest.approx(1.0)
+    assert model_m["macro_f1_tuned"] == pytest.approx(1.0) and model_m["macro_map"] == pytest.approx(1.0)
+    # Frequency baseline: constant per tag, so AP = positive rate: 1/3 per colour, 1 for the series tag.
+    assert base["macro_map"] == pytest.approx((3 * (1 / 3) + 1.0) / 4)
+    assert set(metrics["per_category"]) == {"general", "copyright"}
+    assert metrics["per_category"]["general"]["model"]["tags"] == 4
+    assert not metrics["thresholds_tuned_on_eval_data"]
+    assert (tmp_path / "tagger_pr_alt_i2v.png").stat().st_size > 1000
+
+    paths = write_report(tmp_path, [tagger_section(metrics)])
+    md = Path(paths["markdown"]).read_text()
+    assert "Tagging: alt_i2v" in md and "tag frequency" in md and "tagger_pr_alt_i2v.png" in md
+    assert "data:image/png;base64," in Path(paths["html"]).read_text()
+    assert json.loads(Path(paths["metrics"]).read_text())["tagger:alt_i2v"]["overall"]["model"]["macro_map"] == 1.0
+
+
+@pytest.mark.integration
+def test_a_wd_style_release_is_evaluated_like_the_project_models(artefacts, tmp_path):
+    """A WD-style ONNX tagger folder (BGR 0-255 input) that tags the colours from the mean pixel: perfect scores."""
+    from tests.trainers.image.release_fakes import wd_onnx
+
+    root, _ = artefacts
+    release = tmp_path / "wd-tagger"
+    release.mkdir()
+    # Rows: the B, G, R means; each colour tag fires on its own channel minus the mean of the others.
+    weights = np.array(
+        [[-0.05, -0.05, 0.1, 0.0], [-0.05, 0.1, -0.05, 0.0], [0.1, -0.05, -0.05, 0.0]], dtype=np.float32
+    )
+    wd_onnx(release / "model.onnx", 16, weights, np.array([-3, -3, -3, 0], np.float32))
+    rows = ["tag_id,name,category,count", "1,red,0,30", "2,green,0,20", "3,blue,0,10", "4,general,9,60"]
+    (release / "selected_tags.csv").write_text("\n".join(rows) + "\n")
+    metrics = evaluate_tagger(str(release), str(root / "datasets"), str(tmp_path / "eval"))
+    assert metrics["model_kind"] == "wd-tagger" and metrics["images"] == 12
+    assert metrics["per_category"]["general"]["model"]["macro_map"] == pytest.approx(1.0)
+    assert metrics["per_category"]["general"]["model"]["micro_f1_at_p_eq_r"] == pytest.approx(1.0)
+    assert not metrics["thresholds_tuned_on_eval_data"]
