@@ -14,11 +14,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
-from .tiny_dataset import make_image
+from acg2vec.cli import app
+from tests.trainers.image.tiny_dataset import make_image
 
-pytestmark = pytest.mark.integration
 ACG2VEC = [sys.executable, "-m", "acg2vec.cli"]
+
+
 TINY_FLAGS = [
     "--resnet-version",
     "v4",
@@ -41,6 +44,7 @@ def _run(args: list[str], workdir: Path, timeout: int = 300) -> subprocess.Compl
     return subprocess.run([*ACG2VEC, *args], env=_env(workdir), capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.integration
 def test_missing_dataset_is_one_line_and_non_zero_exit(workdir):
     result = _run(["train", "tagger", "--dataset", "acg_illustrations/224"], workdir)
     assert result.returncode == 2
@@ -48,6 +52,7 @@ def test_missing_dataset_is_one_line_and_non_zero_exit(workdir):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.integration
 def test_train_predict_embed_from_the_cli(workdir, tiny_data_dir, tmp_path):
     from typer.testing import CliRunner
 
@@ -103,6 +108,7 @@ def test_train_predict_embed_from_the_cli(workdir, tiny_data_dir, tmp_path):
     assert "wrote 1 vectors" in result.stdout
 
 
+@pytest.mark.integration
 def test_train_deepix_exports_deepix_and_illust2vec(workdir, tiny_data_dir):
     import tensorflow as tf
     from typer.testing import CliRunner
@@ -148,6 +154,7 @@ def _final_scores(model_dir: Path) -> np.ndarray:
     return loaded.signatures["serving_default"](image_bytes=tf.stack([data]))["probabilities"].numpy()
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_killed_run_resumes_exactly(workdir, tiny_data_dir, tmp_path):
     epochs = 4
@@ -189,6 +196,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.integration
 def test_two_local_workers_train_with_multi_worker_mirrored_strategy(workdir, tiny_data_dir, tmp_path):
     cluster = {"worker": [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]}
     model_dir = tmp_path / "mw"
@@ -220,3 +228,131 @@ def test_two_local_workers_train_with_multi_worker_mirrored_strategy(workdir, ti
     assert not (model_dir / ".worker-1").exists()  # the other worker cleaned its scratch state
     metrics = json.loads((model_dir / "metrics.json").read_text())
     assert metrics["epochs_run"] == 1
+
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def _env(workdir: Path) -> dict[str, str]:
+    return {**os.environ, "ACG2VEC_HOME": str(workdir), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+
+
+@pytest.mark.integration
+def test_train_then_embed_from_the_cli(tiny_corpus: Path, workdir: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    train = runner.invoke(
+        app,
+        [
+            "--workdir",
+            str(workdir),
+            "-q",
+            "train",
+            "text",
+            "--max-steps",
+            "2",
+            "--batch-size",
+            "8",
+            "--eval-steps",
+            "2",
+            "--sampling",
+            "round_robin",
+        ],
+    )
+    assert train.exit_code == 0, train.output
+    model_dir = workdir / "models" / "acgvoc2vec"
+    results = json.loads((model_dir / "eval_results.json").read_text())
+    args = json.loads((model_dir / "training_args.json").read_text())
+    assert args["trainer"]["multi_dataset_batch_sampler"] == "round_robin"
+    assert args["trainer"]["learning_rate"] == 5e-4  # the from-scratch default
+    assert results["global_step"] == 2 and set(results["metrics"]) == {"lexical", "untrained", "trained"}
+    texts = tmp_path / "names.txt"
+    texts.write_text("アリス\n爱丽丝\n", encoding="utf-8")
+    embed = runner.invoke(
+        app, ["--workdir", str(workdir), "-q", "embed", "--text", str(texts), "-o", str(tmp_path / "v")]
+    )
+    assert embed.exit_code == 0, embed.output
+    vectors = np.load(tmp_path / "v.npy")
+    assert vectors.shape == (2, 128) and np.isfinite(vectors).all()
+
+
+@pytest.mark.unit
+def test_help_reads_like_a_manual() -> None:
+    result = CliRunner().invoke(app, ["train", "text", "--help"])
+    assert result.exit_code == 0
+    for option in (
+        "--data-dir",
+        "--base-model",
+        "--loss",
+        "--batch-size",
+        "--epochs",
+        "--max-steps",
+        "--output",
+        "--resume",
+    ):
+        assert option in result.output
+
+
+@pytest.mark.unit
+def test_missing_corpus_is_one_line_and_a_nonzero_exit(workdir: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "acg2vec.cli", "train", "text"],
+        env=_env(workdir),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "No acg_text_pairs corpus found" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "acg2vec build texts" in proc.stderr
+
+
+@pytest.mark.integration
+def test_two_process_training_with_torchrun(tiny_corpus: Path, workdir: Path) -> None:
+    """2 CPU processes (gloo), one model copy each; only the first writes the model folder."""
+    proc = subprocess.run(
+        [
+            str(VENV_BIN / "torchrun"),
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "acg2vec.cli",
+            "-q",
+            "train",
+            "text",
+            "--max-steps",
+            "2",
+            "--batch-size",
+            "8",
+            "--eval-steps",
+            "2",
+        ],
+        env=_env(workdir),
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((workdir / "models" / "acgvoc2vec" / "eval_results.json").read_text())
+    assert results["world_size"] == 2
+    assert results["global_step"] == 2
+    assert results["metrics"]["untrained"]  # measured once, by the first process
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--loss", "triplet"], "Unknown loss"),
+        (["--sampling", "random"], "Unknown sampling"),
+        (["--batch-size", "1"], "at least 2"),
+        (["--matryoshka-dims", "64,x"], "comma-separated integers"),
+    ],
+)
+def test_bad_options_are_user_errors(option: list[str], message: str, tiny_corpus: Path, workdir: Path) -> None:
+    from acg2vec.errors import UserError
+
+    result = CliRunner().invoke(app, ["--workdir", str(workdir), "train", "text", *option])
+    assert isinstance(result.exception, UserError)
+    assert message in str(result.exception)

@@ -10,8 +10,7 @@ from typer.testing import CliRunner
 
 from acg2vec.cli import app
 from acg2vec.errors import UserError
-
-from .fakes import make_illustrations_dataset, make_image_model, make_sentence_transformer
+from tests.evaluation.fakes import make_illustrations_dataset, make_image_model, make_sentence_transformer
 
 runner = CliRunner()
 
