@@ -1,0 +1,99 @@
+"""``acg2vec index images|texts``: the vector indexes ``acg2vec serve`` searches, under ``<workdir>/index/``.
+
+Only typer and the standard library are imported here; TensorFlow, torch and FAISS load inside the commands.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from acg2vec.commands.state import workspace
+from acg2vec.errors import UserError
+
+app = typer.Typer(no_args_is_help=True)
+
+GIB = 1024**3
+
+
+def _milvus(index_dir: str, vectors: str, milvus_uri: str | None) -> str:
+    if vectors != "milvus":
+        return ""
+    from acg2vec.serving.stores import open_store
+
+    store = open_store(index_dir, backend="milvus", milvus_uri=milvus_uri, rebuild=True)
+    name = store.collection
+    store.close()
+    return f"; Milvus collection {name} at {milvus_uri}"
+
+
+VECTORS_HELP = "Also load the vectors into Milvus (faiss: only the embedded FAISS index)."
+MILVUS_HELP = "Milvus server URL (http://host:19530) or a milvus-lite file (vectors.db) for --vectors milvus."
+
+
+@app.command("images")
+def index_images(
+    model: Path = typer.Option(
+        None, "--model", "-m", help="Image model folder (default: the workdir's illust2vec, deepix or tagger)."
+    ),
+    dataset: Path = typer.Option(
+        None, "--dataset", help="acg_illustrations folder (default: <workdir>/datasets/acg_illustrations)."
+    ),
+    batch_size: int = typer.Option(32, help="Images per model call."),
+    memory_budget_gib: float = typer.Option(4.0, "--memory-budget-gib", help="Memory the FAISS index may use."),
+    vectors: str = typer.Option("faiss", "--vectors", help=VECTORS_HELP),
+    milvus_uri: str = typer.Option(None, "--milvus-uri", help=MILVUS_HELP),
+) -> None:
+    """Embed every post of acg_illustrations and write index/images/ (FAISS index, ids, posts, thumbnails)."""
+    from acg2vec.serving import indexing
+    from acg2vec.serving.models import EMBEDDER_PREFERENCE, find_image_model
+
+    ws = workspace()
+    model_path = str(model) if model else find_image_model(ws.models(), EMBEDDER_PREFERENCE)
+    if not model_path:
+        raise UserError(f"no image model under {ws.models()}; train one with `acg2vec train deepix` or pass --model.")
+    out = indexing.index_dir(ws.root, indexing.IMAGES)
+    meta = indexing.build_image_index(
+        dataset_dir=str(dataset) if dataset else os.path.join(ws.datasets(), "acg_illustrations"),
+        model_path=model_path,
+        out_dir=out,
+        raw_root=ws.raw(),
+        batch_size=batch_size,
+        memory_budget=int(memory_budget_gib * GIB),
+    )
+    extra = _milvus(out, vectors, milvus_uri)
+    dropped = sum(meta["dropped"].values())
+    typer.echo(
+        f"indexed {meta['count']} of {meta['posts']} posts with {Path(model_path).name} ({meta['factory']}, "
+        f"dimension {meta['dim']}) in {out}" + (f"; {dropped} undecodable" if dropped else "") + extra
+    )
+
+
+@app.command("texts")
+def index_texts(
+    model: Path = typer.Option(
+        None, "--model", "-m", help="acgvoc2vec folder (default: <workdir>/models/acgvoc2vec)."
+    ),
+    tagger: Path = typer.Option(None, "--tagger", help="Tagger whose vocabulary the tag list holds (default: found)."),
+    memory_budget_gib: float = typer.Option(4.0, "--memory-budget-gib", help="Memory the FAISS index may use."),
+    vectors: str = typer.Option("faiss", "--vectors", help=VECTORS_HELP),
+    milvus_uri: str = typer.Option(None, "--milvus-uri", help=MILVUS_HELP),
+) -> None:
+    """Embed every work's titles and aliases (index/works/) and write the tag list for autocomplete (index/tags/)."""
+    from acg2vec.serving import indexing
+    from acg2vec.serving.services import ServeConfig, build_tags
+
+    ws = workspace()
+    model_path = str(model) if model else ws.models("acgvoc2vec")
+    out = indexing.index_dir(ws.root, indexing.WORKS)
+    meta = indexing.build_works_index(
+        datasets_root=ws.datasets(), model_path=model_path, out_dir=out, memory_budget=int(memory_budget_gib * GIB)
+    )
+    extra = _milvus(out, vectors, milvus_uri)
+    tags = build_tags(ServeConfig(workdir=ws.root, tagger=str(tagger) if tagger else None))
+    typer.echo(
+        f"indexed {meta['count']} titles of {meta['works']} works ({meta['factory']}) in {out}{extra}; "
+        f"{tags} tags for autocomplete in {indexing.index_dir(ws.root, indexing.TAGS)}"
+    )

@@ -1,0 +1,87 @@
+"""``acg2vec serve``: the REST API, its OpenAPI docs and the search page over the workdir's models and indexes."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import typer
+
+from acg2vec.commands.state import workspace
+from acg2vec.errors import UserError
+
+LOOPBACK = ("localhost",)
+
+
+def is_loopback(host: str) -> bool:
+    if host in LOOPBACK:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_binding(host: str, api_key: str | None, insecure_no_auth: bool) -> None:
+    """Another address than loopback needs an API key, or the explicit choice to serve without one."""
+    if is_loopback(host) or api_key or insecure_no_auth:
+        return
+    raise UserError(
+        f"Serving on {host} exposes the API beyond this machine; give --api-key KEY (clients send it in the "
+        "X-API-Key header) or --insecure-no-auth."
+    )
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; another than loopback needs --api-key."),
+    port: int = typer.Option(8000, "--port", help="TCP port."),
+    models: Path = typer.Option(None, "--models", help="Folder of the models (default: <workdir>/models)."),
+    vectors: str = typer.Option("faiss", "--vectors", help="Vector store: faiss (embedded, default) or milvus."),
+    milvus_uri: str = typer.Option(
+        None, "--milvus-uri", help="Milvus server (http://host:19530) or milvus-lite file (vectors.db)."
+    ),
+    api_key: str = typer.Option(
+        None, "--api-key", envvar="ACG2VEC_API_KEY", help="Require this key in the X-API-Key header."
+    ),
+    insecure_no_auth: bool = typer.Option(
+        False, "--insecure-no-auth", help="Allow binding a non-loopback address without an API key."
+    ),
+    batching: bool = typer.Option(True, "--batching/--no-batching", help="Micro-batch concurrent model calls."),
+    max_batch: int = typer.Option(16, "--max-batch", help="Most requests one model call takes."),
+    max_wait_ms: float = typer.Option(5.0, "--max-wait-ms", help="Longest a request waits for others to join."),
+    max_upload_mb: float = typer.Option(20.0, "--max-upload-mb", help="Largest request body, in MB."),
+    max_k: int = typer.Option(100, "--max-k", help="Most results one search returns."),
+    build: bool = typer.Option(True, "--build/--no-build", help="Build missing or stale indexes before serving."),
+) -> None:
+    """Serve tags, illust2vec vectors, similar illustrations, acgvoc2vec vectors, work and tag search over HTTP."""
+    check_binding(host, api_key, insecure_no_auth)
+    if vectors not in ("faiss", "milvus"):
+        raise UserError(f"unknown vector store {vectors!r}; use faiss or milvus.")
+    if vectors == "milvus" and not milvus_uri:
+        raise UserError("--vectors milvus needs --milvus-uri (a Milvus server URL or a milvus-lite .db file).")
+    if max_k < 1 or max_batch < 1:
+        raise UserError("--max-k and --max-batch must be at least 1.")
+    import uvicorn
+
+    from acg2vec.serving.app import create_app
+    from acg2vec.serving.services import ServeConfig, build_missing
+
+    ws = workspace()
+    config = ServeConfig(
+        workdir=ws.root,
+        models_dir=str(models) if models else None,
+        vectors=vectors,
+        milvus_uri=milvus_uri,
+        batching=batching,
+        max_batch=max_batch,
+        max_wait_ms=max_wait_ms,
+        max_upload_bytes=int(max_upload_mb * 1024 * 1024),
+        max_k=max_k,
+        api_key=api_key,
+    )
+    if build:
+        built = build_missing(config)
+        if built:
+            typer.echo(f"built the {', '.join(built)} index(es) under {ws.root}/index/", err=True)
+    typer.echo(f"acg2vec serving on http://{host}:{port}/ (API docs at /docs)", err=True)
+    uvicorn.run(create_app(config), host=host, port=port, log_level="warning", access_log=False)

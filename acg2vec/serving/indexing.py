@@ -1,0 +1,375 @@
+"""``acg2vec index``: the vector indexes and metadata ``acg2vec serve`` answers from, under ``<workdir>/index/``.
+
+    index/images/   every post of acg_illustrations embedded by the image model: vectors.npy, ids.npy (post ids),
+                    index.faiss + index_choice.json (chosen and tuned by the FAISS chooser), posts.parquet (tags,
+                    rating, score, source URL, where its thumbnail sits) and thumbnails.bin (the dataset's JPEGs)
+    index/works/    every title and alias of every work of acg_text_pairs embedded by acgvoc2vec: one row per
+                    title (ids = row numbers), titles.parquet (row -> work, text, language), works.parquet
+    index/tags/     tags.parquet: the tagger's vocabulary and pixiv's Japanese tags, with their translations
+
+Each folder carries ``meta.json`` (what was embedded with which model) so ``serve`` can tell a stale index.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import json
+import logging
+import os
+import re
+import time
+import unicodedata
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from acg2vec.deadletter import DeadLetters
+from acg2vec.errors import UserError
+from acg2vec.serving.stores.base import IDS_FILE, META_FILE, VECTORS_FILE, unit_rows
+
+log = logging.getLogger(__name__)
+
+IMAGES, WORKS, TAGS = "images", "works", "tags"
+POSTS_FILE = "posts.parquet"
+THUMBNAILS_FILE = "thumbnails.bin"
+WORKS_FILE = "works.parquet"
+TITLES_FILE = "titles.parquet"
+TAGS_FILE = "tags.parquet"
+LANGS = ("ja", "zh", "en")
+
+
+def index_dir(workdir: str, name: str) -> str:
+    return os.path.join(workdir, "index", name)
+
+
+def fingerprint(model_path: str) -> str:
+    """Name and modification time of a model folder: an index built with another model is stale."""
+    try:
+        mtime = max(os.path.getmtime(os.path.join(model_path, f)) for f in os.listdir(model_path))
+    except (OSError, ValueError):
+        mtime = 0.0
+    return f"{os.path.basename(os.path.normpath(model_path))}@{mtime:.0f}"
+
+
+def is_current(out_dir: str, model_path: str | None) -> bool:
+    """True when ``out_dir`` holds a complete index built with ``model_path`` (any model when None)."""
+    path = os.path.join(out_dir, META_FILE)
+    if not os.path.isfile(path):
+        return False
+    with open(path, encoding="utf-8") as fh:
+        meta = json.load(fh)
+    return model_path is None or meta.get("model_fingerprint") == fingerprint(model_path)
+
+
+def write_vectors(
+    out_dir: str, ids: np.ndarray, vectors: np.ndarray, meta: dict, *, memory_budget: int | None
+) -> dict:
+    """Unit vectors + ids + the chosen FAISS index + ``meta.json`` (written last: its presence means complete)."""
+    from acg2vec.evaluation.faiss_index import build_chosen_index, save_index
+
+    os.makedirs(out_dir, exist_ok=True)
+    unit = unit_rows(vectors)
+    np.save(os.path.join(out_dir, VECTORS_FILE), unit)
+    np.save(os.path.join(out_dir, IDS_FILE), np.asarray(ids, dtype=np.int64))
+    index, chosen = build_chosen_index(unit, metric="ip", memory_budget=memory_budget, progress=False)
+    save_index(out_dir, index, chosen)
+    meta = {**meta, "dim": int(unit.shape[1]), "count": int(len(unit)), "metric": "ip", "factory": chosen.factory}
+    meta["built_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    with open(os.path.join(out_dir, META_FILE), "w", encoding="utf-8") as fh:
+        json.dump(meta, fh, indent=1, ensure_ascii=False)
+    return meta
+
+
+# -- images ----------------------------------------------------------------------------------------------------
+
+
+def source_urls(raw_root: str) -> dict[int, str]:
+    """Post id -> its page on the site it was crawled from, from the raw post items (empty when none are kept)."""
+    urls: dict[int, str] = {}
+    for path in sorted(glob.glob(os.path.join(raw_root, "*", "post-*.jsonl.gz"))):
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    item = json.loads(line)
+                    urls.setdefault(int(item["id"]), item.get("url") or item.get("source_url"))
+                except (ValueError, KeyError, TypeError):
+                    continue  # the crawl's own dead letters account for malformed lines
+    return {k: v for k, v in urls.items() if v}
+
+
+def _embed_batch(model, ids: list[int], images: list[bytes], dead: DeadLetters) -> tuple[list[int], list]:
+    from acg2vec.trainers.image.image_model import ImageDecodeError
+
+    try:
+        return ids, list(model.embed(images))
+    except ImageDecodeError:
+        kept_ids, kept = [], []
+        for id_, data in zip(ids, images, strict=True):
+            try:
+                kept.append(model.embed([data])[0])
+                kept_ids.append(id_)
+            except ImageDecodeError as err:
+                dead.add("undecodable-image", {"id": id_, "bytes": len(data)}, detail=str(err)[:300])
+        return kept_ids, kept
+
+
+def build_image_index(
+    *,
+    dataset_dir: str,
+    model_path: str,
+    out_dir: str,
+    raw_root: str | None = None,
+    batch_size: int = 32,
+    memory_budget: int | None = None,
+) -> dict:
+    """Embed every post of every split of ``acg_illustrations`` and write ``index/images/``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import tensorflow_datasets as tfds
+
+    from acg2vec.evaluation.image_data import resolve_dataset_dir
+    from acg2vec.logs import progress_task
+    from acg2vec.serving.models import load_image_model
+
+    folder = resolve_dataset_dir(dataset_dir)
+    builder = tfds.builder_from_directory(folder)
+    model = load_image_model(model_path)
+    if not model.has_embedding:
+        raise UserError(f"{model_path} gives no image vectors; index images with illust2vec or a tagger export.")
+    urls = source_urls(raw_root) if raw_root else {}
+    rating_names = builder.info.features["rating"].names
+    os.makedirs(out_dir, exist_ok=True)
+    rows: dict[str, list] = defaultdict(list)
+    ids: list[int] = []
+    vectors: list = []
+    seen: set[int] = set()
+    pending_ids: list[int] = []
+    pending: list[bytes] = []
+    total = sum(builder.info.splits[s].num_examples for s in builder.info.splits)
+    with (
+        DeadLetters(os.path.join(out_dir, "dead-letters.jsonl"), step="index-images") as dead,
+        open(os.path.join(out_dir, THUMBNAILS_FILE), "wb") as thumbs,
+        progress_task("Embedding posts", total=total) as advance,
+    ):
+
+        def flush() -> None:
+            kept_ids, kept = _embed_batch(model, pending_ids, pending, dead)
+            ids.extend(kept_ids)
+            vectors.extend(kept)
+            pending_ids.clear()
+            pending.clear()
+
+        for split in sorted(builder.info.splits):
+            ds = builder.as_dataset(split=split, decoders={"image": tfds.decode.SkipDecoding()})
+            for example in tfds.as_numpy(ds):
+                advance(1)
+                post_id = int(example["id"])
+                if post_id in seen:  # a post kept in two splits is indexed once
+                    continue
+                seen.add(post_id)
+                data = bytes(example["image"])
+                rows["id"].append(post_id)
+                rows["md5"].append(example["md5"].decode())
+                for name in ("tags", "characters", "copyrights", "artists"):
+                    rows[name].append([t.decode() for t in example.get(name, [])])
+                rows["rating"].append(rating_names[int(example["rating"])])
+                rows["score"].append(int(example["score"]))
+                pixiv = int(example.get("pixiv_id", -1))
+                rows["pixiv_id"].append(pixiv)
+                rows["source_url"].append(
+                    urls.get(post_id) or (f"https://www.pixiv.net/artworks/{pixiv}" if pixiv > 0 else None)
+                )
+                rows["split"].append(split)
+                rows["thumb_offset"].append(thumbs.tell())
+                rows["thumb_size"].append(len(data))
+                thumbs.write(data)
+                pending_ids.append(post_id)
+                pending.append(data)
+                if len(pending) >= batch_size:
+                    flush()
+        if pending:
+            flush()
+    if not ids:
+        raise UserError(f"no post of {folder} could be embedded; see {out_dir}/dead-letters.jsonl.")
+    pq.write_table(pa.table(dict(rows)), os.path.join(out_dir, POSTS_FILE))
+    meta = {
+        "kind": IMAGES,
+        "model": model_path,
+        "model_fingerprint": fingerprint(model_path),
+        "dataset": folder,
+        "posts": len(rows["id"]),
+        "dropped": dict(dead.counts),
+    }
+    meta = write_vectors(out_dir, np.asarray(ids), np.stack(vectors), meta, memory_budget=memory_budget)
+    log.info("indexed %d of %d posts in %s (%s)", meta["count"], meta["posts"], out_dir, meta["factory"])
+    return meta
+
+
+# -- works -----------------------------------------------------------------------------------------------------
+
+# Pair types whose anchor is a work's title (in the anchor's language) and, for title pairs, whose positive is too.
+TITLE_PAIRS = ("title_ja-title_zh", "title_ja-title_en")
+TITLE_ANCHORS = re.compile(r"^title_(ja|zh|en)-(summary|tags|character|title_(ja|zh|en))$")
+
+
+@dataclass(slots=True)
+class Work:
+    entity_id: str
+    titles: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+
+    def add(self, text: str, lang: str) -> None:
+        text = text.strip()
+        if text:
+            self.titles[lang if lang in LANGS else "und"][text] += 1
+
+    def record(self) -> dict:
+        """The most frequent title per language; every other spelling is an alias."""
+        main = {lang: counts.most_common(1)[0][0] for lang, counts in self.titles.items() if counts}
+        aliases = sorted({t for counts in self.titles.values() for t in counts} - set(main.values()))
+        return {"entity_id": self.entity_id, "titles": main, "aliases": aliases}
+
+
+def _pair_langs(pair_type: str) -> tuple[str, str | None]:
+    match = TITLE_ANCHORS.match(pair_type)
+    return (match.group(1), match.group(3)) if match else ("und", None)
+
+
+def read_works(datasets_root: str) -> list[dict]:
+    """Works of every split of ``acg_text_pairs`` (Parquet): entity id, title per language, aliases."""
+    import pyarrow.parquet as pq
+
+    from acg2vec.datasets.acg_text_pairs.schema import SPLITS, parquet_dir
+
+    files = [
+        f for split in SPLITS for f in sorted(glob.glob(os.path.join(parquet_dir(datasets_root, split), "*.parquet")))
+    ]
+    if not files:
+        raise UserError(
+            f"no Parquet files under {parquet_dir(datasets_root, '<split>')}; run `acg2vec build texts` first."
+        )
+    works: dict[str, Work] = {}
+    for path in files:
+        columns = ["anchor", "positive", "pair_type", "entity_id", "anchor_lang", "positive_lang"]
+        for row in pq.read_table(path, columns=columns).to_pylist():
+            pair_type = row["pair_type"] or ""
+            if not TITLE_ANCHORS.match(pair_type) or not row["entity_id"]:
+                continue
+            anchor_lang, positive_lang = _pair_langs(pair_type)
+            work = works.setdefault(row["entity_id"], Work(row["entity_id"]))
+            work.add(row["anchor"] or "", anchor_lang)
+            if pair_type in TITLE_PAIRS:
+                work.add(row["positive"] or "", positive_lang or row["positive_lang"] or "und")
+    return [works[key].record() for key in sorted(works)]
+
+
+def build_works_index(*, datasets_root: str, model_path: str, out_dir: str, memory_budget: int | None = None) -> dict:
+    """Embed every title and alias of every work and write ``index/works/``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from acg2vec.serving.models import TextModel
+
+    works = read_works(datasets_root)
+    if not works:
+        raise UserError(f"acg_text_pairs under {datasets_root} has no title pairs, so no work to index.")
+    model = TextModel(model_path)
+    titles: dict[str, list] = defaultdict(list)
+    for work_row, work in enumerate(works):
+        lang_of = {text: lang for lang, text in work["titles"].items()}
+        for text in dict.fromkeys([*work["titles"].values(), *work["aliases"]]):
+            titles["row"].append(len(titles["row"]))
+            titles["work"].append(work_row)
+            titles["text"].append(text)
+            titles["lang"].append(lang_of.get(text, "alias"))
+    vectors = model.encode(titles["text"]).vectors
+    os.makedirs(out_dir, exist_ok=True)
+    pq.write_table(
+        pa.table(
+            {
+                "entity_id": [w["entity_id"] for w in works],
+                "titles": [json.dumps(w["titles"], ensure_ascii=False) for w in works],
+                "aliases": [w["aliases"] for w in works],
+            }
+        ),
+        os.path.join(out_dir, WORKS_FILE),
+    )
+    pq.write_table(pa.table(dict(titles)), os.path.join(out_dir, TITLES_FILE))
+    meta = {"kind": WORKS, "model": model_path, "model_fingerprint": fingerprint(model_path), "works": len(works)}
+    meta = write_vectors(out_dir, np.asarray(titles["row"]), vectors, meta, memory_budget=memory_budget)
+    log.info("indexed %d titles of %d works in %s (%s)", meta["count"], len(works), out_dir, meta["factory"])
+    return meta
+
+
+# -- tags ------------------------------------------------------------------------------------------------------
+
+
+def tag_key(text: str) -> str:
+    """What autocomplete compares: NFKC, casefolded, underscores as spaces (``hatsune_miku`` = ``Hatsune Miku``)."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().replace("_", " ").split())
+
+
+def read_tag_pairs(datasets_root: str) -> dict[str, Counter]:
+    """pixiv's tag_ja -> Counter of its Chinese translations, from every split of acg_text_pairs."""
+    import pyarrow.parquet as pq
+
+    from acg2vec.datasets.acg_text_pairs.schema import SPLITS, parquet_dir
+
+    pairs: dict[str, Counter] = defaultdict(Counter)
+    for split in SPLITS:
+        for path in sorted(glob.glob(os.path.join(parquet_dir(datasets_root, split), "*.parquet"))):
+            table = pq.read_table(path, columns=["anchor", "positive", "pair_type"])
+            for row in table.to_pylist():
+                if row["pair_type"] == "tag_ja-tag_zh" and row["anchor"] and row["positive"]:
+                    pairs[row["anchor"].strip()][row["positive"].strip()] += 1
+    return pairs
+
+
+def build_tags_table(
+    *, out_dir: str, tagger=None, datasets_root: str | None = None, works: list[dict] | None = None
+) -> int:
+    """``index/tags/tags.parquet``: one row per tag with its category, count, source and translations by language.
+
+    Booru tags come from the tagger's vocabulary; a copyright or character tag whose words are a work's title
+    gets that work's titles as translations (the Bangumi / Wikipedia / moegirl titles of acg_text_pairs).
+    pixiv's Japanese tags come with the Chinese translations of its tag pairs.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    title_of: dict[str, dict] = {}
+    for work in works or []:
+        for text in [*work["titles"].values(), *work["aliases"]]:
+            title_of.setdefault(tag_key(text), work["titles"])
+    rows: dict[str, list] = defaultdict(list)
+
+    def add(name: str, category: str, count: int, source: str, translations: dict[str, list[str]]) -> None:
+        rows["name"].append(name)
+        rows["key"].append(tag_key(name))
+        rows["category"].append(category)
+        rows["count"].append(int(count))
+        rows["source"].append(source)
+        rows["translations"].append(json.dumps(translations, ensure_ascii=False))
+
+    if tagger is not None and tagger.has_tags:
+        counts = tagger.tag_counts or [0] * len(tagger.tag_names)
+        for name, category, count in zip(tagger.tag_names, tagger.tag_categories, counts, strict=True):
+            titles = title_of.get(tag_key(name), {})
+            translations = {lang: [t] for lang, t in titles.items() if tag_key(t) != tag_key(name)}
+            add(name, category, count, "booru", translations)
+    if datasets_root:
+        try:
+            pixiv = read_tag_pairs(datasets_root)
+        except OSError:
+            pixiv = {}
+        for tag, zh in sorted(pixiv.items()):
+            add(tag, "pixiv", sum(zh.values()), "pixiv", {"zh": [t for t, _ in zh.most_common()]})
+    os.makedirs(out_dir, exist_ok=True)
+    schema = {"name": [], "key": [], "category": [], "count": [], "source": [], "translations": []}
+    pq.write_table(pa.table(dict(rows) or schema), os.path.join(out_dir, TAGS_FILE))
+    with open(os.path.join(out_dir, META_FILE), "w", encoding="utf-8") as fh:
+        meta = {"kind": TAGS, "count": len(rows["name"]), "model": getattr(tagger, "path", None)}
+        meta["model_fingerprint"] = fingerprint(tagger.path) if tagger is not None else None
+        json.dump(meta, fh, indent=1)
+    return len(rows["name"])

@@ -1,0 +1,80 @@
+"""The served models, loaded once: image models through ``load_image_model`` (acg2vec exports, DeepDanbooru
+projects, WD ONNX taggers, illustration2vec exports) and the acgvoc2vec sentence-transformers encoder."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from acg2vec.errors import UserError
+
+log = logging.getLogger(__name__)
+
+# Model folders under <workdir>/models tried in order when none is named.
+TAGGER_PREFERENCE = ("deepdanbooru", "alt_i2v", "deepix")
+EMBEDDER_PREFERENCE = ("illust2vec", "deepix", "deepdanbooru", "alt_i2v")
+RATER_PREFERENCE = ("deepix",)
+TEXT_MODEL = "acgvoc2vec"
+
+
+def find_image_model(models_dir: str, preference: tuple[str, ...]) -> str | None:
+    """The first folder of ``preference`` under ``models_dir`` that holds an image model in a known layout."""
+    from acg2vec.trainers.image.image_model import detect_layout
+
+    for name in preference:
+        path = os.path.join(models_dir, name)
+        if detect_layout(path):
+            return path
+    return None
+
+
+def load_image_model(path: str):
+    from acg2vec.trainers.image.image_model import load_image_model as load
+
+    return load(path)
+
+
+def is_sentence_transformer(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, "modules.json")) or os.path.isfile(
+        os.path.join(path, "config_sentence_transformers.json")
+    )
+
+
+@dataclass(slots=True)
+class Encoded:
+    """Unit vectors of texts, and for each text whether the tokenizer cut it to the model's length."""
+
+    vectors: np.ndarray
+    truncated: list[bool]
+    max_tokens: int
+
+
+class TextModel:
+    """An acgvoc2vec (sentence-transformers) folder: unit vectors of texts, cut at the model's token length."""
+
+    def __init__(self, path: str) -> None:
+        if not is_sentence_transformer(path):
+            raise UserError(f"no sentence-transformers model at {path}; train one with `acg2vec train text`.")
+        from sentence_transformers import SentenceTransformer
+
+        self.path = path
+        self.name = Path(path).name
+        self.model = SentenceTransformer(path, device="cpu")
+        self.max_tokens = int(self.model.max_seq_length or 512)
+        dim_of = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dim = int(dim_of())
+
+    def truncated(self, texts: list[str]) -> list[bool]:
+        """Which texts have more tokens than the model reads (the tokenizer keeps the first ``max_tokens``)."""
+        lengths = self.model.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
+        return [len(ids) > self.max_tokens for ids in lengths]
+
+    def encode(self, texts: list[str], *, batch_size: int = 64) -> Encoded:
+        vectors = self.model.encode(
+            texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        ).astype(np.float32)
+        return Encoded(vectors, self.truncated(texts), self.max_tokens)

@@ -1,0 +1,244 @@
+"""Everything ``serve`` loads once: models, vector stores, metadata and the micro-batchers in front of the models.
+
+:func:`build_missing` writes the index folders a workdir lacks (or holds for another model) before loading.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from acg2vec.errors import UserError
+from acg2vec.serving import indexing
+from acg2vec.serving.batching import MicroBatcher
+from acg2vec.serving.catalog import Posts, Tags, Works
+from acg2vec.serving.models import (
+    EMBEDDER_PREFERENCE,
+    RATER_PREFERENCE,
+    TAGGER_PREFERENCE,
+    TEXT_MODEL,
+    TextModel,
+    find_image_model,
+    is_sentence_transformer,
+    load_image_model,
+)
+from acg2vec.serving.stores import VectorStore, open_store
+from acg2vec.serving.uploads import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+from acg2vec.serving.work_search import WorkSearch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class ServeConfig:
+    """What ``acg2vec serve`` serves and how (the command's options)."""
+
+    workdir: str
+    models_dir: str | None = None
+    tagger: str | None = None
+    embedder: str | None = None
+    text_model: str | None = None
+    vectors: str = "faiss"
+    milvus_uri: str | None = None
+    milvus_token: str | None = None
+    batching: bool = True
+    max_batch: int = 16
+    max_wait_ms: float = 5.0
+    max_upload_bytes: int = DEFAULT_MAX_BYTES
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_k: int = 100
+    max_texts: int = 64
+    api_key: str | None = None
+    build_missing: bool = True
+
+    @property
+    def models(self) -> str:
+        return self.models_dir or os.path.join(self.workdir, "models")
+
+    def tagger_path(self) -> str | None:
+        return self.tagger or find_image_model(self.models, TAGGER_PREFERENCE)
+
+    def embedder_path(self) -> str | None:
+        return self.embedder or find_image_model(self.models, EMBEDDER_PREFERENCE)
+
+    def text_path(self) -> str | None:
+        path = self.text_model or os.path.join(self.models, TEXT_MODEL)
+        return path if is_sentence_transformer(path) else None
+
+
+def build_missing(config: ServeConfig) -> list[str]:
+    """Build every index folder that is missing or was built with another model; returns what was built."""
+    built = []
+    datasets = os.path.join(config.workdir, "datasets")
+    images_dir = indexing.index_dir(config.workdir, indexing.IMAGES)
+    embedder = config.embedder_path()
+    image_data = os.path.join(datasets, "acg_illustrations")
+    if embedder and os.path.isdir(image_data) and not indexing.is_current(images_dir, embedder):
+        indexing.build_image_index(
+            dataset_dir=image_data,
+            model_path=embedder,
+            out_dir=images_dir,
+            raw_root=os.path.join(config.workdir, "raw"),
+        )
+        built.append(indexing.IMAGES)
+    works_dir = indexing.index_dir(config.workdir, indexing.WORKS)
+    text = config.text_path()
+    has_pairs = os.path.isdir(os.path.join(datasets, "parquet"))
+    if text and has_pairs and not indexing.is_current(works_dir, text):
+        indexing.build_works_index(datasets_root=datasets, model_path=text, out_dir=works_dir)
+        built.append(indexing.WORKS)
+    tags_dir = indexing.index_dir(config.workdir, indexing.TAGS)
+    tagger = config.tagger_path()
+    if (tagger or has_pairs) and not indexing.is_current(tags_dir, tagger):
+        build_tags(config)
+        built.append(indexing.TAGS)
+    return built
+
+
+def build_tags(config: ServeConfig, *, tagger=None) -> int:
+    datasets = os.path.join(config.workdir, "datasets")
+    path = config.tagger_path()
+    if tagger is None and path:
+        tagger = load_image_model(path)
+    works = None
+    if os.path.isdir(os.path.join(datasets, "parquet")):
+        try:
+            works = indexing.read_works(datasets)
+        except UserError:
+            works = None
+    return indexing.build_tags_table(
+        out_dir=indexing.index_dir(config.workdir, indexing.TAGS), tagger=tagger, datasets_root=datasets, works=works
+    )
+
+
+@dataclass
+class Services:
+    config: ServeConfig
+    tagger: object | None = None
+    rater: object | None = None
+    embedder: object | None = None
+    text: TextModel | None = None
+    image_store: VectorStore | None = None
+    posts: Posts | None = None
+    work_store: VectorStore | None = None
+    works: Works | None = None
+    work_search: WorkSearch | None = None
+    tags: Tags | None = None
+    batchers: dict[str, MicroBatcher] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+
+    # -- the batched model calls ------------------------------------------------------------------------------
+
+    def _tag_batch(self, images: list[bytes]) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        probs = self.tagger.tag_probabilities(images)
+        ratings = self.rater.rating(images) if self.rater is not None else [None] * len(images)
+        return list(zip(probs, ratings, strict=True))
+
+    def _embed_batch(self, images: list[bytes]) -> list[np.ndarray]:
+        return list(self.embedder.embed(images))
+
+    def _text_batch(self, texts: list[str]) -> list[tuple[np.ndarray, bool]]:
+        encoded = self.text.encode(texts)
+        return list(zip(encoded.vectors, encoded.truncated, strict=True))
+
+    def make_batchers(self, on_batch=None) -> None:
+        for old in self.batchers.values():
+            old.close()
+        self.batchers = {}
+        cfg = self.config
+        kwargs = {"max_batch": cfg.max_batch, "max_wait_ms": cfg.max_wait_ms, "enabled": cfg.batching}
+        for name, fn, needed in (
+            ("tags", self._tag_batch, self.tagger),
+            ("embed", self._embed_batch, self.embedder),
+            ("text", self._text_batch, self.text),
+        ):
+            if needed is not None:
+                self.batchers[name] = MicroBatcher(name, fn, on_batch=on_batch, **kwargs)
+
+    def close(self) -> None:
+        for batcher in self.batchers.values():
+            batcher.close()
+        for store in (self.image_store, self.work_store):
+            if store is not None:
+                store.close()
+
+    def status(self) -> dict:
+        return {
+            "tagger": getattr(self.tagger, "path", None),
+            "rater": getattr(self.rater, "path", None),
+            "embedder": getattr(self.embedder, "path", None),
+            "text_model": getattr(self.text, "path", None),
+            "vectors": self.config.vectors,
+            "images": None
+            if self.image_store is None
+            else {"count": self.image_store.count, "dim": self.image_store.dim},
+            "works": None if self.works is None else {"count": len(self.works), "titles": self.work_store.count},
+            "tags": None if self.tags is None else len(self.tags),
+            "scorers": list(self.work_search.scorers) if self.work_search else [],
+            "batching": {
+                "enabled": self.config.batching,
+                "max_batch": self.config.max_batch,
+                "max_wait_ms": self.config.max_wait_ms,
+            },  # fmt: skip
+            "missing": self.missing,
+        }
+
+
+def load_services(config: ServeConfig, *, milvus_client=None) -> Services:
+    """Load what the workdir has; what it lacks is listed in ``missing`` (its endpoints answer 503)."""
+    services = Services(config)
+    store_kwargs = {"milvus_uri": config.milvus_uri}
+    if config.vectors == "milvus":
+        store_kwargs["token"] = config.milvus_token
+        if milvus_client is not None:
+            store_kwargs["client"] = milvus_client
+    path = config.tagger_path()
+    if path:
+        services.tagger = load_image_model(path)
+        if not services.tagger.has_tags:
+            services.missing.append(f"{path} has no tag outputs, so /v1/tags is off.")
+            services.tagger = None
+    else:
+        services.missing.append(f"no tagger under {config.models}, so /v1/tags is off.")
+    if services.tagger is not None and services.tagger.has_rating:
+        services.rater = services.tagger
+    else:
+        rater = find_image_model(config.models, RATER_PREFERENCE)
+        if rater:
+            model = load_image_model(rater)
+            services.rater = model if model.has_rating else None
+    path = config.embedder_path()
+    if path:
+        same = services.tagger is not None and os.path.samefile(path, services.tagger.path)
+        services.embedder = services.tagger if same else load_image_model(path)
+    else:
+        services.missing.append(f"no image embedder under {config.models}, so /v1/illust2vec and /v1/similar are off.")
+    images_dir = indexing.index_dir(config.workdir, indexing.IMAGES)
+    if os.path.isfile(os.path.join(images_dir, "meta.json")):
+        services.image_store = open_store(images_dir, backend=config.vectors, **store_kwargs)
+        services.posts = Posts(images_dir)
+    else:
+        services.missing.append(f"no image index at {images_dir}; run `acg2vec index images`.")
+    path = config.text_path()
+    if path:
+        services.text = TextModel(path)
+    else:
+        services.missing.append(f"no acgvoc2vec model under {config.models}, so /v1/text and /v1/works are off.")
+    works_dir = indexing.index_dir(config.workdir, indexing.WORKS)
+    if os.path.isfile(os.path.join(works_dir, "meta.json")):
+        services.work_store = open_store(works_dir, backend=config.vectors, **store_kwargs)
+        services.works = Works(works_dir)
+        services.work_search = WorkSearch(services.work_store, services.works)
+    else:
+        services.missing.append(f"no work index at {works_dir}; run `acg2vec index texts`.")
+    tags_dir = indexing.index_dir(config.workdir, indexing.TAGS)
+    if os.path.isfile(os.path.join(tags_dir, indexing.TAGS_FILE)):
+        services.tags = Tags.load(tags_dir)
+    else:
+        services.missing.append(f"no tag list at {tags_dir}; run `acg2vec index texts`.")
+    for line in services.missing:
+        log.warning("%s", line)
+    return services

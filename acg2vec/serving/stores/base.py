@@ -1,0 +1,103 @@
+"""The vector-store interface: nearest neighbours of unit vectors by inner product (cosine), keyed by int64 ids.
+
+An index folder (``<workdir>/index/<name>/``) holds ``vectors.npy`` (float32, unit rows), ``ids.npy`` (the id of
+each row) and ``meta.json``; each backend builds its own search structure from them. Filters (rating, required
+tags) are predicates on ids applied after the search: a store fetches more neighbours until ``k`` pass or
+every vector has been seen, so both backends filter the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from acg2vec.errors import UserError
+
+IDS_FILE = "ids.npy"
+VECTORS_FILE = "vectors.npy"
+META_FILE = "meta.json"
+
+
+@dataclass(slots=True)
+class Hit:
+    id: int
+    score: float
+
+
+def read_meta(index_dir: str) -> dict:
+    path = os.path.join(index_dir, META_FILE)
+    if not os.path.isfile(path):
+        raise UserError(f"no index at {index_dir} ({META_FILE} is missing); build it with `acg2vec index`.")
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero), float32: inner product is then cosine similarity."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim == 1:
+        vectors = vectors[None, :]
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+class VectorStore(ABC):
+    """Search one index folder's vectors. Subclasses implement :meth:`_search` and :meth:`vector`."""
+
+    backend: str = ""
+
+    def __init__(self, index_dir: str) -> None:
+        self.index_dir = index_dir
+        self.meta = read_meta(index_dir)
+        self.name = os.path.basename(os.path.normpath(index_dir))
+        self.dim = int(self.meta["dim"])
+        self.count = int(self.meta["count"])
+
+    @abstractmethod
+    def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and ids [len(queries), k] of the nearest vectors, best first; id -1 pads missing results."""
+
+    @abstractmethod
+    def vector(self, id_: int) -> np.ndarray | None:
+        """The stored (unit) vector of ``id_``, or None when the store does not hold it."""
+
+    def close(self) -> None:  # noqa: B027 -- FAISS holds nothing to release
+        """Release connections (Milvus); FAISS holds nothing to release."""
+
+    def search(
+        self,
+        queries: np.ndarray,
+        k: int,
+        *,
+        keep: Callable[[int], bool] | None = None,
+        exclude: set[int] | None = None,
+    ) -> list[list[Hit]]:
+        """The ``k`` best hits of each query among the ids ``keep`` accepts (all when None), ``exclude`` left out."""
+        queries = unit_rows(queries)
+        if queries.shape[1] != self.dim:
+            raise ValueError(f"query dimension {queries.shape[1]} differs from the index's {self.dim}")
+        exclude = exclude or set()
+        results: list[list[Hit]] = [[] for _ in range(len(queries))]
+        pending = list(range(len(queries)))
+        fetch = min(self.count, k + len(exclude))
+        while pending and fetch > 0:
+            scores, ids = self._search(queries[pending], fetch)
+            still = []
+            for row, query in enumerate(pending):
+                hits = [
+                    Hit(int(i), float(s))
+                    for s, i in zip(scores[row], ids[row], strict=True)
+                    if i >= 0 and int(i) not in exclude and (keep is None or keep(int(i)))
+                ]
+                results[query] = hits[:k]
+                if len(hits) < k and fetch < self.count:
+                    still.append(query)
+            pending = still
+            # Filters rejected too many: look four times deeper (the whole index at worst).
+            fetch = min(self.count, fetch * 4)
+        return results

@@ -1,0 +1,41 @@
+"""The embedded default: the FAISS index chosen by ``acg2vec index``, memory-mapped where its type allows."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+
+from acg2vec.serving.stores.base import IDS_FILE, VECTORS_FILE, VectorStore
+
+log = logging.getLogger(__name__)
+
+
+class FaissStore(VectorStore):
+    backend = "faiss"
+
+    def __init__(self, index_dir: str, *, mmap: bool = True) -> None:
+        from acg2vec.evaluation.faiss_index import load_index
+
+        super().__init__(index_dir)
+        try:
+            self.index, self.choice = load_index(index_dir, mmap=mmap)
+            self.mmapped = mmap
+        except RuntimeError as err:  # index types FAISS cannot map (e.g. HNSW graphs) are read into memory
+            log.info("%s cannot be memory-mapped (%s); reading it into memory", index_dir, str(err).splitlines()[0])
+            self.index, self.choice = load_index(index_dir, mmap=False)
+            self.mmapped = False
+        self.ids = np.load(os.path.join(index_dir, IDS_FILE))
+        # Rows are looked up one at a time (similar-to-a-post); mapping keeps them on disk until touched.
+        self.vectors = np.load(os.path.join(index_dir, VECTORS_FILE), mmap_mode="r")
+        self.row_of = {int(i): row for row, i in enumerate(self.ids.tolist())}
+
+    def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        scores, rows = self.index.search(queries, k)
+        ids = np.where(rows >= 0, self.ids[np.clip(rows, 0, None)], -1)
+        return scores, ids
+
+    def vector(self, id_: int) -> np.ndarray | None:
+        row = self.row_of.get(int(id_))
+        return None if row is None else np.asarray(self.vectors[row], dtype=np.float32)

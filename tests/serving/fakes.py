@@ -1,0 +1,103 @@
+"""A tiny served workdir built for real: the colour dataset and models of ``tests.evaluation.fakes``, a few works
+in three languages as acg_text_pairs Parquet, a one-layer acgvoc2vec, and the indexes ``acg2vec index`` writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.evaluation.fakes import make_illustrations_dataset, make_image_model, make_sentence_transformer
+
+# (entity_id, ja, zh, en): titles whose characters share nothing across works, so the right work is unambiguous.
+WORKS = [
+    ("bangumi:1", "涼宮ハルヒの憂鬱", "凉宫春日的忧郁", "The Melancholy of Haruhi Suzumiya"),
+    ("bangumi:2", "鋼の錬金術師", "钢之炼金术师", "Fullmetal Alchemist"),
+    ("bangumi:3", "魔法少女まどか☆マギカ", "魔法少女小圆", "Puella Magi Madoka Magica"),
+]
+ALIASES = {"bangumi:2": "ハガレン"}
+TAG_PAIRS = [("初音ミク", "初音未来"), ("猫耳", "猫耳朵")]
+COLUMNS = ("anchor", "positive", "pair_type", "source", "entity_id", "anchor_lang", "positive_lang")
+
+
+def text_pair_rows() -> list[dict]:
+    rows = []
+
+    def add(anchor, positive, pair_type, entity, alang, plang, source="bangumi"):
+        rows.append(dict(zip(COLUMNS, (anchor, positive, pair_type, source, entity, alang, plang), strict=True)))
+
+    for entity, ja, zh, en in WORKS:
+        add(ja, zh, "title_ja-title_zh", entity, "ja", "zh")
+        add(ja, en, "title_ja-title_en", entity, "ja", "en", source="animelist")
+        add(zh, f"{zh}是一部作品。", "title_zh-summary", entity, "zh", "zh")
+        if entity in ALIASES:
+            add(ALIASES[entity], zh, "title_ja-title_zh", entity, "ja", "zh", source="wikipedia")
+    for ja, zh in TAG_PAIRS:
+        add(ja, zh, "tag_ja-tag_zh", f"pixiv-tag:{ja}", "ja", "zh", source="pixiv")
+    add("声優", "声优", "va_name_ja-va_name_zh", "person:1", "ja", "zh")
+    return rows
+
+
+def all_texts() -> list[str]:
+    return [t for row in text_pair_rows() for t in (row["anchor"], row["positive"])] + ["red green blue tag"]
+
+
+def make_text_pairs(workdir: Path) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = Path(workdir) / "datasets" / "parquet" / "acg_text_pairs" / "train"
+    out.mkdir(parents=True, exist_ok=True)
+    rows = text_pair_rows()
+    pq.write_table(pa.table({c: [r[c] for r in rows] for c in COLUMNS}), out / "part-00000.parquet")
+    return out
+
+
+def make_served_workdir(workdir: Path) -> Path:
+    """Datasets and models under ``workdir`` as training leaves them (indexes not built yet).
+
+    The colour tagger is also the image embedder (its ``embed`` signature), as a workdir without illust2vec has it.
+    """
+    workdir = Path(workdir)
+    make_illustrations_dataset(workdir, per_colour=4)
+    make_image_model(workdir / "models" / "deepdanbooru")
+    make_text_pairs(workdir)
+    make_sentence_transformer(workdir / "models" / "acgvoc2vec", texts=all_texts())
+    return workdir
+
+
+# -- fixtures (import them into a test module to use them) ----------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def served_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny workdir with its indexes built the way ``serve`` builds missing ones."""
+    from acg2vec.serving.services import ServeConfig, build_missing
+
+    workdir = make_served_workdir(tmp_path_factory.mktemp("served") / "acg2vec-data")
+    built = build_missing(ServeConfig(workdir=str(workdir)))
+    assert built == ["images", "works", "tags"]
+    return workdir
+
+
+@pytest.fixture(scope="session")
+def milvus_client(tmp_path_factory: pytest.TempPathFactory):
+    """An embedded Milvus (milvus-lite) in a file, shared by the session's tests."""
+    from pymilvus import MilvusClient
+
+    client = MilvusClient(str(tmp_path_factory.mktemp("milvus") / "vectors.db"))
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session", params=["faiss", "milvus"])
+def backend_services(request: pytest.FixtureRequest, served_workdir: Path):
+    """The served workdir loaded once per vector store."""
+    from acg2vec.serving.services import ServeConfig, load_services
+
+    backend = request.param
+    client = request.getfixturevalue("milvus_client") if backend == "milvus" else None
+    config = ServeConfig(workdir=str(served_workdir), vectors=backend, milvus_uri="embedded" if client else None)
+    services = load_services(config, milvus_client=client)
+    yield services
+    services.close()

@@ -1,0 +1,153 @@
+"""Every endpoint of the app on the tiny served workdir, with the FAISS and the Milvus (milvus-lite) store."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.evaluation.fakes import colour_image, jpeg_bytes
+from tests.serving.fakes import WORKS, backend_services, milvus_client, served_workdir  # noqa: F401 -- fixtures
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def client(backend_services):  # noqa: F811
+    from acg2vec.serving.app import create_app
+
+    with TestClient(create_app(backend_services.config, services=backend_services)) as test_client:
+        yield test_client
+
+
+def upload(colour: str = "red", seed: int = 99) -> dict:
+    return {"file": (f"{colour}.jpg", jpeg_bytes(colour_image(colour, seed)), "image/jpeg")}
+
+
+def test_health_ready_and_docs(client, backend_services):  # noqa: F811
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "ready" and ready["missing"] == []
+    assert ready["vectors"] == backend_services.config.vectors
+    assert ready["images"] == {"count": 12, "dim": 3}
+    assert client.get("/docs").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ("/v1/tags", "/v1/illust2vec", "/v1/similar", "/v1/posts/{post_id}", "/v1/text/embed",
+                 "/v1/works/search", "/v1/tags/complete"):  # fmt: skip
+        assert path in paths
+    assert "multipart/form-data" in paths["/v1/tags"]["post"]["requestBody"]["content"]
+
+
+@pytest.mark.parametrize("colour", ["red", "green", "blue"])
+def test_tags_of_an_upload(client, colour):
+    answer = client.post("/v1/tags", files=upload(colour)).json()
+    names = [t["name"] for t in answer["tags"]]
+    # The colour tagger scores the dominant channel above its 0.5 threshold, the series tag at 0.9.
+    assert set(names) == {colour, "sample_series"}
+    assert answer["categories"] == {"copyright": ["sample_series"], "general": [colour]}
+    assert answer["selection"] == "tuned" and answer["rating"] is None
+    assert all(0 <= t["score"] <= 1 for t in answer["tags"])
+
+
+def test_tags_top_k_threshold_category_and_base64(client):
+    image = jpeg_bytes(colour_image("blue", 5))
+    top = client.post("/v1/tags?top_k=3", files={"file": ("b.jpg", image, "image/jpeg")}).json()
+    assert [t["name"] for t in top["tags"]][:2] == ["sample_series", "blue"] and len(top["tags"]) == 3
+    low = client.post("/v1/tags?threshold=0.05", json={"image_base64": base64.b64encode(image).decode()}).json()
+    assert {t["name"] for t in low["tags"]} >= {"blue", "red", "green", "sample_series"}
+    assert "monochrome" not in {t["name"] for t in low["tags"]}  # scores 0.01
+    only = client.post("/v1/tags?category=copyright", files={"file": ("b.jpg", image, "image/jpeg")}).json()
+    assert [t["name"] for t in only["tags"]] == ["sample_series"]
+    raw = client.post("/v1/tags", content=image, headers={"content-type": "image/jpeg"}).json()
+    assert {t["name"] for t in raw["tags"]} == {"blue", "sample_series"}
+
+
+def test_illust2vec_feature(client):
+    answer = client.post("/v1/illust2vec", files=upload("green")).json()
+    assert answer["dim"] == 3 and len(answer["vector"]) == 3
+    r, g, b = answer["vector"]  # the fake embedding is the mean colour
+    assert g > r and g > b
+
+
+def test_similar_to_an_upload_with_filters(client, backend_services):  # noqa: F811
+    answer = client.post("/v1/similar?k=4", files=upload("red")).json()
+    assert answer["backend"] == backend_services.config.vectors
+    assert [p["tags"][0] for p in answer["results"]] == ["red"] * 4
+    assert all({"id", "score", "tags", "rating", "source_url", "thumbnail_url"} <= set(p) for p in answer["results"])
+    smiling = client.post("/v1/similar?k=4&tag=smile", files=upload("red")).json()["results"]
+    # Half the posts of each colour smile: the filter reaches past the other red posts to the other colours.
+    assert len(smiling) == 4 and all("smile" in p["tags"] for p in smiling)
+    assert [p["tags"][0] for p in smiling][:2] == ["red", "red"]
+    none = client.post("/v1/similar?k=4&rating=explicit", files=upload("red")).json()
+    assert none["results"] == [] and none["filters"]["rating"] == ["explicit"]
+
+
+def test_post_by_id_thumbnail_and_similar_posts(client):
+    post = client.get("/v1/posts/5").json()
+    assert post["id"] == 5 and post["tags"][0] == "green" and post["rating"] == "general"
+    thumb = client.get(post["thumbnail_url"])
+    assert thumb.headers["content-type"] == "image/jpeg" and thumb.content[:2] == b"\xff\xd8"
+    similar = client.get("/v1/posts/5/similar?k=3").json()
+    ids = [p["id"] for p in similar["results"]]
+    assert 5 not in ids and len(ids) == 3 and all(5 <= i <= 8 for i in ids)  # posts 5-8 are the green ones
+
+
+def test_text_feature_single_and_batch(client):
+    one = client.post("/v1/text/embed", json={"text": "鋼の錬金術師"}).json()
+    assert one["dim"] == 16 and len(one["vector"]) == 16 and one["truncated"] == [False]
+    assert abs(sum(x * x for x in one["vector"]) - 1) < 1e-4
+    batch = client.post("/v1/text/embed", json={"texts": ["鋼の錬金術師", "Fullmetal Alchemist"]}).json()
+    assert len(batch["vectors"]) == 2 and "vector" not in batch
+    assert batch["vectors"][0] == pytest.approx(one["vector"], abs=1e-5)
+
+
+@pytest.mark.parametrize("scorer", [None, "dense", "lexical", "hybrid"])
+@pytest.mark.parametrize("work", WORKS)
+def test_work_search_in_every_language(client, scorer, work):
+    entity, ja, zh, en = work
+    for query in (ja, zh, en):
+        params = {"q": query, "k": 3} | ({"scorer": scorer} if scorer else {})
+        answer = client.get("/v1/works/search", params=params).json()
+        best = answer["results"][0]
+        if scorer != "dense":  # the untrained one-layer encoder is no judge of meaning; the exact title is found
+            assert best["entity_id"] == entity, (query, answer)
+        assert set(best["titles"]) <= {"ja", "zh", "en"}
+    answer = client.get("/v1/works/search", params={"q": zh, "k": 3, "scorer": scorer or "hybrid"}).json()
+    hit = next(w for w in answer["results"] if w["entity_id"] == entity)
+    assert hit["titles"] == {"ja": ja, "zh": zh, "en": en}
+
+
+def test_work_search_exact_title_dense(client):
+    # A title that is indexed verbatim is its own nearest neighbour, whatever the encoder learned.
+    for entity, ja, _, _ in WORKS:
+        best = client.get("/v1/works/search", params={"q": ja, "k": 1, "scorer": "dense"}).json()["results"][0]
+        assert best["entity_id"] == entity and best["matched"] == ja and best["score"] == pytest.approx(1, abs=1e-4)
+
+
+def test_work_aliases(client):
+    answer = client.get("/v1/works/search", params={"q": "ハガレン", "k": 1, "scorer": "lexical"}).json()
+    assert answer["results"][0]["entity_id"] == "bangumi:2" and answer["results"][0]["aliases"] == ["ハガレン"]
+
+
+def test_tag_autocomplete_with_translations(client):
+    pixiv = client.get("/v1/tags/complete", params={"prefix": "初音"}).json()["results"]
+    assert pixiv == [
+        {"name": "初音ミク", "category": "pixiv", "count": 1, "source": "pixiv", "translations": {"zh": ["初音未来"]}}
+    ]
+    # The Chinese translation finds the Japanese tag too.
+    assert client.get("/v1/tags/complete", params={"prefix": "初音未"}).json()["results"][0]["name"] == "初音ミク"
+    booru = client.get("/v1/tags/complete", params={"prefix": "SAMPLE ser"}).json()["results"]
+    assert [t["name"] for t in booru] == ["sample_series"] and booru[0]["category"] == "copyright"
+    ranked = client.get("/v1/tags/complete", params={"prefix": "r"}).json()["results"]
+    assert ranked[0]["name"] == "red"
+
+
+def test_metrics_count_requests_latencies_and_batches(client):
+    client.post("/v1/tags", files=upload("red"))
+    client.get("/v1/posts/424242")
+    text = client.get("/metrics").text
+    assert 'acg2vec_http_requests_total{method="POST",route="/v1/tags",status="200"}' in text
+    assert 'acg2vec_http_requests_total{method="GET",route="/v1/posts/{post_id}",status="404"}' in text
+    assert 'acg2vec_http_request_seconds_bucket{le="0.1",route="/v1/tags"}' in text
+    assert 'acg2vec_model_batch_size_count{model="tags"}' in text
