@@ -1,13 +1,18 @@
 """Wikitext to plain text with mwparserfromhell: sections by heading, infobox fields, disambiguation marks.
 
-Templates, references, files, categories, tables, galleries and comments are removed; links keep their
-shown text. A few inline templates carry running text (``{{lang|ja|…}}``, moegirl's ``{{黑幕|…}}``); those
-keep the one argument that holds the text (see :data:`INLINE_TEMPLATES`).
+References, files, categories, tables, galleries and comments are removed; links keep their shown text.
+Templates are removed unless they show running text: the inline templates zh, ja and en anime articles and
+moegirl write names and titles with keep what they display (see :data:`INLINE_TEMPLATES` and
+:data:`SHOWN_TEMPLATES`): ``{{tsl|ja|外文|中文|显示}}`` its local title, ``{{日本作品|中文|日文}}`` and
+``{{nihongo|English|漢字|romaji}}`` the title with the Japanese in parentheses, ``{{lang|ja|…}}``,
+``{{lang-ja|…}}``, ``{{link-ja|…}}``, ``{{ruby|漢字|かんじ}}`` ... their text. Templates that render nothing
+in running text (citations, navboxes, maintenance tags, infoboxes read separately) are dropped.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import mwparserfromhell
@@ -24,19 +29,52 @@ from mwparserfromhell.nodes import (
 )
 from mwparserfromhell.wikicode import Wikicode
 
-# Template name (lower case, spaces not underscores) -> index of the positional argument that holds running text.
+# Template name (lower case, spaces not underscores) -> index of the positional argument that holds the text
+# it shows. Language wrappers ({{lang-ko|…}}, {{link-fr|…}}) of any language follow the same rule by prefix.
 INLINE_TEMPLATES: dict[str, int] = {
+    # language wrappers (Wikipedia in every language; {{lj}} / {{le}} are zh and moegirl short forms)
     "lang": 2,
     "lang-ja": 1,
     "lang-en": 1,
     "lang-zh": 1,
-    "nihongo": 1,
-    "nihongo2": 1,
     "lj": 1,
     "le": 1,
+    "zh-hans": 1,
+    "zh-hant": 1,
+    "transl": 2,
+    "transliteration": 2,
+    # links to an article on another wiki, shown under the local name: {{link-ja|中文|日本語}}, {{ill|…}}
+    "link-ja": 1,
+    "link-en": 1,
+    "en-link": 1,
+    "ja-link": 1,
+    "ill": 1,
+    "interlanguage link": 1,
+    "仮リンク": 1,
+    # ruby: the base text ({{ruby|漢字|かんじ}}; moegirl's {{photrans|文字|注音}})
     "ruby": 1,
+    "ruby-ja": 1,
+    "photrans": 1,
+    "photrans2": 1,
+    "nihongo2": 1,
+    "nihongo foot": 1,
+    # formatting that shows its argument
     "nowrap": 1,
+    "nobr": 1,
     "small": 1,
+    "smaller": 1,
+    "big": 1,
+    "abbr": 1,
+    "visible anchor": 1,
+    "vanchor": 1,
+    "補助漢字フォント": 1,
+    "小さな文字": 1,
+    # ja Wikipedia's inline maintenance tags wrap the text they question: the text stays
+    "要出典範囲": 1,
+    "独自研究範囲": 1,
+    "要検証範囲": 1,
+    "疑問点範囲": 1,
+    # moegirl
     "黑幕": 1,
     "heimu": 1,
     "胡话": 1,
@@ -45,11 +83,60 @@ INLINE_TEMPLATES: dict[str, int] = {
     "颜色": 2,
     "coloredtext": 2,
     "彩色文字": 2,
-    "補助漢字フォント": 1,
-    "ill": 1,
-    "仮リンク": 1,
-    "link-en": 1,
-    "link-ja": 1,
+}
+_LANGUAGE_WRAPPER = re.compile(r"^(?:lang|link)-[a-z]{2,3}(?:-[a-z]+)?$")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
+
+
+def _arg(template: Template, index: int, options: TextOptions) -> str:
+    name = str(index)
+    return _plain(template.get(name).value, options).strip() if template.has(name) else ""
+
+
+def _with_original(shown: str, original: str) -> str:
+    """``中文（日本語）`` / ``English (日本語)``: how the templates that pair a title with its original show it."""
+    if not original or original in shown:
+        return shown or original
+    if not shown:
+        return original
+    return f"{shown}（{original}）" if _CJK.search(shown) else f"{shown} ({original})"
+
+
+def _translink(template: Template, options: TextOptions) -> str:
+    # {{tsl|lang|foreign title|local title|shown text}}: the shown text, else the local title, else the foreign.
+    return _arg(template, 4, options) or _arg(template, 3, options) or _arg(template, 2, options)
+
+
+def _title_with_original(template: Template, options: TextOptions) -> str:
+    # {{日本作品|中文|日文}}, {{nihongo|中文/English|漢字|romaji}}, {{読み仮名|漢字|かな}}
+    return _with_original(_arg(template, 1, options), _arg(template, 2, options))
+
+
+def _nihongo3(template: Template, options: TextOptions) -> str:
+    # {{nihongo3|romaji|漢字|English}} shows the romaji first.
+    return _with_original(_arg(template, 1, options), _arg(template, 2, options))
+
+
+def _coloured_link(template: Template, options: TextOptions) -> str:
+    # moegirl {{coloredlink|colour|page|shown}}
+    return _arg(template, 3, options) or _arg(template, 2, options)
+
+
+# Templates whose shown text is built from several arguments.
+SHOWN_TEMPLATES: dict[str, Callable[[Template, TextOptions], str]] = {
+    "tsl": _translink,
+    "translink": _translink,
+    "tsl2": _translink,
+    "日本作品": _title_with_original,
+    "日本作品名": _title_with_original,
+    "nihongo": _title_with_original,
+    "nihongo title": _title_with_original,
+    "japanese title": _title_with_original,
+    "読み仮名": _title_with_original,
+    "読み仮名 ruby不使用": _title_with_original,
+    "nihongo3": _nihongo3,
+    "coloredlink": _coloured_link,
+    "彩色链接": _coloured_link,
 }
 
 # Templates that write kanji with readings as alternating positional arguments (moegirl ``{{jpn|泉|いずみ|こなた}}``
@@ -88,6 +175,9 @@ class TextOptions:
     """What to keep; the defaults suit Wikipedia and moegirl."""
 
     inline_templates: dict[str, int] = field(default_factory=lambda: dict(INLINE_TEMPLATES))
+    shown_templates: dict[str, Callable[[Template, TextOptions], str]] = field(
+        default_factory=lambda: dict(SHOWN_TEMPLATES)
+    )
 
 
 def template_name(template: Template) -> str:
@@ -114,8 +204,12 @@ def _plain(code: Wikicode, options: TextOptions) -> str:
         elif isinstance(node, Template):
             name = template_name(node)
             index = options.inline_templates.get(name)
+            if index is None and _LANGUAGE_WRAPPER.match(name):
+                index = 1
             if index is not None and node.has(str(index)):
                 out.append(_plain(node.get(str(index)).value, options))
+            elif name in options.shown_templates:
+                out.append(options.shown_templates[name](node, options))
             elif name in RUBY_PAIR_TEMPLATES:
                 out.append(_ruby_pairs(node, options))
         elif isinstance(node, Tag):
@@ -239,3 +333,36 @@ def template_links(template: Template, name: str) -> list[str]:
         if _link_is_text(link) and title and title not in titles:
             titles.append(title)
     return titles
+
+
+# Words that introduce another name of the subject in a lead: "又名《…》", "简称「…」", "正式譯名為《…》" ...
+_ALIAS_WORDS = (
+    "又名|又稱|又称|又譯|又译|亦譯|亦译|亦稱|亦称|或譯|或译|別名|别名|別稱|别称|簡稱|简称|通稱|通称|"
+    "正式譯名|正式译名|官方譯名|官方译名|台灣譯名|台湾译名|港譯|港译|略稱|略称|愛稱|爱称"
+)
+_QUOTED = r"[《「『“\"]([^《》「」『』“”\"\n]{1,80})[》」』”\"]"
+_LEAD_ALIAS = re.compile(rf"(?:{_ALIAS_WORDS})\s*(?:為|为|是|作|：|:)?\s*{_QUOTED}")
+_MORE_ALIASES = re.compile(rf"\A\s*(?:、|，|,|或|及|和|与|與|/)\s*{_QUOTED}")
+_TRAILING_NOTE = re.compile(r"\s*[（(][^（）()]{1,30}[)）]\s*$")
+
+
+def lead_aliases(text: str) -> list[str]:
+    """Other names a lead gives its subject: ``又名《X》``, ``简称「Y」``, ``正式譯名為《Z》、《W》`` ..."""
+    found: list[str] = []
+    for match in _LEAD_ALIAS.finditer(text):
+        names = [match.group(1)]
+        rest = text[match.end() :]
+        while more := _MORE_ALIASES.match(rest):
+            names.append(more.group(1))
+            rest = rest[more.end() :]
+        for name in names:
+            name = name.strip()
+            if name and name not in found:
+                found.append(name)
+    return found
+
+
+def strip_trailing_note(name: str) -> str:
+    """``忍者與殺手的同住日常（台灣角川）`` -> ``忍者與殺手的同住日常``: infobox name lists note who uses each name."""
+    stripped = _TRAILING_NOTE.sub("", name).strip()
+    return stripped or name.strip()

@@ -48,7 +48,7 @@ def test_heading_levels_pop_back_to_their_parent() -> None:
 @pytest.mark.parametrize(
     ("source", "plain"),
     [
-        ("{{nihongo|Star Traveller|星の旅人|Hoshi no Tabibito}} is", "Star Traveller is"),
+        ("{{nihongo|Star Traveller|星の旅人|Hoshi no Tabibito}} is", "Star Traveller (星の旅人) is"),
         ("本名{{jpn|泉|いずみ|こなた}}", "本名泉こなた"),
         ("{{jpn|j=星|hg=ほし}}", "星"),
         ("[[:Category:Anime]] and [[Category:Hidden]]", "Category:Anime and"),
@@ -92,3 +92,73 @@ def test_real_parse_capture_sections(shared_fixtures) -> None:  # noqa: ANN001
     assert ["Early life"] in headings and ["Career", "Writing"] in headings
     for section in sections:
         assert "{{" not in section.text and "[[" not in section.text and "<ref" not in section.text
+
+
+# A zh Wikipedia intro of the real shape: the work's title and original in {{日本作品}}, the author and the
+# magazine in {{tsl}} (shown text, else the local title), a reading in {{lang}}, a citation and {{NoteTA}}.
+ZH_INTRO = (
+    "{{NoteTA|G1=Anime}}\n"
+    "{{日本作品|忍者與殺手的同住日常|忍者と殺し屋のふたりぐらし}}，简称「忍殺」（{{lang|ja|にんころ}}），"
+    "是{{tsl|ja|ハンバーガー (漫画家)|漢堡 (漫畫家)|漢堡}}創作的[[日本漫畫]]作品，"
+    "於Vol.90起在雜誌《{{tsl|ja|コミック電撃だいおうじ|漫畫電擊大王}}》上連載"
+    "<ref>{{Cite web|url=https://natalie.mu/comic/news/417956|title=x|language=ja}}</ref>。{{Citation needed|date=2025-03}}"
+)
+
+
+@pytest.mark.unit
+def test_zh_intro_keeps_title_original_author_and_magazine() -> None:
+    assert wikitext.to_plain_text(ZH_INTRO) == (
+        "忍者與殺手的同住日常（忍者と殺し屋のふたりぐらし），简称「忍殺」（にんころ），"
+        "是漢堡創作的日本漫畫作品，於Vol.90起在雜誌《漫畫電擊大王》上連載。"
+    )
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("source", "plain"),
+    [
+        # zh: translated links show the local title (3rd), or the shown text (4th), or the foreign title (2nd)
+        ("{{tsl|ja|コミック電撃だいおうじ|漫畫電擊大王}}", "漫畫電擊大王"),
+        ("{{tsl|en|Foo Bar}}", "Foo Bar"),
+        ("{{Translink|ja|京都アニメーション|京都動畫|京阿尼}}", "京阿尼"),
+        ("{{link-ja|京都動畫|京都アニメーション}}", "京都動畫"),
+        ("{{le|白箱|Shirobako}}", "白箱"),
+        ("{{en-link|白箱|Shirobako}}", "白箱"),
+        ("{{link-fr|巴黎|Paris}}", "巴黎"),
+        ("{{ill|虚构作品|en|Fiction}}", "虚构作品"),
+        # title with its original in parentheses
+        ("{{nihongo|轻音少女|けいおん!|Keion!|lead=yes}}", "轻音少女（けいおん!）"),
+        ("{{Nihongo|K-On!|けいおん!|Keion!}}", "K-On! (けいおん!)"),
+        ("{{nihongo||けいおん!}}", "けいおん!"),
+        ("{{Nihongo3|Keion!|けいおん!|K-On!}}", "Keion! (けいおん!)"),
+        ("{{読み仮名|涼宮ハルヒ|すずみやハルヒ}}", "涼宮ハルヒ（すずみやハルヒ）"),
+        # language wrappers of any language, ruby base text
+        ("{{lang|ja|にんころ}}", "にんころ"),
+        ("{{lang-ja|忍者}}", "忍者"),
+        ("{{Lang-ko|닌자}}", "닌자"),
+        ("{{lj|ニンジャ}}", "ニンジャ"),
+        ("{{ruby|漢字|かんじ}}", "漢字"),
+        ("{{Ruby|忍殺|にんころ}}", "忍殺"),
+        ("{{photrans|学园都市|Academy City}}", "学园都市"),
+        ("{{transl|ja|Ninja to Koroshiya}}", "Ninja to Koroshiya"),
+        ("{{要出典範囲|2021年に連載開始|date=2024年1月}}", "2021年に連載開始"),
+        # templates that render nothing in running text are dropped
+        ("a{{Cite web|url=x|title=y}}b", "ab"),
+        ("a{{Citation needed|date=2020}}b", "ab"),
+        ("a{{Navbox|name=x|list1=[[y]]}}b", "ab"),
+        ("a{{Expand|date=2020}}{{Main|Other}}b", "ab"),
+        ("a{{efn|note}}{{sfn|X|2020}}b", "ab"),
+    ],
+)
+def test_inline_templates_keep_what_they_show(source: str, plain: str) -> None:
+    assert wikitext.to_plain_text(source) == plain
+
+
+@pytest.mark.unit
+def test_lead_aliases_and_trailing_notes() -> None:
+    assert wikitext.lead_aliases(wikitext.to_plain_text(ZH_INTRO)) == ["忍殺"]
+    text = "《轻音少女》，又名《K-ON!》、「K-ON！轻音部」，台灣譯名為《K-ON！輕音部》，是一部漫画。"
+    assert wikitext.lead_aliases(text) == ["K-ON!", "K-ON！轻音部", "K-ON！輕音部"]
+    assert wikitext.lead_aliases("没有别的名字。") == []
+    assert wikitext.strip_trailing_note("忍者與殺手的同住日常（台灣角川）") == "忍者與殺手的同住日常"
+    assert wikitext.strip_trailing_note("（台灣角川）") == "（台灣角川）"

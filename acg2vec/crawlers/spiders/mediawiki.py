@@ -58,6 +58,14 @@ class WikiSite:
 
 # Interlanguage link language -> key in Work.titles.
 LANGLINK_TITLE_KEYS = {"ja": "ja", "zh": "zh-Hans", "en": "en"}
+# Infobox fields that hold other names of a work on zh wikis, whatever the site: {{Infobox animanga/name}}'s
+# official / formal / common translations (正式譯名 ...) and the plain 别名 / 又名 fields.
+COMMON_ALIAS_FIELDS = (
+    "正式譯名", "正式译名", "formal", "官方譯名", "官方译名", "official", "常用譯名", "常用译名", "common",
+    "其他譯名", "其他译名", "別名", "别名", "又名", "別稱", "别称",
+)  # fmt: skip
+# Infobox fields that hold the Japanese original title on zh wikis ({{Infobox animanga/Headerofja}}'s 日文名稱).
+COMMON_ORIGINAL_TITLE_FIELDS = ("日文名稱", "日文名称", "日文名", "日語名稱", "日语名称", "原名", "原文名")
 
 
 def split_list(value: str | None) -> list[str]:
@@ -343,10 +351,10 @@ class MediaWikiSpider(ApiSpider):
             key = LANGLINK_TITLE_KEYS.get(lang)
             if key and key not in titles:
                 titles[key] = title
-        for name in site.original_title_fields:
+        for name in (*site.original_title_fields, *COMMON_ORIGINAL_TITLE_FIELDS):
             if fields.get(name) and "ja" not in titles:
                 titles["ja"] = fields[name]
-        aliases = [a for name in site.alias_fields for a in split_list(fields.get(name))]
+        aliases = self.aliases(fields, intro=intro, title=page.title)
         work_type = self.work_type(boxes)
         return Work(
             source=site.source,
@@ -359,6 +367,17 @@ class MediaWikiSpider(ApiSpider):
             type=work_type,
             ids=self.wiki_ids(page, langlinks),
         )
+
+    def aliases(self, fields: dict[str, str], *, intro: str, title: str) -> list[str]:
+        """Other names from the infobox's name fields (a note on who uses a name is cut) and from the lead;
+        the page's own title is no other name."""
+        names = [
+            wikitext.strip_trailing_note(a)
+            for name in dict.fromkeys((*self.site.alias_fields, *COMMON_ALIAS_FIELDS))
+            for a in split_list(fields.get(name))
+        ]
+        names += wikitext.lead_aliases(intro)
+        return [a for a in dict.fromkeys(names) if a and a != title]
 
     def character_item(self, page: ParsedPage, box: Any, *, intro: str, url: str) -> Character:
         site = self.site

@@ -228,3 +228,49 @@ def test_malformed_members_and_links_are_counted_not_fatal() -> None:
     out = list(spider.parse_links(response(API, body=json.dumps(links).encode()), page="L"))
     assert [query(r.url)["page"] for r in out] == ["Fine too"]
     assert stats(spider)["acg2vec/bad_input/bad-link"] == 1
+
+
+# A zh Wikipedia work page of the real shape: {{Infobox animanga/Headerofja}} with the Japanese title,
+# {{Infobox animanga/name}} with the official translations (a note on who uses each), the inline templates.
+ZH_WORK = """{{NoteTA|G1=Anime}}
+{{Infobox animanga/Headerofja
+| 標題 = 忍者與殺手的同住日常
+| 日文名稱 = 忍者と殺し屋のふたりぐらし
+| 羅馬字 = Ninja to Koroshiya no Futarigurashi
+}}
+{{Infobox animanga/name
+| 正式譯名 = 忍者與殺手的同住日常（台灣角川）<br />忍者與殺手的兩人生活（回歸線娛樂）
+}}
+{{Infobox animanga/Manga
+| 作者 = {{tsl|ja|ハンバーガー (漫画家)|漢堡 (漫畫家)|漢堡}}
+| 連載雜誌 = {{tsl|ja|コミック電撃だいおうじ|漫畫電擊大王}}
+}}
+{{Infobox animanga/Footerofja}}
+
+{{日本作品|忍者與殺手的同住日常|忍者と殺し屋のふたりぐらし}}，简称「忍殺」（{{lang|ja|にんころ}}），是{{tsl|ja|ハンバーガー (漫画家)|漢堡 (漫畫家)|漢堡}}創作的[[日本漫畫]]作品，於Vol.90起在雜誌《{{tsl|ja|コミック電撃だいおうじ|漫畫電擊大王}}》上連載<ref>{{Cite web|url=https://natalie.mu/comic/news/417956|title=x}}</ref>。
+== 登場人物 ==
+; {{nihongo|草隱小鳩|草隠このは}}
+: 忍者。
+"""
+
+
+@pytest.mark.unit
+def test_zh_work_page_keeps_inline_names_and_official_translations_as_aliases() -> None:
+    spider = WikipediaSpider.from_crawler(
+        get_crawler(WikipediaSpider, {}), lang="zh", base_url="http://127.0.0.1:8000/wikipedia/zh"
+    )
+    url = spider.page_request("忍者與殺手的同住日常").url
+    body = {"parse": {"title": "忍者與殺手的同住日常", "pageid": 9039014, "wikitext": ZH_WORK, "langlinks": [],
+                      "categories": [], "properties": {}}}  # fmt: skip
+    items = list(spider.parse_page(response(url, body=json.dumps(body, ensure_ascii=False).encode())))
+    intro, characters = [i for i in items if isinstance(i, Section)]
+    assert intro.text == (
+        "忍者與殺手的同住日常（忍者と殺し屋のふたりぐらし），简称「忍殺」（にんころ），"
+        "是漢堡創作的日本漫畫作品，於Vol.90起在雜誌《漫畫電擊大王》上連載。"
+    )
+    assert characters.text == "草隱小鳩（草隠このは）\n忍者。"
+    (work,) = [i for i in items if isinstance(i, Work)]
+    assert work.titles == {"zh-Hans": "忍者與殺手的同住日常", "ja": "忍者と殺し屋のふたりぐらし"}
+    # The first official translation is the page title itself: not another name.
+    assert work.aliases == ["忍者與殺手的兩人生活", "忍殺"]
+    assert work.type == "manga"
