@@ -151,3 +151,96 @@ def test_metrics_count_requests_latencies_and_batches(client):
     assert 'acg2vec_http_requests_total{method="GET",route="/v1/posts/{post_id}",status="404"}' in text
     assert 'acg2vec_http_request_seconds_bucket{le="0.1",route="/v1/tags"}' in text
     assert 'acg2vec_model_batch_size_count{model="tags"}' in text
+
+
+# -- bad input: a 4xx JSON sentence each, and the server keeps serving ------------------------------------------
+
+
+def one_sentence(response, status: int, *words: str) -> None:
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    assert isinstance(detail, str) and detail.endswith(".") and "\n" not in detail
+    for word in words:
+        assert word in detail, detail
+
+
+def test_bad_images_are_4xx_and_awkward_ones_are_converted(client):
+    from tests.serving.images import animated_gif, cmyk_jpeg, grey16_png, palette_png, png_bomb, truncated_jpeg
+
+    def post(data: bytes, name: str = "x.png", path: str = "/v1/tags"):
+        return client.post(path, files={"file": (name, data, "application/octet-stream")})
+
+    one_sentence(post(b"hello, I am text", "notes.txt"), 415, "not an image")
+    one_sentence(post(truncated_jpeg(), "cut.jpg"), 422, "truncated")
+    one_sentence(post(png_bomb(30_000), "bomb.png"), 413, "pixels")
+    one_sentence(post(b"", "empty.png"), 400, "empty")
+    gif = post(animated_gif("red", "blue"), "anim.gif").json()
+    assert {t["name"] for t in gif["tags"]} == {"red", "sample_series"} and "first frame" in gif["image"]["notes"][0]
+    cmyk = post(cmyk_jpeg("red"), "cmyk.jpg").json()
+    assert "red" in {t["name"] for t in cmyk["tags"]} and "CMYK" in cmyk["image"]["notes"][0]
+    palette = post(palette_png("green"), "p.png").json()
+    assert "green" in {t["name"] for t in palette["tags"]}
+    grey = post(grey16_png(40_000), "grey16.png", "/v1/illust2vec").json()
+    assert grey["vector"] == pytest.approx([40_000 / 65_535] * 3, abs=0.01)  # scaled, not clipped to white
+
+
+def test_oversized_bodies_are_refused(client):
+    big = b"\xff\xd8" + b"\0" * (21 * 1024 * 1024)
+    one_sentence(client.post("/v1/tags", files={"file": ("big.jpg", big, "image/jpeg")}), 413, "20 MB")
+
+    def chunks():
+        for _ in range(30):
+            yield b"\0" * (1024 * 1024)
+
+    one_sentence(client.post("/v1/tags", content=chunks(), headers={"content-type": "image/jpeg"}), 413, "limit")
+
+
+def test_bad_requests_are_one_sentence(client):
+    one_sentence(client.post("/v1/tags", content=b"abc", headers={"content-type": "text/plain"}), 415, "text/plain")
+    one_sentence(client.post("/v1/text/embed", data={"text": "x"}), 415, "application/json")
+    one_sentence(
+        client.post("/v1/text/embed", content=b'{"text": "x",', headers={"content-type": "application/json"}),
+        400, "not valid JSON",
+    )  # fmt: skip
+    one_sentence(
+        client.post("/v1/tags", content=b"{oops", headers={"content-type": "application/json"}), 400, "not valid JSON"
+    )
+    one_sentence(client.post("/v1/tags", json={"image_base64": "***"}), 400, "base64")
+    one_sentence(client.post("/v1/tags", json={"image_url": "http://example.com/a.png"}), 400, "never fetches URLs")
+    one_sentence(client.post("/v1/text/embed", json={"text": "   "}), 422, "empty")
+    one_sentence(client.post("/v1/text/embed", json={"texts": ["ok", ""]}), 422, "Text 2", "empty")
+    one_sentence(client.post("/v1/text/embed", json={"words": "x"}), 422, "'text'")
+    one_sentence(client.get("/v1/works/search", params={"q": " "}), 422, "empty")
+    one_sentence(client.get("/v1/works/search", params={"q": "x", "scorer": "magic"}), 422, "scorer")
+    one_sentence(client.get("/v1/posts/424242"), 404, "424242")
+    one_sentence(client.get("/v1/posts/424242/similar"), 404, "424242")
+    one_sentence(client.get("/v1/posts/abc"), 422, "post_id")
+    for k in (0, -3, 101):
+        one_sentence(client.get("/v1/posts/1/similar", params={"k": k}), 422, "'k'")
+        one_sentence(client.post(f"/v1/similar?k={k}", files=upload()), 422, "'k'")
+        one_sentence(client.get("/v1/works/search", params={"q": "x", "k": k}), 422, "'k'")
+    one_sentence(client.get("/v1/posts/1/similar", params={"rating": "nsfw"}), 422, "rating")
+    one_sentence(client.get("/v1/tags/complete", params={"prefix": ""}), 422, "prefix")
+
+
+def test_long_text_is_truncated_by_the_tokenizer_and_said_so(client):
+    text = ("red green blue " * 700)[:10_000]
+    answer = client.post("/v1/text/embed", json={"text": text}).json()
+    assert answer["truncated"] == [True] and len(answer["vector"]) == 16
+    assert "read only the first" in answer["notices"][0]
+    found = client.get("/v1/works/search", params={"q": text}).json()
+    assert found["notices"] and found["results"]
+
+
+def test_the_server_keeps_serving_after_bad_input(client):
+    import resource
+
+    from tests.serving.images import png_bomb, truncated_jpeg
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for _ in range(3):
+        client.post("/v1/tags", files={"file": ("bomb.png", png_bomb(30_000), "image/png")})
+        client.post("/v1/similar", files={"file": ("cut.jpg", truncated_jpeg(), "image/jpeg")})
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # kB
+    assert client.get("/healthz").status_code == 200
+    assert client.post("/v1/tags", files=upload("red")).status_code == 200
