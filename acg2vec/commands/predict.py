@@ -15,6 +15,23 @@ from acg2vec.errors import UserError
 
 log = logging.getLogger(__name__)
 
+DEFAULT_MAX_PIXELS = 64_000_000  # the builds' decompression-bomb limit (acg2vec.trainers.image.predict)
+_MAX_PIXELS = typer.Option(
+    DEFAULT_MAX_PIXELS,
+    "--max-pixels",
+    min=1,
+    help="Decompression-bomb limit: images with more pixels (from the file header) are skipped, not decoded.",
+)
+
+
+def _say_skipped(path: Path, reason: str, detail: str) -> None:
+    typer.echo(f"skipped {path}: {reason} ({detail})", err=True)
+
+
+def _skipped_file() -> Path:
+    """Where predict dead-letters the files it skips: ``<workdir>/logs/dead_letters/predict.jsonl.gz``."""
+    return Path(workspace().logs()) / "dead_letters" / "predict.jsonl.gz"
+
 
 def predict(
     images: list[Path] = typer.Argument(..., help="Image files or folders of images."),
@@ -25,11 +42,16 @@ def predict(
         help="Exported tagger folder (default: <workdir>/models/deepdanbooru, alt_i2v or deepix).",
     ),
     top_k: int = typer.Option(
-        None, "--top-k", "-k", help="Print the K best tags instead of those above the tuned thresholds."
+        None, "--top-k", "-k", min=1, help="Print the K best tags instead of those above the tuned thresholds."
     ),
-    batch_size: int = typer.Option(32, "--batch-size", help="Images per batch."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Images per batch."),
+    max_pixels: int = _MAX_PIXELS,
 ) -> None:
-    """Print each image's tags with their scores: those above the model's tuned thresholds, or the top K."""
+    """Print each image's tags with their scores: those above the model's tuned thresholds, or the top K.
+
+    Files that cannot be tagged are named on stderr with their reason as they are met, and dead-lettered in
+    <workdir>/logs/dead_letters/predict.jsonl.gz.
+    """
     from acg2vec.deadletter import DeadLetters
     from acg2vec.trainers.image import predict as predict_lib
 
@@ -39,22 +61,31 @@ def predict(
         else predict_lib.find_model(workspace().models(), predict_lib.TAGGER_PREFERENCE, what="tagger")
     )
     files = predict_lib.expand_inputs(images)
-    with DeadLetters(None) as dead:
-        results = predict_lib.predict_tags(files, model_dir=model_dir, top_k=top_k, batch_size=batch_size, dead=dead)
-    for result in results:
-        tags = ", ".join(f"{t.name} ({t.score:.3f})" for t in result.tags) or "(no tag above its threshold)"
-        typer.echo(f"{result.path}: {tags}")
-    for reason, count in sorted(dead.counts.items()):
-        typer.echo(f"skipped {count} file(s): {reason}", err=True)
-    if not results and dead.total:
+    tagged = 0
+    with DeadLetters(_skipped_file()) as dead:
+        results = predict_lib.predict_tags(
+            files, model_dir=model_dir, top_k=top_k, batch_size=batch_size, dead=dead, max_pixels=max_pixels,
+            on_skip=_say_skipped,
+        )  # fmt: skip
+        for result in results:
+            tags = ", ".join(f"{t.name} ({t.score:.3f})" for t in result.tags) or "(no tag above its threshold)"
+            typer.echo(f"{result.path}: {tags}")
+            tagged += 1
+    if dead.total:
+        counts = ", ".join(f"{n} {reason}" for reason, n in sorted(dead.counts.items()))
+        typer.echo(f"skipped {dead.total} of {len(files)} file(s) ({counts}); listed in {dead.path}", err=True)
+    if not tagged and dead.total:
         raise UserError(f"None of the {dead.total} input file(s) could be read as an image.")
 
 
-def embed_images(*, inputs: list[Path], model: Path | None, out: Path | None, batch_size: int) -> None:
+def embed_images(
+    *, inputs: list[Path], model: Path | None, out: Path | None, batch_size: int, max_pixels: int
+) -> None:
     """Write image vectors with their ids: ``<out>.npy`` and ``<out>.parquet`` (id, path, row, vector)."""
     from acg2vec.deadletter import DeadLetters
     from acg2vec.trainers.image import predict as predict_lib
 
+    predict_lib.check_batch_size(batch_size)
     ws = workspace()
     model_dir = (
         str(model) if model else predict_lib.find_model(ws.models(), predict_lib.EMBEDDER_PREFERENCE, what="image")
@@ -62,11 +93,13 @@ def embed_images(*, inputs: list[Path], model: Path | None, out: Path | None, ba
     out = out or Path(ws.root) / "embeddings" / f"images-{Path(model_dir).name}"
     files = predict_lib.expand_inputs(inputs)
     with DeadLetters(f"{out}.deadletter.jsonl") as dead:
-        written = predict_lib.embed_files(files, model_dir=model_dir, out=str(out), batch_size=batch_size, dead=dead)
+        written = predict_lib.embed_files(
+            files, model_dir=model_dir, out=str(out), batch_size=batch_size, dead=dead, max_pixels=max_pixels,
+            on_skip=_say_skipped,
+        )  # fmt: skip
     log.info("Embedded %d of %d files (%d skipped: %s)", written, len(files), dead.total, dict(dead.counts))
-    typer.echo(
-        f"wrote {written} vectors to {out}.npy and {out}.parquet" + (f"; {dead.total} skipped" if dead.total else "")
-    )
+    skipped = f"; {dead.total} skipped, listed in {out}.deadletter.jsonl" if dead.total else ""
+    typer.echo(f"wrote {written} vectors to {out}.npy and {out}.parquet{skipped}")
 
 
 def embed_texts(*, inputs: list[Path], model: Path | None, out: Path | None, batch_size: int) -> None:
@@ -93,10 +126,15 @@ def embed(
     ),
     out: Path = typer.Option(None, "--out", "-o", help="Output prefix (writes <out>.npy and <out>.parquet)."),
     text: bool = typer.Option(False, "--text", help="Embed texts with the acgvoc2vec encoder instead of images."),
-    batch_size: int = typer.Option(32, help="Inputs per batch."),
+    batch_size: int = typer.Option(32, min=1, help="Inputs per batch."),
+    max_pixels: int = _MAX_PIXELS,
 ) -> None:
-    """Write vectors with their ids (npy + Parquet): images by default, texts with --text."""
+    """Write vectors with their ids (npy + Parquet): images by default, texts with --text.
+
+    Images that cannot be embedded (unreadable, not an image, over --max-pixels) are named on stderr and
+    dead-lettered in <out>.deadletter.jsonl.
+    """
     if text:
         embed_texts(inputs=inputs, model=model, out=out, batch_size=batch_size)
     else:
-        embed_images(inputs=inputs, model=model, out=out, batch_size=batch_size)
+        embed_images(inputs=inputs, model=model, out=out, batch_size=batch_size, max_pixels=max_pixels)

@@ -1,8 +1,20 @@
-"""Use an exported image model: tags of image files (``acg2vec predict``) and image vectors (``acg2vec embed``)."""
+"""Use an exported image model: tags of image files (``acg2vec predict``) and image vectors (``acg2vec embed``).
+
+Files are read and checked one at a time and fed to the model in batches as they come, so memory stays bounded
+whatever the number of files: at most one batch of encoded files is held. Before a file is decoded its header
+gives its size: more than ``max_pixels`` (the builds' decompression-bomb limit, 64 Mpx by default) and it is
+skipped as ``image-too-large``. Every skipped file is counted and dead-lettered with its reason
+(``unreadable-file``, ``undecodable-image``, ``image-too-large``) and named to the caller as it happens.
+"""
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
+import re
+import warnings
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +27,13 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp")
 # Preferred model folders under <workdir>/models when --model is not given.
 TAGGER_PREFERENCE = ("deepdanbooru", "alt_i2v", "deepix")
 EMBEDDER_PREFERENCE = ("illust2vec", "deepix", "deepdanbooru", "alt_i2v")
+DEFAULT_MAX_PIXELS = 64_000_000  # as `acg2vec build images --max-pixels`
+UNREADABLE = "unreadable-file"
+UNDECODABLE = "undecodable-image"
+TOO_LARGE = "image-too-large"
+
+# Called with (path, reason, detail) for every file skipped.
+SkipCallback = Callable[[Path, str, str], None]
 
 
 @dataclass(slots=True)
@@ -45,12 +64,12 @@ def load_model(model_dir: str):
 
 
 def expand_inputs(inputs: list[Path]) -> list[Path]:
-    """Files as given, and the image files inside given folders (sorted, recursive)."""
+    """Files as given, and the image files inside given folders (sorted, recursive); paths only, no bytes."""
     files: list[Path] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES))
+            files.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()))
         elif path.is_file():
             files.append(path)
         else:
@@ -58,34 +77,134 @@ def expand_inputs(inputs: list[Path]) -> list[Path]:
     return files
 
 
-def read_images(files: list[Path], dead: DeadLetters) -> list[tuple[Path, bytes]]:
-    """Encoded bytes of the files that decode as images; the others are counted and dead-lettered."""
+def check_batch_size(batch_size: int) -> None:
+    if batch_size < 1:
+        raise UserError(f"--batch-size must be 1 or more, not {batch_size}.")
+
+
+def check_max_pixels(max_pixels: int) -> None:
+    if max_pixels < 1:
+        raise UserError(f"--max-pixels must be 1 or more, not {max_pixels}.")
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """Width and height from the file's header, without decoding it (PIL reads the size lazily).
+
+    Raises ``OSError`` for an unreadable file and ``ValueError`` for bytes that are no image PIL knows.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            # Our own limit runs on the size below; Pillow's bomb warning would only add noise.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                return img.size
+    except Image.DecompressionBombError as err:
+        # Pillow refuses past twice its own limit; the size is in its message, the verdict is the same.
+        raise _TooLarge(str(err)) from None
+    except UnidentifiedImageError as err:
+        raise ValueError(str(err)) from None
+    except (SyntaxError, EOFError) as err:  # Pillow's plugins raise these for damaged headers
+        raise ValueError(str(err) or type(err).__name__) from None
+
+
+class _TooLarge(ValueError):
+    pass
+
+
+def read_images(
+    files: Iterable[Path],
+    dead: DeadLetters,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    on_skip: SkipCallback | None = None,
+) -> Iterator[tuple[Path, bytes]]:
+    """Yield ``(path, encoded bytes)`` of each file that decodes as an image, one file at a time.
+
+    A file larger than ``max_pixels`` is refused from its header, before any decoding; one that does not
+    decode is refused after a trial decode of that one file (the model would fail the whole batch on it).
+    Each refused file is counted and dead-lettered in ``dead`` and passed to ``on_skip``.
+    """
     import tensorflow as tf
 
-    good = []
+    def skip(path: Path, reason: str, detail: str) -> None:
+        dead.add(reason, {"path": str(path)}, detail=detail)
+        if on_skip is not None:
+            on_skip(path, reason, detail)
+
     for path in files:
         try:
-            data = path.read_bytes()
-            tf.io.decode_image(data, channels=3, expand_animations=False)
+            width, height = image_size(path)
+        except _TooLarge as err:
+            # Pillow refused it past twice its own limit (far above ours); its message has the pixel count.
+            found = re.search(r"\((\d+) pixels\)", str(err))
+            pixels = f"{found.group(1)} pixels" if found else "more pixels"
+            skip(path, TOO_LARGE, f"{pixels} > {max_pixels} pixels")
+            continue
         except OSError as err:
-            dead.add("unreadable_file", {"path": str(path)}, detail=str(err))
+            skip(path, UNREADABLE, str(err)[:200])
+            continue
+        except ValueError as err:
+            skip(path, UNDECODABLE, str(err).splitlines()[0][:200] if str(err) else "not an image")
+            continue
+        if width * height > max_pixels:
+            skip(path, TOO_LARGE, f"{width}x{height} > {max_pixels} pixels")
+            continue
+        try:
+            data = path.read_bytes()
+            decoded = tf.io.decode_image(data, channels=3, expand_animations=False)
+            del decoded  # the trial decode is dropped at once; only the encoded bytes go on
+        except OSError as err:
+            skip(path, UNREADABLE, str(err)[:200])
             continue
         except (tf.errors.InvalidArgumentError, ValueError) as err:
-            dead.add("undecodable_image", {"path": str(path)}, detail=str(err).splitlines()[0][:200])
+            skip(path, UNDECODABLE, str(err).splitlines()[0][:200])
             continue
-        good.append((path, data))
-    return good
+        yield path, data
 
 
-def _batches(items: list, size: int):
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def _batches(items: Iterable, size: int) -> Iterator[list]:
+    """Lists of up to ``size`` items, taken from ``items`` as they come (never more than one batch held)."""
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
 
 
 def predict_tags(
-    files: list[Path], *, model_dir: str, top_k: int | None = None, batch_size: int = 32, dead: DeadLetters
-) -> list[ImageTags]:
-    """Tags of each decodable image: above the model's tuned thresholds, or the ``top_k`` best when given."""
+    files: list[Path],
+    *,
+    model_dir: str,
+    top_k: int | None = None,
+    batch_size: int = 32,
+    dead: DeadLetters,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    on_skip: SkipCallback | None = None,
+) -> Iterator[ImageTags]:
+    """Tags of each decodable image as it is tagged: above the model's tuned thresholds, or the ``top_k`` best.
+
+    Arguments are checked before the model loads; the results come one batch at a time.
+    """
+    check_batch_size(batch_size)
+    check_max_pixels(max_pixels)
+    if top_k is not None and top_k < 1:
+        raise UserError(f"--top-k must be 1 or more, not {top_k}.")
+    return _predict_tags(
+        files, model_dir=model_dir, top_k=top_k, batch_size=batch_size, dead=dead, max_pixels=max_pixels,
+        on_skip=on_skip,
+    )  # fmt: skip
+
+
+def _predict_tags(
+    files: list[Path],
+    *,
+    model_dir: str,
+    top_k: int | None,
+    batch_size: int,
+    dead: DeadLetters,
+    max_pixels: int,
+    on_skip: SkipCallback | None,
+) -> Iterator[ImageTags]:
     import numpy as np
 
     model = load_model(model_dir)
@@ -93,46 +212,73 @@ def predict_tags(
         raise UserError(f"{model_dir} is not a tagger (it has no tag probabilities); use `acg2vec embed` with it.")
     names = model.tag_names
     cut = model.tag_thresholds(0.5)
-    results = []
-    for batch in _batches(read_images(files, dead), batch_size):
+    images = read_images(files, dead, max_pixels=max_pixels, on_skip=on_skip)
+    for batch in _batches(images, batch_size):
         scores = model.tag_probabilities([data for _, data in batch])
         for (path, _), row in zip(batch, scores, strict=True):
             order = np.argsort(-row)
             chosen = order[:top_k] if top_k else [j for j in order if row[j] >= cut[j]]
-            results.append(ImageTags(str(path), [TagScore(names[j], float(row[j])) for j in chosen]))
-    return results
+            yield ImageTags(str(path), [TagScore(names[j], float(row[j])) for j in chosen])
 
 
-def embed_files(files: list[Path], *, model_dir: str, out: str, batch_size: int = 32, dead: DeadLetters) -> int:
+def embed_files(
+    files: list[Path],
+    *,
+    model_dir: str,
+    out: str,
+    batch_size: int = 32,
+    dead: DeadLetters,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    on_skip: SkipCallback | None = None,
+) -> int:
     """Write ``<out>.npy`` (float32 [n, dim]) and ``<out>.parquet`` (id, path, row, vector); returns n.
 
-    The id is the file name without its suffix (the dataset's files are named by md5 or post id).
+    The id is the file name without its suffix (the dataset's files are named by md5 or post id). Both files
+    are written under temporary names and renamed together at the end: a failed run leaves neither.
     """
+    check_batch_size(batch_size)
+    check_max_pixels(max_pixels)
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
+
     from acg2vec.logs import progress_task
 
     model = load_model(model_dir)
     if not model.has_embedding:
         raise UserError(f"{model_dir} ({model.kind}) gives no image vectors; use a model with an embedding.")
-    images = read_images(files, dead)
-    vectors = []
-    with progress_task("Embedding images", total=len(images)) as advance:
-        for batch in _batches(images, batch_size):
+    vectors, paths = [], []
+    with progress_task("Embedding images", total=len(files)) as advance:
+
+        def skipped(path: Path, reason: str, detail: str) -> None:
+            advance(1)
+            if on_skip is not None:
+                on_skip(path, reason, detail)
+
+        for batch in _batches(read_images(files, dead, max_pixels=max_pixels, on_skip=skipped), batch_size):
             vectors.append(model.embed([data for _, data in batch]))
+            paths.extend(path for path, _ in batch)
             advance(len(batch))
     matrix = np.concatenate(vectors).astype(np.float32) if vectors else np.zeros((0, 0), np.float32)
     out_path = Path(out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(f"{out_path}.npy", matrix)
     table = pa.table(
         {
-            "id": [path.stem for path, _ in images],
-            "path": [str(path) for path, _ in images],
-            "row": list(range(len(images))),
+            "id": [path.stem for path in paths],
+            "path": [str(path) for path in paths],
+            "row": list(range(len(paths))),
             "vector": [row.tolist() for row in matrix],
         }
     )
-    pq.write_table(table, f"{out_path}.parquet")
-    return len(images)
+    npy, parquet = Path(f"{out_path}.npy"), Path(f"{out_path}.parquet")
+    tmp_npy, tmp_parquet = Path(f"{out_path}.npy.tmp-{os.getpid()}"), Path(f"{out_path}.parquet.tmp-{os.getpid()}")
+    try:
+        with tmp_npy.open("wb") as fh:
+            np.save(fh, matrix)
+        pq.write_table(table, tmp_parquet)
+        tmp_npy.replace(npy)
+        tmp_parquet.replace(parquet)
+    finally:
+        tmp_npy.unlink(missing_ok=True)
+        tmp_parquet.unlink(missing_ok=True)
+    return len(paths)

@@ -56,10 +56,14 @@ def read_texts(inputs: list[Path], dead: DeadLetters) -> tuple[list[str], list[s
 
 
 def embed_text_files(*, inputs: list[Path], model: Path | str, out: Path | str, batch_size: int = 32) -> EmbedResult:
+    """Embed the lines of ``inputs``; ``<out>.npy`` and ``<out>.parquet`` appear together at the end, or neither."""
+    if batch_size < 1:
+        raise UserError(f"--batch-size must be 1 or more, not {batch_size}.")
+    import os
+
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
-    from sentence_transformers import SentenceTransformer
 
     model = Path(model)
     if not (model / "modules.json").exists():
@@ -68,14 +72,25 @@ def embed_text_files(*, inputs: list[Path], model: Path | str, out: Path | str, 
     out.parent.mkdir(parents=True, exist_ok=True)
     with DeadLetters(out.with_name(out.name + ".dead_letters.jsonl")) as dead:
         ids, texts, read = read_texts(inputs, dead)
-    encoder = SentenceTransformer(str(model), device="cpu")
+    from acg2vec.trainers.text.input_module import load_encoder
+
+    encoder = load_encoder(model, device="cpu")  # with the input normalisation saved in the folder
     log.info("Embedding %d texts with %s", len(texts), model)
     vectors = encoder.encode(texts, batch_size=batch_size, show_progress_bar=True, convert_to_numpy=True)
     vectors = np.asarray(vectors, dtype=np.float32).reshape(len(texts), encoder.get_embedding_dimension())
     vectors_path, ids_path = out.with_name(out.name + ".npy"), out.with_name(out.name + ".parquet")
-    np.save(vectors_path, vectors)
     table = pa.table({"row": pa.array(range(len(ids)), pa.int64()), "id": ids, "text": texts})
-    pq.write_table(table, ids_path, compression="zstd")
+    tmp_vectors = out.with_name(f"{out.name}.npy.tmp-{os.getpid()}")
+    tmp_ids = out.with_name(f"{out.name}.parquet.tmp-{os.getpid()}")
+    try:
+        with tmp_vectors.open("wb") as fh:
+            np.save(fh, vectors)
+        pq.write_table(table, tmp_ids, compression="zstd")
+        tmp_vectors.replace(vectors_path)
+        tmp_ids.replace(ids_path)
+    finally:
+        tmp_vectors.unlink(missing_ok=True)
+        tmp_ids.unlink(missing_ok=True)
     result = EmbedResult(str(vectors_path), str(ids_path), read=read, written=len(ids), dropped=dict(dead.counts))
     if dead.counts:
         log.warning("Skipped %d of %d lines: %s", dead.total, read, dict(dead.counts))

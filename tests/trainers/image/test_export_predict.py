@@ -69,8 +69,8 @@ def test_saved_model_signatures_match_the_keras_model(exported, image_files):
 def test_predict_uses_tuned_thresholds_or_top_k_and_counts_bad_files(exported, image_files):
     model_dir = str(exported[0])
     with DeadLetters(None) as dead:
-        tuned = predict.predict_tags(image_files, model_dir=model_dir, dead=dead)
-    assert dead.counts == {"undecodable_image": 1}
+        tuned = list(predict.predict_tags(image_files, model_dir=model_dir, dead=dead))
+    assert dead.counts == {"undecodable-image": 1}
     assert [r.path for r in tuned] == [str(p) for p in image_files[:3]]
     # thresholds 0 and 1.1: exactly red and blue, whatever the untrained scores are
     assert all(
@@ -78,7 +78,7 @@ def test_predict_uses_tuned_thresholds_or_top_k_and_counts_bad_files(exported, i
         for r in tuned
     )
     with DeadLetters(None) as dead:
-        top = predict.predict_tags(image_files[:3], model_dir=model_dir, top_k=3, dead=dead)
+        top = list(predict.predict_tags(image_files[:3], model_dir=model_dir, top_k=3, dead=dead))
     for result in top:
         scores = [t.score for t in result.tags]
         assert len(scores) == 3 and scores == sorted(scores, reverse=True)
@@ -94,4 +94,4 @@ def test_embed_writes_npy_and_parquet_with_ids(exported, image_files, tmp_path):
     assert vectors.shape == (3, exported[2].output.shape[-1]) and vectors.dtype == np.float32
     assert table["id"] == ["1000", "1001", "1002"] and table["row"] == [0, 1, 2]
     np.testing.assert_allclose(np.array(table["vector"], np.float32), vectors)
-    assert json.loads((tmp_path / "dead.jsonl").read_text().splitlines()[0])["reason"] == "undecodable_image"
+    assert json.loads((tmp_path / "dead.jsonl").read_text().splitlines()[0])["reason"] == "undecodable-image"

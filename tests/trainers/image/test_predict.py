@@ -1,0 +1,176 @@
+"""Reading images for `predict` / `embed`: one file at a time, a pixel limit from the header, every skip named.
+
+The decompression-bomb tests run the real command line in a subprocess and measure its peak RSS with
+``os.wait4`` (the resource usage of that one child).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from acg2vec.deadletter import DeadLetters
+from acg2vec.errors import UserError
+from acg2vec.trainers.image import export, predict
+from acg2vec.trainers.image.input_pipeline import TagVocab
+from acg2vec.trainers.image.models import deepdanbooru
+
+from .conftest import TINY_DEEPDANBOORU
+from .tiny_dataset import make_image
+
+NAMES = ["red", "green", "blue", "yellow"]
+BOMB_SIDE = 20_000
+PEAK_LIMIT_BYTES = 1024**3  # 1 GiB
+
+
+def write_png_bomb(path: Path, side: int = BOMB_SIDE, rows_per_block: int = 100) -> Path:
+    """A valid ``side`` x ``side`` RGB PNG of one colour: ~1 MB on disk, 1.2 GB once decoded.
+
+    Written in a few seconds without holding the pixels: after a full flush the compressor starts afresh, so the
+    deflate bytes of one block of identical rows can be repeated; the zlib checksum is computed block by block.
+    """
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    block = (b"\x00" + b"\x80" * (side * 3)) * rows_per_block  # filter byte 0, then a grey row
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    segment = comp.compress(block) + comp.flush(zlib.Z_FULL_FLUSH)
+    tail = comp.flush(zlib.Z_FINISH)
+    adler = 1
+    for _ in range(side // rows_per_block):
+        adler = zlib.adler32(block, adler)
+    stream = b"\x78\xda" + segment * (side // rows_per_block) + tail + struct.pack(">I", adler)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", stream)
+        + chunk(b"IEND", b"")
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    """A tiny DeepDanbooru tagger exported the way ``acg2vec train tagger`` exports it."""
+    model_dir = tmp_path_factory.mktemp("models") / "deepdanbooru"
+    model = deepdanbooru.make_model((32, 32, 3), len(NAMES), **TINY_DEEPDANBOORU)
+    embed_model = export.embedding_model(model, deepdanbooru.feature_tensor(model))
+    export.export_image_model(str(model_dir), image_size=32, embed_model=embed_model, tag_model=model)
+    vocab = TagVocab(NAMES, [0] * 4, [4, 3, 2, 1])
+    thresholds = {"method": "test", "default": 0.5, "thresholds": {"red": 0.0, "green": 1.1, "blue": 0.0,
+                                                                     "yellow": 1.1}}  # fmt: skip
+    export.write_tag_files(str(model_dir), selected_tags_csv=vocab.to_csv(), thresholds=thresholds)
+    return model_dir
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(1)
+    good = folder / "1000.png"
+    good.write_bytes(tf.io.encode_png(make_image(rng, ["red"], 48)).numpy())
+    broken = folder / "broken.jpg"
+    broken.write_bytes(b"not an image")
+    cut = folder / "cut.png"
+    cut.write_bytes(good.read_bytes()[:60])
+    return {"good": good, "broken": broken, "cut": cut, "bomb": write_png_bomb(folder / "bomb.png")}
+
+
+def run_cli_measured(*args: str, env_home: Path, out_dir: Path) -> tuple[int, str, str, int]:
+    """Run the CLI with stdout/stderr to files and reap it with ``os.wait4``: (exit code, out, err, peak bytes)."""
+    env = {**os.environ, "ACG2VEC_HOME": str(env_home), "CUDA_VISIBLE_DEVICES": ""}
+    out, err = out_dir / "stdout.txt", out_dir / "stderr.txt"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from acg2vec.cli import main; main()", *args], env=env, stdout=stdout,
+            stderr=stderr,
+        )  # fmt: skip
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+    return process.returncode, out.read_text(), err.read_text(), usage.ru_maxrss * 1024  # ru_maxrss is in KiB
+
+
+@pytest.mark.unit
+def test_a_bomb_is_refused_from_its_header_and_every_skip_is_named(files, tmp_path):
+    named = []
+    order = [files["good"], files["bomb"], files["broken"], files["cut"], tmp_path / "gone.png"]
+    with DeadLetters(tmp_path / "dead.jsonl") as dead:
+        read = list(predict.read_images(order, dead, on_skip=lambda p, r, d: named.append((p.name, r))))
+    assert [p for p, _ in read] == [files["good"]]
+    assert named == [("bomb.png", "image-too-large"), ("broken.jpg", "undecodable-image"),
+                     ("cut.png", "undecodable-image"), ("gone.png", "unreadable-file")]  # fmt: skip
+    assert dead.counts == {"image-too-large": 1, "undecodable-image": 2, "unreadable-file": 1}
+    letters = [json.loads(line) for line in (tmp_path / "dead.jsonl").read_text().splitlines()]
+    assert letters[0]["record"]["path"] == str(files["bomb"])
+    assert letters[0]["detail"] == f"400000000 pixels > {predict.DEFAULT_MAX_PIXELS} pixels"
+    # The limit is the caller's: a 48 x 48 image is too large for a 2,000-pixel limit.
+    with DeadLetters(None) as dead:
+        assert list(predict.read_images([files["good"]], dead, max_pixels=2000)) == []
+    assert dead.counts == {"image-too-large": 1}
+
+
+@pytest.mark.unit
+def test_files_are_read_as_the_batches_are_taken(files, tmp_path):
+    """Only the batch being used is in memory: a file is not opened before its batch is asked for."""
+    opened = []
+
+    def paths():
+        for path in [files["good"]] * 5:
+            opened.append(path)
+            yield path
+
+    with DeadLetters(None) as dead:
+        batches = predict._batches(predict.read_images(paths(), dead), 2)
+        first = next(batches)
+        assert len(first) == 2 and len(opened) == 2
+        assert [len(b) for b in batches] == [2, 1] and len(opened) == 5
+
+
+@pytest.mark.unit
+def test_bad_sizes_are_refused_before_any_work(model_dir, files, tmp_path):
+    with DeadLetters(None) as dead:
+        for kwargs, option in (({"batch_size": 0}, "--batch-size"), ({"top_k": -3}, "--top-k"),
+                               ({"max_pixels": 0}, "--max-pixels")):  # fmt: skip
+            with pytest.raises(UserError, match=option):
+                predict.predict_tags([files["good"]], model_dir=str(model_dir), dead=dead, **kwargs)
+        with pytest.raises(UserError, match="--batch-size"):
+            predict.embed_files([files["good"]], model_dir=str(model_dir), out=str(tmp_path / "v"), batch_size=-1,
+                                dead=dead)  # fmt: skip
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("command", ["predict", "embed"])
+def test_a_decompression_bomb_through_the_cli_stays_under_1_gib_and_is_named(command, model_dir, files, tmp_path):
+    home = tmp_path / "home"
+    inputs = [str(files["good"]), str(files["bomb"]), str(files["broken"])]
+    args = [command, *inputs, "--model", str(model_dir)]
+    if command == "embed":
+        args += ["--out", str(tmp_path / "vectors")]
+    code, out, err, peak = run_cli_measured(*args, env_home=home, out_dir=tmp_path)
+    assert code == 0, err
+    assert peak < PEAK_LIMIT_BYTES, f"peak RSS {peak / 2**20:.0f} MiB"
+    assert f"skipped {files['bomb']}: image-too-large (400000000 pixels > 64000000 pixels)" in err
+    assert f"skipped {files['broken']}: undecodable-image" in err
+    if command == "predict":
+        assert out.startswith(f"{files['good']}: ") and len(out.splitlines()) == 1
+        letters = home / "logs" / "dead_letters" / "predict.jsonl.gz"
+        with gzip.open(letters, "rt", encoding="utf-8") as fh:
+            reasons = {json.loads(line)["record"]["path"]: json.loads(line)["reason"] for line in fh}
+    else:
+        assert np.load(tmp_path / "vectors.npy").shape[0] == 1
+        lines = (tmp_path / "vectors.deadletter.jsonl").read_text().splitlines()
+        reasons = {json.loads(line)["record"]["path"]: json.loads(line)["reason"] for line in lines}
+    assert reasons == {str(files["bomb"]): "image-too-large", str(files["broken"]): "undecodable-image"}
+    print(f"{command}: peak RSS {peak / 2**20:.0f} MiB with a {BOMB_SIDE}x{BOMB_SIDE} PNG")  # for the report
