@@ -131,7 +131,8 @@ class CrawlReport:
     responses: int = 0
     errors: int = 0
     retries: int = 0
-    files_downloaded: int = 0
+    files_downloaded: int = 0  # files stored by this run, each checked (an image, with the post's md5)
+    files_on_disk: int = 0  # files under raw/<source>/files/ once the run ended
     status_counts: dict[str, int] = field(default_factory=dict)
     # Other acg2vec counters: page retries by reason, Retry-After waits, hosts slowed down, ...
     counters: dict[str, float] = field(default_factory=dict)
@@ -172,7 +173,7 @@ class CrawlReport:
             responses=int(stats.get("downloader/response_count", 0)),
             errors=int(stats.get("downloader/exception_count", 0)),
             retries=int(stats.get("retry/count", 0)),
-            files_downloaded=int(stats.get("file_status_count/downloaded", 0)),
+            files_downloaded=int(stats.get("acg2vec/files/stored", 0)),
             status_counts=_by_prefix(stats, "downloader/response_status_count/"),
             counters={
                 k.removeprefix("acg2vec/"): v

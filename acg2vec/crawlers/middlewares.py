@@ -5,19 +5,32 @@
 429 / 503 when it gives one, else an exponential backoff with jitter (``ACG2VEC_BACKOFF_BASE`` doubled per
 attempt), never longer than ``ACG2VEC_BACKOFF_MAX``. The wait happens in ``process_request`` of the retried
 request; a Retry-After also spaces out the other requests to that host (its download slot) for that long.
+A file download (a request of the files pipeline) whose body is not an image or fails its md5 (a body cut
+short, an HTML page with status 200) is retried the same way, counted under ``acg2vec/file_retries/<reason>``;
+once retries are spent the pipeline dead-letters it.
+
+:class:`FileHostGuardMiddleware` keeps file downloads off private, loopback, link-local and other non-public
+addresses (the host is resolved before the request) unless the crawled site itself is on such an address, so a
+hostile page cannot point the crawler inward.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import random
+import socket
 import time
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlparse
 
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request, Response
 from scrapy.utils.response import response_status_message
+
+from acg2vec.crawlers.pipelines import EXPECTED_MD5_META, FILE_META, file_body_problem
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +73,11 @@ class BackoffRetryMiddleware(RetryMiddleware):
         self.cap = settings.getfloat("ACG2VEC_BACKOFF_MAX", 120.0)
 
     def process_response(self, request: Request, response: Response, spider: Any = None) -> Request | Response:
-        if request.meta.get("dont_retry", False) or response.status not in self.retry_http_codes:
+        if request.meta.get("dont_retry", False):
+            return response
+        if response.status not in self.retry_http_codes:
+            if request.meta.get(FILE_META) and response.status == 200:
+                return self._check_file_body(request, response)
             return response
         retry = self._retry(request, response_status_message(response.status))
         if retry is None:
@@ -80,6 +97,18 @@ class BackoffRetryMiddleware(RetryMiddleware):
         retry = self._retry(request, exception)
         if retry is not None:
             self._schedule_wait(retry, None)
+        return retry
+
+    def _check_file_body(self, request: Request, response: Response) -> Request | Response:
+        """A file body that is not what was asked for is retried like an HTTP error (the site may be overloaded)."""
+        problem = file_body_problem(response.body, request.meta.get(EXPECTED_MD5_META))
+        if problem is None:
+            return response
+        retry = self._retry(request, problem)
+        if retry is None:
+            return response  # retries spent: the files pipeline counts and dead-letters it
+        self.crawler.stats.inc_value(f"acg2vec/file_retries/{problem}")
+        self._schedule_wait(retry, None)
         return retry
 
     def _slow_host(self, request: Request, wait: float) -> None:
@@ -128,3 +157,74 @@ async def _sleep(seconds: float) -> None:
     from twisted.internet.task import deferLater
 
     await maybe_deferred_to_future(deferLater(reactor, seconds, lambda: None))
+
+
+class HostRefused(IgnoreRequest):
+    """A request to an address a crawl of a public site must not reach; ``reason`` names why."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
+def non_public(address: str) -> bool:
+    """Whether ``address`` (an IP literal) is private, loopback, link-local, reserved, multicast or unspecified."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return True
+    mapped = getattr(ip, "ipv4_mapped", None)
+    if mapped is not None:
+        ip = mapped
+    return not ip.is_global or ip.is_multicast
+
+
+def resolve(host: str) -> list[str]:
+    """The addresses ``host`` resolves to (an IP literal to itself); empty when it does not resolve."""
+    try:
+        ipaddress.ip_address(host)
+        return [host]
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return []
+    return sorted({info[4][0] for info in infos})
+
+
+class FileHostGuardMiddleware:
+    """File downloads only from public addresses, unless the crawled site is itself local (a sample site, a mirror).
+
+    Applies to the files pipeline's requests (the hosts a site names for its files may be anywhere); each host is
+    resolved once per crawl. A refused file is counted and dead-lettered as ``file-host-refused``.
+    """
+
+    def __init__(self, crawler: Any) -> None:
+        self.crawler = crawler
+        self._verdicts: dict[str, bool] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> FileHostGuardMiddleware:
+        return cls(crawler)
+
+    def _local(self, host: str) -> bool:
+        if host not in self._verdicts:
+            addresses = resolve(host)
+            self._verdicts[host] = bool(addresses) and any(non_public(a) for a in addresses)
+        return self._verdicts[host]
+
+    def site_is_local(self) -> bool:
+        spider = getattr(self.crawler, "spider", None)
+        base = getattr(spider, "base_url", None) or ""
+        host = urlparse(base).hostname
+        return host is not None and self._local(host)
+
+    def process_request(self, request: Request, spider: Any = None) -> None:
+        if not request.meta.get(FILE_META):
+            return None
+        host = urlparse(request.url).hostname or ""
+        if not host or self.site_is_local() or not self._local(host):
+            return None
+        self.crawler.stats.inc_value("acg2vec/file_hosts_refused")
+        raise HostRefused("host-refused", f"{host} is not a public address and the crawled site is public")

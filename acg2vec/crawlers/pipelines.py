@@ -4,11 +4,17 @@
    checks; a rejected item is counted under ``acg2vec/dropped/<reason>`` and dead-lettered.
 2. :class:`AlreadyHavePipeline` — incremental re-crawls: skips items whose (kind, source_id) is already in
    ``raw/<source>/`` from an earlier run (or earlier in this run), counted under ``acg2vec/skipped/already-have``.
+   A post it already has whose file is missing on disk (or fails its md5 there) goes on to the files pipeline
+   first, so a re-run repairs what an earlier run missed; a raw line that is not UTF-8 or not JSON is
+   dead-lettered (``raw-undecodable-utf8``, ``raw-bad-json``), never a crash.
 3. :class:`BooruFilesPipeline` — Scrapy's FilesPipeline for booru posts: ``files/<md5[:2]>/<md5>.<ext>``,
-   the original (md5 checked against the post's) or the sample rendition. A file that is not an image, does
-   not match its md5 or fails to download is never stored; it is counted under ``acg2vec/bad_input/<reason>``
-   and dead-lettered, and the post is kept without ``file_path`` (or dropped with
-   ``ACG2VEC_DROP_POST_WITHOUT_FILE = True``, counted under ``acg2vec/dropped/no-file``).
+   the original (md5 checked against the post's) or the sample rendition. A body that is not an image or does
+   not match its md5 is retried with backoff like an HTTP error (see
+   :class:`~acg2vec.crawlers.middlewares.BackoffRetryMiddleware`); a file that still fails is never stored: it is
+   counted under ``acg2vec/bad_input/<reason>`` and dead-lettered, and the post is dropped (counted under
+   ``acg2vec/dropped/no-file``) so that the next run fetches it again; with
+   ``ACG2VEC_DROP_POST_WITHOUT_FILE = False`` it is kept without ``file_path`` instead. A file already on disk
+   counts only when its md5 is right; the crawl's ``acg2vec/files/*`` counters say what is on disk.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import json
 import logging
 import re
 import zlib
+from collections.abc import Callable
 from io import BytesIO
 from pathlib import Path, PurePosixPath
 from typing import Any, NoReturn
@@ -29,8 +36,9 @@ from scrapy.http import Request
 from scrapy.http.request import NO_CALLBACK
 from scrapy.pipelines.files import FilesPipeline
 from scrapy.pipelines.media import FileException
+from twisted.python.failure import Failure
 
-from acg2vec.crawlers.feeds import DEAD_LETTER_FILE, DROPPED, SKIPPED, bookkeeping, raw_dir_of
+from acg2vec.crawlers.feeds import BAD_INPUT, DEAD_LETTER_FILE, DROPPED, SKIPPED, bookkeeping, raw_dir_of
 from acg2vec.crawlers.items import (
     RATINGS,
     TAG_CATEGORIES,
@@ -48,6 +56,9 @@ logger = logging.getLogger(__name__)
 
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
 IMAGE_EXTENSIONS = {"jpg", "jpeg", "png", "gif", "webp", "bmp"}
+# Request meta of a file download: the md5 the body must have (None for a sample rendition).
+EXPECTED_MD5_META = "acg2vec_expected_md5"
+FILE_META = "acg2vec_file"
 
 
 def sanity_problem(item: Item) -> str | None:
@@ -106,36 +117,74 @@ class ValidationPipeline:
         raise DropItem(f"{reason}: {detail} <{url}>")
 
 
-def existing_keys(raw_dir: str | Path) -> set[str]:
-    """``kind \\t source_id`` of every item in the jsonl.gz shards of ``raw_dir`` (unreadable tails are skipped)."""
-    keys: set[str] = set()
+def scan_raw(raw_dir: str | Path, on_bad_line: Callable[[str, bytes, str], None] | None = None) -> dict[str, Any]:
+    """``kind \\t source_id`` -> the item's ``file_path`` (None when it has none) for every item in ``raw_dir``.
+
+    Lines are decoded one at a time: a line that is not UTF-8 or not a JSON item is passed to ``on_bad_line``
+    (reason, raw bytes, detail) and skipped; a shard cut short by a hard kill counts what was read before the cut.
+    """
+    found: dict[str, Any] = {}
     root = Path(raw_dir)
     if not root.is_dir():
-        return keys
+        return found
     for path in sorted(root.glob("*.jsonl.gz")):
         if path.name == DEAD_LETTER_FILE:
             continue
         try:
-            with gzip.open(path, "rt", encoding="utf-8") as fh:
-                for line in fh:
+            with gzip.open(path, "rb") as fh:
+                for number, raw in enumerate(fh, start=1):
+                    where = f"{path.name}:{number}"
                     try:
-                        data = json.loads(line)
-                        keys.add(f"{data['kind']}\t{data['source_id']}")
-                    except (ValueError, KeyError, TypeError):
-                        continue
+                        data = json.loads(raw.decode("utf-8"))
+                        found[f"{data['kind']}\t{data['source_id']}"] = data.get("file_path")
+                    except UnicodeDecodeError as err:
+                        if on_bad_line is not None:
+                            on_bad_line("raw-undecodable-utf8", raw, f"{where}: {err}")
+                    except (ValueError, KeyError, TypeError, AttributeError) as err:
+                        if raw.strip() and on_bad_line is not None:
+                            on_bad_line("raw-bad-json", raw, f"{where}: {err!r}"[:300])
         except (OSError, EOFError, zlib.error) as err:
             # A shard cut short by a hard kill: what was read before the cut still counts.
             logger.warning("shard %s ends early (%s); using the items before the cut", path, err)
-    return keys
+    return found
+
+
+def existing_keys(raw_dir: str | Path, on_bad_line: Callable[[str, bytes, str], None] | None = None) -> set[str]:
+    """``kind \\t source_id`` of every item in the jsonl.gz shards of ``raw_dir`` (see :func:`scan_raw`)."""
+    return set(scan_raw(raw_dir, on_bad_line))
+
+
+def file_on_disk(raw_dir: str | Path, relative: str, md5: str | None) -> bool:
+    """Whether ``raw_dir/relative`` exists and, when ``md5`` is given, has that md5."""
+    path = Path(raw_dir, relative)
+    if not path.is_file():
+        return False
+    if not md5:
+        return True
+    digest = hashlib.md5()  # noqa: S324 - the sites publish md5
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest() == md5
 
 
 class AlreadyHavePipeline:
-    """Skips items already written to ``raw/<source>/`` (by an earlier run, or earlier in this one)."""
+    """Skips items already written to ``raw/<source>/`` (by an earlier run, or earlier in this one).
+
+    With file downloads on, a post it already has goes on to the files pipeline when its file is not on disk
+    with the right md5; that pipeline fetches the file and then skips the post (or writes it again when the
+    earlier line had no ``file_path``). Such posts are held in ``crawler.acg2vec_recheck``.
+    """
 
     def __init__(self, crawler: Any) -> None:
         self.crawler = crawler
         self.enabled = crawler.settings.getbool("ACG2VEC_SKIP_EXISTING", True)
+        self.check_files = crawler.settings.getbool("ACG2VEC_DOWNLOAD_FILES", True) and bool(
+            crawler.settings.get("FILES_STORE")
+        )
         self.seen: set[str] = set()
+        self.file_paths: dict[str, str | None] = {}
+        crawler.acg2vec_recheck = {}
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> AlreadyHavePipeline:
@@ -144,17 +193,40 @@ class AlreadyHavePipeline:
     def open_spider(self) -> None:
         raw_dir = raw_dir_of(self.crawler.settings)
         if self.enabled and raw_dir:
-            self.seen = existing_keys(raw_dir)
+            book = bookkeeping(self.crawler)
+
+            def bad_line(reason: str, raw: bytes, detail: str) -> None:
+                book.add(reason, raw, url=None, detail=detail, prefix=BAD_INPUT)
+
+            found = scan_raw(raw_dir, bad_line)
+            self.seen = set(found)
+            self.file_paths = {k: v for k, v in found.items() if k.startswith("post\t")}
             if self.seen:
                 logger.info("%d items already in %s will be skipped", len(self.seen), raw_dir)
 
     def process_item(self, item: Item) -> Item:
         key = f"{item.kind}\t{item.source_id}"
         if key in self.seen:
+            if isinstance(item, Post) and key in self.file_paths and self._file_missing(item, key):
+                # Already written, but its file is not on disk as it should be: fetch the file again.
+                self.crawler.acg2vec_recheck[key] = self.file_paths.pop(key)
+                return item
+            self.file_paths.pop(key, None)
             self.crawler.stats.inc_value(SKIPPED + "already-have")
             raise DropItem(f"already have {item.kind} {item.source_id}", log_level="DEBUG")
         self.seen.add(key)
         return item
+
+    def _file_missing(self, post: Post, key: str) -> bool:
+        if not self.check_files or not post.md5 or not post.file_url:
+            return False
+        raw_dir = raw_dir_of(self.crawler.settings) or self.crawler.settings.get("FILES_STORE")
+        known = self.file_paths.get(key)
+        if known:
+            # The sample rendition is re-encoded by the site: only its presence can be checked.
+            expected = post.md5 if Path(known).suffix.lstrip(".") == file_extension(post.file_url) else None
+            return not file_on_disk(raw_dir, known, expected)
+        return True
 
 
 def file_extension(url: str, default: str = "jpg") -> str:
@@ -185,7 +257,9 @@ class BooruFilesPipeline(FilesPipeline):
         pipe.rendition = crawler.settings.get("ACG2VEC_FILES_RENDITION", "original")
         if pipe.rendition not in ("original", "sample"):
             raise NotConfigured(f"unknown ACG2VEC_FILES_RENDITION {pipe.rendition!r}")
-        pipe.drop_without_file = crawler.settings.getbool("ACG2VEC_DROP_POST_WITHOUT_FILE", False)
+        pipe.drop_without_file = crawler.settings.getbool("ACG2VEC_DROP_POST_WITHOUT_FILE", True)
+        for name in ("scrapy.pipelines.media", "scrapy.pipelines.files"):
+            logging.getLogger(name).addFilter(_named_file_failure_without_traceback)
         return pipe
 
     def get_media_requests(self, item: Any, info: Any) -> list[Request]:
@@ -201,29 +275,52 @@ class BooruFilesPipeline(FilesPipeline):
             self.crawler.stats.inc_value("acg2vec/posts_without_file_url")
             return []
         item.file_urls = [url]
-        return [Request(url, callback=NO_CALLBACK, meta={"acg2vec_expected_md5": expected})]
+        # Files are stored content-addressed under files/: the HTTP cache (a development option) would only hold a
+        # second copy, and a cached bad body would defeat the retries.
+        meta = {EXPECTED_MD5_META: expected, FILE_META: True, "dont_cache": True}
+        return [Request(url, callback=NO_CALLBACK, meta=meta)]
 
     def file_path(self, request: Request, response: Any = None, info: Any = None, *, item: Any = None) -> str:
         md5 = item.md5 if isinstance(item, Post) and item.md5 else hashlib.sha1(request.url.encode()).hexdigest()
         return f"files/{md5[:2]}/{md5}.{file_extension(request.url)}"
 
+    async def media_to_download(self, request: Request, info: Any, *, item: Any = None) -> dict[str, Any] | None:
+        """A file already on disk counts only with the right md5 (files are content-addressed: no expiry)."""
+        path = self.file_path(request, info=info, item=item)
+        try:
+            stat = await _maybe_await(self.store.stat_file(path, info))
+        except Exception:  # noqa: BLE001 - a store that cannot answer means "download it"
+            return None
+        checksum = (stat or {}).get("checksum")
+        if not checksum:
+            return None
+        expected = request.meta.get(EXPECTED_MD5_META)
+        if expected and checksum != expected:
+            # A copy cut short or damaged on disk (an earlier run's kill, a bad disk): fetch it again.
+            self.crawler.stats.inc_value("acg2vec/files/bad_on_disk")
+            return None
+        self.inc_stats("uptodate")
+        self.crawler.stats.inc_value("acg2vec/files/uptodate")
+        return {"url": request.url, "path": path, "checksum": checksum, "status": "uptodate"}
+
     async def file_downloaded(self, response: Any, request: Request, info: Any, *, item: Any = None) -> str:
         body = response.body
-        if image_format(body) is None:
-            raise FileException("not-an-image")
-        checksum = hashlib.md5(body).hexdigest()  # noqa: S324 - the sites publish md5
-        expected = request.meta.get("acg2vec_expected_md5")
-        if expected and checksum != expected:
-            raise FileException("checksum-mismatch")
+        problem = file_body_problem(body, request.meta.get(EXPECTED_MD5_META))
+        if problem:
+            raise FileException(problem)
         path = self.file_path(request, response=response, info=info, item=item)
         await _maybe_await(self.store.persist_file(path, BytesIO(body), info))
-        return checksum
+        self.crawler.stats.inc_value("acg2vec/files/stored")
+        return hashlib.md5(body).hexdigest()  # noqa: S324 - the sites publish md5
 
     def media_failed(self, failure: Any, request: Request, info: Any) -> Any:
         # A named FileException raised while checking the file keeps its name (the base class would replace
         # it with a bare one), so item_completed can count it under that reason.
         if isinstance(failure.value, FileException) and str(failure.value):
             raise failure.value
+        reason = getattr(failure.value, "reason", None)
+        if isinstance(reason, str) and re.fullmatch(r"[a-z-]+", reason):
+            raise FileException(reason)  # e.g. host-refused from the file host guard
         return super().media_failed(failure, request, info)
 
     def item_completed(self, results: list[tuple[bool, Any]], item: Any, info: Any) -> Any:
@@ -239,10 +336,42 @@ class BooruFilesPipeline(FilesPipeline):
             message = str(getattr(failure, "value", failure)) or "download-error"
             reason = "file-" + (message if re.fullmatch(r"[a-z-]+", message) else "download-error")
             book.add(reason, {"post": item.id, "file_urls": item.file_urls}, url=item.url, detail=message[:200])
+        recheck = getattr(self.crawler, "acg2vec_recheck", {})
+        key = f"{item.kind}\t{item.source_id}"
+        if key in recheck:
+            earlier_path = recheck.pop(key)
+            if item.files and item.files[0].get("status") != "uptodate":
+                self.crawler.stats.inc_value("acg2vec/files/repaired")
+            if item.files and not earlier_path:
+                return item  # the earlier line has no file_path: this one, with it, supersedes it
+            self.crawler.stats.inc_value(SKIPPED + "already-have")
+            raise DropItem(f"already have {item.kind} {item.source_id}", log_level="DEBUG")
         if failures and self.drop_without_file:
             book.add("no-file", item_to_dict(item), url=item.url, detail=f"post {item.id}", prefix=DROPPED)
             raise DropItem(f"no-file: post {item.id}")
         return item
+
+
+def _named_file_failure_without_traceback(record: logging.LogRecord) -> bool:
+    """A file failure with a named reason is counted and dead-lettered: one log line, not a traceback."""
+    value = record.exc_info[1] if record.exc_info else None
+    if value is None and isinstance(record.msg, Failure):
+        value = record.msg.value
+    if isinstance(value, FileException) and re.fullmatch(r"[a-z-]+", str(value)):
+        record.exc_info = None
+        record.exc_text = None
+        if isinstance(record.msg, Failure):
+            record.msg, record.args = "file failed: %s", (str(value),)
+    return True
+
+
+def file_body_problem(body: bytes, expected_md5: str | None) -> str | None:
+    """Why a downloaded file body is unusable (``not-an-image``, ``checksum-mismatch``), or None."""
+    if image_format(body) is None:
+        return "not-an-image"
+    if expected_md5 and hashlib.md5(body).hexdigest() != expected_md5:  # noqa: S324 - the sites publish md5
+        return "checksum-mismatch"
+    return None
 
 
 async def _maybe_await(value: Any) -> Any:
@@ -258,6 +387,9 @@ __all__ = [
     "BooruFilesPipeline",
     "ValidationPipeline",
     "existing_keys",
+    "file_body_problem",
+    "file_on_disk",
     "image_format",
+    "scan_raw",
     "sanity_problem",
 ]

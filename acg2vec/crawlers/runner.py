@@ -16,19 +16,31 @@ directory while it runs (``RUNNING_MARKER``) and removes the mark however it end
 run that finds the mark knows the last one died hard: it discards that job directory and walks the site
 again, writing only the items missing from ``raw/<source>/`` (the already-have pipeline), so nothing is
 lost or duplicated. ``fresh=True`` (``--fresh``) does the same on request.
+
+One crawl per job: the child takes an exclusive ``flock`` on ``jobs/<source>.lock`` before it touches the job
+or raw folders, so a second crawl of the same source in the same workdir refuses in one sentence naming the
+running one (pid, start time). The kernel releases the lock of a process that died, so a stale lock file is
+simply taken over. The child dies with its parent, whatever kills the parent: on Linux it asks the kernel for
+SIGTERM when the parent goes (``prctl(PR_SET_PDEATHSIG)``: Scrapy then stops as on Ctrl-C and keeps its job
+for the next run), and everywhere a watchdog thread does the same when the parent pid changes, ending the
+process for good if the graceful stop hangs.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
+import os
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +50,9 @@ from acg2vec.errors import UserError
 from acg2vec.workspace import Workspace, is_remote
 
 RUNNING_MARKER = "acg2vec-running"  # in the job dir while a crawl runs; left behind only by a hard kill
+LOCK_SUFFIX = ".lock"  # jobs/<source>.lock: held (flock) by the running crawl of that source
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+ORPHAN_GRACE_S = 30.0  # how long an orphaned crawl may take to stop gracefully before it is killed
 
 
 @dataclass(slots=True)
@@ -55,6 +70,8 @@ class CrawlSpec:
     throttle: bool = True
     quiet: bool = False
     batch_items: int | None = None
+    fresh: bool = False
+    parent_pid: int | None = None
 
 
 def new_run_id() -> str:
@@ -127,11 +144,6 @@ def start_spider(
         # Dead letters, the manifest, the job dir and the already-have scan work on local files.
         raise UserError("crawls write to a local workdir; copy raw/ to remote storage after the crawl.")
     workspace.ensure()
-    if fresh:
-        from acg2vec.crawlers.settings import job_dir
-
-        # The job dir is named after the source, which only the child knows for sure; spiders name theirs alike.
-        shutil.rmtree(job_dir(workspace, name), ignore_errors=True)
     tmpdir = tempfile.mkdtemp(prefix="acg2vec-crawl-")
     spec = CrawlSpec(
         name=name,
@@ -145,11 +157,37 @@ def start_spider(
         throttle=throttle,
         quiet=quiet,
         batch_items=batch_items,
+        # Discarding the job happens in the child, once it holds the job's lock (never under a running crawl).
+        fresh=fresh,
+        parent_pid=os.getpid(),
     )
     spec_path = Path(tmpdir, "spec.json")
     spec_path.write_text(json.dumps(_spec_dict(spec)), encoding="utf-8")
-    process = subprocess.Popen([sys.executable, "-m", "acg2vec.crawlers.runner", str(spec_path)])
+    process = subprocess.Popen(
+        [sys.executable, "-m", "acg2vec.crawlers.runner", str(spec_path)], preexec_fn=_die_with_parent()
+    )
     return CrawlHandle(spec, process, tmpdir)
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A preexec function asking Linux to send the child SIGTERM when this process dies (None elsewhere).
+
+    libc and prctl are looked up here, before the fork: the child runs only the call itself.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
 
 
 def run_spider(
@@ -174,6 +212,85 @@ def _spec_dict(spec: CrawlSpec) -> dict[str, Any]:
 
 
 # -- the child process ------------------------------------------------------------------------------------
+
+
+def lock_path(workspace: Workspace, source: str) -> Path:
+    """``jobs/<source>.lock``: beside the job folder, which a run may delete and make again."""
+    from acg2vec.crawlers.settings import job_dir
+
+    return Path(job_dir(workspace, source) + LOCK_SUFFIX)
+
+
+class JobLock:
+    """An exclusive ``flock`` on ``jobs/<source>.lock`` for the life of this process; its text names the holder."""
+
+    def __init__(self, path: Path, *, name: str, workdir: str) -> None:
+        self.path = path
+        self.name = name
+        self.workdir = workdir
+        self.fd: int | None = None
+
+    def acquire(self) -> JobLock:
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            raise UserError(
+                f"another {self.name} crawl is running in {self.workdir} "
+                f"(pid {holder.get('pid', '?')}, started {holder.get('started_at', '?')}); "
+                "wait for it to end or stop it before starting this one."
+            ) from None
+        # The lock of a process that died went with it: whatever the file says is stale, so it is overwritten.
+        os.ftruncate(fd, 0)
+        info = {"pid": os.getpid(), "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        os.write(fd, json.dumps(info).encode())
+        self.fd = fd
+        return self
+
+    def release(self) -> None:
+        if self.fd is not None:
+            import fcntl
+
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+
+def _read_holder(fd: int) -> dict[str, Any]:
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        return json.loads(os.read(fd, 4096).decode("utf-8") or "{}")
+    except (OSError, ValueError):
+        return {}
+
+
+def watch_parent(parent_pid: int, *, interval: float = 0.5, grace: float = ORPHAN_GRACE_S) -> threading.Thread:
+    """Stop this process (SIGTERM, then SIGKILL after ``grace`` s) once ``parent_pid`` is no longer its parent."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(interval)
+        logging.getLogger(__name__).warning("the acg2vec process that started this crawl is gone; stopping")
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(grace)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    thread = threading.Thread(target=watch, name="acg2vec-parent-watchdog", daemon=True)
+    thread.start()
+    return thread
+
+
+def count_files(root: str | Path) -> int:
+    """Files under ``root`` (the downloaded images under ``raw/<source>/files``)."""
+    total = 0
+    for _dirpath, _dirnames, filenames in os.walk(root):
+        total += len(filenames)
+    return total
 
 
 def _crawl(spec: CrawlSpec) -> CrawlReport:
@@ -204,8 +321,12 @@ def _crawl(spec: CrawlSpec) -> CrawlReport:
     )
     settings.setdict(per_run, priority="cmdline")
     settings.setdict(spec.settings, priority="cmdline")
+    # Before anything touches the job or raw folders: one crawl per source and workdir.
+    lock = JobLock(lock_path(workspace, source), name=spec.name, workdir=workspace.root).acquire()
     Path(workspace.raw(source)).mkdir(parents=True, exist_ok=True)
     jobs = Path(job_dir(workspace, source))
+    if spec.fresh:
+        shutil.rmtree(jobs, ignore_errors=True)
     marker = jobs / RUNNING_MARKER
     if marker.exists():
         logging.getLogger(__name__).warning(
@@ -233,10 +354,20 @@ def _crawl(spec: CrawlSpec) -> CrawlReport:
     stats = dict(crawler.stats.get_stats())
     report = CrawlReport.from_stats(stats, spider=spec.name, source=source, run_id=spec.run_id)
     report.cpu_s = round(float(stats.get("acg2vec/cpu_seconds", 0.0)), 3)
+    files_dir = Path(workspace.raw(source), "files")
+    if files_dir.is_dir():
+        report.files_on_disk = count_files(files_dir)
     update_manifest(workspace.raw(source), report)
     marker.unlink(missing_ok=True)  # a clean end, a stop included: the job dir (if kept) can be resumed
     if report.finish_reason != "shutdown":
         shutil.rmtree(jobs, ignore_errors=True)
+    lock.release()
+    forbidden = int(stats.get("robotstxt/forbidden", 0))
+    if forbidden and report.items_read == 0:
+        raise UserError(
+            f"robots.txt of {spec.base_url or 'the site'} forbids what the {spec.name} crawl asked for "
+            f"({forbidden} request(s) refused); acg2vec obeys robots.txt, so nothing was crawled."
+        )
     return report
 
 
@@ -246,6 +377,8 @@ def main(argv: list[str] | None = None) -> int:
     data = json.loads(Path(args[0]).read_text(encoding="utf-8"))
     spec = CrawlSpec(**data)
     report_path = Path(spec.report_path)
+    if spec.parent_pid is not None:
+        watch_parent(spec.parent_pid)
     try:
         report = _crawl(spec)
     except UserError as err:

@@ -53,7 +53,10 @@ RETRY_HTTP_CODES = [429, 500, 502, 503, 504, 522, 524, 408]
 ACG2VEC_BACKOFF_BASE = 1.0  # seconds before the first retry; doubled on each further retry
 ACG2VEC_BACKOFF_MAX = 120.0  # no single wait longer than this, whatever Retry-After says
 DOWNLOADER_MIDDLEWARES = {
+    # File hosts named by a public site must be public too (resolved before the request).
+    "acg2vec.crawlers.middlewares.FileHostGuardMiddleware": 50,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    # Also retries a file body that is not an image or fails its md5 (a cut body, an HTML page with status 200).
     "acg2vec.crawlers.middlewares.BackoffRetryMiddleware": 550,
 }
 
@@ -68,13 +71,14 @@ ITEM_PIPELINES = {
 }
 # Booru files: the original file (checksum checked against the post's md5) or the smaller sample rendition.
 ACG2VEC_FILES_RENDITION = "original"  # or "sample"
-# A post whose file fails (not an image, checksum mismatch, download error) is kept without file_path;
-# set this to drop such posts instead. The file failure is counted and dead-lettered either way.
-ACG2VEC_DROP_POST_WITHOUT_FILE = False
+# A post whose file still fails after the retries (not an image, checksum mismatch, download error) is dropped
+# (dead-lettered as no-file) so that the next run fetches it again; set False to keep it without file_path.
+# The file failure is counted and dead-lettered either way.
+ACG2VEC_DROP_POST_WITHOUT_FILE = True
 ACG2VEC_DOWNLOAD_FILES = True
 # Incremental re-crawls: skip items whose (kind, source_id) is already in raw/<source>/ (keys held in memory).
 ACG2VEC_SKIP_EXISTING = True
-FILES_EXPIRES = 3650  # files are content-addressed by md5: never re-download one we have
+FILES_EXPIRES = 3650  # files are content-addressed by md5: never re-download one we have (with the right md5)
 
 FEED_EXPORTERS = {"acg2vec-jsonl": "acg2vec.crawlers.feeds.ItemJsonLinesExporter"}
 FEED_EXPORT_ENCODING = "utf-8"

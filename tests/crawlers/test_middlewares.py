@@ -78,3 +78,74 @@ def test_network_errors_are_retried_and_other_statuses_pass():
         mw.process_exception(Request("http://127.0.0.1/y", meta={"dont_retry": True}), ConnectionRefusedError())
         is None
     )
+
+
+def png_bytes() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.effect_noise((32, 32), 40).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_a_file_body_that_is_not_the_file_is_retried_like_an_http_error():
+    import hashlib
+
+    from acg2vec.crawlers.pipelines import EXPECTED_MD5_META, FILE_META
+
+    mw = middleware()
+    body = png_bytes()
+    meta = {FILE_META: True, EXPECTED_MD5_META: hashlib.md5(body).hexdigest()}
+    req = Request("http://127.0.0.1/images/1/a.png", meta=meta)
+    html = mw.process_response(req, Response(req.url, body=b"<!DOCTYPE html><html>busy</html>", request=req))
+    assert isinstance(html, Request) and DELAY_META in html.meta
+    cut = mw.process_response(html, Response(req.url, body=body[: len(body) // 2], request=html))
+    assert isinstance(cut, Request)
+    last = Response(req.url, body=body[:10], request=cut)
+    assert mw.process_response(cut, last) is last  # retries spent: the files pipeline dead-letters it
+    whole = Response(req.url, body=body, request=req)
+    assert mw.process_response(req, whole) is whole
+    stats = mw.crawler.stats
+    assert stats.get_value("acg2vec/file_retries/not-an-image") == 1
+    assert stats.get_value("acg2vec/file_retries/checksum-mismatch") == 1
+    # A page (not a file request) is the spider's to judge.
+    page = Request("http://127.0.0.1/index.php")
+    html_page = Response(page.url, body=b"<html></html>", request=page)
+    assert mw.process_response(page, html_page) is html_page
+
+
+@pytest.mark.parametrize(
+    ("site", "file_host", "refused"),
+    [
+        ("http://93.184.216.34", "127.0.0.1", True),
+        ("http://93.184.216.34", "localhost", True),
+        ("http://93.184.216.34", "10.1.2.3", True),
+        ("http://93.184.216.34", "192.168.0.10", True),
+        ("http://93.184.216.34", "169.254.169.254", True),  # the cloud metadata address
+        ("http://93.184.216.34", "[::1]", True),
+        ("http://93.184.216.34", "[::ffff:127.0.0.1]", True),
+        ("http://93.184.216.34", "0.0.0.0", True),
+        ("http://93.184.216.34", "93.184.216.35", False),
+        ("http://127.0.0.1:8000/safebooru", "127.0.0.1", False),  # a local site may name local file hosts
+        ("http://localhost:8000", "10.1.2.3", False),
+    ],
+)
+def test_file_hosts_of_a_public_site_must_be_public(site, file_host, refused):
+    from acg2vec.crawlers.middlewares import FileHostGuardMiddleware, HostRefused
+    from acg2vec.crawlers.pipelines import FILE_META
+
+    crawler = get_crawler(Spider, {})
+    crawler.spider = Spider.from_crawler(crawler, name="t")
+    crawler.spider.base_url = site
+    guard = FileHostGuardMiddleware.from_crawler(crawler)
+    req = Request(f"http://{file_host}/images/1/a.png", meta={FILE_META: True})
+    if refused:
+        with pytest.raises(HostRefused, match="host-refused"):
+            guard.process_request(req)
+        assert crawler.stats.get_value("acg2vec/file_hosts_refused") == 1
+    else:
+        assert guard.process_request(req) is None
+    # Pages are not file downloads: the spider only follows its own site.
+    assert guard.process_request(Request(f"http://{file_host}/index.php")) is None

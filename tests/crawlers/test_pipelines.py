@@ -23,6 +23,8 @@ from acg2vec.crawlers.pipelines import (
     BooruFilesPipeline,
     ValidationPipeline,
     existing_keys,
+    file_body_problem,
+    file_on_disk,
     image_format,
     sanity_problem,
 )
@@ -175,20 +177,109 @@ def test_files_pipeline_stores_a_checked_file_and_refuses_a_bad_one(workdir):
         download(png((0, 255, 0)), item.md5)
 
 
-def test_files_pipeline_keeps_or_drops_a_post_whose_file_failed(workdir):
+def test_files_pipeline_drops_or_keeps_a_post_whose_file_failed(workdir):
     from twisted.python.failure import Failure
 
     failure = Failure(FileException("not-an-image"))
     pipe = files_pipeline(workdir)
-    kept = pipe.item_completed([(False, failure)], post(), None)
-    assert kept.file_path is None and kept.files == []
-    assert pipe.crawler.stats.get_value("acg2vec/bad_input/file-not-an-image") == 1
-
-    pipe = files_pipeline(workdir, ACG2VEC_DROP_POST_WITHOUT_FILE=True)
+    # By default the post waits for its file: dropped now, fetched again by the next run.
     with pytest.raises(DropItem, match="no-file"):
         pipe.item_completed([(False, failure)], post(), None)
     assert pipe.crawler.stats.get_value("acg2vec/dropped/no-file") == 1
+    assert pipe.crawler.stats.get_value("acg2vec/bad_input/file-not-an-image") == 1
+
+    pipe = files_pipeline(workdir, ACG2VEC_DROP_POST_WITHOUT_FILE=False)
+    kept = pipe.item_completed([(False, failure)], post(), None)
+    assert kept.file_path is None and kept.files == []
 
     ok = {"url": "u", "path": f"files/0a/{MD5}.png", "checksum": MD5, "status": "downloaded"}
     done = pipe.item_completed([(True, ok)], post(), None)
     assert (done.file_path, done.file_checksum) == (f"files/0a/{MD5}.png", MD5)
+
+
+def test_file_body_problem_names_html_and_cut_bodies():
+    good = png()
+    md5 = hashlib.md5(good).hexdigest()
+    assert file_body_problem(good, md5) is None and file_body_problem(good, None) is None
+    assert file_body_problem(b"<!DOCTYPE html><html>maintenance</html>", md5) == "not-an-image"
+    big = io.BytesIO()
+    Image.effect_noise((64, 64), 40).save(big, "PNG")
+    body = big.getvalue()
+    cut = body[: len(body) // 2]  # the header still reads as a PNG: only the md5 tells
+    assert file_body_problem(cut, hashlib.md5(body).hexdigest()) == "checksum-mismatch"
+
+
+def test_a_file_on_disk_counts_only_with_its_md5(workdir):
+    import asyncio
+
+    pipe = files_pipeline(workdir)
+    good = png()
+    item = post(md5=hashlib.md5(good).hexdigest(), file_url="http://h/images/1/a.png")
+    (req,) = pipe.get_media_requests(item, None)
+    assert asyncio.run(pipe.media_to_download(req, None, item=item)) is None  # nothing on disk
+    stored = workdir / "raw" / "safebooru" / pipe.file_path(req, item=item)
+    stored.parent.mkdir(parents=True)
+    stored.write_bytes(good[:40])  # cut short by an earlier kill
+    assert asyncio.run(pipe.media_to_download(req, None, item=item)) is None
+    assert pipe.crawler.stats.get_value("acg2vec/files/bad_on_disk") == 1
+    stored.write_bytes(good)
+    found = asyncio.run(pipe.media_to_download(req, None, item=item))
+    assert found["status"] == "uptodate" and found["checksum"] == item.md5
+    assert file_on_disk(workdir / "raw" / "safebooru", pipe.file_path(req, item=item), item.md5)
+    assert not file_on_disk(workdir / "raw" / "safebooru", pipe.file_path(req, item=item), MD5)
+
+
+def test_already_have_sends_a_post_without_its_file_on_disk_to_the_files_pipeline(workdir):
+    good = png()
+    md5 = hashlib.md5(good).hexdigest()
+    raw = workdir / "raw" / "safebooru"
+    raw.mkdir(parents=True)
+    rows = [
+        {"kind": "post", "source_id": "1", "file_path": f"files/{md5[:2]}/{md5}.png"},  # its file is missing
+        {"kind": "post", "source_id": "2", "file_path": f"files/{md5[:2]}/{md5}.png"},
+        {"kind": "post", "source_id": "3", "file_path": None},  # an earlier run kept it without its file
+    ]
+    with gzip.open(raw / "post-r1-00001.jsonl.gz", "wt", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(r) + "\n" for r in rows)
+    crawler = crawler_for(workdir, FILES_STORE=str(raw))
+    have = AlreadyHavePipeline.from_crawler(crawler)
+    have.open_spider()
+    first = post(source_id="1", id=1, md5=md5, file_url="http://h/images/1/a.png")
+    assert have.process_item(first) is first and crawler.acg2vec_recheck == {"post\t1": rows[0]["file_path"]}
+    # Once the file is on disk (md5 right), the post is simply skipped.
+    (raw / rows[1]["file_path"]).parent.mkdir(parents=True)
+    (raw / rows[1]["file_path"]).write_bytes(good)
+    with pytest.raises(DropItem, match="already have"):
+        have.process_item(post(source_id="2", id=2, md5=md5, file_url="http://h/images/1/a.png"))
+    third = post(source_id="3", id=3, md5=MD5, file_url="http://h/images/1/b.png")
+    assert have.process_item(third) is third
+
+    # The files pipeline then skips a repaired post whose line names its file, and writes the one that did not.
+    pipe = BooruFilesPipeline.from_crawler(crawler)
+    ok = {"url": "u", "path": rows[0]["file_path"], "checksum": md5, "status": "downloaded"}
+    with pytest.raises(DropItem, match="already have"):
+        pipe.item_completed([(True, ok)], first, None)
+    assert crawler.stats.get_value("acg2vec/files/repaired") == 1
+    ok3 = {"url": "u", "path": f"files/0a/{MD5}.png", "checksum": MD5, "status": "downloaded"}
+    assert pipe.item_completed([(True, ok3)], third, None).file_path == f"files/0a/{MD5}.png"
+    assert crawler.stats.get_value("acg2vec/skipped/already-have") == 2
+
+
+def test_a_raw_line_that_is_not_utf8_is_dead_lettered_not_a_crash(workdir):
+    raw = workdir / "raw" / "safebooru"
+    raw.mkdir(parents=True)
+    with gzip.open(raw / "post-r1-00001.jsonl.gz", "wb") as fh:
+        fh.write(b'{"kind": "post", "source_id": "1"}\n')
+        fh.write(b'{"kind": "post", "source_id": "2", "tags": ["\xff\xfe"]}\n')
+        fh.write(b"not json\n")
+        fh.write(b'{"kind": "post", "source_id": "3"}\n')
+    crawler = crawler_for(workdir)
+    have = AlreadyHavePipeline.from_crawler(crawler)
+    have.open_spider()
+    bookkeeping(crawler).dead_letters.close()
+    assert have.seen == {"post\t1", "post\t3"}
+    assert crawler.stats.get_value("acg2vec/bad_input/raw-undecodable-utf8") == 1
+    assert crawler.stats.get_value("acg2vec/bad_input/raw-bad-json") == 1
+    letters = dead_letters(workdir)
+    assert sorted(x["reason"] for x in letters) == ["raw-bad-json", "raw-undecodable-utf8"]
+    assert "post-r1-00001.jsonl.gz:2" in next(x for x in letters if x["reason"] == "raw-undecodable-utf8")["detail"]

@@ -1,10 +1,11 @@
-"""Whole Safebooru crawls in a child process against a tiny local DAPI server (tests/crawlers/fixtures/booru)."""
+"""Whole Safebooru crawls in a child process against the sample site: files, faults, resume, locks, robots.txt."""
 
 from __future__ import annotations
 
 import gzip
-import importlib.util
+import hashlib
 import json
+import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -13,19 +14,12 @@ import pytest
 from typer.testing import CliRunner
 
 from acg2vec.crawlers.items import Post, Tag, item_from_dict
-from acg2vec.crawlers.runner import RUNNING_MARKER, run_spider, start_spider
+from acg2vec.crawlers.runner import RUNNING_MARKER, lock_path, run_spider, start_spider
+from acg2vec.crawlers.sample_site import FAULT_KINDS, FaultPlan, start_sample_site
+from acg2vec.crawlers.sample_site.booru import directory_of
+from acg2vec.crawlers.sample_site.faults import FaultInjector
 from acg2vec.errors import UserError
 from acg2vec.workspace import Workspace
-
-_spec = importlib.util.spec_from_file_location(
-    "booru_server", Path(__file__).parent / "fixtures/booru/booru_server.py"
-)
-
-
-booru_server = importlib.util.module_from_spec(_spec)
-
-
-_spec.loader.exec_module(booru_server)
 
 
 def read_items(raw: Path, kind: str) -> list:
@@ -34,6 +28,14 @@ def read_items(raw: Path, kind: str) -> list:
         with gzip.open(path, "rt", encoding="utf-8") as fh:
             items.extend(item_from_dict(json.loads(line)) for line in fh)
     return items
+
+
+def post_ids(raw: Path) -> list[int]:
+    ids = []
+    for path in sorted(raw.glob("post-*.jsonl.gz")):
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            ids.extend(json.loads(line)["id"] for line in fh)
+    return ids
 
 
 def dead_letter_reasons(raw: Path) -> list[str]:
@@ -55,89 +57,171 @@ def crawl(workdir: Path, base_url: str, **kwargs):
     return run_spider("safebooru", workspace=Workspace.at(workdir), base_url=base_url, timeout=120, **kwargs)
 
 
+def md5_of(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def file_url_path(site, post) -> str:
+    """The path of a post's original file on the sample site."""
+    md5 = site.images.original(post).md5
+    return f"/safebooru/images/{directory_of(post)}/{md5}.{post.ext}"
+
+
+def wait_for(condition, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
 @pytest.mark.integration
-def test_whole_crawl_fills_raw_with_posts_tags_files_and_a_manifest(workdir, local_http_server):
-    handler = booru_server.make_handler(12, prefix="/safebooru")
-    base = local_http_server(handler=handler) + "/safebooru"
-    report = crawl(workdir, base, spider_args={"page_size": 5}, batch_items=5)
+def test_whole_crawl_fills_raw_with_posts_tags_files_and_a_manifest(workdir):
+    with start_sample_site(posts=12) as site:
+        report = crawl(workdir, site.url_for("safebooru"), spider_args={"page_size": 5}, batch_items=5)
     raw = workdir / "raw" / "safebooru"
+    world = site.world
 
     posts = read_items(raw, "post")
-    assert sorted(p.id for p in posts) == [10 * k for k in range(1, 13)]
-    assert all(isinstance(p, Post) and p.file_path for p in posts)
+    assert sorted(p.id for p in posts) == sorted(p.id for p in world.posts)
     for p in posts:
-        assert (raw / p.file_path).read_bytes() == handler.posts_data[p.id // 10 - 1]["_body"]
-        assert p.file_path == f"files/{p.md5[:2]}/{p.md5}.png" and p.file_checksum == p.md5
-    tags = {t.name: t.category for t in read_items(raw, "tag")}
-    assert tags == {"red": "general", "green": "general", "blue": "general", "artist_a": "artist",
-                    "series_x": "copyright", "hero": "character"}  # fmt: skip
+        original = site.images.original(world.by_post_id[p.id])
+        assert isinstance(p, Post) and (raw / p.file_path).read_bytes() == original.data
+        assert p.file_path == f"files/{p.md5[:2]}/{p.md5}.{world.by_post_id[p.id].ext}" and p.file_checksum == p.md5
+    seen = {t for p in world.posts for t in p.tags}
+    categories = {name: cat for name, (cat, _count) in world.tag_counts().items() if name in seen}
+    assert {t.name: t.category for t in read_items(raw, "tag")} == categories
     assert len(list(raw.glob("post-*.jsonl.gz"))) == 3  # batches of 5 posts
 
-    assert report.finished and report.written == {"post": 12, "tag": 6}
-    assert report.items_read == 18 and report.dropped == {} and report.bad_input == {}
-    assert report.files_downloaded == 12
+    assert report.finished and report.written == {"post": 12, "tag": len(categories)}
+    assert report.items_read == 12 + len(categories) and report.dropped == {} and report.bad_input == {}
+    assert report.files_downloaded == 12 and report.files_on_disk == 12
     manifest = json.loads((raw / "manifest.json").read_text())
-    assert manifest["items"] == {"post": 12, "tag": 6} and len(manifest["runs"]) == 1
+    assert manifest["items"] == {"post": 12, "tag": len(categories)} and len(manifest["runs"]) == 1
     assert not (workdir / "jobs" / "safebooru").exists()  # a finished crawl leaves no job to resume
 
 
 @pytest.mark.integration
-def test_recrawl_skips_what_it_has_and_counts_add_up(workdir, local_http_server):
-    base = local_http_server(handler=booru_server.make_handler(6))
-    crawl(workdir, base, settings={"ACG2VEC_DOWNLOAD_FILES": False})
-    again = crawl(workdir, base, settings={"ACG2VEC_DOWNLOAD_FILES": False})
-    assert again.written == {} and again.skipped == {"already-have": 6 + 6}
-    assert again.items_read == 12
-    raw = workdir / "raw" / "safebooru"
-    assert len(read_items(raw, "post")) == 6
+def test_recrawl_skips_what_it_has_and_a_raw_line_that_is_not_utf8_is_dead_lettered(workdir):
+    with start_sample_site(posts=6) as site:
+        first = crawl(workdir, site.url_for("safebooru"), settings={"ACG2VEC_DOWNLOAD_FILES": False})
+        raw = workdir / "raw" / "safebooru"
+        with gzip.open(raw / "post-00000000T000000-bad-00001.jsonl.gz", "wb") as fh:
+            fh.write(b'{"kind": "post", "source_id": "\xff\xfe broken"}\n')
+        again = crawl(workdir, site.url_for("safebooru"), settings={"ACG2VEC_DOWNLOAD_FILES": False})
+    tags = first.written["tag"]
+    assert first.written == {"post": 6, "tag": tags}
+    assert again.written == {} and again.skipped == {"already-have": 6 + tags} and again.items_read == 6 + tags
+    assert again.bad_input == {"raw-undecodable-utf8": 1}
+    assert dead_letter_reasons(raw) == ["raw-undecodable-utf8"]
     manifest = json.loads((raw / "manifest.json").read_text())
-    assert manifest["items"] == {"post": 6, "tag": 6} and len(manifest["runs"]) == 2
+    assert manifest["items"] == {"post": 6, "tag": tags} and len(manifest["runs"]) == 2
 
 
 @pytest.mark.integration
-def test_faults_are_retried_counted_and_dead_lettered(workdir, local_http_server):
-    handler = booru_server.make_handler(8, faults={"429", "html200", "not-image", "bad-md5"})
-    base = local_http_server(handler=handler)
-    report = crawl(workdir, base, spider_args={"page_size": 3})
+def test_429_and_html_pages_are_retried_and_the_retry_after_is_waited_for(workdir):
+    plan = FaultPlan(rate_limit=1, html_error=1, retry_after=1, paths=("s=post",))
+    with start_sample_site(posts=3, faults=plan) as site:
+        report = crawl(workdir, site.url_for("safebooru"), spider_args={"page_size": 5, "tag_list": "none"})
+        pages = site.faults.injected["rate_limit"]
     raw = workdir / "raw" / "safebooru"
-    posts = {p.id: p for p in read_items(raw, "post")}
-    assert sorted(posts) == [10 * k for k in range(1, 9)]  # nothing lost to the 429 or the HTML page
-    assert posts[10].file_path is None and posts[20].file_path is None  # kept, without the bad files
-    assert all(posts[i].file_path for i in range(30, 90, 10))
-    assert not any((raw / "files").rglob(f"{posts[10].md5}.*"))
-    assert report.status_counts["429"] == 1 and report.retries == 1
-    assert report_stat(raw, "host_slowed") == 1  # the whole host waited, not only the retried request
-    assert report.bad_input == {"file-checksum-mismatch": 1, "file-not-an-image": 1}
-    assert dead_letter_reasons(raw) == ["file-checksum-mismatch", "file-not-an-image"]
-    assert report.elapsed_s >= 1.0  # the Retry-After: 1 was waited for
+    assert sorted(post_ids(raw)) == sorted(p.id for p in site.world.posts)  # nothing lost to the faults
+    assert pages == 2  # the page of 3 posts and the blank page after it, each answered 429 then HTML first
+    assert site.faults.injected == {"rate_limit": 2, "html_error": 2}
+    assert report.status_counts["429"] == 2 and report.retries == 2
+    assert report_stat(raw, "page_retries/html-instead-of-data") == 2
+    assert report_stat(raw, "host_slowed") >= 1  # the whole host waited, not only the retried request
+    assert report.bad_input == {} and report.elapsed_s >= 1.0  # the Retry-After: 1 was waited for
 
 
 @pytest.mark.integration
-def test_xml_format_limit_and_id_range(workdir, local_http_server):
-    base = local_http_server(handler=booru_server.make_handler(12))
-    report = crawl(
-        workdir,
-        base,
-        spider_args={"format": "xml", "min_id": 30, "max_id": 100, "limit": 5, "page_size": 2, "tag_list": "none"},
-        settings={"ACG2VEC_DOWNLOAD_FILES": False},
-    )
+def test_a_file_that_stays_broken_is_dead_lettered_after_its_retries_and_the_rerun_repairs_it(workdir):
+    raw = workdir / "raw" / "safebooru"
+    with start_sample_site(posts=5) as site:
+        broken, lost = site.world.posts[0], site.world.posts[1]
+        site.faults = FaultInjector(FaultPlan(html_error=99, paths=(file_url_path(site, broken),)))
+        first = crawl(workdir, site.url_for("safebooru"), settings={"RETRY_TIMES": 2})
+        assert site.faults.injected == {"html_error": 3}  # the first try and 2 retries
+        # The post waits for its file: dropped and dead-lettered, the other posts have theirs.
+        assert sorted(post_ids(raw)) == sorted(p.id for p in site.world.posts[1:])
+        assert first.bad_input == {"file-not-an-image": 1} and first.dropped == {"no-file": 1}
+        assert report_stat(raw, "file_retries/not-an-image") == 2
+        assert dead_letter_reasons(raw) == ["file-not-an-image", "no-file"]
+        assert first.files_downloaded == 4 and first.files_on_disk == 4
+
+        site.faults = FaultInjector(None)  # the site is well again
+        second = crawl(workdir, site.url_for("safebooru"))
+        assert second.written == {"post": 1} and second.files_downloaded == 1 and second.files_on_disk == 5
+
+        # A file lost (or cut) on disk after its post was written is fetched again; the post is not rewritten.
+        lost_file = next(p for p in read_items(raw, "post") if p.id == lost.id).file_path
+        (raw / lost_file).write_bytes(b"cut")
+        third = crawl(workdir, site.url_for("safebooru"))
+    assert third.written == {} and third.files_downloaded == 1
+    assert report_stat(raw, "files/repaired") == 1
+    ids = post_ids(raw)
+    assert sorted(ids) == sorted(p.id for p in site.world.posts) and len(ids) == len(set(ids))
+    for p in read_items(raw, "post"):
+        assert md5_of(raw / p.file_path) == p.md5
+
+
+@pytest.mark.integration
+def test_chaos_every_fault_kind_on_pages_and_image_urls_loses_nothing(workdir):
+    """Every fault kind the sample site has, on one URL in two (image files included): every post and file lands."""
+    plan = FaultPlan(
+        rate_limit=1, server_error=1, truncated=1, cut_json=1, html_error=1, slow=1, slow_seconds=0.05,
+        retry_after=0, every=2,
+    )  # fmt: skip
+    raw = workdir / "raw" / "safebooru"
+    with start_sample_site(posts=40, faults=plan) as site:
+        first = crawl(workdir, site.url_for("safebooru"), spider_args={"page_size": 10})
+        injected = dict(site.faults.injected)
+        second = crawl(workdir, site.url_for("safebooru"), spider_args={"page_size": 10})
+    assert set(injected) == set(FAULT_KINDS) and len(set(injected.values())) == 1  # each picked URL got each kind
+    ids = post_ids(raw)
+    assert sorted(ids) == sorted(p.id for p in site.world.posts) and len(ids) == len(set(ids))
+    for p in read_items(raw, "post"):
+        assert p.file_path and md5_of(raw / p.file_path) == p.md5
+    files = len({site.images.original(p).md5 for p in site.world.posts})  # the world has a re-upload: 39 files
+    assert first.written["post"] == 40 and first.bad_input == {} and first.dropped == {}
+    assert first.files_downloaded == files and first.files_on_disk == files
+    assert second.written == {} and second.files_downloaded == 0 and second.files_on_disk == files
+
+
+@pytest.mark.integration
+def test_xml_format_limit_and_id_range(workdir):
+    with start_sample_site(posts=12) as site:
+        report = crawl(
+            workdir,
+            site.url_for("safebooru"),
+            spider_args={"format": "xml", "min_id": 1004, "max_id": 1019, "limit": 5, "page_size": 2,
+                         "tag_list": "none"},
+            settings={"ACG2VEC_DOWNLOAD_FILES": False},
+        )  # fmt: skip
     posts = read_items(workdir / "raw" / "safebooru", "post")
-    assert sorted(p.id for p in posts) == [60, 70, 80, 90, 100]
-    assert all(p.created_at == "2017-09-20T15:31:21+00:00" for p in posts)
+    assert sorted(p.id for p in posts) == [1013, 1014, 1015, 1018, 1019]
+    for p in posts:
+        assert p.created_at == site.world.by_post_id[p.id].created_at.isoformat()
     assert report.written == {"post": 5}
 
 
 @pytest.mark.integration
-def test_sample_rendition_is_stored_without_md5_check(workdir, local_http_server):
-    handler = booru_server.make_handler(2, samples=True)
-    report = crawl(workdir, local_http_server(handler=handler), settings={"ACG2VEC_FILES_RENDITION": "sample"})
+def test_sample_rendition_is_stored_without_md5_check(workdir):
+    from acg2vec.crawlers.sample_site.illustrations import has_sample
+
+    with start_sample_site(posts=20) as site:
+        report = crawl(workdir, site.url_for("safebooru"), spider_args={"min_id": 1020, "max_id": 1030},
+                       settings={"ACG2VEC_FILES_RENDITION": "sample"})  # fmt: skip
     raw = workdir / "raw" / "safebooru"
     posts = read_items(raw, "post")
-    assert report.bad_input == {} and len(posts) == 2
+    sampled = [p for p in posts if has_sample(p.width, p.height)]
+    assert report.bad_input == {} and len(sampled) == 3 and len(posts) > 3
     for p in posts:
-        assert p.file_path == f"files/{p.md5[:2]}/{p.md5}.jpg"
-        assert (raw / p.file_path).read_bytes()[:2] == b"\xff\xd8"  # the JPEG sample, not the PNG original
-        assert p.file_checksum != p.md5
+        if p in sampled:
+            assert p.file_path == f"files/{p.md5[:2]}/{p.md5}.jpg"
+            assert (raw / p.file_path).read_bytes() == site.images.sample(site.world.by_post_id[p.id]).data
+            assert p.file_checksum != p.md5
+        else:  # no sample: the original, md5 checked
+            assert p.file_checksum == p.md5
 
 
 @pytest.mark.integration
@@ -147,21 +231,18 @@ def test_unknown_spider_is_a_user_error(workdir):
 
 
 @pytest.mark.integration
-def test_cli_prints_the_counts(workdir, local_http_server):
+def test_cli_prints_the_counts(workdir):
     from acg2vec.cli import app
 
-    base = local_http_server(handler=booru_server.make_handler(3))
-    result = CliRunner().invoke(app, ["-q", "crawl", "safebooru", "--base-url", base, "--no-throttle", "--no-files"])
+    with start_sample_site(posts=3) as site:
+        args = ["-q", "crawl", "safebooru", "--base-url", site.url_for("safebooru"), "--no-throttle", "--no-files"]
+        result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert (
-        "written" in result.output
-        and "post" in result.output
-        and "read = written + dropped + skipped" in result.output
-    )
+    assert "written" in result.output and "post" in result.output
+    assert "read = written + dropped + skipped" in result.output
     posts = read_items(workdir / "raw" / "safebooru", "post")
     assert len(posts) == 3 and all(p.file_path is None for p in posts)
-    tags = read_items(workdir / "raw" / "safebooru", "tag")
-    assert all(isinstance(t, Tag) for t in tags)
+    assert all(isinstance(t, Tag) for t in read_items(workdir / "raw" / "safebooru", "tag"))
 
 
 @pytest.mark.integration
@@ -170,6 +251,17 @@ def test_cli_rejects_a_bad_option_in_one_line(workdir):
 
     result = CliRunner().invoke(app, ["crawl", "safebooru", "--format", "yaml"])
     assert result.exit_code != 0 and isinstance(result.exception, UserError)
+
+
+@pytest.mark.integration
+def test_a_crawl_robots_txt_forbids_entirely_is_a_user_error_not_a_network_error(workdir):
+    with start_sample_site(posts=3) as site:
+        # The sample site's robots.txt disallows /private/ for every crawler.
+        with pytest.raises(UserError, match=r"robots\.txt .* forbids .*nothing was crawled"):
+            crawl(workdir, site.base_url + "/private/safebooru")
+        assert site.requests["safebooru"] == 0
+    manifest = json.loads((workdir / "raw" / "safebooru" / "manifest.json").read_text())
+    assert manifest["runs"][-1]["bad_input"] == {"forbidden-by-robots": 1}
 
 
 @pytest.mark.unit
@@ -194,6 +286,8 @@ def test_report_from_stats_and_the_cumulative_manifest(tmp_path):
         "acg2vec/dropped/no-tags": 1,
         "acg2vec/skipped/already-have": 3,
         "acg2vec/bad_input/bad-json": 4,
+        "acg2vec/files/stored": 4,
+        "file_status_count/downloaded": 6,  # Scrapy counts bodies received, checked or not
         "downloader/request_count": 9,
         "downloader/response_status_count/200": 8,
         "downloader/response_status_count/429": 1,
@@ -202,6 +296,7 @@ def test_report_from_stats_and_the_cumulative_manifest(tmp_path):
     report = CrawlReport.from_stats(stats, spider="safebooru", source="safebooru", run_id=new_run_id())
     assert report.items_read == 5 + 2 + 1 + 3
     assert report.bad_input == {"bad-json": 4} and report.status_counts == {"200": 8, "429": 1}
+    assert report.files_downloaded == 4
     assert report.started_at == "2026-01-01T00:00:00+00:00"
     assert CrawlReport.from_dict(json.loads(json.dumps(report.to_dict()))) == report
     update_manifest(tmp_path, report)
@@ -241,74 +336,105 @@ def test_a_spider_argument_it_refuses_is_a_user_error(workdir):
                    spider_args={"format": "yaml"}, quiet=True, timeout=60)  # fmt: skip
 
 
-pytestmark = pytest.mark.integration
+# -- stop, kill, resume, one crawl per job ----------------------------------------------------------------
+
+SLOW_PAGES = FaultPlan(slow=1, slow_seconds=0.2, paths=("s=post",))  # every posts page answers late
+SLOWER_PAGES = FaultPlan(slow=1, slow_seconds=1.0, paths=("s=post",))  # a crawl still running when a second starts
+NO_FILES = {"throttle": False, "quiet": True, "settings": {"ACG2VEC_DOWNLOAD_FILES": False}}
 
 
-def post_ids(raw: Path) -> list[int]:
-    ids = []
-    for path in sorted(raw.glob("post-*.jsonl.gz")):
-        with gzip.open(path, "rt", encoding="utf-8") as fh:
-            ids.extend(json.loads(line)["id"] for line in fh)
-    return ids
-
-
-def test_stop_and_resume_gives_every_post_once(workdir, local_http_server):
-    n_posts = 24
-    handler = booru_server.make_handler(n_posts, faults={"slow"})
-    base = local_http_server(handler=handler)
+@pytest.mark.integration
+def test_stop_and_resume_gives_every_post_once(workdir):
     ws = Workspace.at(workdir)
     args = {"page_size": 2}
-    options = {"throttle": False, "quiet": True, "settings": {"ACG2VEC_DOWNLOAD_FILES": False}, "batch_items": 3}
+    with start_sample_site(posts=24, faults=SLOW_PAGES) as site:
+        base = site.url_for("safebooru")
+        handle = start_spider("safebooru", workspace=ws, base_url=base, spider_args=args, batch_items=3, **NO_FILES)
+        wait_for(lambda: site.faults.injected["slow"] >= 4)
+        handle.stop()
+        first = handle.wait(timeout=60)
+        assert first.finish_reason == "shutdown"
+        assert (workdir / "jobs" / "safebooru").is_dir()  # pending requests kept for the resume
+        done_first = post_ids(workdir / "raw" / "safebooru")
+        assert 0 < len(done_first) < 24
 
-    handle = start_spider("safebooru", workspace=ws, base_url=base, spider_args=args, **options)
-    deadline = time.monotonic() + 60
-    while handler.server_state["posts_requests"] < 4 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    handle.stop()
-    first = handle.wait(timeout=60)
-    assert first.finish_reason == "shutdown"
-    assert (workdir / "jobs" / "safebooru").is_dir()  # pending requests kept for the resume
-    done_first = post_ids(workdir / "raw" / "safebooru")
-    assert 0 < len(done_first) < n_posts
-
-    second = run_spider("safebooru", workspace=ws, base_url=base, spider_args=args, timeout=120, **options)
+        second = run_spider("safebooru", workspace=ws, base_url=base, spider_args=args, timeout=120, batch_items=3,
+                            **NO_FILES)  # fmt: skip
     assert second.finished
     ids = post_ids(workdir / "raw" / "safebooru")
-    duplicates = [i for i, n in Counter(ids).items() if n > 1]
-    assert duplicates == []
-    assert sorted(ids) == [10 * k for k in range(1, n_posts + 1)]  # no gap
-    assert first.written["post"] + second.written["post"] == n_posts
+    assert [i for i, n in Counter(ids).items() if n > 1] == []
+    assert sorted(ids) == sorted(p.id for p in site.world.posts)  # no gap
+    assert first.written["post"] + second.written["post"] == 24
     assert not (workdir / "jobs" / "safebooru").exists()
     manifest = json.loads((workdir / "raw" / "safebooru" / "manifest.json").read_text())
     assert [r["finish_reason"] for r in manifest["runs"]] == ["shutdown", "finished"]
-    assert manifest["items"]["post"] == n_posts
+    assert manifest["items"]["post"] == 24
 
 
-def test_after_a_hard_kill_the_next_run_fills_the_gaps(workdir, local_http_server):
+@pytest.mark.integration
+def test_after_a_hard_kill_the_next_run_fills_the_gaps(workdir):
     # SIGKILL loses the feed batches still open; the next run sees the kill, walks the site again and writes
     # only what is missing, without being asked to start fresh.
-    from acg2vec.errors import UserError
-
-    n_posts = 18
-    handler = booru_server.make_handler(n_posts, faults={"slow"})
-    base = local_http_server(handler=handler)
     ws = Workspace.at(workdir)
-    options = {"throttle": False, "quiet": True, "settings": {"ACG2VEC_DOWNLOAD_FILES": False}, "batch_items": 2}
-    handle = start_spider("safebooru", workspace=ws, base_url=base, spider_args={"page_size": 2}, **options)
-    deadline = time.monotonic() + 60
-    while handler.server_state["posts_requests"] < 4 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    handle.kill()
-    with pytest.raises(UserError, match="without a report"):
-        handle.wait(timeout=30)
-    kept = post_ids(workdir / "raw" / "safebooru")
-    assert len(kept) < n_posts
-
-    assert (workdir / "jobs" / "safebooru" / RUNNING_MARKER).is_file()
-    report = run_spider("safebooru", workspace=ws, base_url=base, spider_args={"page_size": 2},
-                        timeout=120, **options)  # fmt: skip
+    with start_sample_site(posts=18, faults=SLOW_PAGES) as site:
+        base = site.url_for("safebooru")
+        handle = start_spider("safebooru", workspace=ws, base_url=base, spider_args={"page_size": 2}, batch_items=2,
+                              **NO_FILES)  # fmt: skip
+        wait_for(lambda: site.faults.injected["slow"] >= 4)
+        handle.kill()
+        with pytest.raises(UserError, match="without a report"):
+            handle.wait(timeout=30)
+        kept = post_ids(workdir / "raw" / "safebooru")
+        assert len(kept) < 18
+        assert (workdir / "jobs" / "safebooru" / RUNNING_MARKER).is_file()
+        report = run_spider("safebooru", workspace=ws, base_url=base, spider_args={"page_size": 2}, timeout=120,
+                            batch_items=2, **NO_FILES)  # fmt: skip
     assert not (workdir / "jobs").joinpath("safebooru").exists()
     ids = post_ids(workdir / "raw" / "safebooru")
-    assert sorted(ids) == [10 * k for k in range(1, n_posts + 1)] and len(ids) == len(set(ids))
-    assert report.written["post"] == n_posts - len(kept)
+    assert sorted(ids) == sorted(p.id for p in site.world.posts) and len(ids) == len(set(ids))
+    assert report.written["post"] == 18 - len(kept)
     assert report.skipped.get("already-have", 0) >= len(kept)
+
+
+@pytest.mark.integration
+def test_a_second_crawl_of_the_same_job_refuses_naming_the_running_one(workdir):
+    ws = Workspace.at(workdir)
+    with start_sample_site(posts=24, faults=SLOWER_PAGES) as site:
+        base = site.url_for("safebooru")
+        handle = start_spider("safebooru", workspace=ws, base_url=base, spider_args={"page_size": 2}, **NO_FILES)
+        try:
+            wait_for(lambda: site.faults.injected["slow"] >= 1)
+            with pytest.raises(UserError, match=rf"another safebooru crawl is running .*\(pid {handle.process.pid}, "):
+                run_spider("safebooru", workspace=ws, base_url=base, timeout=60, fresh=True, **NO_FILES)
+            assert (workdir / "jobs" / "safebooru" / RUNNING_MARKER).is_file()  # --fresh did not touch its job
+        finally:
+            handle.stop()
+        first = handle.wait(timeout=60)
+        assert first.finish_reason == "shutdown"
+        # Once it has ended, the next crawl runs (the lock of a process that has gone is taken over).
+        second = run_spider("safebooru", workspace=ws, base_url=base, spider_args={"page_size": 2}, timeout=120,
+                            **NO_FILES)  # fmt: skip
+    assert second.finished
+    ids = post_ids(workdir / "raw" / "safebooru")
+    assert sorted(ids) == sorted(p.id for p in site.world.posts) and len(ids) == len(set(ids))
+    holder = json.loads(lock_path(ws, "safebooru").read_text())
+    assert holder["pid"] != handle.process.pid and holder["pid"] != os.getpid()
+
+
+@pytest.mark.unit
+def test_a_stale_lock_is_taken_over_and_a_held_one_refuses(workdir):
+    from acg2vec.crawlers.runner import JobLock
+
+    ws = Workspace.at(workdir)
+    path = lock_path(ws, "safebooru")
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"pid": 999999, "started_at": "2020-01-01T00:00:00Z"}))  # a process long gone
+    lock = JobLock(path, name="safebooru", workdir=str(workdir)).acquire()
+    try:
+        assert json.loads(path.read_text())["pid"] == os.getpid()
+        # flock locks belong to an open file description: a second one, even in this process, is refused.
+        with pytest.raises(UserError, match=rf"another safebooru crawl is running in .* \(pid {os.getpid()}, started"):
+            JobLock(path, name="safebooru", workdir=str(workdir)).acquire()
+    finally:
+        lock.release()
+    JobLock(path, name="safebooru", workdir=str(workdir)).acquire().release()

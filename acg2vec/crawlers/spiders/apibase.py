@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import scrapy
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
@@ -86,7 +87,12 @@ class ApiSpider(scrapy.Spider):
         """Errback: an HTTP error status (after retries) or a network failure, counted by kind."""
         request = failure.request
         response = getattr(failure.value, "response", None)
-        if response is not None:
+        if isinstance(failure.value, IgnoreRequest):
+            # Refused before any network traffic (robots.txt, a file host guard): not a network error.
+            robots = "robots.txt" in str(failure.value)
+            self.drop("forbidden-by-robots" if robots else "request-refused", url=request.url,
+                      detail=failure.getErrorMessage())  # fmt: skip
+        elif response is not None:
             self.drop(f"http-{response.status}", url=request.url, detail=failure.getErrorMessage())
         else:
             self.drop("network-error", url=request.url, detail=f"{failure.type.__name__}: {failure.getErrorMessage()}")
