@@ -32,6 +32,7 @@ import numpy as np
 
 from acg2vec.datasets.acg_illustrations.features import SELECTED_TAGS_FILE, category_name
 from acg2vec.errors import UserError
+from acg2vec.trainers.image.models import deepdanbooru
 
 log = logging.getLogger(__name__)
 
@@ -283,8 +284,6 @@ class DeepDanbooruImageModel(ImageModel):
             thresholds=np.full(len(names), DEEPDANBOORU_THRESHOLD, np.float32),
         )
         self.model_file = str(model_file)
-        from acg2vec.trainers.image.models import deepdanbooru
-
         self._model = deepdanbooru.load_file(str(model_file))
         _check_outputs(path, "tags.txt", len(names), int(self._model.outputs[0].shape[-1]))
         self._embed_model = None
@@ -305,8 +304,6 @@ class DeepDanbooruImageModel(ImageModel):
     def embed(self, images: list[bytes]) -> np.ndarray:
         if self._embed_model is None:
             import keras
-
-            from acg2vec.trainers.image.models import deepdanbooru
 
             pooled = keras.layers.GlobalAveragePooling2D(name="embedding")(deepdanbooru.feature_tensor(self._model))
             self._embed_model = keras.Model(self._model.inputs[0], pooled)
@@ -409,8 +406,6 @@ class Illust2VecImageModel(ImageModel):
                 return session.run(None, {model_input.name: batch})[0]
 
         else:
-            from acg2vec.trainers.image.models import deepdanbooru
-
             model = deepdanbooru.load_file(str(model_file))
             shape = [None, *model.inputs[0].shape[1:]]
             out_dim = _static_dim(model.outputs[0].shape[-1])
@@ -493,19 +488,17 @@ def detect_layout(path: str | Path) -> str | None:
         return None
     if (folder / "saved_model.pb").is_file():
         return "acg2vec"
-    if (folder / "project.json").is_file() and (folder / "tags.txt").is_file() and _deepdanbooru_file(folder):
+    if (
+        (folder / "project.json").is_file()
+        and (folder / "tags.txt").is_file()
+        and deepdanbooru.release_model_file(folder)
+    ):
         return "deepdanbooru"
     if (folder / "model.onnx").is_file() and (folder / SELECTED_TAGS_FILE).is_file():
         return "wd-tagger"
     if len(_model_files(folder)) == 1:
         return "illust2vec"
     return None
-
-
-def _deepdanbooru_file(folder: Path) -> Path | None:
-    # Newest network version first when a folder holds several.
-    found = sorted(folder.glob("model-*.h5"), reverse=True)
-    return found[0] if found else None
 
 
 def _model_files(folder: Path) -> list[Path]:
@@ -523,7 +516,7 @@ def load_image_model(path: str | Path) -> ImageModel:
     if layout == "acg2vec":
         model: ImageModel = SavedModelImageModel(folder)
     elif layout == "deepdanbooru":
-        model = DeepDanbooruImageModel(folder, _deepdanbooru_file(folder))
+        model = DeepDanbooruImageModel(folder, deepdanbooru.release_model_file(folder))
     elif layout == "wd-tagger":
         model = WDTaggerImageModel(folder)
     elif layout == "illust2vec":
@@ -536,16 +529,5 @@ def load_image_model(path: str | Path) -> ImageModel:
     return model
 
 
-def deepdanbooru_model_file(path: str | Path) -> str:
-    """The Keras file to start from: ``path`` itself, or the ``model-*.h5`` of a DeepDanbooru project folder."""
-    candidate = Path(path)
-    if candidate.is_dir():
-        found = _deepdanbooru_file(candidate) or (
-            candidate / "model.keras" if (candidate / "model.keras").is_file() else None
-        )
-        if found is None:
-            raise UserError(f"{candidate} holds no DeepDanbooru model file (model-*.h5) nor an acg2vec model.keras.")
-        return str(found)
-    if not candidate.is_file():
-        raise UserError(f"No DeepDanbooru model file at {candidate}.")
-    return str(candidate)
+# The Keras file a training run starts from; it lives beside the DeepDanbooru model code that loads it.
+deepdanbooru_model_file = deepdanbooru.model_file

@@ -9,6 +9,9 @@ DeepDanbooru model file loaded with ``init_from``.
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
+
+from acg2vec.errors import UserError
 
 # Stage output widths and extra blocks per stage, from the DeepDanbooru model definitions.
 VERSIONS: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
@@ -123,10 +126,7 @@ def load_file(path: str):
     release folder (or an acg2vec tagger folder) stands for its model file."""
     import keras
 
-    from acg2vec.errors import UserError
-    from acg2vec.trainers.image.image_model import deepdanbooru_model_file
-
-    path = deepdanbooru_model_file(path)
+    path = model_file(path)
     try:
         return keras.models.load_model(path, compile=False)
     except (OSError, ValueError) as err:
@@ -151,3 +151,25 @@ def feature_tensor(model):
 
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     return convs[-1].input
+
+
+def release_model_file(folder: Path) -> Path | None:
+    """The ``model-*.h5`` of a DeepDanbooru project folder, or None."""
+    # Newest network version first when a folder holds several.
+    found = sorted(folder.glob("model-*.h5"), reverse=True)
+    return found[0] if found else None
+
+
+def model_file(path: str | Path) -> str:
+    """The Keras file to start from: ``path`` itself, or the ``model-*.h5`` of a DeepDanbooru project folder."""
+    candidate = Path(path)
+    if candidate.is_dir():
+        found = release_model_file(candidate) or (
+            candidate / "model.keras" if (candidate / "model.keras").is_file() else None
+        )
+        if found is None:
+            raise UserError(f"{candidate} holds no DeepDanbooru model file (model-*.h5) nor an acg2vec model.keras.")
+        return str(found)
+    if not candidate.is_file():
+        raise UserError(f"No DeepDanbooru model file at {candidate}.")
+    return str(candidate)

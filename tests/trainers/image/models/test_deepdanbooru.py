@@ -38,5 +38,5 @@ def test_deepdanbooru_model_file_is_a_starting_point(tmp_path):
     np.testing.assert_array_equal(
         retagged.get_layer("conv2d_3").get_weights()[0], model.get_layer("conv2d_3").get_weights()[0]
     )
-    with pytest.raises(UserError, match="Cannot load"):
+    with pytest.raises(UserError, match="No DeepDanbooru model file"):
         registry.make_model("deepdanbooru", image_size=32, num_tags=4, init_from=str(tmp_path / "missing.h5"))
