@@ -31,6 +31,7 @@ test-all: setup
 lint: setup
 	$(BIN)/ruff check acg2vec tests benchmarks
 	$(BIN)/ruff format --check acg2vec tests benchmarks
+	$(BIN)/lint-imports
 
 format: setup
 	$(BIN)/ruff check --fix acg2vec tests benchmarks
