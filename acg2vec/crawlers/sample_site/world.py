@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from acg2vec.crawlers.sample_site import names
+from acg2vec.vocabularies import RATINGS
 
 BANGUMI_SUBJECT_TYPES = {"book": 1, "anime": 2, "music": 3, "game": 4, "real": 6}
 
@@ -35,7 +36,6 @@ SHAPE_WEIGHTS = {"circle": 10, "star": 8, "square": 8, "triangle": 8, "heart": 1
 # Shapes whose colour is a tag of its own (e.g. red_circle).
 COLOURED_SHAPE_TAGS = ("circle", "star", "square", "triangle")
 GLYPH_SYMBOLS = ("dot", "cross", "diamond", "bar")
-RATINGS = ("general", "sensitive", "questionable", "explicit")
 
 
 @dataclass(slots=True)

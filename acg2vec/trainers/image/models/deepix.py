@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import keras
 
-from acg2vec.crawlers.items import RATINGS
 from acg2vec.trainers.image.input_pipeline import POPULARITY_FEATURES
 from acg2vec.trainers.image.models import deepdanbooru
+from acg2vec.vocabularies import RATINGS
 
 DEFAULT_IMAGE_SIZE = 512
 DEFAULT_ENCODER_LAYER = "activation_96"  # where the original deepix cuts DeepDanbooru v3
