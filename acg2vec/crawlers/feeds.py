@@ -24,6 +24,7 @@ from scrapy.exporters import JsonLinesItemExporter
 
 from acg2vec.crawlers.items import Item, item_to_dict
 from acg2vec.deadletter import DeadLetters
+from acg2vec.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 
@@ -103,8 +104,6 @@ def raw_dir_of(settings: Any) -> str | None:
     root, source = settings.get("ACG2VEC_WORKSPACE"), settings.get("ACG2VEC_SOURCE")
     if not root or not source:
         return None
-    from acg2vec.workspace import Workspace
-
     return Workspace(root).raw(source)
 
 

@@ -45,7 +45,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from acg2vec.crawlers.feeds import CrawlReport
+from acg2vec.crawlers import settings as default_settings
+from acg2vec.crawlers.feeds import CrawlReport, update_manifest
+from acg2vec.crawlers.settings import job_dir, run_settings
 from acg2vec.errors import UserError
 from acg2vec.workspace import Workspace, is_remote
 
@@ -216,8 +218,6 @@ def _spec_dict(spec: CrawlSpec) -> dict[str, Any]:
 
 def lock_path(workspace: Workspace, source: str) -> Path:
     """``jobs/<source>.lock``: beside the job folder, which a run may delete and make again."""
-    from acg2vec.crawlers.settings import job_dir
-
     return Path(job_dir(workspace, source) + LOCK_SUFFIX)
 
 
@@ -297,10 +297,6 @@ def _crawl(spec: CrawlSpec) -> CrawlReport:
     from scrapy.crawler import CrawlerProcess
     from scrapy.settings import Settings
     from scrapy.spiderloader import get_spider_loader
-
-    from acg2vec.crawlers import settings as default_settings
-    from acg2vec.crawlers.feeds import update_manifest
-    from acg2vec.crawlers.settings import job_dir, run_settings
 
     settings = Settings()
     settings.setmodule(default_settings, priority="project")

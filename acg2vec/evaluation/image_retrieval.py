@@ -19,8 +19,10 @@ import numpy as np
 
 from acg2vec.deadletter import DeadLetters
 from acg2vec.errors import UserError
+from acg2vec.evaluation.faiss_index import build_index, choose_index, exact_search
 from acg2vec.evaluation.image_data import read_images, run_model
 from acg2vec.evaluation.report import Section, Table
+from acg2vec.trainers.image.image_model import load_image_model
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +62,6 @@ def retrieval_at_k(embeddings: np.ndarray, relevant: np.ndarray, *, k: int = 10)
 
     Items with no relevant other item are left out of both means and counted as ``queries_without_relevant``.
     """
-    from acg2vec.evaluation.faiss_index import exact_search
-
     vectors = normalised(embeddings)
     n = len(vectors)
     k = min(k, n - 1)
@@ -156,8 +156,6 @@ def evaluate_image_retrieval(
         if embed is None:
             if not model_dir:
                 raise UserError("give an image model folder to evaluate.")
-            from acg2vec.trainers.image.image_model import load_image_model
-
             model = load_image_model(model_dir)
             if not model.has_embedding:
                 raise UserError(f"{model_dir} ({model.kind}) gives no image vectors to retrieve with.")
@@ -207,8 +205,6 @@ def save_index(vectors: np.ndarray, ids: list[int], out_dir: str, *, name: str) 
     ``np.load(<name>_ids.npy)[i]``. Inner product on normalised vectors = cosine similarity.
     """
     import faiss
-
-    from acg2vec.evaluation.faiss_index import build_index, choose_index
 
     unit = normalised(vectors)
     choice = choose_index(len(unit), unit.shape[1])

@@ -17,7 +17,9 @@ import argparse
 import logging
 
 from acg2vec.crawlers.sample_site.faults import FaultPlan
+from acg2vec.crawlers.sample_site.illustrations import contact_sheet
 from acg2vec.crawlers.sample_site.server import SITES, SampleSite
+from acg2vec.crawlers.sample_site.world import generate_world
 
 FAULT_OPTIONS = (
     # (option, FaultPlan field, help)
@@ -120,9 +122,6 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     if args.contact_sheet:
-        from acg2vec.crawlers.sample_site.illustrations import contact_sheet
-        from acg2vec.crawlers.sample_site.world import generate_world
-
         world = generate_world(seed=args.seed, posts=args.posts)
         print(contact_sheet(world.posts[:16], args.contact_sheet))
         return

@@ -34,6 +34,7 @@ from acg2vec.crawlers.sample_site.illustrations import ImageCache
 from acg2vec.crawlers.sample_site.jikan import JikanSite, MalPages
 from acg2vec.crawlers.sample_site.mediawiki import MediaWikiSite
 from acg2vec.crawlers.sample_site.messages import Request, Response, not_found, text_response
+from acg2vec.crawlers.sample_site.pixiv import write_pixiv_exports
 from acg2vec.crawlers.sample_site.world import World, WorldConfig, generate_world
 
 logger = logging.getLogger(__name__)
@@ -217,8 +218,6 @@ class SampleSite:
 
     def write_pixiv_exports(self, directory: str | Path) -> list[Path]:
         """Write the pixiv AJAX illust bodies of the posts with a pixiv source into ``directory``."""
-        from acg2vec.crawlers.sample_site.pixiv import write_pixiv_exports
-
         return write_pixiv_exports(self.world, directory)
 
     # ------------------------------------------------------------------------------------------ serving

@@ -20,6 +20,8 @@ from pathlib import Path
 
 from acg2vec.deadletter import DeadLetters
 from acg2vec.errors import UserError
+from acg2vec.logs import progress_task
+from acg2vec.trainers.image.image_model import load_image_model
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +60,6 @@ def find_model(models_dir: str, preference: tuple[str, ...], *, what: str) -> st
 
 def load_model(model_dir: str):
     """The image model in ``model_dir``: an acg2vec export or a release folder (see :mod:`.image_model`)."""
-    from acg2vec.trainers.image.image_model import load_image_model
-
     return load_image_model(model_dir)
 
 
@@ -241,8 +241,6 @@ def embed_files(
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
-
-    from acg2vec.logs import progress_task
 
     model = load_model(model_dir)
     if not model.has_embedding:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from acg2vec.trainers.text.configs import resolved_learning_rate
+from acg2vec.trainers.text.evaluators import tidy_metrics
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -105,8 +106,6 @@ def plot_curves(log_history: list[dict[str, Any]], metrics: dict[str, dict[str, 
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from acg2vec.trainers.text.evaluators import tidy_metrics
 
     # Eval log entries carry the evaluators' raw names ("eval_ir_cosine_mrr@10"): tidy them like the results.
     evals = [(e["step"], tidy_metrics(e)) for e in log_history if any(k.startswith("eval_") for k in e)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import keras
 
+from acg2vec.errors import UserError
 from acg2vec.trainers.image.input_pipeline import POPULARITY_FEATURES
 from acg2vec.trainers.image.models import deepdanbooru
 from acg2vec.vocabularies import RATINGS
@@ -65,8 +66,6 @@ def make_encoder(
     init_from: str | None = None,
 ):
     """The DeepDanbooru trunk (or a DeepDanbooru file's) up to ``layer``, as a sub-model named ``encoder``."""
-    from acg2vec.errors import UserError
-
     if init_from:
         base = deepdanbooru.load_file(init_from)
     else:
