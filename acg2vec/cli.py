@@ -12,7 +12,7 @@ import sys
 import typer
 
 from acg2vec import __version__
-from acg2vec.commands import build, crawl, demo, predict, train
+from acg2vec.commands import build, crawl, demo, index, predict, serve, train
 from acg2vec.commands import eval as eval_commands
 from acg2vec.commands.state import configure
 from acg2vec.errors import UserError
@@ -64,6 +64,10 @@ app.command("embed", help="Write vectors with their ids (npy + Parquet): images 
     predict.embed
 )
 app.command("demo", help="Run every stage end to end, offline, on the bundled sample site.")(demo.demo)
+app.add_typer(index.app, name="index", help="Build the vector indexes `serve` searches (images, texts) under index/.")
+app.command("serve", help="Serve the models and indexes: REST API under /v1, docs at /docs, a search page at /.")(
+    serve.serve
+)
 
 
 def _version(value: bool) -> None:
@@ -94,7 +98,19 @@ def main_options(
 def main() -> None:
     """Console entry point: user mistakes become one line on stderr and a non-zero exit."""
     try:
-        app()
+        # Not standalone: click's usage errors (a value out of range, an unknown option) come here and are told
+        # in one line like every other user mistake, instead of a usage box.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
+    except typer.TyperException as err:  # click's ClickException (typer vendors click)
+        where = err.ctx.command_path if getattr(err, "ctx", None) is not None else "acg2vec"
+        message = (err.format_message() if hasattr(err, "format_message") else str(err)).rstrip(".")
+        console.print(f"[bold red]{where}:[/] {message}.", highlight=False, soft_wrap=True, markup=True)
+        sys.exit(err.exit_code)
+    except typer.Abort:
+        console.print("[bold red]acg2vec:[/] interrupted.")
+        sys.exit(130)
     except UserError as err:
         logging.getLogger(__name__).error("%s", err, extra=FILE_ONLY)
         console.print(f"[bold red]acg2vec:[/] {err}", highlight=False, soft_wrap=True)
