@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from acg2vec.commands.state import state, workspace
+from acg2vec.demo import DemoConfig, print_summary, run_demo
 
 
 def demo(
@@ -13,7 +14,5 @@ def demo(
     seed: int = typer.Option(0, help="Seed of the sample site's world and of the trainings."),
 ) -> None:
     """Start the sample site, crawl it, build both datasets, train, evaluate, write the report."""
-    from acg2vec.demo import DemoConfig, print_summary, run_demo
-
     run = run_demo(workspace(), DemoConfig(seed=seed, posts=posts, image_size=image_size), quiet=state.quiet)
     print_summary(run)

@@ -11,7 +11,9 @@ from pathlib import Path
 import typer
 
 from acg2vec.commands.state import state, workspace
+from acg2vec.deadletter import DeadLetters
 from acg2vec.errors import UserError
+from acg2vec.logs import console
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +54,6 @@ def predict(
     Files that cannot be tagged are named on stderr with their reason as they are met, and dead-lettered in
     <workdir>/logs/dead_letters/predict.jsonl.gz.
     """
-    from acg2vec.deadletter import DeadLetters
     from acg2vec.trainers.image import predict as predict_lib
 
     model_dir = (
@@ -82,7 +83,6 @@ def embed_images(
     *, inputs: list[Path], model: Path | None, out: Path | None, batch_size: int, max_pixels: int
 ) -> None:
     """Write image vectors with their ids: ``<out>.npy`` and ``<out>.parquet`` (id, path, row, vector)."""
-    from acg2vec.deadletter import DeadLetters
     from acg2vec.trainers.image import predict as predict_lib
 
     predict_lib.check_batch_size(batch_size)
@@ -111,8 +111,6 @@ def embed_texts(*, inputs: list[Path], model: Path | None, out: Path | None, bat
     out = out or Path(ws.root) / "embeddings" / "acgvoc2vec-texts"
     result = embed_text_files(inputs=inputs, model=model, out=out, batch_size=batch_size)
     if not state.quiet:
-        from acg2vec.logs import console
-
         console.print(
             f"Wrote {result.written} vectors to {result.vectors_path} (ids in {result.ids_path}); "
             f"{result.read - result.written} lines skipped {result.dropped or ''}"
