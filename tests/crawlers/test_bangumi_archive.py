@@ -192,3 +192,18 @@ def test_without_characters_only_works_are_imported_and_the_rest_is_counted(tmp_
     assert report.written == {"work": 2}
     # One line in each of the four files not read.
     assert report.skipped == {"characters-not-requested": 4}
+
+
+@pytest.mark.unit
+def test_cli_honours_no_characters_with_archive(tmp_path: Path, workdir: Path) -> None:
+    from typer.testing import CliRunner
+
+    from acg2vec.cli import app
+
+    args = ["--quiet", "crawl", "bangumi", "--archive", str(make_real_shaped_zip(tmp_path)), "--no-characters"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert table_row(result.output, "written", "work") == "2"
+    assert table_row(result.output, "written", "character") is None
+    assert table_row(result.output, "skipped", "characters-not-requested") == "4"
+    assert not list((workdir / "raw" / "bangumi").glob("character-*.jsonl.gz"))
