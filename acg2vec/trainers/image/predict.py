@@ -18,10 +18,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from acg2vec.datasets.acg_illustrations.features import SELECTED_TAGS_FILE
 from acg2vec.deadletter import DeadLetters
 from acg2vec.errors import UserError
 from acg2vec.logs import progress_task
-from acg2vec.trainers.image.image_model import load_image_model
+from acg2vec.trainers.image.image_model import detect_layout, load_image_model
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +51,29 @@ class ImageTags:
     tags: list[TagScore]
 
 
+def image_models(models_dir: str, names: tuple[str, ...], *, taggers_only: bool = False) -> list[str]:
+    """The folders of ``names`` under ``models_dir`` that hold an image model in a known layout, in that order.
+
+    With ``taggers_only``, acg2vec exports without a tag head (illust2vec: no ``selected_tags.csv``) are left out.
+    """
+    found = []
+    for name in names:
+        path = os.path.join(models_dir, name)
+        layout = detect_layout(path)
+        if layout is None:
+            continue
+        if taggers_only and layout == "acg2vec" and not os.path.isfile(os.path.join(path, SELECTED_TAGS_FILE)):
+            continue
+        found.append(path)
+    return found
+
+
 def find_model(models_dir: str, preference: tuple[str, ...], *, what: str) -> str:
-    """The first of ``preference`` that exists under ``models_dir`` as a SavedModel."""
-    for name in preference:
-        if (Path(models_dir) / name / "saved_model.pb").is_file():
-            return str(Path(models_dir) / name)
-    raise UserError(f"No {what} model under {models_dir}; train one with `acg2vec train` or pass --model.")
+    """The first of ``preference`` under ``models_dir`` that holds an image model; one sentence if none does."""
+    found = image_models(models_dir, preference)
+    if not found:
+        raise UserError(f"No {what} model under {models_dir}; train one with `acg2vec train` or pass --model.")
+    return found[0]
 
 
 def load_model(model_dir: str):
