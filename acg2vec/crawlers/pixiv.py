@@ -105,6 +105,7 @@ class Translation:
     url: str
     order: int = 0
     romaji: str | None = None
+    malformed: bool = False  # an entry of a tagTranslation map that is no {language: text} object
 
 
 @dataclass(slots=True)
@@ -115,9 +116,13 @@ class TagBook:
     romaji: dict[str, tuple[int, str]] = field(default_factory=dict)
     urls: dict[str, tuple[int, str]] = field(default_factory=dict)
     conflicts: int = 0
+    malformed: int = 0
     into_japanese: int = 0
 
     def add(self, tr: Translation) -> None:
+        if tr.malformed:
+            self.malformed += 1
+            return
         url = self.urls.get(tr.tag)
         if url is None or tr.order < url[0]:
             self.urls[tr.tag] = (tr.order, tr.url)
@@ -276,6 +281,7 @@ def translations_from_map(mapping: dict[str, Any], *, url: str = "") -> list[Tra
     out = []
     for tag, names in mapping.items():
         if not isinstance(tag, str) or not tag.strip() or not isinstance(names, dict):
+            out.append(Translation(str(tag), None, "", url, malformed=True))
             continue
         romaji = _clean(names.get("romaji"))
         found = [(k, _clean(v)) for k, v in names.items() if k != "romaji" and _clean(v)]
@@ -333,6 +339,8 @@ class PixivImportSpider(scrapy.Spider):
         stats = self.crawler.stats
         if self.book.conflicts:
             stats.inc_value(SKIPPED + "translation-conflict", self.book.conflicts)
+        if self.book.malformed:
+            stats.inc_value(BAD_INPUT + "bad-tag-translation", self.book.malformed)
         if self.book.into_japanese:
             stats.inc_value(SKIPPED + "translation-into-japanese", self.book.into_japanese)
         yield from self.book.items()

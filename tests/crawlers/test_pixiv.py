@@ -226,6 +226,10 @@ def test_tag_translation_maps_of_search_and_bookmark_responses(tmp_path):
     # A file with a tagTranslation map has something to import: not counted as empty.
     assert spider.crawler.stats.get_value("acg2vec/bad_input/no-illust-found") is None
     assert [t.language for t in translations_from_map({"x": {"zh_tw": "原創"}})] == ["zh-Hant"]
+    # An entry that is no {language: text} object is counted, not kept.
+    parse(spider, write(tmp_path, "odd.json", {"body": {"tagTranslation": {"y": "yes"}}}), 2)
+    list(spider.write_translations(None))
+    assert spider.crawler.stats.get_value("acg2vec/bad_input/bad-tag-translation") == 1
 
 
 @pytest.mark.unit
