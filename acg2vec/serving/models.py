@@ -11,25 +11,21 @@ from pathlib import Path
 import numpy as np
 
 from acg2vec.errors import UserError
+from acg2vec.trainers.image import predict
 
 log = logging.getLogger(__name__)
 
-# Model folders under <workdir>/models tried in order when none is named.
-TAGGER_PREFERENCE = ("deepdanbooru", "alt_i2v", "deepix")
-EMBEDDER_PREFERENCE = ("illust2vec", "deepix", "deepdanbooru", "alt_i2v")
+# Model folders under <workdir>/models tried in order when none is named: the same as predict and embed.
+TAGGER_PREFERENCE = predict.TAGGER_PREFERENCE
+EMBEDDER_PREFERENCE = predict.EMBEDDER_PREFERENCE
 RATER_PREFERENCE = ("deepix",)
 TEXT_MODEL = "acgvoc2vec"
 
 
 def find_image_model(models_dir: str, preference: tuple[str, ...]) -> str | None:
     """The first folder of ``preference`` under ``models_dir`` that holds an image model in a known layout."""
-    from acg2vec.trainers.image.image_model import detect_layout
-
-    for name in preference:
-        path = os.path.join(models_dir, name)
-        if detect_layout(path):
-            return path
-    return None
+    found = predict.image_models(models_dir, preference)
+    return found[0] if found else None
 
 
 def load_image_model(path: str):
