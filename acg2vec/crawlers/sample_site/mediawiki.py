@@ -31,13 +31,6 @@ TOUCHED = "2024-05-01T00:00:00Z"
 LANGUAGE_NAMES = {"en": ("English", "English"), "ja": ("Japanese", "日本語"), "zh": ("Chinese", "中文")}
 
 
-def _api_error(code: str, info: str) -> Response:
-    """MediaWiki reports API errors with status 200 and an ``error`` object."""
-    return json_response(
-        {"error": {"code": code, "info": info, "*": "See the API help for usage."}, "servedby": "mw-sample"}
-    )
-
-
 def plain_text(wikitext: str) -> str:
     """Wikitext without markup (references, templates and files dropped), paragraphs kept."""
     code = mwparserfromhell.parse(wikitext)

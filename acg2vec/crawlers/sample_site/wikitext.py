@@ -70,10 +70,6 @@ class Page:
     # The headings (level, text) in order, and the markup-free story sentences each section holds.
     headings: list[tuple[int, str]] = field(default_factory=list)
 
-    @property
-    def is_article(self) -> bool:
-        return self.ns == 0 and "disambiguation" not in self.pageprops
-
 
 @dataclass(slots=True)
 class Wiki:
