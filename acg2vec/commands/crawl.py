@@ -17,6 +17,11 @@ app = typer.Typer(no_args_is_help=True)
 _THROTTLE = typer.Option(True, help="AutoThrottle and polite delays (turn off only for a local site).")
 _HTTP_CACHE = typer.Option(False, help="Cache responses under the workdir (for development).")
 _FRESH = typer.Option(False, help="Discard a stopped crawl instead of resuming it.")
+# The MediaWiki crawls (wikipedia, moegirl) share these.
+_WIKI_TITLE = typer.Option(None, help="Page title to read (repeatable).")
+_WIKI_LIST_PAGE = typer.Option(None, help="List page whose linked articles are read (repeatable).")
+_WIKI_DEPTH = typer.Option(0, min=0, help="Sub-category levels to follow.")
+_WIKI_LIMIT = typer.Option(0, min=0, help="Pages at most (0: all).")
 
 
 def print_report(report: Any) -> None:  # a CrawlReport, imported lazily
@@ -123,10 +128,10 @@ def wikipedia(
     category: list[str] = typer.Option(
         None, help="Category to walk (repeatable; default: the edition's anime category)."
     ),
-    title: list[str] = typer.Option(None, help="Page title to read (repeatable)."),
-    list_page: list[str] = typer.Option(None, help="List page whose linked articles are read (repeatable)."),
-    depth: int = typer.Option(0, min=0, help="Sub-category levels to follow."),
-    limit: int = typer.Option(0, min=0, help="Pages at most (0: all)."),
+    title: list[str] = _WIKI_TITLE,
+    list_page: list[str] = _WIKI_LIST_PAGE,
+    depth: int = _WIKI_DEPTH,
+    limit: int = _WIKI_LIMIT,
     throttle: bool = _THROTTLE,
     http_cache: bool = _HTTP_CACHE,
     fresh: bool = _FRESH,
@@ -143,10 +148,10 @@ def wikipedia(
 def moegirl(
     base_url: str = typer.Option("https://zh.moegirl.org.cn", help="Site root."),
     category: list[str] = typer.Option(None, help="Category to walk (repeatable; default: 日本动画)."),
-    title: list[str] = typer.Option(None, help="Page title to read (repeatable)."),
-    list_page: list[str] = typer.Option(None, help="List page whose linked articles are read (repeatable)."),
-    depth: int = typer.Option(0, min=0, help="Sub-category levels to follow."),
-    limit: int = typer.Option(0, min=0, help="Pages at most (0: all)."),
+    title: list[str] = _WIKI_TITLE,
+    list_page: list[str] = _WIKI_LIST_PAGE,
+    depth: int = _WIKI_DEPTH,
+    limit: int = _WIKI_LIMIT,
     throttle: bool = _THROTTLE,
     http_cache: bool = _HTTP_CACHE,
     fresh: bool = _FRESH,
