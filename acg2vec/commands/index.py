@@ -23,14 +23,15 @@ def _milvus(index_dir: str, vectors: str, milvus_uri: str | None) -> str:
         return ""
     from acg2vec.serving.stores import open_store
 
-    store = open_store(index_dir, backend="milvus", milvus_uri=milvus_uri, rebuild=True)
+    token = os.environ.get("MILVUS_TOKEN")
+    store = open_store(index_dir, backend="milvus", milvus_uri=milvus_uri, token=token, rebuild=True)
     name = store.collection
     store.close()
     return f"; Milvus collection {name} at {milvus_uri}"
 
 
 VECTORS_HELP = "Also load the vectors into Milvus (faiss: only the embedded FAISS index)."
-MILVUS_HELP = "Milvus server URL (http://host:19530) or a milvus-lite file (vectors.db) for --vectors milvus."
+MILVUS_HELP = "Milvus server URL (http://host:19530; token in $MILVUS_TOKEN) or a milvus-lite file (vectors.db)."
 
 
 @app.command("images")

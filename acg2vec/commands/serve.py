@@ -40,6 +40,9 @@ def serve(
     milvus_uri: str = typer.Option(
         None, "--milvus-uri", help="Milvus server (http://host:19530) or milvus-lite file (vectors.db)."
     ),
+    milvus_token: str = typer.Option(
+        None, "--milvus-token", envvar="MILVUS_TOKEN", help="Token of a Milvus server that asks for one."
+    ),
     api_key: str = typer.Option(
         None, "--api-key", envvar="ACG2VEC_API_KEY", help="Require this key in the X-API-Key header."
     ),
@@ -72,6 +75,7 @@ def serve(
         models_dir=str(models) if models else None,
         vectors=vectors,
         milvus_uri=milvus_uri,
+        milvus_token=milvus_token,
         batching=batching,
         max_batch=max_batch,
         max_wait_ms=max_wait_ms,
