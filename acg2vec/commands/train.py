@@ -21,19 +21,23 @@ _DATASET = typer.Option(
 )
 _CONFIG = typer.Option(None, "--config", help="Start from a named experiment in acg2vec.trainers.image.configs.")
 _EPOCHS = typer.Option(
-    None, "--epochs", help="Maximum epochs (early stopping on validation macro mAP may end sooner)."
+    None, "--epochs", min=1, help="Maximum epochs (early stopping on validation macro mAP may end sooner)."
 )
-_BATCH = typer.Option(None, "--batch-size", help="Global batch size (split across replicas).")
-_SIZE = typer.Option(None, "--image-size", help="Square input size in pixels (default: the model's own).")
-_STEPS = typer.Option(None, "--steps-per-epoch", help="Training steps per epoch (default: one pass over train).")
-_VAL_STEPS = typer.Option(None, "--validation-steps", help="Validation batches per evaluation (default: all).")
+_BATCH = typer.Option(None, "--batch-size", min=1, help="Global batch size (split across replicas).")
+_SIZE = typer.Option(None, "--image-size", min=1, help="Square input size in pixels (default: the model's own).")
+_STEPS = typer.Option(
+    None, "--steps-per-epoch", min=1, help="Training steps per epoch (default: one pass over train)."
+)
+_VAL_STEPS = typer.Option(None, "--validation-steps", min=1, help="Validation batches per evaluation (default: all).")
 _LR = typer.Option(None, "--learning-rate", help="Peak learning rate after warmup (default: the model's own).")
-_WARMUP = typer.Option(None, "--warmup-steps", help="Linear warmup steps before cosine decay (default: 5 %).")
+_WARMUP = typer.Option(None, "--warmup-steps", min=0, help="Linear warmup steps before cosine decay (default: 5 %).")
 _LOSS = typer.Option(None, "--loss", help="Tag loss: bce (binary cross-entropy) or asl (asymmetric loss).")
 _REDUCTION = typer.Option(None, "--loss-reduction", help="Reduce the tag loss over tags by 'mean' or 'sum'.")
 _FREQ = typer.Option(None, "--frequency-weighting", help="Weight tags by (max count / count) ** P; 0 turns it off.")
-_TOP = typer.Option(None, "--top-tags", help="Learn the N most frequent selected tags (default 5000).")
-_PATIENCE = typer.Option(None, "--patience", help="Stop after this many epochs without a better validation mAP.")
+_TOP = typer.Option(None, "--top-tags", min=1, help="Learn the N most frequent selected tags (default 5000).")
+_PATIENCE = typer.Option(
+    None, "--patience", min=0, help="Stop after this many epochs without a better validation mAP."
+)
 _STRATEGY = typer.Option("default", "--strategy", help="tf.distribute strategy: default, mirrored, multi-worker, tpu.")
 _TPU = typer.Option(None, "--tpu", help="TPU name or grpc:// address for --strategy tpu.")
 _DETERMINISTIC = typer.Option(False, "--deterministic", help="Fixed seeds and ordered input: identical runs.")
@@ -66,6 +70,11 @@ def _run(
     fields: dict,
     model_options: dict,
 ) -> None:
+    # Ranges typer cannot declare on a float option: checked before TensorFlow loads.
+    if fields.get("learning_rate") is not None and fields["learning_rate"] <= 0:
+        raise UserError(f"--learning-rate must be more than 0, not {fields['learning_rate']}.")
+    if fields.get("frequency_weighting") is not None and fields["frequency_weighting"] < 0:
+        raise UserError(f"--frequency-weighting must be 0 or more, not {fields['frequency_weighting']}.")
     from acg2vec.trainers.image import configs
     from acg2vec.trainers.image.train import TrainConfig, train
 
@@ -250,6 +259,12 @@ LOSS_HELP = (
 
 
 def train_text(
+    config_name: str = typer.Option(
+        "default",
+        "--config",
+        help="Start from a named recipe in acg2vec.trainers.text.configs (default, original, tiny); "
+        "the options below override it.",
+    ),
     data_dir: Path = typer.Option(
         None, "--data-dir", help="Datasets root holding parquet/acg_text_pairs/<split>/ (default: <workdir>/datasets)."
     ),
@@ -260,70 +275,90 @@ def train_text(
         "sentence-transformers/distiluse-base-multilingual-cased-v2). Default: a small BERT built from scratch "
         "with a tokenizer trained on the corpus; no download.",
     ),
-    loss: str = typer.Option("mnrl", "--loss", help=LOSS_HELP),
+    loss: str = typer.Option(None, "--loss", help=LOSS_HELP + " Default: the recipe's (symmetric-mnrl)."),
     batch_size: int = typer.Option(
-        80, "--batch-size", help="Pairs per batch (per process); in-batch negatives = batch - 1."
+        None, "--batch-size", min=1, help="Pairs per batch (per process); in-batch negatives = batch - 1."
     ),
-    epochs: float = typer.Option(1.0, "--epochs", help="Passes over the training pairs."),
-    max_steps: int = typer.Option(-1, "--max-steps", help="Stop after this many steps (overrides --epochs when > 0)."),
+    epochs: float = typer.Option(None, "--epochs", help="Passes over the training pairs (default: the recipe's)."),
+    max_steps: int = typer.Option(
+        None, "--max-steps", help="Stop after this many steps (overrides --epochs when > 0)."
+    ),
     learning_rate: float = typer.Option(
         None,
         "--lr",
-        help="Peak learning rate, warmed up over 10% of steps then decayed (default: 5e-5 with --base-model, "
-        "the original recipe; 5e-4 for the model built from scratch).",
+        help="Peak learning rate, warmed up over 10% of steps then decayed (default: the recipe's).",
         show_default=False,
     ),
-    sampling: str = typer.Option(
-        "proportional", "--sampling", help="How batches are drawn from the pair types: proportional or round_robin."
+    hard_negatives: int = typer.Option(
+        None,
+        "--hard-negatives",
+        help="Look-alike titles of other works, mined from the lexical index, per title pair (0: none).",
     ),
-    mini_batch_size: int = typer.Option(32, "--mini-batch-size", help="cached-mnrl: rows per forward pass."),
+    sampling: str = typer.Option(
+        None, "--sampling", help="How batches are drawn from the pair types: proportional or round_robin."
+    ),
+    mini_batch_size: int = typer.Option(None, "--mini-batch-size", help="cached-mnrl: rows per forward pass."),
     guide_model: str = typer.Option(None, "--guide-model", help="gist: the guide model folder or id."),
     matryoshka_dims: str = typer.Option(
         None,
         "--matryoshka-dims",
         help="Comma-separated dimensions to also train truncated embeddings at, e.g. 128,64.",
     ),
-    eval_steps: int = typer.Option(100, "--eval-steps", help="Evaluate on held-out works every N steps."),
-    save_steps: int = typer.Option(100, "--save-steps", help="Write a checkpoint every N steps."),
+    eval_steps: int = typer.Option(None, "--eval-steps", help="Evaluate on held-out works every N steps."),
+    save_steps: int = typer.Option(None, "--save-steps", help="Write a checkpoint every N steps."),
     output: Path = typer.Option(None, "--output", "-o", help="Model folder (default: <workdir>/models/acgvoc2vec)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint in <output>/checkpoints."),
-    seed: int = typer.Option(42, "--seed", help="Seed for shuffling, sampling and initialisation."),
+    seed: int = typer.Option(None, "--seed", help="Seed for shuffling, sampling and initialisation."),
     onnx: bool = typer.Option(
         False, "--onnx", help="Also export onnx/model.onnx and an int8 copy, with held-out quality and speed measured."
     ),
 ) -> None:
     """Fine-tune the acgvoc2vec encoder on acg_text_pairs, evaluate it on held-out works beside its baselines."""
-    from acg2vec.trainers.text.configs import TextTrainConfig
+    from acg2vec.trainers.text.configs import recipe
     from acg2vec.trainers.text.data import find_parquet_root
 
+    # Ranges typer cannot declare (a float, and -1 as "no cap"): checked before any work.
+    if epochs is not None and epochs <= 0:
+        raise UserError(f"--epochs must be more than 0, not {epochs}.")
+    if max_steps is not None and (max_steps == 0 or max_steps < -1):
+        raise UserError(f"--max-steps must be -1 (no cap) or 1 or more, not {max_steps}.")
+    if hard_negatives is not None and hard_negatives < 0:
+        raise UserError(f"--hard-negatives must be 0 or more, not {hard_negatives}.")
     ws = workspace()
+    config = recipe(config_name)
     # A missing corpus is the commonest mistake: say so before loading torch.
     find_parquet_root(data_dir or ws.datasets())
     try:
-        dims = tuple(int(d) for d in matryoshka_dims.split(",") if d.strip()) if matryoshka_dims else ()
+        dims = tuple(int(d) for d in matryoshka_dims.split(",") if d.strip()) if matryoshka_dims else None
     except ValueError as err:
         raise UserError(f"--matryoshka-dims takes comma-separated integers, not {matryoshka_dims!r}.") from err
-    config = TextTrainConfig(
-        data_dir=str(data_dir or ws.datasets()),
-        output=str(output or ws.models("acgvoc2vec")),
-        cache_dir=str(Path(ws.root) / "cache" / "hf_datasets"),
-        base_model=base_model,
-        loss=loss,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        epochs=epochs,
-        max_steps=max_steps,
-        sampling=sampling,
-        mini_batch_size=mini_batch_size,
-        guide_model=guide_model,
-        matryoshka_dims=dims,
-        eval_steps=eval_steps,
-        save_steps=save_steps,
-        resume=resume,
-        seed=seed,
-        export_onnx=onnx,
-        quiet=state.quiet,
-    )
+    given = {
+        "base_model": base_model,
+        "loss": loss,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "epochs": epochs,
+        "max_steps": max_steps,
+        "hard_negatives": hard_negatives,
+        "sampling": sampling,
+        "mini_batch_size": mini_batch_size,
+        "guide_model": guide_model,
+        "matryoshka_dims": dims,
+        "eval_steps": eval_steps,
+        "save_steps": save_steps,
+        "seed": seed,
+    }
+    for key, value in given.items():
+        if value is not None:
+            setattr(config, key, value)
+    if epochs is not None and max_steps is None:
+        config.max_steps = -1  # --epochs alone wins over a recipe's step budget
+    config.data_dir = str(data_dir or ws.datasets())
+    config.output = str(output or ws.models("acgvoc2vec"))
+    config.cache_dir = str(Path(ws.root) / "cache" / "hf_datasets")
+    config.resume = resume
+    config.export_onnx = onnx
+    config.quiet = state.quiet
     from acg2vec.trainers.text.train import train_text_model
 
     result = train_text_model(config)

@@ -356,3 +356,29 @@ def test_bad_options_are_user_errors(option: list[str], message: str, tiny_corpu
     result = CliRunner().invoke(app, ["--workdir", str(workdir), "train", "text", *option])
     assert isinstance(result.exception, UserError)
     assert message in str(result.exception)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["tagger", "--batch-size", "-4"], "'--batch-size'"),
+        (["tagger", "--epochs", "0"], "'--epochs'"),
+        (["tagger", "--image-size", "0"], "'--image-size'"),
+        (["tagger", "--steps-per-epoch", "0"], "'--steps-per-epoch'"),
+        (["tagger", "--learning-rate", "0"], "--learning-rate must be more than 0"),
+        (["deepix", "--epochs", "0"], "'--epochs'"),
+        (["text", "--epochs", "0"], "--epochs must be more than 0"),
+        (["text", "--batch-size", "0"], "'--batch-size'"),
+        (["text", "--max-steps", "0"], "--max-steps must be -1 (no cap) or 1 or more"),
+    ],
+)
+def test_out_of_range_numbers_are_refused_before_any_work(workdir, args, says):
+    """Through ``acg2vec.cli.main`` in a subprocess: one sentence, exit code 2, no model folder made."""
+    env = {**os.environ, "ACG2VEC_HOME": str(workdir)}
+    run = subprocess.run([sys.executable, "-c", "from acg2vec.cli import main; main()", "train", *args], env=env,
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    message = " ".join(run.stderr.replace("│", " ").split())
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr[-2000:]
+    assert says in message
+    assert not (workdir / "models").exists()

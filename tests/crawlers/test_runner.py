@@ -438,3 +438,38 @@ def test_a_stale_lock_is_taken_over_and_a_held_one_refuses(workdir):
     finally:
         lock.release()
     JobLock(path, name="safebooru", workdir=str(workdir)).acquire().release()
+
+
+WATCHED = """
+import os, subprocess, sys
+# The middle process starts a child without any death signal, prints its pid and exits at once.
+child = subprocess.Popen([sys.executable, "-c", '''
+import os, signal, time
+from acg2vec.crawlers.runner import watch_parent
+signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a graceful stop that hangs: the watchdog must still end it
+watch_parent(os.getppid(), interval=0.05, grace=0.5)
+print("watching", flush=True)
+time.sleep(60)
+'''], stdout=subprocess.PIPE, text=True)
+assert child.stdout.readline() == "watching\\n"
+print(child.pid, flush=True)
+"""
+
+
+@pytest.mark.integration
+def test_the_watchdog_ends_a_crawler_whose_parent_is_gone_even_if_it_ignores_sigterm():
+    import subprocess
+    import sys
+
+    import psutil
+
+    middle = subprocess.run([sys.executable, "-c", WATCHED], capture_output=True, text=True, timeout=120)
+    pid = int(middle.stdout.strip())
+
+    def gone() -> bool:
+        try:
+            return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    wait_for(gone, timeout=30)

@@ -161,6 +161,13 @@ def test_a_decompression_bomb_through_the_cli_stays_under_1_gib_and_is_named(com
     code, out, err, peak = run_cli_measured(*args, env_home=home, out_dir=tmp_path)
     assert code == 0, err
     assert peak < PEAK_LIMIT_BYTES, f"peak RSS {peak / 2**20:.0f} MiB"
+    # Importing TensorFlow alone takes ~730 MiB here: the bomb must add nothing to the same run without it.
+    base_dir = tmp_path / "baseline"
+    base_dir.mkdir()
+    base_args = [str(base_dir / "vectors") if a == str(tmp_path / "vectors") else a for a in args
+                 if a not in (str(files["bomb"]), str(files["broken"]))]  # fmt: skip
+    code, _, _, baseline = run_cli_measured(*base_args, env_home=tmp_path / "home2", out_dir=base_dir)
+    assert code == 0 and peak - baseline < 64 * 2**20, f"{peak / 2**20:.0f} MiB vs {baseline / 2**20:.0f} MiB"
     assert f"skipped {files['bomb']}: image-too-large (400000000 pixels > 64000000 pixels)" in err
     assert f"skipped {files['broken']}: undecodable-image" in err
     if command == "predict":
@@ -173,4 +180,6 @@ def test_a_decompression_bomb_through_the_cli_stays_under_1_gib_and_is_named(com
         lines = (tmp_path / "vectors.deadletter.jsonl").read_text().splitlines()
         reasons = {json.loads(line)["record"]["path"]: json.loads(line)["reason"] for line in lines}
     assert reasons == {str(files["bomb"]): "image-too-large", str(files["broken"]): "undecodable-image"}
-    print(f"{command}: peak RSS {peak / 2**20:.0f} MiB with a {BOMB_SIDE}x{BOMB_SIDE} PNG")  # for the report
+    print(
+        f"{command}: peak RSS {peak / 2**20:.0f} MiB with a {BOMB_SIDE}x{BOMB_SIDE} PNG, {baseline / 2**20:.0f} without"
+    )
