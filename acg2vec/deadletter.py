@@ -1,7 +1,19 @@
 """Counted drops: every rejected record gets a named reason, a count, and a line in a dead-letter file.
 
-Used by stages that run outside Beam (crawl pipelines, importers, trainers' readers). Beam stages use
-Beam metrics and a tagged dead-letter output with the same record shape: ``{"reason", "detail", "record"}``.
+One layout for every stage (crawl, build, train, embed, eval):
+
+- **Record**: one JSON object per line, ``{"reason", "detail", "step", "record"}``. ``reason`` is a short
+  kebab-case name (``bad-json``, ``undecodable-utf8``, ``image-truncated`` ...); ``detail`` says what exactly
+  (at most 500 characters); ``step`` names the step that dropped it; ``record`` is the dropped input, JSON-ready
+  (bytes and long texts cut at 2,000 characters). Build outputs may add ``split``.
+- **Files**: ``<output folder>/dead_letters/<step>.jsonl.gz`` from a single process (:class:`DeadLetters`,
+  :func:`dead_letter_path`), ``<output folder>/dead_letters/<step>-SSSSS-of-NNNNN.jsonl.gz`` from a Beam step
+  (one file per shard of that step).
+- **Counters**: ``<step>-<reason>`` (:func:`counter_name`), plus ``<step>-read`` for what a step read; Beam
+  steps count in the metrics namespace ``acg2vec``. What a stage reports adds up: read = written + dropped.
+
+Stages outside Beam (crawl pipelines, importers, trainers' readers) use :class:`DeadLetters`; Beam steps use
+:func:`acg2vec.beam_pipelines.dead_letters.drop`, which makes the same record.
 """
 
 from __future__ import annotations
@@ -13,12 +25,43 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+DEAD_LETTERS_DIR = "dead_letters"
+SUFFIX = ".jsonl.gz"
+NAMESPACE = "acg2vec"  # Beam metrics namespace of every counter
+MAX_DETAIL = 500
+MAX_RECORD = 2000
+
+
+def counter_name(step: str, reason: str) -> str:
+    """The one counter naming scheme: ``<step>-<reason>``, e.g. ``Posts-bad-json`` or ``Lines-read``."""
+    return f"{step}-{reason}"
+
+
+def dead_letter_path(output_dir: str | Path, step: str) -> str:
+    """Where one step's dead letters go: ``<output_dir>/dead_letters/<step>.jsonl.gz`` (local or remote)."""
+    return f"{str(output_dir).rstrip('/')}/{DEAD_LETTERS_DIR}/{step}{SUFFIX}"
+
+
+def dead_letter_prefix(output_dir: str | Path, step: str) -> str:
+    """The file prefix of a sharded (Beam) step: shards are ``<prefix>-SSSSS-of-NNNNN.jsonl.gz``."""
+    return f"{str(output_dir).rstrip('/')}/{DEAD_LETTERS_DIR}/{step}"
+
+
+def dead_letter_record(reason: str, record: Any = None, *, step: str = "", detail: str = "") -> dict[str, Any]:
+    """One dead-letter record; ``record`` is the dropped input (made JSON-ready, long values cut)."""
+    return {"reason": reason, "detail": str(detail)[:MAX_DETAIL], "step": step, "record": jsonable(record)}
+
 
 class DeadLetters:
-    """Counts drops by reason and appends each dropped record to ``path`` (jsonl, gzip if it ends in .gz)."""
+    """Counts drops by reason and appends each dropped record to ``path`` (jsonl, gzip if it ends in .gz).
 
-    def __init__(self, path: str | Path | None) -> None:
+    ``path`` None: count only. ``step`` goes into every record (see the module doc for the layout; build the
+    path with :func:`dead_letter_path`).
+    """
+
+    def __init__(self, path: str | Path | None, *, step: str = "") -> None:
         self.path = Path(path) if path else None
+        self.step = step
         self.counts: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._fh = None
@@ -32,12 +75,16 @@ class DeadLetters:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 opener = gzip.open if self.path.suffix == ".gz" else open
                 self._fh = opener(self.path, "at", encoding="utf-8")
-            line = {"reason": reason, "detail": detail, "record": _jsonable(record)}
+            line = dead_letter_record(reason, record, step=self.step, detail=detail)
             self._fh.write(json.dumps(line, ensure_ascii=False) + "\n")
 
     @property
     def total(self) -> int:
         return sum(self.counts.values())
+
+    def counters(self) -> dict[str, int]:
+        """The counts under the one naming scheme (``<step>-<reason>``)."""
+        return {counter_name(self.step, reason): n for reason, n in sorted(self.counts.items())}
 
     def close(self) -> None:
         with self._lock:
@@ -52,11 +99,17 @@ class DeadLetters:
         self.close()
 
 
-def _jsonable(record: Any) -> Any:
+def jsonable(record: Any) -> Any:
+    """``record`` as JSON can hold it: bytes decoded (bad bytes replaced), long strings cut, others as repr."""
     if isinstance(record, bytes):
-        return record[:2000].decode("utf-8", errors="replace")
+        return record[:MAX_RECORD].decode("utf-8", errors="replace")
+    if isinstance(record, str):
+        return record[:MAX_RECORD]
     try:
         json.dumps(record, ensure_ascii=False)
         return record
     except (TypeError, ValueError):
-        return repr(record)[:2000]
+        return repr(record)[:MAX_RECORD]
+
+
+_jsonable = jsonable  # the name earlier callers imported

@@ -5,7 +5,7 @@
 1. Generates ``--images`` illustration-like JPEGs of 800-1800 px under ``--data`` (default /tmp; reused).
 2. Baseline: ``multiprocessing.Pool(workers)`` doing the same read + decode + resize + pad + encode
    (:func:`acg2vec.beam_pipelines.image_decode.process_file`) on the same files.
-3. The build: :func:`acg2vec.beam_pipelines.image_build.run_build` with the local runner (``workers`` processes),
+3. The build: :func:`acg2vec.datasets.acg_illustrations.build.run_build` with the local runner (``workers`` processes),
    from parsing posts to a published TFDS folder.
    Each build has its own baseline, run just before it on the same files.
 4. The same build on ``--scale`` times fewer posts (the first files), to show peak memory does not grow with
@@ -167,10 +167,10 @@ def _process(args: tuple[str, ImageRules]) -> int:
 
 
 def build(workdir: Path, workers: int, size: int):
-    from acg2vec.beam_pipelines.image_build import run_build
-    from acg2vec.beam_pipelines.images import ImageBuildConfig, PostFilters
     from acg2vec.beam_pipelines.options import RunnerConfig
     from acg2vec.beam_pipelines.vocabulary import VocabularyRules
+    from acg2vec.datasets.acg_illustrations.build import run_build
+    from acg2vec.datasets.acg_illustrations.records import ImageBuildConfig, PostFilters
     from acg2vec.workspace import Workspace
 
     config = ImageBuildConfig(

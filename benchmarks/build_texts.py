@@ -28,9 +28,10 @@ import json, logging, sys, time
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 for noisy in ("apache_beam", "absl"):
     logging.getLogger(noisy).setLevel(logging.ERROR)
-from acg2vec.beam_pipelines.texts import build_text_pairs, accounting
+from acg2vec.beam_pipelines.options import RunnerConfig
+from acg2vec.datasets.acg_text_pairs.build import build_text_pairs, accounting
 started = time.time()
-report = build_text_pairs(sys.argv[1], sys.argv[2], workers=int(sys.argv[3]), mode="multi_processing")
+report = build_text_pairs(sys.argv[1], sys.argv[2], runner=RunnerConfig(workers=int(sys.argv[3]), mode="multi_processing"))
 import resource
 cpu = sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN) for f in ("ru_utime", "ru_stime"))
 print(json.dumps({"seconds": time.time() - started, "cpu_seconds": cpu, "rows": report.split_rows, "buckets": report.num_buckets,
@@ -89,9 +90,9 @@ def run_build(raw: Path, out: Path, workers: int) -> dict:
 def baseline(raw: Path, max_pairs: int) -> dict:
     """Plain loop, one process: the same per-pair work as the build, on the first ``max_pairs`` pairs."""
     from acg2vec.beam_pipelines import text_normalize as tn
-    from acg2vec.beam_pipelines.texts import (
+    from acg2vec.beam_pipelines.raw_io import read_lines
+    from acg2vec.datasets.acg_text_pairs.rows import (
         TextPairsConfig,
-        _read_lines,
         example_serializer,
         process_line,
         raw_files,
@@ -101,9 +102,9 @@ def baseline(raw: Path, max_pairs: int) -> dict:
 
     config = TextPairsConfig()
     serialize = example_serializer()
-    files = raw_files(str(raw), config)
+    files = [path for path, _ in raw_files(str(raw), config)]
     # Interleave kinds so the sample has the build's mix of items.
-    readers = [iter(_read_lines(f)) for f in files]
+    readers = [iter(read_lines(f, "Lines", lambda *_: None)) for f in files]
     pairs = 0
     started = time.perf_counter()
     cpu_started = time.process_time()

@@ -10,6 +10,8 @@ passed (``--project``, ``--region``, ``--temp_location``, ``--setup_file`` ...).
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -69,11 +71,39 @@ def pipeline_args(config: RunnerConfig) -> list[str]:
     return args
 
 
+# Set for the local worker processes before they start (they inherit the environment): TensorFlow's and gRPC's
+# C++ start-up lines ("oneDNN custom operations are on", "All log messages before absl::InitializeLog() ...")
+# are not for the user's console. A value the user set is kept.
+QUIET_WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "GRPC_VERBOSITY": "ERROR", "GLOG_minloglevel": "2"}
+# What the local runner relays from its workers ("Worker: ..." records, e.g. "No semi_persistent_directory
+# found") goes to the log file only; worker errors still reach the console.
+WORKER_LOGGER = "apache_beam.runners.portability.local_job_service"
+
+
+def _worker_record_to_file(record: logging.LogRecord) -> bool:
+    if record.levelno < logging.ERROR:
+        record.file_only = True
+    return True
+
+
+def quiet_local_workers() -> None:
+    """Keep worker start-up noise off the console (see :data:`QUIET_WORKER_ENV`); idempotent."""
+    for name, value in QUIET_WORKER_ENV.items():
+        os.environ.setdefault(name, value)
+    worker_log = logging.getLogger(WORKER_LOGGER)
+    if _worker_record_to_file not in worker_log.filters:
+        worker_log.addFilter(_worker_record_to_file)
+    for noisy in ("apache_beam", "absl"):
+        if logging.getLogger(noisy).level < logging.WARNING:
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
 def pipeline_options(config: RunnerConfig | None = None, **overrides: object):
     """``PipelineOptions`` for ``config`` (default: local, every core); ``overrides`` set options by name."""
     from apache_beam.options.pipeline_options import PipelineOptions
 
     config = config or RunnerConfig()
+    quiet_local_workers()
     try:
         return PipelineOptions(pipeline_args(config), **overrides)
     except SystemExit as err:  # argparse's way of rejecting an option
@@ -97,3 +127,30 @@ def dataflow_dry_run_config(config: RunnerConfig) -> RunnerConfig:
     args += [f"{k}={v}" for k, v in defaults.items() if k not in given]
     args += ["--dry_run=True", "--no_auth"]
     return RunnerConfig(runner="DataflowRunner", args=tuple(args))
+
+
+def describe_dataflow_job(pipeline, job_file: str | None = None, *, output: str) -> dict:
+    """Run ``pipeline`` as a Dataflow dry run and describe the job; written as JSON to ``job_file`` if given."""
+    from acg2vec.beam_pipelines.files import write_text
+
+    job = pipeline.run().job
+    proto = job.proto_pipeline
+    environments = {
+        env_id: {
+            "urn": env.urn,
+            "dependencies": [
+                d.role_urn + " " + d.role_payload.decode("utf-8", "replace")[-120:] for d in env.dependencies
+            ],
+        }
+        for env_id, env in proto.components.environments.items()
+    }
+    description = {
+        "job": json.loads(job.json()),
+        "pipeline_options": job.options.get_all_options(drop_default=True, retain_unknown_options=True),
+        "steps": sorted(t.unique_name for t in proto.components.transforms.values() if "/" not in t.unique_name),
+        "environments": environments,
+        "output": output,
+    }
+    if job_file:
+        write_text(job_file, json.dumps(description, indent=1, default=str))
+    return description

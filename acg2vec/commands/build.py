@@ -15,6 +15,35 @@ from acg2vec.errors import UserError
 
 _RATINGS = "general,sensitive,questionable,explicit"
 
+# The runner options, defined once: both builds take exactly these, with the same meaning.
+RUNNER = typer.Option(
+    "direct", "--runner", help="Beam runner: direct (local, explicit), DataflowRunner, FlinkRunner, SparkRunner ..."
+)
+WORKERS = typer.Option(0, "--workers", min=0, help="Local worker processes (0 = every core).")
+MODE = typer.Option(
+    "multi_processing", "--mode", help="Local running mode: multi_processing, multi_threading or in_memory."
+)
+BUCKETS = typer.Option(
+    0, "--buckets", min=0, help="Hash buckets of the flat-memory passes (0 = one per 4 MiB of compressed raw input)."
+)
+DRY_RUN_DATAFLOW = typer.Option(
+    None,
+    "--dry-run-dataflow",
+    help="Write the Dataflow job description to this JSON file instead of building (submits nothing).",
+)
+PIPELINE_ARGS = typer.Argument(
+    None,
+    help="Extra Beam pipeline options after `--`, passed through unchanged, "
+    "e.g. -- --project=p --region=r --temp_location=gs://b/tmp",
+    show_default=False,
+)
+
+
+def _runner_config(runner: str, workers: int, mode: str, pipeline_args: list[str] | None):
+    from acg2vec.beam_pipelines.options import RunnerConfig
+
+    return RunnerConfig(runner=runner, workers=workers or None, mode=mode, args=tuple(pipeline_args or ()))
+
 
 def _csv(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
@@ -26,43 +55,42 @@ def build_images(
     ),
     ratings: str = typer.Option(_RATINGS, help="Ratings to keep, comma-separated."),
     statuses: str = typer.Option("active", help="Post statuses to keep (posts without a status are kept)."),
-    min_side: int = typer.Option(256, help="Minimum shorter side of the original image, in pixels."),
-    min_general_tags: int = typer.Option(10, help="Minimum general tags a post needs."),
+    min_side: int = typer.Option(256, min=1, help="Minimum shorter side of the original image, in pixels."),
+    min_general_tags: int = typer.Option(10, min=0, help="Minimum general tags a post needs."),
     banned_tags: str = typer.Option("", help="Posts with any of these tags are dropped (comma-separated)."),
     splits: str = typer.Option(
         "train=0-900,validation=900-950,test=950-1000",
         help="Split ranges of post id mod --split-modulus (must cover 0 to the modulus).",
     ),
-    split_modulus: int = typer.Option(1000, help="Modulus of the id split (10 suits a crawl of a few hundred ids)."),
-    holdout_from_id: int = typer.Option(None, help="Posts with this id or newer go to a 'holdout' split."),
-    min_images_per_tag: int = typer.Option(20, help="Vocabulary: a tag needs this many train images."),
-    max_general: int = typer.Option(5000, help="Vocabulary cap: general tags."),
-    max_character: int = typer.Option(2000, help="Vocabulary cap: character tags."),
-    max_copyright: int = typer.Option(500, help="Vocabulary cap: copyright tags."),
-    max_artist: int = typer.Option(0, help="Vocabulary cap: artist tags."),
-    max_pixels: int = typer.Option(64_000_000, help="Decompression-bomb limit: larger images are dropped."),
-    shard_mb: int = typer.Option(256, help="Target TFRecord shard size in MiB."),
-    runner: str = typer.Option(
-        "direct", help="Beam runner: direct (local, every core), DataflowRunner, FlinkRunner, ..."
+    split_modulus: int = typer.Option(
+        1000, min=1, help="Modulus of the id split (10 suits a crawl of a few hundred ids)."
     ),
-    workers: int = typer.Option(None, help="Local worker processes (default: every core)."),
-    mode: str = typer.Option(
-        "multi_processing", help="Local running mode: multi_processing, multi_threading, in_memory."
-    ),
-    dry_run_dataflow: str = typer.Option(
-        None, help="Write the Dataflow job description to this JSON file instead of building (submits nothing)."
-    ),
-    pipeline_args: list[str] = typer.Argument(
-        None, help="Extra Beam pipeline options after `--`, e.g. -- --project=p --region=r --temp_location=gs://b/tmp"
-    ),
+    holdout_from_id: int = typer.Option(None, min=0, help="Posts with this id or newer go to a 'holdout' split."),
+    min_images_per_tag: int = typer.Option(20, min=1, help="Vocabulary: a tag needs this many train images."),
+    max_general: int = typer.Option(5000, min=0, help="Vocabulary cap: general tags."),
+    max_character: int = typer.Option(2000, min=0, help="Vocabulary cap: character tags."),
+    max_copyright: int = typer.Option(500, min=0, help="Vocabulary cap: copyright tags."),
+    max_artist: int = typer.Option(0, min=0, help="Vocabulary cap: artist tags."),
+    max_pixels: int = typer.Option(64_000_000, min=1, help="Decompression-bomb limit: larger images are dropped."),
+    shard_mb: int = typer.Option(256, min=1, help="Target TFRecord shard size in MiB."),
+    runner: str = RUNNER,
+    workers: int = WORKERS,
+    mode: str = MODE,
+    buckets: int = BUCKETS,
+    dry_run_dataflow: str = DRY_RUN_DATAFLOW,
+    pipeline_args: list[str] = PIPELINE_ARGS,
 ) -> None:
-    from acg2vec.beam_pipelines.image_build import run_build
-    from acg2vec.beam_pipelines.images import ImageBuildConfig, PostFilters, SplitRules
-    from acg2vec.beam_pipelines.options import RunnerConfig
+    """Build the image/tag dataset acg_illustrations/<size> from raw/safebooru (+ raw/pixiv popularity).
+
+    Writes <workdir>/datasets/acg_illustrations/<size>/<version>/ (TFDS: TFRecord shards, dataset_info.json,
+    selected_tags.csv, metadata with every drop count, a dataset card, dead letters in dead_letters/).
+    """
     from acg2vec.beam_pipelines.vocabulary import VocabularyRules
-    from acg2vec.crawlers.items import RATINGS
     from acg2vec.datasets.acg_illustrations.acg_illustrations_dataset_builder import Builder
+    from acg2vec.datasets.acg_illustrations.build import run_build
+    from acg2vec.datasets.acg_illustrations.records import ImageBuildConfig, PostFilters, SplitRules
     from acg2vec.logs import console
+    from acg2vec.vocabularies import RATINGS
 
     if config not in Builder.builder_configs:
         raise UserError(f"Unknown config {config!r}; choose one of {', '.join(sorted(Builder.builder_configs))}.")
@@ -90,13 +118,13 @@ def build_images(
         ),
         max_pixels=max_pixels,
     )
-    runner_config = RunnerConfig(runner=runner, workers=workers, mode=mode, args=tuple(pipeline_args or ()))
     result = run_build(
         workspace(),
         build_config,
-        runner=runner_config,
+        runner=_runner_config(runner, workers, mode, pipeline_args),
         shard_bytes=shard_mb * 1024 * 1024,
         dry_run_dataflow=dry_run_dataflow,
+        num_buckets=buckets,
     )
     if result.job_file:
         console.print(f"Dataflow job description written to {result.job_file} (not submitted).")
@@ -133,7 +161,7 @@ def parse_bounds(values: list[str] | None) -> dict[str, tuple[tuple[int, int], t
     default, so ``title_ja-summary=10:800`` means what it reads as: summaries of 10 to 800 characters.
     """
     from acg2vec.beam_pipelines.pair_extractors import PAIR_TYPES
-    from acg2vec.beam_pipelines.texts import DEFAULT_SIDE_BOUNDS
+    from acg2vec.datasets.acg_text_pairs.rows import DEFAULT_SIDE_BOUNDS
 
     bounds: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {}
     for value in values or []:
@@ -158,16 +186,6 @@ def parse_bounds(values: list[str] | None) -> dict[str, tuple[tuple[int, int], t
 
 
 def build_texts(
-    runner: str = typer.Option(
-        "direct", "--runner", help="Beam runner: direct (the explicit local runner), DataflowRunner, FlinkRunner ..."
-    ),
-    workers: int = typer.Option(0, "--workers", min=0, help="Local worker processes (0 = every core)."),
-    mode: str = typer.Option(
-        "multi_processing", "--mode", help="Local runner mode: multi_processing, multi_threading or in_memory."
-    ),
-    buckets: int = typer.Option(
-        0, "--buckets", min=0, help="Hash buckets (0 = one per 4 MiB of compressed raw input)."
-    ),
     near_dup: bool = typer.Option(
         True, "--near-dup/--no-near-dup", help="MinHash near-duplicate removal of summaries."
     ),
@@ -182,11 +200,12 @@ def build_texts(
         help="Length bounds of one pair type in characters, repeatable: "
         "title_ja-summary=10:800 (positive side) or title_ja-title_en=1:50,1:80 (anchor, positive).",
     ),
-    runner_arg: list[str] = typer.Option(
-        None,
-        "--runner-arg",
-        help="Extra Beam pipeline argument, passed through (repeatable), e.g. --runner-arg=--project=p.",
-    ),
+    runner: str = RUNNER,
+    workers: int = WORKERS,
+    mode: str = MODE,
+    buckets: int = BUCKETS,
+    dry_run_dataflow: str = DRY_RUN_DATAFLOW,
+    pipeline_args: list[str] = PIPELINE_ARGS,
 ) -> None:
     """Build the multilingual text-pair corpus from every source's raw items.
 
@@ -195,29 +214,27 @@ def build_texts(
     `datasets.load_dataset('parquet', ...)`), a dataset card, build_metadata.json with every drop count, and
     dead-letter files beside it.
     """
-    import logging
-
-    from acg2vec.beam_pipelines.texts import TextPairsConfig, accounting, build_text_pairs
+    from acg2vec.datasets.acg_text_pairs.build import accounting, build_text_pairs
+    from acg2vec.datasets.acg_text_pairs.rows import TextPairsConfig
     from acg2vec.logs import console
 
     chosen = tuple(s.strip() for s in sources.split(",") if s.strip())
     if not chosen:
         raise UserError("--sources is empty; name at least one raw source.")
     pair_type_bounds = parse_bounds(bounds)
-    for noisy in ("apache_beam", "absl"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
     ws = workspace()
     config = TextPairsConfig(sources=chosen, num_buckets=buckets, near_dup=near_dup, pair_type_bounds=pair_type_bounds)
     report = build_text_pairs(
         ws.raw(),
         ws.datasets(),
         config=config,
-        runner=runner,
-        runner_args=runner_arg,
-        workers=workers or None,
-        mode=mode,
+        runner=_runner_config(runner, workers, mode, pipeline_args),
         keep_temp=keep_temp,
+        dry_run_dataflow=dry_run_dataflow,
     )
+    if report.job_file:
+        console.print(f"Dataflow job descriptions written to {report.job_file} (not submitted).")
+        return
     balance = accounting(report.counters)
     splits = ", ".join(f"{split} {n}" for split, n in report.split_rows.items())
     console.print(f"acg_text_pairs: {splits} rows in {report.seconds:.0f} s -> {report.out_dir}")

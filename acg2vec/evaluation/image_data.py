@@ -3,7 +3,6 @@ and the ``acg_illustrations`` TFDS dataset, with undecodable images counted and 
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import os
@@ -12,7 +11,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from acg2vec.datasets.acg_illustrations.features import NAME, SELECTED_TAGS_FILE, category_name
+from acg2vec.datasets.acg_illustrations.features import NAME, SELECTED_TAGS_FILE
+from acg2vec.datasets.acg_illustrations.selected_tags import read_selected_tags
+from acg2vec.datasets.versions import complete_dataset_dirs
 from acg2vec.deadletter import DeadLetters
 from acg2vec.errors import UserError
 from acg2vec.evaluation.tagging_metrics import TagInfo
@@ -36,20 +37,10 @@ def resolve_dataset_dir(path: str) -> str:
     """The version folder (with dataset_info.json) under ``path``: the newest config/version if several."""
     if not os.path.isdir(path):
         raise UserError(f"no dataset at {path}; build one with `acg2vec build images`.")
-    if os.path.isfile(os.path.join(path, "dataset_info.json")):
-        return path
-    found = []
-    for root, _, files in os.walk(path):
-        if "dataset_info.json" in files:
-            found.append(root)
+    found = complete_dataset_dirs(path)
     if not found:
         raise UserError(f"no TFDS dataset (dataset_info.json) under {path}; build one with `acg2vec build images`.")
-
-    def order(folder: str) -> tuple:
-        parts = os.path.relpath(folder, path).split(os.sep)
-        return tuple(tuple(int(x) if x.isdigit() else 0 for x in p.split(".")) for p in parts)
-
-    chosen = max(found, key=order)
+    chosen = found[-1]
     if len(found) > 1:
         log.info("using %s (of %d datasets under %s)", chosen, len(found), path)
     return chosen
@@ -60,13 +51,10 @@ def read_tag_info(model_dir: str) -> TagInfo:
     path = os.path.join(model_dir, SELECTED_TAGS_FILE)
     if not os.path.isfile(path):
         raise UserError(f"{model_dir} has no {SELECTED_TAGS_FILE}; is it an exported acg2vec image model?")
-    names, categories, counts = [], [], []
-    with open(path, newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            names.append(row["name"])
-            categories.append(category_name(row.get("category")))
-            counts.append(int(float(row.get("count") or 0)))
-    return TagInfo(names=names, categories=categories, counts=np.asarray(counts))
+    rows = read_selected_tags(path)
+    return TagInfo(
+        names=[r.name for r in rows], categories=[r.category for r in rows], counts=np.asarray([r.count for r in rows])
+    )
 
 
 def read_thresholds(model_dir: str, names: list[str]) -> np.ndarray | None:

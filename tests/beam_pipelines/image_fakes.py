@@ -27,14 +27,17 @@ GENERAL_TAGS = [
 ]
 
 
-def write_shard(path: Path, items: list[Item], extra_lines: list[str] = ()) -> Path:
-    """Write items (and raw extra lines, e.g. broken JSON) as one ``*.jsonl.gz`` shard."""
+NOT_UTF8 = b'{"kind": "post", "source": "caf\xe9"}'  # Latin-1 bytes: not UTF-8
+
+
+def write_shard(path: Path, items: list[Item], extra_lines: list[str | bytes] = ()) -> Path:
+    """Write items (and raw extra lines, e.g. broken JSON or bytes that are not UTF-8) as one ``*.jsonl.gz`` shard."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with gzip.open(path, "wt", encoding="utf-8") as fh:
+    with gzip.open(path, "wb") as fh:
         for item in items:
-            fh.write(json.dumps(item_to_dict(item)) + "\n")
+            fh.write(json.dumps(item_to_dict(item)).encode("utf-8") + b"\n")
         for line in extra_lines:
-            fh.write(line + "\n")
+            fh.write((line if isinstance(line, bytes) else line.encode("utf-8")) + b"\n")
     return path
 
 

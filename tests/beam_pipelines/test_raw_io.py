@@ -1,8 +1,7 @@
-"""raw_io: reading item shards in Beam, bad lines dead-lettered with their reason."""
+"""raw_io: reading item shards in Beam line by line, bad lines (bad bytes too) dead-lettered with their reason."""
 
 from __future__ import annotations
 
-import gzip
 import json
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from acg2vec.beam_pipelines import raw_io
-from tests.beam_pipelines.image_fakes import local_test_pipeline, make_illust, make_post, write_shard
+from tests.beam_pipelines.image_fakes import NOT_UTF8, local_test_pipeline, make_illust, make_post, write_shard
 
 
 @pytest.mark.unit
@@ -21,15 +20,6 @@ def test_shard_pattern_and_has_shards(tmp_path: Path) -> None:
     assert not raw_io.has_shards(pattern)  # the folder does not exist yet
     write_shard(tmp_path / "raw" / "safebooru" / "post-00000.jsonl.gz", [])
     assert raw_io.has_shards(pattern)
-
-
-@pytest.mark.unit
-def test_dead_letter_shape() -> None:
-    record = raw_io.dead_letter("bad-json", b"\xff{", step="Posts", detail="x" * 900)
-    assert record["reason"] == "bad-json" and record["step"] == "Posts"
-    assert len(record["detail"]) == 500
-    assert isinstance(record["record"], str)
-    assert raw_io.dead_letter("r", {"a": object()}, step="s")["record"].startswith("{'a': <object")
 
 
 @pytest.mark.integration
@@ -45,11 +35,13 @@ def test_read_items_validates_and_dead_letters(tmp_path: Path) -> None:
             json.dumps({"kind": "post", "id": 4, "source": "safebooru"}),  # no source_id
             json.dumps({"kind": "post", "id": "four", "source": "safebooru", "source_id": "4"}),
             "[1, 2]",
+            NOT_UTF8,  # one bad byte: this line is dropped, the rest of the shard is read
+            json.dumps({"kind": "post", "id": 6, "source": "safebooru", "source_id": "6"}),
         ],
     )
     with local_test_pipeline() as p:
         out = p | raw_io.ReadItems(raw_io.shard_pattern(str(raw), "post"), kind="post", step="Posts")
-        assert_that(out.items | beam.Map(lambda post: post.id), equal_to([1, 2]), label="Items")
+        assert_that(out.items | beam.Map(lambda post: post.id), equal_to([1, 2, 6]), label="Items")
         assert_that(
             out.dead | beam.Map(lambda d: (d["reason"], d["step"])),
             equal_to(
@@ -59,22 +51,11 @@ def test_read_items_validates_and_dead_letters(tmp_path: Path) -> None:
                     ("missing-field", "Posts"),
                     ("wrong-type", "Posts"),
                     ("not-an-object", "Posts"),
+                    ("undecodable-utf8", "Posts"),
                 ]
             ),
             label="Dead",
         )
-
-
-@pytest.mark.integration
-def test_write_dead_letters_round_trip(tmp_path: Path) -> None:
-    records = [raw_io.dead_letter("bad-json", "{", step="Posts"), raw_io.dead_letter("no-file", {"id": 7}, step="F")]
-    with local_test_pipeline() as p:
-        _ = p | beam.Create(records) | raw_io.WriteDeadLetters(str(tmp_path / "dead" / "images"))
-    lines = []
-    for shard in sorted((tmp_path / "dead").glob("images-*.jsonl.gz")):
-        with gzip.open(shard, "rt", encoding="utf-8") as fh:
-            lines += [json.loads(line) for line in fh]
-    assert sorted(lines, key=lambda d: d["reason"]) == records
 
 
 @pytest.mark.integration
@@ -84,3 +65,13 @@ def test_no_matching_shards_reads_nothing(tmp_path: Path) -> None:
         out = p | raw_io.ReadItems(pattern, kind="illust", step="Pixiv")
         assert_that(out.items, equal_to([]), label="Items")
         assert_that(out.dead, equal_to([]), label="Dead")
+
+
+@pytest.mark.unit
+def test_read_lines_outside_beam_drops_undecodable_lines(tmp_path: Path) -> None:
+    path = write_shard(tmp_path / "work-00000.jsonl.gz", [], extra_lines=['{"a": 1}', "", NOT_UTF8, '{"b": "é"}'])
+    drops = []
+    lines = list(raw_io.read_lines(str(path), "Lines", lambda *drop: drops.append(drop)))
+    assert lines == ['{"a": 1}', '{"b": "é"}']
+    assert [(reason, raw) for reason, raw, _ in drops] == [("undecodable-utf8", NOT_UTF8 + b"\n")]
+    assert "0xe9" in drops[0][2]

@@ -2,11 +2,11 @@
 
 Two ways to build it, giving the same examples:
 
-- ``acg2vec build images`` (the usual way): the Beam pipeline of :mod:`acg2vec.beam_pipelines.images` writing
-  TFRecord shards without a group-by, so memory stays flat at any size (see
-  :mod:`acg2vec.beam_pipelines.image_build`); this builder's ``info`` describes the result.
+- ``acg2vec build images`` (the usual way): the Beam pipeline of :mod:`acg2vec.datasets.acg_illustrations.transforms`
+  writing TFRecord shards without a group-by, so memory stays flat at any size (see
+  :mod:`acg2vec.datasets.acg_illustrations.build`); this builder's ``info`` describes the result.
 - ``tfds.builder('acg_illustrations/224').download_and_prepare(download_config=DownloadConfig(manual_dir=<workdir>/raw))``:
-  TFDS's own Beam path with the same transforms. TFDS shuffles examples with a group-by, which the local runner
+  TFDS's own Beam path with the same transform. TFDS shuffles examples with a group-by, which the local runner
   holds in memory: fine for small crawls and tests, use the CLI (or a distributed runner) for large ones.
 """
 
@@ -14,11 +14,23 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 
 import tensorflow_datasets as tfds
 
+from acg2vec.beam_pipelines import files, raw_io
+from acg2vec.beam_pipelines.vocabulary import VocabularyRules
 from acg2vec.datasets.acg_illustrations import features as features_lib
+from acg2vec.datasets.acg_illustrations.metadata import (
+    BUILD_COUNTS_FILE,
+    dataset_metadata,
+    write_dataset_card,
+    write_side_outputs,
+)
+from acg2vec.datasets.acg_illustrations.records import ImageBuildConfig, PostFilters, record_to_example
+from acg2vec.datasets.acg_illustrations.transforms import BuildImageExamples
 
+BUCKETS_DIR = "_buckets"
 VERSION_NOTES = {"1.0.0": "First release: safebooru posts, pixiv popularity joined through source URLs."}
 
 
@@ -67,10 +79,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             metadata=tfds.core.MetadataDict(),
         )
 
-    def _build_config(self):
-        from acg2vec.beam_pipelines.images import ImageBuildConfig, PostFilters
-        from acg2vec.beam_pipelines.vocabulary import VocabularyRules
-
+    def _build_config(self) -> ImageBuildConfig:
         cfg = self.builder_config
         return ImageBuildConfig(
             size=cfg.size,
@@ -79,26 +88,27 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         )
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager, pipeline):
-        from acg2vec.beam_pipelines import image_build
-        from acg2vec.beam_pipelines.images import BuildImageExamples
-
-        config = self._build_config()
-        outputs = pipeline | "BuildImageExamples" >> BuildImageExamples(str(dl_manager.manual_dir), config)
+        raw_root = str(dl_manager.manual_dir)
+        posts = sum(size for _, size in files.match(raw_io.shard_pattern(f"{raw_root}/safebooru", "post")))
+        # Bucket files go into TFDS's incomplete folder and are deleted once the pipeline finished.
+        outputs = pipeline | "BuildImageExamples" >> BuildImageExamples(
+            raw_root,
+            self._build_config(),
+            str(self.data_path / BUCKETS_DIR),
+            num_buckets=max(4, math.ceil(posts / (4 << 20))),
+        )
         # Side files (vocabulary, counts, dead letters) go beside the shards; self.data_path is TFDS's
         # incomplete folder until the build succeeds.
-        image_build.write_side_outputs(outputs, str(self.data_path))
+        write_side_outputs(outputs, str(self.data_path))
         generate = tfds.core.lazy_imports.apache_beam.ptransform_fn(self._generate_examples)
         return {name: images | f"Examples{name.capitalize()}" >> generate() for name, images in outputs.images.items()}
 
     def _generate_examples(self, images):
-        from acg2vec.beam_pipelines.images import record_to_example
-
         beam = tfds.core.lazy_imports.apache_beam
         return images | beam.Map(lambda ri: (str(ri[0].id), record_to_example(ri[0], ri[1])))
 
     def _process_pipeline_result(self, pipeline_result) -> None:
-        from acg2vec.beam_pipelines import image_build
-
-        counts = json.loads((self.data_path / image_build.BUILD_COUNTS_FILE).read_text())
-        self.info.metadata.update(image_build.dataset_metadata(str(self.data_path), counts, self._build_config()))
-        image_build.write_dataset_card(str(self.data_path))
+        files.delete([str(self.data_path / BUCKETS_DIR)])
+        counts = json.loads((self.data_path / BUILD_COUNTS_FILE).read_text())
+        self.info.metadata.update(dataset_metadata(str(self.data_path), counts, self._build_config()))
+        write_dataset_card(str(self.data_path))

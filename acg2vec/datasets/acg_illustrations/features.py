@@ -6,7 +6,7 @@ A value the sources do not give is -1 (numbers). ``tags`` holds general tags; th
 
 from __future__ import annotations
 
-from acg2vec.crawlers.items import RATINGS
+from acg2vec.vocabularies import RATINGS
 
 NAME = "acg_illustrations"
 IMAGE_SIZES = (224, 448, 512)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import tensorflow_datasets as tfds
 
 from acg2vec.datasets.acg_text_pairs import schema
+from acg2vec.datasets.acg_text_pairs.rows import row_key, rows_in_memory
 
 DESCRIPTION = """\
 Multilingual (ja / zh / en) anime, comics and games text pairs for training sentence encoders: titles across
@@ -42,13 +43,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         )
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-        from acg2vec.beam_pipelines.texts import rows_in_memory
-
         rows = rows_in_memory(str(dl_manager.manual_dir))
         return {split: self._generate_examples(rows.get(split, [])) for split in schema.SPLITS}
 
     def _generate_examples(self, rows: list[tuple[str, ...]]):
-        from acg2vec.beam_pipelines.texts import row_key
-
         for row in rows:
             yield row_key(row), dict(zip(schema.COLUMNS, row, strict=True))

@@ -14,5 +14,15 @@ COLUMNS = ("anchor", "positive", "pair_type", "source", "entity_id", "anchor_lan
 LANGS = ("ja", "zh", "en", "und")
 
 
+BUILD_METADATA = "build_metadata.json"  # written last into both folders: a folder without it is not complete
+TFDS_MARKER = "dataset_info.json"
+BUILD_COMMAND = "acg2vec build texts"
+
+
+def parquet_dataset_dir(datasets_root: str) -> str:
+    """``<datasets>/parquet/acg_text_pairs``: one folder per split, and the build's metadata."""
+    return f"{datasets_root.rstrip('/')}/parquet/{NAME}"
+
+
 def parquet_dir(datasets_root: str, split: str) -> str:
-    return f"{datasets_root.rstrip('/')}/parquet/{NAME}/{split}"
+    return f"{parquet_dataset_dir(datasets_root)}/{split}"

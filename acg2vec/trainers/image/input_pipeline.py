@@ -11,7 +11,9 @@ import io
 import random
 from dataclasses import dataclass, field
 
-from acg2vec.datasets.acg_illustrations.features import NAME, SELECTED_TAGS_FILE, category_name
+from acg2vec.datasets.acg_illustrations.features import NAME, SELECTED_TAGS_FILE
+from acg2vec.datasets.acg_illustrations.selected_tags import parse_selected_tags
+from acg2vec.datasets.versions import newest_dataset_dir
 from acg2vec.errors import UserError
 
 # Features whose strings can be vocabulary entries (the vocabulary may take characters and copyrights).
@@ -50,15 +52,8 @@ class TagVocab:
 
     @classmethod
     def from_csv(cls, text: str) -> TagVocab:
-        rows = list(csv.DictReader(io.StringIO(text)))
-        missing = {"name", "category", "count"} - set(rows[0] if rows else {})
-        if not rows or missing:
-            raise UserError(f"{SELECTED_TAGS_FILE} is empty or lacks the columns {sorted(missing)}.")
-        return cls(
-            [row["name"] for row in rows],
-            [category_name(row["category"]) for row in rows],
-            [int(row["count"]) for row in rows],
-        )
+        rows = parse_selected_tags(text)
+        return cls([r.name for r in rows], [r.category for r in rows], [r.count for r in rows])
 
 
 @dataclass(slots=True)
@@ -91,14 +86,12 @@ def dataset_dir(data_dir: str, dataset: str) -> str:
     if len(parts) == 3:
         path = f"{config_dir}/{parts[2]}"
     else:
-        versions = [v.rstrip("/") for v in tf.io.gfile.listdir(config_dir)] if tf.io.gfile.isdir(config_dir) else []
-        versions = [v for v in versions if v.replace(".", "").isdigit()]
-        if not versions:
+        path = newest_dataset_dir(config_dir)
+        if path is None:
             raise UserError(
                 f"No dataset {dataset} under {data_dir}; build it first with `acg2vec build images` "
                 "or point --data-dir at the folder holding it."
             )
-        path = f"{config_dir}/{max(versions, key=lambda v: tuple(int(x) for x in v.split('.')))}"
     if not tf.io.gfile.exists(f"{path}/dataset_info.json"):
         raise UserError(
             f"No TFDS dataset at {path} (dataset_info.json is missing); build it with `acg2vec build images`."

@@ -1,24 +1,17 @@
-"""images: per-element rules (filters, splits, pixiv ids, dedup, vocabulary) and the image decoding zoo."""
+"""records: per-element rules of the acg_illustrations build (filters, splits, pixiv ids, dedup, counts)."""
 
 from __future__ import annotations
 
-import io
-from pathlib import Path
-
-import numpy as np
 import pytest
-from PIL import Image
 
-from acg2vec.beam_pipelines.image_decode import ImageDrop, ImageRules, decode_resize_encode, process_file
-from acg2vec.beam_pipelines.images import (
+from acg2vec.beam_pipelines.buckets import bucket_of
+from acg2vec.datasets.acg_illustrations.records import (
     ImageBuildConfig,
     ImageRecord,
-    KeepLowestId,
     PostDrop,
     PostFilters,
     SplitRules,
     dedup_records,
-    duplicate_ids,
     latest_popularity,
     pixiv_id_from_url,
     pixiv_join_key,
@@ -28,24 +21,10 @@ from acg2vec.beam_pipelines.images import (
     record_to_json,
     summarize_outcomes,
 )
-from acg2vec.beam_pipelines.raw_io import bucket_of
-from acg2vec.beam_pipelines.vocabulary import (
-    SelectedTag,
-    VocabularyRules,
-    choose_vocabulary,
-    csv_sha256,
-    read_vocabulary_csv,
-    vocabulary_csv,
-)
 from acg2vec.errors import UserError
-from tests.beam_pipelines.image_fakes import make_post, noisy_jpeg, zoo_files
+from tests.beam_pipelines.image_fakes import make_post
 
 pytestmark = pytest.mark.unit
-RULES = ImageRules(size=64, max_pixels=4_000_000)
-
-
-def decode(data: bytes, rules: ImageRules = RULES) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(decode_resize_encode(data, rules))))
 
 
 @pytest.mark.parametrize(
@@ -138,15 +117,6 @@ def test_post_without_status_or_size_is_kept() -> None:
     assert post_to_record(post, raw_dir="/r", config=_config()).id == 7
 
 
-def test_keep_lowest_id_combines_in_any_order() -> None:
-    fn = KeepLowestId()
-    left = fn.add_input(fn.add_input(fn.create_accumulator(), 30), 10)
-    right = fn.add_input(fn.create_accumulator(), 20)
-    merged = fn.extract_output(fn.merge_accumulators([right, left, fn.create_accumulator()]))
-    assert merged[0] == 10 and sorted(merged[1]) == [20, 30]
-    assert sorted(duplicate_ids(("md5", merged))) == [(20, 10), (30, 10)]
-
-
 def _record(post_id: int, md5: str, **fields) -> ImageRecord:
     return ImageRecord(id=post_id, md5=md5, file_path=f"/f/{post_id}.jpg", split="train", rating="general", **fields)
 
@@ -173,34 +143,6 @@ def test_latest_popularity_keeps_the_newest_fetch() -> None:
     assert latest_popularity(reversed(lines)) == latest_popularity(lines)
 
 
-def test_vocabulary_rules_min_count_caps_and_order() -> None:
-    counts = [
-        (("general", "solo"), 50),
-        (("general", "smile"), 50),
-        (("general", "hat"), 40),
-        (("general", "rare"), 2),
-        (("character", "miku"), 30),
-        (("character", "rin"), 25),
-        (("copyright", "vocaloid"), 45),
-        (("artist", "someone"), 90),
-        (("meta", "highres"), 99),
-    ]
-    rules = VocabularyRules(min_images=10, caps={"general": 2, "character": 5, "copyright": 5, "artist": 0})
-    tags = choose_vocabulary(counts, rules)
-    assert [(t.tag_id, t.name, t.category, t.count) for t in tags] == [
-        (0, "smile", "general", 50),
-        (1, "solo", "general", 50),
-        (2, "miku", "character", 30),
-        (3, "rin", "character", 25),
-        (4, "vocaloid", "copyright", 45),
-    ]
-    text = vocabulary_csv(tags)
-    assert text.splitlines()[:2] == ["tag_id,name,category,count", "0,smile,general,50"]
-    assert read_vocabulary_csv(text) == tags
-    assert csv_sha256(text) != csv_sha256(vocabulary_csv(tags[:1]))
-    assert read_vocabulary_csv(vocabulary_csv([SelectedTag(0, 'a,"b"', "general", 1)]))[0].name == 'a,"b"'
-
-
 def test_outcomes_add_up() -> None:
     summary = summarize_outcomes(
         [
@@ -216,52 +158,3 @@ def test_outcomes_add_up() -> None:
     assert posts["by_reason"] == {"no-file": 2, "bad-json": 1}
     assert posts["by_split"]["train"] == {"written": 5, "no-file": 2}
     assert summary["pixiv"]["written"] == 3
-
-
-def test_resize_pads_to_a_white_square() -> None:
-    pixels = decode(noisy_jpeg((128, 32)), ImageRules(size=64))
-    assert pixels.shape == (64, 64, 3)
-    assert pixels[:4].min() > 240 and pixels[-4:].min() > 240  # padding above and below
-    assert pixels[28:36].mean() < 200 and pixels[28:36].std() > 10  # the picture in the middle
-
-
-def test_large_jpeg_uses_draft_and_keeps_size() -> None:
-    out = io.BytesIO()
-    Image.new("RGB", (1600, 1200), (10, 200, 10)).save(out, "JPEG")
-    pixels = decode(out.getvalue(), ImageRules(size=64))
-    assert pixels.shape == (64, 64, 3)
-    assert abs(int(pixels[32, 32, 1]) - 200) < 8
-
-
-@pytest.mark.parametrize("name", list(zoo_files()))
-def test_bad_file_zoo(name: str, tmp_path: Path) -> None:
-    data, ext, reason = zoo_files()[name]
-    path = tmp_path / f"file.{ext}"
-    if data is not None:
-        path.write_bytes(data)
-    if reason is None:
-        pixels = np.asarray(Image.open(io.BytesIO(process_file(str(path), RULES))))
-        assert pixels.shape == (64, 64, 3)
-        return
-    with pytest.raises(ImageDrop) as err:
-        process_file(str(path), RULES)
-    assert err.value.reason == reason
-
-
-def test_odd_files_decode_to_what_they_show() -> None:
-    zoo = zoo_files()
-    cmyk = decode(zoo["cmyk-jpeg"][0])
-    assert cmyk[32, 32, 0] > 200 and cmyk[32, 32, 1] < 60  # red, not inverted or grey
-    grey = decode(zoo["png-16-bit"][0])
-    assert 120 <= grey[32, 32, 0] <= 136  # 32768 of 65535 scaled, not clipped to white
-    palette = decode(zoo["palette-transparency"][0])
-    assert palette[32, 5].min() > 240  # transparent half composited on white
-    assert palette[32, 58, 2] > 200 and palette[32, 58, 0] < 60  # opaque half blue
-    gif = decode(zoo["animated-gif"][0])
-    assert gif[32, 32, 0] > 200 and gif[32, 32, 2] < 60  # first frame (red)
-
-
-def test_min_side_checked_on_the_decoded_image() -> None:
-    with pytest.raises(ImageDrop) as err:
-        decode_resize_encode(noisy_jpeg((100, 20)), ImageRules(size=64, min_side=32))
-    assert err.value.reason == "image-too-small"

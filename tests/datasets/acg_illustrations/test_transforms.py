@@ -1,4 +1,4 @@
-"""The image build's DoFns and PTransform under TestPipeline + assert_that."""
+"""transforms: the image build's DoFns and its one pipeline under TestPipeline + assert_that."""
 
 from __future__ import annotations
 
@@ -8,21 +8,14 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
+from acg2vec.beam_pipelines.dead_letters import DEAD
 from acg2vec.beam_pipelines.image_decode import ImageRules
-from acg2vec.beam_pipelines.images import (
-    BuildImageExamples,
-    BuildImageExamplesInBuckets,
-    DecodeImages,
-    DropDuplicates,
-    FilterPosts,
-    ImageBuildConfig,
-    ImageRecord,
-    PostFilters,
-)
-from acg2vec.beam_pipelines.raw_io import DEAD
 from acg2vec.beam_pipelines.vocabulary import VocabularyRules
 from acg2vec.crawlers.items import Tag
+from acg2vec.datasets.acg_illustrations.records import ImageBuildConfig, ImageRecord, PostFilters
+from acg2vec.datasets.acg_illustrations.transforms import BuildImageExamples, FilterPosts, decode_record
 from tests.beam_pipelines.image_fakes import (
+    NOT_UTF8,
     image_bytes,
     local_test_pipeline,
     make_illust,
@@ -59,23 +52,6 @@ def test_filter_posts() -> None:
         )
 
 
-def test_drop_duplicates_with_side_input() -> None:
-    records = [ImageRecord(id=i, md5="m", file_path="/f", split="train", rating="general") for i in (3, 4)]
-    with local_test_pipeline() as p:
-        duplicates = p | "Dupes" >> beam.Create([(4, 3)])
-        out = (
-            p
-            | "Records" >> beam.Create(records)
-            | beam.ParDo(DropDuplicates(), duplicates=beam.pvalue.AsDict(duplicates)).with_outputs(DEAD, main="ok")
-        )
-        assert_that(out.ok | beam.Map(lambda r: r.id), equal_to([3]), label="Kept")
-        assert_that(
-            out[DEAD] | beam.Map(lambda d: (d["reason"], d["record"]["id"])),
-            equal_to([("duplicate-md5", 4)]),
-            label="Dropped",
-        )
-
-
 def test_decode_images_dead_letters_the_zoo(tmp_path: Path) -> None:
     records, expected_dead, expected_ok = [], [], []
     for i, (name, (data, ext, reason)) in enumerate(sorted(zoo_files().items())):
@@ -88,7 +64,9 @@ def test_decode_images_dead_letters_the_zoo(tmp_path: Path) -> None:
         out = (
             p
             | beam.Create(records)
-            | beam.ParDo(DecodeImages(ImageRules(size=64, max_pixels=4_000_000))).with_outputs(DEAD, main="ok")
+            | beam.FlatMap(decode_record, ImageRules(size=64, max_pixels=4_000_000), "DecodeResize").with_outputs(
+                DEAD, main="ok"
+            )
         )
         assert_that(
             out.ok | beam.Map(lambda ri: (ri[0].md5, ri[1][:2])),
@@ -111,7 +89,7 @@ def _small_raw(tmp_path: Path) -> Path:
         posts.append(make_post(post_id, md5, rel, source_url=f"https://www.pixiv.net/artworks/{700 + i}"))
     posts.append(make_post(4005, posts[0].md5, posts[0].file_path))  # duplicate of post 5
     posts.append(make_post(5005, "d" * 32, "files/dd/missing.jpg"))  # file not there
-    write_shard(safebooru / "post-00000.jsonl.gz", posts, extra_lines=["not json"])
+    write_shard(safebooru / "post-00000.jsonl.gz", posts, extra_lines=["not json", NOT_UTF8])
     write_shard(
         raw / "pixiv" / "illust-00000.jsonl.gz",
         [
@@ -119,7 +97,7 @@ def _small_raw(tmp_path: Path) -> Path:
             make_illust(700, views=20, fetched_at="2026-02-01T00:00:00+00:00"),
             make_illust(703, views=None),
         ],
-        extra_lines=["{}"],
+        extra_lines=["{}", NOT_UTF8],
     )
     write_shard(
         safebooru / "tag-00000.jsonl.gz",
@@ -127,13 +105,16 @@ def _small_raw(tmp_path: Path) -> Path:
             Tag(source="safebooru", source_id="1", name="smile", category="meta"),
             Tag(source="safebooru", source_id="2", name="solo", category="odd"),
         ],
-        extra_lines=["{"],
+        extra_lines=["{", NOT_UTF8],
     )
     return raw
 
 
 EXPECTED_DEAD = [
     ("Posts", "bad-json"),
+    ("Posts", "undecodable-utf8"),
+    ("Pixiv", "undecodable-utf8"),
+    ("Tags", "undecodable-utf8"),
     ("DedupByMd5", "duplicate-md5"),
     ("DecodeResizeTrain", "file-missing"),
     ("Pixiv", "unknown-kind"),
@@ -144,6 +125,9 @@ EXPECTED_OUTCOMES = [
     (("posts", "validation", "written"), 1),
     (("posts", "test", "written"), 1),
     (("posts", "unknown", "bad-json"), 1),
+    (("posts", "unknown", "undecodable-utf8"), 1),
+    (("pixiv", "unknown", "undecodable-utf8"), 1),
+    (("tags", "unknown", "undecodable-utf8"), 1),
     (("posts", "train", "duplicate-md5"), 1),
     (("posts", "train", "file-missing"), 1),
     (("pixiv", "unknown", "parsed"), 3),
@@ -153,47 +137,23 @@ EXPECTED_OUTCOMES = [
 ]
 
 
-def test_build_image_examples_dedups_joins_pixiv_and_counts(tmp_path: Path) -> None:
-    raw = _small_raw(tmp_path)
-    with local_test_pipeline() as p:
-        out = p | BuildImageExamples(str(raw), CONFIG)
-        assert_that(
-            out.images["validation"] | beam.Map(lambda ri: ri[0].tags),
-            equal_to([["1girl", "solo", "long_hair"]]),
-            label="Categories",
-        )
-        assert_that(
-            out.images["train"] | beam.Map(lambda ri: (ri[0].id, ri[0].pixiv_views)),
-            equal_to([(5, 20), (1005, -1)]),
-            label="Train",
-        )
-        assert_that(out.images["validation"] | beam.Map(lambda ri: ri[0].id), equal_to([2910]), label="Validation")
-        assert_that(
-            out.images["test"]
-            | beam.Map(lambda ri: (ri[0].id, ri[0].pixiv_id, ri[0].pixiv_views, ri[0].pixiv_bookmarks)),
-            equal_to([(3960, 703, -1, 100)]),
-            label="Test",
-        )
-        assert_that(out.dead | beam.Map(lambda d: (d["step"], d["reason"])), equal_to(EXPECTED_DEAD), label="Dead")
-        assert_that(out.outcomes | beam.combiners.Count.PerElement(), equal_to(EXPECTED_OUTCOMES), label="Outcomes")
-        assert_that(
-            out.vocabulary_csv | beam.Map(lambda text: text.splitlines()[:2]),
-            equal_to([["tag_id,name,category,count", "0,1girl,general,2"]]),
-            label="Vocabulary",
-        )
-
-
 @pytest.mark.parametrize("num_buckets", [1, 5])
-def test_bucketed_build_gives_what_the_one_pass_build_gives(tmp_path: Path, num_buckets: int) -> None:
+def test_build_image_examples_dedups_joins_pixiv_counts_and_dead_letters_every_family(
+    tmp_path: Path, num_buckets: int
+) -> None:
     raw = _small_raw(tmp_path)
     with local_test_pipeline() as p:
-        out = p | BuildImageExamplesInBuckets(str(raw), CONFIG, str(tmp_path / "work"), num_buckets=num_buckets)
+        out = p | BuildImageExamples(str(raw), CONFIG, str(tmp_path / "work"), num_buckets=num_buckets)
         assert_that(
             out.images["train"] | beam.Map(lambda ri: (ri[0].id, ri[0].pixiv_views)),
             equal_to([(5, 20), (1005, -1)]),
             label="Train",
         )
-        assert_that(out.images["validation"] | beam.Map(lambda ri: ri[0].id), equal_to([2910]), label="Validation")
+        assert_that(
+            out.images["validation"] | beam.Map(lambda ri: (ri[0].id, ri[0].tags)),
+            equal_to([(2910, ["1girl", "solo", "long_hair"])]),  # "smile" is meta in the tag list
+            label="Validation",
+        )
         assert_that(
             out.images["test"]
             | beam.Map(lambda ri: (ri[0].id, ri[0].pixiv_id, ri[0].pixiv_views, ri[0].pixiv_bookmarks)),

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from acg2vec.beam_pipelines import image_build, images
-from acg2vec.beam_pipelines.image_build import run_build
-from acg2vec.beam_pipelines.images import ImageBuildConfig, PostFilters
 from acg2vec.beam_pipelines.options import RunnerConfig
 from acg2vec.beam_pipelines.vocabulary import VocabularyRules, csv_sha256
+from acg2vec.datasets.acg_illustrations import build as image_build
+from acg2vec.datasets.acg_illustrations import transforms
+from acg2vec.datasets.acg_illustrations.build import run_build
+from acg2vec.datasets.acg_illustrations.records import ImageBuildConfig, PostFilters
 from acg2vec.errors import UserError
 from acg2vec.workspace import Workspace
 from tests.beam_pipelines.image_fakes import make_illust, make_post, save_file, simple_raw, write_shard, zoo_files
@@ -57,7 +58,7 @@ def built(tmp_path_factory: pytest.TempPathFactory):
 
 def _dead_letters(out_dir: str) -> list[dict]:
     records = []
-    for shard in sorted(Path(out_dir).glob("dead_letters/images-*.jsonl.gz")):
+    for shard in sorted(Path(out_dir).glob("dead_letters/*-*.jsonl.gz")):
         with gzip.open(shard, "rt", encoding="utf-8") as fh:
             records += [json.loads(line) for line in fh]
     return records
@@ -176,7 +177,7 @@ def test_interrupted_build_never_looks_complete(tmp_path: Path, monkeypatch: pyt
     def crash(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(image_build, "_write_tfds_metadata", crash)
+    monkeypatch.setattr(image_build, "write_tfds_metadata", crash)
     with pytest.raises(KeyboardInterrupt):
         run_build(ws, CONFIG, runner=LOCAL)
     builder = tfds.builder("acg_illustrations/64", data_dir=str(tmp_path / "datasets"))
@@ -187,7 +188,7 @@ def test_interrupted_build_never_looks_complete(tmp_path: Path, monkeypatch: pyt
         raise RuntimeError("disk went away")
 
     monkeypatch.undo()
-    monkeypatch.setattr(images, "process_file", broken_decoder)
+    monkeypatch.setattr(transforms, "process_file", broken_decoder)
     with pytest.raises(Exception, match="disk went away"):
         run_build(ws, CONFIG, runner=LOCAL)
     assert not tfds.builder("acg_illustrations/64", data_dir=str(tmp_path / "datasets")).is_prepared()
@@ -219,14 +220,14 @@ def test_cli_describes_a_dataflow_job_without_submitting(workdir: Path, tmp_path
     assert description["pipeline_options"]["project"] == "my-project"
     assert description["pipeline_options"]["runner"] == "DataflowRunner"
     assert description["job"]["type"] == "JOB_TYPE_BATCH"
-    assert {"BuildImageExamples", "WriteShardsTrain", "WriteVocabulary", "WriteDeadLetters"} <= set(
+    assert {"BuildImageExamples", "WriteShardsTrain", "WriteVocabulary", "WriteDeadLettersPosts"} <= set(
         description["steps"]
     )
 
 
 @pytest.mark.slow
 def test_dry_run_stages_the_acg2vec_package_for_workers(workdir: Path, tmp_path: Path) -> None:
-    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    pyproject = Path(__file__).resolve().parents[3] / "pyproject.toml"
     description = _dry_run(tmp_path, f"--setup_file={pyproject}")
     assert description["pipeline_options"]["setup_file"] == str(pyproject)
     assert "workflow.tar.gz" in json.dumps(description["environments"])  # the acg2vec sdist the workers install

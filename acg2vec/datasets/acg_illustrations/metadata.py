@@ -1,0 +1,148 @@
+"""What an ``acg_illustrations`` build ships beside its shards: vocabulary, counts, dead letters, TFDS metadata and
+the dataset card. All through Beam's ``FileSystems`` (local or remote).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any
+
+import apache_beam as beam
+
+from acg2vec.beam_pipelines import files
+from acg2vec.beam_pipelines.dead_letters import write_dead_letters_by_step
+from acg2vec.beam_pipelines.tfrecord_shards import count_records, split_shards
+from acg2vec.beam_pipelines.vocabulary import csv_sha256
+from acg2vec.datasets.acg_illustrations.features import NAME, SELECTED_TAGS_FILE
+from acg2vec.datasets.acg_illustrations.records import ImageBuildConfig, summarize_outcomes
+from acg2vec.datasets.acg_illustrations.transforms import ImageBuildOutputs
+
+BUILD_COUNTS_FILE = "build_counts.json"
+MARKER = "dataset_info.json"  # TFDS treats a folder without it as not built
+
+
+def write_side_outputs(outputs: ImageBuildOutputs, out_dir: str) -> None:
+    """Write the vocabulary (+ hash), the outcome counts and the dead letters into ``out_dir``."""
+
+    def write_vocabulary(text: str) -> None:
+        files.write_text(files.join(out_dir, SELECTED_TAGS_FILE), text)
+        files.write_text(files.join(out_dir, SELECTED_TAGS_FILE + ".sha256"), csv_sha256(text) + "\n")
+
+    def write_counts(outcomes: list) -> None:
+        files.write_text(files.join(out_dir, BUILD_COUNTS_FILE), json.dumps(summarize_outcomes(outcomes), indent=1))
+
+    _ = outputs.vocabulary_csv | "WriteVocabulary" >> beam.Map(write_vocabulary)
+    _ = (
+        outputs.outcome_counts
+        | "SumOutcomes" >> beam.CombinePerKey(sum)
+        | "AllOutcomeCountsList" >> beam.combiners.ToList()
+        | "WriteCounts" >> beam.Map(write_counts)
+    )
+    write_dead_letters_by_step(out_dir, outputs.dead)
+
+
+def write_dataset_card(out_dir: str, splits: dict[str, int] | None = None, metadata: dict | None = None) -> None:
+    """The dataset card: the builder's README.md, then this build's figures (splits, drops, vocabulary, rules)."""
+    from importlib import resources
+
+    card = resources.files("acg2vec.datasets.acg_illustrations").joinpath("README.md").read_text(encoding="utf-8")
+    if splits is not None and metadata is not None:
+        card = card.rstrip("\n") + "\n\n" + build_card_section(splits, metadata)
+    files.write_text(files.join(out_dir, "README.md"), card)
+
+
+def build_card_section(splits: dict[str, int], metadata: dict) -> str:
+    """Markdown of one build: examples per split, posts dropped per reason and split, the vocabulary, the rules."""
+    posts = metadata.get("counts", {}).get("posts", {})
+    lines = [
+        "## This build",
+        "",
+        f"Posts read {posts.get('read', 0)} = written {posts.get('written', 0)} + dropped {posts.get('dropped', 0)}.",
+        "",
+        "| split | examples |",
+        "|---|---|",
+        *(f"| {name} | {n} |" for name, n in sorted(splits.items())),
+        "",
+    ]
+    by_split = posts.get("by_split", {})
+    reasons = sorted({r for counts in by_split.values() for r in counts if r != "written"})
+    if reasons:
+        names = sorted(by_split)
+        lines += [
+            "Posts dropped, by reason and split (dead letters in `dead_letters/`):",
+            "",
+            "| reason | " + " | ".join(names) + " |",
+            "|---|" + "---|" * len(names),
+            *(f"| {r} | " + " | ".join(str(by_split[n].get(r, 0)) for n in names) + " |" for r in reasons),
+            "",
+        ]
+    rules = metadata.get("build_config", {})
+    lines += [
+        f"Vocabulary: {metadata.get('selected_tags_count', 0)} tags in `{SELECTED_TAGS_FILE}` "
+        f"(sha256 `{metadata.get('selected_tags_sha256', '')}`), chosen by {json.dumps(rules.get('vocabulary', {}))}.",
+        "",
+        f"Post filters: {json.dumps(rules.get('filters', {}))}; splits: {json.dumps(rules.get('splits', {}))}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def dataset_metadata(out_dir: str, counts: dict[str, Any], config: ImageBuildConfig) -> dict[str, Any]:
+    """What goes into the dataset's ``metadata.json``: counts, vocabulary hash and the build config."""
+    vocabulary = files.read_text(files.join(out_dir, SELECTED_TAGS_FILE))
+    return {
+        "counts": counts,
+        "selected_tags_file": SELECTED_TAGS_FILE,
+        "selected_tags_sha256": csv_sha256(vocabulary),
+        "selected_tags_count": max(0, len(vocabulary.splitlines()) - 1),
+        "build_config": _config_dict(config),
+    }
+
+
+def _config_dict(config: ImageBuildConfig) -> dict[str, Any]:
+    data = asdict(config)
+    data["splits"]["ranges"] = {k: list(v) for k, v in config.splits.ranges.items()}
+    return json.loads(json.dumps(data))
+
+
+def check_counts_add_up(counts: dict[str, Any], metrics: dict[str, int]) -> None:
+    """Lines read (a counter of its own) must equal examples written + posts dropped."""
+    posts = counts.get("posts", {"read": 0, "written": 0, "dropped": 0})
+    read = metrics.get("Posts-read")
+    posts["lines_read"] = read
+    if read is not None and read != posts["written"] + posts["dropped"]:
+        raise RuntimeError(
+            f"counts do not add up: read {read} != written {posts['written']} + dropped {posts['dropped']}"
+        )
+
+
+def write_tfds_metadata(out_dir: str, info, config: ImageBuildConfig, counts: dict[str, Any]) -> dict[str, int]:
+    """Compute the split infos from the shards and write dataset_info.json (``info``: the builder's), features.json,
+    metadata.json and the dataset card."""
+    import tensorflow_datasets as tfds
+
+    template = tfds.core.ShardedFileTemplate(
+        data_dir=out_dir,
+        template=tfds.core.naming.DEFAULT_FILENAME_TEMPLATE,
+        dataset_name=NAME,
+        filetype_suffix="tfrecord",
+    )
+    # Shard lengths read through Beam's file systems (TensorFlow may not know a remote scheme).
+    split_infos = [
+        tfds.core.SplitInfo(
+            name=split,
+            shard_lengths=[count_records(path) for path, _ in shards],
+            num_bytes=sum(size for _, size in shards),
+            filename_template=template,
+        )
+        for split, shards in sorted(split_shards(out_dir, NAME).items())
+    ]
+    info.set_file_format("tfrecord", override=True)
+    info.set_splits(tfds.core.SplitDict(split_infos))
+    metadata = dataset_metadata(out_dir, counts, config)
+    info.metadata.update(metadata)
+    files.write_locally_then_copy(out_dir, info.write_to_directory)
+    splits = {s.name: s.num_examples for s in split_infos}
+    write_dataset_card(out_dir, splits, metadata)
+    return splits
