@@ -219,14 +219,21 @@ def train_deepix(ws: Workspace, config: DemoConfig) -> tuple[str, str, dict[str,
 
 
 def train_text(ws: Workspace, config: DemoConfig, *, quiet: bool) -> tuple[str, str, dict[str, Any]]:
-    """acgvoc2vec from scratch (no download): a small BERT with a tokenizer trained on the corpus."""
-    from acg2vec.trainers.text.configs import TextTrainConfig
+    """acgvoc2vec from scratch (no download): the default recipe at demo size (a 128-wide BERT, a few epochs)."""
+    import dataclasses
+
+    from acg2vec.trainers.text.base_model import SmallModelConfig
+    from acg2vec.trainers.text.configs import default_recipe
     from acg2vec.trainers.text.train import train_text_model
 
-    text_config = TextTrainConfig(
+    # Script normalisation, the symmetric loss and mined look-alike negatives as in the default recipe; the
+    # model and the epochs are cut to the demo's minutes.
+    text_config = dataclasses.replace(
+        default_recipe(),
         data_dir=ws.datasets(),
         output=ws.models("acgvoc2vec"),
         cache_dir=str(Path(ws.root) / "cache" / "hf_datasets"),
+        small=SmallModelConfig(),
         batch_size=config.text_batch_size,
         epochs=config.text_epochs,
         learning_rate=1e-3,

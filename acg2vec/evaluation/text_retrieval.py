@@ -4,6 +4,10 @@ For every pair type, the queries are the distinct anchors of the held-out splits
 distinct positives of that pair type; the relevant targets of a query are the positives paired with it. Scores:
 accuracy@1, recall@10 (share of a query's targets in its top 10) and MRR@10. Search is exact (inner product on
 normalised vectors), so these figures measure the encoder, not the index (the ANN benchmark measures that).
+
+The acgvoc2vec model is scored by each scorer of :class:`~acg2vec.evaluation.text_search.TextSearcher`: ``dense``
+(the encoder alone), ``lexical`` (script-normalised character n-gram TF-IDF) and ``hybrid`` (their fusion), beside
+the plain TF-IDF index (no script normalisation) and the untrained base model.
 """
 
 from __future__ import annotations
@@ -26,12 +30,21 @@ log = logging.getLogger(__name__)
 Encoder = Callable[[list[str]], object]  # texts -> dense [n, d] array (normalised) or sparse rows
 
 
+DENSE_NAME = "acgvoc2vec"
+LEXICAL_NAME = "lexical (normalised char n-gram TF-IDF)"
+PLAIN_LEXICAL_NAME = "lexical (char n-gram TF-IDF)"
+HYBRID_NAME = "acgvoc2vec + lexical (hybrid)"
+SCORER_NAMES = {"dense": DENSE_NAME, "lexical": LEXICAL_NAME, "hybrid": HYBRID_NAME}
+
+
 @dataclass(slots=True)
 class TextRetrievalConfig:
     splits: tuple[str, ...] = ("validation", "test")  # held-out entities
     k: int = 10
     max_queries_per_type: int = 2000
     batch_size: int = 64
+    scorers: tuple[str, ...] = ("dense", "lexical", "hybrid")  # TextSearcher scorers run for the model
+    fusion: str = "rrf"  # the hybrid scorer's fusion: rrf or weighted
 
 
 @dataclass(slots=True)
@@ -141,6 +154,49 @@ def evaluate_encoder(encode: Encoder, tasks: list[Task], *, k: int = 10) -> dict
     return {"overall": retrieval_metrics(padded, relevant_all, k=k), "per_pair_type": per_type}
 
 
+def evaluate_ranker(ranker: Callable[[Task, int], np.ndarray], tasks: list[Task], *, k: int = 10) -> dict:
+    """Like :func:`evaluate_encoder` for a ``ranker(task, k) -> [queries, k] candidate ids``."""
+    per_type, ranked_all, relevant_all = {}, [], []
+    for task in tasks:
+        ranked = ranker(task, k)
+        per_type[task.pair_type] = retrieval_metrics(ranked, task.relevant, k=k)
+        ranked_all += [np.pad(r, (0, k - len(r)), constant_values=-1) for r in ranked]
+        relevant_all += task.relevant
+    padded = np.array(ranked_all) if ranked_all else np.empty((0, k))
+    return {"overall": retrieval_metrics(padded, relevant_all, k=k), "per_pair_type": per_type}
+
+
+def searcher_rankers(
+    model, fit_texts: list[str], scorers: tuple[str, ...], *, fusion: str = "rrf", batch_size: int = 64
+) -> dict[str, Callable[[Task, int], np.ndarray]]:
+    """One ranker per scorer of a TextSearcher over each task's candidates (one searcher, one encoding, per task)."""
+    from acg2vec.evaluation.text_search import TextSearcher
+    from acg2vec.trainers.text.lexical_baseline import CharNgramTfidf
+
+    lexical = CharNgramTfidf().fit(fit_texts)  # one IDF for every task, as the trainer's baseline fits it
+    cache: dict[str, tuple[TextSearcher, np.ndarray | None]] = {}
+
+    def searcher(task: Task) -> tuple[TextSearcher, np.ndarray | None]:
+        if task.pair_type not in cache:
+            s = TextSearcher(
+                task.corpus, encoder=model, lexical=lexical, fusion=fusion, batch_size=batch_size, scorer="lexical"
+            )
+            q = s.encode(task.queries) if model is not None else None
+            cache.clear()  # one task's vectors at a time
+            cache[task.pair_type] = (s, q)
+        return cache[task.pair_type]
+
+    def make(scorer: str):
+        def ranker(task: Task, k: int) -> np.ndarray:
+            s, q = searcher(task)
+            hits = s.search(task.queries, k, scorer=scorer, query_embeddings=q)
+            return [np.array([i for i, _ in row], dtype=np.int64) for row in hits]
+
+        return ranker
+
+    return {name: make(name) for name in scorers}
+
+
 def _lexical_fit_texts(datasets_root: str, tasks: list[Task], *, limit: int = 200_000) -> list[str]:
     """Training-split texts for the TF-IDF vocabulary, as the text trainer fits it; the evaluated texts without one."""
     if glob.glob(os.path.join(parquet_dir(datasets_root, "train"), "*.parquet")):
@@ -151,27 +207,37 @@ def _lexical_fit_texts(datasets_root: str, tasks: list[Task], *, limit: int = 20
 
 
 def sentence_transformer_encoder(model_dir: str, *, batch_size: int = 64) -> Encoder:
-    """Encode with a sentence-transformers folder, normalised so inner product is cosine."""
+    """Encode with a sentence-transformers folder, normalised so inner product is cosine.
+
+    Inputs are script-normalised first, as :class:`~acg2vec.evaluation.text_search.TextSearcher` does for every
+    encoder (idempotent, so a model that normalises inside sees the same strings)."""
     if not os.path.isdir(model_dir):
         raise UserError(f"no sentence-transformers model at {model_dir}; train one with `acg2vec train text`.")
-    from sentence_transformers import SentenceTransformer
+    from acg2vec.trainers.text.input_module import load_encoder
+    from acg2vec.trainers.text.normalize import normalize_text
 
-    model = SentenceTransformer(model_dir, device="cpu")
+    model = load_encoder(model_dir, device="cpu")
 
     def encode(texts: list[str]) -> np.ndarray:
         return model.encode(
-            texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+            [normalize_text(t) for t in texts],
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
         ).astype(np.float32)
 
     return encode
 
 
-def lexical_encoder(fit_texts: list[str]) -> Encoder:
-    """The text trainer's character n-gram TF-IDF baseline, fit on ``fit_texts``; rows are L2-normalised."""
-    from acg2vec.trainers.text.lexical_baseline import CharNgramTfidf
+def lexical_encoder(fit_texts: list[str], *, normalization: str | None = None) -> Encoder:
+    """The text trainer's character n-gram TF-IDF baseline, fit on ``fit_texts``; rows are L2-normalised.
 
-    baseline = CharNgramTfidf().fit(fit_texts)
-    return baseline.vectorizer.transform
+    ``normalization`` defaults to the script normalisation the encoder applies; "none" gives the plain index."""
+    from acg2vec.trainers.text.lexical_baseline import CharNgramTfidf, LexicalConfig
+
+    config = LexicalConfig() if normalization is None else LexicalConfig(normalization=normalization)
+    return CharNgramTfidf(config).fit(fit_texts).transform
 
 
 def find_untrained_model(model_dir: str) -> str | None:
@@ -216,15 +282,28 @@ def evaluate_text_retrieval(
     tasks = build_tasks(rows, max_queries=cfg.max_queries_per_type)
     if not tasks:
         raise UserError(f"the held-out splits {', '.join(cfg.splits)} have no usable text pairs.")
-    named: dict[str, Encoder] = {}
+    fit_texts = _lexical_fit_texts(datasets_root, tasks)
+    results = {}
+    scorers = tuple(cfg.scorers)
     if model_dir:
-        named["acgvoc2vec"] = sentence_transformer_encoder(model_dir, batch_size=cfg.batch_size)
+        if not os.path.isdir(model_dir):
+            raise UserError(f"no sentence-transformers model at {model_dir}; train one with `acg2vec train text`.")
+        from acg2vec.trainers.text.input_module import load_encoder
+
+        model = load_encoder(model_dir, device="cpu")
         base_model_dir = base_model_dir or find_untrained_model(model_dir)
+    else:
+        model, scorers = None, tuple(s for s in scorers if s == "lexical")
+    for scorer, ranker in searcher_rankers(
+        model, fit_texts, scorers, fusion=cfg.fusion, batch_size=cfg.batch_size
+    ).items():
+        log.info("text retrieval: %s scorer on %d pair types", scorer, len(tasks))
+        results[SCORER_NAMES[scorer]] = evaluate_ranker(ranker, tasks, k=cfg.k)
+    named: dict[str, Encoder] = {}
     if base_model_dir:
         named["untrained base model"] = sentence_transformer_encoder(base_model_dir, batch_size=cfg.batch_size)
-    named["lexical (char n-gram TF-IDF)"] = lexical_encoder(_lexical_fit_texts(datasets_root, tasks))
+    named[PLAIN_LEXICAL_NAME] = lexical_encoder(fit_texts, normalization="none")
     named.update(encoders or {})
-    results = {}
     for name, encode in named.items():
         log.info("text retrieval: %s on %d pair types", name, len(tasks))
         results[name] = evaluate_encoder(encode, tasks, k=cfg.k)
@@ -235,6 +314,8 @@ def evaluate_text_retrieval(
         "pair_types": {t.pair_type: {"queries": len(t.queries), "candidates": len(t.corpus)} for t in tasks},
         "encoders": results,
         "untrained_model": base_model_dir or None,
+        "scorers": {scorer: SCORER_NAMES[scorer] for scorer in scorers},
+        "fusion": cfg.fusion,
     }
     if out_dir:
         metrics["plot"] = plot_pair_type_bars(results, os.path.join(out_dir, "texts_pair_types.png"), k=cfg.k)
@@ -288,7 +369,8 @@ def texts_section(metrics: dict, *, k: int = 10) -> Section:
         f"{metrics['rows_used']} held-out pairs used of {metrics['rows_read']} read ({dropped} set aside: "
         f"{metrics['rows_dropped'] or 'none'}). "
         + ("" if metrics["untrained_model"] else "No untrained base model was given, so it is not compared. ")
-        + "Exact search; the candidates of a query are all targets of its pair type."
+        + "Exact search; the candidates of a query are all targets of its pair type. "
+        + f"The hybrid scorer fuses acgvoc2vec and the normalised lexical index by {metrics.get('fusion', 'rrf')}."
     )
     return Section(
         key="texts",

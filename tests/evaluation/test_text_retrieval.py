@@ -154,6 +154,22 @@ def test_sentence_transformers_folder(tmp_path):
     model = metrics["encoders"]["acgvoc2vec"]["overall"]
     assert model["queries"] == 8 and 0.0 <= model["mrr_at_10"] <= 1.0
     assert metrics["encoders"]["untrained base model"]["overall"] == model  # the same folder scores the same
+    # Every TextSearcher scorer is reported, beside the plain (not script-normalised) TF-IDF.
+    assert metrics["scorers"] == {
+        "dense": "acgvoc2vec",
+        "lexical": "lexical (normalised char n-gram TF-IDF)",
+        "hybrid": "acgvoc2vec + lexical (hybrid)",
+    }
+    for name in [*metrics["scorers"].values(), "lexical (char n-gram TF-IDF)"]:
+        assert metrics["encoders"][name]["overall"]["queries"] == 8
+    lexical_only = evaluate_text_retrieval(
+        str(model_dir), str(datasets), config=TextRetrievalConfig(scorers=("lexical",))
+    )
+    assert (
+        lexical_only["encoders"]["lexical (normalised char n-gram TF-IDF)"]
+        == (metrics["encoders"]["lexical (normalised char n-gram TF-IDF)"])
+    )
+    assert "acgvoc2vec" not in lexical_only["encoders"]
 
 
 @pytest.mark.unit

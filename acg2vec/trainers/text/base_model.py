@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from acg2vec.errors import UserError
+from acg2vec.trainers.text.normalize import NORMALIZATION
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -24,6 +25,9 @@ log = logging.getLogger(__name__)
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 # One token per Han / kana / Hangul character: these scripts do not separate words with spaces.
 CJK_CHAR_PATTERN = r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}ー々〆]"
+# "cjk-char": one token per Han / kana / Hangul character, WordPiece for the rest (Latin words).
+# "unigram": a unigram language model over everything, so frequent CJK words become one piece.
+TOKENIZERS = ("cjk-char", "unigram")
 
 
 @dataclass(slots=True)
@@ -36,24 +40,32 @@ class SmallModelConfig:
     num_heads: int = 2
     intermediate_size: int = 256
     max_seq_length: int = 128
+    normalization: str = NORMALIZATION  # the input transform saved with the model ("none": raw text)
+    tokenizer: str = "cjk-char"  # see TOKENIZERS
 
 
-def train_tokenizer(texts: Iterable[str], *, vocab_size: int, out_dir: str | Path):
-    """Train a CJK-aware WordPiece tokenizer on ``texts`` and save it (as a transformers fast tokenizer)."""
+def train_tokenizer(texts: Iterable[str], *, vocab_size: int, out_dir: str | Path, kind: str = "cjk-char"):
+    """Train a tokenizer of ``kind`` (see ``TOKENIZERS``) on ``texts``; save it as a transformers fast tokenizer."""
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    # NFKC matches the corpus normalisation; no accent stripping (it would turn ガンダム into カンタム).
-    tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [
+    if kind not in TOKENIZERS:
+        raise UserError(f"Unknown tokenizer {kind!r}; choose one of {', '.join(TOKENIZERS)}.")
+    if kind == "unigram":
+        tok = Tokenizer(models.Unigram())
+        splits = [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation(behavior="isolated")]
+        trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, unk_token="[UNK]")
+    else:
+        tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+        splits = [
             pre_tokenizers.WhitespaceSplit(),
             pre_tokenizers.Split(Regex(CJK_CHAR_PATTERN), behavior="isolated"),
             pre_tokenizers.Punctuation(behavior="isolated"),
         ]
-    )
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=1, special_tokens=SPECIAL_TOKENS)
+        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=1, special_tokens=SPECIAL_TOKENS)
+    # NFKC matches the corpus normalisation; no accent stripping (it would turn ガンダム into カンタム).
+    tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+    tok.pre_tokenizer = pre_tokenizers.Sequence(splits)
     tok.train_from_iterator(texts, trainer=trainer)
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
@@ -61,7 +73,7 @@ def train_tokenizer(texts: Iterable[str], *, vocab_size: int, out_dir: str | Pat
         pair="[CLS] $A [SEP] $B:1 [SEP]:1",
         special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
     )
-    tok.decoder = decoders.WordPiece()
+    tok.decoder = decoders.WordPiece() if kind != "unigram" else decoders.Metaspace()
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         unk_token="[UNK]",
@@ -83,13 +95,20 @@ def build_small_model(
     Transformer module loads them like any downloaded model.
     """
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    from sentence_transformers.sentence_transformer.modules import Pooling
     from transformers import BertConfig, BertModel
+
+    from acg2vec.trainers.text.input_module import NormalizedTransformer
+    from acg2vec.trainers.text.normalize import normalizer
 
     config = config or SmallModelConfig()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tokenizer = train_tokenizer(texts, vocab_size=config.vocab_size, out_dir=out_dir)
+    # The tokenizer learns the strings the model will see: normalised ones.
+    normalize = normalizer(config.normalization)
+    tokenizer = train_tokenizer(
+        (normalize(t) for t in texts), vocab_size=config.vocab_size, out_dir=out_dir, kind=config.tokenizer
+    )
     bert_config = BertConfig(
         vocab_size=len(tokenizer),
         hidden_size=config.hidden_size,
@@ -100,7 +119,10 @@ def build_small_model(
         pad_token_id=tokenizer.pad_token_id,
     )
     BertModel(bert_config).save_pretrained(str(out_dir))
-    transformer = Transformer(str(out_dir), max_seq_length=config.max_seq_length)
+    # The input normalisation is the model's first step, saved with it: embed, eval and serve apply the same one.
+    transformer = NormalizedTransformer(
+        str(out_dir), max_seq_length=config.max_seq_length, text_normalization=config.normalization
+    )
     pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
     log.info(
         "Built a small encoder from scratch: vocab %d, %d layers, hidden %d",
@@ -122,6 +144,8 @@ def load_base_model(
     """``base_model`` as given (a local folder, or a hub id when online), else a small model built from scratch."""
     from sentence_transformers import SentenceTransformer
 
+    from acg2vec.trainers.text.input_module import load_encoder
+
     if not base_model:
         return build_small_model(corpus_texts, out_dir=scratch_dir, config=small)
     local = Path(base_model).expanduser()
@@ -132,6 +156,28 @@ def load_base_model(
             "give a folder or leave --base-model out to build a small model from scratch."
         )
     try:
-        return SentenceTransformer(str(local) if local.exists() else base_model, device=device)
-    except OSError as err:
+        if local.exists():
+            model = load_encoder(local, device=device)
+        else:
+            model = SentenceTransformer(base_model, device=device)
+    except (OSError, ValueError) as err:
         raise UserError(f"Could not load base model {base_model!r}: {err}".splitlines()[0]) from err
+    return with_normalization(model, (small or SmallModelConfig()).normalization)
+
+
+def with_normalization(model: SentenceTransformer, name: str) -> SentenceTransformer:
+    """``model`` with its plain Transformer input module normalising inputs by ``name`` (saved with the model).
+
+    A base model from elsewhere learns on the same normalised strings as a model built here; a model that already
+    normalises (an acgvoc2vec folder) keeps its own setting.
+    """
+    from sentence_transformers.sentence_transformer.modules import Transformer
+
+    from acg2vec.trainers.text.input_module import NormalizedTransformer
+
+    first = model[0]
+    if name != "none" and type(first) is Transformer:
+        # The subclass adds one attribute and overrides preprocess only: re-classing keeps the loaded weights.
+        first.__class__ = NormalizedTransformer
+        first.text_normalization = name
+    return model

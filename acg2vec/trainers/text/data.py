@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from acg2vec.datasets.acg_text_pairs.schema import COLUMNS, NAME, SPLITS
+from acg2vec.datasets.acg_text_pairs.schema import COLUMNS, NAME
 from acg2vec.deadletter import DeadLetters
 from acg2vec.errors import UserError
 
@@ -123,19 +123,102 @@ def load_pairs(
     return corpus
 
 
-def by_pair_type(ds: Dataset, *, seed: int) -> DatasetDict:
-    """One shuffled (anchor, positive) dataset per pair type.
+def by_pair_type(ds: Dataset, *, seed: int, hard_negatives: int = 0) -> DatasetDict:
+    """One shuffled (anchor, positive[, negative_1 ..]) dataset per pair type.
 
-    Only the two text columns are kept: the trainer feeds every other column to the loss as an input.
+    Only the text columns are kept: the trainer feeds every other column to the loss as an input. With
+    ``hard_negatives``, pair types of short names (:func:`hard_negative_types`) carry that many mined look-alikes
+    per row; the rows mining found too few for stay as plain pairs in ``<pair type>-plain``.
     """
     from datasets import DatasetDict
 
     out = {}
+    mined = hard_negative_types() if hard_negatives > 0 else frozenset()
     for pair_type in sorted(set(ds.unique("pair_type"))):
         part = ds.filter(lambda r, pt=pair_type: r["pair_type"] == pt, desc=f"Selecting {pair_type}")
+        if pair_type in mined and len(part) > hard_negatives + 1:
+            with_negatives = add_hard_negatives(part, per_row=hard_negatives)
+            columns = TEXT_COLUMNS + [f"negative_{n + 1}" for n in range(hard_negatives)]
+            out[pair_type] = with_negatives.select_columns(columns).shuffle(seed=seed)
+            if len(with_negatives) < len(part):
+                got = set(zip(with_negatives["anchor"], with_negatives["positive"], strict=True))
+                rest = part.filter(lambda r, got=got: (r["anchor"], r["positive"]) not in got, desc="Unmined rows")
+                out[f"{pair_type}-plain"] = rest.select_columns(TEXT_COLUMNS).shuffle(seed=seed)
+            log.info(
+                "%s: %d of %d pairs with %d mined negative(s)",
+                pair_type,
+                len(with_negatives),
+                len(part),
+                hard_negatives,
+            )
+            continue
         # A global shuffle (an index permutation over the memory-mapped table), so batches mix works and sources.
         out[pair_type] = part.select_columns(TEXT_COLUMNS).shuffle(seed=seed)
-    return DatasetDict(out)
+    return DatasetDict({k: v for k, v in out.items() if len(v)})
+
+
+def hard_negative_types() -> frozenset[str]:
+    """Pair types whose two sides are short names of one thing in two languages: titles, names, tags.
+
+    A look-alike there is a real confusion (another work's similar title); a title -> character or summary pair
+    has no look-alike of that kind."""
+    from acg2vec.beam_pipelines.pair_extractors import PAIR_TYPES
+
+    short = {"title", "name"}
+    return frozenset(t for t, kinds in PAIR_TYPES.items() if set(kinds) <= short and not t.endswith("-character"))
+
+
+def mine_hard_negatives(
+    anchors: list[str], positives: list[str], entities: list[str], *, per_row: int = 1, chunk: int = 256
+) -> list[list[str]]:
+    """For each row, the ``per_row`` positives of *other* entities that look most like its anchor.
+
+    "Look like" is the script-normalised character n-gram TF-IDF of the lexical baseline, fitted on the
+    positives: exactly the confusions a lexical index makes (涼宮ハルヒの憂鬱 -> 凉宫春日的消失 of another work).
+    Rows of the same entity and the row's own positive are never its negatives. A row without enough candidates
+    gets fewer (its list is shorter).
+    """
+    import numpy as np
+
+    from acg2vec.trainers.text.lexical_baseline import CharNgramTfidf
+
+    docs = sorted(set(positives))
+    doc_entities: dict[str, set[str]] = {}
+    for text, entity in zip(positives, entities, strict=True):
+        doc_entities.setdefault(text, set()).add(entity)
+    index = CharNgramTfidf().fit(docs)
+    doc_rows = index.transform(docs).T.tocsc()
+    want = min(len(docs), per_row + 8)  # a few spare: the best matches are often the row's own work
+    out: list[list[str]] = []
+    for start in range(0, len(anchors), chunk):
+        scores = (index.transform(anchors[start : start + chunk]) @ doc_rows).toarray()
+        top = np.argpartition(-scores, want - 1, axis=1)[:, :want] if want < len(docs) else None
+        for i, row in enumerate(scores):
+            candidates = top[i] if top is not None else np.arange(len(docs))
+            ranked = candidates[np.argsort(-row[candidates], kind="stable")]
+            own_entity, own_positive = entities[start + i], positives[start + i]
+            picked = []
+            for j in ranked:
+                text = docs[int(j)]
+                if text != own_positive and own_entity not in doc_entities[text] and row[j] > 0:
+                    picked.append(text)
+                    if len(picked) == per_row:
+                        break
+            out.append(picked)
+    return out
+
+
+def add_hard_negatives(ds: Dataset, *, per_row: int) -> Dataset:
+    """``ds`` with columns ``negative_1`` .. ``negative_<per_row>`` mined lexically; rows that got fewer are dropped.
+
+    Rows are dropped here (not counted as bad input): every row keeps its plain pair in the no-negative dataset
+    built beside it when mining finds too few look-alikes (see ``by_pair_type``)."""
+    negatives = mine_hard_negatives(ds["anchor"], ds["positive"], ds["entity_id"], per_row=per_row)
+    keep = [i for i, found in enumerate(negatives) if len(found) == per_row]
+    out = ds.select(keep)
+    for n in range(per_row):
+        out = out.add_column(f"negative_{n + 1}", [negatives[i][n] for i in keep])
+    return out
 
 
 def corpus_texts(ds: Dataset, *, limit: int | None = None) -> Iterator[str]:
@@ -152,8 +235,3 @@ def corpus_texts(ds: Dataset, *, limit: int | None = None) -> Iterator[str]:
 
 def pair_type_counts(ds: Dataset) -> dict[str, int]:
     return dict(sorted(Counter(ds["pair_type"]).items()))
-
-
-def splits_available(data_dir: str | Path) -> list[str]:
-    root = find_parquet_root(data_dir)
-    return [s for s in SPLITS if glob.glob(str(root / s / "*.parquet"))]

@@ -25,7 +25,10 @@ def make_loss(
     - ``mnrl``: MultipleNegativesRankingLoss, every other positive in the batch is a negative.
     - ``cached-mnrl``: the same objective with gradient caching: the batch is embedded ``mini_batch_size`` rows at a
       time, so a batch of thousands (more negatives) fits in bounded memory.
-    - ``symmetric-mnrl``: also ranks anchors given a positive (ja->zh and zh->ja alike).
+    - ``symmetric-mnrl``: also ranks anchors given a positive (ja->zh and zh->ja alike); the default.
+
+    A third column (``negative``: mined look-alikes, see ``data.add_hard_negatives``) adds one more negative per row
+    to every in-batch loss.
     - ``gist``: a guide model drops in-batch negatives it finds too similar to the anchor (likely false negatives).
     """
     from sentence_transformers.sentence_transformer import losses
@@ -35,7 +38,10 @@ def make_loss(
     elif name == "cached-mnrl":
         loss = losses.CachedMultipleNegativesRankingLoss(model, mini_batch_size=mini_batch_size)
     elif name == "symmetric-mnrl":
-        loss = losses.MultipleNegativesSymmetricRankingLoss(model)
+        # One softmax per direction, averaged (sentence-transformers' replacement of the symmetric loss class).
+        loss = losses.MultipleNegativesRankingLoss(
+            model, directions=("query_to_doc", "doc_to_query"), partition_mode="per_direction"
+        )
     elif name == "gist":
         if guide is None:
             raise UserError(

@@ -55,10 +55,11 @@ def export_onnx(model_dir: str | Path) -> dict[str, str]:
     """Write ``onnx/model.onnx`` and ``onnx/model_int8.onnx`` beside the model; return their paths."""
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
-    from sentence_transformers import SentenceTransformer
+
+    from acg2vec.trainers.text.input_module import load_encoder
 
     model_dir = Path(model_dir)
-    model = SentenceTransformer(str(model_dir), device="cpu")
+    model = load_encoder(model_dir, device="cpu")
     out = model_dir / "onnx"
     out.mkdir(parents=True, exist_ok=True)
     wrapped = _mean_pooled_module(model)
@@ -93,15 +94,21 @@ class OnnxEncoder:
         import onnxruntime as ort
         from transformers import AutoTokenizer
 
+        from acg2vec.trainers.text.normalize import normalizer
+
         self.session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
         self.max_seq_length = max_seq_length
+        # The input normalisation the torch model applies (its first module's config), applied here too.
+        config_path = Path(model_dir) / "sentence_bert_config.json"
+        saved = json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
+        self.normalize = normalizer(saved.get("text_normalization"))
 
     def encode(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
         out = []
         for start in range(0, len(texts), batch_size):
             batch = self.tokenizer(
-                texts[start : start + batch_size],
+                [self.normalize(t) for t in texts[start : start + batch_size]],
                 padding=True,
                 truncation=True,
                 max_length=self.max_seq_length,
@@ -127,12 +134,11 @@ def _cosine(encode):
 
 def measure_onnx_quality(model_dir: str | Path, sets: EvalSets, paths: dict[str, str]) -> dict[str, dict[str, float]]:
     """Held-out metrics and encoding speed of the torch model and each ONNX export; written to onnx/quality.json."""
-    from sentence_transformers import SentenceTransformer
-
     from acg2vec.trainers.text.evaluators import score_similarities
+    from acg2vec.trainers.text.input_module import load_encoder
 
     model_dir = Path(model_dir)
-    model = SentenceTransformer(str(model_dir), device="cpu")
+    model = load_encoder(model_dir, device="cpu")
     encoders = {"torch": lambda texts: model.encode(texts, batch_size=64, convert_to_numpy=True)}
     for name, path in paths.items():
         encoders[f"onnx_{name}"] = OnnxEncoder(path, model_dir, max_seq_length=model.max_seq_length).encode

@@ -71,17 +71,14 @@ def check_config(config: TextTrainConfig) -> None:
 def train_text_model(config: TextTrainConfig) -> TrainResult:
     """Train on ``config.data_dir``'s acg_text_pairs and export to ``config.output``."""
     import torch
-    from sentence_transformers import (
-        SentenceTransformer,
-        SentenceTransformerTrainer,
-        SentenceTransformerTrainingArguments,
-    )
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.base.sampler import BatchSamplers
 
     from acg2vec.trainers.text.base_model import load_base_model
     from acg2vec.trainers.text.data import by_pair_type, corpus_texts, load_pairs, pair_type_counts
     from acg2vec.trainers.text.evaluators import build_eval_sets, evaluate_model, make_evaluator, tidy_metrics
     from acg2vec.trainers.text.export import export_model
+    from acg2vec.trainers.text.input_module import load_encoder
     from acg2vec.trainers.text.lexical_baseline import lexical_baseline_metrics
     from acg2vec.trainers.text.losses import make_loss
 
@@ -109,7 +106,8 @@ def train_text_model(config: TextTrainConfig) -> TrainResult:
         raise UserError(
             "The validation split has no usable pairs, so the model cannot be evaluated on held-out works."
         )
-    train_sets = by_pair_type(train_all, seed=config.seed)
+    # Hard negatives: look-alike titles of other works, mined from the lexical index (the baseline's confusions).
+    train_sets = by_pair_type(train_all, seed=config.seed, hard_negatives=config.hard_negatives)
     eval_sets = build_eval_sets(validation, max_pairs=config.eval_max_pairs, max_queries=config.eval_max_queries)
     log.info("Training pairs by type: %s", pair_type_counts(train_all))
     log.info("Held-out eval sets: %s", eval_sets.summary())
@@ -144,13 +142,13 @@ def train_text_model(config: TextTrainConfig) -> TrainResult:
 
     # 3. Model: the checkpoint being resumed, the given base model, or a small one built from scratch.
     if resume_from:
-        model = SentenceTransformer(resume_from, device="cpu" if args.use_cpu else None)
+        model = load_encoder(resume_from, device="cpu" if args.use_cpu else None)
     else:
         # The first process trains the tokenizer; the others load its files, so every process has the same vocabulary.
         with args.main_process_first(desc="building the base model"):
             scratch = checkpoints / SCRATCH_BASE
             if not config.base_model and (scratch / "modules.json").exists():
-                model = SentenceTransformer(str(scratch), device="cpu" if args.use_cpu else None)
+                model = load_encoder(scratch, device="cpu" if args.use_cpu else None)
             else:
                 model = load_base_model(
                     config.base_model,

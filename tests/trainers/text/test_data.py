@@ -87,3 +87,33 @@ def test_tokenizer_splits_cjk_characters_and_keeps_latin_words(tmp_path: Path, t
     assert tok.tokenize(full_width) == en_title.lower().split()
     ids = tok(ja_title)["input_ids"]
     assert ids[0] == tok.cls_token_id and ids[-1] == tok.sep_token_id
+
+
+def test_hard_negatives_are_look_alike_titles_of_other_works() -> None:
+    from acg2vec.trainers.text.data import mine_hard_negatives
+
+    anchors = ["涼宮ハルヒの憂鬱", "涼宮ハルヒの消失", "機動戦士ガンダム", "けいおん!"]
+    positives = ["凉宫春日的忧郁", "凉宫春日的消失", "机动战士高达", "轻音少女"]
+    entities = ["w1", "w2", "w3", "w4"]
+    negatives = mine_hard_negatives(anchors, positives, entities, per_row=1)
+    # Through the script normalisation 涼宮 and 凉宫 are one string: each Haruhi title's look-alike is the other.
+    assert negatives[0] == ["凉宫春日的消失"] and negatives[1] == ["凉宫春日的忧郁"]
+    assert all(neg != pos for found, pos in zip(negatives, positives, strict=True) for neg in found)
+    # The same work's other title is never its negative, whatever it looks like.
+    same_work = mine_hard_negatives(anchors[:2], positives[:2], ["w1", "w1"], per_row=1)
+    assert same_work == [[], []]
+
+
+def test_pair_types_of_short_names_get_mined_negatives(tiny_corpus: Path, tmp_path: Path) -> None:
+    from acg2vec.trainers.text.data import hard_negative_types
+
+    corpus = load_pairs(tiny_corpus, cache_dir=tmp_path / "cache")
+    train = corpus.splits["train"]
+    sets = by_pair_type(train, seed=0, hard_negatives=1)
+    assert "title_ja-title_zh" in hard_negative_types() and "title_ja-character" not in hard_negative_types()
+    titles = sets["title_ja-title_zh"]
+    assert titles.column_names == ["anchor", "positive", "negative_1"]
+    assert all(r["negative_1"] != r["positive"] for r in titles)
+    # Every training row is still trained on once: with its negative, or plain where none was found.
+    assert sum(len(ds) for ds in sets.values()) == len(train)
+    assert sets["title_ja-character"].column_names == ["anchor", "positive"]

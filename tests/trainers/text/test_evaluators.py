@@ -125,7 +125,9 @@ def test_losses_by_name_and_their_user_errors(tmp_path: Path) -> None:
     assert type(make_loss("mnrl", model)) is losses.MultipleNegativesRankingLoss
     cached = make_loss("cached-mnrl", model, mini_batch_size=4)
     assert isinstance(cached, losses.CachedMultipleNegativesRankingLoss) and cached.mini_batch_size == 4
-    assert type(make_loss("symmetric-mnrl", model)) is losses.MultipleNegativesSymmetricRankingLoss
+    symmetric = make_loss("symmetric-mnrl", model)
+    assert type(symmetric) is losses.MultipleNegativesRankingLoss
+    assert symmetric.directions == ("query_to_doc", "doc_to_query") and symmetric.partition_mode == "per_direction"
     assert type(make_loss("gist", model, guide=model)) is losses.GISTEmbedLoss
     wrapped = make_loss("mnrl", model, matryoshka_dims=(16, 32))
     assert isinstance(wrapped, losses.MatryoshkaLoss) and list(wrapped.matryoshka_dims) == [32, 16]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,13 +12,12 @@ pytestmark = pytest.mark.integration
 
 
 def test_export_reload_encode_round_trip(trained_tiny, tmp_path: Path) -> None:
-    from sentence_transformers import SentenceTransformer
-
     from acg2vec.trainers.text.embed import embed_text_files
     from acg2vec.trainers.text.evaluators import build_eval_sets, evaluate_model
+    from acg2vec.trainers.text.input_module import load_encoder
 
     config, result = trained_tiny
-    model = SentenceTransformer(result.output, device="cpu")
+    model = load_encoder(result.output)  # with the input normalisation saved in the folder
     # The reloaded model scores exactly what the trained one scored on the held-out sets.
     from acg2vec.trainers.text.data import load_pairs
 
@@ -36,3 +36,6 @@ def test_export_reload_encode_round_trip(trained_tiny, tmp_path: Path) -> None:
     assert [r["id"] for r in ids] == ["titles.txt:1", "titles.txt:3", "titles.txt:4"]
     expected = model.encode(["魔法の騎士", "魔法的骑士", "Knight of Magic"])
     np.testing.assert_allclose(vectors, expected, atol=1e-5)
+    # The folder names its input normalisation; embed and the reloaded model applied it alike (above).
+    saved = json.loads((Path(result.output) / "sentence_bert_config.json").read_text())
+    assert saved["text_normalization"] == "acg-script-v1"

@@ -33,7 +33,7 @@ def test_training_exports_a_model_folder_with_card_args_and_results(trained_tiny
         assert f"| {pair_type} | {result.pair_types[pair_type]} |" in card
     assert "| ir_mrr@10 |" in card and "lexical" in card
     args = json.loads((out / "training_args.json").read_text())
-    assert args["acg2vec"]["loss"] == "mnrl" and args["trainer"]["batch_sampler"] == "no_duplicates"
+    assert args["acg2vec"]["loss"] == "symmetric-mnrl" and args["trainer"]["batch_sampler"] == "no_duplicates"
     saved = json.loads((out / "eval_results.json").read_text())
     assert saved["metrics"] == result.metrics
     # Evaluation ran while training, every eval_steps.
@@ -106,16 +106,15 @@ def test_other_losses_train(loss: str, tiny_corpus: Path, workdir: Path, trained
 
 def test_fine_tunes_a_local_base_model_folder(trained_tiny, tiny_corpus: Path, workdir: Path) -> None:
     """--base-model given as a local sentence-transformers folder: its untrained baseline is that model's score."""
-    from sentence_transformers import SentenceTransformer
-
     from acg2vec.trainers.text.data import load_pairs
     from acg2vec.trainers.text.evaluators import build_eval_sets, evaluate_model
+    from acg2vec.trainers.text.input_module import load_encoder
 
     _, previous = trained_tiny
     result = train_text_model(tiny_config(tiny_corpus, workdir / "models" / "tuned", base_model=previous.output))
     assert result.global_step == 4
     validation = load_pairs(str(tiny_corpus), cache_dir=workdir / "cache").splits["validation"]
-    base_scores = evaluate_model(SentenceTransformer(previous.output, device="cpu"), build_eval_sets(validation))
+    base_scores = evaluate_model(load_encoder(previous.output), build_eval_sets(validation))
     for key, value in result.metrics["untrained"].items():
         assert value == pytest.approx(base_scores[key], abs=1e-6), key
 

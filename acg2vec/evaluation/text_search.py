@@ -1,0 +1,186 @@
+"""Search a list of texts (titles, names, tags) with a dense encoder, a lexical index, or both fused.
+
+Scorers:
+
+- ``dense``: cosine of acgvoc2vec embeddings (the encoder, a SentenceTransformer, or ``embeddings`` given for the
+  texts plus ``query_embeddings`` at search time).
+- ``lexical``: cosine of script-normalised character 1-3-gram TF-IDF (:class:`CharNgramTfidf`), fitted on the
+  searched texts unless given ``fit_texts`` or a fitted ``lexical`` index.
+- ``hybrid``: reciprocal-rank fusion (RRF) of the two: ``sum 1 / (rrf_k + rank)`` over the scorers' top
+  ``candidates``; or, with ``fusion="weighted"``, ``weight * dense + (1 - weight) * lexical`` on the raw cosines.
+  RRF is the default: on the real zh / ja title dev set (``benchmarks/text_quality.py``) it ranks at least as
+  well as the best weight, and it needs no weight tuned to one encoder's score scale.
+
+Both scorers see the same strings: queries and texts are script-normalised once here (the transform is
+idempotent, so an acgvoc2vec encoder that normalises again inside gets the same input).
+
+    searcher = TextSearcher(titles, encoder=load_encoder("models/acgvoc2vec"))
+    searcher.search(["涼宮ハルヒの憂鬱"], k=5)          # [[(row, score), ...]]
+    searcher.search(["凉宫春日"], k=5, scorer="lexical")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from acg2vec.errors import UserError
+from acg2vec.trainers.text.lexical_baseline import CharNgramTfidf, LexicalConfig
+from acg2vec.trainers.text.normalize import NORMALIZATION, normalizer
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+SCORERS = ("dense", "lexical", "hybrid")
+FUSIONS = ("rrf", "weighted")
+_CELLS_PER_CHUNK = 1 << 24  # queries x texts scored at once: 64 MiB of float32
+
+
+class TextSearcher:
+    """Exact search over ``texts`` (kept as given; row ids are their positions) by one of :data:`SCORERS`."""
+
+    def __init__(
+        self,
+        texts: Sequence[str],
+        *,
+        encoder: SentenceTransformer | None = None,
+        embeddings: np.ndarray | None = None,
+        scorer: str = "hybrid",
+        normalization: str = NORMALIZATION,
+        fit_texts: Sequence[str] | None = None,
+        lexical: CharNgramTfidf | None = None,
+        fusion: str = "rrf",
+        weight: float = 0.5,
+        rrf_k: int = 60,
+        candidates: int = 100,
+        batch_size: int = 64,
+    ) -> None:
+        _check(scorer, SCORERS, "scorer")
+        _check(fusion, FUSIONS, "fusion")
+        self.texts = list(texts)
+        self.normalization = normalization
+        self._normalize = normalizer(normalization)
+        self.encoder = encoder
+        self.scorer = scorer
+        self.fusion, self.weight, self.rrf_k, self.candidates = fusion, weight, rrf_k, candidates
+        self.batch_size = batch_size
+        self._normalized = [self._normalize(t) for t in self.texts]
+        self.lexical = lexical or CharNgramTfidf(LexicalConfig(normalization=normalization)).fit(
+            list(fit_texts) if fit_texts is not None else self.texts
+        )
+        self._lexical_rows = self.lexical.transform(self.texts)
+        if embeddings is not None:
+            embeddings = np.asarray(embeddings, dtype=np.float32)
+            if embeddings.shape[0] != len(self.texts):
+                raise ValueError(f"{embeddings.shape[0]} embeddings for {len(self.texts)} texts")
+            self.embeddings = _unit(embeddings)
+        elif encoder is not None:
+            self.embeddings = self.encode(self.texts)
+        else:
+            self.embeddings = None
+
+    @property
+    def scorers(self) -> tuple[str, ...]:
+        """The scorers this searcher can run (dense and hybrid need embeddings)."""
+        return SCORERS if self.embeddings is not None else ("lexical",)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit-length embeddings of ``texts`` (normalised first, as the texts were)."""
+        if self.encoder is None:
+            raise UserError("Dense search needs an encoder (or query_embeddings) for the queries.")
+        vectors = self.encoder.encode(
+            [self._normalize(t) for t in texts],
+            batch_size=self.batch_size,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return _unit(np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1))
+
+    def scores(
+        self, queries: Sequence[str], *, scorer: str | None = None, query_embeddings: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The (queries x texts) score matrix of ``scorer``: higher is better. For few texts (evaluation)."""
+        scorer = scorer or self.scorer
+        _check(scorer, SCORERS, "scorer")
+        if scorer != "lexical" and self.embeddings is None:
+            raise UserError(f"The {scorer} scorer needs an encoder or embeddings of the texts; only lexical is ready.")
+        lexical = dense = None
+        if scorer in ("lexical", "hybrid"):
+            lexical = np.asarray((self.lexical.transform(list(queries)) @ self._lexical_rows.T).todense(), np.float32)
+        if scorer in ("dense", "hybrid"):
+            q = _unit(np.asarray(query_embeddings, np.float32)) if query_embeddings is not None else None
+            dense = (q if q is not None else self.encode(queries)) @ self.embeddings.T
+        if scorer == "lexical":
+            return lexical
+        if scorer == "dense":
+            return dense
+        return self.fuse(dense, lexical)
+
+    def fuse(self, dense: np.ndarray, lexical: np.ndarray) -> np.ndarray:
+        """Hybrid scores from the two score matrices, by this searcher's fusion."""
+        if self.fusion == "weighted":
+            return self.weight * dense + (1.0 - self.weight) * lexical
+        return rrf_scores([dense, lexical], k=self.rrf_k, candidates=self.candidates)
+
+    def search(
+        self,
+        queries: Sequence[str],
+        k: int = 10,
+        *,
+        scorer: str | None = None,
+        query_embeddings: np.ndarray | None = None,
+    ) -> list[list[tuple[int, float]]]:
+        """The ``k`` best texts of each query as ``(row, score)``, best first (ties: lower row first)."""
+        queries = list(queries)
+        k = min(k, len(self.texts))
+        out: list[list[tuple[int, float]]] = []
+        if k <= 0:
+            return [[] for _ in queries]
+        step = max(1, _CELLS_PER_CHUNK // max(len(self.texts), 1))
+        for start in range(0, len(queries), step):
+            chunk_embeddings = None if query_embeddings is None else query_embeddings[start : start + step]
+            sims = self.scores(queries[start : start + step], scorer=scorer, query_embeddings=chunk_embeddings)
+            for row in sims:
+                top = top_k(row, k)
+                out.append([(int(i), float(row[i])) for i in top])
+        return out
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` highest scores, best first, ties broken by the lower index."""
+    k = min(k, scores.shape[-1])
+    part = np.argpartition(-scores, k - 1)[:k] if k < scores.shape[-1] else np.arange(scores.shape[-1])
+    return part[np.lexsort((part, -scores[part]))]
+
+
+def rrf_scores(score_matrices: list[np.ndarray], *, k: int = 60, candidates: int = 100) -> np.ndarray:
+    """Reciprocal-rank fusion: each matrix adds ``1 / (k + rank)`` (rank from 1) to its top ``candidates`` per row."""
+    fused = np.zeros_like(score_matrices[0], dtype=np.float32)
+    rows = np.arange(fused.shape[0])[:, None]
+    for scores in score_matrices:
+        n = min(candidates, scores.shape[1])
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :n]
+        fused[rows, order] += 1.0 / (k + np.arange(1, n + 1, dtype=np.float32))
+    return fused
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=1, keepdims=True).clip(min=1e-12)
+
+
+def _check(value: str, allowed: tuple[str, ...], what: str) -> None:
+    if value not in allowed:
+        raise UserError(f"Unknown {what} {value!r}; choose one of {', '.join(allowed)}.")
+
+
+def describe(searcher: TextSearcher) -> dict[str, Any]:
+    """The searcher's settings, for reports."""
+    return {
+        "normalization": searcher.normalization,
+        "fusion": searcher.fusion,
+        "weight": searcher.weight,
+        "rrf_k": searcher.rrf_k,
+        "candidates": searcher.candidates,
+    }

@@ -1,0 +1,295 @@
+"""acgvoc2vec on real titles: the zh.wikipedia season tables of Japanese TV anime, 2009-2017 (2,416 zh / ja pairs).
+
+The rows become raw ``Work`` items the way a Wikipedia crawl writes them (``raw/wikipedia/work-00000.jsonl``),
+go through the project's text-pair build (the same per-item functions as the Beam build, in memory) and are split
+by work and time: works of 2016-2017 are the test set, the last two seasons of 2015 the validation set, everything
+earlier the training set. The default ``train text`` recipe is trained on the training set, and each scorer of
+:class:`acg2vec.evaluation.text_search.TextSearcher` is measured on the test set, ja -> zh and zh -> ja (a title
+must find its translation among all test titles of the other language): acc@1 and recall@10.
+
+    .venv/bin/python benchmarks/text_quality.py [--fixture PATH] [--epochs N] [--variant NAME ...] [--json OUT]
+
+``--variant`` trains more recipes beside the default (see ``VARIANTS``), for the recipe table in
+docs/benchmarks.md. The fixture is read where it lies (``../shared/fixtures/real/anime_titles``), never copied.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from acg2vec.trainers.text.configs import TextTrainConfig, default_recipe  # noqa: E402
+
+FIXTURE = REPO.parent / "shared" / "fixtures" / "real" / "anime_titles" / "zhwiki_season_lists_2009_2017.jsonl"
+# Film and OVA lists cover a whole year: they sort after its seasons.
+SEASONS = ("Winter", "Spring", "Summer", "Autumn", "Film|Ova")
+KINDS = {"Film": "movie", "Ova": "ova"}
+TEST_FROM_YEAR = 2016
+VALIDATION_SEASONS = 2  # the last seasons before the test years
+
+
+def season_of(row: dict) -> tuple[int, int]:
+    """(year, season index) of a table row, from its file name: "2009 年/2009 Autumn.json" -> (2009, 3)."""
+    match = re.search(r"(\d{4})\s+(\w+)\.json", row.get("_src", ""))
+    if not match:
+        raise ValueError(f"no season in {row.get('_src')!r}")
+    name = match.group(2).capitalize()
+    return int(match.group(1)), next(i for i, s in enumerate(SEASONS) if name in s.split("|"))
+
+
+def work_items(rows: list[dict]) -> tuple[list[dict], dict[str, tuple[int, int]]]:
+    """Raw Work items (the crawl's JSON form) of the table rows, and each item's season by source id."""
+    from acg2vec.crawlers.items import Work, item_to_dict
+
+    items, seasons = [], {}
+    for row in rows:
+        zh, ja = (row.get("作品名") or "").strip(), (row.get("原名") or "").strip()
+        if not zh:
+            continue
+        year, season = season_of(row)
+        episodes = re.match(r"(\d+)", row.get("话数") or "")
+        source_id = f"zh:{zh}"
+        work = Work(
+            source="wikipedia",
+            source_id=source_id,
+            url=f"https://zh.wikipedia.org/wiki/{zh}",
+            fetched_at="2026-01-01T00:00:00+00:00",
+            titles={"zh-Hans": zh, **({"ja": ja} if ja else {})},
+            type=KINDS.get(re.sub(r".*\d{4}\s+(\w+)\.json", r"\1", row["_src"]).capitalize(), "tv"),
+            air_date=f"{year}",
+            episodes=int(episodes.group(1)) if episodes else None,
+        )
+        items.append(item_to_dict(work))
+        seasons.setdefault(source_id, (year, season))
+    return items, seasons
+
+
+def write_raw(items: list[dict], raw_root: Path) -> Path:
+    # Uncompressed (the build reads ``<kind>-*.jsonl`` and ``.jsonl.gz`` alike): one shard of 2,416 lines.
+    path = raw_root / "wikipedia" / "work-00000.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        for item in items:
+            fh.write(json.dumps(item, ensure_ascii=False) + "\n")
+    return path
+
+
+def build_pairs(raw_root: Path, datasets_root: Path, seasons: dict[str, tuple[int, int]]) -> dict[str, int]:
+    """The project's text-pair rows of the raw items, re-split by season, written as the build's Parquet."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from acg2vec.datasets.acg_text_pairs.rows import rows_in_memory
+    from acg2vec.datasets.acg_text_pairs.schema import COLUMNS, parquet_dir
+
+    by_split = rows_in_memory(str(raw_root))
+    rows = [row for split_rows in by_split.values() for row in split_rows]
+    # Every row names its entity (wikipedia:zh:<title>); its season decides the split.
+    season_by_entity = {f"wikipedia:zh:{sid.split(':', 1)[1]}": s for sid, s in seasons.items()}
+    ordered = sorted(set(seasons.values()))
+    test_start = next(i for i, s in enumerate(ordered) if s[0] >= TEST_FROM_YEAR)
+    validation = set(ordered[test_start - VALIDATION_SEASONS : test_start])
+    splits: dict[str, list] = {"train": [], "validation": [], "test": []}
+    for row in rows:
+        record = dict(zip(COLUMNS, row, strict=True))
+        season = season_by_entity.get(record["entity_id"])
+        if season is None:
+            raise ValueError(f"row of unknown entity {record['entity_id']!r}")
+        split = "test" if season[0] >= TEST_FROM_YEAR else "validation" if season in validation else "train"
+        splits[split].append(record)
+    for split, records in splits.items():
+        out = Path(parquet_dir(str(datasets_root), split))
+        out.mkdir(parents=True, exist_ok=True)
+        table = pa.Table.from_pylist(records, schema=pa.schema([(c, pa.string()) for c in COLUMNS]))
+        pq.write_table(table, out / "part-00000.parquet", compression="zstd")
+    return {split: len(records) for split, records in splits.items()}
+
+
+def one_to_one(records: list[dict]) -> tuple[list[str], list[str]]:
+    """(ja, zh) title pairs with no title twice on either side: one right answer per query."""
+    ja_titles, zh_titles, seen_ja, seen_zh = [], [], set(), set()
+    for r in records:
+        if r["pair_type"] != "title_ja-title_zh":
+            continue
+        ja, zh = (r["anchor"], r["positive"]) if r["anchor_lang"] == "ja" else (r["positive"], r["anchor"])
+        if ja in seen_ja or zh in seen_zh:
+            continue
+        seen_ja.add(ja)
+        seen_zh.add(zh)
+        ja_titles.append(ja)
+        zh_titles.append(zh)
+    return ja_titles, zh_titles
+
+
+def read_split(datasets_root: Path, split: str) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    from acg2vec.datasets.acg_text_pairs.schema import parquet_dir
+
+    return pq.read_table(Path(parquet_dir(str(datasets_root), split)) / "part-00000.parquet").to_pylist()
+
+
+def score(hits: list[list[tuple[int, float]]]) -> dict[str, float]:
+    """acc@1 and recall@10 when query i's right answer is text i."""
+    acc1 = np.mean([bool(row) and row[0][0] == i for i, row in enumerate(hits)])
+    rec10 = np.mean([i in [j for j, _ in row[:10]] for i, row in enumerate(hits)])
+    return {"acc@1": round(float(acc1), 3), "recall@10": round(float(rec10), 3)}
+
+
+def measure(model, train_texts: list[str], ja: list[str], zh: list[str]) -> dict[str, dict[str, dict[str, float]]]:
+    """Each scorer, both directions. The lexical indexes are fitted on the training titles."""
+    from acg2vec.evaluation.text_search import TextSearcher
+    from acg2vec.trainers.text.lexical_baseline import CharNgramTfidf, LexicalConfig
+
+    plain = CharNgramTfidf(LexicalConfig(normalization="none")).fit(train_texts)
+    normalised = CharNgramTfidf().fit(train_texts)
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for direction, queries, targets in (("ja->zh", ja, zh), ("zh->ja", zh, ja)):
+        searchers = {
+            "plain TF-IDF": (TextSearcher(targets, lexical=plain, normalization="none"), "lexical"),
+            "normalised TF-IDF": (TextSearcher(targets, lexical=normalised), "lexical"),
+        }
+        if model is not None:
+            dense = TextSearcher(targets, encoder=model, lexical=normalised)
+            weighted = TextSearcher(targets, embeddings=dense.embeddings, lexical=normalised, fusion="weighted")
+            searchers["encoder"] = (dense, "dense")
+            searchers["fusion (RRF)"] = (dense, "hybrid")
+            searchers["fusion (weighted 0.5)"] = (weighted, "hybrid")
+        query_vectors = dense.encode(queries) if model is not None else None
+        for name, (searcher, scorer) in searchers.items():
+            qv = query_vectors if scorer != "lexical" else None
+            hits = searcher.search(queries, 10, scorer=scorer, query_embeddings=qv)
+            out.setdefault(name, {})[direction] = score(hits)
+    return out
+
+
+# Recipe variants for the table: name -> changes to the default recipe.
+VARIANTS: dict[str, dict] = {
+    "default": {},
+    "no script normalisation": {"small.normalization": "none"},
+    "mnrl (one direction)": {"loss": "mnrl"},
+    "no hard negatives": {"hard_negatives": 0},
+    "unigram tokenizer": {"small.tokenizer": "unigram"},
+    "half the epochs": {"epochs": 0.5},  # relative to the default
+    "lr 5e-4": {"learning_rate": 5e-4},
+    "lr 2e-3": {"learning_rate": 2e-3},
+    "hidden 128, 2 layers": {"small.hidden_size": 128, "small.intermediate_size": 256, "small.num_layers": 2},
+    "hidden 384, 4 layers": {"small.hidden_size": 384, "small.intermediate_size": 1536, "small.num_layers": 4},
+}
+
+
+def variant_config(name: str, base: TextTrainConfig) -> TextTrainConfig:
+    config = dataclasses.replace(base, small=dataclasses.replace(base.small))
+    for key, value in VARIANTS[name].items():
+        if key == "epochs":
+            config.epochs = base.epochs * value
+        elif key.startswith("small."):
+            setattr(config.small, key.split(".", 1)[1], value)
+        else:
+            setattr(config, key, value)
+    return config
+
+
+def train_and_measure(name: str, base: TextTrainConfig, work: Path, datasets_root: Path, data) -> dict:
+    from acg2vec.trainers.text.input_module import load_encoder
+    from acg2vec.trainers.text.train import train_text_model
+
+    config = variant_config(name, base)
+    config.data_dir = str(datasets_root)
+    config.output = str(work / "models" / re.sub(r"\W+", "-", name))
+    config.cache_dir = str(work / "cache")
+    config.quiet = True
+    started = time.perf_counter()
+    cpu_started = time.process_time()
+    result = train_text_model(config)
+    seconds = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
+    model = load_encoder(result.output)
+    figures = measure(model, *data)
+    return {
+        "train_seconds": round(seconds, 1),
+        "train_cpu_seconds": round(cpu, 1),
+        "steps": result.global_step,
+        "scores": figures,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fixture", type=Path, default=FIXTURE)
+    parser.add_argument("--epochs", type=float, default=None, help="Override the default recipe's epochs.")
+    parser.add_argument("--variant", action="append", default=[], choices=list(VARIANTS))
+    parser.add_argument("--json", type=Path, default=None, help="Also write the figures here.")
+    parser.add_argument("--workdir", type=Path, default=None, help="Keep the run's files here (default: a temp dir).")
+    args = parser.parse_args(argv)
+    if not args.fixture.is_file():
+        print(f"The dev set is not at {args.fixture}; give --fixture.", file=sys.stderr)
+        return 2
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="acg2vec-text-quality-"))
+    rows = [json.loads(line) for line in args.fixture.read_text(encoding="utf-8").splitlines() if line.strip()]
+    items, seasons = work_items(rows)
+    write_raw(items, work / "raw")
+    counts = build_pairs(work / "raw", work / "datasets", seasons)
+    train = read_split(work / "datasets", "train")
+    train_texts = [r[c] for r in train for c in ("anchor", "positive")]
+    ja, zh = one_to_one(read_split(work / "datasets", "test"))
+    data = (train_texts, ja, zh)
+    load = os.getloadavg()
+    print(f"{len(rows)} table rows -> {len(items)} works -> pairs {counts}; test pairs (one-to-one) {len(ja)}")
+    print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; cpus {os.cpu_count()}")
+    base = default_recipe()
+    if args.epochs is not None:
+        base.epochs = args.epochs
+    report = {"counts": counts, "test_pairs": len(ja), "load_at_start": load, "baselines": measure(None, *data)}
+    print(json.dumps(report["baselines"], ensure_ascii=False))
+    report["variants"] = {}
+    for name in ["default", *[v for v in args.variant if v != "default"]]:
+        report["variants"][name] = train_and_measure(name, base, work, work / "datasets", data)
+        print(name, json.dumps(report["variants"][name], ensure_ascii=False), flush=True)
+        if args.json:
+            args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    report["load_at_end"] = os.getloadavg()
+    print_table(report)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    return 0
+
+
+def print_table(report: dict) -> None:
+    default = report["variants"]["default"]
+    scores = {**report["baselines"], **default["scores"]}
+    print(f"\nTest split: {report['test_pairs']} works (2016-2017), default recipe {default['train_seconds']} s")
+    print("| scorer | ja->zh acc@1 | ja->zh recall@10 | zh->ja acc@1 | zh->ja recall@10 |")
+    print("|---|---:|---:|---:|---:|")
+    for name, s in scores.items():
+        print(
+            f"| {name} | {s['ja->zh']['acc@1']} | {s['ja->zh']['recall@10']} | "
+            f"{s['zh->ja']['acc@1']} | {s['zh->ja']['recall@10']} |"
+        )
+    print("\n| recipe | train s | encoder ja->zh acc@1 / r@10 | zh->ja acc@1 / r@10 | fusion ja->zh acc@1 |")
+    print("|---|---:|---:|---:|---:|")
+    for name, v in report["variants"].items():
+        e = v["scores"]["encoder"]
+        f = v["scores"]["fusion (RRF)"]
+        print(
+            f"| {name} | {v['train_seconds']} | {e['ja->zh']['acc@1']} / {e['ja->zh']['recall@10']} | "
+            f"{e['zh->ja']['acc@1']} / {e['zh->ja']['recall@10']} | {f['ja->zh']['acc@1']} |"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
