@@ -17,6 +17,7 @@ from acg2vec.commands import eval as eval_commands
 from acg2vec.commands.state import configure
 from acg2vec.errors import UserError
 from acg2vec.logs import FILE_ONLY, console
+from acg2vec.native_logs import quiet_native_startup
 from acg2vec.workspace import default_workdir
 
 app = typer.Typer(
@@ -97,6 +98,8 @@ def main_options(
 
 def main() -> None:
     """Console entry point: user mistakes become one line on stderr and a non-zero exit."""
+    # Before any command imports TensorFlow: its C++ start-up lines go to the log file, not the console.
+    quiet_native_startup()
     try:
         # Not standalone: click's usage errors (a value out of range, an unknown option) come here and are told
         # in one line like every other user mistake, instead of a usage box.

@@ -1,0 +1,85 @@
+"""TensorFlow's C++ start-up lines stay off the console of every command; other stderr output is kept."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from acg2vec.native_logs import STARTUP_LINE, replay, with_fd2_captured
+from tests.evaluation.fakes import colour_image, jpeg_bytes, make_image_model
+
+STARTUP_LINES = (
+    "All log messages before absl::InitializeLog()",
+    "oneDNN custom operations are on",
+    "This TensorFlow binary is optimized",
+    "cpu_feature_guard",
+)
+
+
+def _env_without_log_settings(workdir: Path) -> dict[str, str]:
+    # The test session sets TF_CPP_MIN_LOG_LEVEL itself; the command must not rely on it.
+    drop = {"TF_CPP_MIN_LOG_LEVEL", "GRPC_VERBOSITY", "GLOG_minloglevel", "TF_ENABLE_ONEDNN_OPTS"}
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    return {**env, "ACG2VEC_HOME": str(workdir), "CUDA_VISIBLE_DEVICES": ""}
+
+
+@pytest.mark.unit
+def test_replay_sends_startup_lines_to_the_log_and_keeps_the_rest(caplog, capsys):
+    caplog.set_level(logging.DEBUG, logger="acg2vec.native_logs")
+    replay(
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+        "I0000 00:00:1.0 1 port.cc:153] oneDNN custom operations are on. You may see slightly different results\n"
+        "a warning a user should see\n"
+    )
+    assert capsys.readouterr().err == "a warning a user should see\n"
+    logged = [r.getMessage() for r in caplog.records]
+    assert len(logged) == 2 and all(m.startswith("native start-up: ") for m in logged)
+    assert all(getattr(r, "file_only", False) for r in caplog.records)  # the log file, never the console
+
+
+@pytest.mark.unit
+def test_writes_to_descriptor_2_are_captured_and_replayed(capfd):
+    def noisy() -> int:
+        os.write(2, b"I0000 cpu_feature_guard.cc:227] This TensorFlow binary is optimized\nkept line\n")
+        return 7
+
+    assert with_fd2_captured(noisy) == 7
+    err = capfd.readouterr().err
+    assert "kept line" in err and "cpu_feature_guard" not in err
+
+
+@pytest.mark.unit
+def test_the_cli_imports_no_tensorflow_before_main_runs():
+    code = "import sys, acg2vec.cli; print('tensorflow' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "False"
+
+
+@pytest.mark.integration
+def test_predict_console_has_no_tensorflow_startup_lines(workdir, tmp_path):
+    model = make_image_model(tmp_path / "tagger")
+    image = tmp_path / "red.jpg"
+    image.write_bytes(jpeg_bytes(colour_image("red", seed=0)))
+    proc = subprocess.run(
+        [sys.executable, "-m", "acg2vec.cli", "-v", "predict", str(image), "--model", str(model)],
+        env=_env_without_log_settings(workdir),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().startswith(f"{image}: ")
+    for line in STARTUP_LINES:
+        assert line not in proc.stderr, proc.stderr[-3000:]
+    assert not any(STARTUP_LINE.search(line) for line in proc.stderr.splitlines())
+    # TensorFlow did start (the model ran) and its start-up lines are in the log file at debug level.
+    (log_file,) = (workdir / "logs").glob("acg2vec-*.log")
+    assert "native start-up: " in log_file.read_text()
+    assert np.isfinite(float(proc.stdout.split("(")[-1].split(")")[0]))
