@@ -11,7 +11,7 @@ from acg2vec.deadletter import DeadLetters
 from acg2vec.errors import UserError
 from acg2vec.evaluation.image_data import read_images, run_model
 from acg2vec.evaluation.report import Section, Table
-from acg2vec.evaluation.tagging_metrics import TagInfo, plot_pr_curves, tagging_metrics
+from acg2vec.evaluation.tagging_metrics import TagInfo, frequency_baseline, plot_pr_curves, tagging_metrics
 from acg2vec.trainers.image.image_model import load_image_model
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ def evaluate_tagger(
             if tag in column:
                 y_true[row, column[tag]] = True
     metrics = tagging_metrics(y_true, scores, tag_info, thresholds=thresholds)
+    metrics["micro_pr"] = micro_precision_at_recall(y_true, scores, frequency_baseline(tag_info, len(y_true)))
     metrics.update(
         model=os.path.basename(os.path.normpath(model_dir)),
         model_kind=model.kind,
@@ -81,6 +82,25 @@ def evaluate_tagger(
         metrics["overall"]["baseline"]["macro_map"],
     )
     return metrics
+
+
+RECALL_LEVELS = tuple(round(0.1 * i, 1) for i in range(1, 10))
+
+
+def micro_precision_at_recall(y_true: np.ndarray, scores: np.ndarray, baseline: np.ndarray) -> dict:
+    """Interpolated micro precision (the best precision at recall >= r) of the model and the baseline at
+    recall 0.1 ... 0.9: where the model's precision-recall curve lies above the baseline's, as numbers."""
+    from sklearn.metrics import precision_recall_curve
+
+    truth = np.asarray(y_true, dtype=bool).ravel()
+    out: dict = {"recall": list(RECALL_LEVELS)}
+    for who, score in (("model", scores), ("baseline", baseline)):
+        if not truth.any():
+            out[who] = [float("nan")] * len(RECALL_LEVELS)
+            continue
+        precision, recall, _ = precision_recall_curve(truth, np.asarray(score, dtype=np.float64).ravel())
+        out[who] = [float(precision[recall >= r].max()) for r in RECALL_LEVELS]
+    return out
 
 
 def _f(value: float) -> str:

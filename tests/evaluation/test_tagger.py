@@ -55,3 +55,15 @@ def test_a_wd_style_release_is_evaluated_like_the_project_models(artefacts, tmp_
     assert metrics["per_category"]["general"]["model"]["macro_map"] == pytest.approx(1.0)
     assert metrics["per_category"]["general"]["model"]["micro_f1_at_p_eq_r"] == pytest.approx(1.0)
     assert not metrics["thresholds_tuned_on_eval_data"]
+
+
+def test_micro_precision_at_recall_levels_of_model_and_baseline():
+    from acg2vec.evaluation.tagger import micro_precision_at_recall
+
+    truth = np.array([[1, 0], [0, 1], [1, 0], [0, 0]], dtype=bool)
+    perfect = truth.astype(np.float32)
+    constant = np.tile([[0.5, 0.25]], (4, 1))
+    pr = micro_precision_at_recall(truth, perfect, constant)
+    assert pr["recall"][0] == 0.1 and pr["model"] == [1.0] * 9
+    # The constant scores rank tag 0 (2 positives in 4 images) before tag 1 (1 in 4): precision 2/4 up to recall 2/3.
+    assert pr["baseline"][:6] == [0.5] * 6 and pr["baseline"][-1] == pytest.approx(3 / 8)

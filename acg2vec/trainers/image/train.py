@@ -51,6 +51,7 @@ class TrainConfig:
     crop_scale: tuple[float, float] = (0.5, 1.0)
     colour_jitter: float = 0.1
     model_options: dict = field(default_factory=dict)
+    prior_init: bool = True  # start the output offsets at the training priors (see priors.py)
     illust2vec_dir: str | None = None  # deepix only: where the illust2vec encoder is exported
 
 
@@ -107,7 +108,7 @@ def train(config: TrainConfig) -> TrainResult:
     import tensorflow as tf
 
     from acg2vec.trainers.image import callbacks as cb
-    from acg2vec.trainers.image import input_pipeline, losses, schedules
+    from acg2vec.trainers.image import input_pipeline, losses, priors, schedules
     from acg2vec.trainers.image.models import registry
 
     spec = registry.get(config.model)
@@ -163,8 +164,14 @@ def train(config: TrainConfig) -> TrainResult:
         if config.validation_steps:
             val_ds = val_ds.take(config.validation_steps)
 
+    label_priors = priors.read_priors(builder, config.train_split, vocab, task=spec.task)
     with strategy.scope():
         model = registry.make_model(config.model, image_size=image_size, num_tags=len(vocab), **config.model_options)
+        # A tagger loaded with its own trained head keeps it; new heads start at the priors.
+        loaded_head = bool(config.model_options.get("init_from")) and spec.task == "tags"
+        loaded_head = loaded_head and not model.name.endswith("_retagged")
+        if config.prior_init and not loaded_head:
+            priors.init_output_biases(model, label_priors)
         schedule = schedules.warmup_cosine(learning_rate, total_steps=total_steps, warmup_steps=warmup)
         weights = (
             losses.frequency_weights(vocab.counts, power=config.frequency_weighting)
@@ -228,6 +235,8 @@ def train(config: TrainConfig) -> TrainResult:
         "image_size": image_size,
         "epochs_run": len(history.history.get("loss", [])),
         "resumed_from_epoch": start_epoch,
+        # The mean tag BCE of the constant predictor at the training frequencies: the loss to get below.
+        "constant_predictor_loss": label_priors.constant_bce(),
         "history": {k: [float(x) for x in v] for k, v in history.history.items()},
     }
     thresholds = {"method": "fixed", "default": 0.5, "thresholds": dict.fromkeys(vocab.names, 0.5)}

@@ -15,10 +15,13 @@ def make_model(
     weights: str | None = None,
     hidden: int = 1024,
     dropout: float = 0.3,
+    width: float = 1.0,
 ):
     """alt-i2v on float images in [0, 1]. ``weights``: a local VGG16 no-top weights file, else random init.
 
-    Nothing is downloaded: ImageNet weights are used only when the user has the file.
+    Nothing is downloaded: ImageNet weights are used only when the user has the file. ``width`` below 1 builds the
+    same 13-convolution VGG16 layout with that share of the channels and batch norm after each convolution (a
+    small config for CPUs and small data; a thin VGG without batch norm barely trains from scratch).
     """
     import keras
     from keras import layers
@@ -32,13 +35,20 @@ def make_model(
     # the pipeline and the serving signature both feed plain [0, 1] RGB.
     x = layers.Rescaling(255.0, name="to_255")(inputs)
     x = layers.Lambda(keras.applications.vgg16.preprocess_input, name="vgg16_preprocess")(x)
-    backbone = keras.applications.VGG16(include_top=False, weights=None, input_shape=input_shape)
+    if width != 1.0:
+        if weights is not None:
+            raise UserError("VGG16 weights fit only the full-width alt-i2v (--width 1).")
+        x = _small_vgg(x, width)
+        backbone = None
+    else:
+        backbone = keras.applications.VGG16(include_top=False, weights=None, input_shape=input_shape)
     if weights is not None:
         try:
             backbone.load_weights(str(weights))
         except (OSError, ValueError) as err:
             raise UserError(f"Cannot load VGG16 weights from {weights}: {err}") from err
-    x = backbone(x)
+    if backbone is not None:
+        x = backbone(x)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     x = layers.Dense(hidden, use_bias=False, name="embedding_dense")(x)
     x = layers.BatchNormalization(name="embedding_bn")(x)
@@ -46,6 +56,24 @@ def make_model(
     x = layers.Dropout(dropout, name="dropout")(x)
     outputs = layers.Dense(num_tags, activation="sigmoid", dtype="float32", name="tags")(x)
     return keras.Model(inputs, outputs, name="alt_i2v")
+
+
+# VGG16's stages: (convolutions, channels).
+VGG16_STAGES = ((2, 64), (2, 128), (3, 256), (3, 512), (3, 512))
+
+
+def _small_vgg(x, width: float):
+    from keras import layers
+
+    for stage, (convs, channels) in enumerate(VGG16_STAGES, start=1):
+        filters = max(int(channels * width), 8)
+        for i in range(1, convs + 1):
+            name = f"block{stage}_conv{i}"
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=name)(x)
+            x = layers.BatchNormalization(name=f"{name}_bn")(x)
+            x = layers.Activation("relu", name=f"{name}_relu")(x)
+        x = layers.MaxPooling2D(2, name=f"block{stage}_pool")(x)
+    return x
 
 
 def feature_tensor(model):

@@ -94,11 +94,15 @@ def make_model(
     width: float = 1.0,
     depth: float = 1.0,
     bn_momentum: float = 0.99,
+    head_batch_norm: bool = True,
     init_from: str | None = None,
 ):
     """A DeepDanbooru tagger taking float images in [0, 1]; ``init_from`` starts from a DeepDanbooru .h5 file.
 
     ``bn_momentum`` below the default 0.99 lets batch-norm statistics settle within a short run on small data.
+    ``head_batch_norm=False`` replaces the original head's batch norm by a bias on the 1x1 convolution: batch norm
+    pins each tag's logits within a batch to mean beta and spread gamma, so confident scores wait until gamma has
+    grown, which a short run never reaches (the original trains for days).
     """
     import keras
 
@@ -107,15 +111,16 @@ def make_model(
     inputs = keras.Input(input_shape, name="image")
     namer = _Namer(bn_momentum=bn_momentum)
     x = backbone(inputs, version=version, width=width, depth=depth, namer=namer)
-    outputs = _tag_head(x, num_tags, bn_momentum=bn_momentum)
+    outputs = _tag_head(x, num_tags, bn_momentum=bn_momentum, batch_norm=head_batch_norm)
     return keras.Model(inputs, outputs, name=f"deepdanbooru_{version}")
 
 
-def _tag_head(x, num_tags: int, *, bn_momentum: float = 0.99):
+def _tag_head(x, num_tags: int, *, bn_momentum: float = 0.99, batch_norm: bool = True):
     from keras import layers
 
-    x = layers.Conv2D(num_tags, 1, use_bias=False, name=HEAD_CONV)(x)
-    x = layers.BatchNormalization(momentum=bn_momentum, name="tags_bn")(x)
+    x = layers.Conv2D(num_tags, 1, use_bias=not batch_norm, name=HEAD_CONV)(x)
+    if batch_norm:
+        x = layers.BatchNormalization(momentum=bn_momentum, name="tags_bn")(x)
     x = layers.GlobalAveragePooling2D(name="tags_pool")(x)
     # float32 output even under mixed precision: probabilities near 0 and 1 underflow in float16.
     return layers.Activation("sigmoid", dtype="float32", name="tags")(x)
