@@ -18,6 +18,7 @@ from importlib import resources
 import numpy as np
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import UploadFile
@@ -153,15 +154,18 @@ def create_app(config: ServeConfig, *, services: Services | None = None, milvus_
     """The ASGI app for ``config`` (the FastAPI app inside :class:`Guard`, reachable as ``.fastapi``); with
     ``services`` given it serves them, else it loads them in a background thread while /healthz already answers."""
     metrics = Metrics()
-    state = {"services": services, "error": None, "loading": services is None}
+    state = {"services": services, "error": None, "loading": services is None, "batchers": {}}
     if services is not None:
-        services.make_batchers(on_batch=metrics.observe_batch)
+        state["batchers"] = services.make_batchers(on_batch=metrics.observe_batch)
+
+    owned: list[Services] = []
 
     def load() -> None:
         try:
             loaded = load_services(config, milvus_client=milvus_client)
-            loaded.make_batchers(on_batch=metrics.observe_batch)
+            state["batchers"] = loaded.make_batchers(on_batch=metrics.observe_batch)
             state["services"] = loaded
+            owned.append(loaded)
         except Exception as err:  # noqa: BLE001 -- reported by /readyz and the log, the server stays up
             log.exception("loading the models and indexes failed")
             state["error"] = str(err)
@@ -173,8 +177,10 @@ def create_app(config: ServeConfig, *, services: Services | None = None, milvus_
         if state["services"] is None and state["loading"]:
             threading.Thread(target=load, name="acg2vec-load", daemon=True).start()
         yield
-        if state["services"] is not None:
-            state["services"].close()
+        for batcher in state["batchers"].values():
+            batcher.close()
+        for loaded in owned:  # services handed in belong to the caller
+            loaded.close()
 
     app = FastAPI(
         title="acg2vec",
@@ -242,7 +248,7 @@ def create_app(config: ServeConfig, *, services: Services | None = None, milvus_
         model has a rating head."""
         current = need("tagger")
         image = await read_image(request, config.max_pixels)
-        probs, rating = await current.batchers["tags"].submit(image.data)
+        probs, rating = await state["batchers"]["tags"].submit(image.data)
         model = current.tagger
         cut = np.full(len(probs), threshold, np.float32) if threshold is not None else model.tag_thresholds()
         order = np.argsort(-probs, kind="stable")
@@ -278,7 +284,7 @@ def create_app(config: ServeConfig, *, services: Services | None = None, milvus_
     async def illust2vec(request: Request) -> dict:
         current = need("embedder")
         image = await read_image(request, config.max_pixels)
-        vector = await current.batchers["embed"].submit(image.data)
+        vector = await state["batchers"]["embed"].submit(image.data)
         return {"model": current.embedder.name, "dim": int(len(vector)), "vector": [float(x) for x in vector],
                 "image": image.describe()}  # fmt: skip
 
@@ -314,7 +320,7 @@ def create_app(config: ServeConfig, *, services: Services | None = None, milvus_
         current = need("embedder", "image_store")
         ratings, required = similar_filters(rating, tag)
         image = await read_image(request, config.max_pixels)
-        vector = await current.batchers["embed"].submit(image.data)
+        vector = await state["batchers"]["embed"].submit(image.data)
         answer = await asyncio.to_thread(similar_answer, current, vector, k, ratings, required)
         return {**answer, "image": image.describe()}
 
@@ -384,7 +390,7 @@ def create_app(config: ServeConfig, *, services: Services | None = None, milvus_
             texts = [check_text(payload["text"], "'text'")]
         else:
             raise BadInput(422, "The JSON body needs 'text' (a string) or 'texts' (a list of strings).")
-        encoded = await asyncio.gather(*(current.batchers["text"].submit(t) for t in texts))
+        encoded = await asyncio.gather(*(state["batchers"]["text"].submit(t) for t in texts))
         notices = [
             truncation_notice(current, "'text'" if "text" in payload and "texts" not in payload else f"Text {i + 1}")
             for i, (_, cut) in enumerate(encoded)
@@ -413,7 +419,7 @@ def create_app(config: ServeConfig, *, services: Services | None = None, milvus_
         search = current.work_search
         if scorer is not None and scorer not in search.scorers:
             raise BadInput(422, f"Unknown scorer {scorer!r}; this server has {', '.join(search.scorers)}.")
-        vector, cut = await current.batchers["text"].submit(q)
+        vector, cut = await state["batchers"]["text"].submit(q)
         results = await asyncio.to_thread(search.search, q, vector, k=k, scorer=scorer)
         return {
             "query": q,
@@ -431,6 +437,19 @@ def create_app(config: ServeConfig, *, services: Services | None = None, milvus_
         current = need("tags")
         return {"prefix": prefix, "results": current.tags.complete(prefix, limit=limit)}
 
+    if config.api_key:
+        # The docs page lets its user enter the key ("Authorize") and sends it with every "Try it out".
+        def openapi() -> dict:
+            if app.openapi_schema is None:
+                schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+                schema.setdefault("components", {})["securitySchemes"] = {
+                    "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+                }
+                schema["security"] = [{"ApiKey": []}]
+                app.openapi_schema = schema
+            return app.openapi_schema
+
+        app.openapi = openapi
     guard = Guard(app, metrics=metrics, max_body=config.max_upload_bytes, api_key=config.api_key)
     guard.fastapi = app
     return guard

@@ -14,8 +14,8 @@ import time
 
 from acg2vec.serving.metrics import Metrics
 
-# Paths the page needs without a key, and the probes of an orchestrator.
-OPEN_PATHS = ("/", "/healthz", "/readyz", "/favicon.ico")
+# Paths the page and the API docs need without a key, and the probes of an orchestrator.
+OPEN_PATHS = ("/", "/healthz", "/readyz", "/favicon.ico", "/docs", "/docs/oauth2-redirect", "/openapi.json")
 OPEN_PREFIXES = ("/static/",)
 
 

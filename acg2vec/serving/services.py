@@ -127,7 +127,6 @@ class Services:
     works: Works | None = None
     work_search: WorkSearch | None = None
     tags: Tags | None = None
-    batchers: dict[str, MicroBatcher] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
 
     # -- the batched model calls ------------------------------------------------------------------------------
@@ -144,23 +143,21 @@ class Services:
         encoded = self.text.encode(texts)
         return list(zip(encoded.vectors, encoded.truncated, strict=True))
 
-    def make_batchers(self, on_batch=None) -> None:
-        for old in self.batchers.values():
-            old.close()
-        self.batchers = {}
+    def make_batchers(self, on_batch=None) -> dict[str, MicroBatcher]:
+        """One micro-batcher per loaded model (tags, embed, text); each app owns and closes its own."""
         cfg = self.config
         kwargs = {"max_batch": cfg.max_batch, "max_wait_ms": cfg.max_wait_ms, "enabled": cfg.batching}
+        batchers = {}
         for name, fn, needed in (
             ("tags", self._tag_batch, self.tagger),
             ("embed", self._embed_batch, self.embedder),
             ("text", self._text_batch, self.text),
         ):
             if needed is not None:
-                self.batchers[name] = MicroBatcher(name, fn, on_batch=on_batch, **kwargs)
+                batchers[name] = MicroBatcher(name, fn, on_batch=on_batch, **kwargs)
+        return batchers
 
     def close(self) -> None:
-        for batcher in self.batchers.values():
-            batcher.close()
         for store in (self.image_store, self.work_store):
             if store is not None:
                 store.close()

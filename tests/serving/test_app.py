@@ -244,3 +244,17 @@ def test_the_server_keeps_serving_after_bad_input(client):
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # kB
     assert client.get("/healthz").status_code == 200
     assert client.post("/v1/tags", files=upload("red")).status_code == 200
+
+
+def test_with_an_api_key_the_docs_offer_it_and_the_api_wants_it(backend_services):  # noqa: F811
+    import dataclasses
+
+    from acg2vec.serving.app import create_app
+
+    config = dataclasses.replace(backend_services.config, api_key="k3y")
+    with TestClient(create_app(config, services=backend_services)) as keyed:
+        assert keyed.get("/v1/posts/1").status_code == 401
+        assert keyed.get("/v1/posts/1", headers={"X-API-Key": "k3y"}).json()["id"] == 1
+        assert keyed.get("/docs").status_code == 200 and keyed.get("/").status_code == 200
+        schema = keyed.get("/openapi.json").json()
+        assert schema["components"]["securitySchemes"]["ApiKey"]["name"] == "X-API-Key"
