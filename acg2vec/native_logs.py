@@ -97,13 +97,20 @@ class _QuietImport(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname: str, path: Any = None, target: ModuleType | None = None) -> Any:
         if fullname != self.name:
             return None
-        sys.meta_path.remove(self)  # once: later imports of the package are plain
-        spec = importlib.util.find_spec(fullname)
+        # Libraries probe with importlib.util.find_spec("tensorflow") long before importing it: every spec asked
+        # for is wrapped, and the finder leaves once the package has really been loaded.
+        sys.meta_path.remove(self)
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            sys.meta_path.insert(0, self)
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
         exec_module = spec.loader.exec_module
 
         def quiet_exec_module(module: ModuleType) -> None:
+            if self in sys.meta_path:
+                sys.meta_path.remove(self)
             with_fd2_captured(lambda: exec_module(module))
 
         spec.loader.exec_module = quiet_exec_module  # type: ignore[method-assign]

@@ -54,6 +54,28 @@ def test_writes_to_descriptor_2_are_captured_and_replayed(capfd):
     assert "kept line" in err and "cpu_feature_guard" not in err
 
 
+@pytest.mark.integration
+def test_a_find_spec_probe_before_the_import_keeps_the_capture(tmp_path):
+    # Libraries ask importlib.util.find_spec("tensorflow") before importing it; the capture must survive that.
+    code = (
+        "import importlib.util, sys\n"
+        "from acg2vec.native_logs import quiet_native_startup\n"
+        "quiet_native_startup()\n"
+        "assert importlib.util.find_spec('tensorflow') is not None\n"
+        "import tensorflow as tf\n"
+        "print(int(tf.constant(20) + 1))\n"
+        "print('still on stderr', file=sys.stderr)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=_env_without_log_settings(tmp_path), capture_output=True, text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == "21"
+    assert "still on stderr" in proc.stderr
+    assert not any(STARTUP_LINE.search(line) for line in proc.stderr.splitlines()), proc.stderr[-3000:]
+
+
 @pytest.mark.unit
 def test_the_cli_imports_no_tensorflow_before_main_runs():
     code = "import sys, acg2vec.cli; print('tensorflow' in sys.modules)"
