@@ -4,8 +4,8 @@ micro-batching off.
 
 Three measurements per endpoint, in one run on one machine:
 
-1. in-process: the served model called directly (no HTTP, no JSON) at batch sizes 1, 2, 4, 8, 16, 32 -- the
-   ceiling the server can approach;
+1. in-process: the served model called directly (no HTTP, no JSON) at batch sizes 1, 2, 4, 8, 16, 32, and
+   again after the server runs at the mean batch size the server formed -- the ceiling it can approach;
 2. the server (`acg2vec serve`, a separate process) with micro-batching on, N clients each sending the same
    request in a loop; the mean batch size the server formed is read from its /metrics;
 3. the same with `--no-batching` (every request its own model call).
@@ -57,7 +57,8 @@ def time_calls(fn, batch: int, seconds: float) -> float:
     return done / (time.perf_counter() - start)
 
 
-def in_process(services, image: bytes, query: str, seconds: float) -> dict:
+def in_process_fns(services, image: bytes, query: str) -> dict:
+    """The work one request asks of the models, called directly ``b`` times at once."""
     from acg2vec.serving.uploads import prepare_image
 
     prepared = prepare_image(image).data
@@ -69,10 +70,11 @@ def in_process(services, image: bytes, query: str, seconds: float) -> dict:
         encoded = services._text_batch([query] * b)
         return [services.work_search.search(query, vector, k=10) for vector, _ in encoded]
 
-    out = {"tags": {b: time_calls(tags, b, seconds) for b in BATCH_SIZES}}
-    if services.work_search is not None:
-        out["works"] = {b: time_calls(works, b, seconds) for b in BATCH_SIZES}
-    return out
+    return {"tags": tags, "works": works} if services.work_search is not None else {"tags": tags}
+
+
+def in_process(fns: dict, seconds: float) -> dict:
+    return {name: {b: time_calls(fn, b, seconds) for b in BATCH_SIZES} for name, fn in fns.items()}
 
 
 # -- the server ----------------------------------------------------------------------------------------------
@@ -152,6 +154,13 @@ async def load(base: str, make_request, *, clients: int, seconds: float, warmup:
     }
 
 
+def cpu_seconds(pid: int | None = None) -> float:
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
 def measure_server(workdir: str, args: list[str], endpoints: dict, *, clients: int, seconds: float) -> dict:
     server = Server(workdir, *args)
     try:
@@ -159,20 +168,16 @@ def measure_server(workdir: str, args: list[str], endpoints: dict, *, clients: i
         out = {}
         for name, (make_request, model) in endpoints.items():
             before = server.batch_stats()[model]
+            cpu = (cpu_seconds(), cpu_seconds(server.process.pid))
             out[name] = asyncio.run(load(server.base, make_request, clients=clients, seconds=seconds, warmup=2.0))
+            out[name]["client_cpu_s"] = cpu_seconds() - cpu[0]
+            out[name]["server_cpu_s"] = cpu_seconds(server.process.pid) - cpu[1]
             after = server.batch_stats()[model]
             batches = after[1] - before[1]
             out[name]["mean_batch"] = (after[0] - before[0]) / batches if batches else float("nan")
         return out
     finally:
         server.stop()
-
-
-def at_batch(curve: dict[int, float], batch: float) -> float:
-    """In-process items/s at a (fractional) batch size, interpolated on log2 of the batch size."""
-    sizes = sorted(curve)
-    x = np.log2(np.clip(batch, sizes[0], sizes[-1]))
-    return float(np.interp(x, np.log2(sizes), [curve[s] for s in sizes]))
 
 
 def main() -> None:
@@ -200,8 +205,8 @@ def main() -> None:
     )
     load_avg = os.getloadavg()
 
-    inproc = in_process(services, image, query, args.inproc_seconds)
-    services.close()
+    inproc_fns = in_process_fns(services, image, query)
+    inproc = in_process(inproc_fns, args.inproc_seconds)
 
     files = {"file": ("bench.jpg", image, "image/jpeg")}
 
@@ -216,6 +221,13 @@ def main() -> None:
         endpoints["works"] = (works_request, "text")
     batched = measure_server(workdir, [], endpoints, clients=args.clients, seconds=args.seconds)
     unbatched = measure_server(workdir, ["--no-batching"], endpoints, clients=args.clients, seconds=args.seconds)
+    # The in-process ceiling again, at the batch size the server actually formed, measured right after.
+    at_server_batch = {}
+    for name in endpoints:
+        b = max(1, round(batched[name]["mean_batch"]))
+        fn = inproc_fns[name]
+        at_server_batch[name] = (b, time_calls(fn, b, args.inproc_seconds * 2))
+    services.close()
     load_after = os.getloadavg()
 
     report = {"clients": args.clients, "load_before": load_avg, "load_after": load_after, "query": query,
@@ -228,15 +240,15 @@ def main() -> None:
         for mode, row in (("batching on", on), ("batching off", off)):
             print(f"{name:10} {mode:14} {row['rps']:8.1f} {row['p50_ms']:8.1f} {row['p99_ms']:8.1f} "
                   f"{row['mean_batch']:6.1f}" + (f"  ({row['errors']} errors)" if row["errors"] else ""))  # fmt: skip
-        ceiling = at_batch(inproc[name], on["mean_batch"])
-        single = inproc[name][1]
+        b, ceiling = at_server_batch[name]
         overhead = 1 - on["rps"] / ceiling
         speedup = on["rps"] / off["rps"] if off["rps"] else float("nan")
-        print(f"{name:10} {'in-process':14} {ceiling:8.1f} {'':8} {'':8} {on['mean_batch']:6.1f}  "
-              f"(batch 1: {single:.1f}/s; batch 16: {inproc[name][16]:.1f}/s)")  # fmt: skip
-        print(f"{name:10} batching on / off = {speedup:.2f}x; HTTP+JSON overhead at batch "
-              f"{on['mean_batch']:.1f} = {100 * overhead:.0f}% of in-process throughput")  # fmt: skip
-        report["endpoints"][name] = {"batching_on": on, "batching_off": off, "in_process_at_batch": ceiling,
+        print(f"{name:10} {'in-process':14} {ceiling:8.1f} {'':8} {'':8} {b:6d}  "
+              f"(curve: " + ", ".join(f"{k}: {v:.1f}/s" for k, v in inproc[name].items()) + ")")  # fmt: skip
+        print(f"{name:10} batching on / off = {speedup:.2f}x; HTTP+JSON overhead at batch {b} = "
+              f"{100 * overhead:.0f}% of in-process throughput; CPU s of the clients / the server while batched: "
+              f"{on['client_cpu_s']:.1f} / {on['server_cpu_s']:.1f} in {args.seconds + 2:.0f} s")  # fmt: skip
+        report["endpoints"][name] = {"batching_on": on, "batching_off": off, "in_process_at_batch": [b, ceiling],
                                      "speedup": speedup, "overhead": overhead}  # fmt: skip
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=1, default=float))
