@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
 import pytest
+import typer.main
 from typer.testing import CliRunner
 
 from acg2vec.cli import app
@@ -16,31 +18,117 @@ pytestmark = pytest.mark.unit
 runner = CliRunner()
 
 
+def _commands(command=None, path=()):
+    """(path, click command) of every leaf command of the app."""
+    command = command or typer.main.get_command(app)
+    if hasattr(command, "commands"):
+        for name, sub in command.commands.items():
+            yield from _commands(sub, (*path, name))
+    else:
+        yield path, command
+
+
+def _help(*args: str) -> str:
+    """``--help`` of a command on a wide terminal, box drawing removed and white space folded."""
+    result = runner.invoke(app, [*args, "--help"], env={"COLUMNS": "200", "TERMINAL_WIDTH": "200"})
+    assert result.exit_code == 0, result.output
+    return " ".join(re.sub(r"[│╭╮╰╯─]", " ", result.output).split())
+
+
+COMMANDS = sorted(_commands())
+# What each stage's help must offer, whatever else it gains.
+KEY_OPTIONS = {
+    ("crawl", "safebooru"): ["--tags", "--limit", "--files", "--throttle", "--fresh"],
+    ("crawl", "bangumi"): ["--archive", "--ids", "--characters"],
+    ("crawl", "wikipedia"): ["--lang", "--category", "--title", "--depth"],
+    ("crawl", "moegirl"): ["--category", "--title", "--depth"],
+    ("crawl", "animelist"): ["--mode", "--ids"],
+    ("crawl", "pixiv"): ["--from"],
+    ("build", "images"): ["--size", "--ratings", "--splits", "--runner", "--workers", "--dry-run-dataflow"],
+    ("build", "texts"): ["--sources", "--runner", "--workers", "--dry-run-dataflow"],
+    ("train", "tagger"): ["--model", "--dataset", "--epochs", "--batch-size", "--init-from"],
+    ("train", "deepix"): ["--encoder-layer", "--illust2vec-dir", "--init-from"],
+    ("train", "text"): ["--config", "--base-model", "--loss", "--max-steps", "--onnx"],
+    ("eval", "tagger"): ["--model", "--split", "--release", "--run"],
+    ("eval", "images"): ["--model", "--min-jaccard", "--run"],
+    ("eval", "texts"): ["--model", "--base-model", "--split", "--run"],
+    ("eval", "ann"): ["--vectors", "--factory", "--target-recall", "--run"],
+    ("predict",): ["--model", "--top-k"],
+    ("embed",): ["--model", "--out", "--text"],
+    ("demo",): ["--posts", "--seed"],
+}
+
+
 def test_help_lists_every_stage():
-    result = runner.invoke(app, ["--help"])
-    assert result.exit_code == 0
+    text = _help()
     for stage in ("crawl", "build", "train", "eval", "predict", "embed", "demo"):
-        assert stage in result.output
+        assert re.search(rf"\b{stage}\b", text), stage
+    assert "crawl -> build -> train -> eval" in text  # the app's own description
 
 
 @pytest.mark.parametrize("group", ["crawl", "build", "train", "eval"])
-def test_each_group_has_a_real_help(group):
-    result = runner.invoke(app, [group, "--help"])
-    assert result.exit_code == 0
-    assert "Usage" in result.output
-    assert "Commands" in result.output
+def test_each_group_help_lists_its_commands_with_their_help(group):
+    text = _help(group)
+    members = [(path, command) for path, command in COMMANDS if path[0] == group]
+    assert members
+    for path, command in members:
+        assert f"{path[-1]} {command.help.split('.')[0]}" in text, path  # name beside its one-line help
+
+
+@pytest.mark.parametrize(("path", "command"), COMMANDS, ids=[" ".join(p) for p, _ in COMMANDS])
+def test_each_command_help_shows_its_own_text_and_every_option(path, command):
+    text = _help(*path)
+    assert f"Usage: acg2vec {' '.join(path)} [OPTIONS]" in text
+    first = " ".join(command.help.split("\n\n")[0].split())
+    assert first in text, (first, text[:600])
+    for option in (o for param in command.params for o in param.opts if o.startswith("--")):
+        assert option in text, option
+
+
+def test_key_options_of_every_stage_are_offered():
+    assert set(KEY_OPTIONS) <= {path for path, _ in COMMANDS}
+    for path, options in KEY_OPTIONS.items():
+        text = _help(*path)
+        missing = [o for o in options if not re.search(rf"{re.escape(o)}\b", text)]
+        assert not missing, (path, missing)
 
 
 def _acg2vec(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "acg2vec.cli", *args], capture_output=True, text=True, cwd=cwd)
 
 
-def test_user_error_is_one_line_and_nonzero(workdir):
-    # A missing required option is a usage error from typer: non-zero, no traceback.
-    proc = _acg2vec("--workdir", str(workdir), "crawl", "pixiv")
-    assert proc.returncode != 0
-    assert "Traceback" not in proc.stderr
-    assert "Missing option" in proc.stderr and "--from" in proc.stderr
+def _one_line(proc: subprocess.CompletedProcess) -> str:
+    """The single stderr line of a command that failed on a user's mistake (nothing on stdout, no traceback)."""
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert len(lines) == 1, proc.stderr[-3000:]
+    assert proc.stdout == ""
+    return lines[0]
+
+
+def test_a_missing_required_option_is_one_line(workdir):
+    line = _one_line(_acg2vec("--workdir", str(workdir), "crawl", "pixiv"))
+    assert line.endswith("crawl pixiv: Missing option '--from'.")
+
+
+# One user mistake per stage group, through main() in a child process: (arguments, what the line says).
+MISTAKES = {
+    "crawl": (["crawl", "pixiv", "--from", "{missing}"], "is not a folder"),
+    "build": (["build", "texts"], "No raw items under"),
+    "train": (["train", "text"], "No acg_text_pairs corpus found under"),
+    "eval": (["eval", "texts"], "run `acg2vec build texts` first"),
+    "predict": (["predict", "{missing}/a.jpg"], "No tagger model under"),
+    "embed": (["embed", "--text", "{missing}/a.txt"], "No text model at"),
+}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("stage", sorted(MISTAKES))
+def test_a_user_mistake_in_every_stage_is_one_line_on_stderr(stage, workdir, tmp_path):
+    args, says = MISTAKES[stage]
+    args = [a.format(missing=tmp_path / "missing") for a in args]
+    line = _one_line(_acg2vec("--workdir", str(workdir), *args))
+    assert line.startswith("acg2vec: ") and says in line, line
 
 
 def test_a_workdir_that_is_a_file_is_one_sentence_through_main(tmp_path):
