@@ -21,7 +21,7 @@ _FRESH = typer.Option(False, help="Discard a stopped crawl instead of resuming i
 _WIKI_TITLE = typer.Option(None, help="Page title to read (repeatable).")
 _WIKI_LIST_PAGE = typer.Option(None, help="List page whose linked articles are read (repeatable).")
 _WIKI_DEPTH = typer.Option(0, min=0, help="Sub-category levels to follow.")
-_WIKI_LIMIT = typer.Option(0, min=0, help="Pages at most (0: all).")
+_WIKI_LIMIT = typer.Option(0, help="Pages at most (0: all).")
 
 
 def print_report(report: Any) -> None:  # a CrawlReport, imported lazily
@@ -53,7 +53,7 @@ def print_report(report: Any) -> None:  # a CrawlReport, imported lazily
 @app.command("safebooru", help="Crawl posts, tags and image files from Safebooru or any Gelbooru-0.2 site.")
 def safebooru(
     base_url: str = typer.Option("https://safebooru.org", help="Site root (may carry a path prefix)."),
-    limit: int = typer.Option(0, min=0, help="Posts at most (0: all)."),
+    limit: int = typer.Option(0, help="Posts at most (0: all)."),
     tags: str = typer.Option("", help='Tag query, as on the site: "1girl solo -comic".'),
     min_id: int = typer.Option(None, min=0, help="Only posts with an id of at least this."),
     max_id: int = typer.Option(None, min=0, help="Only posts with an id of at most this."),
@@ -96,7 +96,7 @@ def safebooru(
 )
 def bangumi(
     base_url: str = typer.Option("https://api.bgm.tv", help="API root (may carry a path prefix)."),
-    limit: int = typer.Option(0, min=0, help="Subjects at most (0: all)."),
+    limit: int = typer.Option(0, help="Subjects at most (0: all)."),
     ids: str = typer.Option(None, help="Comma-separated subject ids to crawl instead of browsing."),
     subject_type: int = typer.Option(
         2, min=0, help="Subject type: 1 book, 2 anime, 3 music, 4 game, 6 real (with --archive, 0 imports every type)."
@@ -168,7 +168,7 @@ def animelist(
         "the MyAnimeList root (default https://myanimelist.net).",
     ),
     mode: str = typer.Option("jikan", help="jikan (the API) or html (MyAnimeList's own anime pages)."),
-    limit: int = typer.Option(0, min=0, help="Anime at most (0: all)."),
+    limit: int = typer.Option(0, help="Anime at most (0: all)."),
     ids: str = typer.Option(None, help="Comma-separated anime ids to crawl instead of browsing."),
     characters: bool = typer.Option(True, help="Also crawl characters and voice actors (Jikan mode)."),
     throttle: bool = typer.Option(True, help="Jikan's rate limits and AutoThrottle (turn off only for a local site)."),

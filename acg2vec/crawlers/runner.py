@@ -74,6 +74,7 @@ class CrawlSpec:
     batch_items: int | None = None
     fresh: bool = False
     parent_pid: int | None = None
+    death_signal: bool = False  # the child asked the kernel for SIGTERM when the parent dies
 
 
 def new_run_id() -> str:
@@ -163,11 +164,11 @@ def start_spider(
         fresh=fresh,
         parent_pid=os.getpid(),
     )
+    preexec = _die_with_parent()
+    spec.death_signal = preexec is not None
     spec_path = Path(tmpdir, "spec.json")
     spec_path.write_text(json.dumps(_spec_dict(spec)), encoding="utf-8")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "acg2vec.crawlers.runner", str(spec_path)], preexec_fn=_die_with_parent()
-    )
+    process = subprocess.Popen([sys.executable, "-m", "acg2vec.crawlers.runner", str(spec_path)], preexec_fn=preexec)
     return CrawlHandle(spec, process, tmpdir)
 
 
@@ -269,14 +270,21 @@ def _read_holder(fd: int) -> dict[str, Any]:
         return {}
 
 
-def watch_parent(parent_pid: int, *, interval: float = 0.5, grace: float = ORPHAN_GRACE_S) -> threading.Thread:
-    """Stop this process (SIGTERM, then SIGKILL after ``grace`` s) once ``parent_pid`` is no longer its parent."""
+def watch_parent(
+    parent_pid: int, *, interval: float = 0.5, grace: float = ORPHAN_GRACE_S, death_signal: bool = False
+) -> threading.Thread:
+    """Stop this process (SIGTERM, then SIGKILL after ``grace`` s) once ``parent_pid`` is no longer its parent.
+
+    ``death_signal``: the kernel already sends SIGTERM when the parent dies (``PR_SET_PDEATHSIG``); a second
+    SIGTERM would turn Scrapy's graceful stop into a forced one, so the watchdog only enforces the grace period.
+    """
 
     def watch() -> None:
         while os.getppid() == parent_pid:
             time.sleep(interval)
         logging.getLogger(__name__).warning("the acg2vec process that started this crawl is gone; stopping")
-        os.kill(os.getpid(), signal.SIGTERM)
+        if not death_signal:
+            os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(grace)
         os.kill(os.getpid(), signal.SIGKILL)
 
@@ -374,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     spec = CrawlSpec(**data)
     report_path = Path(spec.report_path)
     if spec.parent_pid is not None:
-        watch_parent(spec.parent_pid)
+        watch_parent(spec.parent_pid, death_signal=spec.death_signal)
     try:
         report = _crawl(spec)
     except UserError as err:

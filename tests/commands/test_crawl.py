@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -107,6 +108,9 @@ def test_kill_9_of_the_crawl_command_leaves_no_crawler_and_the_rerun_writes_each
     assert again.returncode == 0, err
     ids = post_ids(workdir)
     assert sorted(ids) == sorted(p.id for p in site.world.posts) and len(ids) == len(set(ids))
+    runs = json.loads((workdir / "raw" / "safebooru" / "manifest.json").read_text())["runs"]
+    # The orphan stopped as on Ctrl-C (its job kept, then resumed), not killed half-way.
+    assert [r["finish_reason"] for r in runs] == ["shutdown", "finished"]
 
 
 def test_two_crawls_at_once_the_second_refuses_in_one_sentence(workdir):

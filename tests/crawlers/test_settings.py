@@ -12,16 +12,22 @@ pytestmark = pytest.mark.integration
 
 
 def test_a_path_robots_txt_disallows_is_never_requested(workdir):
+    import json
+
+    from acg2vec.errors import UserError
+
     with start_sample_site(posts=20) as site:
-        # The sample site's robots.txt disallows /private/: a crawl pointed there must not send one request to it.
-        report = run_spider(
-            "safebooru",
-            workspace=Workspace.at(workdir),
-            base_url=f"{site.base_url}/private/safebooru",
-            throttle=False,
-            quiet=True,
-            timeout=120,
-        )
+        # The sample site's robots.txt disallows /private/: a crawl pointed there must not send one request to it,
+        # and one that robots.txt forbids entirely is the user's to know, not a quiet success.
+        with pytest.raises(UserError, match="forbids"):
+            run_spider(
+                "safebooru",
+                workspace=Workspace.at(workdir),
+                base_url=f"{site.base_url}/private/safebooru",
+                throttle=False,
+                quiet=True,
+                timeout=120,
+            )
         allowed = run_spider(
             "safebooru",
             workspace=Workspace.at(workdir),
@@ -29,6 +35,8 @@ def test_a_path_robots_txt_disallows_is_never_requested(workdir):
             throttle=False,
             quiet=True,
         )
-    assert report.finish_reason == "finished" and report.items_written == 0
-    assert report.requests == 1 and report.status_counts == {"200": 1}  # robots.txt alone
+    refused = json.loads((workdir / "raw" / "safebooru" / "manifest.json").read_text())["runs"][0]
+    assert refused["finish_reason"] == "finished" and refused["written"] == {}
+    assert refused["requests"] == 1 and refused["status_counts"] == {"200": 1}  # robots.txt alone
+    assert refused["bad_input"] == {"forbidden-by-robots": 1}
     assert allowed.written.get("post") == 20

@@ -87,8 +87,9 @@ class ApiSpider(scrapy.Spider):
         """Errback: an HTTP error status (after retries) or a network failure, counted by kind."""
         request = failure.request
         response = getattr(failure.value, "response", None)
-        if isinstance(failure.value, IgnoreRequest):
+        if response is None and isinstance(failure.value, IgnoreRequest):
             # Refused before any network traffic (robots.txt, a file host guard): not a network error.
+            # (An HTTP error status is an IgnoreRequest too, but one with a response.)
             robots = "robots.txt" in str(failure.value)
             self.drop("forbidden-by-robots" if robots else "request-refused", url=request.url,
                       detail=failure.getErrorMessage())  # fmt: skip
