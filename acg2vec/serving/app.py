@@ -207,8 +207,8 @@ def create_app(config: ServeConfig, *, services: Services | None = None, milvus_
             raise BadInput(503, "The server is still loading its models and indexes; retry in a few seconds.")
         for part in parts:
             if getattr(current, part) is None:
-                what = {"tagger": "a tagger", "embedder": "an image embedder", "image_store": "an image index",
-                        "text": "an acgvoc2vec model", "work_search": "a work index", "tags": "a tag list"}[part]  # fmt: skip
+                what = {"tagger": "tagger", "embedder": "image embedder", "image_store": "image index",
+                        "text": "acgvoc2vec model", "work_search": "work index", "tags": "tag list"}[part]  # fmt: skip
                 raise BadInput(503, f"This server has no {what}; see /readyz for what is missing.")
         return current
 

@@ -258,3 +258,32 @@ def test_with_an_api_key_the_docs_offer_it_and_the_api_wants_it(backend_services
         assert keyed.get("/docs").status_code == 200 and keyed.get("/").status_code == 200
         schema = keyed.get("/openapi.json").json()
         assert schema["components"]["securitySchemes"]["ApiKey"]["name"] == "X-API-Key"
+
+
+def test_ready_only_once_loaded_and_missing_pieces_are_named(served_workdir, tmp_path):  # noqa: F811
+    import shutil
+    import time
+
+    from acg2vec.serving.app import create_app
+    from acg2vec.serving.services import ServeConfig
+
+    # A workdir with the text side only: the image endpoints say what is missing, the rest is served.
+    workdir = tmp_path / "acg2vec-data"
+    for part in ("models/acgvoc2vec", "index/works", "index/tags"):
+        shutil.copytree(served_workdir / part, workdir / part)
+    with TestClient(create_app(ServeConfig(workdir=str(workdir)))) as loading:
+        first = loading.get("/readyz")
+        assert first.status_code == 503 and first.json()["status"] == "loading"
+        one_sentence(loading.post("/v1/tags", files=upload()), 503, "still loading")
+        assert loading.get("/healthz").status_code == 200
+        deadline = time.monotonic() + 120
+        while (ready := loading.get("/readyz")).status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        missing = " ".join(ready.json()["missing"])
+        assert "no tagger" in missing and "no image index" in missing
+        one_sentence(loading.post("/v1/tags", files=upload()), 503, "This server has no tagger")
+        assert (
+            loading.get("/v1/works/search", params={"q": "鋼の錬金術師"}).json()["results"][0]["entity_id"]
+            == "bangumi:2"
+        )
