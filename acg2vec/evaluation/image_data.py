@@ -17,6 +17,7 @@ from acg2vec.datasets.versions import complete_dataset_dirs
 from acg2vec.deadletter import DeadLetters
 from acg2vec.errors import UserError
 from acg2vec.evaluation.tagging_metrics import TagInfo
+from acg2vec.logs import progress_task
 from acg2vec.trainers.image.image_model import ImageDecodeError
 
 log = logging.getLogger(__name__)
@@ -147,8 +148,6 @@ def run_model(
     A batch that fails is retried image by image, and the images that still fail are counted as
     ``undecodable-image`` with their id, so one bad file never stops an evaluation.
     """
-    from acg2vec.logs import progress_task
-
     outputs: list[np.ndarray | None] = [None] * len(images)
     with progress_task(f"Computing {what}", total=len(images)) as advance:
         for start in _batches(len(images), batch_size):

@@ -23,7 +23,11 @@ import numpy as np
 from acg2vec.datasets.acg_text_pairs.schema import COLUMNS, parquet_dir
 from acg2vec.deadletter import DeadLetters
 from acg2vec.errors import UserError
+from acg2vec.evaluation.faiss_index import exact_search
 from acg2vec.evaluation.report import Section, Table
+from acg2vec.evaluation.text_search import TextSearcher
+from acg2vec.trainers.text.lexical_baseline import CharNgramTfidf, LexicalConfig
+from acg2vec.trainers.text.normalize import normalize_text
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +135,6 @@ def rank(query_vectors, corpus_vectors, k: int) -> np.ndarray:
             order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
             out[start : start + 256] = np.take_along_axis(top, order, axis=1)
         return out
-    from acg2vec.evaluation.faiss_index import exact_search
-
     _, ids = exact_search(np.asarray(corpus_vectors), np.asarray(query_vectors), k, metric="ip")
     return ids
 
@@ -170,9 +172,6 @@ def searcher_rankers(
     model, fit_texts: list[str], scorers: tuple[str, ...], *, fusion: str = "rrf", batch_size: int = 64
 ) -> dict[str, Callable[[Task, int], np.ndarray]]:
     """One ranker per scorer of a TextSearcher over each task's candidates (one searcher, one encoding, per task)."""
-    from acg2vec.evaluation.text_search import TextSearcher
-    from acg2vec.trainers.text.lexical_baseline import CharNgramTfidf
-
     lexical = CharNgramTfidf().fit(fit_texts)  # one IDF for every task, as the trainer's baseline fits it
     cache: dict[str, tuple[TextSearcher, np.ndarray | None]] = {}
 
@@ -214,7 +213,6 @@ def sentence_transformer_encoder(model_dir: str, *, batch_size: int = 64) -> Enc
     if not os.path.isdir(model_dir):
         raise UserError(f"no sentence-transformers model at {model_dir}; train one with `acg2vec train text`.")
     from acg2vec.trainers.text.input_module import load_encoder
-    from acg2vec.trainers.text.normalize import normalize_text
 
     model = load_encoder(model_dir, device="cpu")
 
@@ -234,8 +232,6 @@ def lexical_encoder(fit_texts: list[str], *, normalization: str | None = None) -
     """The text trainer's character n-gram TF-IDF baseline, fit on ``fit_texts``; rows are L2-normalised.
 
     ``normalization`` defaults to the script normalisation the encoder applies; "none" gives the plain index."""
-    from acg2vec.trainers.text.lexical_baseline import CharNgramTfidf, LexicalConfig
-
     config = LexicalConfig() if normalization is None else LexicalConfig(normalization=normalization)
     return CharNgramTfidf(config).fit(fit_texts).transform
 

@@ -12,6 +12,7 @@ import shutil
 from dataclasses import asdict, dataclass, field
 
 from acg2vec.errors import UserError
+from acg2vec.trainers.image.models import illust2vec
 
 log = logging.getLogger(__name__)
 
@@ -281,7 +282,6 @@ def _multi_worker_workarounds(model, element_spec) -> None:
 
 def _export(model, spec, config: TrainConfig, vocab, thresholds: dict, metrics: dict, image_size: int) -> None:
     from acg2vec.trainers.image import export
-    from acg2vec.trainers.image.models import illust2vec
 
     args = {**asdict(config), "image_size": image_size, "num_tags": len(vocab)}
     if spec.task == "deepix":

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from acg2vec.errors import UserError
-from acg2vec.trainers.text.normalize import NORMALIZATION
+from acg2vec.trainers.text.normalize import NORMALIZATION, normalizer
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -99,7 +99,6 @@ def build_small_model(
     from transformers import BertConfig, BertModel
 
     from acg2vec.trainers.text.input_module import NormalizedTransformer
-    from acg2vec.trainers.text.normalize import normalizer
 
     config = config or SmallModelConfig()
     out_dir = Path(out_dir)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from acg2vec.errors import UserError
 from acg2vec.trainers.text.base_model import SmallModelConfig
 
 LOSSES = ("mnrl", "cached-mnrl", "symmetric-mnrl", "gist")
@@ -109,8 +110,6 @@ RECIPES = {"default": default_recipe, "original": original_recipe, "tiny": tiny_
 
 def recipe(name: str) -> TextTrainConfig:
     """The recipe called ``name``, or a UserError naming the known ones."""
-    from acg2vec.errors import UserError
-
     if name not in RECIPES:
         raise UserError(f"Unknown text recipe {name!r}; choose one of {', '.join(RECIPES)}.")
     return RECIPES[name]()

@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from acg2vec.beam_pipelines.pair_extractors import PAIR_TYPES
 from acg2vec.datasets.acg_text_pairs.schema import COLUMNS, NAME
 from acg2vec.deadletter import DeadLetters
 from acg2vec.errors import UserError
+from acg2vec.trainers.text.lexical_baseline import CharNgramTfidf
 
 if TYPE_CHECKING:
     from datasets import Dataset, DatasetDict
@@ -162,8 +164,6 @@ def hard_negative_types() -> frozenset[str]:
 
     A look-alike there is a real confusion (another work's similar title); a title -> character or summary pair
     has no look-alike of that kind."""
-    from acg2vec.beam_pipelines.pair_extractors import PAIR_TYPES
-
     short = {"title", "name"}
     return frozenset(t for t, kinds in PAIR_TYPES.items() if set(kinds) <= short and not t.endswith("-character"))
 
@@ -179,8 +179,6 @@ def mine_hard_negatives(
     gets fewer (its list is shorter).
     """
     import numpy as np
-
-    from acg2vec.trainers.text.lexical_baseline import CharNgramTfidf
 
     docs = sorted(set(positives))
     doc_entities: dict[str, set[str]] = {}

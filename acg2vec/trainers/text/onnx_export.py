@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from acg2vec.errors import UserError
+from acg2vec.trainers.text.evaluators import score_similarities
+from acg2vec.trainers.text.normalize import normalizer
 
 if TYPE_CHECKING:
     from acg2vec.trainers.text.evaluators import EvalSets
@@ -94,8 +96,6 @@ class OnnxEncoder:
         import onnxruntime as ort
         from transformers import AutoTokenizer
 
-        from acg2vec.trainers.text.normalize import normalizer
-
         self.session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
         self.max_seq_length = max_seq_length
@@ -134,7 +134,6 @@ def _cosine(encode):
 
 def measure_onnx_quality(model_dir: str | Path, sets: EvalSets, paths: dict[str, str]) -> dict[str, dict[str, float]]:
     """Held-out metrics and encoding speed of the torch model and each ONNX export; written to onnx/quality.json."""
-    from acg2vec.trainers.text.evaluators import score_similarities
     from acg2vec.trainers.text.input_module import load_encoder
 
     model_dir = Path(model_dir)

@@ -22,7 +22,13 @@ from typing import Any
 
 from acg2vec.deadletter import DeadLetters
 from acg2vec.errors import UserError
+from acg2vec.trainers.text.base_model import load_base_model
 from acg2vec.trainers.text.configs import LOSSES, SAMPLING, TextTrainConfig, resolved_learning_rate
+from acg2vec.trainers.text.evaluators import build_eval_sets, evaluate_model, make_evaluator, tidy_metrics
+from acg2vec.trainers.text.export import export_model
+from acg2vec.trainers.text.lexical_baseline import lexical_baseline_metrics
+from acg2vec.trainers.text.losses import make_loss
+from acg2vec.trainers.text.onnx_export import export_onnx, measure_onnx_quality
 
 log = logging.getLogger(__name__)
 
@@ -74,13 +80,8 @@ def train_text_model(config: TextTrainConfig) -> TrainResult:
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.base.sampler import BatchSamplers
 
-    from acg2vec.trainers.text.base_model import load_base_model
     from acg2vec.trainers.text.data import by_pair_type, corpus_texts, load_pairs, pair_type_counts
-    from acg2vec.trainers.text.evaluators import build_eval_sets, evaluate_model, make_evaluator, tidy_metrics
-    from acg2vec.trainers.text.export import export_model
     from acg2vec.trainers.text.input_module import load_encoder
-    from acg2vec.trainers.text.lexical_baseline import lexical_baseline_metrics
-    from acg2vec.trainers.text.losses import make_loss
 
     check_config(config)
     started = time.perf_counter()
@@ -223,8 +224,6 @@ def train_text_model(config: TextTrainConfig) -> TrainResult:
             log_history=trainer.state.log_history,
         )
         if config.export_onnx:
-            from acg2vec.trainers.text.onnx_export import export_onnx, measure_onnx_quality
-
             result.onnx = measure_onnx_quality(output, eval_sets, export_onnx(output))
             saved = json.loads((output / "eval_results.json").read_text())
             (output / "eval_results.json").write_text(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from acg2vec.errors import UserError
+
 DEFAULT_IMAGE_SIZE = 224
 EMBEDDING_LAYER = "embedding_relu"
 
@@ -25,8 +27,6 @@ def make_model(
     """
     import keras
     from keras import layers
-
-    from acg2vec.errors import UserError
 
     if weights is not None and not Path(weights).is_file():
         raise UserError(f"The VGG16 weights file {weights} does not exist.")
