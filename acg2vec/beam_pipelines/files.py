@@ -78,10 +78,12 @@ def rename(source: str, target: str) -> None:
     FileSystems.rename([source], [target])
 
 
-def write_locally_then_copy(out_dir: str, write: Callable[[str], None]) -> None:
+def write_locally_then_copy(
+    out_dir: str, write: Callable[[str], None], *, keep: Callable[[str], bool] = lambda _name: True
+) -> None:
     """Let ``write(folder)`` write files into ``out_dir``; on a remote ``out_dir`` it writes into a local staging
-    folder whose files are then copied through ``FileSystems`` (for writers that use TensorFlow's own file
-    systems, which may not know the remote scheme)."""
+    folder whose files (those whose name ``keep`` accepts) are then copied through ``FileSystems`` (for writers
+    that use TensorFlow's own file systems, which may not know the remote scheme)."""
     if "://" not in out_dir:
         write(out_dir)
         return
@@ -91,5 +93,5 @@ def write_locally_then_copy(out_dir: str, write: Callable[[str], None]) -> None:
     with tempfile.TemporaryDirectory(prefix="acg2vec-stage-") as stage:
         write(stage)
         for path in sorted(Path(stage).rglob("*")):
-            if path.is_file():
+            if path.is_file() and keep(path.name):
                 write_bytes(f"{out_dir.rstrip('/')}/{path.relative_to(stage).as_posix()}", path.read_bytes())

@@ -10,13 +10,19 @@ passed (``--project``, ``--region``, ``--temp_location``, ``--setup_file`` ...).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
-from collections.abc import Sequence
+import re
+import sys
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from acg2vec.errors import UserError
+
+log = logging.getLogger(__name__)
 
 LOCAL_RUNNERS = ("direct", "directrunner", "fnapirunner")
 # The local batch runner, by class path so Beam's runner switch (Prism first) is never consulted.
@@ -84,6 +90,52 @@ def _worker_record_to_file(record: logging.LogRecord) -> bool:
     if record.levelno < logging.ERROR:
         record.file_only = True
     return True
+
+
+# What local worker processes write straight to descriptor 2 while they start (TensorFlow's C++ banner ignores
+# TF_CPP_MIN_LOG_LEVEL for its oneDNN line, and Beam warns before its log relay is up).
+WORKER_NOISE = re.compile(
+    r"All log messages before absl::InitializeLog\(\) is called"
+    r"|oneDNN custom operations are on"
+    r"|cpu_feature_guard|This TensorFlow binary is optimized|rebuild TensorFlow with the appropriate compiler flags"
+    r"|No semi_persistent_directory found|No session file found"
+)
+
+
+@contextlib.contextmanager
+def worker_stderr_to_log() -> Iterator[None]:
+    """While a local pipeline runs, descriptor 2 (inherited by its worker processes) goes through a filter: the
+    workers' start-up lines (:data:`WORKER_NOISE`) go to the log file at debug level, every other line on to
+    the console as it was, as it comes."""
+    try:
+        sys.stderr.flush()
+        console_fd = os.dup(2)
+    except (OSError, ValueError):  # no descriptor 2 (a closed or replaced stderr): nothing to filter
+        yield
+        return
+    read_fd, write_fd = os.pipe()
+    os.dup2(write_fd, 2)
+    os.close(write_fd)
+
+    def pump() -> None:
+        with os.fdopen(read_fd, "rb") as pipe:
+            for raw in pipe:
+                if WORKER_NOISE.search(raw.decode("utf-8", "replace")):
+                    log.debug(
+                        "worker start-up: %s", raw.decode("utf-8", "replace").rstrip(), extra={"file_only": True}
+                    )
+                else:
+                    os.write(console_fd, raw)
+
+    thread = threading.Thread(target=pump, name="worker-stderr", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(console_fd, 2)  # the pipe closes once the last worker holding it has exited
+        thread.join(timeout=10)
+        os.close(console_fd)
 
 
 def quiet_local_workers() -> None:

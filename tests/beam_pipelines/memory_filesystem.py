@@ -24,7 +24,13 @@ STORE: dict[str, bytes] = {}
 _LOCK = threading.Lock()
 
 
+class _Reader(io.BytesIO):
+    mode = "rb"  # what Beam's CompressedFile asks
+
+
 class _Writer(io.BytesIO):
+    mode = "wb"
+
     def __init__(self, path: str) -> None:
         super().__init__()
         self.path = path
@@ -70,7 +76,7 @@ class MemoryFileSystem(FileSystem):
             with _LOCK:
                 if path not in STORE:
                     raise BeamIOError("Open failed", {path: FileNotFoundError(path)})
-                raw = io.BytesIO(STORE[path])
+                raw = _Reader(STORE[path])
         if compression_type == CompressionTypes.UNCOMPRESSED:
             return raw
         return CompressedFile(raw, compression_type=compression_type)

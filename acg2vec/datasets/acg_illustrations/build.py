@@ -34,6 +34,7 @@ from acg2vec.beam_pipelines.options import (
     dataflow_dry_run_config,
     describe_dataflow_job,
     pipeline_options,
+    worker_stderr_to_log,
 )
 from acg2vec.beam_pipelines.tfrecord_shards import TFRecordShardSink
 from acg2vec.datasets.acg_illustrations.acg_illustrations_dataset_builder import Builder
@@ -178,8 +179,9 @@ def run_build(
         log.info(
             "Building %s/%s from %s (runner: %s, %d buckets)", NAME, config.size, raw_root, runner.runner, num_buckets
         )
-        result = pipeline.run()
-        state = result.wait_until_finish()
+        with worker_stderr_to_log():
+            result = pipeline.run()
+            state = result.wait_until_finish()
         if str(state) not in ("DONE", "PipelineState.DONE"):
             raise RuntimeError(f"the Beam pipeline ended in state {state}; {tmp_dir} is left incomplete")
         metrics = metric_counts(result)

@@ -122,27 +122,31 @@ def write_tfds_metadata(out_dir: str, info, config: ImageBuildConfig, counts: di
     metadata.json and the dataset card."""
     import tensorflow_datasets as tfds
 
-    template = tfds.core.ShardedFileTemplate(
-        data_dir=out_dir,
-        template=tfds.core.naming.DEFAULT_FILENAME_TEMPLATE,
-        dataset_name=NAME,
-        filetype_suffix="tfrecord",
-    )
-    # Shard lengths read through Beam's file systems (TensorFlow may not know a remote scheme).
-    split_infos = [
-        tfds.core.SplitInfo(
-            name=split,
-            shard_lengths=[count_records(path) for path, _ in shards],
-            num_bytes=sum(size for _, size in shards),
-            filename_template=template,
-        )
-        for split, shards in sorted(split_shards(out_dir, NAME).items())
-    ]
-    info.set_file_format("tfrecord", override=True)
-    info.set_splits(tfds.core.SplitDict(split_infos))
+    # Shard lengths read through Beam's file systems; TFDS (which may not know a remote scheme) only writes the
+    # metadata, into a local staging folder when the output is remote.
+    shards = {
+        split: ([count_records(path) for path, _ in found], sum(size for _, size in found))
+        for split, found in sorted(split_shards(out_dir, NAME).items())
+    }
     metadata = dataset_metadata(out_dir, counts, config)
-    info.metadata.update(metadata)
-    files.write_locally_then_copy(out_dir, info.write_to_directory)
-    splits = {s.name: s.num_examples for s in split_infos}
+
+    def write(folder: str) -> None:
+        template = tfds.core.ShardedFileTemplate(
+            data_dir=folder,
+            template=tfds.core.naming.DEFAULT_FILENAME_TEMPLATE,
+            dataset_name=NAME,
+            filetype_suffix="tfrecord",
+        )
+        split_infos = [
+            tfds.core.SplitInfo(name=split, shard_lengths=lengths, num_bytes=num_bytes, filename_template=template)
+            for split, (lengths, num_bytes) in shards.items()
+        ]
+        info.set_file_format("tfrecord", override=True)
+        info.set_splits(tfds.core.SplitDict(split_infos))
+        info.metadata.update(metadata)
+        info.write_to_directory(folder)
+
+    files.write_locally_then_copy(out_dir, write)
+    splits = {split: sum(lengths) for split, (lengths, _) in shards.items()}
     write_dataset_card(out_dir, splits, metadata)
     return splits

@@ -44,6 +44,7 @@ from acg2vec.beam_pipelines.options import (
     dataflow_dry_run_config,
     describe_dataflow_job,
     pipeline_options,
+    worker_stderr_to_log,
 )
 from acg2vec.beam_pipelines.raw_io import ReadRawLines
 from acg2vec.datasets.acg_text_pairs import schema
@@ -62,6 +63,11 @@ from acg2vec.errors import UserError
 log = logging.getLogger(__name__)
 
 SHARD_TEMPLATE = "{DATASET}-{SPLIT}.{FILEFORMAT}-{SHARD_X_OF_Y}"
+
+
+def shard_path(out_dir: str, split: str, index: int, count: int) -> str:
+    """A TFRecord shard's name in TFDS's layout (:data:`SHARD_TEMPLATE`)."""
+    return f"{out_dir}/{schema.NAME}-{split}.tfrecord-{index:05d}-of-{count:05d}"
 
 
 @dataclass(slots=True)
@@ -175,7 +181,7 @@ def build_text_pairs(
         for number, (what, build) in enumerate(passes, 1):
             log.info("acg_text_pairs %d/3: %s", number, what)
             timer = time.time()
-            with beam.Pipeline(options=options) as p:
+            with worker_stderr_to_log(), beam.Pipeline(options=options) as p:
                 build(p)
             counters.update(metric_counts(p.result))
             log.info("acg_text_pairs %d/3 done in %.0f s", number, time.time() - timer)
@@ -211,42 +217,36 @@ def _write_tfds_metadata(out_dir: str, num_buckets: int, stats: list[dict], coun
             data_dir=folder, template=SHARD_TEMPLATE, dataset_name=schema.NAME, filetype_suffix="tfrecord"
         )
 
-    template = template_in(out_dir)
-    split_infos = []
-    split_rows: dict[str, int] = {}
+    # Shard names and lengths first, through Beam's file systems; TFDS (which may not know a remote scheme) only
+    # writes the metadata, into a local staging folder when the output is remote.
+    lengths_by_split: dict[str, tuple[list[int], int]] = {}
     for split in schema.SPLITS:
         shards = sorted((s["bucket"], s["splits"][split]) for s in stats if split in s["splits"])
-        lengths: list[int] = []
-        num_bytes = 0
         for index, (_, shard) in enumerate(shards):
-            target = template.replace(split=split).sharded_filepath(shard_index=index, num_shards=len(shards))
-            files.rename(shard["path"], str(target))
-            lengths.append(shard["rows"])
-            num_bytes += shard["bytes"]
-        if not lengths:
+            files.rename(shard["path"], shard_path(out_dir, split, index, len(shards)))
+        if not shards:
             # TFDS wants at least one shard per declared split; an empty file is a valid empty TFRecord.
-            files.write_bytes(str(template.replace(split=split).sharded_filepath(shard_index=0, num_shards=1)), b"")
-            lengths = [0]
-        split_infos.append(
-            tfds.core.SplitInfo(name=split, shard_lengths=lengths, num_bytes=num_bytes, filename_template=template)
-        )
-        split_rows[split] = sum(lengths)
+            files.write_bytes(shard_path(out_dir, split, 0, 1), b"")
+        lengths = [shard["rows"] for _, shard in shards] or [0]
+        lengths_by_split[split] = (lengths, sum(shard["bytes"] for _, shard in shards))
+    split_rows = {split: sum(lengths) for split, (lengths, _) in lengths_by_split.items()}
 
     def write(folder: str) -> None:
+        if folder != out_dir:  # TFDS lists the shards by name: empty stand-ins in the staging folder
+            for split, (lengths, _) in lengths_by_split.items():
+                for index in range(len(lengths)):
+                    with open(shard_path(folder, split, index, len(lengths)), "wb"):
+                        pass
+        template = template_in(folder)
         infos = [
-            tfds.core.SplitInfo(
-                name=i.name,
-                shard_lengths=i.shard_lengths,
-                num_bytes=i.num_bytes,
-                filename_template=template_in(folder),
-            )
-            for i in split_infos
+            tfds.core.SplitInfo(name=split, shard_lengths=lengths, num_bytes=num_bytes, filename_template=template)
+            for split, (lengths, num_bytes) in lengths_by_split.items()
         ]
         tfds.folder_dataset.write_metadata(
             data_dir=folder,
             features=make_features(),
             split_infos=infos,
-            filename_template=template_in(folder),
+            filename_template=template,
             version=str(Builder.VERSION),
             description=DESCRIPTION,
             supervised_keys=SUPERVISED_KEYS,
@@ -254,7 +254,7 @@ def _write_tfds_metadata(out_dir: str, num_buckets: int, stats: list[dict], coun
             check_data=folder == out_dir,  # read back when TensorFlow reads the folder itself
         )
 
-    files.write_locally_then_copy(out_dir, write)
+    files.write_locally_then_copy(out_dir, write, keep=lambda name: ".tfrecord-" not in name)
     by_type_source: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for s in stats:
         for _split, pair_type, source, n in s["counts"]:

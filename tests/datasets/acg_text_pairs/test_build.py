@@ -439,3 +439,26 @@ def test_real_captures_through_the_build(shared_fixtures: Path, tmp_path: Path) 
     # pixiv: the captures translate tags to English only, so no tag_ja-tag_zh pair and a named drop per tag.
     assert "tag_ja-tag_zh" not in by_type
     assert report.counters["Items-tag-without-zh"] == len(items[("pixiv", "tag_translation")]) > 0
+
+
+@pytest.mark.integration
+def test_a_line_that_is_not_utf8_is_dead_lettered_in_every_raw_family(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    shutil.copytree(DUMMY_RAW, raw)
+    families = sorted(p for p in raw.glob("*/*-*.jsonl*"))
+    bad = b'{"kind": "work", "titles": {"ja": "caf\xe9"}}\n'  # Latin-1: not UTF-8
+    for path in families:
+        data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        data = data.rstrip(b"\n") + b"\n" + bad
+        path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
+    report = build.build_text_pairs(str(raw), str(tmp_path / "datasets"), runner=LOCAL)
+    assert report.counters["Lines-undecodable-utf8"] == len(families) >= 5
+    balance = build.accounting(report.counters)
+    assert balance["lines_add_up"] and balance["pairs_add_up"]
+    dead = []
+    with gzip.open(next(Path(report.out_dir, "dead_letters").glob("Lines-*.jsonl.gz")), "rt") as fh:
+        dead = [json.loads(line) for line in fh]
+    assert [(d["reason"], d["step"]) for d in dead] == [("undecodable-utf8", "Lines")] * len(families)
+    assert all("0xe9" in d["detail"] and "caf\ufffd" in d["record"] for d in dead)
+    # The same rows as without the bad lines: nothing else was lost.
+    assert report.split_rows == {s: len(r) for s, r in text_rows.rows_in_memory(str(DUMMY_RAW)).items()}
