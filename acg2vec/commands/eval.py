@@ -3,13 +3,13 @@ and prints a short table. Heavy libraries are imported inside the commands so ``
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import typer
 
 from acg2vec.commands.state import workspace
-from acg2vec.datasets.acg_illustrations.features import SELECTED_TAGS_FILE
 from acg2vec.errors import UserError
 
 app = typer.Typer(no_args_is_help=True)
@@ -26,14 +26,11 @@ def _model_path(value: str) -> str:
 
 
 def _image_models(*, taggers_only: bool = False) -> list[str]:
-    """Exported image models in the workdir; with ``taggers_only`` just those that predict tags.
+    """Image models in the workdir's model folders; with ``taggers_only`` just those that predict tags."""
+    from acg2vec.trainers.image.predict import image_models
 
-    illust2vec is an embedding model: it has no tag head and no ``selected_tags.csv``.
-    """
     ws = workspace()
-    found = [ws.models(n) for n in IMAGE_MODELS if os.path.isfile(os.path.join(ws.models(n), "saved_model.pb"))]
-    if taggers_only:
-        found = [m for m in found if os.path.isfile(os.path.join(m, SELECTED_TAGS_FILE))]
+    found = image_models(ws.models(), IMAGE_MODELS, taggers_only=taggers_only)
     if not found:
         kind = "tagger" if taggers_only else "image model"
         raise UserError(
@@ -82,8 +79,8 @@ def tagger(
     split: str = typer.Option(
         "test", help="Split to evaluate (not validation: the trainers tune thresholds.json on validation)."
     ),
-    max_images: int = typer.Option(None, help="Evaluate at most this many images."),
-    batch_size: int = typer.Option(32, help="Images per model call."),
+    max_images: int = typer.Option(None, min=1, help="Evaluate at most this many images."),
+    batch_size: int = typer.Option(32, min=1, help="Images per model call."),
     run: str = typer.Option("main", help=RUN_HELP),
     release: list[Path] = typer.Option(
         None,
@@ -137,9 +134,11 @@ def images(
     ),
     dataset: Path = typer.Option(None, "--dataset", "-d", help="acg_illustrations folder (default: the workdir's)."),
     split: str = typer.Option("validation", help="Split to evaluate."),
-    k: int = typer.Option(10, "-k", help="Ranks scored."),
+    k: int = typer.Option(10, "-k", min=1, help="Ranks scored."),
     min_jaccard: float = typer.Option(0.3, help="Two images are relevant when their label sets overlap this much."),
-    max_images: int = typer.Option(5000, help="Evaluate at most this many images (every one queries all others)."),
+    max_images: int = typer.Option(
+        5000, min=2, help="Evaluate at most this many images (every one queries all others)."
+    ),
     run: str = typer.Option("main", help=RUN_HELP),
 ) -> None:
     from acg2vec.evaluation.image_retrieval import ImageRetrievalConfig, evaluate_image_retrieval, images_section
@@ -167,13 +166,28 @@ def texts(
         None, help="The untrained base model's folder (default: where `acg2vec train text` left it, if it did)."
     ),
     splits: list[str] = typer.Option(["validation", "test"], "--split", help="Held-out splits (repeatable)."),
-    max_queries: int = typer.Option(2000, help="Queries per pair type at most."),
+    max_queries: int = typer.Option(2000, min=1, help="Queries per pair type at most."),
+    scorers: list[str] = typer.Option(
+        ["dense", "lexical", "hybrid"],
+        "--scorer",
+        help="Search scorers to run (repeatable): dense (the encoder), lexical (script-normalised char n-gram "
+        "TF-IDF), hybrid (their fusion). The plain TF-IDF baseline always runs.",
+    ),
+    fusion: str = typer.Option(
+        "rrf", "--fusion", help="The hybrid scorer's fusion: rrf (reciprocal rank) or weighted."
+    ),
     run: str = typer.Option("main", help=RUN_HELP),
 ) -> None:
     from acg2vec.evaluation.text_retrieval import TextRetrievalConfig, evaluate_text_retrieval, texts_section
+    from acg2vec.evaluation.text_search import FUSIONS, SCORERS
 
+    for name, value, allowed in [("scorer", s, SCORERS) for s in scorers] + [("fusion", fusion, FUSIONS)]:
+        if value not in allowed:
+            raise UserError(f"Unknown {name} {value!r}; choose one of {', '.join(allowed)}.")
     ws = workspace()
-    config = TextRetrievalConfig(splits=tuple(splits), max_queries_per_type=max_queries)
+    config = TextRetrievalConfig(
+        splits=tuple(splits), max_queries_per_type=max_queries, scorers=tuple(dict.fromkeys(scorers)), fusion=fusion
+    )
     metrics = evaluate_text_retrieval(
         _model_path(model),
         ws.datasets(),
@@ -197,14 +211,17 @@ def ann(
         "--vectors",
         help="A .npy float array of shape (n, dim) (e.g. from `acg2vec embed`); default: generated clustered vectors.",
     ),
-    n: int = typer.Option(100_000, help="Generated vectors (without --vectors)."),
-    dim: int = typer.Option(512, help="Dimension of generated vectors."),
-    queries: int = typer.Option(1000, help="Queries held out of the vectors."),
+    n: int = typer.Option(100_000, min=20, help="Generated vectors (without --vectors)."),
+    generator: str = typer.Option(
+        "clustered", help="clustered (48-d latent, easy) or latent (2,000 broad clusters in 256-d, unit length)."
+    ),
+    dim: int = typer.Option(512, min=1, help="Dimension of generated vectors."),
+    queries: int = typer.Option(1000, min=1, help="Queries held out of the vectors."),
     budget_gb: float = typer.Option(4.0, help="Memory budget of the index in GiB."),
     target_recall: float = typer.Option(0.95, help="Recall@10 the tuned setting must reach."),
     target_speedup: float = typer.Option(30.0, help="Single-thread speed-up over exact search to reach."),
     max_ms: float = typer.Option(
-        None, "--max-ms", help="Latency target (batched ms per query): tune for the best recall within it."
+        None, "--max-ms", help="Latency target (single-thread ms per query) the chosen setting must meet."
     ),
     factory: list[str] = typer.Option(None, "--factory", help="Another FAISS factory string to compare (repeatable)."),
     metric: str = typer.Option("l2", help="l2, or ip (inner product; normalise vectors for cosine)."),
@@ -212,8 +229,14 @@ def ann(
 ) -> None:
     import numpy as np
 
-    from acg2vec.evaluation.ann_benchmark import AnnConfig, ann_section, clustered_vectors, run_ann_benchmark
-    from acg2vec.evaluation.faiss_index import GIB
+    from acg2vec.evaluation.ann_benchmark import (
+        AnnConfig,
+        ann_section,
+        clustered_vectors,
+        latent_clusters,
+        run_ann_benchmark,
+    )
+    from acg2vec.evaluation.faiss_index import CHOICE_FILE, GIB
 
     if vectors is not None:
         if not vectors.is_file():
@@ -224,8 +247,12 @@ def ann(
             raise UserError(f"{vectors} is not a .npy array ({err}).") from err
         if data.ndim != 2 or len(data) < 20:
             raise UserError(f"{vectors} must hold a 2-d array of at least 20 vectors, not shape {data.shape}.")
-    else:
+    elif generator == "latent":
+        data = latent_clusters(n + queries, dim)
+    elif generator == "clustered":
         data = clustered_vectors(n + queries, dim)
+    else:
+        raise UserError(f"unknown generator {generator!r}; use clustered or latent.")
     config = AnnConfig(
         n_queries=queries,
         memory_budget=int(budget_gb * GIB),
@@ -238,6 +265,9 @@ def ann(
     out_dir = workspace().eval(run)
     result = run_ann_benchmark(np.asarray(data, dtype=np.float32), config=config, out_dir=out_dir)
     section = ann_section(result, plot=os.path.join(out_dir, "ann_recall_qps.png"))
+    # The choice with every candidate's measured curve, as `acg2vec index` keeps it beside a built index.
+    with open(os.path.join(out_dir, f"ann_{CHOICE_FILE}"), "w", encoding="utf-8") as fh:
+        json.dump(result.chooser, fh, indent=1)
     rows = [
         [
             s.index,
@@ -249,4 +279,5 @@ def ann(
         for s in [result.exact, *result.settings]
     ]
     _finish(run, [section], summary=["index", "params", "recall@10", "QPS 1 thread", "vs exact"], rows=rows)
+    typer.echo(f"chosen {result.chooser['factory']} {result.chooser['params']}: {result.chooser['reason']}")
     typer.echo(f"target ({result.target}): {'met' if result.target_met else 'NOT met'}")

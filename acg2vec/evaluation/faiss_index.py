@@ -73,11 +73,8 @@ class TunedSetting:
 
 
 def nlist_for(n: int) -> int:
-    """Number of IVF lists: the power of two nearest sqrt(n), at least 16, and at most n / 39 (k-means needs points)."""
-    nlist = 2 ** round(math.log2(max(math.sqrt(max(n, 1)), 1)))
-    while nlist > 16 and nlist * 39 > n:
-        nlist //= 2
-    return max(16, nlist)
+    """Number of IVF lists of the rules (:func:`ivf_nlist`)."""
+    return ivf_nlist(n)
 
 
 def pq_m_for(dim: int, per: int = 4) -> int:
@@ -91,25 +88,48 @@ def pq_m_for(dim: int, per: int = 4) -> int:
 
 
 def estimate_bytes(factory: str, n: int, dim: int) -> int:
-    """Rough resident size of an index built from ``factory`` holding ``n`` vectors of ``dim`` floats."""
+    """Rough resident size of an index built from ``factory`` holding ``n`` vectors of ``dim`` floats.
+
+    Understands ``Flat``, ``HNSW{M}``, ``[OPQ{m},]IVF{nlist}[_HNSW{M}],{Flat|PQ{m}x4fs|PQ{m}|SQ8|SQfp16}`` and a
+    trailing ``RFlat`` / ``Refine(Flat|SQfp16|SQ8)``.
+    """
     raw = n * dim * 4
-    if factory == "Flat":
-        return raw
-    if factory.startswith("HNSW"):
-        m = int(factory[4:].split(",")[0])
-        # Level 0 keeps 2*M neighbour ids per vector; the upper levels add about 1/M of that.
-        return raw + int(n * 2 * m * 4 * (1 + 1 / m)) + n * 8
     parts = factory.split(",")
-    nlist = int(parts[0][3:])
-    total = nlist * dim * 4 + n * 8  # centroids + ids in the inverted lists
-    codes = parts[1]
-    if codes == "Flat":
+    total = 0
+    refine = None
+    if parts[-1] == "RFlat" or parts[-1].startswith("Refine("):
+        refine = parts.pop()
+    if parts[0].startswith("OPQ"):
+        parts.pop(0)
+        total += dim * dim * 4
+    head = parts[0]
+    if head == "Flat":
         total += raw
-    elif codes.startswith("PQ"):
-        m = int(codes[2:].split("x")[0])
-        total += n * m // 2 + m * 16 * (dim // m) * 4
-    if len(parts) > 2:
-        total += raw if parts[2] == "RFlat" else n * dim  # Refine(SQ8): one byte per dimension
+    elif head.startswith("HNSW"):
+        m = int(head[4:])
+        # Level 0 keeps 2*M neighbour ids per vector; the upper levels add about 1/M of that.
+        total += raw + int(n * 2 * m * 4 * (1 + 1 / m)) + n * 8
+    else:
+        nlist_text, _, quantizer = head[3:].partition("_")
+        nlist = int(nlist_text)
+        total += nlist * dim * 4 + n * 8  # centroids + ids in the inverted lists
+        if quantizer.startswith("HNSW"):
+            total += nlist * 2 * int(quantizer[4:]) * 4 * 2
+        codes = parts[1]
+        if codes == "Flat":
+            total += raw
+        elif codes.startswith("PQ"):
+            m = int(codes[2:].split("x")[0])
+            bits = 4 if codes.endswith("fs") or "x4" in codes else 8
+            # Fast-scan lists are padded to blocks of 32 codes; the codebooks are tiny.
+            total += n * m * bits // 8 + (nlist * 16 * m if codes.endswith("fs") else 0) + m * 2**bits * (dim // m) * 4
+        elif codes == "SQ8":
+            total += n * dim
+        elif codes == "SQfp16":
+            total += n * dim * 2
+    if refine is not None:
+        inner = "Flat" if refine == "RFlat" else refine[len("Refine(") : -1]
+        total += {"Flat": raw, "SQfp16": n * dim * 2, "SQ8": n * dim + 2 * dim * 4}[inner]
     return int(total)
 
 
@@ -133,13 +153,14 @@ def choose_index(
     if n <= cfg.hnsw_max and fits(hnsw):
         return pick(hnsw, f"{n} <= {cfg.hnsw_max} vectors and the graph fits the budget")
     nlist = nlist_for(n)
+    head = ivf_head(nlist)
     # As many sub-quantizers as fit, from dim/2 down to dim/8: 4-bit codes are cheap to scan, and with few of
     # them the candidates of a dense cluster are too coarse for re-ranking to recover (recall stalls below 0.8).
-    pqs = [f"IVF{nlist},PQ{m}x4fs" for m in dict.fromkeys(pq_m_for(dim, per) for per in (2, 4, 8))]
+    pqs = [f"{head},PQ{m}x4fs" for m in dict.fromkeys(pq_m_for(dim, per) for per in (2, 4, 8))]
     for pq in pqs:
         if fits(pq + ",RFlat"):
             return pick(pq + ",RFlat", "fast-scan PQ candidates re-ranked exactly with the raw vectors", nlist)
-    ivf_flat = f"IVF{nlist},Flat"
+    ivf_flat = f"{head},Flat"
     if fits(ivf_flat):
         return pick(ivf_flat, "the raw vectors fit the budget, their PQ codes beside them do not", nlist)
     for pq in pqs:
@@ -293,19 +314,17 @@ def tune_index(
     return TunedSetting(best[0], best[1], best[2], met, pareto)
 
 
-def timed_build(vectors: np.ndarray, factory: str, **kwargs) -> tuple[object, float]:
-    """``build_index`` with its wall time in seconds."""
-    start = time.perf_counter()
-    index = build_index(vectors, factory=factory, **kwargs)
-    return index, time.perf_counter() - start
-
-
-# --- The API the index and serve commands call -------------------------------------------------------------------
+# --- Choice by measurement: the API that `acg2vec eval ann`, `acg2vec index` and `acg2vec serve` share ----------
 
 
 @dataclass(slots=True)
 class ChosenIndex:
-    """What index was chosen and why, with the measured recall-QPS curve of every candidate (JSON-serialisable)."""
+    """What index was chosen and why, with the measured recall-QPS curve of every candidate (JSON-serialisable).
+
+    ``qps`` is single-thread queries per second at ``params`` (one thread, as a served query runs); ``curve`` holds
+    every measured point: ``factory``, ``params``, ``recall`` (recall@k against exact search), ``qps``, ``ms``,
+    ``stage`` (``screen``: compared on a sample of the vectors; ``final``: the chosen index, re-tuned on all of them).
+    """
 
     factory: str
     params: str
@@ -327,12 +346,277 @@ class ChosenIndex:
     def from_json(cls, d: dict) -> ChosenIndex:
         missing = [name for name in cls.__slots__ if name not in d and name != "curve"]
         if missing:
-            raise UserError(f"index choice is missing {', '.join(missing)}; rebuild the index.")
+            raise UserError(f"the index choice is missing {', '.join(missing)}; rebuild the index.")
         return cls(**{name: d[name] for name in cls.__slots__ if name in d})
+
+
+@dataclass(slots=True)
+class MeasureConfig:
+    """How :func:`build_chosen_index` measures its candidates (the defaults suit 10k to 10M vectors)."""
+
+    screen_n: int = 200_000  # candidates are built and compared on the first screen_n vectors
+    queries: int = 300  # leave-one-out queries: sampled rows, their own id removed from every answer
+    seconds_per_candidate: float = 30.0  # the sweep of one candidate stops after this long
+    min_seconds: float = 0.15  # a setting is timed over repeated batches for at least this long
+    train_per_list: int = 30  # k-means samples per IVF list (FAISS warns below 39; 30 loses little, trains faster)
+    kmeans_iter: int = 10
+    chunk: int = 65_536  # vectors added per batch
+    # Also measure OPQ-rotated fast-scan PQ. Off by default: training the rotation of 512-d vectors took minutes
+    # on 2 shared cores, more than the rest of the build; `--opq` in benchmarks/ann.py measures it.
+    opq: bool = False
+    k_factors: tuple[int, ...] = (2, 4, 8, 16, 32, 64)  # re-ranking depths tried (x k candidates re-ranked)
+    max_nprobe: int = 1024
+    chooser: ChooserConfig | None = None  # thresholds of the rules
+    candidates: list[Candidate] | None = None  # measure these instead of the rules' candidates
+
+
+@dataclass(slots=True)
+class Candidate:
+    """A candidate generator (``base`` factory string) and the re-ranking variants measured on top of it."""
+
+    base: str
+    refines: list[str]
+    nlist: int = 0
+    why: str = ""
 
 
 INDEX_FILE = "index.faiss"
 CHOICE_FILE = "index_choice.json"
+REFINES = ("Refine(Flat)", "Refine(SQfp16)", "Refine(SQ8)")
+HNSW_QUANTIZER_MIN_NLIST = 16_384
+
+
+def ivf_nlist(n: int) -> int:
+    """IVF lists for ``n`` vectors: the power of two at or above 4*sqrt(n), the low end of FAISS's guided range
+    4*sqrt(n)..16*sqrt(n), and at most n / 39 (k-means wants 39 points per list), at least 16."""
+    nlist = 2 ** math.ceil(math.log2(max(4 * math.sqrt(max(n, 1)), 1)))
+    while nlist > 16 and nlist * 39 > n:
+        nlist //= 2
+    return max(16, nlist)
+
+
+def ivf_head(nlist: int) -> str:
+    """``IVF{nlist}``, with an HNSW coarse quantizer from 16,384 lists: scanning all centroids would then cost more
+    per query than the lists it opens (16,384 x 512 floats = 32 MiB read per query)."""
+    return f"IVF{nlist}_HNSW32" if nlist >= HNSW_QUANTIZER_MIN_NLIST else f"IVF{nlist}"
+
+
+def candidates(
+    n: int, dim: int, *, memory_budget: int = 4 * GIB, config: ChooserConfig | None = None, opq: bool = False
+) -> list[Candidate]:
+    """The candidates the rules allow for ``n`` vectors of ``dim`` floats within ``memory_budget`` bytes.
+
+    - fewer than ``flat_max`` vectors: ``Flat`` alone (exact search is already fast);
+    - up to ``hnsw_max`` vectors: ``HNSW32`` when its graph and vectors fit, beside the IVF candidates;
+    - IVF with :func:`ivf_nlist` lists (:func:`ivf_head` adds the HNSW coarse quantizer for large nlist) and 4-bit
+      fast-scan PQ codes of dim/2 and dim/4 sub-quantizers, each with and without an OPQ rotation, re-ranked with
+      the raw vectors (``Refine(Flat)``) when they fit, with half-floats when those fit and the raw vectors not,
+      and always also with 8-bit codes (``Refine(SQ8)``: a quarter of the raw size); bare PQ codes (approximate
+      distances) only when no re-ranking fits.
+    """
+    cfg = config or ChooserConfig()
+    if n <= 0 or dim <= 0:
+        raise UserError(f"cannot build an index of {n} vectors of dimension {dim}.")
+
+    def fits(factory: str) -> bool:
+        return estimate_bytes(factory, n, dim) * HEADROOM <= memory_budget
+
+    if n < cfg.flat_max and fits("Flat"):
+        return [Candidate("Flat", [""], why=f"{n:,} < {cfg.flat_max:,} vectors: exact search is fast enough")]
+    out = []
+    hnsw = f"HNSW{cfg.hnsw_m}"
+    if n <= cfg.hnsw_max and fits(hnsw):
+        out.append(Candidate(hnsw, [""], why=f"{n:,} <= {cfg.hnsw_max:,} vectors and the graph fits"))
+    nlist = ivf_nlist(n)
+    head = ivf_head(nlist)
+    for m in dict.fromkeys(pq_m_for(dim, per) for per in (2, 4)):
+        for rotate in (False, True) if opq else (False,):
+            base = f"OPQ{m},{head},PQ{m}x4fs" if rotate else f"{head},PQ{m}x4fs"
+            fitting = [r for r in REFINES if fits(f"{base},{r}")]
+            # The most precise re-ranking that fits, and the compact 8-bit one beside it.
+            refines = list(dict.fromkeys(fitting[:1] + fitting[-1:]))
+            if not refines and fits(base):
+                refines = [""]
+            if refines:
+                out.append(Candidate(base, refines, nlist, f"{nlist} lists in 4*sqrt(n)..16*sqrt(n)"))
+    if not out:
+        need = estimate_bytes(f"{head},PQ{pq_m_for(dim, 8)}x4fs", n, dim) * HEADROOM / GIB
+        raise UserError(
+            f"{n} vectors of dimension {dim} need at least {need:.2f} GiB even as PQ codes; raise the memory budget."
+        )
+    return out
+
+
+def _drop_self(ids: np.ndarray, self_ids: np.ndarray, k: int) -> np.ndarray:
+    """Each row's ids without the query's own id (leave-one-out), cut to ``k``."""
+    keep = ids != self_ids[:, None]
+    order = np.argsort(~keep, axis=1, kind="stable")
+    return np.take_along_axis(ids, order, axis=1)[:, :k]
+
+
+class _Probe:
+    """Leave-one-out queries over ``vectors``: exact answers, and recall@k / single-thread ms of any index."""
+
+    def __init__(self, vectors: np.ndarray, n_queries: int, k: int, metric: str, seed: int, min_seconds: float):
+        import faiss
+
+        rng = np.random.default_rng(seed)
+        self.k, self.min_seconds = k, min_seconds
+        self.ids = np.sort(rng.choice(len(vectors), size=min(n_queries, len(vectors)), replace=False))
+        self.queries = np.ascontiguousarray(vectors[self.ids])
+        _, truth = faiss.knn(self.queries, vectors, k + 1, metric=faiss_metric(metric))
+        self.truth = _drop_self(truth, self.ids, k)
+
+    def measure(self, index, params: str) -> tuple[float, float]:
+        import faiss
+
+        apply_params(index, params)
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)  # single-thread latency, as one served query runs
+        try:
+            runs, start = 0, time.perf_counter()
+            while True:
+                _, ids = index.search(self.queries, self.k + 1)
+                runs += 1
+                elapsed = time.perf_counter() - start
+                if elapsed >= self.min_seconds:
+                    break
+        finally:
+            faiss.omp_set_num_threads(threads)
+        ms = 1000.0 * elapsed / (runs * len(self.queries))
+        return recall_at(_drop_self(ids, self.ids, self.k), self.truth, self.k), ms
+
+
+def _sweep(
+    index,
+    probe: _Probe,
+    *,
+    factory: str,
+    kind: str,
+    nlist: int,
+    refine: bool,
+    target: float,
+    max_ms: float | None,
+    deadline: float,
+    cfg: MeasureConfig,
+    stage: str,
+) -> list[dict]:
+    """The recall-QPS curve of one index: for each re-ranking depth, the primary knob doubled until the target is met,
+    the recall stalls, the setting is slower than one already meeting the target, or the time budget runs out."""
+    points: list[dict] = []
+    best_ms = math.inf
+    if kind == "flat":
+        recall, ms = probe.measure(index, "")
+        return [_point(factory, "", recall, ms, stage)]
+    if kind == "hnsw":
+        knobs = [[f"efSearch={ef}" for ef in (16, 32, 64, 128, 256, 512, 1024)]]
+    else:
+        probes = [2**i for i in range(0, 20) if 2**i <= min(nlist, cfg.max_nprobe)]
+        quantizer = "_HNSW" in factory
+        knobs = []
+        for kf in cfg.k_factors if refine else (0,):
+            row = []
+            for p in probes:
+                setting = f"nprobe={p}"
+                if quantizer:  # the coarse graph must return at least nprobe good lists
+                    setting += f",quantizer_efSearch={max(64, 2 * p)}"
+                row.append(setting + (f",k_factor_rf={kf}" if kf else ""))
+            knobs.append(row)
+    for row in knobs:
+        previous = -1.0
+        for setting in row:
+            if time.perf_counter() > deadline:
+                log.info("%s: time budget spent after %d settings", factory, len(points))
+                return points
+            recall, ms = probe.measure(index, setting)
+            points.append(_point(factory, setting, recall, ms, stage))
+            if recall >= target and (max_ms is None or ms <= max_ms):
+                best_ms = min(best_ms, ms)
+                break
+            if ms > best_ms or (max_ms is not None and ms > max_ms):
+                break  # slower than a setting that already meets the targets
+            if recall - previous < 0.002 and recall < target:
+                break  # the codes, not the lists opened, limit the recall: re-rank deeper instead
+            previous = recall
+    return points
+
+
+def _point(factory: str, params: str, recall: float, ms: float, stage: str) -> dict:
+    return {
+        "factory": factory,
+        "params": params,
+        "recall": round(float(recall), 4),
+        "qps": round(1000.0 / ms, 1) if ms > 0 else 0.0,
+        "ms": round(float(ms), 4),
+        "stage": stage,
+    }
+
+
+def _rank(point: dict, target: float, max_ms: float | None) -> tuple:
+    """Order of preference: settings meeting both targets by speed, then (within the latency target) by recall.
+
+    A setting that misses the recall target never outranks one that meets it, however fast it is.
+    """
+    within = max_ms is None or point["ms"] <= max_ms
+    if point["recall"] >= target and within:
+        return (1, point["qps"], 0.0, 0.0)
+    return (0, float(within), point["recall"], point["qps"])
+
+
+def pick_setting(points: list[dict], target: float, max_ms: float | None = None) -> tuple[dict, bool]:
+    """The measured point to use and whether it meets the targets: the fastest reaching ``target`` recall within
+    ``max_ms`` per query; failing that, the most accurate within ``max_ms`` (or overall)."""
+    best = max(points, key=lambda p: _rank(p, target, max_ms))
+    return best, _rank(best, target, max_ms)[0] == 1
+
+
+def _train_sample(vectors: np.ndarray, size: int, seed: int) -> np.ndarray:
+    n = len(vectors)
+    if size >= n:
+        return np.ascontiguousarray(vectors)
+    rng = np.random.default_rng(seed)
+    return np.ascontiguousarray(vectors[np.sort(rng.choice(n, size=size, replace=False))])
+
+
+def _add(index, vectors: np.ndarray, start: int, stop: int, chunk: int, label: str, progress: bool) -> None:
+    from acg2vec.logs import progress_task
+
+    with progress_task(label, total=stop - start) if progress else _null_progress() as advance:
+        for lo in range(start, stop, chunk):
+            block = np.ascontiguousarray(vectors[lo : min(lo + chunk, stop)], dtype=np.float32)
+            index.add(block)
+            advance(len(block))
+
+
+def _train_base(base: str, dim: int, metric: str, sample: np.ndarray, centroids: dict, cfg: MeasureConfig):
+    """A trained, empty index of ``base``; IVF candidates with the same nlist share one k-means (``centroids``)."""
+    import faiss
+
+    index = faiss.index_factory(dim, base, faiss_metric(metric))
+    if index.is_trained:
+        return index
+    ivf = faiss.extract_index_ivf(index)
+    ivf.cp.niter = cfg.kmeans_iter
+    rotation = None
+    if base.startswith("OPQ"):
+        rotation = faiss.downcast_VectorTransform(faiss.downcast_index(index).chain.at(0))
+        # Optimise the rotation for the 4-bit codes it serves (16 centroids per sub-vector, not OPQ's default 256):
+        # the codes it will be used with, and 16x less k-means per iteration.
+        codes = faiss.ProductQuantizer(rotation.d_out, rotation.M, 4)
+        rotation.pq = codes
+        rotation.niter = 20
+        rotation.max_train_points = 16_384
+        index.referenced_objects = [codes]
+    known = centroids.get(ivf.nlist)
+    if known is not None:
+        if rotation is not None:  # the lists live in the rotated space: rotate the shared centroids with it
+            rotation.train(sample[: rotation.max_train_points])
+            known = rotation.apply(known)
+        ivf.quantizer.add(known)
+    index.train(sample)
+    if known is None and rotation is None:
+        centroids[ivf.nlist] = ivf.quantizer.reconstruct_n(0, ivf.nlist)
+    return index
 
 
 def build_chosen_index(
@@ -345,45 +629,156 @@ def build_chosen_index(
     k: int = 10,
     seed: int = 0,
     progress: bool = True,
+    config: MeasureConfig | None = None,
 ):
-    """Choose, build and tune the index of ``vectors``; returns the index (tuned parameters applied) and its choice."""
+    """Choose an index for ``vectors`` by measurement, build it and apply its tuned search parameters.
+
+    Every candidate of :func:`candidates` is trained on a sample, filled with the first ``screen_n`` vectors in
+    batches, and its recall-QPS curve measured (single thread, leave-one-out queries, a time budget each). The
+    fastest setting meeting ``recall_target`` (recall@k against exact search) within ``max_ms`` milliseconds per
+    query wins; without one, the most accurate within the latency target. The winner then takes the remaining
+    vectors and is re-tuned on queries over all of them. Returns the index and its :class:`ChosenIndex`.
+    """
     import faiss
 
+    cfg = config or MeasureConfig()
     start = time.perf_counter()
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    vectors = vectors if isinstance(vectors, np.ndarray) else np.asarray(vectors)
     if vectors.ndim != 2 or len(vectors) == 0:
         raise UserError(f"expected a non-empty 2-d array of vectors, got shape {vectors.shape}.")
+    if vectors.dtype != np.float32:
+        vectors = vectors.astype(np.float32)
     n, dim = vectors.shape
-    choice = choose_index(n, dim, memory_budget=memory_budget or 4 * GIB)
-    index = build_index(vectors, factory=choice.factory, metric=metric, seed=seed, progress=progress)
-    rng = np.random.default_rng(seed)
-    queries = vectors[rng.choice(n, size=min(n, 500), replace=False)]
-    _, truth = exact_search(vectors, queries, k, metric=metric)
-    tuned = tune_index(index, queries, truth, k=k, target_recall=recall_target, max_ms_per_query=max_ms)
-    ms = tuned.ms_per_query
-    if not math.isfinite(ms):
-        threads = faiss.omp_get_max_threads()
-        faiss.omp_set_num_threads(1)
+    budget = memory_budget or 4 * GIB
+    cands = cfg.candidates or candidates(n, dim, memory_budget=budget, config=cfg.chooser, opq=cfg.opq)
+    screen_n = n if n <= cfg.screen_n * 1.5 else cfg.screen_n
+    screen = vectors[:screen_n]
+    probe = _Probe(screen, cfg.queries, k, metric, seed, cfg.min_seconds)
+    nlist = max(c.nlist for c in cands)
+    sample = _train_sample(vectors, max(cfg.train_per_list * nlist, 10_000), seed) if nlist else None
+    log.info(
+        "choosing an index for %d x %d vectors: %d candidates measured on %d vectors, %d queries",
+        n,
+        dim,
+        sum(len(c.refines) for c in cands),
+        screen_n,
+        len(probe.ids),
+    )
+    curve: list[dict] = []
+    centroids: dict[int, np.ndarray] = {}
+    best = None  # (rank, point, index, keep-alive objects)
+    for cand in cands:
         t0 = time.perf_counter()
-        index.search(queries, k)
-        ms = 1000.0 * (time.perf_counter() - t0) / len(queries)
-        faiss.omp_set_num_threads(threads)
-    curve = [
-        {"factory": choice.factory, "params": p, "recall": r, "qps": 1000.0 / m, "ms": m} for p, r, m in tuned.pareto
-    ]
+        base = _train_base(cand.base, dim, metric, sample if sample is not None else screen, centroids, cfg)
+        trained = time.perf_counter() - t0
+        _add(base, screen, 0, screen_n, cfg.chunk, f"Adding to {cand.base}", progress)
+        built = time.perf_counter() - t0
+        log.info(
+            "candidate %s: trained in %.1f s, filled with %d vectors in %.1f s", cand.base, trained, screen_n, built
+        )
+        for refine in cand.refines:
+            factory = f"{cand.base},{refine}" if refine else cand.base
+            index, keep = base, (base,)
+            if refine:
+                inner = faiss.index_factory(dim, refine[len("Refine(") : -1], faiss_metric(metric))
+                if not inner.is_trained:
+                    inner.train(sample if sample is not None else screen)
+                _add(inner, screen, 0, screen_n, cfg.chunk, f"Re-ranking codes {refine}", progress)
+                index, keep = faiss.IndexRefine(base, inner), (base, inner)
+            kind = "flat" if cand.base == "Flat" else "hnsw" if cand.base.startswith("HNSW") else "ivf"
+            points = _sweep(
+                index,
+                probe,
+                factory=factory,
+                kind=kind,
+                nlist=cand.nlist,
+                refine=bool(refine),
+                target=recall_target,
+                max_ms=max_ms,
+                deadline=time.perf_counter() + cfg.seconds_per_candidate,
+                cfg=cfg,
+                stage="screen",
+            )
+            for p in points:
+                p["build_s"] = round(built, 1)
+                p["estimated_bytes"] = estimate_bytes(factory, n, dim)
+            curve.extend(points)
+            top = max(points, key=lambda p: _rank(p, recall_target, max_ms))
+            log.info(
+                "candidate %s: best %s, recall@%d %.3f at %.0f QPS",
+                factory,
+                top["params"] or "-",
+                k,
+                top["recall"],
+                top["qps"],
+            )
+            rank = _rank(top, recall_target, max_ms)
+            if best is None or rank > best[0]:
+                best = (rank, top, index, keep, cand)
+        del base
+    rank, top, index, keep, cand = best
+    screened = [p for p in curve if p["factory"] == top["factory"]]
+    final_top = top
+    if screen_n < n:
+        _add(index, vectors, screen_n, n, cfg.chunk, f"Adding to {top['factory']}", progress)
+        probe = _Probe(vectors, cfg.queries, k, metric, seed + 1, cfg.min_seconds)
+        kind = "hnsw" if cand.base.startswith("HNSW") else "ivf"
+        final = _sweep(
+            index,
+            probe,
+            factory=top["factory"],
+            kind=kind,
+            nlist=cand.nlist,
+            refine="Refine(" in top["factory"],
+            target=recall_target,
+            max_ms=max_ms,
+            deadline=time.perf_counter() + cfg.seconds_per_candidate,
+            cfg=cfg,
+            stage="final",
+        )
+        curve.extend(final)
+        final_top = max(final, key=lambda p: _rank(p, recall_target, max_ms))
+    apply_params(index, final_top["params"])
+    met = _rank(final_top, recall_target, max_ms)[0] == 1
+    n_combos = len({p["factory"] for p in curve})
+    targets = f"recall@{k} >= {recall_target:g}" + (f" within {max_ms:g} ms per query" if max_ms is not None else "")
+    if met:
+        reason = (
+            f"the fastest of {n_combos} measured candidates meeting {targets} (best on {screen_n:,} vectors: "
+            f"{top['recall']:.3f} at {top['qps']:,.0f} QPS single-thread) within the "
+            f"{budget / GIB:.2f} GiB budget; {cand.why}"
+        )
+    else:
+        reason = (
+            f"no setting of the {n_combos} measured candidates met {targets} within {budget / GIB:.2f} GiB: "
+            "this is the most accurate one" + (" within the latency target" if max_ms is not None else "")
+        )
+        log.warning("index choice: %s", reason)
     chosen = ChosenIndex(
-        factory=choice.factory,
-        params=tuned.params,
-        reason=choice.reason,
+        factory=top["factory"],
+        params=final_top["params"],
+        reason=reason,
         metric=metric,
         n=n,
         dim=dim,
         recall_target=recall_target,
-        measured_recall=tuned.recall,
-        qps=1000.0 / ms if ms > 0 else 0.0,
+        measured_recall=final_top["recall"],
+        qps=final_top["qps"],
         bytes=index_bytes(index),
-        build_seconds=time.perf_counter() - start,
+        build_seconds=round(time.perf_counter() - start, 1),
         curve=curve,
+    )
+    del screened
+    index.referenced_objects = list(keep)  # IndexRefine does not own its parts
+    log.info(
+        "chose %s %s: recall@%d %.3f at %.0f QPS, %.1f MiB, built in %.0f s",
+        chosen.factory,
+        chosen.params,
+        k,
+        chosen.measured_recall,
+        chosen.qps,
+        chosen.bytes / 2**20,
+        chosen.build_seconds,
     )
     return index, chosen
 
@@ -410,7 +805,11 @@ def save_index(out_dir: str, index, chosen: ChosenIndex) -> None:
 
 
 def load_index(out_dir: str, *, mmap: bool = True):
-    """Read an index written by :func:`save_index` (memory-mapped by default) with its tuned parameters applied."""
+    """Read an index written by :func:`save_index` with its tuned parameters applied.
+
+    With ``mmap`` the file is memory-mapped read-only where FAISS supports it (the inverted lists of IVF indexes),
+    so several server processes share one copy of the codes through the page cache.
+    """
     import json
     import os
 

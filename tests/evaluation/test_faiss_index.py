@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import faiss
 import numpy as np
 import pytest
@@ -10,13 +12,23 @@ from acg2vec.errors import UserError
 from acg2vec.evaluation.ann_benchmark import clustered_vectors
 from acg2vec.evaluation.faiss_index import (
     GIB,
+    Candidate,
+    ChooserConfig,
+    ChosenIndex,
+    MeasureConfig,
+    build_chosen_index,
     build_index,
+    candidates,
     choose_index,
     estimate_bytes,
     exact_search,
+    ivf_nlist,
+    load_index,
     nlist_for,
+    pick_setting,
     pq_m_for,
     recall_at,
+    save_index,
     tune_index,
 )
 
@@ -30,19 +42,20 @@ MIB = 1024**2
         (1_000, 512, 4 * GIB, "Flat"),
         (100_000, 512, 4 * GIB, "HNSW32"),
         # Raw vectors (2 GB) and 128-byte PQ codes fit 4 GiB: fast-scan candidates, exact re-ranking.
-        (1_000_000, 512, 4 * GIB, "IVF1024,PQ256x4fs,RFlat"),
-        # 2.42 GB: raw vectors and 32-byte codes fit, 64-byte ones do not.
-        (1_000_000, 512, int(2.42e9), "IVF1024,PQ64x4fs,RFlat"),
-        # 2.38 GB: the raw vectors fit, no codes beside them.
-        (1_000_000, 512, int(2.38e9), "IVF1024,Flat"),
+        (1_000_000, 512, 4 * GIB, "IVF4096,PQ256x4fs,RFlat"),
+        # 2.45 GB: raw vectors and 32-byte codes fit, 64-byte ones do not.
+        (1_000_000, 512, int(2.45e9), "IVF4096,PQ64x4fs,RFlat"),
+        # 2.4 GB: the raw vectors fit, no codes beside them.
+        (1_000_000, 512, int(2.4e9), "IVF4096,Flat"),
         # 2 GB of raw vectors do not fit 1 GiB: PQ candidates (128 B), re-ranked with 8-bit codes (~0.65 GB).
-        (1_000_000, 512, 1 * GIB, "IVF1024,PQ256x4fs,Refine(SQ8)"),
-        (10_000_000, 512, 64 * GIB, "IVF4096,PQ256x4fs,RFlat"),
+        (1_000_000, 512, 1 * GIB, "IVF4096,PQ256x4fs,Refine(SQ8)"),
+        # 16,384 lists: an HNSW graph over the centroids finds the lists to open.
+        (10_000_000, 512, 64 * GIB, "IVF16384_HNSW32,PQ256x4fs,RFlat"),
         # 100k x 512 floats (200 MB) exceed 100 MiB, the 8-bit copy (51 MB) does not.
-        (100_000, 512, 100 * MIB, "IVF256,PQ256x4fs,Refine(SQ8)"),
+        (100_000, 512, 100 * MIB, "IVF2048,PQ256x4fs,Refine(SQ8)"),
         # Only the PQ codes fit, and only with 64 sub-quantizers (40 B per vector with its id; 128 would need 72 B).
-        (10_000_000, 512, 500 * MIB, "IVF4096,PQ64x4fs"),
-        (10_000_000, 512, 900 * MIB, "IVF4096,PQ128x4fs"),
+        (10_000_000, 512, 550 * MIB, "IVF16384_HNSW32,PQ64x4fs"),
+        (10_000_000, 512, 900 * MIB, "IVF16384_HNSW32,PQ128x4fs"),
     ],
 )
 def test_chooser_decisions(n, dim, budget, factory):
@@ -60,9 +73,11 @@ def test_chooser_refuses_a_budget_too_small_for_anything():
 
 @pytest.mark.unit
 def test_sizes_and_estimates():
-    assert nlist_for(1_000_000) == 1024
-    assert nlist_for(10_000_000) == 4096
+    assert nlist_for(1_000_000) == 4096
+    assert nlist_for(10_000_000) == 16384
     assert nlist_for(1_000) == 16  # never fewer than 16 lists
+    assert estimate_bytes("IVF4096,PQ256x4fs,Refine(SQ8)", 1_000_000, 512) < GIB / 1.15  # the 1 GiB target
+    assert estimate_bytes("OPQ128,IVF4096,PQ128x4fs,Refine(SQfp16)", 1000, 8) > 1000 * 8 * 2
     assert pq_m_for(512) == 128 and pq_m_for(512, 8) == 64 and pq_m_for(768, 2) == 384 and pq_m_for(100) % 2 == 0
     assert estimate_bytes("Flat", 1000, 8) == 32_000
     assert estimate_bytes("IVF16,PQ4x4fs,RFlat", 1000, 8) > estimate_bytes("IVF16,PQ4x4fs", 1000, 8) + 31_000
@@ -150,17 +165,162 @@ def test_tuner_with_a_latency_budget_takes_the_most_accurate_setting_within_it()
 
 
 @pytest.mark.unit
-def test_chosen_index_round_trip_applies_the_tuned_parameters(tmp_path):
-    from acg2vec.evaluation.faiss_index import ChosenIndex, build_chosen_index, load_index, save_index
+@pytest.mark.parametrize("n", [100_000, 1_000_000, 10_000_000, 100_000_000])
+def test_nlist_is_in_faiss_guided_range(n):
+    nlist = ivf_nlist(n)
+    assert 4 * n**0.5 <= nlist <= 16 * n**0.5 and nlist & (nlist - 1) == 0
+    assert nlist * 39 <= n  # k-means gets enough points per list
 
-    data = clustered_vectors(3_000, 32, seed=5)
-    data /= np.linalg.norm(data, axis=1, keepdims=True)
-    index, chosen = build_chosen_index(data, progress=False)
-    assert chosen.n == 3_000 and chosen.dim == 32 and chosen.metric == "ip" and chosen.reason
-    assert ChosenIndex.from_json(chosen.to_json()) == chosen
+
+@pytest.mark.unit
+def test_candidates_follow_the_rules():
+    assert [c.base for c in candidates(5_000, 512)] == ["Flat"]
+    mid = candidates(100_000, 512, memory_budget=4 * GIB)
+    assert mid[0].base == "HNSW32"
+    assert [c.base for c in mid[1:]] == ["IVF2048,PQ256x4fs", "IVF2048,PQ128x4fs"]
+    assert all(c.refines == ["Refine(Flat)", "Refine(SQ8)"] for c in mid[1:])  # exact and compressed re-ranking
+    # 1M x 512 in 1 GiB: the raw vectors (1.95 GiB) and half-floats (0.98 GiB) do not fit, 8-bit codes do.
+    tight = candidates(1_000_000, 512, memory_budget=GIB)
+    assert [c.base for c in tight] == ["IVF4096,PQ256x4fs", "IVF4096,PQ128x4fs"]
+    assert all(c.refines == ["Refine(SQ8)"] for c in tight)
+    # 10M in 14 GiB: the HNSW coarse quantizer, re-ranking with half-floats beside the 8-bit codes.
+    big = candidates(10_000_000, 512, memory_budget=14 * GIB)
+    assert big[0].base == "IVF16384_HNSW32,PQ256x4fs" and big[0].refines == ["Refine(SQfp16)", "Refine(SQ8)"]
+    rotated = [c.base for c in candidates(1_000_000, 512, memory_budget=GIB, opq=True)]
+    assert rotated == [
+        "IVF4096,PQ256x4fs",
+        "OPQ256,IVF4096,PQ256x4fs",
+        "IVF4096,PQ128x4fs",
+        "OPQ128,IVF4096,PQ128x4fs",
+    ]
+    # Only bare PQ codes fit 200 MiB at 1M x 512.
+    bare = candidates(1_000_000, 512, memory_budget=200 * MIB)
+    assert bare and all(c.refines == [""] for c in bare)
+    with pytest.raises(UserError, match="raise the memory budget"):
+        candidates(10_000_000, 512, memory_budget=100 * MIB)
+
+
+def _point(recall, qps, params="p"):
+    return {"factory": "f", "params": params, "recall": recall, "qps": qps, "ms": 1000.0 / qps, "stage": "screen"}
+
+
+@pytest.mark.unit
+def test_pick_setting_never_takes_a_faster_setting_that_misses_the_target():
+    fast_miss, slow_meet, slower_meet = _point(0.90, 5_000, "a"), _point(0.96, 1_000, "b"), _point(0.99, 500, "c")
+    assert pick_setting([fast_miss, slower_meet, slow_meet], 0.95) == (slow_meet, True)
+    # A latency target of 1.5 ms rules out the 2 ms setting: b (1 ms) stays; at 0.5 ms only a fits, and misses.
+    assert pick_setting([fast_miss, slower_meet, slow_meet], 0.95, max_ms=1.5) == (slow_meet, True)
+    assert pick_setting([fast_miss, slower_meet, slow_meet], 0.95, max_ms=0.5) == (fast_miss, False)
+    # Nothing meets the target: the most accurate, reported as not met.
+    assert pick_setting([fast_miss, _point(0.93, 100, "d")], 0.95) == (_point(0.93, 100, "d"), False)
+
+
+def _unit(n, dim, seed):
+    data = clustered_vectors(n, dim, seed=seed)
+    return data / np.linalg.norm(data, axis=1, keepdims=True)
+
+
+@pytest.mark.unit
+def test_the_chooser_does_not_choose_a_candidate_that_cannot_meet_the_target():
+    data = _unit(4_000, 32, 6)
+    # Bare 4-bit codes of 8-d sub-vectors cannot rank neighbours finely enough for recall@10 0.95; re-ranked
+    # 2-d codes can. The bare codes are the faster candidate at every setting.
+    config = MeasureConfig(
+        queries=200,
+        seconds_per_candidate=5.0,
+        min_seconds=0.02,
+        candidates=[Candidate("IVF32,PQ4x4fs", [""], 32), Candidate("IVF32,PQ16x4fs", ["Refine(Flat)"], 32)],
+    )
+    index, chosen = build_chosen_index(data, recall_target=0.95, progress=False, config=config)
+    bare = [p for p in chosen.curve if p["factory"] == "IVF32,PQ4x4fs"]
+    assert bare and max(p["recall"] for p in bare) < 0.95
+    assert chosen.factory == "IVF32,PQ16x4fs,Refine(Flat)" and chosen.measured_recall >= 0.95
+    assert "meeting recall@10 >= 0.95" in chosen.reason
+    assert chosen.build_seconds > 0 and chosen.bytes > 0 and index.ntotal == 4_000
+    # The index comes back with the chosen setting applied.
+    params = dict(part.split("=") for part in chosen.params.split(","))
+    assert faiss.extract_index_ivf(index).nprobe == int(params["nprobe"])
+    assert faiss.downcast_index(index).k_factor == float(params["k_factor_rf"])
+
+
+@pytest.mark.unit
+def test_a_small_collection_gets_exact_search():
+    data = _unit(3_000, 16, 7)
+    index, chosen = build_chosen_index(data, progress=False, config=MeasureConfig(queries=100, min_seconds=0.01))
+    assert chosen.factory == "Flat" and chosen.measured_recall == pytest.approx(1.0) and chosen.qps > 0
+    assert "exact search is fast enough" in chosen.reason and index.ntotal == 3_000
+
+
+@pytest.mark.integration
+def test_the_chosen_index_takes_all_vectors_and_is_retuned_on_them():
+    data = _unit(6_000, 32, 8)
+    config = MeasureConfig(
+        queries=150,
+        screen_n=2_000,
+        seconds_per_candidate=5.0,
+        min_seconds=0.02,
+        chooser=ChooserConfig(flat_max=0, hnsw_max=0),
+    )
+    index, chosen = build_chosen_index(data, progress=False, memory_budget=GIB, config=config)
+    assert index.ntotal == 6_000 and chosen.n == 6_000
+    stages = {p["stage"] for p in chosen.curve}
+    assert stages == {"screen", "final"}
+    final = [p for p in chosen.curve if p["stage"] == "final"]
+    assert {p["factory"] for p in final} == {chosen.factory}
+    assert chosen.params in {p["params"] for p in final} and chosen.measured_recall >= 0.95
+    # Every row can be found: the vectors added after screening kept their row numbers.
+    _, ids = index.search(data[[0, 2_500, 5_999]], 10)
+    assert all(row in found for row, found in zip([0, 2_500, 5_999], ids.tolist(), strict=True))
+
+
+@pytest.mark.unit
+def test_save_and_load_round_trip_applies_the_tuned_parameters(tmp_path):
+    data = _unit(3_000, 32, 9)
+    config = MeasureConfig(
+        queries=100,
+        seconds_per_candidate=3.0,
+        min_seconds=0.01,
+        candidates=[Candidate("IVF32,PQ16x4fs", ["Refine(SQ8)"], 32)],
+    )
+    index, chosen = build_chosen_index(data, progress=False, config=config)
+    assert ChosenIndex.from_json(json.loads(json.dumps(chosen.to_json()))) == chosen
     save_index(str(tmp_path), index, chosen)
-    assert (tmp_path / "index.faiss").is_file() and (tmp_path / "index_choice.json").is_file()
+    assert (tmp_path / "index.faiss").is_file()
+    assert json.loads((tmp_path / "index_choice.json").read_text())["factory"] == "IVF32,PQ16x4fs,Refine(SQ8)"
     loaded, again = load_index(str(tmp_path))
     assert again == chosen and loaded.ntotal == 3_000
-    _, ids = loaded.search(data[:5], 1)
-    assert ids[:, 0].tolist() == [0, 1, 2, 3, 4]
+    params = dict(part.split("=") for part in chosen.params.split(","))
+    assert faiss.extract_index_ivf(loaded).nprobe == int(params["nprobe"])
+    assert faiss.downcast_index(loaded).k_factor == float(params["k_factor_rf"])
+    np.testing.assert_array_equal(loaded.search(data[:20], 10)[1], index.search(data[:20], 10)[1])
+
+
+@pytest.mark.unit
+def test_load_memory_maps_the_inverted_lists(tmp_path):
+    data = _unit(2_000, 16, 10)
+    index = build_index(data, factory="IVF16,Flat", metric="ip", progress=False)
+    chosen = ChosenIndex("IVF16,Flat", "nprobe=4", "test", "ip", 2_000, 16, 0.95, 0.97, 1000.0, 1, 0.1)
+    save_index(str(tmp_path), index, chosen)
+    mapped, _ = load_index(str(tmp_path))
+    lists = faiss.downcast_InvertedLists(faiss.extract_index_ivf(mapped).invlists)
+    assert isinstance(lists, faiss.OnDiskInvertedLists)  # read from the page cache, not copied
+    assert faiss.extract_index_ivf(mapped).nprobe == 4
+    in_memory, _ = load_index(str(tmp_path), mmap=False)
+    assert isinstance(
+        faiss.downcast_InvertedLists(faiss.extract_index_ivf(in_memory).invlists), faiss.ArrayInvertedLists
+    )
+    apply = faiss.ParameterSpace()
+    apply.set_index_parameters(index, "nprobe=4")
+    np.testing.assert_array_equal(mapped.search(data[:10], 5)[1], index.search(data[:10], 5)[1])
+
+
+@pytest.mark.unit
+def test_load_explains_a_missing_or_broken_index(tmp_path):
+    with pytest.raises(UserError, match="build the index first"):
+        load_index(str(tmp_path))
+    index = build_index(_unit(100, 8, 1), factory="Flat", progress=False)
+    chosen = ChosenIndex("Flat", "", "test", "ip", 100, 8, 0.95, 1.0, 1.0, 1, 0.1)
+    save_index(str(tmp_path), index, chosen)
+    (tmp_path / "index_choice.json").write_text('{"factory": "Flat"}')
+    with pytest.raises(UserError, match="missing"):
+        load_index(str(tmp_path))
