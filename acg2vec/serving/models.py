@@ -55,11 +55,13 @@ class TextModel:
     def __init__(self, path: str) -> None:
         if not is_sentence_transformer(path):
             raise UserError(f"no sentence-transformers model at {path}; train one with `acg2vec train text`.")
-        from sentence_transformers import SentenceTransformer
+        # acgvoc2vec folders name acg2vec's own input module (script normalisation); load_encoder builds them
+        # without trust_remote_code, and plain sentence-transformers folders the ordinary way.
+        from acg2vec.trainers.text.input_module import load_encoder
 
         self.path = path
         self.name = Path(path).name
-        self.model = SentenceTransformer(path, device="cpu")
+        self.model = load_encoder(path, device="cpu")
         self.max_tokens = int(self.model.max_seq_length or 512)
         dim_of = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dim = int(dim_of())
