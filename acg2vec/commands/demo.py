@@ -8,9 +8,12 @@ from acg2vec.commands.state import state, workspace
 from acg2vec.demo import DemoConfig, print_summary, run_demo
 
 
+_DEFAULTS = DemoConfig()
+
+
 def demo(
-    posts: int = typer.Option(300, help="Booru posts on the sample site."),
-    image_size: int = typer.Option(128, help="Image size of the demo's dataset and taggers."),
+    posts: int = typer.Option(_DEFAULTS.posts, help="Booru posts on the sample site."),
+    image_size: int = typer.Option(_DEFAULTS.image_size, help="Image size of the demo's dataset and taggers."),
     seed: int = typer.Option(0, help="Seed of the sample site's world and of the trainings."),
 ) -> None:
     """Start the sample site, crawl it, build both datasets, train, evaluate, write the report."""
