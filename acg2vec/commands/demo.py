@@ -7,7 +7,6 @@ import typer
 from acg2vec.commands.state import state, workspace
 from acg2vec.demo import DemoConfig, print_summary, run_demo
 
-
 _DEFAULTS = DemoConfig()
 
 
