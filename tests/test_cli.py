@@ -158,3 +158,12 @@ def test_log_file_records_the_command_and_the_mistake(workdir):
     text = log_file.read_text()
     assert "eval texts" in text  # the command line
     assert "run `acg2vec build texts` first" in text  # the user's mistake, as the console said it
+
+
+def test_the_command_line_loads_no_heavy_library_until_a_command_runs():
+    # --help and --version stay fast: every stage imports TensorFlow, torch, Beam, Scrapy or FAISS inside itself.
+    heavy = ("tensorflow", "tensorflow_datasets", "keras", "torch", "sentence_transformers", "apache_beam", "scrapy")
+    code = f"import sys, acg2vec.cli; print(sorted(m for m in {heavy!r} + ('faiss',) if m in sys.modules))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "[]"
