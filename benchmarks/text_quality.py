@@ -185,8 +185,8 @@ VARIANTS: dict[str, dict] = {
     "half the epochs": {"epochs": 0.5},  # relative to the default
     "lr 5e-4": {"learning_rate": 5e-4},
     "lr 2e-3": {"learning_rate": 2e-3},
-    "hidden 128, 2 layers": {"small.hidden_size": 128, "small.intermediate_size": 256, "small.num_layers": 2},
-    "hidden 384, 4 layers": {"small.hidden_size": 384, "small.intermediate_size": 1536, "small.num_layers": 4},
+    "hidden 256": {"small.hidden_size": 256, "small.num_heads": 4, "small.intermediate_size": 1024},
+    "twice the epochs": {"epochs": 2.0},
 }
 
 

@@ -348,6 +348,8 @@ def test_two_process_training_with_torchrun(tiny_corpus: Path, workdir: Path) ->
         (["--sampling", "random"], "Unknown sampling"),
         (["--batch-size", "1"], "at least 2"),
         (["--matryoshka-dims", "64,x"], "comma-separated integers"),
+        (["--config", "huge"], "Unknown text recipe"),
+        (["--hard-negatives", "-1"], "--hard-negatives must be 0 or more"),
     ],
 )
 def test_bad_options_are_user_errors(option: list[str], message: str, tiny_corpus: Path, workdir: Path) -> None:
