@@ -372,6 +372,13 @@ def _crawl(spec: CrawlSpec) -> CrawlReport:
             f"robots.txt of {spec.base_url or 'the site'} forbids what the {spec.name} crawl asked for "
             f"({forbidden} request(s) refused); acg2vec obeys robots.txt, so nothing was crawled."
         )
+    if report.requests and not report.responses and report.items_read == 0:
+        # Not one answer (connection refused, DNS, timeouts) after the retries: a wrong --base-url or no network.
+        raise UserError(
+            f"the {spec.name} crawl got no answer from {spec.base_url or 'the site'} "
+            f"({report.requests} request(s) failed, see dead letters in {workspace.raw(source)}); "
+            "check --base-url and the network."
+        )
     return report
 
 

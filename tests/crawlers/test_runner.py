@@ -473,3 +473,16 @@ def test_the_watchdog_ends_a_crawler_whose_parent_is_gone_even_if_it_ignores_sig
             return True
 
     wait_for(gone, timeout=30)
+
+
+@pytest.mark.integration
+def test_a_site_that_never_answers_is_a_user_error(workdir):
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(UserError, match=rf"got no answer from http://127.0.0.1:{port}.*check --base-url"):
+        crawl(workdir, f"http://127.0.0.1:{port}", settings={"RETRY_TIMES": 1})
+    manifest = json.loads((workdir / "raw" / "safebooru" / "manifest.json").read_text())
+    assert manifest["runs"][-1]["bad_input"] == {"network-error": 1}
