@@ -16,6 +16,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 import tensorflow as tf
 
@@ -24,6 +25,7 @@ from acg2vec.errors import UserError
 from acg2vec.trainers.image import export, predict
 from acg2vec.trainers.image.input_pipeline import TagVocab
 from acg2vec.trainers.image.models import deepdanbooru
+from tests.trainers.image.exported_tagger import export_tiny_tagger, write_image_files
 
 from .conftest import TINY_DEEPDANBOORU
 from .tiny_dataset import make_image
@@ -87,18 +89,27 @@ def files(tmp_path_factory) -> dict[str, Path]:
     return {"good": good, "broken": broken, "cut": cut, "bomb": write_png_bomb(folder / "bomb.png")}
 
 
+# A small launcher runs the command and reports its peak RSS: measured from the test process itself, the child's
+# ru_maxrss would start at the test process's own size (a fork copies the parent's resident pages before exec).
+MEASURE = """
+import json, os, subprocess, sys
+process = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(process.pid, 0)
+with open(sys.argv[1], "w") as fh:
+    json.dump([os.waitstatus_to_exitcode(status), usage.ru_maxrss * 1024], fh)  # ru_maxrss is in KiB on Linux
+"""
+
+
 def run_cli_measured(*args: str, env_home: Path, out_dir: Path) -> tuple[int, str, str, int]:
-    """Run the CLI with stdout/stderr to files and reap it with ``os.wait4``: (exit code, out, err, peak bytes)."""
-    env = {**os.environ, "ACG2VEC_HOME": str(env_home), "CUDA_VISIBLE_DEVICES": ""}
-    out, err = out_dir / "stdout.txt", out_dir / "stderr.txt"
+    """Run ``acg2vec.cli.main`` with stdout/stderr to files: (exit code, stdout, stderr, peak RSS in bytes)."""
+    env = {**os.environ, "ACG2VEC_HOME": str(env_home)}
+    out, err, result = out_dir / "stdout.txt", out_dir / "stderr.txt", out_dir / "rusage.json"
     with out.open("w") as stdout, err.open("w") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-c", "from acg2vec.cli import main; main()", *args], env=env, stdout=stdout,
-            stderr=stderr,
-        )  # fmt: skip
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-    return process.returncode, out.read_text(), err.read_text(), usage.ru_maxrss * 1024  # ru_maxrss is in KiB
+        command = [sys.executable, "-c", "from acg2vec.cli import main; main()", *args]
+        subprocess.run([sys.executable, "-c", MEASURE, str(result), *command], env=env, stdout=stdout, stderr=stderr,
+                       check=True, timeout=600)  # fmt: skip
+    code, peak = json.loads(result.read_text())
+    return code, out.read_text(), err.read_text(), peak
 
 
 @pytest.mark.unit
@@ -161,7 +172,7 @@ def test_a_decompression_bomb_through_the_cli_stays_under_1_gib_and_is_named(com
     code, out, err, peak = run_cli_measured(*args, env_home=home, out_dir=tmp_path)
     assert code == 0, err
     assert peak < PEAK_LIMIT_BYTES, f"peak RSS {peak / 2**20:.0f} MiB"
-    # Importing TensorFlow alone takes ~730 MiB here: the bomb must add nothing to the same run without it.
+    # Importing TensorFlow alone takes ~730 MiB: the bomb must add nothing to the same run without it.
     base_dir = tmp_path / "baseline"
     base_dir.mkdir()
     base_args = [str(base_dir / "vectors") if a == str(tmp_path / "vectors") else a for a in args
@@ -183,3 +194,46 @@ def test_a_decompression_bomb_through_the_cli_stays_under_1_gib_and_is_named(com
     print(
         f"{command}: peak RSS {peak / 2**20:.0f} MiB with a {BOMB_SIDE}x{BOMB_SIDE} PNG, {baseline / 2**20:.0f} without"
     )
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    return export_tiny_tagger(tmp_path_factory.mktemp("models") / "deepdanbooru")
+
+
+@pytest.fixture
+def image_files(tmp_path):
+    return write_image_files(tmp_path)
+
+
+@pytest.mark.integration
+def test_predict_uses_tuned_thresholds_or_top_k_and_counts_bad_files(exported, image_files):
+    model_dir = str(exported[0])
+    with DeadLetters(None) as dead:
+        tuned = list(predict.predict_tags(image_files, model_dir=model_dir, dead=dead))
+    assert dead.counts == {"undecodable-image": 1}
+    assert [r.path for r in tuned] == [str(p) for p in image_files[:3]]
+    # thresholds 0 and 1.1: exactly red and blue, whatever the untrained scores are
+    assert all(
+        [t.name for t in r.tags] == sorted(["red", "blue"], key=lambda n: -dict((t.name, t.score) for t in r.tags)[n])
+        for r in tuned
+    )
+    with DeadLetters(None) as dead:
+        top = list(predict.predict_tags(image_files[:3], model_dir=model_dir, top_k=3, dead=dead))
+    for result in top:
+        scores = [t.score for t in result.tags]
+        assert len(scores) == 3 and scores == sorted(scores, reverse=True)
+
+
+@pytest.mark.integration
+def test_embed_writes_npy_and_parquet_with_ids(exported, image_files, tmp_path):
+    out = tmp_path / "vectors" / "images"
+    with DeadLetters(tmp_path / "dead.jsonl") as dead:
+        written = predict.embed_files(image_files, model_dir=str(exported[0]), out=str(out), batch_size=2, dead=dead)
+    assert written == 3 and dead.total == 1  # read 4 = written 3 + dropped 1
+    vectors = np.load(f"{out}.npy")
+    table = pq.read_table(f"{out}.parquet").to_pydict()
+    assert vectors.shape == (3, exported[2].output.shape[-1]) and vectors.dtype == np.float32
+    assert table["id"] == ["1000", "1001", "1002"] and table["row"] == [0, 1, 2]
+    np.testing.assert_allclose(np.array(table["vector"], np.float32), vectors)
+    assert json.loads((tmp_path / "dead.jsonl").read_text().splitlines()[0])["reason"] == "undecodable-image"
