@@ -31,7 +31,7 @@ from acg2vec.evaluation.ann_benchmark import (
     latent_clusters,
     run_ann_benchmark,
 )
-from acg2vec.evaluation.faiss_index import GIB, MeasureConfig
+from acg2vec.evaluation.faiss_index import GIB, ChooserConfig, MeasureConfig
 from acg2vec.evaluation.report import write_report
 
 
@@ -87,6 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--extra", action="append", default=[], help="Another factory string to compare (repeatable).")
     parser.add_argument("--screen-n", type=int, default=200_000, help="Vectors the candidates are compared on.")
     parser.add_argument("--seconds-per-candidate", type=float, default=30.0, help="Time budget of each sweep.")
+    parser.add_argument("--opq", action="store_true", help="Also measure OPQ-rotated candidates.")
+    parser.add_argument(
+        "--flat-max", type=int, default=None, help="Exact search below this many vectors (0: always measure IVF)."
+    )
+    parser.add_argument("--hnsw-max", type=int, default=None, help="HNSW32 candidate up to this many vectors.")
     parser.add_argument("--out", default="/tmp/acg2vec-ann", help="Folder for the cached vectors, plot and report.")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -108,7 +113,18 @@ def main(argv: list[str] | None = None) -> int:
         extra_factories=tuple(args.extra),
         metric=args.metric,
         seed=args.seed,
-        measure=MeasureConfig(screen_n=args.screen_n, seconds_per_candidate=args.seconds_per_candidate),
+        measure=MeasureConfig(
+            screen_n=args.screen_n,
+            seconds_per_candidate=args.seconds_per_candidate,
+            opq=args.opq,
+            chooser=ChooserConfig(
+                **{
+                    key: value
+                    for key, value in (("flat_max", args.flat_max), ("hnsw_max", args.hnsw_max))
+                    if value is not None
+                }
+            ),
+        ),
     )
     result = run_ann_benchmark(vectors, queries, config=config, out_dir=args.out)
     section = ann_section(result, plot=os.path.join(args.out, "ann_recall_qps.png"))

@@ -1,27 +1,35 @@
-"""FAISS indexes chosen by the number of vectors and a memory budget, with search parameters tuned on queries.
+"""FAISS indexes chosen by measurement within written-out rules, and the API that indexing and serving share.
 
-The rules (the same spirit as autofaiss, written out so they can be read and tested):
-
-1. Few vectors (``< flat_max``): ``Flat`` -- exact search is already fast, and nothing beats its recall.
-2. Up to ``hnsw_max`` vectors when the graph fits: ``HNSW32`` -- the best recall/speed trade-off, but its
-   build time grows quickly, so larger collections go to IVF, which builds in minutes on a few cores.
-3. Larger, when the raw vectors fit: ``IVF{nlist},PQ{m}x4fs,RFlat`` -- 4-bit fast-scan PQ codes find
-   candidates, the raw vectors re-rank them exactly (``k_factor_rf``). On 1M x 512 clustered vectors it ran
-   about 20x faster than ``IVF{nlist},Flat`` at the same recall@10 (benchmarks/ann.py), for 7% more memory.
-   ``m`` is the largest of dim/2, dim/4, dim/8 sub-quantizers that fits the budget.
-4. Tighter budgets: ``IVF{nlist},Flat`` when only the raw vectors fit; then ``Refine(SQ8)`` re-ranking with
-   8-bit codes; as a last resort the PQ codes alone (lossy, logged as such).
-
-``nlist`` is the power of two nearest ``sqrt(n)`` (FAISS's guideline of O(sqrt(n)) lists), at least 16.
-
-The API the ``index`` and ``serve`` commands and ``eval ann`` share (the signatures are stable)::
+The API (``acg2vec eval ann``, ``acg2vec index`` and ``acg2vec serve`` call these; the signatures are stable)::
 
     index, chosen = build_chosen_index(vectors, metric="ip", recall_target=0.95, memory_budget=None, max_ms=None)
     save_index(out_dir, index, chosen)        # out_dir/index.faiss + out_dir/index_choice.json
     index, chosen = load_index(out_dir)       # memory-mapped where FAISS can; the tuned parameters applied
 
 ``chosen`` (a :class:`ChosenIndex`) says which factory string and search parameters were chosen and why, the
-measured recall and single-thread QPS, the size, the build time, and the measured curve of every candidate.
+measured recall@k and single-thread QPS, the size, the build time, and the measured curve of every candidate.
+
+The rules give the candidates (:func:`candidates`):
+
+1. Few vectors (``< flat_max``): ``Flat`` -- exact search is already fast, and nothing beats its recall.
+2. Up to ``hnsw_max`` vectors, when the graph fits: ``HNSW32`` beside the IVF candidates.
+3. IVF with ``nlist`` the power of two at or above 4*sqrt(n) -- inside FAISS's guided range 4*sqrt(n)..16*sqrt(n)
+   (the square root itself made the tuner open a quarter of the lists on broad clusters) -- and an HNSW coarse
+   quantizer from 16,384 lists (``IVF16384_HNSW32`` at 10M), where scanning every centroid would cost more per
+   query than the lists it opens.
+4. 4-bit fast-scan PQ codes of dim/2 and dim/4 sub-quantizers (optionally OPQ-rotated) find candidates, which are
+   re-ranked (``k_factor_rf``) with the raw vectors (``Refine(Flat)``) when they fit the memory budget, with
+   half-floats when those fit and the raw vectors do not, and always also with 8-bit codes (``Refine(SQ8)``, a
+   quarter of the raw size: what lets 1M x 512 fit in 1 GiB). Bare PQ codes only when no re-ranking fits.
+
+The measurement (:func:`build_chosen_index`): every candidate is trained on a sample (k-means on 30 vectors per
+list; candidates with the same nlist share one k-means), filled in batches with the first ``screen_n`` vectors, and
+its recall-QPS curve measured on one thread with leave-one-out queries (sampled rows, their own id removed from
+every answer), each re-ranking depth with nprobe doubled until the target is met or the recall stalls, within a
+time budget per candidate. The fastest setting meeting the recall target within the latency target wins (none
+meeting it: the most accurate, and the reason says so); the winner takes the remaining vectors and is re-tuned on
+queries over all of them. The older single-pick :func:`choose_index` / :func:`build_index` / :func:`tune_index`
+remain for callers that name a factory themselves.
 """
 
 from __future__ import annotations
