@@ -112,23 +112,3 @@ def test_the_benchmark_measures_the_chosen_index_on_held_out_queries():
     hopeless = run_ann_benchmark(data, config=dataclasses.replace(config, max_ms_per_query=1e-6))
     assert not hopeless.target_met and "ms per query" in hopeless.target
     assert "no setting" in hopeless.chooser["reason"]
-
-
-@pytest.mark.integration
-def test_benchmark_script_runs_small(tmp_path, capsys):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("ann_bench", Path(__file__).parents[2] / "benchmarks" / "ann.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    assert module.main(["--n", "3000", "--dim", "16", "--queries", "100", "--out", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    assert "exact single-thread QPS" in out and "x exact" in out and "Target" in out and "chosen: Flat" in out
-    assert (tmp_path / "report.md").is_file() and (tmp_path / "ann_recall_qps.png").is_file()
-    assert list(tmp_path.glob("clustered-3100x16-seed0.npy"))  # cached for the next run
-    vectors = tmp_path / "embeddings.npy"
-    np.save(vectors, latent_clusters(600, 16, latent_dim=8, n_clusters=5, unit=False, seed=4) * 3.0)
-    assert module.main(["--vectors", str(vectors), "--queries", "50", "--out", str(tmp_path / "real")]) == 0
-    out = capsys.readouterr().out
-    assert "550 x 16 + 50 queries" in out  # --queries rows held out at random
-    assert "embeddings.npy" in out and "recall@10 1.000" in out  # 540 vectors: exact search
