@@ -482,7 +482,7 @@ LAYOUTS = (
 
 
 def detect_layout(path: str | Path) -> str | None:
-    """ "acg2vec", "deepdanbooru", "wd-tagger", "illust2vec" or None: which layout the folder holds."""
+    """ "acg2vec", "deepdanbooru", "wd-tagger", "illust2vec", "incomplete" (part of a release) or None."""
     folder = Path(path)
     if not folder.is_dir():
         return None
@@ -496,9 +496,22 @@ def detect_layout(path: str | Path) -> str | None:
         return "deepdanbooru"
     if (folder / "model.onnx").is_file() and (folder / SELECTED_TAGS_FILE).is_file():
         return "wd-tagger"
+    if _incomplete(folder):
+        return "incomplete"
     if len(_model_files(folder)) == 1:
         return "illust2vec"
     return None
+
+
+def _incomplete(folder: Path) -> str:
+    """What a release folder lacks when it holds part of a known layout (else ""), so it is not mistaken for
+    an illustration2vec export or silently fed the wrong input."""
+    if deepdanbooru.release_model_file(folder) or (folder / "tags.txt").is_file():
+        missing = [n for n in ("project.json", "tags.txt") if not (folder / n).is_file()]
+        if not deepdanbooru.release_model_file(folder):
+            missing.append("model-resnet_custom_v3.h5 (or v4)")
+        return f"looks like a DeepDanbooru project but lacks {', '.join(missing)}" if missing else ""
+    return ""
 
 
 def _model_files(folder: Path) -> list[Path]:
@@ -521,6 +534,8 @@ def load_image_model(path: str | Path) -> ImageModel:
         model = WDTaggerImageModel(folder)
     elif layout == "illust2vec":
         model = Illust2VecImageModel(folder, _model_files(folder)[0])
+    elif layout == "incomplete":
+        raise UserError(f"{folder} {_incomplete(folder)}.")
     else:
         raise UserError(f"{folder} holds no image model in a known layout: expected {'; or '.join(LAYOUTS)}.")
     log.info(

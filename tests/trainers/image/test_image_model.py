@@ -102,6 +102,15 @@ def test_deepdanbooru_tags_file_of_the_wrong_length_is_one_sentence(deepdanbooru
         load_image_model(tmp_path)
 
 
+def test_a_deepdanbooru_project_without_project_json_is_one_sentence(deepdanbooru_project, tmp_path):
+    folder, _ = deepdanbooru_project
+    for name in ("model-resnet_custom_v3.h5", "tags.txt"):
+        (tmp_path / name).write_bytes((folder / name).read_bytes())
+    assert detect_layout(tmp_path) == "incomplete"
+    with pytest.raises(UserError, match="looks like a DeepDanbooru project but lacks project.json"):
+        load_image_model(tmp_path)
+
+
 def test_a_real_size_deepdanbooru_network_saved_as_h5_starts_deepix(tmp_path):
     """The release file of the real network family (here at tiny width) is what --init-from takes."""
     from acg2vec.trainers.image.models import deepix
