@@ -85,6 +85,26 @@ def test_eval_tagger_scores_a_release_as_an_extra_row(workdir, tmp_path):
 
 
 @pytest.mark.integration
+def test_eval_tagger_scores_a_release_as_an_extra_row(workdir, tmp_path):
+    from tests.trainers.image.release_fakes import wd_onnx
+
+    make_illustrations_dataset(workdir, splits=("validation", "test"))
+    make_image_model(workdir / "models" / "deepdanbooru")
+    release = tmp_path / "wd-vit-tagger-v3"
+    release.mkdir()
+    wd_onnx(release / "model.onnx", 16, np.full((3, 2), 0.01, np.float32), np.zeros(2, np.float32))
+    (release / "selected_tags.csv").write_text("tag_id,name,category,count\n1,red,0,30\n2,general,9,60\n")
+    result = invoke(workdir, "tagger", "--release", str(release))
+    assert result.exit_code == 0, result.output
+    assert "wd-tagger" in result.output and "release" in result.output  # the summary row names its kind
+    metrics = json.loads((workdir / "eval" / "main" / "metrics.json").read_text())
+    assert {"tagger:deepdanbooru", "tagger:wd-vit-tagger-v3"} <= set(metrics)
+    (release / "selected_tags.csv").write_text("tag_id,name,category,count\n1,red,0,30\n")
+    result = invoke(workdir, "tagger", "--release", str(release))
+    assert isinstance(result.exception, UserError) and "lists 1 tags but the model" in str(result.exception)
+
+
+@pytest.mark.integration
 def test_eval_tagger_skips_embedding_models_and_scores_the_test_split(workdir):
     make_illustrations_dataset(workdir, splits=("validation", "test"))
     make_image_model(workdir / "models" / "deepdanbooru")
