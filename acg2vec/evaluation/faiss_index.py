@@ -329,7 +329,8 @@ def tune_index(
 class ChosenIndex:
     """What index was chosen and why, with the measured recall-QPS curve of every candidate (JSON-serialisable).
 
-    ``qps`` is single-thread queries per second at ``params`` (one thread, as a served query runs); ``curve`` holds
+    ``qps`` is queries per second on one thread at ``params``, timed over batches of the leave-one-out queries (a
+    loop of one query per call adds per-call overhead: benchmarks/ann.py measures that on held-out queries); ``curve`` holds
     every measured point: ``factory``, ``params``, ``recall`` (recall@k against exact search), ``qps``, ``ms``,
     ``stage`` (``screen``: compared on a sample of the vectors; ``final``: the chosen index, re-tuned on all of them).
     """
