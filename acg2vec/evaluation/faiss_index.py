@@ -470,11 +470,13 @@ class _Probe:
         import faiss
 
         rng = np.random.default_rng(seed)
-        self.k, self.min_seconds = k, min_seconds
+        # With k or fewer other vectors, recall is over the neighbours there are (a lone vector has none to find).
+        self.k, self.min_seconds = max(1, min(k, len(vectors) - 1)), min_seconds
+        self.alone = len(vectors) == 1
         self.ids = np.sort(rng.choice(len(vectors), size=min(n_queries, len(vectors)), replace=False))
         self.queries = np.ascontiguousarray(vectors[self.ids])
-        _, truth = faiss.knn(self.queries, vectors, k + 1, metric=faiss_metric(metric))
-        self.truth = _drop_self(truth, self.ids, k)
+        _, truth = faiss.knn(self.queries, vectors, self.k + 1, metric=faiss_metric(metric))
+        self.truth = _drop_self(truth, self.ids, self.k)
 
     def measure(self, index, params: str) -> tuple[float, float]:
         import faiss
@@ -493,6 +495,8 @@ class _Probe:
         finally:
             faiss.omp_set_num_threads(threads)
         ms = 1000.0 * elapsed / (runs * len(self.queries))
+        if self.alone:
+            return 1.0, ms
         return recall_at(_drop_self(ids, self.ids, self.k), self.truth, self.k), ms
 
 

@@ -251,6 +251,15 @@ def test_a_small_collection_gets_exact_search():
     assert "exact search is fast enough" in chosen.reason and index.ntotal == 3_000
 
 
+@pytest.mark.unit
+@pytest.mark.parametrize("n", [1, 5, 12])
+def test_collections_of_k_or_fewer_vectors_are_indexed_and_meet_the_target(n):
+    data = _unit(n + 1, 8, n)[:n]
+    index, chosen = build_chosen_index(data, progress=False, config=MeasureConfig(min_seconds=0.01))
+    assert index.ntotal == n and chosen.factory == "Flat" and chosen.measured_recall == pytest.approx(1.0)
+    assert "no setting" not in chosen.reason
+
+
 @pytest.mark.integration
 def test_the_chosen_index_takes_all_vectors_and_is_retuned_on_them():
     data = _unit(6_000, 32, 8)
