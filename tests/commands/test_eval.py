@@ -85,26 +85,6 @@ def test_eval_tagger_scores_a_release_as_an_extra_row(workdir, tmp_path):
 
 
 @pytest.mark.integration
-def test_eval_tagger_scores_a_release_as_an_extra_row(workdir, tmp_path):
-    from tests.trainers.image.release_fakes import wd_onnx
-
-    make_illustrations_dataset(workdir, splits=("validation", "test"))
-    make_image_model(workdir / "models" / "deepdanbooru")
-    release = tmp_path / "wd-vit-tagger-v3"
-    release.mkdir()
-    wd_onnx(release / "model.onnx", 16, np.full((3, 2), 0.01, np.float32), np.zeros(2, np.float32))
-    (release / "selected_tags.csv").write_text("tag_id,name,category,count\n1,red,0,30\n2,general,9,60\n")
-    result = invoke(workdir, "tagger", "--release", str(release))
-    assert result.exit_code == 0, result.output
-    assert "wd-tagger" in result.output and "release" in result.output  # the summary row names its kind
-    metrics = json.loads((workdir / "eval" / "main" / "metrics.json").read_text())
-    assert {"tagger:deepdanbooru", "tagger:wd-vit-tagger-v3"} <= set(metrics)
-    (release / "selected_tags.csv").write_text("tag_id,name,category,count\n1,red,0,30\n")
-    result = invoke(workdir, "tagger", "--release", str(release))
-    assert isinstance(result.exception, UserError) and "lists 1 tags but the model" in str(result.exception)
-
-
-@pytest.mark.integration
 def test_eval_tagger_skips_embedding_models_and_scores_the_test_split(workdir):
     make_illustrations_dataset(workdir, splits=("validation", "test"))
     make_image_model(workdir / "models" / "deepdanbooru")
@@ -147,6 +127,20 @@ def test_eval_texts(workdir):
     assert (workdir / "eval" / "main" / "texts_pair_types.png").is_file()
     texts = json.loads((workdir / "eval" / "main" / "metrics.json").read_text())["texts"]
     assert set(texts["scorers"]) == {"dense", "lexical", "hybrid"}  # all three by default
+    assert (texts["rows_read"], texts["rows_used"], texts["rows_dropped"]) == (3, 3, {})
+    assert texts["pair_types"] == {"title_ja-title_zh": {"queries": 3, "candidates": 3}}
+    # The model's figures stand beside the plain TF-IDF baseline's, overall and per pair type.
+    model, baseline = texts["encoders"]["acgvoc2vec"], texts["encoders"]["lexical (char n-gram TF-IDF)"]
+    for scores in (model, baseline, *texts["encoders"].values()):
+        overall = scores["overall"]
+        assert overall == scores["per_pair_type"]["title_ja-title_zh"]  # one pair type: the same figures
+        assert overall["queries"] == 3 and overall["recall_at_10"] == 1.0  # 3 candidates are all in the top 10
+        assert overall["accuracy_at_1"] in (0.0, 1 / 3, 2 / 3, 1.0)
+        assert 1 / 3 <= overall["mrr_at_10"] <= 1.0 and overall["accuracy_at_1"] <= overall["mrr_at_10"]
+    # 涼宮 / 憂鬱 share no character with 凉宫 / 忧郁 until script normalisation: only the normalised
+    # baseline is sure of every title, and the plain one is not.
+    normalised = texts["encoders"][texts["scorers"]["lexical"]]["overall"]
+    assert normalised["accuracy_at_1"] == 1.0 > baseline["overall"]["accuracy_at_1"]
     # --scorer picks the TextSearcher scorers; the plain TF-IDF baseline always runs.
     result = invoke(workdir, "texts", "--split", "validation", "--scorer", "lexical", "--run", "lex")
     assert result.exit_code == 0, result.output
