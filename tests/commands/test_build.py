@@ -161,12 +161,14 @@ def _chaos(workdir: Path, kills: list[tuple[str, float]]) -> None:
     assert first.returncode == 0, err
     data_dir = workdir / "datasets"
     before = _rows(data_dir)
-    parquet_meta = (data_dir / "parquet" / "acg_text_pairs" / "build_metadata.json").read_text()
+    parquet_meta = data_dir / "parquet" / "acg_text_pairs" / "build_metadata.json"
+    parquet_rows = json.loads(parquet_meta.read_text())["split_rows"]
     for marker, delay in kills:
         proc = _acg2vec("build", "texts", "--mode", "in_memory", workdir=workdir, start_new_session=True)
         assert _kill_when(proc, marker, delay), f"the build ended before {marker!r}"
         assert _rows(data_dir) == before, marker  # the previous dataset, whole
-        assert (data_dir / "parquet" / "acg_text_pairs" / "build_metadata.json").read_text() == parquet_meta
+        # A complete Parquet folder (the previous one, or a new one a kill came too late to stop) with the same rows.
+        assert json.loads(parquet_meta.read_text())["split_rows"] == parquet_rows
     assert list(data_dir.rglob(".incomplete-*"))  # the killed runs' leftovers ...
     again = _acg2vec("build", "texts", "--mode", "in_memory", workdir=workdir)
     _, err = again.communicate(timeout=600)
