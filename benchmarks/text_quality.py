@@ -8,6 +8,7 @@ earlier the training set. The default ``train text`` recipe is trained on the tr
 must find its translation among all test titles of the other language): acc@1 and recall@10.
 
     .venv/bin/python benchmarks/text_quality.py [--fixture PATH] [--epochs N] [--variant NAME ...] [--json OUT]
+        [--threads N]
 
 ``--variant`` trains more recipes beside the default (see ``VARIANTS``), for the recipe table in
 docs/benchmarks.md. The fixture is read where it lies (``../shared/fixtures/real/anime_titles``), never copied.
@@ -162,7 +163,7 @@ def measure(model, train_texts: list[str], ja: list[str], zh: list[str]) -> dict
             "normalised TF-IDF": (TextSearcher(targets, lexical=normalised), "lexical"),
         }
         if model is not None:
-            dense = TextSearcher(targets, encoder=model, lexical=normalised)
+            dense = TextSearcher(targets, encoder=model, lexical=normalised, fusion="rrf")
             weighted = TextSearcher(targets, embeddings=dense.embeddings, lexical=normalised, fusion="weighted")
             searchers["encoder"] = (dense, "dense")
             searchers["fusion (RRF)"] = (dense, "hybrid")
@@ -233,7 +234,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", action="append", default=[], choices=list(VARIANTS))
     parser.add_argument("--json", type=Path, default=None, help="Also write the figures here.")
     parser.add_argument("--workdir", type=Path, default=None, help="Keep the run's files here (default: a temp dir).")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (1 wastes less on a machine other jobs share)."
+    )
     args = parser.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     if not args.fixture.is_file():
         print(f"The dev set is not at {args.fixture}; give --fixture.", file=sys.stderr)
         return 2
@@ -280,11 +288,11 @@ def print_table(report: dict) -> None:
             f"| {name} | {s['ja->zh']['acc@1']} | {s['ja->zh']['recall@10']} | "
             f"{s['zh->ja']['acc@1']} | {s['zh->ja']['recall@10']} |"
         )
-    print("\n| recipe | train s | encoder ja->zh acc@1 / r@10 | zh->ja acc@1 / r@10 | fusion ja->zh acc@1 |")
+    print("\n| recipe | train s | encoder ja->zh acc@1 / r@10 | zh->ja acc@1 / r@10 | weighted fusion ja->zh acc@1 |")
     print("|---|---:|---:|---:|---:|")
     for name, v in report["variants"].items():
         e = v["scores"]["encoder"]
-        f = v["scores"]["fusion (RRF)"]
+        f = v["scores"]["fusion (weighted 0.5)"]
         print(
             f"| {name} | {v['train_seconds']} | {e['ja->zh']['acc@1']} / {e['ja->zh']['recall@10']} | "
             f"{e['zh->ja']['acc@1']} / {e['zh->ja']['recall@10']} | {f['ja->zh']['acc@1']} |"

@@ -174,7 +174,7 @@ def texts(
         "TF-IDF), hybrid (their fusion). The plain TF-IDF baseline always runs.",
     ),
     fusion: str = typer.Option(
-        "rrf", "--fusion", help="The hybrid scorer's fusion: rrf (reciprocal rank) or weighted."
+        "weighted", "--fusion", help="The hybrid scorer's fusion: weighted (score sum) or rrf (reciprocal rank)."
     ),
     run: str = typer.Option("main", help=RUN_HELP),
 ) -> None:

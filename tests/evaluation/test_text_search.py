@@ -66,7 +66,7 @@ def test_lexical_matches_across_han_scripts_and_plain_does_not():
 
 @pytest.mark.unit
 def test_hybrid_rrf_combines_ranks_of_both_scorers():
-    searcher = TextSearcher(TITLES, encoder=OneHotEncoder(), scorer="hybrid", rrf_k=60)
+    searcher = TextSearcher(TITLES, encoder=OneHotEncoder(), scorer="hybrid", fusion="rrf", rrf_k=60)
     dense = searcher.scores(["机动战士ガンダム"], scorer="dense")
     lexical = searcher.scores(["机动战士ガンダム"], scorer="lexical")
     hybrid = searcher.scores(["机动战士ガンダム"])
@@ -78,7 +78,8 @@ def test_hybrid_rrf_combines_ranks_of_both_scorers():
 
 
 @pytest.mark.unit
-def test_weighted_fusion_is_the_weighted_sum():
+def test_weighted_fusion_is_the_weighted_sum_and_the_default():
+    assert TextSearcher(TITLES).fusion == "weighted"
     searcher = TextSearcher(TITLES, encoder=OneHotEncoder(), fusion="weighted", weight=0.25)
     queries = ["凉宫春日的忧郁", "轻音少女"]
     dense, lexical = searcher.scores(queries, scorer="dense"), searcher.scores(queries, scorer="lexical")
