@@ -98,8 +98,17 @@ def test_demo_runs_every_stage_offline_and_a_rerun_is_idempotent(tmp_path):
 
     # The report: every evaluation, its plots, and results that mean something beside their baselines.
     metrics = _read_json(workdir / "eval" / "demo" / "metrics.json")
-    tagger = metrics["tagger:deepdanbooru"]["overall"]
-    assert tagger["model"]["macro_map"] > tagger["baseline"]["macro_map"]
+    # The image models beat the tag-frequency baseline on the test split (about 100 images at 1,000 posts): on
+    # micro F1 at P=R and macro mAP, with the micro precision-recall curve above the baseline's over most of the
+    # recall range. Margins are those measured (docs/benchmarks.md) less a safety allowance for run-to-run noise.
+    for name in ("deepdanbooru", "deepix"):
+        tagged = metrics[f"tagger:{name}"]
+        model, baseline = tagged["overall"]["model"], tagged["overall"]["baseline"]
+        assert tagged["images"] >= 80, tagged["images"]
+        assert model["micro_f1_at_p_eq_r"] >= baseline["micro_f1_at_p_eq_r"] + 0.03, (name, model, baseline)
+        assert model["macro_map"] >= baseline["macro_map"] + 0.08, (name, model, baseline)
+        above = [m >= b for m, b in zip(tagged["micro_pr"]["model"], tagged["micro_pr"]["baseline"], strict=True)]
+        assert sum(above) >= 6, (name, tagged["micro_pr"])
     texts = metrics["texts"]["encoders"]
     assert texts["acgvoc2vec"]["overall"]["mrr_at_10"] > texts["untrained base model"]["overall"]["mrr_at_10"]
     ann = metrics["ann"]
