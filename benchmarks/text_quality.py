@@ -181,7 +181,7 @@ VARIANTS: dict[str, dict] = {
     "default": {},
     "no script normalisation": {"small.normalization": "none"},
     "mnrl (one direction)": {"loss": "mnrl"},
-    "no hard negatives": {"hard_negatives": 0},
+    "one mined hard negative": {"hard_negatives": 1},
     "unigram tokenizer": {"small.tokenizer": "unigram"},
     "half the epochs": {"epochs": 0.5},  # relative to the default
     "lr 5e-4": {"learning_rate": 5e-4},

@@ -19,10 +19,10 @@ def test_every_recipe_is_a_valid_config_with_its_command(name):
     assert "acg2vec train text" in RECIPES[name].__doc__
 
 
-def test_default_recipe_normalises_ranks_both_ways_and_mines_negatives():
+def test_default_recipe_normalises_and_ranks_both_ways():
     config = recipe("default")
     assert config.base_model is None and config.small.normalization == "acg-script-v1"
-    assert config.loss == "symmetric-mnrl" and config.hard_negatives >= 1
+    assert config.loss == "symmetric-mnrl" and config.hard_negatives == 0  # measured: not worth their cost
     assert recipe("original").hard_negatives == 0 and recipe("original").loss == "mnrl"
 
 
