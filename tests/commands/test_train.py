@@ -17,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from acg2vec.cli import app
+from acg2vec.trainers.text.configs import default_recipe
 from tests.trainers.image.tiny_dataset import make_image
 
 ACG2VEC = [sys.executable, "-m", "acg2vec.cli"]
@@ -263,7 +264,7 @@ def test_train_then_embed_from_the_cli(tiny_corpus: Path, workdir: Path, tmp_pat
     results = json.loads((model_dir / "eval_results.json").read_text())
     args = json.loads((model_dir / "training_args.json").read_text())
     assert args["trainer"]["multi_dataset_batch_sampler"] == "round_robin"
-    assert args["trainer"]["learning_rate"] == 5e-4  # the from-scratch default
+    assert args["trainer"]["learning_rate"] == default_recipe().learning_rate  # the from-scratch default recipe
     assert results["global_step"] == 2 and set(results["metrics"]) == {"lexical", "untrained", "trained"}
     texts = tmp_path / "names.txt"
     texts.write_text("アリス\n爱丽丝\n", encoding="utf-8")

@@ -128,9 +128,12 @@ def make_image_model(
 
     model_dir = Path(model_dir)
     module = ColourTagger()
-    tf.saved_model.save(module, str(model_dir), signatures={"serving_default": module.serving, "embed": module.embed})
-    if embedding_only:
+    if embedding_only:  # as acg2vec exports illust2vec: ``embed`` is also the default signature, no tag outputs
+        tf.saved_model.save(
+            module, str(model_dir), signatures={"serving_default": module.embed, "embed": module.embed}
+        )
         return model_dir
+    tf.saved_model.save(module, str(model_dir), signatures={"serving_default": module.serving, "embed": module.embed})
     with open(model_dir / "selected_tags.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["tag_id", "name", "category", "count"])
