@@ -377,6 +377,10 @@ class MeasureConfig:
     max_nprobe: int = 1024
     chooser: ChooserConfig | None = None  # thresholds of the rules
     candidates: list[Candidate] | None = None  # measure these instead of the rules' candidates
+    # Settings are chosen against the recall target plus this margin. The tuning queries are a sample, so a
+    # setting that just meets the target on them misses it on other queries about half the time (seen on the
+    # demo's vectors: 0.951 when tuned, 0.933 on held-out queries). None: two standard errors of the estimate.
+    margin: float | None = None
 
 
 @dataclass(slots=True)
@@ -667,6 +671,10 @@ def build_chosen_index(
     screen_n = n if n <= cfg.screen_n * 1.5 else cfg.screen_n
     screen = vectors[:screen_n]
     probe = _Probe(screen, cfg.queries, k, metric, seed, cfg.min_seconds)
+    margin = (
+        cfg.margin if cfg.margin is not None else 2 * math.sqrt(recall_target * (1 - recall_target) / len(probe.ids))
+    )
+    aim = min(recall_target + margin, 1.0)
     nlist = max(c.nlist for c in cands)
     sample = _train_sample(vectors, max(cfg.train_per_list * nlist, 10_000), seed) if nlist else None
     log.info(
@@ -706,7 +714,7 @@ def build_chosen_index(
                 kind=kind,
                 nlist=cand.nlist,
                 refine=bool(refine),
-                target=recall_target,
+                target=aim,
                 max_ms=max_ms,
                 deadline=time.perf_counter() + cfg.seconds_per_candidate,
                 cfg=cfg,
@@ -716,7 +724,7 @@ def build_chosen_index(
                 p["build_s"] = round(built, 1)
                 p["estimated_bytes"] = estimate_bytes(factory, n, dim)
             curve.extend(points)
-            top = max(points, key=lambda p: _rank(p, recall_target, max_ms))
+            top = max(points, key=lambda p: _rank(p, aim, max_ms))
             log.info(
                 "candidate %s: best %s, recall@%d %.3f at %.0f QPS",
                 factory,
@@ -725,7 +733,7 @@ def build_chosen_index(
                 top["recall"],
                 top["qps"],
             )
-            rank = _rank(top, recall_target, max_ms)
+            rank = _rank(top, aim, max_ms)
             if best is None or rank > best[0]:
                 best = (rank, top, index, keep, cand)
         del base
@@ -743,18 +751,21 @@ def build_chosen_index(
             kind=kind,
             nlist=cand.nlist,
             refine="Refine(" in top["factory"],
-            target=recall_target,
+            target=aim,
             max_ms=max_ms,
             deadline=time.perf_counter() + cfg.seconds_per_candidate,
             cfg=cfg,
             stage="final",
         )
         curve.extend(final)
-        final_top = max(final, key=lambda p: _rank(p, recall_target, max_ms))
+        final_top = max(final, key=lambda p: _rank(p, aim, max_ms))
     apply_params(index, final_top["params"])
-    met = _rank(final_top, recall_target, max_ms)[0] == 1
+    met = _rank(final_top, aim, max_ms)[0] == 1
     n_combos = len({p["factory"] for p in curve})
-    targets = f"recall@{k} >= {recall_target:g}" + (f" within {max_ms:g} ms per query" if max_ms is not None else "")
+    targets = (
+        f"recall@{k} >= {recall_target:g} (tuned to {aim:.3f}: the target plus {margin:.3f} for sampling error)"
+        + (f" within {max_ms:g} ms per query" if max_ms is not None else "")
+    )
     if met:
         reason = (
             f"the fastest of {n_combos} measured candidates meeting {targets} (best on {screen_n:,} vectors: "
