@@ -9,7 +9,8 @@ De-duplication keys are the normalised text, casefolded, without spaces.
 Language tags (``ja`` / ``zh`` / ``en`` / ``und``) come from the script, with the item's declared language
 breaking the one tie the script cannot decide:
 
-- any kana (hiragana, katakana; not the ``・`` and ``ー`` marks Chinese also uses) -> ``ja``;
+- any kana (hiragana, katakana; not the ``・`` and ``ー`` marks Chinese also uses) -> ``ja``, except in a text
+  declared Chinese whose kana are a small share of its CJK characters (Chinese quoting a Japanese title);
 - Han characters without kana -> the declared language if it is Japanese or Chinese, else ``zh``
   (a kana-free Japanese title such as 銀魂 or 攻殻機動隊 is ``ja`` when the item files it under ``ja``);
 - Latin letters (no Han, no kana) -> ``ja`` when the item declares romaji (``ja-Latn``), else ``en``;
@@ -24,6 +25,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+
+from acg2vec.crawlers.language import JA_KANA_SHARE, script_counts
 
 _KANA = re.compile(r"[\u3041-\u309f\u30a0-\u30fa\u30fd-\u30ff\u31f0-\u31ff]")
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
@@ -119,9 +122,14 @@ def declared_lang(key: str | None) -> str | None:
 
 def tag_language(text: str, declared: str | None = None) -> str:
     """The language tag of a text by its script; ``declared`` is the item's language key (see the module doc)."""
-    if _KANA.search(text):
-        return "ja"
     base = declared_lang(declared)
+    if _KANA.search(text):
+        # A Chinese text that quotes a Japanese title (「けいおん!」) stays Chinese: only a kana share as large as
+        # the crawlers use to call a summary Japanese overrides a declared Chinese key.
+        counts = script_counts(text)
+        if base == "zh" and counts["kana"] < JA_KANA_SHARE * (counts["kana"] + counts["han"]):
+            return "zh"
+        return "ja"
     if _HAN.search(text):
         return base if base in ("ja", "zh") else "zh"
     if _LATIN.search(text):

@@ -50,6 +50,10 @@ def test_dedup_key_casefolds_and_drops_spaces() -> None:
         ("2019", None, "und"),
         ("東方Project", "ja", "ja"),
         ("ソードアート・オンライン", None, "ja"),
+        # Chinese that quotes a Japanese title stays Chinese; Japanese text filed under zh is still Japanese.
+        ("《けいおん!》是由日本漫画家创作的四格漫画作品，讲述了高中轻音部四名少女的日常生活。", "zh-Hans", "zh"),
+        ("けいおん!", "zh-Hans", "ja"),
+        ("桜が丘高校に入学した平沢唯は、軽音部に入部することになる。", "zh-Hans", "ja"),
     ],
 )
 def test_tag_language(text: str, declared: str | None, expected: str) -> None:
