@@ -115,6 +115,9 @@ def build_pairs(raw_root: Path, datasets_root: Path, seasons: dict[str, tuple[in
         out.mkdir(parents=True, exist_ok=True)
         table = pa.Table.from_pylist(records, schema=pa.schema([(c, pa.string()) for c in COLUMNS]))
         pq.write_table(table, out / "part-00000.parquet", compression="zstd")
+        (out.parent / "build_metadata.json").write_text(
+            "{}", encoding="utf-8"
+        )  # marks the corpus complete, as a build does
     return {split: len(records) for split, records in splits.items()}
 
 

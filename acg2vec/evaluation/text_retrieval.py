@@ -20,7 +20,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from acg2vec.datasets.acg_text_pairs.schema import COLUMNS, parquet_dir
+from acg2vec.beam_pipelines.publish import require_complete
+from acg2vec.datasets.acg_text_pairs.schema import (
+    BUILD_COMMAND,
+    BUILD_METADATA,
+    COLUMNS,
+    parquet_dataset_dir,
+    parquet_dir,
+)
 from acg2vec.deadletter import DeadLetters
 from acg2vec.errors import UserError
 from acg2vec.evaluation.faiss_index import exact_search
@@ -74,6 +81,8 @@ def read_pairs(datasets_root: str, splits: tuple[str, ...], *, dead_letters: Dea
             f"no Parquet files of splits {', '.join(splits)} under {parquet_dir(datasets_root, '<split>')}; "
             "run `acg2vec build texts` first."
         )
+    # A corpus counts only when its build finished (build_metadata.json is written last).
+    require_complete(parquet_dataset_dir(datasets_root), marker=BUILD_METADATA, build_command=BUILD_COMMAND)
     for path in files:
         table = pq.read_table(path)
         missing = {"anchor", "positive", "pair_type"} - set(table.column_names)

@@ -120,6 +120,9 @@ def test_eval_texts(workdir):
         for i, (a, p) in enumerate(pairs)
     ]
     pq.write_table(pa.Table.from_pylist(rows), folder / "part-00000.parquet")
+    (folder.parent / "build_metadata.json").write_text(
+        "{}", encoding="utf-8"
+    )  # marks the corpus complete, as a build does
     make_sentence_transformer(workdir / "models" / "acgvoc2vec", texts=[t for pair in pairs for t in pair])
     result = invoke(workdir, "texts", "--split", "validation")
     assert result.exit_code == 0, result.output

@@ -62,6 +62,9 @@ def write_parquet(root, split: str, rows: list[dict]) -> None:
     folder = root / "parquet" / "acg_text_pairs" / split
     folder.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rows), folder / "part-00000.parquet")
+    (folder.parent / "build_metadata.json").write_text(
+        "{}", encoding="utf-8"
+    )  # marks the corpus complete, as a build does
 
 
 def oracle_encoder(texts: list[str]) -> np.ndarray:
@@ -140,6 +143,14 @@ def test_evaluate_with_known_answers_and_dead_letters(tmp_path):
 @pytest.mark.unit
 def test_missing_parquet_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="acg2vec build texts"):
+        evaluate_text_retrieval(None, str(tmp_path), config=TextRetrievalConfig())
+
+
+@pytest.mark.unit
+def test_a_corpus_whose_build_never_finished_is_refused(tmp_path):
+    write_parquet(tmp_path, "test", rows_for(WORKS))
+    (tmp_path / "parquet" / "acg_text_pairs" / "build_metadata.json").unlink()
+    with pytest.raises(UserError, match=r"not a complete dataset \(no build_metadata.json\).*acg2vec build texts"):
         evaluate_text_retrieval(None, str(tmp_path), config=TextRetrievalConfig())
 
 

@@ -50,6 +50,9 @@ def make_text_pairs(workdir: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     rows = text_pair_rows()
     pq.write_table(pa.table({c: [r[c] for r in rows] for c in COLUMNS}), out / "part-00000.parquet")
+    (out.parent / "build_metadata.json").write_text(
+        "{}", encoding="utf-8"
+    )  # marks the corpus complete, as a build does
     return out
 
 

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from acg2vec.beam_pipelines.pair_extractors import PAIR_TYPES
-from acg2vec.datasets.acg_text_pairs.schema import COLUMNS, NAME
+from acg2vec.beam_pipelines.publish import require_complete
+from acg2vec.datasets.acg_text_pairs.schema import BUILD_COMMAND, BUILD_METADATA, COLUMNS, NAME
 from acg2vec.deadletter import DeadLetters
 from acg2vec.errors import UserError
 from acg2vec.trainers.text.lexical_baseline import CharNgramTfidf
@@ -53,6 +54,8 @@ def find_parquet_root(data_dir: str | Path) -> Path:
     data_dir = Path(data_dir).expanduser()
     for candidate in (data_dir / "parquet" / NAME, data_dir / NAME, data_dir):
         if glob.glob(str(candidate / "train" / "*.parquet")):
+            # A corpus counts only when its build finished (build_metadata.json is written last).
+            require_complete(str(candidate), marker=BUILD_METADATA, build_command=BUILD_COMMAND)
             return candidate
     raise UserError(
         f"No {NAME} corpus found under {data_dir} (expected parquet/{NAME}/train/part-*.parquet); "

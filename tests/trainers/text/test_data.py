@@ -68,6 +68,12 @@ def test_missing_corpus_is_a_user_error(tmp_path: Path) -> None:
         find_parquet_root(tmp_path)
 
 
+def test_a_corpus_whose_build_never_finished_is_refused(tiny_corpus: Path) -> None:
+    (tiny_corpus / "parquet" / "acg_text_pairs" / "build_metadata.json").unlink()
+    with pytest.raises(UserError, match=r"not a complete dataset \(no build_metadata.json\)"):
+        find_parquet_root(tiny_corpus)
+
+
 def test_parquet_root_found_from_datasets_root_or_itself(tiny_corpus: Path) -> None:
     root = find_parquet_root(tiny_corpus)
     assert root == tiny_corpus / "parquet" / "acg_text_pairs"
