@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
+from acg2vec.errors import UserError
 from acg2vec.workspace import Workspace
 
 pytestmark = pytest.mark.unit
@@ -17,3 +21,16 @@ def test_workdir_option_env_and_default(tmp_path, monkeypatch):
     assert Workspace.at(None).root == str(tmp_path / "home")
     assert Workspace.at(tmp_path / "x").raw("safebooru") == str(tmp_path / "x" / "raw" / "safebooru")
     assert Workspace.at("gs://bucket/ws").datasets() == "gs://bucket/ws/datasets"
+
+
+def test_a_workdir_that_cannot_be_written_is_one_sentence(tmp_path):
+    # /proc refuses new folders even to root, so this holds whoever runs the tests.
+    with pytest.raises(UserError, match=r"^Cannot create the workdir /proc/acg2vec-ws"):
+        Workspace.at("/proc/acg2vec-ws").ensure()
+    proc = subprocess.run(
+        [sys.executable, "-m", "acg2vec.cli", "--workdir", "/proc/acg2vec-ws", "eval", "texts"],
+        capture_output=True,
+        text=True,
+    )
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("acg2vec: Cannot create the workdir")
