@@ -12,8 +12,9 @@ import typer
 
 from acg2vec.commands.state import workspace
 from acg2vec.errors import UserError
+from acg2vec.vocabularies import RATINGS
 
-_RATINGS = "general,sensitive,questionable,explicit"
+_RATINGS = ",".join(RATINGS)
 
 # The runner options, defined once: both builds take exactly these, with the same meaning.
 RUNNER = typer.Option(
@@ -90,7 +91,6 @@ def build_images(
     from acg2vec.datasets.acg_illustrations.build import run_build
     from acg2vec.datasets.acg_illustrations.records import ImageBuildConfig, PostFilters, SplitRules
     from acg2vec.logs import console
-    from acg2vec.vocabularies import RATINGS
 
     if config not in Builder.builder_configs:
         raise UserError(f"Unknown config {config!r}; choose one of {', '.join(sorted(Builder.builder_configs))}.")

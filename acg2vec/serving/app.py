@@ -29,10 +29,10 @@ from acg2vec.serving.guard import Guard
 from acg2vec.serving.metrics import Metrics
 from acg2vec.serving.services import ServeConfig, Services, load_services
 from acg2vec.serving.uploads import BadInput, PreparedImage, prepare_image
+from acg2vec.vocabularies import RATINGS
 
 log = logging.getLogger(__name__)
 
-RATINGS = ("general", "sensitive", "questionable", "explicit")
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp", "application/octet-stream")
 MAX_TEXT_CHARS = 100_000
 MAX_TOP_K_TAGS = 1_000

@@ -33,11 +33,11 @@ import numpy as np
 from acg2vec.datasets.acg_illustrations.features import SELECTED_TAGS_FILE, category_name
 from acg2vec.errors import UserError
 from acg2vec.trainers.image.models import deepdanbooru
+from acg2vec.vocabularies import RATINGS
 
 log = logging.getLogger(__name__)
 
 THRESHOLDS_FILE = "thresholds.json"
-ACG2VEC_RATINGS = ("general", "sensitive", "questionable", "explicit")
 # Thresholds WD-style taggers are commonly run with (general tags; characters need more certainty).
 WD_THRESHOLDS = {"general": 0.35, "character": 0.85}
 DEEPDANBOORU_THRESHOLD = 0.5  # DeepDanbooru's own default
@@ -188,7 +188,7 @@ class SavedModelImageModel(ImageModel):
             self.tag_names, self.tag_categories, self.tag_counts = names, categories, counts
             self.thresholds = _read_thresholds(path / THRESHOLDS_FILE, names)
         if "rating" in self._outputs("heads"):
-            self.rating_names = list(ACG2VEC_RATINGS)
+            self.rating_names = list(RATINGS)
 
     def _outputs(self, signature: str) -> dict:
         fn = self._signatures.get(signature)
