@@ -32,7 +32,8 @@ from .tiny_dataset import make_image
 
 NAMES = ["red", "green", "blue", "yellow"]
 BOMB_SIDE = 20_000
-PEAK_LIMIT_BYTES = 1024**3  # 1 GiB
+# Decoded, the bomb is 1.1 GiB of pixels; refused from its header, it may add no more than this to peak RSS.
+BOMB_ALLOWANCE_BYTES = 64 * 2**20
 
 
 def write_png_bomb(path: Path, side: int = BOMB_SIDE, rows_per_block: int = 100) -> Path:
@@ -163,7 +164,7 @@ def test_bad_sizes_are_refused_before_any_work(model_dir, files, tmp_path):
 
 @pytest.mark.integration
 @pytest.mark.parametrize("command", ["predict", "embed"])
-def test_a_decompression_bomb_through_the_cli_stays_under_1_gib_and_is_named(command, model_dir, files, tmp_path):
+def test_a_decompression_bomb_through_the_cli_adds_no_memory_and_is_named(command, model_dir, files, tmp_path):
     home = tmp_path / "home"
     inputs = [str(files["good"]), str(files["bomb"]), str(files["broken"])]
     args = [command, *inputs, "--model", str(model_dir)]
@@ -171,14 +172,16 @@ def test_a_decompression_bomb_through_the_cli_stays_under_1_gib_and_is_named(com
         args += ["--out", str(tmp_path / "vectors")]
     code, out, err, peak = run_cli_measured(*args, env_home=home, out_dir=tmp_path)
     assert code == 0, err
-    assert peak < PEAK_LIMIT_BYTES, f"peak RSS {peak / 2**20:.0f} MiB"
-    # Importing TensorFlow alone takes ~730 MiB: the bomb must add nothing to the same run without it.
+    # Importing TensorFlow alone takes 730 MiB to 1 GiB, depending on the machine's cores (thread pools and
+    # allocator arenas), so the bound is relative: the bomb must add nothing to the same run without it.
     base_dir = tmp_path / "baseline"
     base_dir.mkdir()
     base_args = [str(base_dir / "vectors") if a == str(tmp_path / "vectors") else a for a in args
                  if a not in (str(files["bomb"]), str(files["broken"]))]  # fmt: skip
     code, _, _, baseline = run_cli_measured(*base_args, env_home=tmp_path / "home2", out_dir=base_dir)
-    assert code == 0 and peak - baseline < 64 * 2**20, f"{peak / 2**20:.0f} MiB vs {baseline / 2**20:.0f} MiB"
+    assert code == 0 and peak - baseline < BOMB_ALLOWANCE_BYTES, (
+        f"{peak / 2**20:.0f} MiB vs {baseline / 2**20:.0f} MiB"
+    )
     assert f"skipped {files['bomb']}: image-too-large (400000000 pixels > 64000000 pixels)" in err
     assert f"skipped {files['broken']}: undecodable-image" in err
     if command == "predict":
