@@ -3,7 +3,7 @@
 The dump (github.com/bangumi/Archive releases) holds ``subject``, ``character``, ``person``,
 ``subject-characters`` and ``person-characters`` (``.jsonlines``, one JSON object a line; infoboxes in
 Bangumi's wiki syntax). The importer writes the same feed layout as a crawl: ``raw/bangumi/<kind>-<run id>-
-<batch>.jsonl.gz``, ``dead-letters.jsonl.gz`` and a run appended to ``manifest.json``.
+<batch>.jsonl.gz``, ``dead_letters/bangumi-archive.jsonl.gz`` and a run appended to ``manifest.json``.
 
 Memory: the two link files are held as id -> ids maps (integers only); the entity files are streamed.
 Every line is counted: written, dropped (does not fit its item; dead-lettered), skipped (another subject type,
@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from acg2vec.crawlers.feeds import DEAD_LETTER_FILE, CrawlReport, update_manifest
+from acg2vec.crawlers.feeds import CrawlReport, update_manifest
 from acg2vec.crawlers.items import Item, ItemError, item_from_dict, item_to_dict
 from acg2vec.crawlers.pipelines import existing_keys, sanity_problem
 from acg2vec.crawlers.runner import new_run_id
 from acg2vec.crawlers.spiders.bangumi import character_from, parse_wiki_infobox, person_from, work_from_subject
-from acg2vec.deadletter import DeadLetters
+from acg2vec.deadletter import DeadLetters, dead_letter_path
 from acg2vec.errors import UserError
 from acg2vec.logs import progress_task
 from acg2vec.workspace import Workspace
@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 SOURCE = "bangumi"
 MEMBERS = ("subject", "character", "person", "subject-characters", "person-characters")
 ARCHIVE_URL = "https://bgm.tv"  # items point at the entity's page on the site
+STEP = "bangumi-archive"  # the importer's name in its report and dead-letter file
 
 
 @dataclass(slots=True)
@@ -84,8 +85,8 @@ class _Import:
         self.raw_dir = raw_dir
         self.config = config
         self.run_id = run_id
-        self.dead = DeadLetters(raw_dir / DEAD_LETTER_FILE)
-        self.report = CrawlReport(spider="bangumi-archive", source=SOURCE, run_id=run_id)
+        self.dead = DeadLetters(dead_letter_path(raw_dir, STEP), step=STEP)
+        self.report = CrawlReport(spider=STEP, source=SOURCE, run_id=run_id)
         self.writers: dict[str, ShardWriter] = {}
         self.have = existing_keys(raw_dir) if config.skip_existing else set()
 

@@ -7,7 +7,10 @@ Stats keys every acg2vec crawl keeps (Scrapy's stats collector holds them; the r
     acg2vec/skipped/<reason>   items already in raw/<source>/ from an earlier run (not dead-lettered)
     acg2vec/bad_input/<reason> pages or files rejected (bad body, failed download, error in a callback)
 
-so that for every run ``items read = written + dropped + skipped``.
+so that for every run ``items read = written + dropped + skipped``. Every dropped item and every bad input is one
+line in the crawl's dead-letter file, ``raw/<source>/dead_letters/<spider>.jsonl.gz`` (the layout of
+:mod:`acg2vec.deadletter`, step = the spider's name), and the run report counts them under ``<spider>-<reason>``
+(``dead_lettered``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from scrapy import signals
 from scrapy.exporters import JsonLinesItemExporter
 
 from acg2vec.crawlers.items import Item, item_to_dict
-from acg2vec.deadletter import DeadLetters
+from acg2vec.deadletter import DeadLetters, counter_name, dead_letter_path
 from acg2vec.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -32,7 +35,6 @@ WRITTEN = "acg2vec/written/"
 DROPPED = "acg2vec/dropped/"
 SKIPPED = "acg2vec/skipped/"
 BAD_INPUT = "acg2vec/bad_input/"
-DEAD_LETTER_FILE = "dead-letters.jsonl.gz"
 MANIFEST_FILE = "manifest.json"
 
 
@@ -49,11 +51,10 @@ class CrawlBookkeeping:
 
     def __init__(self, crawler: Any) -> None:
         self.crawler = crawler
-        path = None
+        step = crawl_step(crawler)
         raw_dir = raw_dir_of(crawler.settings)
-        if raw_dir is not None:
-            path = Path(raw_dir, DEAD_LETTER_FILE)
-        self.dead_letters = DeadLetters(path)
+        path = dead_letter_path(raw_dir, step) if raw_dir is not None else None
+        self.dead_letters = DeadLetters(path, step=step)
         crawler.signals.connect(self.item_scraped, signal=signals.item_scraped)
         crawler.signals.connect(self.spider_error, signal=signals.spider_error)
         crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
@@ -97,6 +98,12 @@ def bookkeeping(crawler: Any) -> CrawlBookkeeping:
     if ext is None:
         ext = CrawlBookkeeping.from_crawler(crawler)
     return ext
+
+
+def crawl_step(crawler: Any) -> str:
+    """The dead-letter step of a crawl: its spider's name (``safebooru``, ``pixiv`` ...), else its source."""
+    spidercls = getattr(crawler, "spidercls", None)
+    return getattr(spidercls, "name", None) or crawler.settings.get("ACG2VEC_SOURCE") or "crawl"
 
 
 def raw_dir_of(settings: Any) -> str | None:
@@ -147,6 +154,19 @@ class CrawlReport:
         return self.items_written + sum(self.dropped.values()) + sum(self.skipped.values())
 
     @property
+    def dead_lettered(self) -> dict[str, int]:
+        """Lines this run wrote to ``dead_letters/<spider>.jsonl.gz``, by counter (``<spider>-<reason>``).
+
+        Every dropped item and every bad input is dead-lettered once; skipped items are not.
+        """
+        counts: dict[str, int] = {}
+        for reasons in (self.dropped, self.bad_input):
+            for reason, n in reasons.items():
+                name = counter_name(self.spider, reason)
+                counts[name] = counts.get(name, 0) + int(n)
+        return dict(sorted(counts.items()))
+
+    @property
     def finished(self) -> bool:
         return self.finish_reason == "finished"
 
@@ -184,6 +204,7 @@ class CrawlReport:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["items_read"] = self.items_read
+        out["dead_lettered"] = self.dead_lettered
         return out
 
     @classmethod

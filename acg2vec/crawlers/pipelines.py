@@ -38,7 +38,7 @@ from scrapy.pipelines.files import FilesPipeline
 from scrapy.pipelines.media import FileException
 from twisted.python.failure import Failure
 
-from acg2vec.crawlers.feeds import BAD_INPUT, DEAD_LETTER_FILE, DROPPED, SKIPPED, bookkeeping, raw_dir_of
+from acg2vec.crawlers.feeds import BAD_INPUT, DROPPED, SKIPPED, bookkeeping, raw_dir_of
 from acg2vec.crawlers.items import (
     RATINGS,
     TAG_CATEGORIES,
@@ -117,6 +117,10 @@ class ValidationPipeline:
         raise DropItem(f"{reason}: {detail} <{url}>")
 
 
+# Where crawls of earlier acg2vec versions kept their dead letters; such a file in raw/<source>/ holds no items.
+LEGACY_DEAD_LETTER_FILE = "dead-letters.jsonl.gz"
+
+
 def scan_raw(raw_dir: str | Path, on_bad_line: Callable[[str, bytes, str], None] | None = None) -> dict[str, Any]:
     """``kind \\t source_id`` -> the item's ``file_path`` (None when it has none) for every item in ``raw_dir``.
 
@@ -127,8 +131,8 @@ def scan_raw(raw_dir: str | Path, on_bad_line: Callable[[str, bytes, str], None]
     root = Path(raw_dir)
     if not root.is_dir():
         return found
-    for path in sorted(root.glob("*.jsonl.gz")):
-        if path.name == DEAD_LETTER_FILE:
+    for path in sorted(root.glob("*.jsonl.gz")):  # dead letters live in dead_letters/, not among the shards
+        if path.name == LEGACY_DEAD_LETTER_FILE:
             continue
         try:
             with gzip.open(path, "rb") as fh:

@@ -281,7 +281,7 @@ def translations_from_map(mapping: dict[str, Any], *, url: str = "") -> list[Tra
     out = []
     for tag, names in mapping.items():
         if not isinstance(tag, str) or not tag.strip() or not isinstance(names, dict):
-            out.append(Translation(str(tag), None, "", url, malformed=True))
+            out.append(Translation(str(tag), None, repr(names)[:500], url, malformed=True))
             continue
         romaji = _clean(names.get("romaji"))
         found = [(k, _clean(v)) for k, v in names.items() if k != "romaji" and _clean(v)]
@@ -339,8 +339,6 @@ class PixivImportSpider(scrapy.Spider):
         stats = self.crawler.stats
         if self.book.conflicts:
             stats.inc_value(SKIPPED + "translation-conflict", self.book.conflicts)
-        if self.book.malformed:
-            stats.inc_value(BAD_INPUT + "bad-tag-translation", self.book.malformed)
         if self.book.into_japanese:
             stats.inc_value(SKIPPED + "translation-into-japanese", self.book.into_japanese)
         yield from self.book.items()
@@ -377,6 +375,10 @@ class PixivImportSpider(scrapy.Spider):
         for mapping in find_tag_translation_maps(data):
             found += 1
             for tr in translations_from_map(mapping):
+                if tr.malformed:  # counted and dead-lettered here, where the file it came from is known
+                    record = {"tag": tr.tag, "entry": tr.text}
+                    self.drop("bad-tag-translation", url=response.url, detail=f"tag {tr.tag!r}", record=record)
+                    continue
                 tr.url, tr.order = TAG_URL.format(tag=quote(tr.tag, safe="")), order
                 self.book.add(tr)
         if not found:

@@ -48,6 +48,7 @@ from typing import Any
 from acg2vec.crawlers import settings as default_settings
 from acg2vec.crawlers.feeds import CrawlReport, update_manifest
 from acg2vec.crawlers.settings import job_dir, run_settings
+from acg2vec.deadletter import dead_letter_path
 from acg2vec.errors import UserError
 from acg2vec.workspace import Workspace, is_remote
 
@@ -376,7 +377,7 @@ def _crawl(spec: CrawlSpec) -> CrawlReport:
         # Not one answer (connection refused, DNS, timeouts) after the retries: a wrong --base-url or no network.
         raise UserError(
             f"the {spec.name} crawl got no answer from {spec.base_url or 'the site'} "
-            f"({report.requests} request(s) failed, see dead letters in {workspace.raw(source)}); "
+            f"({report.requests} request(s) failed, see {dead_letter_path(workspace.raw(source), spec.name)}); "
             "check --base-url and the network."
         )
     return report

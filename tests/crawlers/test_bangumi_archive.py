@@ -72,13 +72,19 @@ def test_import_writes_linked_items_and_counts_every_line(tmp_path: Path) -> Non
     # Entity lines: 5 subject lines with text, 3 characters, 2 persons = written + dropped + skipped + bad JSON.
     assert report.items_read + 1 == 5 + 3 + 2
 
-    with gzip.open(raw / "dead-letters.jsonl.gz", "rt", encoding="utf-8") as fh:
+    with gzip.open(raw / "dead_letters" / "bangumi-archive.jsonl.gz", "rt", encoding="utf-8") as fh:
         letters = [json.loads(line) for line in fh]
     assert sorted(d["reason"] for d in letters) == ["bad-json", "bad-link", "bad-subject"]
     assert {d["record"]["url"] for d in letters if d["reason"] == "bad-json"} == {"subject.jsonlines:4"}
     manifest = json.loads((raw / "manifest.json").read_text())
     assert manifest["items"] == {"character": 2, "person": 1, "work": 2}
     assert manifest["runs"][0]["spider"] == "bangumi-archive"
+    assert {d["step"] for d in letters} == {"bangumi-archive"}
+    assert manifest["runs"][0]["dead_lettered"] == {
+        "bangumi-archive-bad-json": 1,
+        "bangumi-archive-bad-link": 1,
+        "bangumi-archive-bad-subject": 1,
+    }
 
 
 @pytest.mark.unit

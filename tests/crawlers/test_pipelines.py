@@ -46,7 +46,7 @@ def post(**kwargs) -> Post:
 
 
 def dead_letters(workdir: Path) -> list[dict]:
-    path = workdir / "raw" / "safebooru" / "dead-letters.jsonl.gz"
+    path = workdir / "raw" / "safebooru" / "dead_letters" / "safebooru.jsonl.gz"
     with gzip.open(path, "rt", encoding="utf-8") as fh:
         return [json.loads(line) for line in fh]
 
@@ -98,7 +98,9 @@ def test_already_have_skips_items_of_earlier_runs_and_of_this_run(workdir):
     write_shard(
         raw / "post-run1-00001.jsonl.gz", [{"kind": "post", "source_id": "1"}, {"kind": "tag", "source_id": "1"}]
     )
-    write_shard(raw / "dead-letters.jsonl.gz", [{"kind": "post", "source_id": "2"}])
+    (raw / "dead_letters").mkdir()
+    write_shard(raw / "dead_letters" / "safebooru.jsonl.gz", [{"kind": "post", "source_id": "2"}])
+    write_shard(raw / "dead-letters.jsonl.gz", [{"kind": "post", "source_id": "2"}])  # earlier versions' place
     crawler = crawler_for(workdir)
     pipe = AlreadyHavePipeline.from_crawler(crawler)
     pipe.open_spider()

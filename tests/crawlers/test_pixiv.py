@@ -10,6 +10,7 @@ import pytest
 from scrapy.http import Request, TextResponse
 from scrapy.utils.test import get_crawler
 
+from acg2vec.crawlers.feeds import bookkeeping
 from acg2vec.crawlers.items import Illust, TagTranslation, item_from_dict
 from acg2vec.crawlers.pixiv import (
     PixivImportSpider,
@@ -26,8 +27,10 @@ from acg2vec.workspace import Workspace
 FIXTURES = Path(__file__).parent / "fixtures" / "pixiv"
 
 
-def make_spider(folder: Path, **kwargs: object) -> PixivImportSpider:
-    return PixivImportSpider.from_crawler(get_crawler(PixivImportSpider), from_dir=str(folder), **kwargs)
+def make_spider(folder: Path, workdir: Path | None = None, **kwargs: object) -> PixivImportSpider:
+    """The importer over ``folder``; with ``workdir`` its dead letters go to ``workdir/raw/pixiv/dead_letters/``."""
+    settings = {"ACG2VEC_WORKSPACE": str(workdir), "ACG2VEC_SOURCE": "pixiv"} if workdir else None
+    return PixivImportSpider.from_crawler(get_crawler(PixivImportSpider, settings), from_dir=str(folder), **kwargs)
 
 
 def merged(spider: PixivImportSpider) -> dict[str, tuple[dict[str, str], str | None]]:
@@ -215,7 +218,7 @@ def test_tag_translation_maps_of_search_and_bookmark_responses(tmp_path):
         }}}  # fmt: skip
     bookmarks = {"error": False, "body": {"works": [], "total": 0, "tagTranslation": {
         "風景": {"en": "scenery", "zh": "风景", "romaji": "fuukei"}}}}  # fmt: skip
-    spider = make_spider(tmp_path)
+    spider = make_spider(tmp_path, tmp_path / "ws")
     assert parse(spider, write(tmp_path, "search.json", search)) == []
     assert parse(spider, write(tmp_path, "bookmarks.json", bookmarks), 1) == []
     assert merged(spider) == {
@@ -226,10 +229,18 @@ def test_tag_translation_maps_of_search_and_bookmark_responses(tmp_path):
     # A file with a tagTranslation map has something to import: not counted as empty.
     assert spider.crawler.stats.get_value("acg2vec/bad_input/no-illust-found") is None
     assert [t.language for t in translations_from_map({"x": {"zh_tw": "原創"}})] == ["zh-Hant"]
-    # An entry that is no {language: text} object is counted, not kept.
+    # An entry that is no {language: text} object is counted and dead-lettered, not kept.
     parse(spider, write(tmp_path, "odd.json", {"body": {"tagTranslation": {"y": "yes"}}}), 2)
     list(spider.write_translations(None))
     assert spider.crawler.stats.get_value("acg2vec/bad_input/bad-tag-translation") == 1
+    book = bookkeeping(spider.crawler)
+    book.dead_letters.close()
+    assert book.dead_letters.counters() == {"pixiv-bad-tag-translation": 1}
+    with gzip.open(
+        tmp_path / "ws" / "raw" / "pixiv" / "dead_letters" / "pixiv.jsonl.gz", "rt", encoding="utf-8"
+    ) as fh:
+        (letter,) = [json.loads(line) for line in fh]
+    assert letter["step"] == "pixiv" and letter["record"]["data"] == {"tag": "y", "entry": "'yes'"}
 
 
 @pytest.mark.unit

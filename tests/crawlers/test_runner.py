@@ -39,7 +39,7 @@ def post_ids(raw: Path) -> list[int]:
 
 
 def dead_letter_reasons(raw: Path) -> list[str]:
-    path = raw / "dead-letters.jsonl.gz"
+    path = raw / "dead_letters" / "safebooru.jsonl.gz"
     if not path.exists():
         return []
     with gzip.open(path, "rt", encoding="utf-8") as fh:
@@ -113,7 +113,9 @@ def test_recrawl_skips_what_it_has_and_a_raw_line_that_is_not_utf8_is_dead_lette
     assert again.written == {} and again.skipped == {"already-have": 6 + tags} and again.items_read == 6 + tags
     assert again.bad_input == {"raw-undecodable-utf8": 1}
     assert dead_letter_reasons(raw) == ["raw-undecodable-utf8"]
+    assert again.dead_lettered == {"safebooru-raw-undecodable-utf8": 1}
     manifest = json.loads((raw / "manifest.json").read_text())
+    assert manifest["runs"][-1]["dead_lettered"] == again.dead_lettered
     assert manifest["items"] == {"post": 6, "tag": tags} and len(manifest["runs"]) == 2
 
 
@@ -146,6 +148,7 @@ def test_a_file_that_stays_broken_is_dead_lettered_after_its_retries_and_the_rer
         assert first.bad_input == {"file-not-an-image": 1} and first.dropped == {"no-file": 1}
         assert report_stat(raw, "file_retries/not-an-image") == 2
         assert dead_letter_reasons(raw) == ["file-not-an-image", "no-file"]
+        assert first.dead_lettered == {"safebooru-file-not-an-image": 1, "safebooru-no-file": 1}
         assert first.files_downloaded == 4 and first.files_on_disk == 4
 
         site.faults = FaultInjector(None)  # the site is well again
@@ -324,7 +327,7 @@ def test_an_error_in_a_callback_is_counted_and_dead_lettered(workdir):
     book.spider_error(failure, TextResponse(url, body=b"{}", request=Request(url)))
     book.dead_letters.close()
     assert crawler.stats.get_value("acg2vec/bad_input/callback-error") == 1
-    with gzip.open(workdir / "raw" / "safebooru" / "dead-letters.jsonl.gz", "rt") as fh:
+    with gzip.open(workdir / "raw" / "safebooru" / "dead_letters" / "safebooru.jsonl.gz", "rt") as fh:
         (letter,) = [json.loads(line) for line in fh]
     assert letter["reason"] == "callback-error" and letter["record"]["url"] == url and "KeyError" in letter["detail"]
 

@@ -119,7 +119,7 @@ def test_browse_page_follows_each_subject_and_the_next_page_and_drops_broken_sub
     assert out[0].errback == spider.on_subject_characters_error
     assert stats(spider)["acg2vec/bad_input/bad-subject"] == 1
     bookkeeping(spider.crawler).dead_letters.close()
-    with gzip.open(tmp_path / "raw" / "bangumi" / "dead-letters.jsonl.gz", "rt", encoding="utf-8") as fh:
+    with gzip.open(tmp_path / "raw" / "bangumi" / "dead_letters" / "bangumi.jsonl.gz", "rt", encoding="utf-8") as fh:
         letters = [json.loads(line) for line in fh]
     assert [(d["reason"], d["record"]["data"]["id"]) for d in letters] == [("bad-subject", 102)]
 

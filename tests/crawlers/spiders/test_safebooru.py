@@ -100,7 +100,7 @@ def test_each_fault_mode_is_ridden_out_without_losing_a_post(workdir, plan):
     if plan.html_error:
         assert report.counters["page_retries/html-instead-of-data"] == injected["html_error"]
     if plan.html_error or plan.cut_json:
-        assert not (workdir / "raw" / "safebooru" / "dead-letters.jsonl.gz").exists()
+        assert not (workdir / "raw" / "safebooru" / "dead_letters" / "safebooru.jsonl.gz").exists()
 
 
 def test_a_page_that_never_heals_is_dead_lettered_and_the_crawl_goes_on(workdir):
@@ -110,7 +110,7 @@ def test_a_page_that_never_heals_is_dead_lettered_and_the_crawl_goes_on(workdir)
         report = crawl(workdir, site, settings={"ACG2VEC_DOWNLOAD_FILES": False})
     assert report.finished and report.written == {"post": N_POSTS}
     assert report.bad_input == {"html-instead-of-data": report.bad_input["html-instead-of-data"]}
-    with gzip.open(workdir / "raw" / "safebooru" / "dead-letters.jsonl.gz", "rt") as fh:
+    with gzip.open(workdir / "raw" / "safebooru" / "dead_letters" / "safebooru.jsonl.gz", "rt") as fh:
         letters = [json.loads(line) for line in fh]
     assert len(letters) == report.bad_input["html-instead-of-data"] > 0
     assert all("s=tag" in letter["record"]["url"] for letter in letters)
