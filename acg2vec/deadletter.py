@@ -56,11 +56,15 @@ class DeadLetters:
     """Counts drops by reason and appends each dropped record to ``path`` (jsonl, gzip if it ends in .gz).
 
     ``path`` None: count only. ``step`` goes into every record (see the module doc for the layout; build the
-    path with :func:`dead_letter_path`).
+    path with :func:`dead_letter_path`). ``fresh``: remove the file an earlier run left at ``path`` first, for a
+    step that rewrites its whole output (so the file holds this run's drops, as its report counts them); without
+    it, lines are appended (a crawl or an embed adding to a folder that keeps earlier runs' output).
     """
 
-    def __init__(self, path: str | Path | None, *, step: str = "") -> None:
+    def __init__(self, path: str | Path | None, *, step: str = "", fresh: bool = False) -> None:
         self.path = Path(path) if path else None
+        if fresh and self.path is not None:
+            self.path.unlink(missing_ok=True)
         self.step = step
         self.counts: Counter[str] = Counter()
         self._lock = threading.Lock()

@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from acg2vec.commands.state import state, workspace
-from acg2vec.deadletter import DeadLetters
+from acg2vec.deadletter import DeadLetters, dead_letter_path
 from acg2vec.errors import UserError
 from acg2vec.logs import console
 
@@ -30,9 +30,12 @@ def _say_skipped(path: Path, reason: str, detail: str) -> None:
     typer.echo(f"skipped {path}: {reason} ({detail})", err=True)
 
 
-def _skipped_file() -> Path:
-    """Where predict dead-letters the files it skips: ``<workdir>/logs/dead_letters/predict.jsonl.gz``."""
-    return Path(workspace().logs()) / "dead_letters" / "predict.jsonl.gz"
+def _skipped_file() -> str:
+    """Where predict dead-letters the files it skips: ``<workdir>/logs/dead_letters/predict.jsonl.gz``.
+
+    predict prints to stdout and has no output folder, so its dead letters go beside the logs.
+    """
+    return dead_letter_path(workspace().logs(), "predict")
 
 
 def predict(
@@ -63,7 +66,7 @@ def predict(
     )
     files = predict_lib.expand_inputs(images)
     tagged = 0
-    with DeadLetters(_skipped_file()) as dead:
+    with DeadLetters(_skipped_file(), step="predict") as dead:
         results = predict_lib.predict_tags(
             files, model_dir=model_dir, top_k=top_k, batch_size=batch_size, dead=dead, max_pixels=max_pixels,
             on_skip=_say_skipped,
@@ -92,13 +95,13 @@ def embed_images(
     )
     out = out or Path(ws.root) / "embeddings" / f"images-{Path(model_dir).name}"
     files = predict_lib.expand_inputs(inputs)
-    with DeadLetters(f"{out}.deadletter.jsonl") as dead:
+    with DeadLetters(dead_letter_path(out.parent, "embed"), step="embed") as dead:
         written = predict_lib.embed_files(
             files, model_dir=model_dir, out=str(out), batch_size=batch_size, dead=dead, max_pixels=max_pixels,
             on_skip=_say_skipped,
         )  # fmt: skip
     log.info("Embedded %d of %d files (%d skipped: %s)", written, len(files), dead.total, dict(dead.counts))
-    skipped = f"; {dead.total} skipped, listed in {out}.deadletter.jsonl" if dead.total else ""
+    skipped = f"; {dead.total} skipped, listed in {dead.path}" if dead.total else ""
     typer.echo(f"wrote {written} vectors to {out}.npy and {out}.parquet{skipped}")
 
 
@@ -114,6 +117,7 @@ def embed_texts(*, inputs: list[Path], model: Path | None, out: Path | None, bat
         console.print(
             f"Wrote {result.written} vectors to {result.vectors_path} (ids in {result.ids_path}); "
             f"{result.read - result.written} lines skipped {result.dropped or ''}"
+            + (f" (listed in {result.dead_letters})" if result.dropped else "")
         )
 
 
@@ -130,7 +134,7 @@ def embed(
     """Write vectors with their ids (npy + Parquet): images by default, texts with --text.
 
     Images that cannot be embedded (unreadable, not an image, over --max-pixels) are named on stderr and
-    dead-lettered in <out>.deadletter.jsonl.
+    dead-lettered in dead_letters/embed.jsonl.gz beside <out> (lines of --text in dead_letters/embed-texts.jsonl.gz).
     """
     if text:
         embed_texts(inputs=inputs, model=model, out=out, batch_size=batch_size)

@@ -186,13 +186,15 @@ def test_a_decompression_bomb_through_the_cli_adds_no_memory_and_is_named(comman
     assert f"skipped {files['broken']}: undecodable-image" in err
     if command == "predict":
         assert out.startswith(f"{files['good']}: ") and len(out.splitlines()) == 1
-        letters = home / "logs" / "dead_letters" / "predict.jsonl.gz"
-        with gzip.open(letters, "rt", encoding="utf-8") as fh:
-            reasons = {json.loads(line)["record"]["path"]: json.loads(line)["reason"] for line in fh}
+        letters_path = home / "logs" / "dead_letters" / "predict.jsonl.gz"  # predict has no output folder
     else:
         assert np.load(tmp_path / "vectors.npy").shape[0] == 1
-        lines = (tmp_path / "vectors.deadletter.jsonl").read_text().splitlines()
-        reasons = {json.loads(line)["record"]["path"]: json.loads(line)["reason"] for line in lines}
+        letters_path = tmp_path / "dead_letters" / "embed.jsonl.gz"  # beside embed's output
+    assert f"listed in {letters_path}" in err + out
+    with gzip.open(letters_path, "rt", encoding="utf-8") as fh:
+        letters = [json.loads(line) for line in fh]
+    assert {d["step"] for d in letters} == {command}
+    reasons = {d["record"]["path"]: d["reason"] for d in letters}
     assert reasons == {str(files["bomb"]): "image-too-large", str(files["broken"]): "undecodable-image"}
     print(
         f"{command}: peak RSS {peak / 2**20:.0f} MiB with a {BOMB_SIDE}x{BOMB_SIDE} PNG, {baseline / 2**20:.0f} without"
