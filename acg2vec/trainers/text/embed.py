@@ -2,7 +2,8 @@
 
 Inputs are UTF-8 text files, one text per line. A text's id is ``<file name>:<line number>`` (1-based), so a
 vector can always be traced back to its line. Blank lines are not embedded: they are counted and written to
-``<out>.dead_letters.jsonl`` under ``blank-line``, and lines that are not UTF-8 under ``not-utf8``.
+``dead_letters/embed-texts.jsonl.gz`` beside ``<out>`` under ``blank-line``, and lines that are not UTF-8 under
+``not-utf8`` (read = written + dropped).
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from acg2vec.deadletter import DeadLetters
+from acg2vec.deadletter import DeadLetters, dead_letter_path
 from acg2vec.errors import UserError
 
 log = logging.getLogger(__name__)
 
 BLANK_LINE = "blank-line"
 NOT_UTF8 = "not-utf8"
+STEP = "embed-texts"  # the dead-letter step: dead_letters/embed-texts.jsonl.gz beside the output
 
 
 @dataclass(slots=True)
@@ -27,6 +29,7 @@ class EmbedResult:
     read: int
     written: int
     dropped: dict[str, int] = field(default_factory=dict)
+    dead_letters: str = ""  # the file the dropped lines were appended to
 
 
 def read_texts(inputs: list[Path], dead: DeadLetters) -> tuple[list[str], list[str], int]:
@@ -70,7 +73,7 @@ def embed_text_files(*, inputs: list[Path], model: Path | str, out: Path | str, 
         raise UserError(f"No text model at {model}; train one with `acg2vec train text` or give --model.")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with DeadLetters(out.with_name(out.name + ".dead_letters.jsonl")) as dead:
+    with DeadLetters(dead_letter_path(out.parent, STEP), step=STEP) as dead:
         ids, texts, read = read_texts(inputs, dead)
     from acg2vec.trainers.text.input_module import load_encoder
 
@@ -91,7 +94,14 @@ def embed_text_files(*, inputs: list[Path], model: Path | str, out: Path | str, 
     finally:
         tmp_vectors.unlink(missing_ok=True)
         tmp_ids.unlink(missing_ok=True)
-    result = EmbedResult(str(vectors_path), str(ids_path), read=read, written=len(ids), dropped=dict(dead.counts))
+    result = EmbedResult(
+        str(vectors_path),
+        str(ids_path),
+        read=read,
+        written=len(ids),
+        dropped=dict(dead.counts),
+        dead_letters=str(dead.path),
+    )
     if dead.counts:
         log.warning("Skipped %d of %d lines: %s", dead.total, read, dict(dead.counts))
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -29,6 +30,14 @@ def test_export_reload_encode_round_trip(trained_tiny, tmp_path: Path) -> None:
     texts.write_text("魔法の騎士\n\n魔法的骑士\nKnight of Magic\n", encoding="utf-8")
     embedded = embed_text_files(inputs=[texts], model=result.output, out=tmp_path / "vectors", batch_size=2)
     assert (embedded.read, embedded.written, embedded.dropped) == (4, 3, {"blank-line": 1})
+    assert embedded.dead_letters == str(tmp_path / "dead_letters" / "embed-texts.jsonl.gz")
+    with gzip.open(embedded.dead_letters, "rt", encoding="utf-8") as fh:
+        (letter,) = [json.loads(line) for line in fh]
+    assert (letter["step"], letter["reason"], letter["record"]) == (
+        "embed-texts",
+        "blank-line",
+        {"id": "titles.txt:2"},
+    )
     vectors = np.load(embedded.vectors_path)
     import pyarrow.parquet as pq
 
