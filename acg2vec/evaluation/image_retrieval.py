@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from acg2vec.deadletter import DeadLetters
+from acg2vec.deadletter import DeadLetters, dead_letter_path
 from acg2vec.errors import UserError
 from acg2vec.evaluation.faiss_index import build_index, choose_index, exact_search
 from acg2vec.evaluation.image_data import read_images, run_model
@@ -25,6 +25,8 @@ from acg2vec.evaluation.report import Section, Table
 from acg2vec.trainers.image.image_model import load_image_model
 
 log = logging.getLogger(__name__)
+
+STEP = "eval-images"  # dead letters: <out_dir>/dead_letters/eval-images.jsonl.gz
 
 
 @dataclass(slots=True)
@@ -151,8 +153,8 @@ def evaluate_image_retrieval(
     records = read_images(data_dir, split=cfg.split, max_images=cfg.max_images)
     if len(records.ids) < 2:
         raise UserError(f"image retrieval needs at least two images in '{cfg.split}' of {data_dir}.")
-    dead_path = os.path.join(out_dir, "images-dead-letters.jsonl") if out_dir else None
-    with DeadLetters(dead_path) as dead:
+    dead_path = dead_letter_path(out_dir, STEP) if out_dir else None
+    with DeadLetters(dead_path, step=STEP, fresh=True) as dead:  # a rerun of the run replaces its report
         if embed is None:
             if not model_dir:
                 raise UserError("give an image model folder to evaluate.")
@@ -170,6 +172,9 @@ def evaluate_image_retrieval(
         else:
             vectors, model_mask = np.asarray(embed(records.images), dtype=np.float32), np.ones(len(records.ids), bool)
         histograms, hist_mask = colour_histograms(records.images, bins=cfg.histogram_bins)
+        # Every method is scored on the same images: one the model read but PIL cannot is set aside too, counted.
+        for i in np.flatnonzero(model_mask & ~hist_mask):
+            dead.add("histogram-undecodable-image", {"id": records.ids[i]}, detail="decoded for the model, not by PIL")
     keep = model_mask & hist_mask
     model_vectors = vectors[keep[model_mask]]
     hist_vectors = histograms[keep[hist_mask]]

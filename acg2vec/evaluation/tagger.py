@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from acg2vec.deadletter import DeadLetters
+from acg2vec.deadletter import DeadLetters, dead_letter_path
 from acg2vec.errors import UserError
 from acg2vec.evaluation.image_data import read_images, run_model
 from acg2vec.evaluation.report import Section, Table
@@ -15,6 +15,8 @@ from acg2vec.evaluation.tagging_metrics import TagInfo, frequency_baseline, plot
 from acg2vec.trainers.image.image_model import load_image_model
 
 log = logging.getLogger(__name__)
+
+STEP = "eval-tagger"  # dead letters: <out_dir>/dead_letters/eval-tagger.jsonl.gz
 
 
 def evaluate_tagger(
@@ -31,7 +33,7 @@ def evaluate_tagger(
     ``model_dir`` is an acg2vec export or a release folder (DeepDanbooru, WD-style, ...: see
     :func:`acg2vec.trainers.image.image_model.load_image_model`); a release is scored on the tags of its own
     vocabulary that the dataset uses. Labels are the image's tags, characters, copyrights and artists that are in the model's vocabulary.
-    Images the model cannot decode are counted and written to ``tagger-dead-letters.jsonl`` in ``out_dir``.
+    Images the model cannot decode are counted and written to ``dead_letters/eval-tagger.jsonl.gz`` in ``out_dir``.
     """
     model = load_image_model(model_dir)
     if not model.has_tags:
@@ -43,8 +45,8 @@ def evaluate_tagger(
     records = read_images(data_dir, split=split, max_images=max_images)
     if not records.ids:
         raise UserError(f"the '{split}' split under {data_dir} has no images.")
-    dead_path = os.path.join(out_dir, "tagger-dead-letters.jsonl") if out_dir else None
-    with DeadLetters(dead_path) as dead:
+    dead_path = dead_letter_path(out_dir, STEP) if out_dir else None
+    with DeadLetters(dead_path, step=STEP, fresh=True) as dead:  # a rerun of the run replaces its report
         scores, mask = run_model(
             model.tag_probabilities,
             records.images,

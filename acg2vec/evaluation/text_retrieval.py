@@ -28,7 +28,7 @@ from acg2vec.datasets.acg_text_pairs.schema import (
     parquet_dataset_dir,
     parquet_dir,
 )
-from acg2vec.deadletter import DeadLetters
+from acg2vec.deadletter import DeadLetters, dead_letter_path
 from acg2vec.errors import UserError
 from acg2vec.evaluation.faiss_index import exact_search
 from acg2vec.evaluation.report import Section, Table
@@ -37,6 +37,8 @@ from acg2vec.trainers.text.lexical_baseline import CharNgramTfidf, LexicalConfig
 from acg2vec.trainers.text.normalize import normalize_text
 
 log = logging.getLogger(__name__)
+
+STEP = "eval-texts"  # dead letters: <out_dir>/dead_letters/eval-texts.jsonl.gz
 
 Encoder = Callable[[list[str]], object]  # texts -> dense [n, d] array (normalised) or sparse rows
 
@@ -281,8 +283,8 @@ def evaluate_text_retrieval(
     the per-pair-type bar plot and the dead letters are written there.
     """
     cfg = config or TextRetrievalConfig()
-    dead_path = os.path.join(out_dir, "texts-dead-letters.jsonl") if out_dir else None
-    with DeadLetters(dead_path) as dead:
+    dead_path = dead_letter_path(out_dir, STEP) if out_dir else None
+    with DeadLetters(dead_path, step=STEP, fresh=True) as dead:  # a rerun of the run replaces its report
         rows = read_pairs(datasets_root, cfg.splits, dead_letters=dead)
     tasks = build_tasks(rows, max_queries=cfg.max_queries_per_type)
     if not tasks:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+
 import numpy as np
 import pytest
 
 from acg2vec.deadletter import DeadLetters
+from acg2vec.evaluation import image_retrieval
 from acg2vec.evaluation.image_retrieval import (
     ImageRetrievalConfig,
     chance,
@@ -57,6 +61,8 @@ def test_evaluate_image_retrieval_known_answers(artefacts, tmp_path):
     config = ImageRetrievalConfig(k=3, min_jaccard=0.7)
     metrics = evaluate_image_retrieval(str(model), str(root / "datasets"), str(tmp_path), config=config)
     assert metrics["images_used"] == 12 and metrics["relevant_pairs_share"] == pytest.approx(3 / 11)
+    assert metrics["images_read"] == 12 and metrics["images_dropped"] == {}
+    assert not (tmp_path / "dead_letters").exists()  # nothing dropped, no dead-letter file
     for method in ("alt_i2v", "colour histogram"):
         assert metrics["methods"][method]["precision_at_k"] == pytest.approx(1.0)
         assert metrics["methods"][method]["map_at_k"] == pytest.approx(1.0)
@@ -79,3 +85,38 @@ def test_evaluate_image_retrieval_known_answers(artefacts, tmp_path):
     assert scrambled["methods"]["model"]["precision_at_k"] < 1.0
     section = images_section(metrics)
     assert section.tables[0].rows[-1][0].startswith("chance")
+
+
+@pytest.mark.integration
+def test_an_image_only_the_model_reads_is_set_aside_counted_and_dead_lettered(artefacts, tmp_path, monkeypatch):
+    root, _ = artefacts
+    real_read_images = image_retrieval.read_images
+
+    def with_a_broken_image(*args, **kwargs):
+        records = real_read_images(*args, **kwargs)
+        records.ids.append(999)
+        records.images.append(b"not an image")
+        records.labels.append(set(records.labels[0]))
+        return records
+
+    monkeypatch.setattr(image_retrieval, "read_images", with_a_broken_image)
+    letters_path = tmp_path / "dead_letters" / "eval-images.jsonl.gz"
+    letters_path.parent.mkdir()
+    letters_path.write_bytes(gzip.compress(b'{"left": "by an earlier run of this eval"}\n'))
+    metrics = evaluate_image_retrieval(
+        None,
+        str(root / "datasets"),
+        str(tmp_path),
+        config=ImageRetrievalConfig(k=3, min_jaccard=0.7),
+        embed=lambda images: np.ones((len(images), 4), np.float32),  # reads every image, the broken one too
+    )
+    # Every method is scored on the same images: read 13 = used 12 + dropped 1.
+    assert metrics["images_read"] == 13 and metrics["images_used"] == 12
+    assert metrics["images_dropped"] == {"histogram-undecodable-image": 1}
+    with gzip.open(letters_path, "rt", encoding="utf-8") as fh:
+        (letter,) = [json.loads(line) for line in fh]  # this run's letters only
+    assert (letter["reason"], letter["step"], letter["record"]) == (
+        "histogram-undecodable-image",
+        "eval-images",
+        {"id": 999},
+    )

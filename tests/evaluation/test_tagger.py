@@ -19,6 +19,8 @@ def test_evaluate_tagger_known_answers(artefacts, tmp_path):
     model_m, base = metrics["overall"]["model"], metrics["overall"]["baseline"]
     # The colour tagger separates every colour and always gives the series tag: perfect on the 4 tags with positives.
     assert metrics["images"] == 12 and model_m["tags_with_positives"] == 4
+    assert metrics["images_read"] == 12 and metrics["images_dropped"] == {}
+    assert not (tmp_path / "dead_letters").exists()  # nothing dropped, no dead-letter file
     assert model_m["micro_f1_at_p_eq_r"] == pytest.approx(1.0)
     assert model_m["macro_f1_tuned"] == pytest.approx(1.0) and model_m["macro_map"] == pytest.approx(1.0)
     # Frequency baseline: constant per tag, so AP = positive rate: 1/3 per colour, 1 for the series tag.

@@ -3,6 +3,7 @@ and a tiny real sentence-transformers folder."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -125,7 +126,9 @@ def test_evaluate_with_known_answers_and_dead_letters(tmp_path):
         None, str(datasets), str(out), encoders={"oracle": oracle_encoder, "reversed": reversed_encoder}
     )
     assert metrics["rows_read"] == 9 and metrics["rows_used"] == 8 and metrics["rows_dropped"] == {"missing-text": 1}
-    assert (out / "texts-dead-letters.jsonl").read_text().count("missing-text") == 1
+    with gzip.open(out / "dead_letters" / "eval-texts.jsonl.gz", "rt", encoding="utf-8") as fh:
+        (letter,) = [json.loads(line) for line in fh]
+    assert (letter["reason"], letter["step"], letter["record"]["entity_id"]) == ("missing-text", "eval-texts", "bad")
     oracle = metrics["encoders"]["oracle"]["overall"]
     assert oracle == {"queries": 8, "accuracy_at_1": 1.0, "recall_at_10": 1.0, "mrr_at_10": 1.0}
     reverse = metrics["encoders"]["reversed"]["overall"]
