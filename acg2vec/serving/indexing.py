@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from acg2vec.deadletter import DeadLetters
+from acg2vec.deadletter import DeadLetters, dead_letter_path
 from acg2vec.errors import UserError
 from acg2vec.serving.stores.base import IDS_FILE, META_FILE, VECTORS_FILE, unit_rows
 
@@ -149,7 +149,7 @@ def build_image_index(
     pending: list[bytes] = []
     total = sum(builder.info.splits[s].num_examples for s in builder.info.splits)
     with (
-        DeadLetters(os.path.join(out_dir, "dead-letters.jsonl"), step="index-images") as dead,
+        DeadLetters(dead_letter_path(out_dir, "index-images"), step="index-images", fresh=True) as dead,
         open(os.path.join(out_dir, THUMBNAILS_FILE), "wb") as thumbs,
         progress_task("Embedding posts", total=total) as advance,
     ):
@@ -192,7 +192,7 @@ def build_image_index(
         if pending:
             flush()
     if not ids:
-        raise UserError(f"no post of {folder} could be embedded; see {out_dir}/dead-letters.jsonl.")
+        raise UserError(f"no post of {folder} could be embedded; see {dead.path}.")
     pq.write_table(pa.table(dict(rows)), os.path.join(out_dir, POSTS_FILE))
     meta = {
         "kind": IMAGES,

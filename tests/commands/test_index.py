@@ -37,6 +37,8 @@ def test_index_images_writes_the_folder_serve_reads(fresh):
     folder = fresh / "index" / "images"
     meta = json.loads((folder / "meta.json").read_text())
     assert meta["count"] == 12 and meta["kind"] == "images" and meta["dropped"] == {}
+    assert meta["posts"] == meta["count"] + sum(meta["dropped"].values())  # read = written + dropped
+    assert not (folder / "dead_letters").exists()  # nothing dropped: no dead_letters/index-images.jsonl.gz
     ids = np.load(folder / "ids.npy")
     assert sorted(ids.tolist()) == list(range(1, 13))
     assert np.linalg.norm(np.load(folder / "vectors.npy"), axis=1) == pytest.approx(np.ones(12), abs=1e-5)
