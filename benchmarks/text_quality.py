@@ -21,6 +21,7 @@ import dataclasses
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -193,28 +194,92 @@ VARIANTS: dict[str, dict] = {
     "twice the epochs": {"epochs": 2.0},
 }
 
+# Model sizes of the ablation: name -> (hidden, layers, heads, feed-forward).
+SIZES = {
+    "h64 x2": (64, 2, 2, 256),
+    "h128 x2": (128, 2, 2, 512),
+    "h256 x2": (256, 2, 4, 1024),
+    "h128 x4": (128, 4, 2, 512),
+}
+# ``--ablation``: one factor at a time from the default recipe, each factor's other choices (the default's own
+# value is the default row). Ordered by what the recipe question needs most, so a cut-short run still answers it.
+ABLATION: list[tuple[str, str, list]] = [
+    ("epochs", "epochs", [5, 10, 20, 40]),
+    ("learning rate", "learning_rate", [5e-4, 1e-3, 2e-3, 4e-3]),
+    ("width / depth", "size", list(SIZES)),
+    ("tokenizer", "small.tokenizer", ["cjk-char", "unigram", "char"]),
+    ("vocabulary", "small.vocabulary", ["corpus", "all-cjk"]),
+    ("mined hard negatives", "hard_negatives", [0, 1]),
+    ("loss", "loss", ["symmetric-mnrl", "mnrl"]),
+    ("batch size", "batch_size", [32, 64, 128]),
+    ("weight decay", "weight_decay", [0.0, 0.01, 0.1]),
+    ("script normalisation", "small.normalization", ["acg-script-v1", "none"]),
+]
+
+
+def size_of(config: TextTrainConfig) -> str:
+    s = config.small
+    return next(
+        (n for n, v in SIZES.items() if v == (s.hidden_size, s.num_layers, s.num_heads, s.intermediate_size)), ""
+    )
+
+
+def get_knob(config: TextTrainConfig, key: str):
+    if key == "size":
+        return size_of(config)
+    if key.startswith("small."):
+        return getattr(config.small, key.split(".", 1)[1])
+    return getattr(config, key)
+
+
+def set_knob(config: TextTrainConfig, key: str, value) -> None:
+    if key == "size":
+        s = config.small
+        s.hidden_size, s.num_layers, s.num_heads, s.intermediate_size = SIZES[value]
+    elif key.startswith("small."):
+        setattr(config.small, key.split(".", 1)[1], value)
+    else:
+        setattr(config, key, value)
+
+
+def ablation_runs(base: TextTrainConfig) -> list[tuple[str, str, TextTrainConfig]]:
+    """(factor, choice, config): the default first, then every other choice of each factor, one at a time."""
+    runs = [("default", "", copy_config(base))]
+    for factor, key, choices in ABLATION:
+        for choice in choices:
+            if choice == get_knob(base, key):
+                continue
+            config = copy_config(base)
+            set_knob(config, key, choice)
+            runs.append((factor, str(choice), config))
+    return runs
+
+
+def copy_config(config: TextTrainConfig) -> TextTrainConfig:
+    return dataclasses.replace(config, small=dataclasses.replace(config.small))
+
 
 def variant_config(name: str, base: TextTrainConfig) -> TextTrainConfig:
-    config = dataclasses.replace(base, small=dataclasses.replace(base.small))
+    config = copy_config(base)
     for key, value in VARIANTS[name].items():
         if key == "epochs":
             config.epochs = base.epochs * value
-        elif key.startswith("small."):
-            setattr(config.small, key.split(".", 1)[1], value)
         else:
-            setattr(config, key, value)
+            set_knob(config, key, value)
     return config
 
 
-def train_and_measure(name: str, base: TextTrainConfig, work: Path, datasets_root: Path, data) -> dict:
+def train_and_measure(label: str, config: TextTrainConfig, work: Path, datasets_root: Path, data, val) -> dict:
+    """Train ``config`` on the training split; the encoder's figures on validation (for choosing) and test."""
     from acg2vec.trainers.text.input_module import load_encoder
     from acg2vec.trainers.text.train import train_text_model
 
-    config = variant_config(name, base)
+    config = copy_config(config)
     config.data_dir = str(datasets_root)
-    config.output = str(work / "models" / re.sub(r"\W+", "-", name))
+    config.output = str(work / "models" / re.sub(r"\W+", "-", label).strip("-"))
     config.cache_dir = str(work / "cache")
     config.quiet = True
+    load = os.getloadavg()[0]
     started = time.perf_counter()
     cpu_started = time.process_time()
     result = train_text_model(config)
@@ -222,11 +287,32 @@ def train_and_measure(name: str, base: TextTrainConfig, work: Path, datasets_roo
     cpu = time.process_time() - cpu_started
     model = load_encoder(result.output)
     figures = measure(model, *data)
+    validation = measure(model, *val)
+    shutil.rmtree(Path(config.output) / "checkpoints", ignore_errors=True)  # keeps a long ablation's disk small
     return {
         "train_seconds": round(seconds, 1),
         "train_cpu_seconds": round(cpu, 1),
         "steps": result.global_step,
+        "load": [round(load, 2), round(os.getloadavg()[0], 2)],
         "scores": figures,
+        "validation": validation,
+        "recipe": recipe_summary(config),
+    }
+
+
+def recipe_summary(config: TextTrainConfig) -> dict:
+    s = config.small
+    return {
+        "tokenizer": s.tokenizer,
+        "vocabulary": s.vocabulary,
+        "size": f"h{s.hidden_size} x{s.num_layers} (heads {s.num_heads}, ff {s.intermediate_size})",
+        "epochs": config.epochs,
+        "learning_rate": config.learning_rate,
+        "batch_size": config.batch_size,
+        "loss": config.loss,
+        "hard_negatives": config.hard_negatives,
+        "weight_decay": config.weight_decay,
+        "normalization": s.normalization,
     }
 
 
@@ -235,6 +321,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fixture", type=Path, default=FIXTURE)
     parser.add_argument("--epochs", type=float, default=None, help="Override the default recipe's epochs.")
     parser.add_argument("--variant", action="append", default=[], choices=list(VARIANTS))
+    parser.add_argument(
+        "--ablation",
+        action="store_true",
+        help="Train every other choice of each factor in ABLATION, one at a time from the default; print the table.",
+    )
+    parser.add_argument("--only", action="append", default=[], help="With --ablation: only these factors.")
     parser.add_argument("--json", type=Path, default=None, help="Also write the figures here.")
     parser.add_argument("--workdir", type=Path, default=None, help="Keep the run's files here (default: a temp dir).")
     parser.add_argument(
@@ -258,23 +350,40 @@ def main(argv: list[str] | None = None) -> int:
     train = read_split(work / "datasets", "train")
     train_texts = [r[c] for r in train for c in ("anchor", "positive")]
     ja, zh = one_to_one(read_split(work / "datasets", "test"))
-    data = (train_texts, ja, zh)
+    val_ja, val_zh = one_to_one(read_split(work / "datasets", "validation"))
+    data, val = (train_texts, ja, zh), (train_texts, val_ja, val_zh)
     load = os.getloadavg()
     print(f"{len(rows)} table rows -> {len(items)} works -> pairs {counts}; test pairs (one-to-one) {len(ja)}")
     print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; cpus {os.cpu_count()}")
     base = default_recipe()
     if args.epochs is not None:
         base.epochs = args.epochs
-    report = {"counts": counts, "test_pairs": len(ja), "load_at_start": load, "baselines": measure(None, *data)}
+    report = {
+        "counts": counts,
+        "test_pairs": len(ja),
+        "validation_pairs": len(val_ja),
+        "load_at_start": load,
+        "baselines": measure(None, *data),
+        "validation_baselines": measure(None, *val),
+    }
     print(json.dumps(report["baselines"], ensure_ascii=False))
+    if args.ablation:
+        runs = [r for r in ablation_runs(base) if not args.only or r[0] in ("default", *args.only)]
+    else:
+        runs = [("default", "", base)]
+        runs += [(name, "", variant_config(name, base)) for name in args.variant if name != "default"]
     report["variants"] = {}
-    for name in ["default", *[v for v in args.variant if v != "default"]]:
-        report["variants"][name] = train_and_measure(name, base, work, work / "datasets", data)
-        print(name, json.dumps(report["variants"][name], ensure_ascii=False), flush=True)
+    for factor, choice, config in runs:
+        label = f"{factor}: {choice}" if choice else factor
+        figures = train_and_measure(label, config, work, work / "datasets", data, val)
+        report["variants"][label] = {"factor": factor, "choice": choice, **figures}
+        print(label, json.dumps(report["variants"][label], ensure_ascii=False), flush=True)
         if args.json:
             args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False))
     report["load_at_end"] = os.getloadavg()
     print_table(report)
+    if args.ablation:
+        print_ablation(report)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False))
     return 0
@@ -299,6 +408,37 @@ def print_table(report: dict) -> None:
         print(
             f"| {name} | {v['train_seconds']} | {e['ja->zh']['acc@1']} / {e['ja->zh']['recall@10']} | "
             f"{e['zh->ja']['acc@1']} / {e['zh->ja']['recall@10']} | {f['ja->zh']['acc@1']} |"
+        )
+
+
+def mean_over_directions(scores: dict, metric: str) -> float:
+    return round(float(np.mean([scores[d][metric] for d in ("ja->zh", "zh->ja")])), 3)
+
+
+def print_ablation(report: dict) -> None:
+    """One row per run: its validation figures (what a choice is judged by) and its test figures beside them."""
+    variants = report["variants"]
+    default = variants["default"]
+    val0 = mean_over_directions(default["validation"]["encoder"], "acc@1")
+    lex = report["validation_baselines"]["normalised TF-IDF"]
+    print(
+        f"\nAblation, one factor at a time from the default ({json.dumps(default['recipe'], ensure_ascii=False)});"
+        f" validation: {report['validation_pairs']} works, normalised TF-IDF acc@1 "
+        f"{mean_over_directions(lex, 'acc@1')} / r@10 {mean_over_directions(lex, 'recall@10')} (mean of directions)"
+    )
+    print(
+        "| factor | choice | CPU s | steps | val acc@1 | Δ val acc@1 | val r@10 | test ja->zh acc@1 / r@10 "
+        "| test zh->ja acc@1 / r@10 | load 1-min |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    for v in variants.values():
+        e, t = v["validation"]["encoder"], v["scores"]["encoder"]
+        acc = mean_over_directions(e, "acc@1")
+        print(
+            f"| {v['factor']} | {v['choice'] or 'default'} | {v['train_cpu_seconds']} | {v['steps']} | {acc} | "
+            f"{acc - val0:+.3f} | {mean_over_directions(e, 'recall@10')} | "
+            f"{t['ja->zh']['acc@1']} / {t['ja->zh']['recall@10']} | {t['zh->ja']['acc@1']} / {t['zh->ja']['recall@10']} "
+            f"| {v['load'][0]} -> {v['load'][1]} |"
         )
 
 

@@ -34,6 +34,7 @@ class TextTrainConfig:
     # None: 5e-5 (the original recipe) for a pretrained base model, 5e-4 for a model built from scratch.
     learning_rate: float | None = None
     warmup_ratio: float = 0.1
+    weight_decay: float = 0.0  # AdamW's decoupled weight decay
     epochs: float = 1.0
     max_steps: int = -1  # > 0 overrides epochs
     sampling: str = "proportional"

@@ -123,6 +123,7 @@ def train_text_model(config: TextTrainConfig) -> TrainResult:
         per_device_eval_batch_size=config.batch_size,
         learning_rate=resolved_learning_rate(config),
         warmup_steps=config.warmup_ratio,
+        weight_decay=config.weight_decay,
         # A work's title paired with ten characters must never be its own in-batch negative.
         batch_sampler=BatchSamplers.NO_DUPLICATES,
         multi_dataset_batch_sampler=config.sampling,

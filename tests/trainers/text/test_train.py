@@ -140,6 +140,7 @@ def test_training_beats_untrained_model_on_held_out_title_translation(workdir: P
             max_steps=120,
             batch_size=32,
             learning_rate=1e-3,
+            hard_negatives=0,  # as the default recipe
             eval_steps=60,
             save_steps=1000,
             logging_steps=20,
