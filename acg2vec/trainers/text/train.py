@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from acg2vec.deadletter import DeadLetters
+from acg2vec.deadletter import DeadLetters, dead_letter_path
 from acg2vec.errors import UserError
 from acg2vec.trainers.text.base_model import load_base_model
 from acg2vec.trainers.text.configs import LOSSES, SAMPLING, TextTrainConfig, resolved_learning_rate
@@ -36,6 +36,7 @@ CHECKPOINTS = "checkpoints"
 BASELINES_FILE = "baselines.json"  # in the checkpoints folder, so a resumed run reports the same baselines
 SCRATCH_BASE = "scratch-base"
 LEXICAL_FIT_TEXTS = 400_000  # the baseline's IDF needs a sample, not the whole corpus in memory
+DEAD_LETTER_STEP = "train-text"  # corpus pairs the trainer drops: <output>/dead_letters/train-text.jsonl.gz
 
 
 @dataclass(slots=True)
@@ -97,10 +98,9 @@ def train_text_model(config: TextTrainConfig) -> TrainResult:
 
     # 1. Data: memory-mapped Arrow tables; one training set per pair type; held-out entities for evaluation.
     cache_dir = Path(config.cache_dir) if config.cache_dir else output / "cache"
-    dead_path = output / "dead_letters.jsonl" if is_main_process() else None
-    if dead_path is not None and dead_path.exists():
-        dead_path.unlink()  # this run's drops only (a resumed run re-reads the corpus)
-    with DeadLetters(dead_path) as dead:
+    dead_path = dead_letter_path(output, DEAD_LETTER_STEP) if is_main_process() else None
+    # fresh: this run's drops only (a resumed run re-reads the corpus)
+    with DeadLetters(dead_path, step=DEAD_LETTER_STEP, fresh=True) as dead:
         corpus = load_pairs(config.data_dir, cache_dir=cache_dir, dead_letters=dead)
     train_all, validation = corpus.splits["train"], corpus.splits["validation"]
     if len(validation) == 0:

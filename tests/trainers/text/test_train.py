@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -26,7 +27,11 @@ def test_training_exports_a_model_folder_with_card_args_and_results(trained_tiny
         result.metrics["trained"]
     )
     assert result.data_counts["train"]["dropped"] == {"missing-text": 2, "self-pair": 1}
-    assert len((out / "dead_letters.jsonl").read_text().splitlines()) == len(BAD_ROWS)
+    with gzip.open(out / "dead_letters" / "train-text.jsonl.gz", "rt", encoding="utf-8") as fh:
+        letters = [json.loads(line) for line in fh]
+    assert len(letters) == len(BAD_ROWS) and {d["step"] for d in letters} == {"train-text"}
+    for counts in result.data_counts.values():  # read = kept + dropped, split by split
+        assert counts["read"] == counts["kept"] + sum(counts["dropped"].values())
     assert (out / "modules.json").exists() and (out / "training_curves.png").stat().st_size > 0
     card = (out / "README.md").read_text(encoding="utf-8")
     for pair_type in result.pair_types:
