@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from acg2vec.errors import UserError
+from acg2vec.native_logs import native_stderr_filtered
 from acg2vec.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -177,7 +178,8 @@ def train_tagger(ws: Workspace, config: DemoConfig) -> tuple[str, str, dict[str,
 
     train_config = _image_config("sample_tiny", ws, config, config.tagger_epochs)
     train_config.model_dir = ws.models(train_config.model)
-    result = train(train_config)
+    with native_stderr_filtered():
+        result = train(train_config)
     m = result.metrics
     summary = (
         f"validation macro mAP {m.get('val_macro_map', float('nan')):.3f} "
@@ -209,7 +211,8 @@ def train_deepix(ws: Workspace, config: DemoConfig) -> tuple[str, str, dict[str,
     }
     train_config.model_dir = ws.models("deepix")
     train_config.illust2vec_dir = ws.models("illust2vec")
-    result = train(train_config)
+    with native_stderr_filtered():
+        result = train(train_config)
     m = result.metrics
     summary = (
         f"validation macro mAP {m.get('val_macro_map', float('nan')):.3f} "

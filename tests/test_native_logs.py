@@ -6,6 +6,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -105,3 +106,55 @@ def test_predict_console_has_no_tensorflow_startup_lines(workdir, tmp_path):
     (log_file,) = (workdir / "logs").glob("acg2vec-*.log")
     assert "native start-up: " in log_file.read_text()
     assert np.isfinite(float(proc.stdout.split("(")[-1].split(")")[0]))
+
+
+FILTER_SCRIPT = """
+import logging, os, sys
+from acg2vec.native_logs import native_stderr_filtered
+if sys.argv[1]:
+    handler = logging.FileHandler(sys.argv[1]); handler.setLevel(logging.DEBUG); logging.getLogger().addHandler(handler)
+with native_stderr_filtered():
+    os.write(2, NOISE)
+    os.write(2, b"a line a user must see\\n")
+    print("python's own stderr", file=sys.stderr)
+    if len(sys.argv) > 2:
+        os.write(2, b"last words before an abort\\n")
+        os.abort()
+print("after the filter", file=sys.stderr)
+"""
+NOISE_LINE = (
+    b"E0000 00:00:1796176948.986645   22982 node_def_util.cc:682] NodeDef mentions attribute use_unbounded_threadpool"
+    b" which is not in the op definition: Op<name=MapDataset; ...> NodeDef: {{node ParallelMapDatasetV2/_16}}\n"
+)
+
+
+def _run_filter_script(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    script = tmp_path / "filtered.py"
+    script.write_text(f"NOISE = {NOISE_LINE!r}\n" + FILTER_SCRIPT)
+    # stderr to a file that outlives the child: after an abort the filter process still writes to it.
+    err_path = tmp_path / "stderr.txt"
+    with err_path.open("wb") as err:
+        proc = subprocess.run([sys.executable, str(script), *args], stderr=err, timeout=120)
+    proc.stderr = err_path.read_text()
+    return proc
+
+
+@pytest.mark.unit
+def test_training_noise_goes_to_the_debug_log_and_every_other_line_to_stderr_in_order(tmp_path):
+    log_file = tmp_path / "debug.log"
+    proc = _run_filter_script(tmp_path, str(log_file))
+    assert proc.returncode == 0
+    assert proc.stderr.splitlines() == ["a line a user must see", "python's own stderr", "after the filter"]
+    assert "native: E0000" in log_file.read_text() and "use_unbounded_threadpool" in log_file.read_text()
+
+
+@pytest.mark.unit
+def test_what_native_code_writes_before_an_abort_still_reaches_stderr(tmp_path):
+    proc = _run_filter_script(tmp_path, "", "abort")
+    assert proc.returncode != 0
+    deadline = time.monotonic() + 10  # the filter process drains the pipe after its writer died
+    while "last words" not in proc.stderr and time.monotonic() < deadline:
+        time.sleep(0.1)
+        proc.stderr = (tmp_path / "stderr.txt").read_text()
+    assert proc.stderr.splitlines() == ["a line a user must see", "python's own stderr", "last words before an abort"]
+    assert "use_unbounded_threadpool" not in proc.stderr

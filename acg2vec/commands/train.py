@@ -12,6 +12,7 @@ import typer
 
 from acg2vec.commands.state import state, workspace
 from acg2vec.errors import UserError
+from acg2vec.native_logs import native_stderr_filtered
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,8 @@ def _run(
             setattr(config, key, value)
     given = {k: v for k, v in model_options.items() if v is not None and k in _MODEL_OPTIONS[config.model]}
     config.model_options = {**config.model_options, **given}
-    result = train(config)
+    with native_stderr_filtered():
+        result = train(config)
     metrics = result.metrics
     if not result.exported:
         typer.echo(f"{config.model}: this worker's share is done; the chief worker exports the model.")
