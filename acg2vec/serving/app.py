@@ -28,7 +28,7 @@ from acg2vec import __version__
 from acg2vec.serving.guard import Guard
 from acg2vec.serving.metrics import Metrics
 from acg2vec.serving.services import ServeConfig, Services, load_services
-from acg2vec.serving.uploads import BadInput, PreparedImage, prepare_image
+from acg2vec.serving.uploads import BadInput, PreparedImage, decode_upload, open_upload
 from acg2vec.vocabularies import RATINGS
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,29 @@ async def read_image(request: Request, max_pixels: int) -> PreparedImage:
             f"Content type {ctype or '(none)'} is not accepted here; send multipart/form-data with a 'file' field, "
             "application/json with 'image_base64', or the image bytes with an image/* type.",
         )
-    return await asyncio.to_thread(prepare_image, data, max_pixels=max_pixels)
+    opened = open_upload(data, max_pixels=max_pixels)  # the header only: cheap, and refuses bombs up front
+    if opened.decodes_quickly:
+        return decode_upload(opened, max_pixels=max_pixels)
+    return await asyncio.to_thread(decode_upload, opened, max_pixels=max_pixels)
+
+
+def select_tags(
+    probs: np.ndarray,
+    *,
+    cut: float | np.ndarray | None,
+    categories: np.ndarray,
+    wanted: list[str] | None,
+    top_k: int | None,
+) -> np.ndarray:
+    """Indices of the tags to answer, best first: of the ``wanted`` categories (all when none), scoring at
+    least ``cut`` (a threshold or one per tag; None keeps every tag), at most ``top_k``. Vectorised, since real
+    taggers have ten thousand tags and this runs on the event loop for every request."""
+    keep = np.isin(categories, wanted) if wanted else np.ones(len(probs), bool)
+    if cut is not None:
+        keep &= probs >= cut
+    index = np.flatnonzero(keep)
+    index = index[np.argsort(-probs[index], kind="stable")]
+    return index[:top_k] if top_k else index
 
 
 def _validation_sentence(exc: RequestValidationError) -> str:
@@ -159,6 +181,14 @@ def create_app(config: ServeConfig, *, services: Services | None = None, milvus_
         state["batchers"] = services.make_batchers(on_batch=metrics.observe_batch)
 
     owned: list[Services] = []
+    category_arrays: dict[int, tuple[object, np.ndarray]] = {}
+
+    def tag_categories(model) -> np.ndarray:
+        """The model's tag categories as one array, built once per model (kept beside it, so its id stays its own)."""
+        cached = category_arrays.get(id(model))
+        if cached is None or cached[0] is not model:
+            cached = category_arrays[id(model)] = (model, np.asarray(model.tag_categories, dtype=object))
+        return cached[1]
 
     def load() -> None:
         try:
@@ -250,14 +280,13 @@ def create_app(config: ServeConfig, *, services: Services | None = None, milvus_
         image = await read_image(request, config.max_pixels)
         probs, rating = await state["batchers"]["tags"].submit(image.data)
         model = current.tagger
-        cut = np.full(len(probs), threshold, np.float32) if threshold is not None else model.tag_thresholds()
-        order = np.argsort(-probs, kind="stable")
-        wanted = set(category or [])
-        chosen = [j for j in order if (not wanted or model.tag_categories[j] in wanted)]
-        chosen = chosen[:top_k] if top_k and threshold is None else [j for j in chosen if probs[j] >= cut[j]][:top_k]
+        tuned = model.tag_thresholds() if threshold is None else threshold
+        cut = None if top_k and threshold is None else tuned  # top_k alone: the K best, whatever they score
+        chosen = select_tags(probs, cut=cut, categories=tag_categories(model), wanted=category, top_k=top_k)
+        names, cats = model.tag_names, model.tag_categories
         found = [
-            {"name": model.tag_names[j], "category": model.tag_categories[j], "score": round(float(probs[j]), 6)}
-            for j in chosen
+            {"name": names[j], "category": cats[j], "score": round(score, 6)}
+            for j, score in zip(chosen.tolist(), probs[chosen].astype(np.float64).tolist(), strict=True)
         ]
         by_category: dict[str, list[str]] = {}
         for tag in found:
@@ -285,7 +314,7 @@ def create_app(config: ServeConfig, *, services: Services | None = None, milvus_
         current = need("embedder")
         image = await read_image(request, config.max_pixels)
         vector = await state["batchers"]["embed"].submit(image.data)
-        return {"model": current.embedder.name, "dim": int(len(vector)), "vector": [float(x) for x in vector],
+        return {"model": current.embedder.name, "dim": int(len(vector)), "vector": np.asarray(vector, np.float32).tolist(),
                 "image": image.describe()}  # fmt: skip
 
     def k_param(default: int = 10):
@@ -396,7 +425,7 @@ def create_app(config: ServeConfig, *, services: Services | None = None, milvus_
             for i, (_, cut) in enumerate(encoded)
             if cut
         ]
-        vectors = [[float(x) for x in vector] for vector, _ in encoded]
+        vectors = [np.asarray(vector, np.float32).tolist() for vector, _ in encoded]
         answer = {
             "model": current.text.name,
             "dim": current.text.dim,

@@ -19,6 +19,11 @@ DEFAULT_MAX_PIXELS = 40_000_000
 MODEL_MAX_SIDE = 1024
 # Formats the models' own decoders read as they are; anything else is re-encoded as PNG.
 PASS_THROUGH = {"JPEG", "PNG"}
+# Uploads up to this many pixels are decoded on the event loop: a thumbnail-sized image decodes in well under a
+# millisecond, less than handing it to a worker thread and back costs while the models hold the CPU; larger
+# ones are decoded in a worker thread so the loop keeps answering.
+INLINE_DECODE_PIXELS = 512 * 512
+INLINE_DECODE_BYTES = 1024 * 1024
 
 
 class BadInput(Exception):
@@ -70,8 +75,25 @@ def _to_rgb(image, notes: list[str]):
     return image.convert("RGB")
 
 
-def prepare_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> PreparedImage:
-    """Check and normalise an upload into bytes every model decodes the same way (8-bit RGB JPEG or PNG)."""
+@dataclass(slots=True)
+class OpenedUpload:
+    """An upload whose header was read and checked: size and format known, no pixel decoded yet."""
+
+    data: bytes
+    image: object  # PIL.Image.Image, opened lazily
+    width: int
+    height: int
+    format: str
+
+    @property
+    def decodes_quickly(self) -> bool:
+        """Small enough to decode on the event loop (see ``INLINE_DECODE_PIXELS``)."""
+        return self.width * self.height <= INLINE_DECODE_PIXELS and len(self.data) <= INLINE_DECODE_BYTES
+
+
+def open_upload(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> OpenedUpload:
+    """Read and check the image header only (cheap at any size): a non-image, a decompression bomb or an
+    image without pixels is refused here before anything is decoded."""
     from PIL import Image, UnidentifiedImageError
 
     if not data:
@@ -93,7 +115,15 @@ def prepare_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Prepa
         )
     if width == 0 or height == 0:
         raise BadInput(422, "The image has no pixels.")
-    fmt = image.format or "unknown"
+    return OpenedUpload(data, image, width, height, image.format or "unknown")
+
+
+def decode_upload(opened: OpenedUpload, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> PreparedImage:
+    """Decode an opened upload and normalise it into bytes every model decodes the same way (8-bit RGB JPEG or
+    PNG); a truncated or corrupt file is refused here."""
+    from PIL import Image
+
+    image, fmt, width, height = opened.image, opened.format, opened.width, opened.height
     notes: list[str] = []
     frames = int(getattr(image, "n_frames", 1) or 1)
     try:
@@ -114,7 +144,12 @@ def prepare_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Prepa
         converted.thumbnail((MODEL_MAX_SIDE, MODEL_MAX_SIDE))
         notes.append(f"scaled down to {converted.width} x {converted.height} for the models")
     if fmt in PASS_THROUGH and not notes:
-        return PreparedImage(data, width, height, fmt, notes)
+        return PreparedImage(opened.data, width, height, fmt, notes)
     buffer = io.BytesIO()
     converted.save(buffer, format="PNG", compress_level=1)
     return PreparedImage(buffer.getvalue(), width, height, fmt, notes)
+
+
+def prepare_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> PreparedImage:
+    """Check and normalise an upload into bytes every model decodes the same way (8-bit RGB JPEG or PNG)."""
+    return decode_upload(open_upload(data, max_pixels=max_pixels), max_pixels=max_pixels)

@@ -118,6 +118,7 @@ def test_serve_builds_missing_indexes_and_answers_every_endpoint(served_workdir,
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # the demo alone may take its full 900 s on a busy machine, then two servers load
 def test_serve_the_demo_outputs_with_both_vector_stores(tmp_path):
     """The demo's workdir, served as the demo's last line says, answers every endpoint with FAISS and Milvus."""
     from tests.test_demo import _run_demo

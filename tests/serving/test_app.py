@@ -184,6 +184,40 @@ def test_bad_images_are_4xx_and_awkward_ones_are_converted(client):
     assert grey["vector"] == pytest.approx([40_000 / 65_535] * 3, abs=0.01)  # scaled, not clipped to white
 
 
+def test_large_uploads_are_decoded_in_a_worker_thread_with_the_same_checks(client):
+    from acg2vec.serving.uploads import INLINE_DECODE_PIXELS
+
+    large = jpeg_bytes(colour_image("blue", 7, size=800))  # 640,000 pixels: over the inline limit
+    assert INLINE_DECODE_PIXELS < 800 * 800
+    answer = client.post("/v1/tags", files={"file": ("big.jpg", large, "image/jpeg")}).json()
+    assert {t["name"] for t in answer["tags"]} == {"blue", "sample_series"}
+    assert answer["image"]["width"] == 800
+    cut = client.post("/v1/tags", files={"file": ("cut.jpg", large[: len(large) // 2], "image/jpeg")})
+    one_sentence(cut, 422, "truncated")
+
+
+def test_tag_selection_keeps_the_order_categories_cut_and_k():
+    import numpy as np
+
+    from acg2vec.serving.app import select_tags
+
+    probs = np.array([0.2, 0.9, 0.6, 0.9, 0.05], np.float32)
+    categories = np.array(["general", "character", "general", "general", "copyright"], dtype=object)
+
+    def pick(**kwargs) -> list[int]:
+        return select_tags(
+            probs, categories=categories, **{"cut": 0.5, "wanted": None, "top_k": None, **kwargs}
+        ).tolist()
+
+    assert pick() == [1, 3, 2]  # best first, ties in output order
+    assert pick(top_k=2) == [1, 3]
+    assert pick(wanted=["general"]) == [3, 2]
+    assert pick(wanted=["general", "copyright"], cut=None) == [3, 2, 0, 4]
+    assert pick(cut=np.array([0.1, 0.95, 0.5, 0.5, 0.0], np.float32)) == [3, 2, 0, 4]  # per-tag thresholds
+    assert pick(cut=None, top_k=1, wanted=["copyright"]) == [4]
+    assert pick(wanted=["meta"]) == []
+
+
 def test_oversized_bodies_are_refused(client):
     big = b"\xff\xd8" + b"\0" * (21 * 1024 * 1024)
     one_sentence(client.post("/v1/tags", files={"file": ("big.jpg", big, "image/jpeg")}), 413, "20 MB")

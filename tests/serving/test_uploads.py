@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from acg2vec.serving.uploads import BadInput, prepare_image
+from acg2vec.serving.uploads import INLINE_DECODE_BYTES, BadInput, open_upload, prepare_image
 from tests.evaluation.fakes import colour_image, jpeg_bytes
 from tests.serving.images import animated_gif, cmyk_jpeg, grey16_png, palette_png, png_bomb, truncated_jpeg
 
@@ -14,8 +16,6 @@ pytestmark = pytest.mark.unit
 
 
 def decoded(prepared) -> np.ndarray:
-    import io
-
     with Image.open(io.BytesIO(prepared.data)) as image:
         assert image.mode == "RGB"
         return np.asarray(image)
@@ -86,3 +86,17 @@ def test_a_large_image_under_pillows_own_limit_is_refused_by_ours():
     with pytest.raises(BadInput) as err:
         prepare_image(png_bomb(8_000), max_pixels=10_000_000)
     assert err.value.status == 413 and "8000 x 8000" in err.value.message
+
+
+def test_the_header_alone_says_whether_an_upload_decodes_quickly():
+    small = open_upload(jpeg_bytes(colour_image("red", 1)))
+    assert small.decodes_quickly and (small.width, small.height, small.format) == (64, 64, "JPEG")
+    assert not open_upload(jpeg_bytes(np.full((1000, 1000, 3), 128, np.uint8))).decodes_quickly
+    # Few pixels but many bytes (a long animation, big metadata) is not decoded on the event loop either.
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("comment", "x" * INLINE_DECODE_BYTES)
+    buffer = io.BytesIO()
+    Image.fromarray(colour_image("red", 1)).save(buffer, format="PNG", pnginfo=info)
+    assert not open_upload(buffer.getvalue()).decodes_quickly
