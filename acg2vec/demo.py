@@ -43,6 +43,12 @@ class DemoConfig:
     text_batch_size: int = 32
     ann_vectors: int = 20_000
     run_name: str = "demo"
+    # The last stage group to run: "crawl", "build", "train" or "eval" (all of them).
+    until: str = "eval"
+
+
+# The demo's stage groups in order; `acg2vec demo --until build` stops once both datasets are published.
+STAGE_GROUPS = ("crawl", "build", "train", "eval")
 
 
 # The smallest acg_illustrations builder config; the trainers resize to DemoConfig.image_size on the fly.
@@ -313,17 +319,23 @@ def run_demo(ws: Workspace, config: DemoConfig | None = None, *, quiet: bool = F
     from acg2vec.crawlers.sample_site import start_sample_site
 
     config = config or DemoConfig()
+    if config.until not in STAGE_GROUPS:
+        raise UserError(f"--until must be one of {', '.join(STAGE_GROUPS)}, not '{config.until}'.")
+    last = STAGE_GROUPS.index(config.until)
     run = DemoRun(ws.ensure(), config)
     with start_sample_site(seed=config.seed, posts=config.posts) as site:
         log.info("sample site at %s", site.base_url)
         run.run_stage("crawl", lambda: crawl_all(ws, site, quiet=quiet))
-    run.run_stage("build images", lambda: build_images(ws, config))
-    run.run_stage("build texts", lambda: build_texts(ws))
-    clean_demo_outputs(ws, config.run_name)
-    run.run_stage("train tagger", lambda: train_tagger(ws, config))
-    run.run_stage("train deepix", lambda: train_deepix(ws, config))
-    run.run_stage("train text", lambda: train_text(ws, config, quiet=quiet))
-    run.run_stage("eval", lambda: evaluate(ws, config))
+    if last >= STAGE_GROUPS.index("build"):
+        run.run_stage("build images", lambda: build_images(ws, config))
+        run.run_stage("build texts", lambda: build_texts(ws))
+    if last >= STAGE_GROUPS.index("train"):
+        clean_demo_outputs(ws, config.run_name)
+        run.run_stage("train tagger", lambda: train_tagger(ws, config))
+        run.run_stage("train deepix", lambda: train_deepix(ws, config))
+        run.run_stage("train text", lambda: train_text(ws, config, quiet=quiet))
+    if last >= STAGE_GROUPS.index("eval"):
+        run.run_stage("eval", lambda: evaluate(ws, config))
     return run
 
 

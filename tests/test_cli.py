@@ -119,6 +119,7 @@ MISTAKES = {
     "eval": (["eval", "texts"], "run `acg2vec build texts` first"),
     "predict": (["predict", "{missing}/a.jpg"], "No tagger model under"),
     "embed": (["embed", "--text", "{missing}/a.txt"], "No text model at"),
+    "demo": (["demo", "--until", "serve"], "--until must be one of crawl, build, train, eval"),
 }
 
 
