@@ -208,6 +208,27 @@ def test_illust2vec_feature_export_takes_bgr_minus_the_caffe_mean_nchw(tmp_path)
     assert tagger.has_tags and not tagger.has_embedding and tagger.tag_names == list("abcdef")
 
 
+def test_illust2vec_keras_export_channels_last_takes_the_same_caffe_input(tmp_path):
+    """The Keras branch: a `.keras` feature model with an NHWC input gets BGR minus the mean, not transposed."""
+    import keras
+
+    weights = np.random.default_rng(2).normal(size=(3, 5)).astype(np.float32)
+    inputs = keras.Input((8, 8, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(inputs)
+    features = keras.layers.Dense(5, use_bias=False, name="features")(pooled)
+    network = keras.Model(inputs, features)
+    network.get_layer("features").set_weights([weights])
+    network.save(tmp_path / "illust2vec_ver200.keras")
+    model = load_image_model(tmp_path)
+    assert (model.kind, model.image_size, model.has_tags, model.has_embedding) == ("illust2vec", 8, False, True)
+    vectors = model.embed([_png(RED_RGB, 8, 8), _png((0, 0, 255), 8, 8)])
+    mean = np.array(I2V_MEAN_BGR, np.float32)
+    np.testing.assert_allclose(
+        vectors[0], (np.array(RED_RGB[::-1], np.float32) - mean) @ weights, rtol=1e-5, atol=1e-3
+    )
+    np.testing.assert_allclose(vectors[1], (np.array([255, 0, 0], np.float32) - mean) @ weights, rtol=1e-5, atol=1e-3)
+
+
 # -- acg2vec's own export, and folders in no layout -----------------------------------------------------------
 
 
