@@ -2,7 +2,7 @@
 image) and work search (one short text), against the same models called in-process and the server with
 micro-batching off.
 
-Three measurements per endpoint, in one run on one machine:
+Three measurements per endpoint, in one run on one machine, with the same image bytes and the same text:
 
 1. in-process: the served model called directly (no HTTP, no JSON) at batch sizes 1, 2, 4, 8, 16, 32, and
    again after the server runs at the mean batch size the server formed -- the ceiling it can approach;
@@ -10,10 +10,21 @@ Three measurements per endpoint, in one run on one machine:
    request in a loop; the mean batch size the server formed is read from its /metrics;
 3. the same with `--no-batching` (every request its own model call).
 
-Ratios printed: batching on / off (target >= 2 for tags with 16 clients) and the HTTP + JSON overhead,
-1 - server req/s / in-process items/s at the server's mean batch size (target <= 25%).
+The clients run in a process of their own (one asyncio loop of httpx clients), so their CPU is measured apart
+from the server's: on a small machine they compete with the server for the same cores, and on a shared one so
+do other jobs. Every throughput therefore comes with the CPU seconds it cost, and the HTTP + JSON overhead is
+given two ways:
+
+- wall clock: 1 - server requests/s / in-process items/s at the server's mean batch size -- what a user sees
+  on this machine, including the clients' and other jobs' share of the cores;
+- CPU: 1 - in-process CPU ms per item / server CPU ms per request -- the share of the server's own CPU spent on
+  HTTP, multipart, JSON, validation, metrics and thread hand-offs beyond the model calls, however busy the
+  machine is; the same with the clients' CPU added to the server's is printed beside it.
 
     flock /tmp/acg2vec-bench.lock .venv/bin/python benchmarks/serve.py --workdir acg2vec-data --clients 16
+
+The server uses httptools and uvloop when they are installed (uvicorn picks them); the line "server HTTP" says
+which ran.
 """
 
 from __future__ import annotations
@@ -47,14 +58,15 @@ def percentile(values: list[float], q: float) -> float:
 # -- in-process ----------------------------------------------------------------------------------------------
 
 
-def time_calls(fn, batch: int, seconds: float) -> float:
-    """Items per second of ``fn(batch)`` repeated for about ``seconds`` (after one warm-up call)."""
+def time_calls(fn, batch: int, seconds: float) -> tuple[float, float]:
+    """Items per second of ``fn(batch)`` repeated for about ``seconds`` (after one warm-up call), and the CPU
+    milliseconds of this process per item (the model's own threads included)."""
     fn(batch)
-    done, start = 0, time.perf_counter()
+    done, start, cpu = 0, time.perf_counter(), cpu_seconds()
     while time.perf_counter() - start < seconds:
         fn(batch)
         done += batch
-    return done / (time.perf_counter() - start)
+    return done / (time.perf_counter() - start), 1000 * (cpu_seconds() - cpu) / done
 
 
 def in_process_fns(services, image: bytes, query: str) -> dict:
@@ -120,11 +132,22 @@ class Server:
         self.process.wait(30)
 
 
-async def load(base: str, make_request, *, clients: int, seconds: float, warmup: float) -> dict:
+def request_maker(endpoint: str, image: bytes, query: str):
+    """The one request each client repeats: a multipart image upload for tags, a GET for work search."""
+    if endpoint == "tags":
+        files = {"file": ("bench.jpg", image, "image/jpeg")}
+        return lambda http: http.post("/v1/tags", files=files)
+    return lambda http: http.get("/v1/works/search", params={"q": query, "k": 10})
+
+
+async def load(base: str, make_request, *, clients: int, seconds: float, warmup: float, server_pid: int) -> dict:
+    """``clients`` loops of requests for ``warmup`` + ``seconds``; counts the requests answered in the measured
+    window and the CPU seconds the server and this process spent in it."""
     import httpx
 
     latencies: list[float] = []
     errors = 0
+    cpu: dict[str, float] = {}
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=120) as http:
         start = time.perf_counter()
@@ -133,25 +156,42 @@ async def load(base: str, make_request, *, clients: int, seconds: float, warmup:
 
         async def client() -> None:
             nonlocal errors
-            while True:
+            while time.perf_counter() < stop_at:
                 t0 = time.perf_counter()
-                if t0 >= stop_at:
-                    return
                 response = await make_request(http)
                 t1 = time.perf_counter()
                 if response.status_code != 200:
                     errors += 1
-                elif t0 >= measure_from:
+                elif measure_from <= t1 <= stop_at:
                     latencies.append(t1 - t0)
 
-        await asyncio.gather(*(client() for _ in range(clients)))
+        async def snapshots() -> None:
+            await asyncio.sleep(measure_from - time.perf_counter())
+            cpu["server"], cpu["clients"] = -cpu_seconds(server_pid), -cpu_seconds()
+            cpu["loop"] = -loop_thread_seconds(server_pid)
+            await asyncio.sleep(stop_at - time.perf_counter())
+            cpu["server"] += cpu_seconds(server_pid)
+            cpu["clients"] += cpu_seconds()
+            cpu["loop"] += loop_thread_seconds(server_pid)
+
+        await asyncio.gather(snapshots(), *(client() for _ in range(clients)))
+    done = max(len(latencies), 1)
     return {
         "requests": len(latencies),
         "errors": errors,
         "rps": len(latencies) / seconds,
         "p50_ms": 1000 * percentile(latencies, 50),
         "p99_ms": 1000 * percentile(latencies, 99),
+        "server_cpu_s": cpu["server"],
+        "client_cpu_s": cpu["clients"],
+        "server_cpu_ms_per_request": 1000 * cpu["server"] / done,
+        "server_loop_cpu_ms_per_request": 1000 * cpu["loop"] / done,
+        "client_cpu_ms_per_request": 1000 * cpu["clients"] / done,
     }
+
+
+def load_process(queue, base: str, endpoint: str, image: bytes, query: str, kwargs: dict) -> None:
+    queue.put(asyncio.run(load(base, request_maker(endpoint, image, query), **kwargs)))
 
 
 def cpu_seconds(pid: int | None = None) -> float:
@@ -161,23 +201,51 @@ def cpu_seconds(pid: int | None = None) -> float:
     return times.user + times.system
 
 
-def measure_server(workdir: str, args: list[str], endpoints: dict, *, clients: int, seconds: float) -> dict:
+def loop_thread_seconds(pid: int) -> float:
+    """CPU seconds of the server's main thread, which runs uvicorn's event loop: HTTP parsing, routing,
+    validation, multipart, JSON and metrics (the models and worker threads are the other threads)."""
+    import psutil
+
+    for thread in psutil.Process(pid).threads():
+        if thread.id == pid:
+            return thread.user_time + thread.system_time
+    return float("nan")
+
+
+def measure_server(
+    workdir: str, args: list[str], endpoints: dict, *, image: bytes, query: str, clients: int, seconds: float
+) -> dict:
+    """Start ``acg2vec serve`` with ``args``; per endpoint, load it from a separate client process."""
+    import multiprocessing
+
+    spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no TensorFlow, no torch, its own GIL
     server = Server(workdir, *args)
     try:
         server.wait_ready()
         out = {}
-        for name, (make_request, model) in endpoints.items():
+        for name, model in endpoints.items():
             before = server.batch_stats()[model]
-            cpu = (cpu_seconds(), cpu_seconds(server.process.pid))
-            out[name] = asyncio.run(load(server.base, make_request, clients=clients, seconds=seconds, warmup=2.0))
-            out[name]["client_cpu_s"] = cpu_seconds() - cpu[0]
-            out[name]["server_cpu_s"] = cpu_seconds(server.process.pid) - cpu[1]
+            queue = spawn.Queue()
+            kwargs = {"clients": clients, "seconds": seconds, "warmup": 2.0, "server_pid": server.process.pid}
+            worker = spawn.Process(target=load_process, args=(queue, server.base, name, image, query, kwargs))
+            worker.start()
+            out[name] = queue.get(timeout=600)
+            worker.join(60)
             after = server.batch_stats()[model]
             batches = after[1] - before[1]
             out[name]["mean_batch"] = (after[0] - before[0]) / batches if batches else float("nan")
         return out
     finally:
         server.stop()
+
+
+def http_stack() -> str:
+    """What uvicorn runs the server on ("auto" picks httptools and uvloop when importable)."""
+    import importlib.util
+
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    return f"{http} + {loop}"
 
 
 def main() -> None:
@@ -208,48 +276,52 @@ def main() -> None:
     inproc_fns = in_process_fns(services, image, query)
     inproc = in_process(inproc_fns, args.inproc_seconds)
 
-    files = {"file": ("bench.jpg", image, "image/jpeg")}
-
-    async def tags_request(http):
-        return await http.post("/v1/tags", files=files)
-
-    async def works_request(http):
-        return await http.get("/v1/works/search", params={"q": query, "k": 10})
-
-    endpoints = {"tags": (tags_request, "tags")}
+    endpoints = {"tags": "tags"}
     if "works" in inproc:
-        endpoints["works"] = (works_request, "text")
-    batched = measure_server(workdir, [], endpoints, clients=args.clients, seconds=args.seconds)
-    unbatched = measure_server(workdir, ["--no-batching"], endpoints, clients=args.clients, seconds=args.seconds)
+        endpoints["works"] = "text"
+    common = {"image": image, "query": query, "clients": args.clients, "seconds": args.seconds}
+    batched = measure_server(workdir, [], endpoints, **common)
+    unbatched = measure_server(workdir, ["--no-batching"], endpoints, **common)
     # The in-process ceiling again, at the batch size the server actually formed, measured right after.
     at_server_batch = {}
     for name in endpoints:
         b = max(1, round(batched[name]["mean_batch"]))
-        fn = inproc_fns[name]
-        at_server_batch[name] = (b, time_calls(fn, b, args.inproc_seconds * 2))
+        at_server_batch[name] = (b, *time_calls(inproc_fns[name], b, args.inproc_seconds * 2))
     services.close()
     load_after = os.getloadavg()
 
     report = {"clients": args.clients, "load_before": load_avg, "load_after": load_after, "query": query,
-              "image_bytes": len(image), "cpus": os.cpu_count(), "in_process": inproc, "endpoints": {}}  # fmt: skip
-    print(f"acg2vec serve benchmark: {args.clients} clients on loopback, {os.cpu_count()} CPUs, "
-          f"load average {load_avg[0]:.1f} before / {load_after[0]:.1f} after")  # fmt: skip
-    print(f"{'endpoint':10} {'mode':14} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'batch':>6}")
+              "image_bytes": len(image), "cpus": os.cpu_count(), "http": http_stack(), "in_process": inproc,
+              "endpoints": {}}  # fmt: skip
+    print(f"acg2vec serve benchmark: {args.clients} clients (own process) on loopback, {os.cpu_count()} CPUs, "
+          f"load average {load_avg[0]:.1f} before / {load_after[0]:.1f} after; server HTTP: {http_stack()}")  # fmt: skip
+    print(f"{'endpoint':10} {'mode':14} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'batch':>6} "
+          f"{'server CPU ms/req':>18} {'client CPU ms/req':>18}")  # fmt: skip
     for name in endpoints:
         on, off = batched[name], unbatched[name]
         for mode, row in (("batching on", on), ("batching off", off)):
             print(f"{name:10} {mode:14} {row['rps']:8.1f} {row['p50_ms']:8.1f} {row['p99_ms']:8.1f} "
-                  f"{row['mean_batch']:6.1f}" + (f"  ({row['errors']} errors)" if row["errors"] else ""))  # fmt: skip
-        b, ceiling = at_server_batch[name]
-        overhead = 1 - on["rps"] / ceiling
+                  f"{row['mean_batch']:6.1f} {row['server_cpu_ms_per_request']:18.2f} "
+                  f"{row['client_cpu_ms_per_request']:18.2f}"
+                  + (f"  ({row['errors']} errors)" if row["errors"] else ""))  # fmt: skip
+        b, ceiling, ceiling_cpu = at_server_batch[name]
+        print(f"{name:10} {'in-process':14} {ceiling:8.1f} {'':8} {'':8} {b:6d} {ceiling_cpu:18.2f}  (curve: "
+              + ", ".join(f"{k}: {v:.1f}/s {c:.1f} ms" for k, (v, c) in inproc[name].items()) + ")")  # fmt: skip
         speedup = on["rps"] / off["rps"] if off["rps"] else float("nan")
-        print(f"{name:10} {'in-process':14} {ceiling:8.1f} {'':8} {'':8} {b:6d}  "
-              f"(curve: " + ", ".join(f"{k}: {v:.1f}/s" for k, v in inproc[name].items()) + ")")  # fmt: skip
-        print(f"{name:10} batching on / off = {speedup:.2f}x; HTTP+JSON overhead at batch {b} = "
-              f"{100 * overhead:.0f}% of in-process throughput; CPU s of the clients / the server while batched: "
-              f"{on['client_cpu_s']:.1f} / {on['server_cpu_s']:.1f} in {args.seconds + 2:.0f} s")  # fmt: skip
-        report["endpoints"][name] = {"batching_on": on, "batching_off": off, "in_process_at_batch": [b, ceiling],
-                                     "speedup": speedup, "overhead": overhead}  # fmt: skip
+        wall = 1 - on["rps"] / ceiling
+        cpu = 1 - ceiling_cpu / on["server_cpu_ms_per_request"]
+        cpu_with_clients = 1 - ceiling_cpu / (on["server_cpu_ms_per_request"] + on["client_cpu_ms_per_request"])
+        print(f"{name:10} server CPU ms per request with batching on: {on['server_loop_cpu_ms_per_request']:.2f} in "
+              f"the event loop thread, {on['server_cpu_ms_per_request'] - on['server_loop_cpu_ms_per_request']:.2f} "
+              "in the model and worker threads")  # fmt: skip
+        print(f"{name:10} batching on / off = {speedup:.2f}x; HTTP+JSON overhead at batch {b}: "
+              f"wall clock {100 * wall:.0f}% of in-process throughput, CPU {100 * cpu:.0f}% of the server's CPU "
+              f"per request ({100 * cpu_with_clients:.0f}% with the clients' CPU added)")  # fmt: skip
+        report["endpoints"][name] = {"batching_on": on, "batching_off": off,
+                                     "in_process_at_batch": {"batch": b, "items_per_s": ceiling,
+                                                             "cpu_ms_per_item": ceiling_cpu},
+                                     "speedup": speedup, "overhead_wall": wall, "overhead_cpu": cpu,
+                                     "overhead_cpu_with_clients": cpu_with_clients}  # fmt: skip
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=1, default=float))
 
