@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import faiss
 import numpy as np
@@ -16,6 +17,8 @@ from acg2vec.evaluation.faiss_index import (
     ChooserConfig,
     ChosenIndex,
     MeasureConfig,
+    _nprobe_between,
+    _sweep,
     build_chosen_index,
     build_index,
     candidates,
@@ -333,3 +336,41 @@ def test_load_explains_a_missing_or_broken_index(tmp_path):
     (tmp_path / "index_choice.json").write_text('{"factory": "Flat"}')
     with pytest.raises(UserError, match="missing"):
         load_index(str(tmp_path))
+
+
+@pytest.mark.unit
+def test_nprobe_halfway_between_two_settings():
+    assert _nprobe_between("nprobe=64,k_factor_rf=8", "nprobe=128,k_factor_rf=8") == "nprobe=96,k_factor_rf=8"
+    assert (
+        _nprobe_between("nprobe=8,quantizer_efSearch=64", "nprobe=16,quantizer_efSearch=64")
+        == "nprobe=12,quantizer_efSearch=64"
+    )
+    assert _nprobe_between("nprobe=64,quantizer_efSearch=128", "nprobe=128,quantizer_efSearch=256") == (
+        "nprobe=96,quantizer_efSearch=192"
+    )
+    assert _nprobe_between("nprobe=1", "nprobe=2") is None
+
+
+class _RecallGrowsWithNprobe:
+    """Recall nprobe / 100 and 0.01 ms per list opened: a known curve for the sweep to walk."""
+
+    def __init__(self) -> None:
+        self.measured: list[str] = []
+
+    def measure(self, index, params: str) -> tuple[float, float]:
+        self.measured.append(params)
+        nprobe = int(dict(part.split("=") for part in params.split(","))["nprobe"])
+        return min(1.0, nprobe / 100), 0.01 * nprobe
+
+
+@pytest.mark.unit
+def test_the_sweep_tries_halfway_back_when_doubling_nprobe_overshoots_the_target():
+    probe = _RecallGrowsWithNprobe()
+    points = _sweep(
+        None, probe, factory="IVF1024,PQ8x4fs", kind="ivf", nlist=1024, refine=False, target=0.95, max_ms=None,
+        deadline=time.perf_counter() + 60, cfg=MeasureConfig(), stage="final",
+    )  # fmt: skip
+    # 64 lists give 0.64, 128 give 1.0: 96 gives 0.96, meets the target and is faster, so it is the pick.
+    assert probe.measured[-3:] == ["nprobe=64", "nprobe=128", "nprobe=96"]
+    best, met = pick_setting(points, 0.95)
+    assert met and best["params"] == "nprobe=96"
