@@ -259,6 +259,10 @@ def main() -> None:
     parser.add_argument("--out", help="Write the figures as JSON here too.")
     args = parser.parse_args()
 
+    from acg2vec.serving.threads import prefer_passive_waits
+
+    # The in-process calls run with the thread-pool waits the server uses (before torch loads here too).
+    wait_policy = prefer_passive_waits()
     from acg2vec.serving.services import ServeConfig, build_missing, load_services
 
     workdir = str(Path(args.workdir).resolve())
@@ -291,10 +295,12 @@ def main() -> None:
     load_after = os.getloadavg()
 
     report = {"clients": args.clients, "load_before": load_avg, "load_after": load_after, "query": query,
-              "image_bytes": len(image), "cpus": os.cpu_count(), "http": http_stack(), "in_process": inproc,
+              "image_bytes": len(image), "cpus": os.cpu_count(), "http": http_stack(), "omp_wait_policy": wait_policy,
+              "in_process": inproc,
               "endpoints": {}}  # fmt: skip
     print(f"acg2vec serve benchmark: {args.clients} clients (own process) on loopback, {os.cpu_count()} CPUs, "
-          f"load average {load_avg[0]:.1f} before / {load_after[0]:.1f} after; server HTTP: {http_stack()}")  # fmt: skip
+          f"load average {load_avg[0]:.1f} before / {load_after[0]:.1f} after; server HTTP: {http_stack()}; "
+          f"OMP_WAIT_POLICY {wait_policy}")  # fmt: skip
     print(f"{'endpoint':10} {'mode':14} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'batch':>6} "
           f"{'server CPU ms/req':>18} {'client CPU ms/req':>18}")  # fmt: skip
     for name in endpoints:

@@ -64,6 +64,9 @@ def serve(
         raise UserError("--vectors milvus needs --milvus-uri (a Milvus server URL or a milvus-lite .db file).")
     if max_k < 1 or max_batch < 1:
         raise UserError("--max-k and --max-batch must be at least 1.")
+    from acg2vec.serving.threads import prefer_passive_waits
+
+    prefer_passive_waits()  # before anything loads torch: OpenMP reads it once
     import uvicorn
 
     from acg2vec.serving.app import create_app

@@ -26,6 +26,7 @@ from acg2vec.serving.models import (
     load_image_model,
 )
 from acg2vec.serving.stores import VectorStore, open_store
+from acg2vec.serving.threads import WAIT_POLICY
 from acg2vec.serving.uploads import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from acg2vec.serving.work_search import WorkSearch
 
@@ -180,6 +181,8 @@ class Services:
                 "max_batch": self.config.max_batch,
                 "max_wait_ms": self.config.max_wait_ms,
             },  # fmt: skip
+            # How the models' OpenMP threads wait between batches (``acg2vec serve`` prefers PASSIVE).
+            "omp_wait_policy": os.environ.get(WAIT_POLICY),
             "missing": self.missing,
         }
 

@@ -50,7 +50,8 @@ def test_serve_on_another_address_without_a_key_is_one_line(tmp_path):
 def serving(workdir: Path, *args: str, timeout: float = 600):
     port = free_port()
     log = open(workdir.parent / f"serve-{port}.log", "w")  # noqa: SIM115 -- closed below
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}  # serve's own default is checked
+    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     command = [sys.executable, "-m", "acg2vec.cli", "--workdir", str(workdir), "serve", "--port", str(port), *args]
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     base = f"http://127.0.0.1:{port}"
@@ -112,6 +113,7 @@ def test_serve_builds_missing_indexes_and_answers_every_endpoint(served_workdir,
         assert httpx.get(base + "/v1/posts/1").status_code == 401  # the key is required beyond loopback
         out = query_every_endpoint(base, image=jpeg_bytes(colour_image("blue", 3)), title="鋼の錬金術師", headers=key)
     assert "built the images, works, tags index(es)" in log.read_text()
+    assert out["readyz"]["omp_wait_policy"] == "PASSIVE"  # set before torch loaded: its threads sleep between batches
     assert {t["name"] for t in out["tags"]["tags"]} == {"blue", "sample_series"}
     assert out["works"]["results"][0]["titles"]["en"] == "Fullmetal Alchemist"
     assert all(p["tags"][0] == "blue" for p in out["similar"]["results"][:4])
