@@ -71,6 +71,7 @@ def time_calls(fn, batch: int, seconds: float) -> tuple[float, float]:
 
 def in_process_fns(services, image: bytes, query: str) -> dict:
     """The work one request asks of the models, called directly ``b`` times at once."""
+    from acg2vec.serving.services import WorkQuery
     from acg2vec.serving.uploads import prepare_image
 
     prepared = prepare_image(image).data
@@ -78,9 +79,8 @@ def in_process_fns(services, image: bytes, query: str) -> dict:
     def tags(b: int):
         return services._tag_batch([prepared] * b)
 
-    def works(b: int):
-        encoded = services._text_batch([query] * b)
-        return [services.work_search.search(query, vector, k=10) for vector, _ in encoded]
+    def works(b: int):  # what the server's text batcher does with b searches: one encoder call, one search pass
+        return services._text_batch([WorkQuery(query, 10)] * b)
 
     return {"tags": tags, "works": works} if services.work_search is not None else {"tags": tags}
 

@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from acg2vec import __version__
 from acg2vec.serving.guard import Guard
 from acg2vec.serving.metrics import Metrics
-from acg2vec.serving.services import ServeConfig, Services, load_services
+from acg2vec.serving.services import ServeConfig, Services, WorkQuery, load_services
 from acg2vec.serving.uploads import BadInput, PreparedImage, decode_upload, open_upload
 from acg2vec.vocabularies import RATINGS
 
@@ -448,8 +448,7 @@ def create_app(config: ServeConfig, *, services: Services | None = None, milvus_
         search = current.work_search
         if scorer is not None and scorer not in search.scorers:
             raise BadInput(422, f"Unknown scorer {scorer!r}; this server has {', '.join(search.scorers)}.")
-        vector, cut = await state["batchers"]["text"].submit(q)
-        results = await asyncio.to_thread(search.search, q, vector, k=k, scorer=scorer)
+        _, cut, results = await state["batchers"]["text"].submit(WorkQuery(q, k, scorer))
         return {
             "query": q,
             "scorer": scorer or search.default,

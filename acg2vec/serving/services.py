@@ -115,6 +115,16 @@ def build_tags(config: ServeConfig, *, tagger=None) -> int:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class WorkQuery:
+    """A work search sent to the text batcher: encoded with the batch's other texts, then searched with its other
+    queries."""
+
+    text: str
+    k: int
+    scorer: str | None = None
+
+
 @dataclass
 class Services:
     config: ServeConfig
@@ -140,9 +150,24 @@ class Services:
     def _embed_batch(self, images: list[bytes]) -> list[np.ndarray]:
         return list(self.embedder.embed(images))
 
-    def _text_batch(self, texts: list[str]) -> list[tuple[np.ndarray, bool]]:
+    def _text_batch(self, items: list[str | WorkQuery]) -> list[tuple]:
+        """Texts -> ``(vector, truncated)``; work searches -> ``(vector, truncated, works)``. Both kinds share one
+        encoder call, and the searches of a batch are scored together, in this same worker thread (no second
+        hand-off per request)."""
+        texts = [item.text if isinstance(item, WorkQuery) else item for item in items]
         encoded = self.text.encode(texts)
-        return list(zip(encoded.vectors, encoded.truncated, strict=True))
+        out: list[tuple] = list(zip(encoded.vectors, encoded.truncated, strict=True))
+        searches = [i for i, item in enumerate(items) if isinstance(item, WorkQuery)]
+        if searches:
+            found = self.work_search.search_many(
+                [texts[i] for i in searches],
+                encoded.vectors[searches],
+                ks=[items[i].k for i in searches],
+                scorers=[items[i].scorer for i in searches],
+            )
+            for i, works in zip(searches, found, strict=True):
+                out[i] = (*out[i], works)
+        return out
 
     def make_batchers(self, on_batch=None) -> dict[str, MicroBatcher]:
         """One micro-batcher per loaded model (tags, embed, text); each app owns and closes its own."""
