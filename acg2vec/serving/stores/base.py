@@ -88,11 +88,13 @@ class VectorStore(ABC):
         while pending and fetch > 0:
             scores, ids = self._search(queries[pending], fetch)
             still = []
+            # Plain Python numbers first (``tolist``): iterating the arrays would make a NumPy scalar of every
+            # score and id, which cost more than the FAISS search itself for a hundred candidates.
             for row, query in enumerate(pending):
                 hits = [
-                    Hit(int(i), float(s))
-                    for s, i in zip(scores[row], ids[row], strict=True)
-                    if i >= 0 and int(i) not in exclude and (keep is None or keep(int(i)))
+                    Hit(i, s)
+                    for s, i in zip(scores[row].tolist(), ids[row].tolist(), strict=True)
+                    if i >= 0 and i not in exclude and (keep is None or keep(i))
                 ]
                 results[query] = hits[:k]
                 if len(hits) < k and fetch < self.count:

@@ -51,6 +51,8 @@ def test_both_backends_find_the_exact_neighbours(index_folder, stores):
         assert recall >= 0.95, (store.backend, recall)
         scores = np.array([[h.score for h in row] for row in hits])
         assert np.all(np.diff(scores, axis=1) <= 1e-6)  # best first
+        # Plain Python numbers, ready for JSON and for the filters (no NumPy scalar per hit).
+        assert all(type(h.id) is int and type(h.score) is float for row in hits for h in row)
         answers[store.backend] = hits
     # Same top hit and scores within float tolerance wherever both return the same id.
     for faiss_row, milvus_row in zip(answers["faiss"], answers["milvus"], strict=True):
