@@ -8,10 +8,13 @@ earlier the training set. The default ``train text`` recipe is trained on the tr
 must find its translation among all test titles of the other language): acc@1 and recall@10.
 
     .venv/bin/python benchmarks/text_quality.py [--fixture PATH] [--epochs N] [--variant NAME ...] [--json OUT]
-        [--threads N]
+        [--threads N] [--ablation [--only FACTOR ...]] [--set KNOB=VALUE ...]
 
-``--variant`` trains more recipes beside the default (see ``VARIANTS``), for the recipe table in
-docs/benchmarks.md. The fixture is read where it lies (``../shared/fixtures/real/anime_titles``), never copied.
+``--variant`` trains more recipes beside the default (see ``VARIANTS``). ``--ablation`` trains every other choice
+of each factor in ``ABLATION`` (tokenizer, vocabulary, width / depth, epochs, learning rate, mined negatives, loss,
+batch size, weight decay, normalisation, and the seed as a measure of noise), one at a time from the default, and
+prints a table of validation figures (what a choice is judged by) beside test figures (reported, never used to
+choose); ``--set`` changes the recipe a run starts from (combinations). The tables are in docs/benchmarks.md. The fixture is read where it lies (``../shared/fixtures/real/anime_titles``), never copied.
 """
 
 from __future__ import annotations
@@ -214,6 +217,8 @@ ABLATION: list[tuple[str, str, list]] = [
     ("batch size", "batch_size", [32, 64, 128]),
     ("weight decay", "weight_decay", [0.0, 0.01, 0.1]),
     ("script normalisation", "small.normalization", ["acg-script-v1", "none"]),
+    # Not a choice: the default again with other seeds (initialisation, batch order), the noise every row above has.
+    ("seed", "seed", [42, 1, 2]),
 ]
 
 
@@ -253,6 +258,16 @@ def ablation_runs(base: TextTrainConfig) -> list[tuple[str, str, TextTrainConfig
             set_knob(config, key, choice)
             runs.append((factor, str(choice), config))
     return runs
+
+
+def parse_value(current, text: str):
+    """``text`` as the type of the knob's current value (numbers stay numbers)."""
+    if isinstance(current, bool):
+        return text.lower() in ("1", "true", "yes")
+    if isinstance(current, (int, float)) and not isinstance(current, bool):
+        number = float(text)
+        return int(number) if number.is_integer() and isinstance(current, int) else number
+    return text
 
 
 def copy_config(config: TextTrainConfig) -> TextTrainConfig:
@@ -327,6 +342,14 @@ def main(argv: list[str] | None = None) -> int:
         help="Train every other choice of each factor in ABLATION, one at a time from the default; print the table.",
     )
     parser.add_argument("--only", action="append", default=[], help="With --ablation: only these factors.")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KNOB=VALUE",
+        help="Change the recipe the run starts from, e.g. --set epochs=20 --set small.vocabulary=all-cjk "
+        "(knobs as in ABLATION; size=h256 x2 picks a model size).",
+    )
     parser.add_argument("--json", type=Path, default=None, help="Also write the figures here.")
     parser.add_argument("--workdir", type=Path, default=None, help="Keep the run's files here (default: a temp dir).")
     parser.add_argument(
@@ -358,6 +381,9 @@ def main(argv: list[str] | None = None) -> int:
     base = default_recipe()
     if args.epochs is not None:
         base.epochs = args.epochs
+    for change in args.set:
+        key, _, value = change.partition("=")
+        set_knob(base, key, parse_value(get_knob(base, key), value))
     report = {
         "counts": counts,
         "test_pairs": len(ja),
