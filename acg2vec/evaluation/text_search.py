@@ -9,8 +9,8 @@ Scorers:
 - ``hybrid``: weighted score fusion, ``weight * dense + (1 - weight) * lexical`` on the two cosines (default
   weight 0.5); or, with ``fusion="rrf"``, reciprocal-rank fusion ``sum 1 / (rrf_k + rank)`` over each scorer's top
   ``candidates``. Measured on the real zh / ja title dev set (``benchmarks/text_quality.py``, docs/benchmarks.md):
-  the weighted fusion beat both scorers (ja -> zh acc@1 0.710 against 0.649 dense and 0.599 lexical), while RRF
-  stayed near the dense scorer (0.638): ranks throw away how much more sure one scorer is than the other.
+  the weighted fusion beat both scorers (ja -> zh acc@1 0.718 against 0.662 dense and 0.599 lexical with the default
+  recipe), while RRF stayed near the dense scorer (0.670): ranks throw away how much surer one scorer is than the other.
 
 Both scorers see the same strings: queries and texts are script-normalised once here (the transform is
 idempotent, so an acgvoc2vec encoder that normalises again inside gets the same input).

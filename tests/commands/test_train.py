@@ -273,7 +273,7 @@ def test_train_then_embed_from_the_cli(tiny_corpus: Path, workdir: Path, tmp_pat
     )
     assert embed.exit_code == 0, embed.output
     vectors = np.load(tmp_path / "v.npy")
-    assert vectors.shape == (2, 128) and np.isfinite(vectors).all()
+    assert vectors.shape == (2, default_recipe().small.hidden_size) and np.isfinite(vectors).all()
 
 
 @pytest.mark.unit

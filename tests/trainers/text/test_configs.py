@@ -26,6 +26,14 @@ def test_default_recipe_normalises_and_ranks_both_ways():
     assert recipe("original").hard_negatives == 0 and recipe("original").loss == "mnrl"
 
 
+def test_default_recipe_is_the_one_chosen_on_the_validation_seasons():
+    # docs/benchmarks.md, "Recipe ablation": hidden 256 for 20 epochs over an every-Han-and-kana vocabulary.
+    config = recipe("default")
+    assert (config.small.hidden_size, config.small.num_layers, config.small.num_heads) == (256, 2, 4)
+    assert config.small.vocabulary == "all-cjk" and config.small.tokenizer == "cjk-char"
+    assert (config.epochs, config.learning_rate, config.batch_size) == (20, 5e-4, 64)
+
+
 def test_unknown_recipe_is_a_user_error():
     with pytest.raises(UserError, match="Unknown text recipe 'huge'; choose one of default, original, tiny"):
         recipe("huge")
