@@ -31,7 +31,8 @@ from acg2vec.evaluation.ann_benchmark import (
     latent_clusters,
     run_ann_benchmark,
 )
-from acg2vec.evaluation.faiss_index import GIB, ChooserConfig, MeasureConfig
+from acg2vec.evaluation.faiss_index import GIB, ChooserConfig
+from acg2vec.evaluation.index_choice import MeasureConfig
 from acg2vec.evaluation.report import write_report
 
 

@@ -15,15 +15,14 @@ import numpy as np
 
 from acg2vec.evaluation.faiss_index import (
     GIB,
-    MeasureConfig,
     apply_params,
-    build_chosen_index,
     build_index,
     faiss_metric,
     index_bytes,
     recall_at,
     tune_index,
 )
+from acg2vec.evaluation.index_choice import MeasureConfig, build_chosen_index
 from acg2vec.evaluation.report import Section, Table
 
 log = logging.getLogger(__name__)
