@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--extra", action="append", default=[], help="Another factory string to compare (repeatable).")
     parser.add_argument("--screen-n", type=int, default=200_000, help="Vectors the candidates are compared on.")
     parser.add_argument("--seconds-per-candidate", type=float, default=30.0, help="Time budget of each sweep.")
-    parser.add_argument("--opq", action="store_true", help="Also measure OPQ-rotated candidates.")
+    parser.add_argument("--no-opq", dest="opq", action="store_false", help="Leave out the OPQ-rotated candidates.")
     parser.add_argument(
         "--flat-max", type=int, default=None, help="Exact search below this many vectors (0: always measure IVF)."
     )

@@ -52,9 +52,9 @@ class MeasureConfig:
     train_per_list: int = 30  # k-means samples per IVF list (FAISS warns below 39; 30 loses little, trains faster)
     kmeans_iter: int = 10
     chunk: int = 65_536  # vectors added per batch
-    # Also measure OPQ-rotated fast-scan PQ. Off by default: training the rotation of 512-d vectors took minutes
-    # on 2 shared cores, more than the rest of the build; `--opq` in benchmarks/ann.py measures it.
-    opq: bool = False
+    # Also measure OPQ-rotated fast-scan PQ (the rotation trained for 4-bit codes on 16,384 vectors). At 1M x 512 on
+    # 2 quiet cores it added 58 s of training and 24 s to a 127 s build; on loaded cores it took minutes.
+    opq: bool = True
     k_factors: tuple[int, ...] = (2, 4, 8, 16, 32, 64)  # re-ranking depths tried (x k candidates re-ranked)
     max_nprobe: int = 1024
     chooser: ChooserConfig | None = None  # thresholds of the rules
