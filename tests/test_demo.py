@@ -58,6 +58,13 @@ def test_demo_runs_every_stage_offline_and_a_rerun_is_idempotent(tmp_path):
     assert f"Report: {report}" in first.stdout.replace("\n", "")
     for stage in STAGES:
         assert f"{stage}:" in first.stdout
+    # A quiet console: no TensorFlow start-up lines and no tf.data runtime attribute lines (they go to the log file).
+    from acg2vec.native_logs import is_native_noise
+
+    noise = [
+        line for line in first.stderr.splitlines() if is_native_noise(line) or line.startswith(("E0000", "I0000"))
+    ]
+    assert not noise, noise[:5]
 
     # Crawl: every source wrote items, and the counts add up.
     for source in ("safebooru", "bangumi", "wikipedia", "moegirl", "animelist", "pixiv"):
