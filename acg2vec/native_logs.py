@@ -78,25 +78,37 @@ def replay(text: str) -> None:
         sys.stderr.flush()
 
 
-def with_fd2_captured(run: Callable[[], Any]) -> Any:
-    """Run ``run()`` with descriptor 2 (C++ and Python stderr alike) captured, then :func:`replay` what it wrote."""
+def _fd2_saved() -> int | None:
+    """A copy of descriptor 2 to restore later (Python's stderr flushed first), or None when there is none."""
     try:
         sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no descriptor 2 to capture (a closed or replaced stderr)
+        return os.dup(2)
+    except (OSError, ValueError):  # a closed or replaced stderr
+        return None
+
+
+def _restore_fd2(saved: int) -> None:
+    """Point descriptor 2 back at ``saved`` (flushing what Python wrote meanwhile) and close the copy."""
+    try:
+        sys.stderr.flush()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def with_fd2_captured(run: Callable[[], Any]) -> Any:
+    """Run ``run()`` with descriptor 2 (C++ and Python stderr alike) captured, then :func:`replay` what it wrote."""
+    saved = _fd2_saved()
+    if saved is None:
         return run()
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
             return run()
         finally:
-            try:
-                sys.stderr.flush()
-            finally:
-                os.dup2(saved, 2)
-                os.close(saved)
-                captured.seek(0)
-                replay(captured.read().decode("utf-8", errors="replace"))
+            _restore_fd2(saved)
+            captured.seek(0)
+            replay(captured.read().decode("utf-8", errors="replace"))
 
 
 class _QuietImport(importlib.abc.MetaPathFinder):
@@ -147,10 +159,8 @@ def native_stderr_filtered() -> Iterator[None]:
     A process rather than a thread, so that what native code writes just before it aborts still reaches the
     console. Lines pass through as soon as they end; Python's own stderr (logging, tracebacks) goes the same way.
     """
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no descriptor 2 to filter
+    saved = _fd2_saved()
+    if saved is None:  # no descriptor 2 to filter
         yield
         return
     try:
@@ -164,17 +174,13 @@ def native_stderr_filtered() -> Iterator[None]:
     try:
         yield
     finally:
+        _restore_fd2(saved)
+        filter_process.stdin.close()
         try:
-            sys.stderr.flush()
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            filter_process.stdin.close()
-            try:
-                # Ends when every writer has closed the pipe; a child process still holding it keeps it alive.
-                filter_process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                log.debug("the stderr filter is still forwarding a child process's output")
+            # Ends when every writer has closed the pipe; a child process still holding it keeps it alive.
+            filter_process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            log.debug("the stderr filter is still forwarding a child process's output")
 
 
 def filter_lines(source, console, log_file: str | None) -> None:

@@ -222,7 +222,7 @@ def build_index(
         sample = vectors[np.sort(rng.choice(n, size=n_train, replace=False))] if n_train < n else vectors
         log.info("training %s on %d vectors", factory, len(sample))
         index.train(sample)
-    with progress_task(f"Adding vectors to {factory}", total=n) if progress else _null_progress() as advance:
+    with progress_task(f"Adding vectors to {factory}", total=n) if progress else null_progress() as advance:
         for start in range(0, n, chunk):
             block = vectors[start : start + chunk]
             index.add(block)
@@ -230,7 +230,7 @@ def build_index(
     return index
 
 
-class _null_progress:
+class null_progress:  # noqa: N801 - used like a function, as progress_task is
     def __enter__(self):
         return lambda n=1: None
 

@@ -26,12 +26,12 @@ from acg2vec.evaluation.faiss_index import (
     Candidate,
     ChooserConfig,
     ChosenIndex,
-    _null_progress,
     apply_params,
     candidates,
     estimate_bytes,
     faiss_metric,
     index_bytes,
+    null_progress,
     recall_at,
 )
 
@@ -221,7 +221,7 @@ def _train_sample(vectors: np.ndarray, size: int, seed: int) -> np.ndarray:
 def _add(index, vectors: np.ndarray, start: int, stop: int, chunk: int, label: str, progress: bool) -> None:
     from acg2vec.logs import progress_task
 
-    with progress_task(label, total=stop - start) if progress else _null_progress() as advance:
+    with progress_task(label, total=stop - start) if progress else null_progress() as advance:
         for lo in range(start, stop, chunk):
             block = np.ascontiguousarray(vectors[lo : min(lo + chunk, stop)], dtype=np.float32)
             index.add(block)
