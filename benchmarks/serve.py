@@ -10,7 +10,9 @@ Three measurements per endpoint, in one run on one machine, with the same image 
    request in a loop; the mean batch size the server formed is read from its /metrics;
 3. the same with `--no-batching` (every request its own model call).
 
-The clients run in a process of their own (one asyncio loop of httpx clients), so their CPU is measured apart
+The clients run in a process of their own (one asyncio loop; by default each client replays request bytes
+prepared once by httpx on a kept-alive socket, as wrk does, so the load generator takes as little of a small
+machine's cores as it can; ``--client httpx`` uses httpx's AsyncClient instead), so their CPU is measured apart
 from the server's: on a small machine they compete with the server for the same cores, and on a shared one so
 do other jobs. Every throughput therefore comes with the CPU seconds it cost, and the HTTP + JSON overhead is
 given two ways:
@@ -190,8 +192,93 @@ async def load(base: str, make_request, *, clients: int, seconds: float, warmup:
     }
 
 
-def load_process(queue, base: str, endpoint: str, image: bytes, query: str, kwargs: dict) -> None:
-    queue.put(asyncio.run(load(base, request_maker(endpoint, image, query), **kwargs)))
+def raw_request(base: str, endpoint: str, image: bytes, query: str) -> bytes:
+    """The bytes of the one request a raw client repeats, built once by httpx (multipart body, query string,
+    headers) and replayed on a kept-alive connection."""
+    import httpx
+
+    if endpoint == "tags":
+        request = httpx.Request("POST", base + "/v1/tags", files={"file": ("bench.jpg", image, "image/jpeg")})
+    else:
+        request = httpx.Request("GET", base + "/v1/works/search", params={"q": query, "k": 10})
+    body = request.read()
+    target = request.url.raw_path.decode("ascii")
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
+    head = f"{request.method} {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n"
+    return head.encode("latin-1") + body
+
+
+class RawConnection:
+    """One kept-alive HTTP/1.1 connection that sends prepared request bytes and reads one response (status
+    line, headers, ``Content-Length`` body). A load generator that costs a tenth of httpx's CPU per request,
+    so on a small machine the clients take less of the cores the server needs (what wrk does for C users)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def send(self, request: bytes) -> int:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        self.writer.write(request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        await self.reader.readexactly(length)
+        if b"connection: close" in head.lower():
+            self.writer.close()
+            self.reader = self.writer = None
+        return status
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+async def load_raw(base: str, request: bytes, **kwargs) -> dict:
+    """:func:`load` with :class:`RawConnection` clients instead of httpx."""
+    from urllib.parse import urlsplit
+
+    url = urlsplit(base)
+    connections: list[RawConnection] = []
+
+    class Answer:
+        def __init__(self, status: int) -> None:
+            self.status_code = status
+
+    class Pool:  # hands each client loop a connection of its own
+        async def send(self) -> Answer:
+            task = asyncio.current_task()
+            conn = getattr(task, "_bench_connection", None)
+            if conn is None:
+                conn = RawConnection(url.hostname, url.port)
+                connections.append(conn)
+                task._bench_connection = conn
+            return Answer(await conn.send(request))
+
+    pool = Pool()
+    try:
+        return await load(base, lambda _http: pool.send(), **kwargs)
+    finally:
+        for conn in connections:
+            conn.close()
+
+
+def load_process(queue, base: str, endpoint: str, image: bytes, query: str, kwargs: dict, client: str) -> None:
+    if client == "raw":
+        coroutine = load_raw(base, raw_request(base, endpoint, image, query), **kwargs)
+        try:
+            import uvloop
+
+            queue.put(uvloop.run(coroutine))
+        except ImportError:
+            queue.put(asyncio.run(coroutine))
+    else:
+        queue.put(asyncio.run(load(base, request_maker(endpoint, image, query), **kwargs)))
 
 
 def cpu_seconds(pid: int | None = None) -> float:
@@ -213,7 +300,15 @@ def loop_thread_seconds(pid: int) -> float:
 
 
 def measure_server(
-    workdir: str, args: list[str], endpoints: dict, *, image: bytes, query: str, clients: int, seconds: float
+    workdir: str,
+    args: list[str],
+    endpoints: dict,
+    *,
+    image: bytes,
+    query: str,
+    clients: int,
+    seconds: float,
+    client: str = "raw",
 ) -> dict:
     """Start ``acg2vec serve`` with ``args``; per endpoint, load it from a separate client process."""
     import multiprocessing
@@ -227,7 +322,7 @@ def measure_server(
             before = server.batch_stats()[model]
             queue = spawn.Queue()
             kwargs = {"clients": clients, "seconds": seconds, "warmup": 2.0, "server_pid": server.process.pid}
-            worker = spawn.Process(target=load_process, args=(queue, server.base, name, image, query, kwargs))
+            worker = spawn.Process(target=load_process, args=(queue, server.base, name, image, query, kwargs, client))
             worker.start()
             out[name] = queue.get(timeout=600)
             worker.join(60)
@@ -257,6 +352,13 @@ def main() -> None:
     parser.add_argument("--image", help="Image to tag (default: the first post thumbnail of index/images).")
     parser.add_argument("--query", help="Work search text (default: a title of index/works).")
     parser.add_argument("--out", help="Write the figures as JSON here too.")
+    parser.add_argument(
+        "--client",
+        choices=("raw", "httpx"),
+        default="raw",
+        help="Load generator: prepared request bytes on kept-alive sockets (raw, the default: the least client "
+        "CPU) or httpx's AsyncClient.",
+    )
     args = parser.parse_args()
 
     from acg2vec.serving.threads import prefer_passive_waits
@@ -283,7 +385,7 @@ def main() -> None:
     endpoints = {"tags": "tags"}
     if "works" in inproc:
         endpoints["works"] = "text"
-    common = {"image": image, "query": query, "clients": args.clients, "seconds": args.seconds}
+    common = {"image": image, "query": query, "clients": args.clients, "seconds": args.seconds, "client": args.client}
     batched = measure_server(workdir, [], endpoints, **common)
     unbatched = measure_server(workdir, ["--no-batching"], endpoints, **common)
     # The in-process ceiling again, at the batch size the server actually formed, measured right after.
@@ -295,11 +397,12 @@ def main() -> None:
     load_after = os.getloadavg()
 
     report = {"clients": args.clients, "load_before": load_avg, "load_after": load_after, "query": query,
-              "image_bytes": len(image), "cpus": os.cpu_count(), "http": http_stack(), "omp_wait_policy": wait_policy,
+              "image_bytes": len(image), "cpus": os.cpu_count(), "http": http_stack(), "client": args.client, "omp_wait_policy": wait_policy,
               "in_process": inproc,
               "endpoints": {}}  # fmt: skip
     print(f"acg2vec serve benchmark: {args.clients} clients (own process) on loopback, {os.cpu_count()} CPUs, "
           f"load average {load_avg[0]:.1f} before / {load_after[0]:.1f} after; server HTTP: {http_stack()}; "
+          f"clients: {args.client}; "
           f"OMP_WAIT_POLICY {wait_policy}")  # fmt: skip
     print(f"{'endpoint':10} {'mode':14} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'batch':>6} "
           f"{'server CPU ms/req':>18} {'client CPU ms/req':>18}")  # fmt: skip
