@@ -867,6 +867,14 @@ def _brief(row: dict) -> str:
     )
 
 
+def _size_ticks(ax, sizes: list[int]) -> None:
+    """One labelled tick per measured size on the log axis, none in between."""
+    from matplotlib.ticker import NullFormatter
+
+    ax.set_xticks(sizes, [f"{n:,}" for n in sizes])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def plot(results: dict, path: Path) -> None:
     import matplotlib
 
@@ -888,6 +896,7 @@ def plot(results: dict, path: Path) -> None:
         ax.plot(sizes[: len(base)], base, "k--", label="tag frequency")
         ax.axhline(results["ceiling"][key], color="grey", linestyle=":", label="ceiling (oracle)")
         ax.set(title=title, xlabel="training posts", xscale="log")
+        _size_ticks(ax, sizes)
         ax.legend(fontsize=7)
     ax = axes[2]
     for name in ("illust2vec", "colour histogram", "random"):
@@ -895,6 +904,7 @@ def plot(results: dict, path: Path) -> None:
         if ys:
             ax.plot(sizes[: len(ys)], ys, marker="o", label=name)
     ax.set(title="retrieval mAP@10 (same character / copyright)", xlabel="training posts", xscale="log")
+    _size_ticks(ax, sizes)
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
