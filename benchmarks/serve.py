@@ -5,10 +5,13 @@ micro-batching off.
 Three measurements per endpoint, in one run on one machine, with the same image bytes and the same text:
 
 1. in-process: the served model called directly (no HTTP, no JSON) at batch sizes 1, 2, 4, 8, 16, 32, and
-   again after the server runs at the mean batch size the server formed -- the ceiling it can approach;
+   again right after each server run at the mean batch size the server formed -- the ceiling it can approach;
 2. the server (`acg2vec serve`, a separate process) with micro-batching on, N clients each sending the same
    request in a loop; the mean batch size the server formed is read from its /metrics;
 3. the same with `--no-batching` (every request its own model call).
+
+``--rounds R`` repeats 2, the in-process ceiling after it, and 3, R times in turn and summarises each ratio by
+its median over the rounds: on a shared machine one slow spell then moves one round, not the result.
 
 The clients run in a process of their own (one asyncio loop; by default each client replays request bytes
 prepared once by httpx on a kept-alive socket, as wrk does, so the load generator takes as little of a small
@@ -23,7 +26,10 @@ given two ways:
   HTTP, multipart, JSON, validation, metrics and thread hand-offs beyond the model calls, however busy the
   machine is; the same with the clients' CPU added to the server's is printed beside it.
 
-    flock /tmp/acg2vec-bench.lock .venv/bin/python benchmarks/serve.py --workdir acg2vec-data --clients 16
+    flock /tmp/acg2vec-bench.lock .venv/bin/python benchmarks/serve.py --workdir acg2vec-data --clients 16 --rounds 3
+
+The demo's acgvoc2vec is far smaller than the published one; ``benchmarks/published_size_encoder.py`` makes a
+workdir whose encoder has the published architecture, to measure work search at a realistic model cost.
 
 The server uses httptools and uvloop when they are installed (uvicorn picks them); the line "server HTTP" says
 which ran.
@@ -353,6 +359,21 @@ def main() -> None:
     parser.add_argument("--query", help="Work search text (default: a title of index/works).")
     parser.add_argument("--out", help="Write the figures as JSON here too.")
     parser.add_argument(
+        "--server-arg",
+        action="append",
+        default=[],
+        help="An option for `acg2vec serve`, e.g. --server-arg=--max-batch=8 (repeatable).",
+    )
+    parser.add_argument(
+        "--endpoints", nargs="+", choices=("tags", "works"), default=["tags", "works"], help="What to measure."
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="Rounds of (batching on, in-process at its batch, batching off); the summary is their median.",
+    )
+    parser.add_argument(
         "--client",
         choices=("raw", "httpx"),
         default="raw",
@@ -379,60 +400,76 @@ def main() -> None:
     )
     load_avg = os.getloadavg()
 
-    inproc_fns = in_process_fns(services, image, query)
+    inproc_fns = {k: v for k, v in in_process_fns(services, image, query).items() if k in args.endpoints}
     inproc = in_process(inproc_fns, args.inproc_seconds)
 
-    endpoints = {"tags": "tags"}
-    if "works" in inproc:
-        endpoints["works"] = "text"
+    endpoints = {name: model for name, model in (("tags", "tags"), ("works", "text")) if name in args.endpoints}
+    if "works" not in inproc:
+        endpoints.pop("works", None)
     common = {"image": image, "query": query, "clients": args.clients, "seconds": args.seconds, "client": args.client}
-    batched = measure_server(workdir, [], endpoints, **common)
-    unbatched = measure_server(workdir, ["--no-batching"], endpoints, **common)
-    # The in-process ceiling again, at the batch size the server actually formed, measured right after.
-    at_server_batch = {}
-    for name in endpoints:
-        b = max(1, round(batched[name]["mean_batch"]))
-        at_server_batch[name] = (b, *time_calls(inproc_fns[name], b, args.inproc_seconds * 2))
+    # Each round: the server with batching on, the in-process ceiling at the batch size it formed (right after),
+    # and the server with batching off. Rounds alternate the three, so a slow spell of a shared machine lands
+    # in one round and the median over rounds stands for the run.
+    rounds = []
+    for _ in range(args.rounds):
+        batched = measure_server(workdir, args.server_arg, endpoints, **common)
+        at_server_batch = {}
+        for name in endpoints:
+            b = max(1, round(batched[name]["mean_batch"]))
+            at_server_batch[name] = (b, *time_calls(inproc_fns[name], b, args.inproc_seconds * 2))
+        unbatched = measure_server(workdir, [*args.server_arg, "--no-batching"], endpoints, **common)
+        rounds.append({name: figures(batched[name], unbatched[name], at_server_batch[name]) for name in endpoints})
     services.close()
     load_after = os.getloadavg()
 
     report = {"clients": args.clients, "load_before": load_avg, "load_after": load_after, "query": query,
-              "image_bytes": len(image), "cpus": os.cpu_count(), "http": http_stack(), "client": args.client, "omp_wait_policy": wait_policy,
-              "in_process": inproc,
-              "endpoints": {}}  # fmt: skip
+              "image_bytes": len(image), "cpus": os.cpu_count(), "http": http_stack(), "client": args.client,
+              "omp_wait_policy": wait_policy, "in_process": inproc, "rounds": rounds, "endpoints": {}}  # fmt: skip
     print(f"acg2vec serve benchmark: {args.clients} clients (own process) on loopback, {os.cpu_count()} CPUs, "
           f"load average {load_avg[0]:.1f} before / {load_after[0]:.1f} after; server HTTP: {http_stack()}; "
-          f"clients: {args.client}; "
-          f"OMP_WAIT_POLICY {wait_policy}")  # fmt: skip
-    print(f"{'endpoint':10} {'mode':14} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'batch':>6} "
-          f"{'server CPU ms/req':>18} {'client CPU ms/req':>18}")  # fmt: skip
+          f"clients: {args.client}; OMP_WAIT_POLICY {wait_policy}; {args.rounds} round(s)")  # fmt: skip
     for name in endpoints:
-        on, off = batched[name], unbatched[name]
-        for mode, row in (("batching on", on), ("batching off", off)):
-            print(f"{name:10} {mode:14} {row['rps']:8.1f} {row['p50_ms']:8.1f} {row['p99_ms']:8.1f} "
-                  f"{row['mean_batch']:6.1f} {row['server_cpu_ms_per_request']:18.2f} "
-                  f"{row['client_cpu_ms_per_request']:18.2f}"
-                  + (f"  ({row['errors']} errors)" if row["errors"] else ""))  # fmt: skip
-        b, ceiling, ceiling_cpu = at_server_batch[name]
-        print(f"{name:10} {'in-process':14} {ceiling:8.1f} {'':8} {'':8} {b:6d} {ceiling_cpu:18.2f}  (curve: "
-              + ", ".join(f"{k}: {v:.1f}/s {c:.1f} ms" for k, (v, c) in inproc[name].items()) + ")")  # fmt: skip
-        speedup = on["rps"] / off["rps"] if off["rps"] else float("nan")
-        wall = 1 - on["rps"] / ceiling
-        cpu = 1 - ceiling_cpu / on["server_cpu_ms_per_request"]
-        cpu_with_clients = 1 - ceiling_cpu / (on["server_cpu_ms_per_request"] + on["client_cpu_ms_per_request"])
-        print(f"{name:10} server CPU ms per request with batching on: {on['server_loop_cpu_ms_per_request']:.2f} in "
-              f"the event loop thread, {on['server_cpu_ms_per_request'] - on['server_loop_cpu_ms_per_request']:.2f} "
-              "in the model and worker threads")  # fmt: skip
-        print(f"{name:10} batching on / off = {speedup:.2f}x; HTTP+JSON overhead at batch {b}: "
-              f"wall clock {100 * wall:.0f}% of in-process throughput, CPU {100 * cpu:.0f}% of the server's CPU "
-              f"per request ({100 * cpu_with_clients:.0f}% with the clients' CPU added)")  # fmt: skip
-        report["endpoints"][name] = {"batching_on": on, "batching_off": off,
-                                     "in_process_at_batch": {"batch": b, "items_per_s": ceiling,
-                                                             "cpu_ms_per_item": ceiling_cpu},
-                                     "speedup": speedup, "overhead_wall": wall, "overhead_cpu": cpu,
-                                     "overhead_cpu_with_clients": cpu_with_clients}  # fmt: skip
+        print(f"{name}: in-process curve " + ", ".join(
+            f"{k}: {v:.1f}/s {c:.1f} ms" for k, (v, c) in inproc[name].items()))  # fmt: skip
+        print(f"{'endpoint':10} {'round':>5} {'mode':14} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'batch':>6} "
+              f"{'server CPU ms/req':>18} {'(event loop)':>12} {'client CPU ms/req':>18}")  # fmt: skip
+        for i, one in enumerate(rounds, start=1):
+            f = one[name]
+            for mode, row in (("batching on", f["batching_on"]), ("batching off", f["batching_off"])):
+                print(f"{name:10} {i:5d} {mode:14} {row['rps']:8.1f} {row['p50_ms']:8.1f} {row['p99_ms']:8.1f} "
+                      f"{row['mean_batch']:6.1f} {row['server_cpu_ms_per_request']:18.2f} "
+                      f"{row['server_loop_cpu_ms_per_request']:12.2f} {row['client_cpu_ms_per_request']:18.2f}"
+                      + (f"  ({row['errors']} errors)" if row["errors"] else ""))  # fmt: skip
+            at = f["in_process_at_batch"]
+            print(f"{name:10} {i:5d} {'in-process':14} {at['items_per_s']:8.1f} {'':8} {'':8} {at['batch']:6d} "
+                  f"{at['cpu_ms_per_item']:18.2f}")  # fmt: skip
+            print(f"{name:10} {i:5d} batching on / off = {f['speedup']:.2f}x; HTTP+JSON overhead at batch "
+                  f"{at['batch']}: wall clock {100 * f['overhead_wall']:.0f}%, CPU {100 * f['overhead_cpu']:.0f}% "
+                  f"({100 * f['overhead_cpu_with_clients']:.0f}% with the clients' CPU added)")  # fmt: skip
+        median = {key: float(np.median([one[name][key] for one in rounds]))
+                  for key in ("speedup", "overhead_wall", "overhead_cpu", "overhead_cpu_with_clients")}  # fmt: skip
+        report["endpoints"][name] = median
+        print(f"{name:10} median of {len(rounds)} round(s): batching on / off = {median['speedup']:.2f}x; "
+              f"HTTP+JSON overhead: wall clock {100 * median['overhead_wall']:.0f}% of in-process throughput, "
+              f"CPU {100 * median['overhead_cpu']:.0f}% of the server's CPU per request")  # fmt: skip
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=1, default=float))
+
+
+def figures(on: dict, off: dict, at_server_batch: tuple[int, float, float]) -> dict:
+    """One round of one endpoint: the server with batching on and off, the in-process ceiling at the server's
+    batch size, and the ratios the targets are about."""
+    b, ceiling, ceiling_cpu = at_server_batch
+    return {
+        "batching_on": on,
+        "batching_off": off,
+        "in_process_at_batch": {"batch": b, "items_per_s": ceiling, "cpu_ms_per_item": ceiling_cpu},
+        "speedup": on["rps"] / off["rps"] if off["rps"] else float("nan"),
+        "overhead_wall": 1 - on["rps"] / ceiling,
+        "overhead_cpu": 1 - ceiling_cpu / on["server_cpu_ms_per_request"],
+        "overhead_cpu_with_clients": 1
+        - ceiling_cpu / (on["server_cpu_ms_per_request"] + on["client_cpu_ms_per_request"]),
+    }
 
 
 if __name__ == "__main__":

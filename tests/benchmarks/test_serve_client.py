@@ -100,3 +100,15 @@ def test_raw_load_counts_answers_and_errors(server):
     assert ok["errors"] == 0 and ok["requests"] > 10 and ok["p50_ms"] > 0
     bad = asyncio.run(bench.load_raw(server, missing, **kwargs))
     assert bad["requests"] == 0 and bad["errors"] > 10
+
+
+def test_round_figures_are_the_ratios_the_targets_name():
+    bench = _script()
+    on = {"rps": 300.0, "server_cpu_ms_per_request": 5.0, "client_cpu_ms_per_request": 0.1}
+    off = {"rps": 100.0}
+    f = bench.figures(on, off, (16, 400.0, 4.0))
+    assert f["speedup"] == pytest.approx(3.0)
+    assert f["overhead_wall"] == pytest.approx(0.25)  # 1 - 300 / 400
+    assert f["overhead_cpu"] == pytest.approx(0.2)  # 1 - 4.0 / 5.0
+    assert f["overhead_cpu_with_clients"] == pytest.approx(1 - 4.0 / 5.1)
+    assert f["in_process_at_batch"] == {"batch": 16, "items_per_s": 400.0, "cpu_ms_per_item": 4.0}
