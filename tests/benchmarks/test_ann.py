@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from acg2vec.evaluation.ann_benchmark import latent_clusters
+from tests.benchmarks.scripts import load_script
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("ann_bench", Path(__file__).parents[2] / "benchmarks" / "ann.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("ann")
 
 
 @pytest.mark.integration

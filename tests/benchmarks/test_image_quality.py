@@ -3,25 +3,17 @@ attribute combinations, the label noise is booru-like, frequencies are long-tail
 
 from __future__ import annotations
 
-import importlib.util
 import io
-import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
+
+from tests.benchmarks.scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location(
-        "image_quality_bench", Path(__file__).parents[2] / "benchmarks" / "image_quality.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
+    return load_script("image_quality")
 
 
 @pytest.fixture(scope="module")

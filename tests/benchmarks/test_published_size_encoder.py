@@ -4,14 +4,13 @@ layer's width."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from acg2vec.trainers.text.base_model import SmallModelConfig, build_small_model
+from tests.benchmarks.scripts import load_script
 
 pytestmark = pytest.mark.integration
 
@@ -19,11 +18,7 @@ TEXTS = ["鋼の錬金術師", "钢之炼金术师", "涼宮ハルヒの憂鬱",
 
 
 def _script():
-    path = Path(__file__).parents[2] / "benchmarks" / "published_size_encoder.py"
-    spec = importlib.util.spec_from_file_location("published_size_encoder", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("published_size_encoder")
 
 
 def test_the_published_shape_is_distiluse_multilingual():

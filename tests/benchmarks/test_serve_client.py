@@ -4,23 +4,20 @@ replayed on one kept-alive connection; answers are read whole (status, Content-L
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import threading
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from tests.benchmarks.scripts import load_script
+
 
 def _script():
-    spec = importlib.util.spec_from_file_location("serve_bench", Path(__file__).parents[2] / "benchmarks" / "serve.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("serve")
 
 
 class Recorder(BaseHTTPRequestHandler):

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-from pathlib import Path
 
 import pytest
 
 from acg2vec.trainers.text.configs import default_recipe
+from tests.benchmarks.scripts import load_script
 
 pytestmark = pytest.mark.unit
 
 
 def _script():
-    path = Path(__file__).parents[2] / "benchmarks" / "text_quality.py"
-    spec = importlib.util.spec_from_file_location("text_quality_bench", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("text_quality")
 
 
 def _knobs(module, config) -> dict:
