@@ -246,29 +246,26 @@ class RawConnection:
 
 
 async def load_raw(base: str, request: bytes, **kwargs) -> dict:
-    """:func:`load` with :class:`RawConnection` clients instead of httpx."""
+    """:func:`load` with :class:`RawConnection` clients instead of httpx: a request takes an idle connection (or
+    opens one) and gives it back, so each of the ``clients`` loops keeps one connection alive."""
+    from types import SimpleNamespace
     from urllib.parse import urlsplit
 
     url = urlsplit(base)
     connections: list[RawConnection] = []
+    idle: list[RawConnection] = []
 
-    class Answer:
-        def __init__(self, status: int) -> None:
-            self.status_code = status
+    async def send(_http) -> SimpleNamespace:
+        if not idle:
+            connections.append(RawConnection(url.hostname, url.port))
+            idle.append(connections[-1])
+        conn = idle.pop()
+        status = await conn.send(request)
+        idle.append(conn)
+        return SimpleNamespace(status_code=status)
 
-    class Pool:  # hands each client loop a connection of its own
-        async def send(self) -> Answer:
-            task = asyncio.current_task()
-            conn = getattr(task, "_bench_connection", None)
-            if conn is None:
-                conn = RawConnection(url.hostname, url.port)
-                connections.append(conn)
-                task._bench_connection = conn
-            return Answer(await conn.send(request))
-
-    pool = Pool()
     try:
-        return await load(base, lambda _http: pool.send(), **kwargs)
+        return await load(base, send, **kwargs)
     finally:
         for conn in connections:
             conn.close()
