@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import system_packages
+
 # Before anything imports a hub client: never reach a model hub from tests.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -68,6 +70,28 @@ def pytest_configure(config: pytest.Config) -> None:
     socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
     socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
     socket.create_connection = _guarded_create_connection  # type: ignore[assignment]
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test marked ``system_package(cmd)`` fails in CI without it and is skipped, with the sentence, elsewhere."""
+    known = system_packages.read_list()
+    for marker in item.iter_markers("system_package"):
+        package = known[marker.args[0]]
+        if system_packages.find(package.command) is None:
+            if system_packages.in_ci():
+                pytest.fail(package.missing_sentence() + " CI installs every listed package.", pytrace=False)
+            pytest.skip(package.missing_sentence())
+
+
+def pytest_terminal_summary(terminalreporter: object, exitstatus: int, config: pytest.Config) -> None:
+    skipped = terminalreporter.stats.get("skipped", [])  # type: ignore[attr-defined]
+    missing = [report for report in skipped if system_packages.SKIP_PREFIX in str(report.longrepr)]
+    if missing:
+        terminalreporter.write_line(  # type: ignore[attr-defined]
+            f"{len(missing)} test(s) skipped because a system package is missing (see system-packages.txt; "
+            "`make test` installs them as root)",
+            yellow=True,
+        )
 
 
 @pytest.fixture
@@ -132,9 +156,9 @@ def sample_site() -> Iterator[object]:
 
     ``sample_site.url_for("safebooru")`` (also "bangumi", "wikipedia/zh|ja|en", "moegirl", "jikan", "mal") gives a
     site's base URL; ``sample_site.world`` holds what the crawl should find. For faults or other sizes, start one
-    with ``acg2vec.crawlers.sample_site.start_sample_site(faults=FaultPlan(...))`` in the test.
+    with ``acg2vec.sample_site.start_sample_site(faults=FaultPlan(...))`` in the test.
     """
-    from acg2vec.crawlers.sample_site import start_sample_site
+    from acg2vec.sample_site import start_sample_site
 
     site = start_sample_site(seed=0, posts=300)
     try:

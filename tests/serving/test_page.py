@@ -6,7 +6,6 @@ Screenshots go to ``$ACG2VEC_TEST_ARTIFACTS`` (CI collects it) or the test's tem
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -14,10 +13,10 @@ import pytest
 from tests.evaluation.fakes import colour_image, jpeg_bytes
 from tests.serving.fakes import served_workdir  # noqa: F401 -- fixture
 from tests.serving.server import running
+from tests.system_packages import find
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.system_package("chromium")]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run",
@@ -43,12 +42,10 @@ def page_url(served_workdir):  # noqa: F811
 
 @pytest.fixture(scope="module")
 def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"Chromium is missing at {CHROMIUM}: install the Debian package `chromium` (.ci/run does).")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(executable_path=find("chromium"), args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
 
