@@ -133,9 +133,9 @@ def crawl_all(ws: Workspace, site: Any, *, quiet: bool) -> tuple[str, str, dict[
 
 def build_images(ws: Workspace, config: DemoConfig) -> tuple[str, str, dict[str, Any]]:
     """acg_illustrations/224 from the crawled posts, with rules sized for a few hundred sample posts."""
-    from acg2vec.beam_pipelines.vocabulary import VocabularyRules
     from acg2vec.datasets.acg_illustrations.build import run_build
     from acg2vec.datasets.acg_illustrations.records import ImageBuildConfig, PostFilters, SplitRules
+    from acg2vec.datasets.acg_illustrations.vocabulary import VocabularyRules
 
     build_config = ImageBuildConfig(
         size=DATASET_SIZE,
@@ -316,7 +316,7 @@ def evaluate(ws: Workspace, config: DemoConfig) -> tuple[str, str, dict[str, Any
 
 def run_demo(ws: Workspace, config: DemoConfig | None = None, *, quiet: bool = False) -> DemoRun:
     """Run every stage in order; returns what each did."""
-    from acg2vec.crawlers.sample_site import start_sample_site
+    from acg2vec.sample_site import start_sample_site
 
     config = config or DemoConfig()
     if config.until not in STAGE_GROUPS:

@@ -31,9 +31,9 @@ from acg2vec.evaluation.ann_benchmark import (
     latent_clusters,
     run_ann_benchmark,
 )
-from acg2vec.evaluation.faiss_index import GIB, ChooserConfig
-from acg2vec.evaluation.index_choice import MeasureConfig
 from acg2vec.evaluation.report import write_report
+from acg2vec.indexes.faiss_index import GIB, ChooserConfig
+from acg2vec.indexes.index_choice import MeasureConfig
 
 
 def load_vectors(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, str]:

@@ -168,9 +168,9 @@ def _process(args: tuple[str, ImageRules]) -> int:
 
 def build(workdir: Path, workers: int, size: int):
     from acg2vec.beam_pipelines.options import RunnerConfig
-    from acg2vec.beam_pipelines.vocabulary import VocabularyRules
     from acg2vec.datasets.acg_illustrations.build import run_build
     from acg2vec.datasets.acg_illustrations.records import ImageBuildConfig, PostFilters
+    from acg2vec.datasets.acg_illustrations.vocabulary import VocabularyRules
     from acg2vec.workspace import Workspace
 
     config = ImageBuildConfig(

@@ -89,9 +89,9 @@ def run_build(raw: Path, out: Path, workers: int) -> dict:
 
 def baseline(raw: Path, max_pairs: int) -> dict:
     """Plain loop, one process: the same per-pair work as the build, on the first ``max_pairs`` pairs."""
-    from acg2vec.beam_pipelines import text_normalize as tn
     from acg2vec.beam_pipelines.raw_io import read_lines
-    from acg2vec.datasets.acg_text_pairs.rows import (
+    from acg2vec.datasets.acg_text_pairs import clean_text
+    from acg2vec.datasets.acg_text_pairs.records import (
         TextPairsConfig,
         example_serializer,
         process_line,
@@ -115,7 +115,7 @@ def baseline(raw: Path, max_pairs: int) -> dict:
                 readers.remove(reader)
                 continue
             for row in process_line(line, config).rows:
-                stable_hash(tn.dedup_key(row[0]) + tn.dedup_key(row[1]))
+                stable_hash(clean_text.dedup_key(row[0]) + clean_text.dedup_key(row[1]))
                 split_of(row[4])
                 serialize(row)
                 pairs += 1

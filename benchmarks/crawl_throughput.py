@@ -44,9 +44,9 @@ def start_site(posts: int) -> tuple[subprocess.Popen, str]:
     # The listen backlog of Python's HTTP server (5) drops connections when a crawl opens 16 at once, and each
     # dropped one waits out the download timeout; a real site's backlog is far deeper, so give the stand-in one.
     code = (
-        "import sys; from acg2vec.crawlers.sample_site import server; "
+        "import sys; from acg2vec.sample_site import server; "
         "server._Server.request_queue_size = max(server._Server.request_queue_size, 128); "
-        "from acg2vec.crawlers.sample_site.__main__ import main; main(sys.argv[1:])"
+        "from acg2vec.sample_site.__main__ import main; main(sys.argv[1:])"
     )
     proc = subprocess.Popen(
         [sys.executable, "-u", "-c", code, "--port", "0", "--posts", str(posts)],

@@ -565,7 +565,7 @@ def write_dataset(data_dir: Path, *, train: list[Picture], val: list[Picture], t
     """``data_dir/acg_illustrations/<size>/1.0.0`` in the TFDS format; the vocabulary from the training labels."""
     import tensorflow_datasets as tfds
 
-    from acg2vec.datasets.acg_illustrations.features import features_for_size
+    from acg2vec.datasets.acg_illustrations.schema import features_for_size
 
     version_dir = data_dir / "acg_illustrations" / str(size) / "1.0.0"
     version_dir.mkdir(parents=True, exist_ok=True)

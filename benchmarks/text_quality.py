@@ -96,7 +96,7 @@ def build_pairs(raw_root: Path, datasets_root: Path, seasons: dict[str, tuple[in
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from acg2vec.datasets.acg_text_pairs.rows import rows_in_memory
+    from acg2vec.datasets.acg_text_pairs.records import rows_in_memory
     from acg2vec.datasets.acg_text_pairs.schema import COLUMNS, parquet_dir
 
     by_split = rows_in_memory(str(raw_root))

@@ -86,10 +86,10 @@ def build_images(
     Writes <workdir>/datasets/acg_illustrations/<size>/<version>/ (TFDS: TFRecord shards, dataset_info.json,
     selected_tags.csv, metadata with every drop count, a dataset card, dead letters in dead_letters/).
     """
-    from acg2vec.beam_pipelines.vocabulary import VocabularyRules
     from acg2vec.datasets.acg_illustrations.acg_illustrations_dataset_builder import Builder
     from acg2vec.datasets.acg_illustrations.build import run_build
     from acg2vec.datasets.acg_illustrations.records import ImageBuildConfig, PostFilters, SplitRules
+    from acg2vec.datasets.acg_illustrations.vocabulary import VocabularyRules
     from acg2vec.logs import console
 
     if config not in Builder.builder_configs:
@@ -160,8 +160,8 @@ def parse_bounds(values: list[str] | None) -> dict[str, tuple[tuple[int, int], t
     One range bounds the positive side (the one that is usually long) and leaves the anchor at its side kind's
     default, so ``title_ja-summary=10:800`` means what it reads as: summaries of 10 to 800 characters.
     """
-    from acg2vec.beam_pipelines.pair_extractors import PAIR_TYPES
-    from acg2vec.datasets.acg_text_pairs.rows import DEFAULT_SIDE_BOUNDS
+    from acg2vec.datasets.acg_text_pairs.pair_extractors import PAIR_TYPES
+    from acg2vec.datasets.acg_text_pairs.records import DEFAULT_SIDE_BOUNDS
 
     bounds: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {}
     for value in values or []:
@@ -215,7 +215,7 @@ def build_texts(
     dead-letter files beside it.
     """
     from acg2vec.datasets.acg_text_pairs.build import accounting, build_text_pairs
-    from acg2vec.datasets.acg_text_pairs.rows import TextPairsConfig
+    from acg2vec.datasets.acg_text_pairs.records import TextPairsConfig
     from acg2vec.logs import console
 
     chosen = tuple(s.strip() for s in sources.split(",") if s.strip())

@@ -236,7 +236,7 @@ def ann(
         latent_clusters,
         run_ann_benchmark,
     )
-    from acg2vec.evaluation.faiss_index import CHOICE_FILE, GIB
+    from acg2vec.indexes.faiss_index import CHOICE_FILE, GIB
 
     if vectors is not None:
         if not vectors.is_file():

@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from acg2vec.evaluation.faiss_index import (
+from acg2vec.evaluation.report import Section, Table
+from acg2vec.indexes.faiss_index import (
     GIB,
     apply_params,
     build_index,
@@ -22,8 +23,7 @@ from acg2vec.evaluation.faiss_index import (
     recall_at,
     tune_index,
 )
-from acg2vec.evaluation.index_choice import MeasureConfig, build_chosen_index
-from acg2vec.evaluation.report import Section, Table
+from acg2vec.indexes.index_choice import MeasureConfig, build_chosen_index
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ import numpy as np
 
 from acg2vec.deadletter import DeadLetters, dead_letter_path
 from acg2vec.errors import UserError
-from acg2vec.evaluation.faiss_index import build_index, choose_index, exact_search
 from acg2vec.evaluation.image_data import read_images, run_model
 from acg2vec.evaluation.report import Section, Table
+from acg2vec.indexes.faiss_index import build_index, choose_index, exact_search
 from acg2vec.trainers.image.image_model import load_image_model
 
 log = logging.getLogger(__name__)

@@ -87,7 +87,7 @@ def post_ids(workdir) -> list[int]:
 
 
 def test_kill_9_of_the_crawl_command_leaves_no_crawler_and_the_rerun_writes_each_id_once(workdir):
-    from acg2vec.crawlers.sample_site import FaultPlan, start_sample_site
+    from acg2vec.sample_site import FaultPlan, start_sample_site
 
     # Pages of 100 posts, each answered late: killed while its second page is on its way.
     with start_sample_site(posts=300, faults=FaultPlan(slow=1, slow_seconds=1.5, paths=("s=post",))) as site:
@@ -114,7 +114,7 @@ def test_kill_9_of_the_crawl_command_leaves_no_crawler_and_the_rerun_writes_each
 
 
 def test_two_crawls_at_once_the_second_refuses_in_one_sentence(workdir):
-    from acg2vec.crawlers.sample_site import FaultPlan, start_sample_site
+    from acg2vec.sample_site import FaultPlan, start_sample_site
 
     with start_sample_site(posts=300, faults=FaultPlan(slow=1, slow_seconds=4, paths=("s=post",))) as site:
         args = ["crawl", "safebooru", "--base-url", site.url_for("safebooru"), "--no-throttle", "--no-files"]
@@ -133,7 +133,7 @@ def test_two_crawls_at_once_the_second_refuses_in_one_sentence(workdir):
 
 
 def test_a_crawl_robots_txt_forbids_exits_non_zero_saying_so(workdir):
-    from acg2vec.crawlers.sample_site import start_sample_site
+    from acg2vec.sample_site import start_sample_site
 
     with start_sample_site(posts=3) as site:
         run = cli("crawl", "safebooru", "--base-url", site.base_url + "/private/safebooru", "--no-throttle",

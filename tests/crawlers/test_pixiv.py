@@ -305,7 +305,7 @@ def test_cli_refuses_a_missing_folder(workdir, tmp_path):
 
 @pytest.mark.integration
 def test_import_of_the_sample_sites_pixiv_exports(workdir, tmp_path):
-    from acg2vec.crawlers.sample_site import start_sample_site
+    from acg2vec.sample_site import start_sample_site
 
     with start_sample_site(posts=30) as site:
         site.write_pixiv_exports(tmp_path / "exports")

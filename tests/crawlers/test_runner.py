@@ -15,10 +15,10 @@ from typer.testing import CliRunner
 
 from acg2vec.crawlers.items import Post, Tag, item_from_dict
 from acg2vec.crawlers.runner import RUNNING_MARKER, lock_path, run_spider, start_spider
-from acg2vec.crawlers.sample_site import FAULT_KINDS, FaultPlan, start_sample_site
-from acg2vec.crawlers.sample_site.booru import directory_of
-from acg2vec.crawlers.sample_site.faults import FaultInjector
 from acg2vec.errors import UserError
+from acg2vec.sample_site import FAULT_KINDS, FaultPlan, start_sample_site
+from acg2vec.sample_site.booru import directory_of
+from acg2vec.sample_site.faults import FaultInjector
 from acg2vec.workspace import Workspace
 
 
@@ -209,7 +209,7 @@ def test_xml_format_limit_and_id_range(workdir):
 
 @pytest.mark.integration
 def test_sample_rendition_is_stored_without_md5_check(workdir):
-    from acg2vec.crawlers.sample_site.illustrations import has_sample
+    from acg2vec.sample_site.illustrations import has_sample
 
     with start_sample_site(posts=20) as site:
         report = crawl(workdir, site.url_for("safebooru"), spider_args={"min_id": 1020, "max_id": 1030},

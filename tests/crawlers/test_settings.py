@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from acg2vec.crawlers.runner import run_spider
-from acg2vec.crawlers.sample_site import start_sample_site
+from acg2vec.sample_site import start_sample_site
 from acg2vec.workspace import Workspace
 
 pytestmark = pytest.mark.integration

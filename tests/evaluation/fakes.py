@@ -68,7 +68,7 @@ def make_illustrations_dataset(
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
-    from acg2vec.datasets.acg_illustrations.features import features_for_size
+    from acg2vec.datasets.acg_illustrations.schema import features_for_size
 
     data_dir = Path(workdir) / "datasets" / "acg_illustrations" / str(size) / "1.0.0"
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -19,8 +19,7 @@ import math
 import tensorflow_datasets as tfds
 
 from acg2vec.beam_pipelines import files, raw_io
-from acg2vec.beam_pipelines.vocabulary import VocabularyRules
-from acg2vec.datasets.acg_illustrations import features as features_lib
+from acg2vec.datasets.acg_illustrations import schema as features_lib
 from acg2vec.datasets.acg_illustrations.metadata import (
     BUILD_COUNTS_FILE,
     dataset_metadata,
@@ -29,6 +28,7 @@ from acg2vec.datasets.acg_illustrations.metadata import (
 )
 from acg2vec.datasets.acg_illustrations.records import ImageBuildConfig, PostFilters, record_to_example
 from acg2vec.datasets.acg_illustrations.transforms import BuildImageExamples
+from acg2vec.datasets.acg_illustrations.vocabulary import VocabularyRules
 
 BUCKETS_DIR = "_buckets"
 VERSION_NOTES = {"1.0.0": "First release: safebooru posts, pixiv popularity joined through source URLs."}

@@ -38,7 +38,6 @@ from acg2vec.beam_pipelines.options import (
 )
 from acg2vec.beam_pipelines.tfrecord_shards import TFRecordShardSink
 from acg2vec.datasets.acg_illustrations.acg_illustrations_dataset_builder import Builder
-from acg2vec.datasets.acg_illustrations.features import NAME, features_for_size
 from acg2vec.datasets.acg_illustrations.metadata import (
     BUILD_COUNTS_FILE,
     MARKER,
@@ -47,6 +46,7 @@ from acg2vec.datasets.acg_illustrations.metadata import (
     write_tfds_metadata,
 )
 from acg2vec.datasets.acg_illustrations.records import ImageBuildConfig, record_to_example
+from acg2vec.datasets.acg_illustrations.schema import NAME, features_for_size
 from acg2vec.datasets.acg_illustrations.transforms import BuildImageExamples
 from acg2vec.errors import UserError
 from acg2vec.workspace import Workspace

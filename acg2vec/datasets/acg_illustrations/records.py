@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from acg2vec.beam_pipelines.image_decode import ImageRules
-from acg2vec.beam_pipelines.vocabulary import VocabularyRules
 from acg2vec.crawlers.items import Illust, Post
-from acg2vec.datasets.acg_illustrations.features import UNKNOWN
+from acg2vec.datasets.acg_illustrations.schema import UNKNOWN
+from acg2vec.datasets.acg_illustrations.vocabulary import VocabularyRules
 from acg2vec.errors import UserError
 from acg2vec.vocabularies import RATINGS
 
@@ -224,7 +224,7 @@ def post_to_record(
 
 
 def record_to_example(record: ImageRecord, jpeg: bytes) -> dict[str, Any]:
-    """The TFDS example dict (features of :func:`acg2vec.datasets.acg_illustrations.features.features_for_size`)."""
+    """The TFDS example dict (features of :func:`acg2vec.datasets.acg_illustrations.schema.features_for_size`)."""
     return {
         "id": record.id,
         "md5": record.md5,

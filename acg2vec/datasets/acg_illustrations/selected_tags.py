@@ -10,7 +10,7 @@ import csv
 import io
 from dataclasses import dataclass
 
-from acg2vec.datasets.acg_illustrations.features import SELECTED_TAGS_FILE, category_name
+from acg2vec.datasets.acg_illustrations.schema import SELECTED_TAGS_FILE, category_name
 from acg2vec.errors import UserError
 
 COLUMNS = ("name", "category", "count")

@@ -40,7 +40,6 @@ from apache_beam.io.filesystems import FileSystems
 from acg2vec.beam_pipelines import buckets, raw_io
 from acg2vec.beam_pipelines.dead_letters import DEAD, count, drop
 from acg2vec.beam_pipelines.image_decode import ImageDrop, ImageRules, process_file
-from acg2vec.beam_pipelines.vocabulary import choose_vocabulary, vocabulary_csv
 from acg2vec.crawlers.items import Post
 from acg2vec.datasets.acg_illustrations.records import (
     UNKNOWN_SPLIT,
@@ -59,6 +58,7 @@ from acg2vec.datasets.acg_illustrations.records import (
     record_to_json,
     tag_keys,
 )
+from acg2vec.datasets.acg_illustrations.vocabulary import choose_vocabulary, vocabulary_csv
 from acg2vec.vocabularies import TAG_CATEGORIES
 
 DECODE_STEP = "DecodeResize"  # per split: DecodeResizeTrain, DecodeResizeValidation ...

@@ -12,7 +12,7 @@ from __future__ import annotations
 import tensorflow_datasets as tfds
 
 from acg2vec.datasets.acg_text_pairs import schema
-from acg2vec.datasets.acg_text_pairs.rows import row_key, rows_in_memory
+from acg2vec.datasets.acg_text_pairs.records import row_key, rows_in_memory
 
 DESCRIPTION = """\
 Multilingual (ja / zh / en) anime, comics and games text pairs for training sentence encoders: titles across

@@ -56,7 +56,7 @@ from acg2vec.datasets.acg_text_pairs.acg_text_pairs_dataset_builder import (
     make_features,
 )
 from acg2vec.datasets.acg_text_pairs.card import dataset_card, plot_counts
-from acg2vec.datasets.acg_text_pairs.rows import LINES, TextPairsConfig, raw_files, raw_patterns
+from acg2vec.datasets.acg_text_pairs.records import LINES, TextPairsConfig, raw_files, raw_patterns
 from acg2vec.datasets.acg_text_pairs.transforms import JOIN, ExtractPairs, FinalizeBucket, ResolveJoins
 from acg2vec.errors import UserError
 

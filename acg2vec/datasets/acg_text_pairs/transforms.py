@@ -16,11 +16,10 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.tfrecordio import _TFRecordUtil
 
 from acg2vec.beam_pipelines import buckets
-from acg2vec.beam_pipelines import pair_extractors as px
 from acg2vec.beam_pipelines.dead_letters import DEAD, to_json
 from acg2vec.beam_pipelines.dead_letters import count as count_step
-from acg2vec.datasets.acg_text_pairs import schema
-from acg2vec.datasets.acg_text_pairs.rows import (
+from acg2vec.datasets.acg_text_pairs import pair_extractors, schema
+from acg2vec.datasets.acg_text_pairs.records import (
     JOINS,
     LINES,
     PAIRS,
@@ -86,12 +85,12 @@ class ResolveJoins(beam.DoFn):
         self.join_dir = join_dir
 
     def process(self, bucket: int) -> Iterator[Any]:
-        groups: dict[str, list[px.JoinPart]] = defaultdict(list)
+        groups: dict[str, list[pair_extractors.JoinPart]] = defaultdict(list)
         for line in buckets.read_bucket(self.join_dir, bucket):
             part = join_from_json(line)
             groups[part.key].append(part)
         for key in sorted(groups):
-            pairs, unmatched = px.resolve_join(groups[key])
+            pairs, unmatched = pair_extractors.resolve_join(groups[key])
             for part in unmatched:
                 count_step(JOINS, "character-work-missing")
                 yield beam.pvalue.TaggedOutput(DEAD, dead_letter(JOINS, "character-work-missing", join_to_json(part)))

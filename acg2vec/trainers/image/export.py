@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from acg2vec.datasets.acg_illustrations.features import SELECTED_TAGS_FILE
+from acg2vec.datasets.acg_illustrations.schema import SELECTED_TAGS_FILE
 
 THRESHOLDS_FILE = "thresholds.json"
 EXPORT_INFO_FILE = "export.json"

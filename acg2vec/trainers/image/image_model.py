@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from acg2vec.datasets.acg_illustrations.features import SELECTED_TAGS_FILE, category_name
+from acg2vec.datasets.acg_illustrations.schema import SELECTED_TAGS_FILE, category_name
 from acg2vec.errors import UserError
 from acg2vec.trainers.image.models import deepdanbooru
 from acg2vec.vocabularies import RATINGS

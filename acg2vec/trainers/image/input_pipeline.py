@@ -11,7 +11,7 @@ import io
 import random
 from dataclasses import dataclass, field
 
-from acg2vec.datasets.acg_illustrations.features import NAME, SELECTED_TAGS_FILE
+from acg2vec.datasets.acg_illustrations.schema import NAME, SELECTED_TAGS_FILE
 from acg2vec.datasets.acg_illustrations.selected_tags import parse_selected_tags
 from acg2vec.datasets.versions import newest_dataset_dir
 from acg2vec.errors import UserError

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from acg2vec.beam_pipelines.pair_extractors import PAIR_TYPES
 from acg2vec.beam_pipelines.publish import require_complete
+from acg2vec.datasets.acg_text_pairs.pair_extractors import PAIR_TYPES
 from acg2vec.datasets.acg_text_pairs.schema import BUILD_COMMAND, BUILD_METADATA, COLUMNS, NAME
 from acg2vec.deadletter import DeadLetters
 from acg2vec.errors import UserError

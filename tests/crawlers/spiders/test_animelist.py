@@ -256,7 +256,7 @@ def _rows(raw: Path, kind: str) -> list[dict]:
 @pytest.mark.parametrize("mode", ["jikan", "html"])
 def test_whole_crawl_of_the_sample_site(workdir: Path, mode: str) -> None:
     from acg2vec.crawlers.runner import run_spider
-    from acg2vec.crawlers.sample_site.server import start_sample_site
+    from acg2vec.sample_site.server import start_sample_site
     from acg2vec.workspace import Workspace
 
     site = start_sample_site(seed=0, posts=10)
@@ -293,8 +293,8 @@ def test_whole_crawl_of_the_sample_site(workdir: Path, mode: str) -> None:
 @pytest.mark.slow
 def test_jikan_crawl_through_every_fault_mode_loses_nothing(workdir: Path) -> None:
     from acg2vec.crawlers.runner import run_spider
-    from acg2vec.crawlers.sample_site.faults import FaultPlan
-    from acg2vec.crawlers.sample_site.server import start_sample_site
+    from acg2vec.sample_site.faults import FaultPlan
+    from acg2vec.sample_site.server import start_sample_site
     from acg2vec.workspace import Workspace
 
     plan = FaultPlan(rate_limit=1, server_error=1, truncated=1, cut_json=1, html_error=1, retry_after=0, every=2)

@@ -295,7 +295,7 @@ def _read_feed(raw: Path, kind: str) -> list[dict]:
 @pytest.mark.integration
 def test_whole_crawl_of_the_sample_site(workdir: Path) -> None:
     from acg2vec.crawlers.runner import run_spider
-    from acg2vec.crawlers.sample_site.server import start_sample_site
+    from acg2vec.sample_site.server import start_sample_site
     from acg2vec.workspace import Workspace
 
     site = start_sample_site(seed=0, posts=10)
@@ -344,8 +344,8 @@ def _expected_ids(world, works: int) -> dict[str, set[str]]:  # noqa: ANN001 - t
 @pytest.mark.integration
 def test_crawl_through_every_fault_mode_loses_nothing(workdir: Path) -> None:
     from acg2vec.crawlers.runner import run_spider
-    from acg2vec.crawlers.sample_site.faults import FaultPlan
-    from acg2vec.crawlers.sample_site.server import start_sample_site
+    from acg2vec.sample_site.faults import FaultPlan
+    from acg2vec.sample_site.server import start_sample_site
     from acg2vec.workspace import Workspace
 
     # Every third URL fails once in each way (429 with Retry-After, a 5xx, a cut connection, cut JSON, an HTML
@@ -377,8 +377,8 @@ def test_stop_and_resume_neither_duplicates_nor_loses_items(workdir: Path) -> No
     import time
 
     from acg2vec.crawlers.runner import run_spider, start_spider
-    from acg2vec.crawlers.sample_site.faults import FaultPlan
-    from acg2vec.crawlers.sample_site.server import start_sample_site
+    from acg2vec.sample_site.faults import FaultPlan
+    from acg2vec.sample_site.server import start_sample_site
     from acg2vec.workspace import Workspace
 
     ws = Workspace.at(workdir)

@@ -100,7 +100,7 @@ def _rows(raw: Path, kind: str) -> list[dict]:
 @pytest.mark.integration
 def test_whole_crawl_of_the_sample_site(workdir: Path) -> None:
     from acg2vec.crawlers.runner import run_spider
-    from acg2vec.crawlers.sample_site.server import start_sample_site
+    from acg2vec.sample_site.server import start_sample_site
     from acg2vec.workspace import Workspace
 
     site = start_sample_site(seed=0, posts=10)
@@ -145,8 +145,8 @@ def test_crawl_through_every_fault_mode_loses_nothing(workdir: Path) -> None:
     """Each fault the sample site injects (429, 5xx, truncated and cut bodies, HTML 200 errors, slow answers)
     is ridden out: the faulty crawl writes exactly what a clean crawl writes."""
     from acg2vec.crawlers.runner import run_spider
-    from acg2vec.crawlers.sample_site.faults import FaultPlan
-    from acg2vec.crawlers.sample_site.server import start_sample_site
+    from acg2vec.sample_site.faults import FaultPlan
+    from acg2vec.sample_site.server import start_sample_site
     from acg2vec.workspace import Workspace
 
     def crawl(root: Path, faults: FaultPlan | None) -> tuple[object, list[dict], dict]:

@@ -13,7 +13,7 @@ import pytest
 
 from acg2vec.crawlers.items import item_from_dict
 from acg2vec.crawlers.runner import run_spider, start_spider
-from acg2vec.crawlers.sample_site import FaultPlan, start_sample_site
+from acg2vec.sample_site import FaultPlan, start_sample_site
 from acg2vec.workspace import Workspace
 
 pytestmark = pytest.mark.integration

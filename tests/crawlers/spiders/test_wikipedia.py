@@ -41,7 +41,7 @@ def _rows(raw: Path, kind: str) -> list[dict]:
 @pytest.mark.parametrize("lang", ["zh", "ja", "en"])
 def test_whole_crawl_of_the_sample_site(workdir: Path, lang: str) -> None:
     from acg2vec.crawlers.runner import run_spider
-    from acg2vec.crawlers.sample_site.server import start_sample_site
+    from acg2vec.sample_site.server import start_sample_site
     from acg2vec.workspace import Workspace
 
     site = start_sample_site(seed=0, posts=10)
@@ -107,8 +107,8 @@ def test_cli_crawls_one_edition(workdir: Path, sample_site) -> None:  # noqa: AN
 @pytest.mark.slow
 def test_crawl_through_every_fault_mode_loses_nothing(workdir: Path) -> None:
     from acg2vec.crawlers.runner import run_spider
-    from acg2vec.crawlers.sample_site.faults import FaultPlan
-    from acg2vec.crawlers.sample_site.server import start_sample_site
+    from acg2vec.sample_site.faults import FaultPlan
+    from acg2vec.sample_site.server import start_sample_site
     from acg2vec.workspace import Workspace
 
     def crawl(root: Path, faults: FaultPlan | None) -> tuple[object, list[dict], dict]:

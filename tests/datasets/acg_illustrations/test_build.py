@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from acg2vec.beam_pipelines.options import RunnerConfig
-from acg2vec.beam_pipelines.vocabulary import VocabularyRules, csv_sha256
 from acg2vec.datasets.acg_illustrations import build as image_build
 from acg2vec.datasets.acg_illustrations import transforms
 from acg2vec.datasets.acg_illustrations.build import run_build
 from acg2vec.datasets.acg_illustrations.records import ImageBuildConfig, PostFilters
+from acg2vec.datasets.acg_illustrations.vocabulary import VocabularyRules, csv_sha256
 from acg2vec.errors import UserError
 from acg2vec.workspace import Workspace
 from tests.beam_pipelines.image_fakes import make_illust, make_post, save_file, simple_raw, write_shard, zoo_files

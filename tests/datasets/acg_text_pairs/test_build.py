@@ -10,9 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from acg2vec.beam_pipelines import text_normalize as tn
 from acg2vec.beam_pipelines.options import RunnerConfig
-from acg2vec.beam_pipelines.pair_extractors import PAIR_TYPES
 from acg2vec.crawlers.items import Character, Item, Section, Work, item_to_dict
 from acg2vec.crawlers.pixiv import TagBook, illust_from_ajax
 from acg2vec.crawlers.spiders.animelist import character_from_jikan, person_from_jikan, work_from_anime
@@ -20,11 +18,12 @@ from acg2vec.crawlers.spiders.bangumi import character_from, person_from, relate
 from acg2vec.crawlers.spiders.mediawiki import ParsedPage, read_parse_response
 from acg2vec.crawlers.spiders.moegirl import MoegirlSpider
 from acg2vec.crawlers.spiders.wikipedia import WikipediaSpider
-from acg2vec.datasets.acg_text_pairs import build, schema
-from acg2vec.datasets.acg_text_pairs import rows as text_rows
+from acg2vec.datasets.acg_text_pairs import build, clean_text, schema
+from acg2vec.datasets.acg_text_pairs import records as text_records
+from acg2vec.datasets.acg_text_pairs.pair_extractors import PAIR_TYPES
 from acg2vec.errors import UserError
 
-DUMMY_RAW = Path(text_rows.__file__).resolve().parent / "dummy_data"
+DUMMY_RAW = Path(text_records.__file__).resolve().parent / "dummy_data"
 LOCAL = RunnerConfig(mode="in_memory")
 
 
@@ -50,7 +49,7 @@ def _tfds_rows(out_dir: str) -> dict[str, list[tuple[str, ...]]]:
 
 @pytest.mark.integration
 def test_build_writes_the_same_rows_as_the_in_memory_path(built: build.BuildReport) -> None:
-    expected = text_rows.rows_in_memory(str(DUMMY_RAW))
+    expected = text_records.rows_in_memory(str(DUMMY_RAW))
     got = _tfds_rows(built.out_dir)
     for split in schema.SPLITS:
         assert sorted(got[split]) == sorted(expected[split]), split
@@ -119,7 +118,7 @@ def test_no_entity_in_two_splits(built: build.BuildReport) -> None:
     character_rows = [r for split_rows in rows.values() for r in split_rows if r[2] == "title_ja-character"]
     assert character_rows
     for row in character_rows:
-        assert row[4] == title_entity[row[0]] and where[row[4]] == text_rows.split_of(row[4]), row
+        assert row[4] == title_entity[row[0]] and where[row[4]] == text_records.split_of(row[4]), row
 
 
 def _parquet_rows(parquet_root: str) -> dict[str, list[tuple[str, ...]]]:
@@ -194,7 +193,7 @@ def test_one_work_from_every_source_lands_in_one_split(tmp_path: Path) -> None:
             splits_of.setdefault(row[4], set()).add(split)
     assert set(splits_of) == {"ja:銀魂", "ja:進撃の巨人"}
     # One split holds every pair about the work, whichever site, language or pair type it came from.
-    assert splits_of["ja:銀魂"] == {text_rows.split_of("ja:銀魂")}
+    assert splits_of["ja:銀魂"] == {text_records.split_of("ja:銀魂")}
     gintama = [row for split_rows in rows.values() for row in split_rows if row[4] == "ja:銀魂"]
     assert {r[3] for r in gintama} == {"bangumi", "animelist", "wikipedia", "moegirl"}
     assert {r[2] for r in gintama} >= {
@@ -237,7 +236,7 @@ def test_rows_do_not_depend_on_the_bucket_count(built: build.BuildReport, tmp_pa
     again = build.build_text_pairs(
         str(DUMMY_RAW),
         str(tmp_path / "datasets"),
-        config=text_rows.TextPairsConfig(num_buckets=3),
+        config=text_records.TextPairsConfig(num_buckets=3),
         runner=LOCAL,
     )
     assert again.num_buckets == 3 and built.num_buckets != 3
@@ -318,7 +317,7 @@ def test_cli_bounds_reach_the_build(workdir: Path) -> None:
         (workdir / "datasets" / "acg_text_pairs" / "1.0.0" / "build_metadata.json").read_text(encoding="utf-8")
     )
     assert meta["config"]["pair_type_bounds"] == {
-        "title_zh-tags": [list(text_rows.DEFAULT_SIDE_BOUNDS["title"]), [399, 400]],
+        "title_zh-tags": [list(text_records.DEFAULT_SIDE_BOUNDS["title"]), [399, 400]],
         "title_ja-title_zh": [[1, 50], [1, 60]],
     }
     assert "title_zh-tags" not in meta["counts_by_pair_type_and_source"]
@@ -404,7 +403,7 @@ def test_real_captures_through_the_build(shared_fixtures: Path, tmp_path: Path) 
     assert balance["lines_add_up"] and balance["pairs_add_up"]
     assert balance["lines_read"] == sum(len(g) for g in items.values()) and balance["lines_dropped"] == 0
 
-    rows = [r for split_rows in text_rows.rows_in_memory(str(raw)).values() for r in split_rows]
+    rows = [r for split_rows in text_records.rows_in_memory(str(raw)).values() for r in split_rows]
     by_type = {}
     for row in rows:
         by_type.setdefault(row[2], []).append(row)
@@ -420,7 +419,9 @@ def test_real_captures_through_the_build(shared_fixtures: Path, tmp_path: Path) 
     # Jikan: the Japanese and English titles of Mushishi, under the entity of its Japanese title.
     assert ("蟲師", "Mushi-Shi", "ja:蟲師") in {(r[0], r[1], r[4]) for r in by_type["title_ja-title_en"]}
     jikan_works = items[("animelist", "work")]
-    assert {r[4] for r in rows if r[3] == "animelist"} == {f"ja:{tn.title_key(w.titles['ja'])}" for w in jikan_works}
+    assert {r[4] for r in rows if r[3] == "animelist"} == {
+        f"ja:{clean_text.title_key(w.titles['ja'])}" for w in jikan_works
+    }
     # The Jikan character and person captures are the short forms (no anime, no Chinese name): named drops.
     assert report.counters["Items-character-without-work"] >= 1
     assert report.counters["Items-person-without-ja-zh-names"] >= 1
@@ -461,4 +462,4 @@ def test_a_line_that_is_not_utf8_is_dead_lettered_in_every_raw_family(tmp_path: 
     assert [(d["reason"], d["step"]) for d in dead] == [("undecodable-utf8", "Lines")] * len(families)
     assert all("0xe9" in d["detail"] and "caf\ufffd" in d["record"] for d in dead)
     # The same rows as without the bad lines: nothing else was lost.
-    assert report.split_rows == {s: len(r) for s, r in text_rows.rows_in_memory(str(DUMMY_RAW)).items()}
+    assert report.split_rows == {s: len(r) for s, r in text_records.rows_in_memory(str(DUMMY_RAW)).items()}

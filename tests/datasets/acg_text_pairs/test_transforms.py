@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from acg2vec.crawlers.items import Work, item_to_dict
-from acg2vec.datasets.acg_text_pairs import rows as text_rows
+from acg2vec.datasets.acg_text_pairs import records as text_records
 from acg2vec.datasets.acg_text_pairs import schema, transforms
 
-CONFIG = text_rows.TextPairsConfig()
+CONFIG = text_records.TextPairsConfig()
 
 
 # -- Beam transforms (TestPipeline) ----------------------------------------------------------------------------
@@ -35,9 +35,11 @@ def test_extract_fn_with_test_pipeline() -> None:
             | beam.ParDo(transforms.ExtractPairs(CONFIG, 4)).with_outputs("join", "dead", main="pairs")
         )
         assert_that(
-            out.pairs, equal_to([(text_rows.pair_bucket(row, 4), json.dumps(row, ensure_ascii=False))]), label="Pairs"
+            out.pairs,
+            equal_to([(text_records.pair_bucket(row, 4), json.dumps(row, ensure_ascii=False))]),
+            label="Pairs",
         )
-        joins = out.join | beam.MapTuple(lambda bucket, line: text_rows.join_from_json(line).key)
+        joins = out.join | beam.MapTuple(lambda bucket, line: text_records.join_from_json(line).key)
         assert_that(joins, equal_to(["bangumi:work:2"]), label="Joins")
         reasons = out.dead | beam.Map(lambda dead: dead["reason"])
         assert_that(reasons, equal_to(["malformed-json"]), label="Dead")
@@ -49,23 +51,25 @@ def test_resolve_joins_fn_with_test_pipeline(tmp_path: Path) -> None:
     from apache_beam.testing.test_pipeline import TestPipeline
     from apache_beam.testing.util import assert_that, equal_to
 
-    from acg2vec.beam_pipelines import pair_extractors as px
+    from acg2vec.datasets.acg_text_pairs import pair_extractors
 
     parts = [
-        px.JoinPart("bangumi:work:2", "work", "bangumi", "ja:銀魂", {"ja": "銀魂", "zh": "银魂"}, "2"),
-        px.JoinPart("bangumi:work:2", "character", "bangumi", "", {"ja": "坂田銀時", "zh": "坂田银时"}, "11"),
-        px.JoinPart("bangumi:work:404", "character", "bangumi", "", {"ja": "名無し"}, "12"),
+        pair_extractors.JoinPart("bangumi:work:2", "work", "bangumi", "ja:銀魂", {"ja": "銀魂", "zh": "银魂"}, "2"),
+        pair_extractors.JoinPart(
+            "bangumi:work:2", "character", "bangumi", "", {"ja": "坂田銀時", "zh": "坂田银时"}, "11"
+        ),
+        pair_extractors.JoinPart("bangumi:work:404", "character", "bangumi", "", {"ja": "名無し"}, "12"),
         # The title and the name are equal: the pair is dropped under its name.
-        px.JoinPart("bangumi:work:3", "work", "bangumi", "ja:神楽", {"ja": "神楽"}, "3"),
-        px.JoinPart("bangumi:work:3", "character", "bangumi", "", {"ja": "神楽"}, "13"),
+        pair_extractors.JoinPart("bangumi:work:3", "work", "bangumi", "ja:神楽", {"ja": "神楽"}, "3"),
+        pair_extractors.JoinPart("bangumi:work:3", "character", "bangumi", "", {"ja": "神楽"}, "13"),
     ]
     join_dir = tmp_path / "joins"
     join_dir.mkdir()
     num_buckets = 4
     for part in parts:  # the layout stage 1 writes: <bucket>-<shard>.jsonl, one part per line
-        bucket = text_rows.stable_hash(part.key) % num_buckets
+        bucket = text_records.stable_hash(part.key) % num_buckets
         with open(join_dir / f"{bucket:05d}-00000-of-00001.jsonl", "a", encoding="utf-8") as fh:
-            fh.write(text_rows.join_to_json(part) + "\n")
+            fh.write(text_records.join_to_json(part) + "\n")
     expected = [
         ("銀魂", "坂田銀時", "title_ja-character", "bangumi", "ja:銀魂", "ja", "ja"),
         ("银魂", "坂田银时", "title_zh-character", "bangumi", "ja:銀魂", "zh", "zh"),
@@ -78,7 +82,7 @@ def test_resolve_joins_fn_with_test_pipeline(tmp_path: Path) -> None:
                 "dead", main="pairs"
             )
         )
-        pairs = [(text_rows.pair_bucket(row, num_buckets), json.dumps(row, ensure_ascii=False)) for row in expected]
+        pairs = [(text_records.pair_bucket(row, num_buckets), json.dumps(row, ensure_ascii=False)) for row in expected]
         assert_that(out.pairs, equal_to(pairs), label="Pairs")
         reasons = out.dead | beam.Map(lambda dead: dead["reason"])
         assert_that(reasons, equal_to(["character-work-missing", "same-sides"]), label="Dead")
@@ -103,7 +107,7 @@ def test_finalize_bucket_fn_with_test_pipeline(tmp_path: Path) -> None:
         with open(pair_dir / "00000-00000-of-00001.jsonl", "w", encoding="utf-8") as fh:
             fh.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     out_dir, parquet_dir = tmp_path / "out", tmp_path / "parquet"
-    splits = Counter(text_rows.split_of(row[4]) for row in kept)
+    splits = Counter(text_records.split_of(row[4]) for row in kept)
     with TestPipeline(runner="FnApiRunner") as p:
         stats = (
             p
@@ -121,7 +125,7 @@ def test_finalize_bucket_fn_with_test_pipeline(tmp_path: Path) -> None:
         assert len(list(records)) == splits[split]
         table = pq.read_table(str(parquet_dir / split))
         written += [tuple(r[c] for c in schema.COLUMNS) for r in table.to_pylist()]
-        assert all(text_rows.split_of(r[4]) == split for r in written[-splits[split] :])
+        assert all(text_records.split_of(r[4]) == split for r in written[-splits[split] :])
     assert sorted(written) == sorted(kept)
     with gzip.open(out_dir / "dead_letters" / "Dedup-00000-of-00002.jsonl.gz", "rt", encoding="utf-8") as fh:
         assert [json.loads(line)["record"] for line in fh] == [list(duplicate)]

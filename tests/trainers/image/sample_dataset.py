@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from acg2vec.datasets.acg_illustrations.features import NAME, SELECTED_TAGS_FILE, features_for_size
+from acg2vec.datasets.acg_illustrations.schema import NAME, SELECTED_TAGS_FILE, features_for_size
 
 SPLITS = {"train": range(0, 8), "validation": range(8, 9), "test": range(9, 10)}
 
@@ -33,8 +33,8 @@ def write_sample_dataset(data_dir: Path, *, posts: int, size: int = 64, seed: in
     import tensorflow_datasets as tfds
     from PIL import Image
 
-    from acg2vec.crawlers.sample_site.illustrations import encode, render
-    from acg2vec.crawlers.sample_site.world import generate_world
+    from acg2vec.sample_site.illustrations import encode, render
+    from acg2vec.sample_site.world import generate_world
 
     world = generate_world(seed=seed, posts=posts)
     version_dir = Path(data_dir) / NAME / str(size) / "1.0.0"

@@ -19,7 +19,7 @@ def builder(tiny_data_dir):
 
 
 def test_vocab_reads_what_the_image_build_writes_and_booru_codes():
-    from acg2vec.beam_pipelines.vocabulary import SelectedTag, vocabulary_csv
+    from acg2vec.datasets.acg_illustrations.vocabulary import SelectedTag, vocabulary_csv
 
     built = vocabulary_csv([SelectedTag(0, "star", "general", 9), SelectedTag(1, "hero_(x)", "character", 4)])
     vocab = ip.TagVocab.from_csv(built)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from acg2vec.datasets.acg_illustrations.features import NAME, SELECTED_TAGS_FILE, features_for_size
+from acg2vec.datasets.acg_illustrations.schema import NAME, SELECTED_TAGS_FILE, features_for_size
 
 COLOURS = {
     "red": (220, 30, 30),
