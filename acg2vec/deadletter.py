@@ -115,5 +115,3 @@ def jsonable(record: Any) -> Any:
     except (TypeError, ValueError):
         return repr(record)[:MAX_RECORD]
 
-
-_jsonable = jsonable  # the name earlier callers imported
