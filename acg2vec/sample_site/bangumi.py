@@ -16,7 +16,6 @@ from acg2vec.sample_site.world import BANGUMI_SUBJECT_TYPES, Character, Person, 
 MAX_LIMIT = 50
 DEFAULT_LIMIT = 30
 WEEKDAYS_ZH = ("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日")
-ROLE_TYPES = {"主角": 1, "配角": 2, "客串": 3}
 GENDER_ZH = {"female": "女", "male": "男"}
 
 _ROUTES = [

@@ -102,12 +102,6 @@ class FaultInjector:
         with self._lock:
             return self._attempts[target]
 
-    def reset(self) -> None:
-        with self._lock:
-            self._attempts.clear()
-            self._bursts.clear()
-            self.injected.clear()
-
 
 def error_page(status: int, reason: str) -> bytes:
     """A plain HTML error page, as web servers in front of the sites send."""

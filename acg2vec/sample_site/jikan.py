@@ -84,6 +84,27 @@ def _aired(work: Work) -> dict[str, Any]:
     }
 
 
+def _no_trailer() -> dict[str, Any]:
+    sizes = ("image_url", "small_image_url", "medium_image_url", "large_image_url", "maximum_image_url")
+    return {"youtube_id": None, "url": None, "embed_url": None, "images": dict.fromkeys(sizes)}
+
+
+def _studio(work: Work) -> dict[str, Any]:
+    studio_id = 1000 + [s[1] for s in STUDIOS].index(work.studio[1])
+    name = work.studio[1]
+    return {
+        "mal_id": studio_id,
+        "type": "anime",
+        "name": name,
+        "url": f"{MAL}/anime/producer/{studio_id}/{_slug(name)}",
+    }
+
+
+def _genre(genre: str) -> dict[str, Any]:
+    genre_id, name = GENRE_IDS[genre], GENRE_NAMES[genre]
+    return {"mal_id": genre_id, "type": "anime", "name": name, "url": f"{MAL}/anime/genre/{genre_id}/{_slug(name)}"}
+
+
 class JikanSite:
     """Answers ``/jikan/v4``."""
 
@@ -113,27 +134,11 @@ class JikanSite:
         titles = [{"type": "Default", "title": t["ja-Latn"]}]
         titles += [{"type": "Synonym", "title": s} for s in synonyms]
         titles += [{"type": "Japanese", "title": t["ja"]}, {"type": "English", "title": t["en"]}]
-        genre_names = [g[2] for g in work.genres]
-        studio_id = 1000 + [s[1] for s in STUDIOS].index(work.studio[1])
         data: dict[str, Any] = {
             "mal_id": work.mal_id,
             "url": f"{MAL}/anime/{work.mal_id}/{_slug(t['ja-Latn'])}",
             "images": _images("anime", work.mal_id or 0),
-            "trailer": {
-                "youtube_id": None,
-                "url": None,
-                "embed_url": None,
-                "images": {
-                    k: None
-                    for k in (
-                        "image_url",
-                        "small_image_url",
-                        "medium_image_url",
-                        "large_image_url",
-                        "maximum_image_url",
-                    )
-                },
-            },
+            "trailer": _no_trailer(),
             "approved": True,
             "titles": titles,
             "title": t["ja-Latn"],
@@ -168,23 +173,8 @@ class JikanSite:
                 {"mal_id": 17, "type": "anime", "name": "Aniplex", "url": f"{MAL}/anime/producer/17/Aniplex"}
             ],
             "licensors": [],
-            "studios": [
-                {
-                    "mal_id": studio_id,
-                    "type": "anime",
-                    "name": work.studio[1],
-                    "url": f"{MAL}/anime/producer/{studio_id}/{_slug(work.studio[1])}",
-                }
-            ],
-            "genres": [
-                {
-                    "mal_id": GENRE_IDS[g],
-                    "type": "anime",
-                    "name": GENRE_NAMES[g],
-                    "url": f"{MAL}/anime/genre/{GENRE_IDS[g]}/{_slug(GENRE_NAMES[g])}",
-                }
-                for g in genre_names
-            ],
+            "studios": [_studio(work)],
+            "genres": [_genre(g[2]) for g in work.genres],
             "explicit_genres": [],
             "themes": [],
             "demographics": [],

@@ -68,52 +68,13 @@ def illust_body(world: World, post: Post) -> dict[str, Any]:
     illust_id = str(post.pixiv_id)
     author_id = str(300000 + post.drawing.artist * 1111)
     artist = post.artist_tags[0]
-    tags: list[dict[str, Any]] = []
-
-    def add(tag: str, en: str | None, zh: str | None, romaji: str | None, *, locked: bool) -> None:
-        row: dict[str, Any] = {"tag": tag, "locked": locked, "deletable": not locked}
-        if locked:
-            row.update({"userId": author_id, "userName": artist})
-        if romaji:
-            row["romaji"] = romaji
-        if en or zh:
-            row["translation"] = {k: v for k, v in (("en", en), ("zh", zh)) if v}
-        tags.append(row)
-
-    characters = {c.booru_tag: c for c in world.characters if c.booru_tag}
-    works = {w.copyright_tag: w for w in world.works if w.copyright_tag}
-    for tag in post.copyright_tags:
-        work = works[tag]
-        add(work.titles["ja"], work.titles["en"], work.titles["zh-Hans"], work.titles["ja-Latn"].lower(), locked=True)
-    if not post.copyright_tags:
-        add("オリジナル", "original", "原创", "orijinaru", locked=True)
-    for tag in post.character_tags:
-        character = characters[tag]
-        add(
-            character.names["ja"].replace(" ", ""),
-            character.names["en"],
-            character.names["zh-Hans"],
-            character.names["ja-Latn"].lower().replace(" ", ""),
-            locked=True,
-        )
-    for tag in post.general_tags:
-        known = pixiv_tag(tag)
-        if known:
-            add(known[0], known[1], known[2], known[3], locked=False)
     views, bookmarks, likes = _popularity(post)
-    if bookmarks >= 1000:
-        add("1000users入り", "1000 users", "1000收藏", "1000yu-za-zuiri", locked=False)
+    tags = _tag_rows(world, post, author_id, artist, bookmarks)
     sl, x_restrict = {"general": (2, 0), "sensitive": (4, 0), "questionable": (6, 1), "explicit": (6, 1)}[post.rating]
-    stamp = post.created_at.strftime("%Y/%m/%d/%H/%M/%S")
     created = post.created_at.isoformat()
+    works = {w.copyright_tag: w for w in world.works if w.copyright_tag}
     title = f"{works[post.copyright_tags[0]].titles['ja'] if post.copyright_tags else 'らくがき'} {post.id}"
-    urls = {
-        "mini": f"https://i.pximg.net/c/48x48/img-master/img/{stamp}/{illust_id}_p0_square1200.jpg",
-        "thumb": f"https://i.pximg.net/c/250x250_80_a2/img-master/img/{stamp}/{illust_id}_p0_square1200.jpg",
-        "small": f"https://i.pximg.net/c/540x540_70/img-master/img/{stamp}/{illust_id}_p0_master1200.jpg",
-        "regular": f"https://i.pximg.net/img-master/img/{stamp}/{illust_id}_p0_master1200.jpg",
-        "original": f"https://i.pximg.net/img-original/img/{stamp}/{illust_id}_p0.{post.ext}",
-    }
+    urls = _image_urls(post, illust_id)
     alt_tags = ", ".join(t["tag"] for t in tags[:3])
     body: dict[str, Any] = {
         "illustId": illust_id,
@@ -160,44 +121,8 @@ def illust_body(world: World, post: Post) -> dict[str, Any]:
         "isBookmarkable": True,
         "bookmarkData": None,
         "contestData": None,
-        "zoneConfig": {
-            zone: {"url": f"https://ads.example.net/show?zone_id={zone}&illust_id={illust_id}"}
-            for zone in (
-                "responsive",
-                "rectangle",
-                "500x500",
-                "header",
-                "footer",
-                "expandedFooter",
-                "logo",
-                "ad_logo",
-                "relatedworks",
-            )
-        },
-        "extraData": {
-            "meta": {
-                "title": f"{alt_tags} / {title} - pixiv",
-                "description": f"この作品 「{title}」 は 「{tags[0]['tag']}」 等のタグがつけられた「{artist}」さんのイラストです。",
-                "canonical": f"https://www.pixiv.net/en/artworks/{illust_id}",
-                "alternateLanguages": {
-                    "ja": f"https://www.pixiv.net/artworks/{illust_id}",
-                    "en": f"https://www.pixiv.net/en/artworks/{illust_id}",
-                },
-                "descriptionHeader": f"{alt_tags} are the most prominent tags for this work.",
-                "ogp": {
-                    "description": "",
-                    "image": urls["regular"],
-                    "title": f"{alt_tags} / {title} - pixiv",
-                    "type": "article",
-                },
-                "twitter": {
-                    "description": "",
-                    "image": urls["regular"],
-                    "title": title,
-                    "card": "summary_large_image",
-                },
-            }
-        },
+        "zoneConfig": _ad_zones(illust_id),
+        "extraData": _extra_data(illust_id, title, alt_tags, tags[0]["tag"], artist, urls["regular"]),
         "titleCaptionTranslation": {"workTitle": None, "workCaption": None},
         "isUnlisted": False,
         "request": None,
@@ -209,6 +134,82 @@ def illust_body(world: World, post: Post) -> dict[str, Any]:
         "isLoginOnly": False,
     }
     return {"error": False, "message": "", "body": body}
+
+
+def _tag_rows(world: World, post: Post, author_id: str, artist: str, bookmarks: int) -> list[dict[str, Any]]:
+    """The post's pixiv tags: its works and characters (locked, by the author), known general tags, milestones."""
+    tags: list[dict[str, Any]] = []
+
+    def add(tag: str, en: str | None, zh: str | None, romaji: str | None, *, locked: bool) -> None:
+        row: dict[str, Any] = {"tag": tag, "locked": locked, "deletable": not locked}
+        if locked:
+            row.update({"userId": author_id, "userName": artist})
+        if romaji:
+            row["romaji"] = romaji
+        if en or zh:
+            row["translation"] = {k: v for k, v in (("en", en), ("zh", zh)) if v}
+        tags.append(row)
+
+    characters = {c.booru_tag: c for c in world.characters if c.booru_tag}
+    works = {w.copyright_tag: w for w in world.works if w.copyright_tag}
+    for tag in post.copyright_tags:
+        work = works[tag]
+        add(work.titles["ja"], work.titles["en"], work.titles["zh-Hans"], work.titles["ja-Latn"].lower(), locked=True)
+    if not post.copyright_tags:
+        add("オリジナル", "original", "原创", "orijinaru", locked=True)
+    for tag in post.character_tags:
+        character = characters[tag]
+        add(
+            character.names["ja"].replace(" ", ""),
+            character.names["en"],
+            character.names["zh-Hans"],
+            character.names["ja-Latn"].lower().replace(" ", ""),
+            locked=True,
+        )
+    for tag in post.general_tags:
+        known = pixiv_tag(tag)
+        if known:
+            add(known[0], known[1], known[2], known[3], locked=False)
+    if bookmarks >= 1000:
+        add("1000users入り", "1000 users", "1000收藏", "1000yu-za-zuiri", locked=False)
+    return tags
+
+
+def _image_urls(post: Post, illust_id: str) -> dict[str, str]:
+    stamp = post.created_at.strftime("%Y/%m/%d/%H/%M/%S")
+    return {
+        "mini": f"https://i.pximg.net/c/48x48/img-master/img/{stamp}/{illust_id}_p0_square1200.jpg",
+        "thumb": f"https://i.pximg.net/c/250x250_80_a2/img-master/img/{stamp}/{illust_id}_p0_square1200.jpg",
+        "small": f"https://i.pximg.net/c/540x540_70/img-master/img/{stamp}/{illust_id}_p0_master1200.jpg",
+        "regular": f"https://i.pximg.net/img-master/img/{stamp}/{illust_id}_p0_master1200.jpg",
+        "original": f"https://i.pximg.net/img-original/img/{stamp}/{illust_id}_p0.{post.ext}",
+    }
+
+
+AD_ZONES = ("responsive", "rectangle", "500x500", "header", "footer", "expandedFooter", "logo", "ad_logo",
+            "relatedworks")  # fmt: skip
+
+
+def _ad_zones(illust_id: str) -> dict[str, dict[str, str]]:
+    return {zone: {"url": f"https://ads.example.net/show?zone_id={zone}&illust_id={illust_id}"} for zone in AD_ZONES}
+
+
+def _extra_data(illust_id: str, title: str, alt_tags: str, first_tag: str, artist: str, image: str) -> dict:
+    """The page's meta block: titles, canonical and alternate links, OpenGraph and Twitter cards."""
+    return {
+        "meta": {
+            "title": f"{alt_tags} / {title} - pixiv",
+            "description": f"この作品 「{title}」 は 「{first_tag}」 等のタグがつけられた「{artist}」さんのイラストです。",
+            "canonical": f"https://www.pixiv.net/en/artworks/{illust_id}",
+            "alternateLanguages": {
+                "ja": f"https://www.pixiv.net/artworks/{illust_id}",
+                "en": f"https://www.pixiv.net/en/artworks/{illust_id}",
+            },
+            "descriptionHeader": f"{alt_tags} are the most prominent tags for this work.",
+            "ogp": {"description": "", "image": image, "title": f"{alt_tags} / {title} - pixiv", "type": "article"},
+            "twitter": {"description": "", "image": image, "title": title, "card": "summary_large_image"},
+        }
+    }
 
 
 def write_pixiv_exports(world: World, directory: str | Path) -> list[Path]:

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 from acg2vec.sample_site.world import Character, Work, World
 
-WIKIS = ("zh", "ja", "en", "moegirl")
 MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
              "November", "December")  # fmt: skip
 

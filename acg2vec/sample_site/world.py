@@ -416,67 +416,11 @@ def _make_works(rng: random.Random, config: WorldConfig, persons: list[Person]) 
     used_names: set[str] = {p.names["ja"] for p in persons}
     specials = list(names.SPECIAL_TITLES)
     for index in range(config.works):
-        # A special (normalisation-testing) title every sixth work, so they are spread over the list.
-        if specials and index % 6 == 1:
-            ja, romaji, zh_hans, zh_hant, en, special_aliases = specials.pop(0)
-            titles = {"ja": ja, "ja-Latn": romaji, "zh-Hans": zh_hans, "zh-Hant": zh_hant, "en": en}
-            aliases = list(special_aliases)
-        else:
-            while True:
-                titles, aliases = _make_title(rng, rng.choice((0, 0, 1, 2, 2)))
-                if titles["ja"] not in used_titles:
-                    break
-        used_titles.add(titles["ja"])
-        kind = "anime" if index % 9 not in (4, 8) else ("book" if index % 9 == 4 else "game")
-        genres = rng.sample(names.GENRES, rng.randint(1, 2))
-        origin = rng.choice(names.ORIGINS)
-        studio = rng.choice(names.STUDIOS)
-        air = date(rng.randint(1998, 2024), rng.choice((1, 4, 7, 10)), rng.randint(1, 28))
-        episodes = rng.choice((12, 12, 13, 24, 25, 26)) if kind == "anime" else 0
-        work = Work(
-            index=index,
-            slug=_slug(titles["ja-Latn"]),
-            kind=kind,
-            bangumi_id=100000 + index * 37,
-            mal_id=40000 + index * 11 if kind == "anime" else None,
-            titles=titles,
-            aliases=aliases,
-            summaries={},
-            genres=genres,
-            origin=origin,
-            studio=studio,
-            air_date=air,
-            episodes=episodes,
-            score=round(rng.uniform(5.5, 9.2), 1),
-            rank=rng.randint(10, 5000),
-            members=rng.randint(500, 90000),
-            tags=[],
-        )
+        titles, aliases = _work_titles(rng, index, specials, used_titles)
+        work = _make_work(rng, index, titles, aliases)
         for position in range(rng.randint(3, 6)):
-            char_names, gender, char_aliases = _character_names(rng, used_names)
-            role = "主角" if position < 2 else rng.choice(("配角", "配角", "客串"))
-            # Voice actors are drawn from a small pool, so one actor voices several characters.
-            same_gender = [p for p in persons if p.gender == gender] or persons
-            actor = same_gender[rng.randrange(len(same_gender))]
-            trait = rng.choice(names.TRAITS)
-            character = Character(
-                index=len(characters),
-                bangumi_id=200000 + len(characters) * 3,
-                mal_id=150000 + len(characters) * 5,
-                names=char_names,
-                aliases=char_aliases,
-                gender=gender,
-                role=role,
-                summaries={
-                    "ja": f"『{titles['ja']}』の登場人物。{trait[0]}",
-                    "zh-Hans": f"《{titles['zh-Hans']}》中的角色。{trait[1]}",
-                    "en": f"A character in {titles['en']}. {trait[2]}",
-                },
-                work_index=index,
-                voice_actor_index=actor.index,
-                moegirl_title=char_names["zh-Hans"],
-            )
-            actor.character_indexes.append(character.index)
+            character = _make_character(rng, work, position, persons, used_names, len(characters))
+            persons[character.voice_actor_index].character_indexes.append(character.index)
             work.character_indexes.append(character.index)
             characters.append(character)
         work.summaries = _summaries(rng, work, [characters[i] for i in work.character_indexes])
@@ -491,6 +435,82 @@ def _make_works(rng: random.Random, config: WorldConfig, persons: list[Person]) 
         works.append(work)
     _assign_drawn_characters(config, works, characters)
     return works, characters
+
+
+def _work_titles(
+    rng: random.Random, index: int, specials: list, used_titles: set[str]
+) -> tuple[dict[str, str], list[str]]:
+    """A new work's titles and aliases; a special (normalisation-testing) title every sixth work while any are left,
+    so they are spread over the list. Takes from ``specials`` and adds to ``used_titles``."""
+    if specials and index % 6 == 1:
+        ja, romaji, zh_hans, zh_hant, en, special_aliases = specials.pop(0)
+        titles = {"ja": ja, "ja-Latn": romaji, "zh-Hans": zh_hans, "zh-Hant": zh_hant, "en": en}
+        aliases = list(special_aliases)
+    else:
+        while True:
+            titles, aliases = _make_title(rng, rng.choice((0, 0, 1, 2, 2)))
+            if titles["ja"] not in used_titles:
+                break
+    used_titles.add(titles["ja"])
+    return titles, aliases
+
+
+def _make_work(rng: random.Random, index: int, titles: dict[str, str], aliases: list[str]) -> Work:
+    kind = "anime" if index % 9 not in (4, 8) else ("book" if index % 9 == 4 else "game")
+    genres = rng.sample(names.GENRES, rng.randint(1, 2))
+    origin = rng.choice(names.ORIGINS)
+    studio = rng.choice(names.STUDIOS)
+    air = date(rng.randint(1998, 2024), rng.choice((1, 4, 7, 10)), rng.randint(1, 28))
+    episodes = rng.choice((12, 12, 13, 24, 25, 26)) if kind == "anime" else 0
+    return Work(
+        index=index,
+        slug=_slug(titles["ja-Latn"]),
+        kind=kind,
+        bangumi_id=100000 + index * 37,
+        mal_id=40000 + index * 11 if kind == "anime" else None,
+        titles=titles,
+        aliases=aliases,
+        summaries={},
+        genres=genres,
+        origin=origin,
+        studio=studio,
+        air_date=air,
+        episodes=episodes,
+        score=round(rng.uniform(5.5, 9.2), 1),
+        rank=rng.randint(10, 5000),
+        members=rng.randint(500, 90000),
+        tags=[],
+    )
+
+
+def _make_character(
+    rng: random.Random, work: Work, position: int, persons: list[Person], used_names: set[str], index: int
+) -> Character:
+    """The work's ``position``-th character (the first two are leads), the world's ``index``-th."""
+    char_names, gender, char_aliases = _character_names(rng, used_names)
+    role = "主角" if position < 2 else rng.choice(("配角", "配角", "客串"))
+    # Voice actors are drawn from a small pool, so one actor voices several characters.
+    same_gender = [p for p in persons if p.gender == gender] or persons
+    actor = same_gender[rng.randrange(len(same_gender))]
+    trait = rng.choice(names.TRAITS)
+    titles = work.titles
+    return Character(
+        index=index,
+        bangumi_id=200000 + index * 3,
+        mal_id=150000 + index * 5,
+        names=char_names,
+        aliases=char_aliases,
+        gender=gender,
+        role=role,
+        summaries={
+            "ja": f"『{titles['ja']}』の登場人物。{trait[0]}",
+            "zh-Hans": f"《{titles['zh-Hans']}》中的角色。{trait[1]}",
+            "en": f"A character in {titles['en']}. {trait[2]}",
+        },
+        work_index=work.index,
+        voice_actor_index=actor.index,
+        moegirl_title=char_names["zh-Hans"],
+    )
 
 
 def _summaries(rng: random.Random, work: Work, cast: list[Character]) -> dict[str, str]:
