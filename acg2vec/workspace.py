@@ -5,6 +5,9 @@ raw/safebooru/files/<md5[:2]>/<md5>.<ext>   downloaded images
 datasets/<tfds name>/<config>/<version>/    TFDS datasets
 models/<name>/                              exported models
 eval/<run>/                                 reports
+index/<name>/                               what ``serve`` searches: images, works, tags
+jobs/<source>/                              a crawl's resumable job state
+cache/<kind>/                               caches that can be deleted (http/<source>, hf_datasets, ...)
 logs/                                       one log file per command run
 """
 
@@ -59,6 +62,16 @@ class Workspace:
 
     def eval(self, run: str = "") -> str:
         return self._join("eval", run) if run else self._join("eval")
+
+    def index(self, name: str = "") -> str:
+        return self._join("index", name) if name else self._join("index")
+
+    def jobs(self, source: str) -> str:
+        return self._join("jobs", source)
+
+    def cache(self, kind: str) -> str:
+        """A cache folder; ``kind`` may name a sub-folder (``http/safebooru``)."""
+        return self._join("cache", *kind.split("/"))
 
     def logs(self) -> str:
         return self._join("logs")

@@ -23,6 +23,15 @@ def test_workdir_option_env_and_default(tmp_path, monkeypatch):
     assert Workspace.at("gs://bucket/ws").datasets() == "gs://bucket/ws/datasets"
 
 
+def test_every_folder_name_is_the_workspace_s(tmp_path):
+    ws = Workspace.at(tmp_path)
+    assert ws.index() == str(tmp_path / "index") and ws.index("works") == str(tmp_path / "index" / "works")
+    assert ws.jobs("bangumi") == str(tmp_path / "jobs" / "bangumi")
+    assert ws.cache("hf_datasets") == str(tmp_path / "cache" / "hf_datasets")
+    assert ws.cache("http/safebooru") == str(tmp_path / "cache" / "http" / "safebooru")
+    assert Workspace.at("gs://bucket/ws").index("tags") == "gs://bucket/ws/index/tags"
+
+
 def test_a_workdir_that_cannot_be_written_is_one_sentence(tmp_path):
     # /proc refuses new folders even to root, so this holds whoever runs the tests.
     with pytest.raises(UserError, match=r"^Cannot create the workdir /proc/acg2vec-ws"):

@@ -10,7 +10,6 @@ post-processing plugin). The run id keeps a re-crawl or a resumed run from overw
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from acg2vec import __version__
@@ -131,7 +130,7 @@ def run_settings(
         settings["JOBDIR"] = job_dir(workspace, source)
     if http_cache:
         settings["HTTPCACHE_ENABLED"] = True
-        settings["HTTPCACHE_DIR"] = str(Path(workspace.root, "cache", "http", source))
+        settings["HTTPCACHE_DIR"] = workspace.cache(f"http/{source}")
     if not throttle:
         settings.update(
             AUTOTHROTTLE_ENABLED=False,
@@ -144,4 +143,4 @@ def run_settings(
 
 def job_dir(workspace: Workspace, source: str) -> str:
     """Scrapy's JOBDIR for a source: the pending requests and spider state of an unfinished crawl."""
-    return str(Path(workspace.root, "jobs", source))
+    return workspace.jobs(source)
