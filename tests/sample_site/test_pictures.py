@@ -1,32 +1,26 @@
-"""benchmarks/image_quality.py's generated world: tags are what the picture shows, characters are fixed
-attribute combinations, the label noise is booru-like, frequencies are long-tailed, and the pictures render."""
+"""The picture world: tags are what the picture shows, characters are fixed attribute combinations, the label
+noise is booru-like and frequencies are long-tailed."""
 
 from __future__ import annotations
 
-import io
 from collections import Counter
 
 import pytest
 
-from tests.benchmarks.scripts import load_script
+from acg2vec.sample_site.pictures import make_picture, make_world
 
 
 @pytest.fixture(scope="module")
-def bench():
-    return load_script("image_quality")
+def pictures():
+    world = make_world(0)
+    return world, [make_picture(i + 1, 0, world) for i in range(3000)]
 
 
-@pytest.fixture(scope="module")
-def pictures(bench):
-    world = bench.make_world(0)
-    return world, [bench.make_picture(i + 1, 0, world) for i in range(3000)]
-
-
-def test_a_post_is_the_same_for_the_same_id_and_seed(bench):
-    world = bench.make_world(0)
-    a, b = bench.make_picture(7, 0, world), bench.make_picture(7, 0, world)
+def test_a_post_is_the_same_for_the_same_id_and_seed():
+    world = make_world(0)
+    a, b = make_picture(7, 0, world), make_picture(7, 0, world)
     assert a.labels == b.labels and a.visible == b.visible and a.seed == b.seed
-    assert bench.make_picture(7, 1, world).seed != a.seed
+    assert make_picture(7, 1, world).seed != a.seed
 
 
 def test_character_tags_are_their_designs_attributes(pictures):
@@ -71,13 +65,3 @@ def test_tag_frequencies_are_long_tailed(pictures):
     median = counts[len(counts) // 2]
     assert counts[0] > 5 * median  # the head is far above the median tag ...
     assert median > 4 * counts[-1]  # ... and the tail far below it
-
-
-def test_pictures_render_as_jpeg_of_the_asked_size(bench, pictures):
-    from PIL import Image
-
-    world, posts = pictures
-    data = bench.render(posts[0], world, 64)
-    image = Image.open(io.BytesIO(data))
-    assert image.format == "JPEG" and image.size == (64, 64)
-    assert len(set(image.convert("RGB").getdata())) > 20  # a drawing, not a flat field
