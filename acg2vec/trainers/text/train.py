@@ -22,8 +22,14 @@ from typing import Any
 
 from acg2vec.deadletter import DeadLetters, dead_letter_path
 from acg2vec.errors import UserError
-from acg2vec.trainers.text.base_model import load_base_model
-from acg2vec.trainers.text.configs import LOSSES, SAMPLING, TextTrainConfig, resolved_learning_rate
+from acg2vec.trainers.text.base_model import base_model_folder, is_scratch, load_base_model
+from acg2vec.trainers.text.configs import (
+    LOSSES,
+    SAMPLING,
+    TextTrainConfig,
+    resolved_base_cache_dir,
+    resolved_learning_rate,
+)
 from acg2vec.trainers.text.evaluators import build_eval_sets, evaluate_model, make_evaluator, tidy_metrics
 from acg2vec.trainers.text.export import export_model
 from acg2vec.trainers.text.lexical_baseline import lexical_baseline_metrics
@@ -142,14 +148,16 @@ def train_text_model(config: TextTrainConfig) -> TrainResult:
         dataloader_num_workers=0,
     )
 
-    # 3. Model: the checkpoint being resumed, the given base model, or a small one built from scratch.
+    # 3. Model: the checkpoint being resumed, the given base model (multilingual-e5-small by default, imported
+    # into the workspace cache on first use), or a small one built from scratch.
+    base_cache = resolved_base_cache_dir(config)
     if resume_from:
         model = load_encoder(resume_from, device="cpu" if args.use_cpu else None)
     else:
-        # The first process trains the tokenizer; the others load its files, so every process has the same vocabulary.
+        # The first process trains the tokenizer or imports the base model; the others load its files.
         with args.main_process_first(desc="building the base model"):
             scratch = checkpoints / SCRATCH_BASE
-            if not config.base_model and (scratch / "modules.json").exists():
+            if is_scratch(config.base_model) and (scratch / "modules.json").exists():
                 model = load_encoder(scratch, device="cpu" if args.use_cpu else None)
             else:
                 model = load_base_model(
@@ -158,12 +166,25 @@ def train_text_model(config: TextTrainConfig) -> TrainResult:
                     scratch_dir=scratch / "transformer",
                     small=config.small,
                     device="cpu" if args.use_cpu else None,
+                    cache_dir=base_cache,
                 )
-                if not config.base_model and is_main_process():
+                if is_scratch(config.base_model) and is_main_process():
                     model.save(str(scratch))
+    if not is_scratch(config.base_model):
+        folder = base_model_folder(config.base_model, cache_dir=base_cache)
+        config.base_model_dir = str(folder) if folder else ""  # the zero-shot model eval texts reports
+    # A model with a default prompt (E5's "query: ") is trained on prompted texts, as it is used.
+    prompt = model.prompts.get(model.default_prompt_name or "", "")
+    if prompt:
+        args.prompts = prompt
+        log.info("Training with the model's default prompt %r on every text", prompt)
 
     # 4. Loss.
-    guide = load_base_model(config.guide_model, corpus_texts=[], scratch_dir=output) if config.guide_model else None
+    guide = (
+        load_base_model(config.guide_model, corpus_texts=[], scratch_dir=output, cache_dir=base_cache)
+        if config.guide_model
+        else None
+    )
     loss = make_loss(
         config.loss, model, mini_batch_size=config.mini_batch_size, guide=guide, matryoshka_dims=config.matryoshka_dims
     )

