@@ -49,13 +49,14 @@ def index_images(
 ) -> None:
     """Embed every post of acg_illustrations and write index/images/ (FAISS index, ids, posts, thumbnails)."""
     from acg2vec.serving import indexing
-    from acg2vec.serving.models import EMBEDDER_PREFERENCE, find_image_model
+    from acg2vec.serving.models import find_image_model
+    from acg2vec.trainers.image.predict import EMBEDDER_PREFERENCE
 
     ws = workspace()
     model_path = str(model) if model else find_image_model(ws.models(), EMBEDDER_PREFERENCE)
     if not model_path:
         raise UserError(f"no image model under {ws.models()}; train one with `acg2vec train deepix` or pass --model.")
-    out = indexing.index_dir(ws.root, indexing.IMAGES)
+    out = ws.index(indexing.IMAGES)
     meta = indexing.build_image_index(
         dataset_dir=str(dataset) if dataset else os.path.join(ws.datasets(), "acg_illustrations"),
         model_path=model_path,
@@ -88,7 +89,7 @@ def index_texts(
 
     ws = workspace()
     model_path = str(model) if model else ws.models("acgvoc2vec")
-    out = indexing.index_dir(ws.root, indexing.WORKS)
+    out = ws.index(indexing.WORKS)
     meta = indexing.build_works_index(
         datasets_root=ws.datasets(), model_path=model_path, out_dir=out, memory_budget=int(memory_budget_gib * GIB)
     )
@@ -96,5 +97,5 @@ def index_texts(
     tags = build_tags(ServeConfig(workdir=ws.root, tagger=str(tagger) if tagger else None))
     typer.echo(
         f"indexed {meta['count']} titles of {meta['works']} works ({meta['factory']}) in {out}{extra}; "
-        f"{tags} tags for autocomplete in {indexing.index_dir(ws.root, indexing.TAGS)}"
+        f"{tags} tags for autocomplete in {ws.index(indexing.TAGS)}"
     )

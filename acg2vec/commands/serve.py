@@ -89,6 +89,6 @@ def serve(
     if build:
         built = build_missing(config)
         if built:
-            typer.echo(f"built the {', '.join(built)} index(es) under {ws.root}/index/", err=True)
+            typer.echo(f"built the {', '.join(built)} index(es) under {ws.index()}", err=True)
     typer.echo(f"acg2vec serving on http://{host}:{port}/ (API docs at /docs)", err=True)
     uvicorn.run(create_app(config), host=host, port=port, log_level="warning", access_log=False)

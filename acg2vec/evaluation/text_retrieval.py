@@ -31,7 +31,7 @@ from acg2vec.datasets.acg_text_pairs.schema import (
 from acg2vec.deadletter import DeadLetters, dead_letter_path
 from acg2vec.errors import UserError
 from acg2vec.evaluation.report import Section, Table
-from acg2vec.evaluation.text_search import TextSearcher
+from acg2vec.evaluation.text_search import FUSION, TextSearcher
 from acg2vec.indexes.faiss_index import exact_search
 from acg2vec.trainers.text.lexical_baseline import CharNgramTfidf, LexicalConfig
 from acg2vec.trainers.text.normalize import normalize_text
@@ -57,7 +57,7 @@ class TextRetrievalConfig:
     max_queries_per_type: int = 2000
     batch_size: int = 64
     scorers: tuple[str, ...] = ("dense", "lexical", "hybrid")  # TextSearcher scorers run for the model
-    fusion: str = "weighted"  # the hybrid scorer's fusion: weighted (measured better) or rrf
+    fusion: str = FUSION  # the hybrid scorer's fusion (text_search.FUSION, the measured better one) or another
 
 
 @dataclass(slots=True)
@@ -180,7 +180,7 @@ def evaluate_ranker(ranker: Callable[[Task, int], np.ndarray], tasks: list[Task]
 
 
 def searcher_rankers(
-    model, fit_texts: list[str], scorers: tuple[str, ...], *, fusion: str = "weighted", batch_size: int = 64
+    model, fit_texts: list[str], scorers: tuple[str, ...], *, fusion: str = FUSION, batch_size: int = 64
 ) -> dict[str, Callable[[Task, int], np.ndarray]]:
     """One ranker per scorer of a TextSearcher over each task's candidates (one searcher, one encoding, per task)."""
     lexical = CharNgramTfidf().fit(fit_texts)  # one IDF for every task, as the trainer's baseline fits it

@@ -1,16 +1,20 @@
 """Search a list of texts (titles, names, tags) with a dense encoder, a lexical index, or both fused.
 
+The one text search of acg2vec: ``acg2vec eval texts`` ranks with it and ``acg2vec serve``'s work search fuses
+with :meth:`TextSearcher.fuse`, so ``hybrid`` means the same ranking in the benchmark and on the server.
+
 Scorers:
 
 - ``dense``: cosine of acgvoc2vec embeddings (the encoder, a SentenceTransformer, or ``embeddings`` given for the
   texts plus ``query_embeddings`` at search time).
 - ``lexical``: cosine of script-normalised character 1-3-gram TF-IDF (:class:`CharNgramTfidf`), fitted on the
   searched texts unless given ``fit_texts`` or a fitted ``lexical`` index.
-- ``hybrid``: weighted score fusion, ``weight * dense + (1 - weight) * lexical`` on the two cosines (default
-  weight 0.5); or, with ``fusion="rrf"``, reciprocal-rank fusion ``sum 1 / (rrf_k + rank)`` over each scorer's top
-  ``candidates``. Measured on the real zh / ja title dev set (``benchmarks/text_quality.py``, docs/benchmarks.md):
-  the weighted fusion beat both scorers (ja -> zh acc@1 0.718 against 0.662 dense and 0.599 lexical with the default
-  recipe), while RRF stayed near the dense scorer (0.670): ranks throw away how much surer one scorer is than the other.
+- ``hybrid``: :func:`fuse` of the two score matrices. :data:`FUSION` (weighted) is the default:
+  ``WEIGHT * dense + (1 - WEIGHT) * lexical`` on the two cosines. ``fusion="rrf"`` gives reciprocal-rank fusion,
+  ``sum 1 / (RRF_K + rank)`` over each scorer's top :data:`CANDIDATES`. The default is the one the real zh / ja
+  title benchmark picks (``benchmarks/text_quality.py``, figures in docs/benchmarks.md): the weighted fusion beats
+  both scorers there while RRF stays near the dense scorer, since ranks throw away how much surer one scorer is
+  than the other.
 
 Both scorers see the same strings: queries and texts are script-normalised once here (the transform is
 idempotent, so an acgvoc2vec encoder that normalises again inside gets the same input).
@@ -36,6 +40,10 @@ if TYPE_CHECKING:
 
 SCORERS = ("dense", "lexical", "hybrid")
 FUSIONS = ("rrf", "weighted")
+FUSION = "weighted"  # the hybrid scorer's fusion wherever acg2vec ranks texts (eval, serve)
+WEIGHT = 0.5  # weighted fusion: the dense score's share
+RRF_K = 60  # reciprocal-rank fusion: 1 / (RRF_K + rank)
+CANDIDATES = 100  # reciprocal-rank fusion: the top rows of each scorer that get a rank
 _CELLS_PER_CHUNK = 1 << 24  # queries x texts scored at once: 64 MiB of float32
 
 
@@ -52,10 +60,10 @@ class TextSearcher:
         normalization: str = NORMALIZATION,
         fit_texts: Sequence[str] | None = None,
         lexical: CharNgramTfidf | None = None,
-        fusion: str = "weighted",
-        weight: float = 0.5,
-        rrf_k: int = 60,
-        candidates: int = 100,
+        fusion: str = FUSION,
+        weight: float = WEIGHT,
+        rrf_k: int = RRF_K,
+        candidates: int = CANDIDATES,
         batch_size: int = 64,
     ) -> None:
         _check(scorer, SCORERS, "scorer")
@@ -120,10 +128,11 @@ class TextSearcher:
         return self.fuse(dense, lexical)
 
     def fuse(self, dense: np.ndarray, lexical: np.ndarray) -> np.ndarray:
-        """Hybrid scores from the two score matrices, by this searcher's fusion."""
-        if self.fusion == "weighted":
-            return self.weight * dense + (1.0 - self.weight) * lexical
-        return rrf_scores([dense, lexical], k=self.rrf_k, candidates=self.candidates)
+        """Hybrid scores from the two score matrices (queries x texts, or x the same candidate rows of both),
+        by this searcher's fusion."""
+        return fuse(
+            dense, lexical, fusion=self.fusion, weight=self.weight, rrf_k=self.rrf_k, candidates=self.candidates
+        )
 
     def search(
         self,
@@ -149,6 +158,22 @@ class TextSearcher:
         return out
 
 
+def fuse(
+    dense: np.ndarray,
+    lexical: np.ndarray,
+    *,
+    fusion: str = FUSION,
+    weight: float = WEIGHT,
+    rrf_k: int = RRF_K,
+    candidates: int = CANDIDATES,
+) -> np.ndarray:
+    """The hybrid score matrix of a dense and a lexical score matrix of the same shape (higher is better)."""
+    _check(fusion, FUSIONS, "fusion")
+    if fusion == "weighted":
+        return weight * dense + (1.0 - weight) * lexical
+    return rrf_scores([dense, lexical], k=rrf_k, candidates=candidates)
+
+
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` highest scores, best first, ties broken by the lower index."""
     k = min(k, scores.shape[-1])
@@ -156,7 +181,7 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return part[np.lexsort((part, -scores[part]))]
 
 
-def rrf_scores(score_matrices: list[np.ndarray], *, k: int = 60, candidates: int = 100) -> np.ndarray:
+def rrf_scores(score_matrices: list[np.ndarray], *, k: int = RRF_K, candidates: int = CANDIDATES) -> np.ndarray:
     """Reciprocal-rank fusion: each matrix adds ``1 / (k + rank)`` (rank from 1) to its top ``candidates`` per row."""
     fused = np.zeros_like(score_matrices[0], dtype=np.float32)
     rows = np.arange(fused.shape[0])[:, None]

@@ -40,10 +40,6 @@ TAGS_FILE = "tags.parquet"
 LANGS = ("ja", "zh", "en")
 
 
-def index_dir(workdir: str, name: str) -> str:
-    return os.path.join(workdir, "index", name)
-
-
 def fingerprint(model_path: str) -> str:
     """Name and modification time of a model folder: an index built with another model is stale."""
     try:
@@ -132,7 +128,7 @@ def build_image_index(
 
     from acg2vec.evaluation.image_data import resolve_dataset_dir
     from acg2vec.logs import progress_task
-    from acg2vec.serving.models import load_image_model
+    from acg2vec.trainers.image.image_model import load_image_model
 
     folder = resolve_dataset_dir(dataset_dir)
     builder = tfds.builder_from_directory(folder)

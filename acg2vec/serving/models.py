@@ -1,5 +1,5 @@
-"""The served models, loaded once: image models through ``load_image_model`` (acg2vec exports, DeepDanbooru
-projects, WD ONNX taggers, illustration2vec exports) and the acgvoc2vec sentence-transformers encoder."""
+"""The served models: where ``serve`` finds its image models (loaded by
+:func:`acg2vec.trainers.image.image_model.load_image_model`), and the acgvoc2vec sentence-transformers encoder."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ import numpy as np
 
 from acg2vec.errors import UserError
 from acg2vec.trainers.image import predict
+from acg2vec.trainers.text.normalize import NORMALIZATION, normalizer
 
 log = logging.getLogger(__name__)
 
-# Model folders under <workdir>/models tried in order when none is named: the same as predict and embed.
-TAGGER_PREFERENCE = predict.TAGGER_PREFERENCE
-EMBEDDER_PREFERENCE = predict.EMBEDDER_PREFERENCE
+# Model folders under <workdir>/models tried in order when none is named; taggers and embedders are found as
+# predict and embed find them (predict.TAGGER_PREFERENCE, predict.EMBEDDER_PREFERENCE).
 RATER_PREFERENCE = ("deepix",)
 TEXT_MODEL = "acgvoc2vec"
 
@@ -26,12 +26,6 @@ def find_image_model(models_dir: str, preference: tuple[str, ...]) -> str | None
     """The first folder of ``preference`` under ``models_dir`` that holds an image model in a known layout."""
     found = predict.image_models(models_dir, preference)
     return found[0] if found else None
-
-
-def load_image_model(path: str):
-    from acg2vec.trainers.image.image_model import load_image_model as load
-
-    return load(path)
 
 
 def is_sentence_transformer(path: str) -> bool:
@@ -50,7 +44,11 @@ class Encoded:
 
 
 class TextModel:
-    """An acgvoc2vec (sentence-transformers) folder: unit vectors of texts, cut at the model's token length."""
+    """An acgvoc2vec (sentence-transformers) folder: unit vectors of texts, cut at the model's token length.
+
+    Texts are script-normalised first, as ``eval texts``' :class:`~acg2vec.evaluation.text_search.TextSearcher`
+    does (idempotent, so an acgvoc2vec folder that normalises again inside sees the same input): the served
+    vectors are the evaluated ones, for any sentence-transformers folder."""
 
     def __init__(self, path: str) -> None:
         if not is_sentence_transformer(path):
@@ -59,6 +57,7 @@ class TextModel:
         # without trust_remote_code, and plain sentence-transformers folders the ordinary way.
         from acg2vec.trainers.text.input_module import load_encoder
 
+        self._normalize = normalizer(NORMALIZATION)
         self.path = path
         self.name = Path(path).name
         self.model = load_encoder(path, device="cpu")
@@ -66,13 +65,18 @@ class TextModel:
         dim_of = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dim = int(dim_of())
 
-    def truncated(self, texts: list[str]) -> list[bool]:
-        """Which texts have more tokens than the model reads (the tokenizer keeps the first ``max_tokens``)."""
-        lengths = self.model.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
-        return [len(ids) > self.max_tokens for ids in lengths]
-
     def encode(self, texts: list[str], *, batch_size: int = 64) -> Encoded:
+        normalized = [self._normalize(t) for t in texts]
         vectors = self.model.encode(
-            texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+            normalized,
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
         ).astype(np.float32)
-        return Encoded(vectors, self.truncated(texts), self.max_tokens)
+        return Encoded(vectors, self._cut(normalized), self.max_tokens)
+
+    def _cut(self, normalized: list[str]) -> list[bool]:
+        """Which texts have more tokens than the model reads (the tokenizer keeps the first ``max_tokens``)."""
+        lengths = self.model.tokenizer(normalized, add_special_tokens=True, truncation=False)["input_ids"]
+        return [len(ids) > self.max_tokens for ids in lengths]

@@ -15,20 +15,14 @@ from acg2vec.errors import UserError
 from acg2vec.serving import indexing
 from acg2vec.serving.batching import MicroBatcher
 from acg2vec.serving.catalog import Posts, Tags, Works
-from acg2vec.serving.models import (
-    EMBEDDER_PREFERENCE,
-    RATER_PREFERENCE,
-    TAGGER_PREFERENCE,
-    TEXT_MODEL,
-    TextModel,
-    find_image_model,
-    is_sentence_transformer,
-    load_image_model,
-)
+from acg2vec.serving.models import RATER_PREFERENCE, TEXT_MODEL, TextModel, find_image_model, is_sentence_transformer
 from acg2vec.serving.stores import VectorStore, open_store
 from acg2vec.serving.threads import WAIT_POLICY
 from acg2vec.serving.uploads import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from acg2vec.serving.work_search import WorkSearch
+from acg2vec.trainers.image.image_model import load_image_model
+from acg2vec.trainers.image.predict import EMBEDDER_PREFERENCE, TAGGER_PREFERENCE
+from acg2vec.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +47,14 @@ class ServeConfig:
     max_k: int = 100
     max_texts: int = 64
     api_key: str | None = None
-    build_missing: bool = True
+
+    @property
+    def workspace(self) -> Workspace:
+        return Workspace.at(self.workdir)
 
     @property
     def models(self) -> str:
-        return self.models_dir or os.path.join(self.workdir, "models")
+        return self.models_dir or self.workspace.models()
 
     def tagger_path(self) -> str | None:
         return self.tagger or find_image_model(self.models, TAGGER_PREFERENCE)
@@ -73,25 +70,20 @@ class ServeConfig:
 def build_missing(config: ServeConfig) -> list[str]:
     """Build every index folder that is missing or was built with another model; returns what was built."""
     built = []
-    datasets = os.path.join(config.workdir, "datasets")
-    images_dir = indexing.index_dir(config.workdir, indexing.IMAGES)
+    ws = config.workspace
+    images_dir = ws.index(indexing.IMAGES)
     embedder = config.embedder_path()
-    image_data = os.path.join(datasets, "acg_illustrations")
+    image_data = os.path.join(ws.datasets(), "acg_illustrations")
     if embedder and os.path.isdir(image_data) and not indexing.is_current(images_dir, embedder):
-        indexing.build_image_index(
-            dataset_dir=image_data,
-            model_path=embedder,
-            out_dir=images_dir,
-            raw_root=os.path.join(config.workdir, "raw"),
-        )
+        indexing.build_image_index(dataset_dir=image_data, model_path=embedder, out_dir=images_dir, raw_root=ws.raw())
         built.append(indexing.IMAGES)
-    works_dir = indexing.index_dir(config.workdir, indexing.WORKS)
+    works_dir = ws.index(indexing.WORKS)
     text = config.text_path()
-    has_pairs = os.path.isdir(os.path.join(datasets, "parquet"))
+    has_pairs = os.path.isdir(os.path.join(ws.datasets(), "parquet"))
     if text and has_pairs and not indexing.is_current(works_dir, text):
-        indexing.build_works_index(datasets_root=datasets, model_path=text, out_dir=works_dir)
+        indexing.build_works_index(datasets_root=ws.datasets(), model_path=text, out_dir=works_dir)
         built.append(indexing.WORKS)
-    tags_dir = indexing.index_dir(config.workdir, indexing.TAGS)
+    tags_dir = ws.index(indexing.TAGS)
     tagger = config.tagger_path()
     if (tagger or has_pairs) and not indexing.is_current(tags_dir, tagger):
         build_tags(config)
@@ -100,7 +92,8 @@ def build_missing(config: ServeConfig) -> list[str]:
 
 
 def build_tags(config: ServeConfig, *, tagger=None) -> int:
-    datasets = os.path.join(config.workdir, "datasets")
+    """Write ``index/tags/``: the tagger's vocabulary (``tagger``, else the config's) and the corpus's tags."""
+    datasets = config.workspace.datasets()
     path = config.tagger_path()
     if tagger is None and path:
         tagger = load_image_model(path)
@@ -111,7 +104,7 @@ def build_tags(config: ServeConfig, *, tagger=None) -> int:
         except UserError:
             works = None
     return indexing.build_tags_table(
-        out_dir=indexing.index_dir(config.workdir, indexing.TAGS), tagger=tagger, datasets_root=datasets, works=works
+        out_dir=config.workspace.index(indexing.TAGS), tagger=tagger, datasets_root=datasets, works=works
     )
 
 
@@ -241,7 +234,7 @@ def load_services(config: ServeConfig, *, milvus_client=None) -> Services:
         services.embedder = services.tagger if same else load_image_model(path)
     else:
         services.missing.append(f"no image embedder under {config.models}, so /v1/illust2vec and /v1/similar are off.")
-    images_dir = indexing.index_dir(config.workdir, indexing.IMAGES)
+    images_dir = config.workspace.index(indexing.IMAGES)
     if os.path.isfile(os.path.join(images_dir, "meta.json")):
         services.image_store = open_store(images_dir, backend=config.vectors, **store_kwargs)
         services.posts = Posts(images_dir)
@@ -252,14 +245,14 @@ def load_services(config: ServeConfig, *, milvus_client=None) -> Services:
         services.text = TextModel(path)
     else:
         services.missing.append(f"no acgvoc2vec model under {config.models}, so /v1/text and /v1/works are off.")
-    works_dir = indexing.index_dir(config.workdir, indexing.WORKS)
+    works_dir = config.workspace.index(indexing.WORKS)
     if os.path.isfile(os.path.join(works_dir, "meta.json")):
         services.work_store = open_store(works_dir, backend=config.vectors, **store_kwargs)
         services.works = Works(works_dir)
         services.work_search = WorkSearch(services.work_store, services.works)
     else:
         services.missing.append(f"no work index at {works_dir}; run `acg2vec index texts`.")
-    tags_dir = indexing.index_dir(config.workdir, indexing.TAGS)
+    tags_dir = config.workspace.index(indexing.TAGS)
     if os.path.isfile(os.path.join(tags_dir, indexing.TAGS_FILE)):
         services.tags = Tags.load(tags_dir)
     else:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from acg2vec.errors import UserError
-from acg2vec.evaluation.text_search import TextSearcher, rrf_scores, top_k
+from acg2vec.evaluation.text_search import FUSION, TextSearcher, fuse, rrf_scores, top_k
 
 TITLES = ["鋼の錬金術師", "涼宮ハルヒの憂鬱", "机动战士高达", "轻音少女", "Magic Knight Rayearth"]
 # What each normalised text is about, as a one-hot work id: the fake encoder's whole knowledge.
@@ -117,3 +117,18 @@ def test_top_k_and_rrf_helpers():
     # ranks (1, 2, -) and (-, 2, 1): 1/2, 1/3 + 1/3, 1/2
     np.testing.assert_allclose(fused, [[1 / 2, 2 / 3, 1 / 2]], rtol=1e-6)
     assert TextSearcher(TITLES, scorer="lexical").search(["x"], k=0) == [[]]
+
+
+@pytest.mark.unit
+def test_one_fusion_function_for_the_searcher_and_for_candidate_columns():
+    searcher = TextSearcher(TITLES, encoder=OneHotEncoder())
+    assert searcher.fusion == FUSION == "weighted"
+    queries = ["凉宫春日的忧郁", "机动战士ガンダム"]
+    dense, lexical = searcher.scores(queries, scorer="dense"), searcher.scores(queries, scorer="lexical")
+    np.testing.assert_allclose(searcher.fuse(dense, lexical), fuse(dense, lexical), rtol=1e-6)
+    np.testing.assert_allclose(searcher.scores(queries), fuse(dense, lexical), rtol=1e-6)
+    # The server fuses the scores of its candidate rows: weighted fusion is per row, so a column subset agrees.
+    rows = np.array([0, 1, 2])
+    np.testing.assert_allclose(fuse(dense[:, rows], lexical[:, rows]), fuse(dense, lexical)[:, rows], rtol=1e-6)
+    with pytest.raises(UserError, match="fusion"):
+        fuse(dense, lexical, fusion="max")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from acg2vec.serving.services import WorkQuery
-from tests.serving.fakes import backend_services, milvus_client, served_workdir  # noqa: F401 -- fixtures
+from tests.serving.fakes import WORKS, backend_services, milvus_client, served_workdir  # noqa: F401 -- fixtures
 
 pytestmark = pytest.mark.integration
 
@@ -41,3 +41,58 @@ def test_texts_and_work_searches_share_one_encoder_call(backend_services):  # no
     assert not cut and np.allclose(vector, encode(["鋼の錬金術師"]).vectors[0], atol=1e-5)
     assert works == services.work_search.search("鋼の錬金術師", vector, k=3, scorer="lexical")
     assert works[0]["titles"]["en"] == "Fullmetal Alchemist"
+
+
+# -- the served ranking is the evaluated one ------------------------------------------------------------------
+
+PARITY_QUERIES = [
+    *(title for work in WORKS for title in work[1:]),
+    "ハガレン",
+    "钢之炼金",
+    "ハルヒ",
+    "Alchemist",
+    "魔法",
+    "no such work at all",
+]
+
+
+def evaluated_works(services, scorer: str, queries: list[str]) -> list[list[tuple[str, str]]]:
+    """``eval texts``' ranking of the served title rows (its rankers, model and scorer), grouped into works as the
+    server groups them: (entity id, matched title) of each work's best row, best first."""
+    from acg2vec.evaluation.text_retrieval import Task, searcher_rankers
+    from acg2vec.trainers.text.input_module import load_encoder
+
+    works, titles = services.works, services.works.text_of_row
+    model = load_encoder(services.text.path, device="cpu")
+    ranker = searcher_rankers(model, titles, (scorer,))[scorer]  # the lexical index fitted on the searched titles
+    ranked = ranker(Task("works", queries, titles), len(titles))
+    out = []
+    for rows in ranked:
+        seen: dict[int, str] = {}
+        for row in rows.tolist():
+            seen.setdefault(int(works.work_of_row[row]), titles[row])
+        out.append([(works.works[w]["entity_id"], title) for w, title in seen.items()])
+    return out
+
+
+@pytest.mark.parametrize("scorer", ["dense", "lexical", "hybrid"])
+def test_a_served_work_search_ranks_as_eval_texts_does(backend_services, scorer):  # noqa: F811
+    from fastapi.testclient import TestClient
+
+    from acg2vec.evaluation.text_search import TextSearcher
+    from acg2vec.serving.app import create_app
+
+    services = backend_services
+    k = len(services.works)
+    expected = evaluated_works(services, scorer, PARITY_QUERIES)
+    # The lexical scorer answers only works sharing an n-gram with the query (score > 0); eval ranks every row.
+    lexical = TextSearcher(services.works.text_of_row, scorer="lexical").scores(PARITY_QUERIES)
+    with TestClient(create_app(services.config, services=services)) as client:
+        for query, want, scores in zip(PARITY_QUERIES, expected, lexical, strict=True):
+            answer = client.get("/v1/works/search", params={"q": query, "k": k, "scorer": scorer}).json()
+            got = [(work["entity_id"], work["matched"]) for work in answer["results"]]
+            if scorer == "lexical":
+                matching = {int(services.works.work_of_row[row]) for row in np.flatnonzero(scores > 0)}
+                want = want[: len(matching)]
+            assert got == want, (query, answer)
+    assert services.work_search.searcher.fusion == "weighted"  # the measured default of text_search.FUSION
