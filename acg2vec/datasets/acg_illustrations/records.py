@@ -136,6 +136,16 @@ class ImageBuildConfig:
     max_pixels: int = 64_000_000
     jpeg_quality: int = 95
 
+    @classmethod
+    def demo(cls) -> ImageBuildConfig:
+        """The rules ``acg2vec demo`` builds with, sized for the sample site's posts (6-40 general tags each,
+        ids 1..posts): a modulus of 10 gives 8 / 1 / 1 tenths; a tag needs 5 images."""
+        return cls(
+            filters=PostFilters(min_general_tags=6),
+            splits=SplitRules(ranges={"train": (0, 8), "validation": (8, 9), "test": (9, 10)}, modulus=10),
+            vocabulary=VocabularyRules(min_images=5),
+        )
+
     @property
     def image_rules(self) -> ImageRules:
         return ImageRules(

@@ -93,4 +93,66 @@ def sample_deepix_tiny() -> TrainConfig:
     )
 
 
-CONFIGS = {fn.__name__: fn for fn in (alt_i2v_224, deepdanbooru_v3_512, deepix_512, sample_tiny, sample_deepix_tiny)}
+def deepdanbooru_224() -> TrainConfig:
+    """What ``acg2vec train tagger`` starts from without --config: DeepDanbooru on the default build (224 px).
+
+    Command: ``acg2vec train tagger`` (``--arch alt_i2v`` for alt-i2v on the same data).
+    """
+    return TrainConfig(model="deepdanbooru", dataset="acg_illustrations/224")
+
+
+def deepix_224() -> TrainConfig:
+    """What ``acg2vec train deepix`` starts from without --config: deepix on the default build (224 px).
+
+    Command: ``acg2vec train deepix``
+    """
+    return TrainConfig(model="deepix", dataset="acg_illustrations/224")
+
+
+def demo_tagger() -> TrainConfig:
+    """sample_tiny as ``acg2vec demo`` trains it: batch 32 and a fixed 8 epochs (no early stopping), seeded.
+
+    Command: ``acg2vec train tagger --config demo_tagger`` (after ``acg2vec demo --until build``).
+    Expected: the demo's tagger row (docs/benchmarks.md).
+    """
+    config = sample_tiny()
+    config.batch_size = 32
+    config.patience = config.epochs  # early stopping needs a few epochs of patience; the demo trains a fixed budget
+    config.deterministic = True
+    return config
+
+
+def demo_deepix() -> TrainConfig:
+    """deepix as ``acg2vec demo`` trains it: from the demo's trained tagger cut at its last activation.
+
+    Command: ``acg2vec train deepix --config demo_deepix --init-from <workdir>/models/deepdanbooru/model.keras``
+    Expected: tag-head figures level with the tagger's, above the baseline, in a minute on 2 CPU cores.
+
+    The demo's tagger (demo_tagger: resnet v3 at depth 0.05, one block per stage) is cut at ``activation_36``,
+    its last activation, the features its own tag head reads, so the deepix heads start from everything the
+    tagger learned (an earlier 4x4 map left deepix level with the tag-frequency baseline). The encoder learns
+    slowly (1e-5) while the heads learn fast (1e-2), as in the original recipe.
+    """
+    config = sample_deepix_tiny()
+    config.batch_size = 32
+    config.epochs = 3
+    config.patience = config.epochs
+    config.deterministic = True
+    config.model_options = {"encoder_layer": "activation_36", "head_filters": 32}
+    return config
+
+
+CONFIGS = {
+    fn.__name__: fn
+    for fn in (
+        alt_i2v_224,
+        deepdanbooru_v3_512,
+        deepix_512,
+        sample_tiny,
+        sample_deepix_tiny,
+        deepdanbooru_224,
+        deepix_224,
+        demo_tagger,
+        demo_deepix,
+    )
+}

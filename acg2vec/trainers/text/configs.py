@@ -164,7 +164,31 @@ def tiny_for_tests() -> TextTrainConfig:
 # budget). They move to scratch_recipe, or to the E5 recipe, when their runs are re-measured.
 default_recipe = scratch_recipe
 
-RECIPES = {"default": e5_recipe, "scratch": scratch_recipe, "original": original_recipe, "tiny": tiny_for_tests}
+
+def demo_recipe() -> TextTrainConfig:
+    """The from-scratch recipe at the size ``acg2vec demo`` trains in its minutes on a CPU.
+
+    ``acg2vec train text --config demo`` (after ``acg2vec demo --until build``). Script normalisation and the
+    symmetric loss as in the scratch recipe; the small BERT of :class:`SmallModelConfig` (128 wide), 4 epochs at
+    lr 1e-3, batch 32, evaluated every 50 steps. Expected: the demo's text row (docs/benchmarks.md).
+    """
+    config = scratch_recipe()
+    config.small = SmallModelConfig()
+    config.batch_size = 32
+    config.epochs = 4
+    config.learning_rate = 1e-3
+    config.eval_steps = 50
+    config.save_steps = 50
+    return config
+
+
+RECIPES = {
+    "default": e5_recipe,
+    "scratch": scratch_recipe,
+    "original": original_recipe,
+    "tiny": tiny_for_tests,
+    "demo": demo_recipe,
+}
 
 
 def recipe(name: str) -> TextTrainConfig:
