@@ -199,7 +199,7 @@ def test_large_uploads_are_decoded_in_a_worker_thread_with_the_same_checks(clien
 def test_tag_selection_keeps_the_order_categories_cut_and_k():
     import numpy as np
 
-    from acg2vec.serving.app import select_tags
+    from acg2vec.serving.routes.images import select_tags
 
     probs = np.array([0.2, 0.9, 0.6, 0.9, 0.05], np.float32)
     categories = np.array(["general", "character", "general", "general", "copyright"], dtype=object)
