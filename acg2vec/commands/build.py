@@ -160,8 +160,8 @@ def parse_bounds(values: list[str] | None) -> dict[str, tuple[tuple[int, int], t
     One range bounds the positive side (the one that is usually long) and leaves the anchor at its side kind's
     default, so ``title_ja-summary=10:800`` means what it reads as: summaries of 10 to 800 characters.
     """
-    from acg2vec.datasets.acg_text_pairs.pair_extractors import PAIR_TYPES
     from acg2vec.datasets.acg_text_pairs.records import DEFAULT_SIDE_BOUNDS
+    from acg2vec.datasets.acg_text_pairs.schema import PAIR_TYPES
 
     bounds: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {}
     for value in values or []:

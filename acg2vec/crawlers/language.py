@@ -1,10 +1,18 @@
-"""The language of a piece of crawled text, from its script, for sources that do not say it.
+"""The language of a piece of text from its script: one rule set for the crawlers and the text-pair corpus.
 
 Bangumi's summaries are mostly Chinese but many are Japanese publisher blurbs; pixiv tag translations come in
 the language of whoever asked. Where the source does not say the language, the script does well enough for
 the languages these sites carry: kana means Japanese, Hangul Korean, Han characters alone Chinese, Latin
-letters alone English. Text that mixes kana and Han (a Chinese summary quoting a Japanese title, a Japanese
-blurb heavy with kanji) is judged by the share of kana among its CJK characters.
+letters alone English. Text that mixes kana and Han is Japanese (鋼の錬金術師, a Japanese blurb heavy with
+kanji) unless it is declared Chinese and its kana are a small share of its CJK characters.
+
+Where the item declares a language, or the site has a usual one (:func:`declared_lang`), it breaks the ties the
+script cannot decide: a kana-free Japanese title such as 銀魂 is Japanese when the item files it under ``ja``,
+romaji is Japanese when the item says ``ja-Latn``, and a Chinese text quoting a Japanese title stays Chinese.
+
+Character classes: kana are hiragana, katakana (with the combining sound marks) and half-width katakana,
+without the marks Chinese writes too (``・``, ``ー``, the spacing ``゛`` ``゜`` and their half-width forms);
+Han characters are the CJK unified ideographs with extensions A to H and the compatibility ideographs.
 """
 
 from __future__ import annotations
@@ -13,18 +21,39 @@ from __future__ import annotations
 JA_KANA_SHARE = 0.2
 
 # Marks shared by Chinese and Japanese text (the katakana middle dot and long-vowel mark separate and stretch
-# transliterated names in both), so they tell neither language.
-_SHARED_MARKS = frozenset("・ー゛゜")
+# transliterated names in both), so they tell neither language; with their half-width forms.
+_SHARED_MARKS = frozenset("・ー゛゜･ｰﾞﾟ")
+
+# Item language keys (Bangumi, MediaWiki, Jikan, pixiv spellings) -> ja / zh / en.
+DECLARED_LANGS: dict[str, str] = {
+    "ja": "ja",
+    "ja-latn": "ja",
+    "jp": "ja",
+    "zh": "zh",
+    "zh-hans": "zh",
+    "zh-hant": "zh",
+    "zh-cn": "zh",
+    "zh-tw": "zh",
+    "zh-hk": "zh",
+    "zh_tw": "zh",
+    "zh_cn": "zh",
+    "en": "en",
+}
 
 
 def _is_kana(ch: str) -> bool:
-    return ("\u3040" <= ch <= "\u30ff" or "\u31f0" <= ch <= "\u31ff" or "\uff66" <= ch <= "\uff9f") and (
+    return ("\u3041" <= ch <= "\u30ff" or "\u31f0" <= ch <= "\u31ff" or "\uff65" <= ch <= "\uff9f") and (
         ch not in _SHARED_MARKS
     )
 
 
 def _is_han(ch: str) -> bool:
-    return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" or "\uf900" <= ch <= "\ufaff"
+    return (
+        "\u4e00" <= ch <= "\u9fff"
+        or "\u3400" <= ch <= "\u4dbf"
+        or "\uf900" <= ch <= "\ufaff"
+        or "\U00020000" <= ch <= "\U000323af"
+    )
 
 
 def _is_hangul(ch: str) -> bool:
@@ -46,19 +75,32 @@ def script_counts(text: str) -> dict[str, int]:
     return counts
 
 
-def detect_language(text: str, *, chinese: str = "zh-Hans") -> str | None:
-    """``ja``, ``ko``, ``chinese`` (the caller's key for Chinese) or ``en`` from the script of ``text``;
-    None when it has no letters at all.
+def declared_lang(key: str | None) -> str | None:
+    """An item's language key (``ja``, ``zh-Hans``, ``ja-Latn``, pixiv's ``zh_tw`` ...) as ja / zh / en, or None."""
+    if not key:
+        return None
+    return DECLARED_LANGS.get(key.lower())
 
-    Kana makes text Japanese when kana are at least :data:`JA_KANA_SHARE` of its kana and Han characters
-    (or when it has no Han at all); Hangul makes it Korean when Hangul outnumbers kana and Han together.
+
+def detect_language(text: str, *, declared: str | None = None, chinese: str = "zh-Hans") -> str | None:
+    """``ja``, ``ko``, ``chinese`` (the caller's key for Chinese) or ``en`` from the script of ``text``;
+    None when it has no letters at all. ``declared``: the item's (or the site's usual) language key.
+
+    1. Hangul makes text Korean when Hangul outnumbers kana and Han together.
+    2. Kana make it Japanese, except in text declared Chinese whose kana are under :data:`JA_KANA_SHARE` of its
+       kana and Han characters (Chinese prose quoting a Japanese title).
+    3. Han characters without kana: Japanese when declared Japanese (銀魂, 攻殻機動隊), else Chinese.
+    4. Latin letters alone: Japanese when declared ``ja-Latn`` (romaji), else English.
     """
-    c = script_counts(text)
-    cjk = c["kana"] + c["han"]
-    if c["hangul"] and c["hangul"] >= cjk:
+    counts = script_counts(text)
+    cjk = counts["kana"] + counts["han"]
+    base = declared_lang(declared)
+    if counts["hangul"] and counts["hangul"] >= cjk:
         return "ko"
-    if cjk:
-        return "ja" if c["kana"] / cjk >= JA_KANA_SHARE else chinese
-    if c["latin"]:
-        return "en"
+    if counts["kana"]:
+        return chinese if base == "zh" and counts["kana"] / cjk < JA_KANA_SHARE else "ja"
+    if counts["han"]:
+        return "ja" if base == "ja" else chinese
+    if counts["latin"]:
+        return "ja" if declared is not None and declared.lower() == "ja-latn" else "en"
     return None

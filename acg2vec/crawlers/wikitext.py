@@ -366,3 +366,47 @@ def strip_trailing_note(name: str) -> str:
     """``忍者與殺手的同住日常（台灣角川）`` -> ``忍者與殺手的同住日常``: infobox name lists note who uses each name."""
     stripped = _TRAILING_NOTE.sub("", name).strip()
     return stripped or name.strip()
+
+
+# -- namespaces and disambiguation pages -----------------------------------------------------------------------
+
+# Namespace names every MediaWiki knows (lower case, spaces not underscores), with the talk namespaces.
+CANONICAL_NAMESPACES = frozenset(
+    {"media", "special", "talk", "user", "user talk", "project", "project talk", "file", "file talk", "image",
+     "mediawiki", "mediawiki talk", "template", "template talk", "help", "help talk", "category", "category talk",
+     "portal", "portal talk", "module", "module talk", "draft", "draft talk", "wikipedia"}
+)  # fmt: skip
+# Local namespace names of the wikis acg2vec reads (zh / ja Wikipedia, moegirl), for readers that do not know
+# which wiki a title came from (the text-pair build). A spider knows its wiki and passes only its own names.
+LOCAL_NAMESPACES = frozenset(
+    {"wp", "wt", "moegirl",
+     "讨论", "討論", "对话", "用户", "用戶", "使用者", "用户讨论", "用戶討論", "模板", "模板讨论", "模組", "模块", "帮助",
+     "幫助", "维基百科", "維基百科", "萌娘百科", "h萌娘", "分类", "分類", "文件", "檔案", "主题", "主題", "草稿",
+     "ノート", "利用者", "利用者‐会話", "利用者-会話", "ヘルプ", "プロジェクト", "ファイル", "画像", "カテゴリ", "テンプレート",
+     "ポータル"}
+)  # fmt: skip
+# Words that mark a disambiguation page in its title's qualifier or in a category name.
+DISAMBIGUATION_MARKS = ("disambiguation", "消歧义", "消歧義", "曖昧さ回避")
+
+
+def namespace_of(title: str) -> str:
+    """The namespace prefix of a page title as MediaWiki compares it (lower case, spaces), or "" for none."""
+    if ":" not in title:
+        return ""
+    return title.split(":", 1)[0].strip().replace("_", " ").lower()
+
+
+def is_article_title(title: str, local_namespaces: frozenset[str] | set[str] = LOCAL_NAMESPACES) -> bool:
+    """True unless the title's prefix is a namespace (canonical or one of ``local_namespaces``): talk, user,
+    template, help ... pages are not articles. ``Re:ゼロ`` and ``Steins;Gate`` are."""
+    prefix = namespace_of(title)
+    return not prefix or (prefix not in CANONICAL_NAMESPACES and prefix not in local_namespaces)
+
+
+def is_disambiguation_title(title: str, categories: list[str]) -> bool:
+    """True for a disambiguation page by its categories or a ``(disambiguation)`` title qualifier, for readers
+    that no longer have the page's templates (the spider also looks at the page's templates and properties)."""
+    lowered = title.lower()
+    if lowered.endswith(")") and any(mark in lowered for mark in DISAMBIGUATION_MARKS):
+        return True
+    return any(mark in c.lower() for c in categories for mark in DISAMBIGUATION_MARKS)

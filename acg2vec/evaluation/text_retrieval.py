@@ -20,14 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from acg2vec.beam_pipelines.publish import require_complete
-from acg2vec.datasets.acg_text_pairs.schema import (
-    BUILD_COMMAND,
-    BUILD_METADATA,
-    COLUMNS,
-    parquet_dataset_dir,
-    parquet_dir,
-)
+from acg2vec.datasets.acg_text_pairs.readers import parquet_files
+from acg2vec.datasets.acg_text_pairs.schema import COLUMNS, parquet_dir
 from acg2vec.deadletter import DeadLetters, dead_letter_path
 from acg2vec.errors import UserError
 from acg2vec.evaluation.report import Section, Table
@@ -75,16 +69,13 @@ def read_pairs(datasets_root: str, splits: tuple[str, ...], *, dead_letters: Dea
     import pyarrow.parquet as pq
 
     rows: list[dict] = []
-    files = []
-    for split in splits:
-        files += sorted(glob.glob(os.path.join(parquet_dir(datasets_root, split), "*.parquet")))
+    # Only a corpus whose build finished (build_metadata.json is written last).
+    files = [path for paths in parquet_files(datasets_root, splits).values() for path in paths]
     if not files:
         raise UserError(
             f"no Parquet files of splits {', '.join(splits)} under {parquet_dir(datasets_root, '<split>')}; "
             "run `acg2vec build texts` first."
         )
-    # A corpus counts only when its build finished (build_metadata.json is written last).
-    require_complete(parquet_dataset_dir(datasets_root), marker=BUILD_METADATA, build_command=BUILD_COMMAND)
     for path in files:
         table = pq.read_table(path)
         missing = {"anchor", "positive", "pair_type"} - set(table.column_names)

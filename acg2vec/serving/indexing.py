@@ -17,7 +17,6 @@ import gzip
 import json
 import logging
 import os
-import re
 import time
 import unicodedata
 from collections import Counter, defaultdict
@@ -208,7 +207,6 @@ def build_image_index(
 
 # Pair types whose anchor is a work's title (in the anchor's language) and, for title pairs, whose positive is too.
 TITLE_PAIRS = ("title_ja-title_zh", "title_ja-title_en")
-TITLE_ANCHORS = re.compile(r"^title_(ja|zh|en)-(summary|tags|character|title_(ja|zh|en))$")
 
 
 @dataclass(slots=True)
@@ -228,20 +226,15 @@ class Work:
         return {"entity_id": self.entity_id, "titles": main, "aliases": aliases}
 
 
-def _pair_langs(pair_type: str) -> tuple[str, str | None]:
-    match = TITLE_ANCHORS.match(pair_type)
-    return (match.group(1), match.group(3)) if match else ("und", None)
-
-
 def read_works(datasets_root: str) -> list[dict]:
     """Works of every split of ``acg_text_pairs`` (Parquet): entity id, title per language, aliases."""
     import pyarrow.parquet as pq
 
-    from acg2vec.datasets.acg_text_pairs.schema import SPLITS, parquet_dir
+    from acg2vec.datasets.acg_text_pairs.readers import parquet_files
+    from acg2vec.datasets.acg_text_pairs.schema import parquet_dir, title_pair_langs
 
-    files = [
-        f for split in SPLITS for f in sorted(glob.glob(os.path.join(parquet_dir(datasets_root, split), "*.parquet")))
-    ]
+    # Only a corpus whose build finished (build_metadata.json is written last).
+    files = [path for paths in parquet_files(datasets_root).values() for path in paths]
     if not files:
         raise UserError(
             f"no Parquet files under {parquet_dir(datasets_root, '<split>')}; run `acg2vec build texts` first."
@@ -251,9 +244,10 @@ def read_works(datasets_root: str) -> list[dict]:
         columns = ["anchor", "positive", "pair_type", "entity_id", "anchor_lang", "positive_lang"]
         for row in pq.read_table(path, columns=columns).to_pylist():
             pair_type = row["pair_type"] or ""
-            if not TITLE_ANCHORS.match(pair_type) or not row["entity_id"]:
+            langs = title_pair_langs(pair_type)
+            if langs is None or not row["entity_id"]:
                 continue
-            anchor_lang, positive_lang = _pair_langs(pair_type)
+            anchor_lang, positive_lang = langs
             work = works.setdefault(row["entity_id"], Work(row["entity_id"]))
             work.add(row["anchor"] or "", anchor_lang)
             if pair_type in TITLE_PAIRS:

@@ -162,3 +162,24 @@ def test_lead_aliases_and_trailing_notes() -> None:
     assert wikitext.lead_aliases("没有别的名字。") == []
     assert wikitext.strip_trailing_note("忍者與殺手的同住日常（台灣角川）") == "忍者與殺手的同住日常"
     assert wikitext.strip_trailing_note("（台灣角川）") == "（台灣角川）"
+
+
+@pytest.mark.unit
+def test_namespaces_and_disambiguation_pages() -> None:
+    assert not wikitext.is_article_title("Talk:Gintama")
+    assert not wikitext.is_article_title("User talk:Someone")
+    assert not wikitext.is_article_title("Template:Infobox animanga")
+    assert not wikitext.is_article_title("Wikipedia:About")
+    assert not wikitext.is_article_title("ノート:銀魂")
+    assert not wikitext.is_article_title("讨论:银魂")
+    assert wikitext.is_article_title("Re:ゼロから始める異世界生活")
+    assert wikitext.is_article_title("Steins;Gate")
+    assert wikitext.is_disambiguation_title("Mercury (disambiguation)", [])
+    assert wikitext.is_disambiguation_title("春日", ["消歧义页"])
+    assert wikitext.is_disambiguation_title("かすが", ["曖昧さ回避"])
+    assert not wikitext.is_disambiguation_title("Gintama", ["Anime series"])
+    # A spider passes its own wiki's local names; the canonical ones (and their talk pages) hold everywhere.
+    assert not wikitext.is_article_title("ファイル:x.png", frozenset({"ファイル"}))
+    assert wikitext.is_article_title("ファイル:x.png", frozenset())
+    assert not wikitext.is_article_title("Help_talk:Contents", frozenset())
+    assert wikitext.namespace_of("User_talk:Someone") == "user talk" and wikitext.namespace_of("Gintama") == ""

@@ -127,7 +127,7 @@ def _summary(value: Any) -> dict[str, str]:
     if not isinstance(value, str) or not value.strip():
         return {}
     text = value.strip().replace("\r\n", "\n")
-    return {detect_language(text) or "zh-Hans": text}
+    return {detect_language(text, declared="zh-Hans") or "zh-Hans": text}
 
 
 # Infobox keys that hold a work's first date, by subject type: anime (放送开始, 上映年度 for films, 发售日 for

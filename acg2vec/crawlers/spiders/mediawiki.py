@@ -27,12 +27,6 @@ MAIN_NAMESPACE = 0
 RETRYABLE_API_ERRORS = frozenset({"api-error-maxlag", "api-error-ratelimited", "api-error-readonly"})
 CATEGORY_NAMESPACE = 14
 
-# Canonical namespace names every MediaWiki knows; each site adds its local names.
-CANONICAL_NAMESPACES = frozenset(
-    {"talk", "user", "user talk", "project", "file", "image", "mediawiki", "template", "help", "category",
-     "portal", "module", "draft", "special", "media", "wikipedia", "template talk", "category talk"}
-)  # fmt: skip
-
 
 @dataclass(frozen=True, slots=True)
 class WikiSite:
@@ -196,10 +190,8 @@ class MediaWikiSpider(ApiSpider):
             yield self.category_request(category, depth=self.depth)
 
     def is_main_namespace(self, title: str) -> bool:
-        if ":" not in title:
-            return True
-        prefix = title.split(":", 1)[0].strip().replace("_", " ").lower()
-        return prefix not in CANONICAL_NAMESPACES and prefix not in self.site.local_namespaces
+        """The canonical namespaces of :mod:`acg2vec.crawlers.wikitext` and this site's local names."""
+        return wikitext.is_article_title(title, self.site.local_namespaces)
 
     def maybe_page(self, title: str, *, ns: int | None, source_url: str | None) -> scrapy.Request | None:
         """The page's request, or None (counted) when it is outside the main namespace or past the limit."""

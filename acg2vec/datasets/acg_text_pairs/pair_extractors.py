@@ -40,25 +40,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from acg2vec.crawlers import wikitext
 from acg2vec.crawlers.items import Character, Item, Person, Section, TagTranslation, Work
+from acg2vec.crawlers.language import declared_lang
 from acg2vec.datasets.acg_text_pairs import clean_text
+from acg2vec.datasets.acg_text_pairs.schema import PAIR_TYPES
 
-# Every pair type, with the kind of text on each side (the kind picks the length bounds).
-PAIR_TYPES: dict[str, tuple[str, str]] = {
-    "title_ja-title_zh": ("title", "title"),
-    "title_ja-title_en": ("title", "title"),
-    "title_ja-summary": ("title", "text"),
-    "title_zh-summary": ("title", "text"),
-    "title_en-summary": ("title", "text"),
-    "title_zh-tags": ("title", "tags"),
-    "title_ja-character": ("title", "name"),
-    "title_zh-character": ("title", "name"),
-    "va_name_ja-va_name_zh": ("name", "name"),
-    "tag_ja-tag_zh": ("name", "name"),
-    "heading-section": ("title", "text"),
-    "title_heading-section": ("title", "text"),
-    "summary-summary": ("text", "text"),
-}
 # Pair types whose positive is a summary: the ones near-duplicate removal looks at.
 SUMMARY_TYPES = frozenset(t for t in PAIR_TYPES if t.endswith("-summary") or t == "summary-summary")
 # Sources whose Work.tags are descriptive tags (Wikipedia / moegirl fill them with categories).
@@ -134,8 +121,8 @@ def work_entity(source: str, source_id: str, ids: dict[str, str], titles: dict[s
 
 def _page_titles(language: str, title: str, langlinks: dict[str, str]) -> tuple[str, dict[str, str]]:
     """A page's language (ja / zh / en when known) and its titles by language, its own title included."""
-    lang = clean_text.declared_lang(language) or language
-    links = {clean_text.declared_lang(k) or k: v for k, v in langlinks.items() if _text(v)}
+    lang = declared_lang(language) or language
+    links = {declared_lang(k) or k: v for k, v in langlinks.items() if _text(v)}
     links[lang] = title
     return lang, links
 
@@ -274,16 +261,16 @@ def from_tag_translation(tag: TagTranslation) -> Extracted:
 def from_section(section: Section) -> Extracted:
     out = Extracted()
     title = _text(section.title)
-    if clean_text.is_non_article(title):
+    if not wikitext.is_article_title(title):
         out.dropped = "boilerplate-page"
         return out
-    if clean_text.is_disambiguation(title, section.categories):
+    if wikitext.is_disambiguation_title(title, section.categories):
         out.dropped = "disambiguation-page"
         return out
     if section.heading_path and clean_text.is_boilerplate_heading(section.heading_path[0]):
         out.dropped = "boilerplate-section"
         return out
-    lang = clean_text.declared_lang(section.language) or section.language
+    lang = declared_lang(section.language) or section.language
     src = section.source
     entity = wiki_entity(src, section.language, title, section.langlinks)
     page_key = wiki_page_key(src, section.language, title, section.langlinks)
@@ -296,7 +283,7 @@ def from_section(section: Section) -> Extracted:
             if src == "wikipedia":
                 out.joins.append(JoinPart(page_key, "intro", src, entity, {lang: text}, section.source_id))
         if src == "wikipedia":
-            titles = {clean_text.declared_lang(k) or k: v for k, v in section.langlinks.items() if _text(v)}
+            titles = {declared_lang(k) or k: v for k, v in section.langlinks.items() if _text(v)}
             titles[lang] = title
             ja = titles.get("ja")
             if ja and titles.get("zh"):

@@ -64,7 +64,7 @@ class TextPairsConfig:
     def bounds(self, pair_type: str) -> tuple[tuple[int, int], tuple[int, int]]:
         if pair_type in self.pair_type_bounds:
             return self.pair_type_bounds[pair_type]
-        anchor_kind, positive_kind = pair_extractors.PAIR_TYPES[pair_type]
+        anchor_kind, positive_kind = schema.PAIR_TYPES[pair_type]
         return self.side_bounds[anchor_kind], self.side_bounds[positive_kind]
 
 
@@ -79,7 +79,7 @@ def dead_letter(step: str, reason: str, record: Any, detail: str = "") -> dict[s
 def _clean_side(text: str, kind: str, bounds: tuple[int, int], config: TextPairsConfig) -> tuple[str | None, str]:
     if kind in ("text", "tags"):
         text = clean_text.strip_markup(text)
-    text = clean_text.normalize_text(text)
+    text = clean_text.nfkc_clean(text)
     if not text:
         return None, "empty-text"
     low, high = bounds
@@ -97,7 +97,7 @@ def clean_pair(raw: pair_extractors.RawPair, config: TextPairsConfig) -> tuple[R
     if len(raw.anchor) > config.huge_text_chars or len(raw.positive) > config.huge_text_chars:
         return None, "huge-text"
     anchor_bounds, positive_bounds = config.bounds(raw.pair_type)
-    anchor_kind, positive_kind = pair_extractors.PAIR_TYPES[raw.pair_type]
+    anchor_kind, positive_kind = schema.PAIR_TYPES[raw.pair_type]
     positive_raw = raw.positive
     if positive_kind == "tags":
         positive_raw = " ".join(positive_raw.split(" ")[: config.max_tags])

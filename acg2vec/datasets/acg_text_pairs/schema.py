@@ -12,11 +12,42 @@ SPLITS = ("train", "validation", "test")
 COLUMNS = ("anchor", "positive", "pair_type", "source", "entity_id", "anchor_lang", "positive_lang")
 # Language tags: "ja", "zh", "en", or "und" when the script says nothing.
 LANGS = ("ja", "zh", "en", "und")
+# Every pair type, with the kind of text on each side (the kind picks the length bounds). A pair type named
+# ``title_<lang>-...`` has a work's title in <lang> as its anchor; ``...-title_<lang>`` a title as its positive.
+PAIR_TYPES: dict[str, tuple[str, str]] = {
+    "title_ja-title_zh": ("title", "title"),
+    "title_ja-title_en": ("title", "title"),
+    "title_ja-summary": ("title", "text"),
+    "title_zh-summary": ("title", "text"),
+    "title_en-summary": ("title", "text"),
+    "title_zh-tags": ("title", "tags"),
+    "title_ja-character": ("title", "name"),
+    "title_zh-character": ("title", "name"),
+    "va_name_ja-va_name_zh": ("name", "name"),
+    "tag_ja-tag_zh": ("name", "name"),
+    "heading-section": ("title", "text"),
+    "title_heading-section": ("title", "text"),
+    "summary-summary": ("text", "text"),
+}
 
 
 BUILD_METADATA = "build_metadata.json"  # written last into both folders: a folder without it is not complete
 TFDS_MARKER = "dataset_info.json"
 BUILD_COMMAND = "acg2vec build texts"
+
+
+def title_pair_langs(pair_type: str) -> tuple[str, str | None] | None:
+    """For a pair type whose anchor is a work's title: ``(anchor language, positive language)``, the latter
+    None unless the positive is a title too (``title_ja-title_zh`` -> ``("ja", "zh")``, ``title_zh-summary`` ->
+    ``("zh", None)``); None for every other pair type (headings, names, tags, summaries)."""
+    if pair_type not in PAIR_TYPES:
+        return None
+    anchor, _, positive = pair_type.partition("-")
+    anchor_lang = anchor.removeprefix("title_")
+    if not anchor.startswith("title_") or anchor_lang not in LANGS:
+        return None
+    positive_lang = positive.removeprefix("title_")
+    return anchor_lang, positive_lang if positive.startswith("title_") and positive_lang in LANGS else None
 
 
 def parquet_dataset_dir(datasets_root: str) -> str:

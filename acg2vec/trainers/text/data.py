@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from acg2vec.beam_pipelines.publish import require_complete
-from acg2vec.datasets.acg_text_pairs.pair_extractors import PAIR_TYPES
-from acg2vec.datasets.acg_text_pairs.schema import BUILD_COMMAND, BUILD_METADATA, COLUMNS, NAME
+from acg2vec.datasets.acg_text_pairs.readers import parquet_root
+from acg2vec.datasets.acg_text_pairs.schema import COLUMNS, NAME, PAIR_TYPES
 from acg2vec.deadletter import DeadLetters
 from acg2vec.errors import UserError
 from acg2vec.trainers.text.lexical_baseline import CharNgramTfidf
@@ -50,17 +49,8 @@ class PairCorpus:
 
 
 def find_parquet_root(data_dir: str | Path) -> Path:
-    """The folder holding ``<split>/part-*.parquet``: given the datasets root or that folder itself."""
-    data_dir = Path(data_dir).expanduser()
-    for candidate in (data_dir / "parquet" / NAME, data_dir / NAME, data_dir):
-        if glob.glob(str(candidate / "train" / "*.parquet")):
-            # A corpus counts only when its build finished (build_metadata.json is written last).
-            require_complete(str(candidate), marker=BUILD_METADATA, build_command=BUILD_COMMAND)
-            return candidate
-    raise UserError(
-        f"No {NAME} corpus found under {data_dir} (expected parquet/{NAME}/train/part-*.parquet); "
-        "build it first with `acg2vec build texts`."
-    )
+    """The folder holding ``<split>/part-*.parquet`` of a finished build: given the datasets root or that folder."""
+    return Path(parquet_root(data_dir))
 
 
 def drop_reason(row: dict[str, Any]) -> str:

@@ -20,7 +20,7 @@ from acg2vec.crawlers.spiders.moegirl import MoegirlSpider
 from acg2vec.crawlers.spiders.wikipedia import WikipediaSpider
 from acg2vec.datasets.acg_text_pairs import build, clean_text, schema
 from acg2vec.datasets.acg_text_pairs import records as text_records
-from acg2vec.datasets.acg_text_pairs.pair_extractors import PAIR_TYPES
+from acg2vec.datasets.acg_text_pairs.schema import PAIR_TYPES
 from acg2vec.errors import UserError
 
 DUMMY_RAW = Path(text_records.__file__).resolve().parent / "dummy_data"

@@ -12,19 +12,19 @@ pytestmark = pytest.mark.unit
 
 
 def test_gundam_stays_gundam() -> None:
-    assert clean_text.normalize_text("機動戦士ガンダム") == "機動戦士ガンダム"
+    assert clean_text.nfkc_clean("機動戦士ガンダム") == "機動戦士ガンダム"
     # Half-width katakana with separate voicing marks composes to the same full-width word.
-    assert clean_text.normalize_text("ｶﾞﾝﾀﾞﾑ") == "ガンダム"
+    assert clean_text.nfkc_clean("ｶﾞﾝﾀﾞﾑ") == "ガンダム"
     # A decomposed ガ (カ + combining dakuten) is composed, never stripped to カ.
-    assert clean_text.normalize_text("カ\u3099ンダム") == "ガンダム"
-    assert clean_text.normalize_text("Pokémon") == "Pokémon"
-    assert clean_text.normalize_text(unicodedata.normalize("NFD", "Pokémon")) == "Pokémon"
+    assert clean_text.nfkc_clean("カ\u3099ンダム") == "ガンダム"
+    assert clean_text.nfkc_clean("Pokémon") == "Pokémon"
+    assert clean_text.nfkc_clean(unicodedata.normalize("NFD", "Pokémon")) == "Pokémon"
 
 
 def test_whitespace_and_invisible_characters() -> None:
-    assert clean_text.normalize_text("  銀魂\u3000\n\tGintama\u200b  ") == "銀魂 Gintama"
-    assert clean_text.normalize_text("ＡＢＣ１２３") == "ABC123"  # NFKC folds full-width Latin
-    assert clean_text.normalize_text("\u200b\ufeff ") == ""
+    assert clean_text.nfkc_clean("  銀魂\u3000\n\tGintama\u200b  ") == "銀魂 Gintama"
+    assert clean_text.nfkc_clean("ＡＢＣ１２３") == "ABC123"  # NFKC folds full-width Latin
+    assert clean_text.nfkc_clean("\u200b\ufeff ") == ""
 
 
 def test_dedup_key_casefolds_and_drops_spaces() -> None:
@@ -76,19 +76,7 @@ def test_truncate_cuts_at_a_sentence_end() -> None:
     assert len(clean_text.truncate("x" * 50, 10)) == 10
 
 
-def test_boilerplate_pages() -> None:
-    assert clean_text.is_non_article("Talk:Gintama")
-    assert clean_text.is_non_article("User talk:Someone")
-    assert clean_text.is_non_article("Template:Infobox animanga")
-    assert clean_text.is_non_article("Wikipedia:About")
-    assert clean_text.is_non_article("ノート:銀魂")
-    assert clean_text.is_non_article("讨论:银魂")
-    assert not clean_text.is_non_article("Re:ゼロから始める異世界生活")
-    assert not clean_text.is_non_article("Steins;Gate")
-    assert clean_text.is_disambiguation("Mercury (disambiguation)", [])
-    assert clean_text.is_disambiguation("春日", ["消歧义页"])
-    assert clean_text.is_disambiguation("かすが", ["曖昧さ回避"])
-    assert not clean_text.is_disambiguation("Gintama", ["Anime series"])
+def test_boilerplate_headings() -> None:
     assert clean_text.is_boilerplate_heading("External links")
     assert clean_text.is_boilerplate_heading("参考文献")
     assert not clean_text.is_boilerplate_heading("Plot")

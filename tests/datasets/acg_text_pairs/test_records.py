@@ -10,7 +10,8 @@ import pytest
 from acg2vec.crawlers.items import Work, item_to_dict
 from acg2vec.datasets.acg_text_pairs import records as text_records
 from acg2vec.datasets.acg_text_pairs import schema
-from acg2vec.datasets.acg_text_pairs.pair_extractors import PAIR_TYPES, RawPair
+from acg2vec.datasets.acg_text_pairs.pair_extractors import RawPair
+from acg2vec.datasets.acg_text_pairs.schema import PAIR_TYPES
 
 CONFIG = text_records.TextPairsConfig()
 
