@@ -2,17 +2,29 @@
 
 ``(bucket number, line)`` pairs are written with :class:`WriteBuckets` to
 ``<directory>/<bucket:05d>-SSSSS-of-NNNNN.jsonl``; a later pass reads one bucket with :func:`read_bucket`. Any
-Beam file system (local, gs://, s3://).
+Beam file system (local, gs://, s3://). Both builds size their bucket count with :func:`auto_bucket_count`.
 """
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Iterator
 
 import apache_beam as beam
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
+
+BUCKETS_DIR = "_buckets"  # the bucket files' folder inside a build's incomplete folder; deleted before publishing
+
+
+def auto_bucket_count(total_bytes: int, per: int, lo: int, hi: int) -> int:
+    """One bucket per ``per`` bytes of input, at least ``lo`` and at most ``hi``.
+
+    The count never changes a build's result, only how much one bucket holds (memory per worker); ``hi`` bounds
+    the files a local worker keeps open while it writes the buckets.
+    """
+    return max(lo, min(hi, math.ceil(total_bytes / per)))
 
 
 def bucket_of(key: str, num_buckets: int) -> int:

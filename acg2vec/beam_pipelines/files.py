@@ -21,15 +21,6 @@ def match(pattern: str) -> list[tuple[str, int]]:
     return sorted((m.path, m.size_in_bytes) for m in found)
 
 
-def match_all(patterns: Iterable[str]) -> list[str]:
-    """The files matching any of ``patterns``, each once, in pattern then name order."""
-    seen: dict[str, None] = {}
-    for pattern in patterns:
-        for path, _ in match(pattern):
-            seen.setdefault(path, None)
-    return list(seen)
-
-
 def exists(path: str) -> bool:
     return FileSystems.exists(path)
 

@@ -6,7 +6,7 @@ anything without it are never chosen. Versions compare as numbers (``1.10.0`` is
 
 from __future__ import annotations
 
-MARKER = "dataset_info.json"
+TFDS_MARKER = "dataset_info.json"  # the one completion marker of a TFDS folder: written last, read first
 
 
 def _order(relative: str) -> tuple:
@@ -23,7 +23,7 @@ def complete_dataset_dirs(folder: str) -> list[str]:
     found = []
     for directory, subdirs, files in tf.io.gfile.walk(root):
         subdirs[:] = [d for d in subdirs if not d.rstrip("/").startswith(".")]  # .incomplete-*, .locks
-        if MARKER in files:
+        if TFDS_MARKER in files:
             found.append(str(directory).rstrip("/"))
     return sorted(found, key=lambda path: _order(path[len(root) :]))
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from acg2vec.datasets.acg_illustrations.schema import NAME, SELECTED_TAGS_FILE
 from acg2vec.datasets.acg_illustrations.selected_tags import parse_selected_tags
-from acg2vec.datasets.versions import newest_dataset_dir
+from acg2vec.datasets.versions import TFDS_MARKER, newest_dataset_dir
 from acg2vec.errors import UserError
 
 # Features whose strings can be vocabulary entries (the vocabulary may take characters and copyrights).
@@ -92,7 +92,7 @@ def dataset_dir(data_dir: str, dataset: str) -> str:
                 f"No dataset {dataset} under {data_dir}; build it first with `acg2vec build images` "
                 "or point --data-dir at the folder holding it."
             )
-    if not tf.io.gfile.exists(f"{path}/dataset_info.json"):
+    if not tf.io.gfile.exists(f"{path}/{TFDS_MARKER}"):
         raise UserError(
             f"No TFDS dataset at {path} (dataset_info.json is missing); build it with `acg2vec build images`."
         )
