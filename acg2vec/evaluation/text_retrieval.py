@@ -7,7 +7,8 @@ normalised vectors), so these figures measure the encoder, not the index (the AN
 
 The acgvoc2vec model is scored by each scorer of :class:`~acg2vec.evaluation.text_search.TextSearcher`: ``dense``
 (the encoder alone), ``lexical`` (script-normalised character n-gram TF-IDF) and ``hybrid`` (their fusion), beside
-the plain TF-IDF index (no script normalisation) and the untrained base model.
+the plain TF-IDF index (no script normalisation) and the base model before training: untrained when it was built
+from scratch, zero-shot when it is a pretrained model (the default, multilingual-e5-small).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ DENSE_NAME = "acgvoc2vec"
 LEXICAL_NAME = "lexical (normalised char n-gram TF-IDF)"
 PLAIN_LEXICAL_NAME = "lexical (char n-gram TF-IDF)"
 HYBRID_NAME = "acgvoc2vec + lexical (hybrid)"
+UNTRAINED_NAME = "untrained base model"
+ZERO_SHOT_NAME = "zero-shot base model (before fine-tuning)"  # a pretrained base, such as multilingual-e5-small
 SCORER_NAMES = {"dense": DENSE_NAME, "lexical": LEXICAL_NAME, "hybrid": HYBRID_NAME}
 
 
@@ -240,7 +243,8 @@ def lexical_encoder(fit_texts: list[str], *, normalization: str | None = None) -
 
 def find_untrained_model(model_dir: str) -> str | None:
     """The encoder before fine-tuning, where the text trainer left it: its from-scratch base in
-    ``checkpoints/scratch-base``, or the local base-model folder named in ``training_args.json``."""
+    ``checkpoints/scratch-base``, or the local base-model folder named in ``training_args.json`` (the folder it
+    loaded the base from, such as the imported multilingual-e5-small, or the ``--base-model`` folder)."""
     import json
 
     scratch = os.path.join(model_dir, "checkpoints", "scratch-base")
@@ -250,12 +254,22 @@ def find_untrained_model(model_dir: str) -> str | None:
     if os.path.isfile(args_path):
         try:
             with open(args_path, encoding="utf-8") as fh:
-                base = (json.load(fh).get("acg2vec") or {}).get("base_model")
+                args = json.load(fh).get("acg2vec") or {}
         except (OSError, ValueError):
             return None
-        if isinstance(base, str) and os.path.isdir(base):
-            return base
+        for base in (args.get("base_model_dir"), args.get("base_model")):
+            if isinstance(base, str) and base and os.path.isdir(base):
+                return base
     return None
+
+
+def untrained_model_name(model_dir: str | None, base_model_dir: str) -> str:
+    """The report's name for the base model: a pretrained one the trainer started from is measured zero-shot."""
+    if not model_dir:
+        return UNTRAINED_NAME
+    found = find_untrained_model(model_dir)
+    built_here = os.path.join(model_dir, "checkpoints", "scratch-base")
+    return ZERO_SHOT_NAME if found == base_model_dir and found != built_here else UNTRAINED_NAME
 
 
 def evaluate_text_retrieval(
@@ -299,7 +313,9 @@ def evaluate_text_retrieval(
         results[SCORER_NAMES[scorer]] = evaluate_ranker(ranker, tasks, k=cfg.k)
     named: dict[str, Encoder] = {}
     if base_model_dir:
-        named["untrained base model"] = sentence_transformer_encoder(base_model_dir, batch_size=cfg.batch_size)
+        named[untrained_model_name(model_dir, base_model_dir)] = sentence_transformer_encoder(
+            base_model_dir, batch_size=cfg.batch_size
+        )
     named[PLAIN_LEXICAL_NAME] = lexical_encoder(fit_texts, normalization="none")
     named.update(encoders or {})
     for name, encode in named.items():

