@@ -44,6 +44,7 @@ from acg2vec.crawlers.feeds import BAD_INPUT, SKIPPED, bookkeeping
 from acg2vec.crawlers.items import Illust, TagTranslation
 from acg2vec.crawlers.language import detect_language
 from acg2vec.crawlers.loaders import PixivIllustLoader
+from acg2vec.crawlers.spider_args import SpiderArgs, parse_args
 
 ARTWORK_URL = "https://www.pixiv.net/artworks/{id}"
 TAG_URL = "https://www.pixiv.net/tags/{tag}"
@@ -292,27 +293,37 @@ def translations_from_map(mapping: dict[str, Any], *, url: str = "") -> list[Tra
     return out
 
 
-class PixivImportSpider(scrapy.Spider):
-    """Reads saved pixiv JSON files (``from_dir``) through ``file://`` requests.
+@dataclass(frozen=True)
+class PixivArgs(SpiderArgs):
+    """``from_dir``: the folder of saved responses. ``app_language``: the language of the client that saved
+    app-API responses (``translated_name``), when the user knows it; None to tell it from each translation's
+    script."""
 
-    ``app_language``: the language of the client that saved app-API responses (``translated_name``), when
-    the user knows it; None to tell it from each translation's script.
-    """
+    from_dir: str | None = None
+    app_language: str | None = None
+
+    def check(self) -> None:
+        super().check()
+        if not self.from_dir or not Path(self.from_dir).is_dir():
+            raise ValueError(f"from_dir {self.from_dir!r} is not a folder")
+        if self.app_language and self.app_language not in APP_LANGUAGES:
+            raise ValueError(
+                f"app_language must be one of {', '.join(sorted(APP_LANGUAGES))}, not {self.app_language!r}"
+            )
+
+
+class PixivImportSpider(scrapy.Spider):
+    """Reads saved pixiv JSON files (``from_dir``) through ``file://`` requests; its arguments are :class:`PixivArgs`."""
 
     name = "pixiv"
     source = "pixiv"
 
-    def __init__(
-        self, *args: Any, from_dir: str | None = None, app_language: str | None = None, **kwargs: Any
-    ) -> None:
-        kwargs.pop("base_url", None)
-        super().__init__(*args, **kwargs)
-        if not from_dir or not Path(from_dir).is_dir():
-            raise ValueError(f"pixiv: from_dir {from_dir!r} is not a folder")
-        if app_language and app_language not in APP_LANGUAGES:
-            raise ValueError(f"pixiv: app_language must be one of {', '.join(sorted(APP_LANGUAGES))}")
-        self.from_dir = Path(from_dir).resolve()
-        self.app_language = language_key(app_language) if app_language else None
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.pop("base_url", None)  # the runner's common argument; files have no site
+        super().__init__()
+        self.args = parse_args(PixivArgs, kwargs, spider=self.name)
+        self.from_dir = Path(self.args.from_dir).resolve()
+        self.app_language = language_key(self.args.app_language) if self.args.app_language else None
         self.book = TagBook()
         self._flushed = False
 

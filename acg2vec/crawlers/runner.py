@@ -48,6 +48,7 @@ from typing import Any
 from acg2vec.crawlers import settings as default_settings
 from acg2vec.crawlers.feeds import CrawlReport, update_manifest
 from acg2vec.crawlers.settings import job_dir, run_settings
+from acg2vec.crawlers.spider_args import SpiderArgs
 from acg2vec.deadletter import dead_letter_path
 from acg2vec.errors import UserError
 from acg2vec.workspace import Workspace, is_remote
@@ -67,6 +68,7 @@ class CrawlSpec:
     run_id: str
     report_path: str
     base_url: str | None = None
+    # The spider's arguments with their JSON types (numbers, booleans, lists); the spider parses them into its Args.
     spider_args: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     http_cache: bool = False
@@ -135,7 +137,7 @@ def start_spider(
     *,
     workspace: Workspace,
     base_url: str | None = None,
-    spider_args: dict[str, Any] | None = None,
+    spider_args: SpiderArgs | dict[str, Any] | None = None,
     settings: dict[str, Any] | None = None,
     http_cache: bool = False,
     throttle: bool = True,
@@ -143,7 +145,10 @@ def start_spider(
     fresh: bool = False,
     batch_items: int | None = None,
 ) -> CrawlHandle:
-    """Start spider ``name`` in a child process; ``fresh`` discards a stopped crawl instead of resuming it."""
+    """Start spider ``name`` in a child process; ``fresh`` discards a stopped crawl instead of resuming it.
+
+    ``spider_args``: the spider's ``Args`` (checked already), or a dict of them that the spider checks.
+    """
     if is_remote(workspace.root):
         # Dead letters, the manifest, the job dir and the already-have scan work on local files.
         raise UserError("crawls write to a local workdir; copy raw/ to remote storage after the crawl.")
@@ -155,7 +160,7 @@ def start_spider(
         run_id=new_run_id(),
         report_path=str(Path(tmpdir, "report.json")),
         base_url=base_url,
-        spider_args=dict(spider_args or {}),
+        spider_args=spider_args.given() if isinstance(spider_args, SpiderArgs) else dict(spider_args or {}),
         settings=dict(settings or {}),
         http_cache=http_cache,
         throttle=throttle,
@@ -199,7 +204,7 @@ def run_spider(
     *,
     workspace: Workspace,
     base_url: str | None = None,
-    spider_args: dict[str, Any] | None = None,
+    spider_args: SpiderArgs | dict[str, Any] | None = None,
     settings: dict[str, Any] | None = None,
     timeout: float | None = None,
     **options: Any,

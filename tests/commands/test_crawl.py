@@ -148,7 +148,7 @@ def test_a_crawl_robots_txt_forbids_exits_non_zero_saying_so(workdir):
     [
         (["safebooru", "--limit", "-1"], "--limit"),
         (["safebooru", "--min-id", "-5"], "--min-id"),
-        (["safebooru", "--min-id", "50", "--max-id", "10"], "--min-id 50 is above --max-id 10"),
+        (["safebooru", "--min-id", "50", "--max-id", "10"], "min_id 50 is above max_id 10"),
         (["bangumi", "--subject-type", "-1"], "--subject-type"),
         (["wikipedia", "--depth", "-1"], "--depth"),
         (["moegirl", "--limit", "-2"], "--limit"),

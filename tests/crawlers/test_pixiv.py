@@ -326,4 +326,4 @@ def test_cli_refuses_an_unknown_language(workdir, tmp_path):
     from acg2vec.errors import UserError
 
     result = CliRunner().invoke(app, ["crawl", "pixiv", "--from", str(tmp_path), "--language", "klingon"])
-    assert isinstance(result.exception, UserError) and "--language must be one of" in str(result.exception)
+    assert isinstance(result.exception, UserError) and "app_language must be one of" in str(result.exception)

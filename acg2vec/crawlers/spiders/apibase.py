@@ -13,7 +13,8 @@ import functools
 import json
 import logging
 from collections.abc import Callable, Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import scrapy
 from scrapy.exceptions import IgnoreRequest
@@ -22,22 +23,44 @@ from twisted.python.failure import Failure
 
 from acg2vec.crawlers.feeds import BAD_INPUT, bookkeeping
 from acg2vec.crawlers.middlewares import DELAY_META, backoff_seconds
+from acg2vec.crawlers.spider_args import SpiderArgs, parse_args
 
 PAGE_RETRIES_META = "acg2vec_page_retries"
 
 
+@dataclass(frozen=True)
+class ApiArgs(SpiderArgs):
+    """The arguments every API spider takes."""
+
+    base_url: str | None = None  # may carry a path prefix: http://127.0.0.1:8000/bangumi; None: the site's own
+    limit: int | None = None  # items at most (what an item is depends on the spider); None or 0: no limit
+    page_retries: int = 3  # retries of a page whose body is unusable (HTTP errors are retried by the middleware)
+
+    def check(self) -> None:
+        super().check()
+        if self.limit is not None and self.limit < 0:
+            raise ValueError(f"limit must be 0 (no limit) or more, not {self.limit}")
+        if self.page_retries < 0:
+            raise ValueError(f"page_retries must be 0 or more, not {self.page_retries}")
+
+
 class ApiSpider(scrapy.Spider):
-    """``base_url`` (may carry a path prefix: ``http://127.0.0.1:8000/bangumi``) and ``limit`` for every API spider."""
+    """The base of the API spiders: its keyword arguments are parsed once into ``self.args`` (its ``Args``)."""
 
+    Args: ClassVar[type[ApiArgs]] = ApiArgs
     default_base_url: str = ""
-    page_retries = 3  # retries of a page whose body is unusable (HTTP errors are retried by the middleware)
 
-    def __init__(self, *args: Any, base_url: str | None = None, limit: int | str | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.base_url = (base_url or self.default_base_url).rstrip("/")
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__()
+        self.args = parse_args(self.Args, kwargs, spider=self.name)
+        self.base_url = (self.args.base_url or self.site_url()).rstrip("/")
         if not self.base_url:
             raise ValueError(f"{self.name}: give a base_url")
-        self.limit = int(limit) if limit not in (None, "", "0", 0) else None
+        self.limit = self.args.limit or None
+
+    def site_url(self) -> str:
+        """The base URL when none is given (a spider whose site depends on its arguments overrides it)."""
+        return self.default_base_url
 
     def join(self, path: str) -> str:
         """The base URL with ``path`` appended (the base's own path prefix is kept)."""
@@ -103,7 +126,7 @@ class ApiSpider(scrapy.Spider):
     ) -> scrapy.Request | None:
         """A retry (with backoff) of a page whose body was unusable, or None once retries are spent (then dropped)."""
         tries = response.meta.get(PAGE_RETRIES_META, 0) + 1
-        if tries <= self.page_retries:
+        if tries <= self.args.page_retries:
             self.logger.info("retrying %s (%s), attempt %d", response.url, reason, tries)
             self.count(f"page_retries/{reason}")
             base = self.settings.getfloat("ACG2VEC_BACKOFF_BASE", 1.0) if hasattr(self, "crawler") else 1.0
@@ -130,7 +153,7 @@ def json_callback(method: Callable[..., Iterator[Any]]) -> Callable[..., Iterato
     """Decorate a callback ``(self, response, data, **cb_kwargs)`` that takes the response's JSON as ``data``.
 
     An unusable body (empty, an HTML error page with status 200, cut or broken JSON) is retried with backoff
-    (``page_retries`` times); once retries are spent it is counted and dead-lettered, and the callback is
+    (``page_retries`` times, an argument of every API spider); once retries are spent it is counted and dead-lettered, and the callback is
     called with ``data=None`` so it can still yield what it knows.
     """
 

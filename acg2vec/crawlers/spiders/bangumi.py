@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 import scrapy
@@ -24,7 +25,7 @@ from twisted.python.failure import Failure
 from acg2vec import __version__
 from acg2vec.crawlers.items import Character, Item, ItemError, Person, Work
 from acg2vec.crawlers.language import detect_language
-from acg2vec.crawlers.spiders.apibase import ApiSpider, json_callback
+from acg2vec.crawlers.spiders.apibase import ApiArgs, ApiSpider, json_callback
 
 SOURCE = "bangumi"
 SUBJECT_TYPES = {1: "book", 2: "anime", 3: "music", 4: "game", 6: "real"}
@@ -242,45 +243,40 @@ def related_ids(data: Any, *, key: str = "id") -> list[int]:
 # -- the spider -------------------------------------------------------------------------------------------------
 
 
-class BangumiSpider(ApiSpider):
-    """Bangumi subjects (anime by default), characters and voice actors.
+@dataclass(frozen=True)
+class BangumiArgs(ApiArgs):
+    """``limit`` counts subjects."""
 
-    Arguments: ``base_url`` (API root), ``subject_type`` (1 book, 2 anime, 3 music, 4 game, 6 real; default 2),
-    ``ids`` (comma-separated subject ids instead of browsing), ``limit`` (subjects at most), ``characters``
-    ("0" to skip characters and voice actors), ``page_size`` (browse page, at most 50).
-    """
+    subject_type: int = 2  # 1 book, 2 anime, 3 music, 4 game, 6 real
+    ids: tuple[int, ...] = ()  # subject ids to crawl instead of browsing
+    characters: bool = True  # also the subjects' characters and their voice actors
+    page_size: int = 50  # subjects per browse page (the API serves 50 at most: more is read as 50)
+
+    def check(self) -> None:
+        super().check()
+        if self.page_size < 1:
+            raise ValueError(f"page_size must be 1 or more, not {self.page_size}")
+
+
+class BangumiSpider(ApiSpider):
+    """Bangumi subjects (anime by default), characters and voice actors; its arguments are :class:`BangumiArgs`."""
 
     name = "bangumi"
     default_base_url = "https://api.bgm.tv"
+    Args: ClassVar[type[BangumiArgs]] = BangumiArgs
+    args: BangumiArgs
     # Bangumi asks every client for a User-Agent naming the project and a way to reach it.
     custom_settings = {
         "USER_AGENT": f"acg2vec/{__version__} (https://github.com/acg2vec/acg2vec) bangumi-api-client",
     }
 
-    def __init__(
-        self,
-        *args: Any,
-        subject_type: int | str = 2,
-        ids: str | list[int] | None = None,
-        characters: str | bool = True,
-        page_size: int | str = 50,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self.subject_type = int(subject_type)
-        if isinstance(ids, str):
-            ids = [int(i) for i in ids.replace(" ", "").split(",") if i]
-        self.ids = list(ids or [])
-        self.with_characters = str(characters).lower() not in ("0", "false", "no")
-        self.page_size = min(50, int(page_size))
-
     def browse_url(self, offset: int) -> str:
-        query = {"type": self.subject_type, "limit": self.page_size, "offset": offset}
+        query = {"type": self.args.subject_type, "limit": min(50, self.args.page_size), "offset": offset}
         return self.join("/v0/subjects") + "?" + urlencode(query)
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
-        if self.ids:
-            for subject_id in self.ids[: self.limit] if self.limit else self.ids:
+        if self.args.ids:
+            for subject_id in self.args.ids[: self.limit]:
                 yield self.request(self.join(f"/v0/subjects/{subject_id}"), self.parse_subject)
         else:
             yield self.request(self.browse_url(0), self.parse_browse, offset=0)
@@ -321,7 +317,7 @@ class BangumiSpider(ApiSpider):
         except ItemError as err:
             self.drop(err.reason, url=url, detail=err.detail, record=subject)
             return
-        if not self.with_characters:
+        if not self.args.characters:
             yield work
             return
         yield self.request(

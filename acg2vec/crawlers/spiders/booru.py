@@ -19,7 +19,7 @@ import json
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 import scrapy
@@ -27,10 +27,8 @@ from scrapy.http import Response
 
 from acg2vec.crawlers.items import BOORU_TAG_TYPES, TAG_CATEGORIES, Post, Tag
 from acg2vec.crawlers.loaders import BooruPostLoader, BooruTagLoader, to_int
-from acg2vec.crawlers.middlewares import DELAY_META, backoff_seconds
-from acg2vec.crawlers.spiders.apibase import ApiSpider
+from acg2vec.crawlers.spiders.apibase import ApiArgs, ApiSpider
 
-PAGE_RETRIES_META = "acg2vec_page_retries"
 MAX_URL = 1800
 
 
@@ -90,35 +88,43 @@ def read_records(body: bytes, *, element: str) -> list[dict[str, Any]]:
     raise NotReadable("not-json-or-xml", text[:200].decode("utf-8", "replace"))
 
 
+@dataclass(frozen=True)
+class BooruArgs(ApiArgs):
+    """``limit`` counts posts; ``tags`` is the site's own query ("1girl solo -comic")."""
+
+    tags: str = ""
+    min_id: int | None = None  # only posts with an id of at least this
+    max_id: int | None = None  # only posts with an id of at most this
+    format: str = "json"  # the DAPI answer format: json or xml
+    tag_list: str = "seen"  # seen (the tags of the crawled posts), all (the whole list) or none
+    page_size: int | None = None  # posts per page (default: the site's)
+
+    def check(self) -> None:
+        super().check()
+        if self.format not in ("json", "xml"):
+            raise ValueError(f"format must be json or xml, not {self.format!r}")
+        if self.tag_list not in ("seen", "all", "none"):
+            raise ValueError(f"tag_list must be seen, all or none, not {self.tag_list!r}")
+        for name in ("min_id", "max_id"):
+            if (getattr(self, name) or 0) < 0:
+                raise ValueError(f"{name} must be 0 or more, not {getattr(self, name)}")
+        if self.min_id is not None and self.max_id is not None and self.min_id > self.max_id:
+            raise ValueError(f"min_id {self.min_id} is above max_id {self.max_id}: no post can match")
+        if self.page_size is not None and self.page_size < 1:
+            raise ValueError(f"page_size must be 1 or more, not {self.page_size}")
+
+
 class BooruSpider(ApiSpider):
     """Posts down an id cursor, tags by name or the whole list, for one :class:`BooruSite`."""
 
+    Args: ClassVar[type[BooruArgs]] = BooruArgs
+    args: BooruArgs
     site: BooruSite
 
-    def __init__(
-        self,
-        *args: Any,
-        tags: str = "",
-        min_id: int | str | None = None,
-        max_id: int | str | None = None,
-        format: str = "json",
-        tag_list: str = "seen",
-        page_size: int | str | None = None,
-        page_retries: int | str = 3,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self.tags = " ".join(str(tags or "").split())
-        self.min_id = to_int(min_id)
-        self.max_id = to_int(max_id)
-        if format not in ("json", "xml"):
-            raise ValueError(f"format must be json or xml, not {format!r}")
-        self.format = format
-        if tag_list not in ("seen", "all", "none"):
-            raise ValueError(f"tag_list must be seen, all or none, not {tag_list!r}")
-        self.tag_list = tag_list
-        self.page_size = to_int(page_size) or self.site.page_size
-        self.page_retries = int(page_retries)
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.tags = " ".join(self.args.tags.split())
+        self.page_size = self.args.page_size or self.site.page_size
         self.looked_up: set[str] = set()
 
     # -- URLs ---------------------------------------------------------------------------------------------
@@ -131,10 +137,10 @@ class BooruSpider(ApiSpider):
         terms = [self.tags] if self.tags else []
         if cursor is not None:
             terms.append(f"id:<{cursor}")
-        if self.min_id is not None:
-            terms.append(f"id:>={self.min_id}")
+        if self.args.min_id is not None:
+            terms.append(f"id:>={self.args.min_id}")
         terms.append("sort:id:desc")
-        json_flag = 1 if self.format == "json" else None
+        json_flag = 1 if self.args.format == "json" else None
         return self.dapi_url(s="post", q="index", limit=self.page_size, tags=" ".join(terms), json=json_flag)
 
     def tag_names_url(self, names: list[str]) -> str:
@@ -146,37 +152,20 @@ class BooruSpider(ApiSpider):
     def post_page_url(self, post_id: int) -> str:
         return self.join("index.php") + "?" + urlencode({"page": "post", "s": "view", "id": post_id})
 
-    # -- crawl state (kept in JOBDIR across a stop and resume) ------------------------------------------------
-
-    @property
-    def posts_done(self) -> int:
-        return getattr(self, "state", {}).get("posts_done", 0)
-
-    def add_posts_done(self, n: int) -> None:
-        if not hasattr(self, "state"):
-            self.state = {}
-        self.state["posts_done"] = self.posts_done + n
-
     # -- requests -----------------------------------------------------------------------------------------
 
     async def start(self) -> AsyncIterator[Any]:
-        cursor = self.max_id + 1 if self.max_id is not None else None
-        if not self.limit_reached(self.posts_done):
+        cursor = self.args.max_id + 1 if self.args.max_id is not None else None
+        if not self.limit_reached(self.tally("posts_done")):
             yield self.request(self.posts_url(cursor), self.parse_posts)
-        if self.tag_list == "all":
+        if self.args.tag_list == "all":
             yield self.request(self.tag_list_url(0), self.parse_tag_list)
 
-    def retry_or_drop(self, response: Response, err: NotReadable) -> Iterator[scrapy.Request]:
+    def retry_unreadable(self, response: Response, err: NotReadable) -> Iterator[scrapy.Request]:
         """Retry an unreadable page (with backoff) a few times; then count and dead-letter it."""
-        tries = response.meta.get(PAGE_RETRIES_META, 0) + 1
-        if tries <= self.page_retries:
-            self.logger.info("retrying %s (%s), attempt %d", response.url, err.reason, tries)
-            self.count(f"page_retries/{err.reason}")
-            base = self.settings.getfloat("ACG2VEC_BACKOFF_BASE", 1.0) if hasattr(self, "crawler") else 1.0
-            meta = {PAGE_RETRIES_META: tries, DELAY_META: backoff_seconds(tries, base=base, cap=60.0)}
-            yield response.request.replace(dont_filter=True, meta=meta)
-            return
-        self.drop(err.reason, url=response.url, detail=err.detail, record=response.text[:1000])
+        retry = self.retry_page(response, err.reason, detail=err.detail, record=response.text[:1000])
+        if retry is not None:
+            yield retry
 
     # -- posts --------------------------------------------------------------------------------------------
 
@@ -184,7 +173,7 @@ class BooruSpider(ApiSpider):
         try:
             records = read_records(response.body, element="post")
         except NotReadable as err:
-            yield from self.retry_or_drop(response, err)
+            yield from self.retry_unreadable(response, err)
             return
         if not records:
             self.logger.info("end of posts at %s", response.url)
@@ -196,19 +185,19 @@ class BooruSpider(ApiSpider):
                 posts.append(post)
         ids = [to_int(r.get("id")) for r in records]
         ids = [i for i in ids if i is not None]
-        remaining = None if self.limit is None else max(0, self.limit - self.posts_done)
+        remaining = None if self.limit is None else max(0, self.limit - self.tally("posts_done"))
         if remaining is not None:
             posts = posts[:remaining]
-        self.add_posts_done(len(posts))
+        self.add_tally("posts_done", len(posts))
         yield from posts
-        if self.tag_list == "seen":
+        if self.args.tag_list == "seen":
             yield from self.tag_lookups(posts)
-        if ids and not self.limit_reached(self.posts_done):
+        if ids and not self.limit_reached(self.tally("posts_done")):
             next_cursor = min(ids)
             if cursor is not None and next_cursor >= cursor:
                 # A site that ignores id:< would send the same page forever.
                 self.drop("cursor-not-advancing", url=response.url, detail=f"id:<{cursor} gave id {next_cursor}")
-            elif self.min_id is None or next_cursor > self.min_id:
+            elif self.args.min_id is None or next_cursor > self.args.min_id:
                 yield self.request(self.posts_url(next_cursor), self.parse_posts, cursor=next_cursor)
 
     def post_from_record(self, record: dict[str, Any], response: Response) -> Post | None:
@@ -286,7 +275,7 @@ class BooruSpider(ApiSpider):
             try:
                 records = read_records(response.body, element="tag")
             except NotReadable as err:
-                yield from self.retry_or_drop(response, err)
+                yield from self.retry_unreadable(response, err)
                 return
         for record in records:
             tag = self.tag_from_record(record, response)
@@ -297,7 +286,7 @@ class BooruSpider(ApiSpider):
         try:
             records = read_records(response.body, element="tag")
         except NotReadable as err:
-            yield from self.retry_or_drop(response, err)
+            yield from self.retry_unreadable(response, err)
             return
         yield from self.parse_tags(response, records)
         ids = [i for i in (to_int(r.get("id")) for r in records) if i is not None]

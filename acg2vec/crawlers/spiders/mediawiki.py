@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote, urlencode
 
 import scrapy
@@ -20,7 +20,7 @@ from scrapy.http import Response
 
 from acg2vec.crawlers import wikitext
 from acg2vec.crawlers.items import Character, Item, Section, Work
-from acg2vec.crawlers.spiders.apibase import ApiSpider, json_callback
+from acg2vec.crawlers.spiders.apibase import ApiArgs, ApiSpider, json_callback
 
 MAIN_NAMESPACE = 0
 # API error codes that mean "try again later" rather than "this page is bad".
@@ -122,37 +122,46 @@ def read_parse_response(data: Any) -> ParsedPage:
     )
 
 
+# Lists are "|"-separated where a string is given, as the MediaWiki API writes them.
+_PIPE_LIST = {"separator": "|"}
+
+
+@dataclass(frozen=True)
+class MediaWikiArgs(ApiArgs):
+    """``limit`` counts pages; with no category, title or list page the site's default categories are walked."""
+
+    category: tuple[str, ...] = field(default=(), metadata=_PIPE_LIST)  # categories to walk
+    title: tuple[str, ...] = field(default=(), metadata=_PIPE_LIST)  # pages to read
+    list_page: tuple[str, ...] = field(default=(), metadata=_PIPE_LIST)  # pages whose linked articles are read
+    depth: int = 0  # sub-category levels to follow
+    langlinks: tuple[str, ...] = field(default=("ja", "zh", "en"), metadata=_PIPE_LIST)  # interlanguage links kept
+
+    def check(self) -> None:
+        super().check()
+        if self.depth < 0:
+            raise ValueError(f"depth must be 0 or more, not {self.depth}")
+
+
 class MediaWikiSpider(ApiSpider):
     """Walks categories / list pages / titles of one MediaWiki site and yields sections and works.
 
-    Arguments (``-a name=value``): ``base_url`` (site root, may carry a path prefix), ``category`` and
-    ``title`` and ``list_page`` ("|"-separated, like the API), ``depth`` (sub-category levels, default 0),
-    ``limit`` (pages at most), ``langlinks`` (languages whose interlanguage links are kept, default ja|zh|en).
+    Its arguments are :class:`MediaWikiArgs`.
     """
 
+    Args: ClassVar[type[MediaWikiArgs]] = MediaWikiArgs
+    args: MediaWikiArgs
     site: WikiSite
     page_size = 50
 
-    def __init__(
-        self,
-        *args: Any,
-        base_url: str | None = None,
-        category: str | None = None,
-        title: str | None = None,
-        list_page: str | None = None,
-        depth: int | str = 0,
-        limit: int | str | None = None,
-        langlinks: str = "ja|zh|en",
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, base_url=base_url, limit=limit, **kwargs)
-        self.categories = _split_arg(category)
-        self.titles = _split_arg(title)
-        self.list_pages = _split_arg(list_page)
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.categories = list(self.args.category)
+        self.titles = list(self.args.title)
+        self.list_pages = list(self.args.list_page)
         if not (self.categories or self.titles or self.list_pages):
             self.categories = list(self.site.default_categories)
-        self.depth = int(depth)
-        self.langlink_languages = set(_split_arg(langlinks))
+        self.depth = self.args.depth
+        self.langlink_languages = set(self.args.langlinks)
 
     # -- URLs --------------------------------------------------------------------------------------------
 
@@ -391,11 +400,3 @@ class MediaWikiSpider(ApiSpider):
             ),
             ids={site.source if site.source != "wikipedia" else f"wiki:{site.language}": page.title},
         )
-
-
-def _split_arg(value: str | list[str] | tuple[str, ...] | None) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple)):
-        return [v.strip() for v in value if v.strip()]
-    return [v.strip() for v in str(value).split("|") if v.strip()]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import ClassVar
 
-from acg2vec.crawlers.spiders.mediawiki import MediaWikiSpider, WikiSite
+from acg2vec.crawlers.spiders.mediawiki import MediaWikiArgs, MediaWikiSpider, WikiSite
 
 # Infobox template -> Work.type. A name also matches its sub-templates ("infobox animanga/tvanime").
 _WORK_INFOBOXES: dict[str, str | None] = {
@@ -75,16 +76,30 @@ SITES: dict[str, WikiSite] = {
 }
 
 
+@dataclass(frozen=True)
+class WikipediaArgs(MediaWikiArgs):
+    """``lang`` chooses the edition (zh, ja or en); its site is ``https://<lang>.wikipedia.org`` by default."""
+
+    lang: str = "zh"
+
+    def check(self) -> None:
+        super().check()
+        if self.lang not in SITES:
+            raise ValueError(f"lang must be one of {', '.join(SITES)}, not {self.lang!r}")
+
+
 class WikipediaSpider(MediaWikiSpider):
-    """One language edition of Wikipedia (``-a lang=zh|ja|en``, default zh)."""
+    """One language edition of Wikipedia; its arguments are :class:`WikipediaArgs`."""
 
     name = "wikipedia"
+    Args: ClassVar[type[WikipediaArgs]] = WikipediaArgs
+    args: WikipediaArgs
     # Wikimedia's API etiquette: requests in series, not in parallel.
     custom_settings = {"CONCURRENT_REQUESTS_PER_DOMAIN": 1}
 
-    def __init__(self, *args: Any, lang: str = "zh", base_url: str | None = None, **kwargs: Any) -> None:
-        if lang not in SITES:
-            raise ValueError(f"wikipedia: lang must be one of {', '.join(SITES)}, not {lang!r}")
-        self.site = SITES[lang]
-        self.lang = lang
-        super().__init__(*args, base_url=base_url or f"https://{lang}.wikipedia.org", **kwargs)
+    @property
+    def site(self) -> WikiSite:  # type: ignore[override]
+        return SITES[self.args.lang]
+
+    def site_url(self) -> str:
+        return f"https://{self.args.lang}.wikipedia.org"

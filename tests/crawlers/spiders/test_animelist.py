@@ -13,14 +13,9 @@ from scrapy.http import HtmlResponse, Request, TextResponse
 from scrapy.utils.test import get_crawler
 
 from acg2vec.crawlers.items import Character, Person, Work
-from acg2vec.crawlers.spiders.animelist import (
-    AnimeListSpider,
-    _mal_date,
-    anime_titles,
-    split_synonyms,
-    work_from_anime,
-    work_from_mal_html,
-)
+from acg2vec.crawlers.parsers.jikan import anime_titles, work_from_anime
+from acg2vec.crawlers.parsers.mal_html import _mal_date, split_synonyms, work_from_mal_html
+from acg2vec.crawlers.spiders.animelist import AnimeListSpider
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 BASE = "http://127.0.0.1:8000/jikan/v4"
@@ -65,9 +60,9 @@ def test_rate_limits_are_spider_settings_within_jikans_published_limits() -> Non
 @pytest.mark.unit
 def test_start_urls_by_mode() -> None:
     assert start_urls(make_spider()) == [f"{BASE}/anime?page=1"]
-    assert start_urls(make_spider(ids="7001,7002", limit=1)) == [f"{BASE}/anime/7001/full"]
+    assert start_urls(make_spider(ids=[7001, 7002], limit=1)) == [f"{BASE}/anime/7001/full"]
     assert start_urls(make_spider(mode="html", base_url=MAL)) == [f"{MAL}/topanime.php"]
-    assert start_urls(make_spider(mode="html", base_url=MAL, ids="5")) == [f"{MAL}/anime/5"]
+    assert start_urls(make_spider(mode="html", base_url=MAL, ids=[5])) == [f"{MAL}/anime/5"]
     assert AnimeListSpider(mode="html").base_url == "https://myanimelist.net"
     with pytest.raises(ValueError, match="mode must be"):
         AnimeListSpider(mode="xml")
@@ -124,7 +119,7 @@ def test_characters_then_character_then_person() -> None:
 
 @pytest.mark.unit
 def test_all_voice_languages_when_asked() -> None:
-    spider = make_spider(voice_languages="")
+    spider = make_spider(voice_languages=[])
     character, *requests = spider.parse_character(response(f"{BASE}/characters/8001/full", "character_8001_full.json"))
     assert character.voice_actor_ids == ["9001", "9002"] and len(requests) == 2
 
@@ -136,7 +131,7 @@ def test_html_error_page_with_status_200_is_retried_then_counted() -> None:
     (retry,) = spider.parse_anime_list(response(f"{BASE}/anime?page=1", body=body), page=1)
     assert retry.url == f"{BASE}/anime?page=1" and retry.dont_filter
     assert stats(spider)["acg2vec/page_retries/html-instead-of-json"] == 1
-    spent = retry.replace(meta={"acg2vec_page_retries": spider.page_retries})
+    spent = retry.replace(meta={"acg2vec_page_retries": spider.args.page_retries})
     page = TextResponse(url=retry.url, body=body, encoding="utf-8", request=spent)
     assert list(spider.parse_anime_list(page, page=1)) == []
     assert stats(spider)["acg2vec/bad_input/html-instead-of-json"] == 1
@@ -181,7 +176,7 @@ def test_mal_page_without_title_is_retried_then_counted() -> None:
     url = f"{MAL}/anime/1"
     (retry,) = spider.parse_anime_page(HtmlResponse(url=url, body=b"<html><p>busy</p></html>", request=Request(url)))
     assert retry.url == url and retry.meta["acg2vec_page_retries"] == 1
-    spent = Request(url, meta={"acg2vec_page_retries": spider.page_retries})
+    spent = Request(url, meta={"acg2vec_page_retries": spider.args.page_retries})
     page = HtmlResponse(url=url, body=b"<html><body><p>nothing</p></body></html>", encoding="utf-8", request=spent)
     assert list(spider.parse_anime_page(page)) == []
     assert stats(spider)["acg2vec/bad_input/bad-anime-page"] == 1
@@ -263,7 +258,7 @@ def test_whole_crawl_of_the_sample_site(workdir: Path, mode: str) -> None:
     args: dict[str, object] = {"mode": mode, "limit": 3}
     if mode == "html":
         # The sample site serves MAL's anime pages but no ranking pages: the HTML mode reads given ids.
-        args["ids"] = ",".join(str(w.mal_id) for w in site.world.works if w.mal_id is not None)
+        args["ids"] = [w.mal_id for w in site.world.works if w.mal_id is not None]
     try:
         report = run_spider(
             "animelist", workspace=Workspace.at(workdir), base_url=site.url_for("jikan" if mode == "jikan" else "mal"),
@@ -320,7 +315,7 @@ def test_jikan_crawl_through_every_fault_mode_loses_nothing(workdir: Path) -> No
 
 @pytest.mark.unit
 def test_without_characters_the_works_come_straight_from_the_list() -> None:
-    spider = make_spider(characters="0")
+    spider = make_spider(characters=False)
     out = list(spider.parse_anime_list(response(f"{BASE}/anime?page=1", "anime_page1.json"), page=1))
     assert isinstance(out[0], Work) and out[0].source_id == "7001"
     assert [r.url for r in out[1:]] == [f"{BASE}/anime?page=2"]

@@ -210,13 +210,13 @@ def test_unusable_bodies_are_retried_then_counted_by_reason(body: bytes, reason:
     spider = make_spider()
     url = spider.browse_url(0)
     request = Request(url, callback=spider.parse_browse, cb_kwargs={"offset": 0})
-    for attempt in range(1, spider.page_retries + 1):
+    for attempt in range(1, spider.args.page_retries + 1):
         (retry,) = spider.parse_browse(TextResponse(url, body=body, request=request), offset=0)
         assert (retry.url, retry.dont_filter, retry.meta["acg2vec_page_retries"]) == (url, True, attempt)
         assert retry.callback == spider.parse_browse and retry.cb_kwargs == {"offset": 0}
         request = retry
     assert list(spider.parse_browse(TextResponse(url, body=body, request=request), offset=0)) == []
-    assert stats(spider)[f"acg2vec/page_retries/{reason}"] == spider.page_retries
+    assert stats(spider)[f"acg2vec/page_retries/{reason}"] == spider.args.page_retries
     assert stats(spider)[f"acg2vec/bad_input/{reason}"] == 1
 
 
@@ -224,7 +224,7 @@ def test_unusable_bodies_are_retried_then_counted_by_reason(body: bytes, reason:
 def test_ids_argument_requests_those_subjects() -> None:
     import asyncio
 
-    spider = make_spider(ids="7, 9")
+    spider = make_spider(ids=[7, 9])
 
     async def collect() -> list[str]:
         return [r.url async for r in spider.start()]
@@ -442,8 +442,8 @@ def test_cli_refuses_a_negative_limit(workdir: Path) -> None:
     from acg2vec.cli import app
 
     result = CliRunner().invoke(app, ["crawl", "bangumi", "--limit", "-1"])
-    assert result.exit_code != 0 and isinstance(result.exception, Exception)
-    assert "--limit must be 0" in str(result.exception)
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)  # refused by the option's range
+    assert "--limit" in result.output and "greater than or equal to 0" in result.output
 
 
 def table_row(output: str, label: str, what: str) -> str | None:
@@ -457,7 +457,7 @@ def table_row(output: str, label: str, what: str) -> str | None:
 
 @pytest.mark.unit
 def test_without_characters_the_works_come_straight_from_the_browse_page() -> None:
-    spider = make_spider(characters="0")
+    spider = make_spider(characters=False)
     out = list(spider.parse_browse(response(spider.browse_url(0), "subjects_page.json"), offset=0))
     assert isinstance(out[0], Work) and out[0].source_id == "101" and out[0].character_ids == []
     assert [r.url for r in out[1:]] == [f"{BASE}/v0/subjects?type=2&limit=50&offset=2"]

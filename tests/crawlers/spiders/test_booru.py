@@ -15,7 +15,8 @@ from scrapy.utils.test import get_crawler
 from acg2vec.crawlers.items import RATINGS, TAG_CATEGORIES, Post, Tag, item_from_dict, item_to_dict
 from acg2vec.crawlers.middlewares import DELAY_META
 from acg2vec.crawlers.pipelines import sanity_problem
-from acg2vec.crawlers.spiders.booru import PAGE_RETRIES_META, NotReadable, read_records
+from acg2vec.crawlers.spiders.apibase import PAGE_RETRIES_META
+from acg2vec.crawlers.spiders.booru import NotReadable, read_records
 from acg2vec.crawlers.spiders.safebooru import SafebooruSpider
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "booru"

@@ -113,7 +113,7 @@ def test_whole_crawl_of_the_sample_site(workdir: Path) -> None:
         }
         works_run = run_spider("moegirl", spider_args={"limit": 4}, timeout=120, **options)
         characters_run = run_spider(
-            "moegirl", spider_args={"category": "动画角色", "limit": 3}, timeout=120, **options
+            "moegirl", spider_args={"category": ["动画角色"], "limit": 3}, timeout=120, **options
         )
         world = site.world
     finally:

@@ -72,12 +72,12 @@ def test_whole_crawl_of_the_sample_site(workdir: Path, lang: str) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["crawl", "wikipedia", "--lang", "fr"], "--lang must be zh, ja or en"),
-        (["crawl", "animelist", "--mode", "xml"], "--mode must be jikan or html"),
-        (["crawl", "moegirl", "--limit", "-2"], "--limit must be 0"),
+        (["crawl", "wikipedia", "--lang", "fr"], "lang must be one of zh, ja, en, not 'fr'"),
+        (["crawl", "animelist", "--mode", "xml"], "mode must be jikan or html"),
     ],
 )
 def test_cli_mistakes_are_user_errors(workdir: Path, args: list[str], message: str) -> None:
+    """The spider's own ``Args`` refuses the value, in the command's process, before any crawl starts."""
     from typer.testing import CliRunner
 
     from acg2vec.cli import app
@@ -85,6 +85,17 @@ def test_cli_mistakes_are_user_errors(workdir: Path, args: list[str], message: s
 
     result = CliRunner().invoke(app, args)
     assert isinstance(result.exception, UserError) and message in str(result.exception)
+    assert not (workdir / "raw").exists()
+
+
+@pytest.mark.unit
+def test_a_negative_limit_is_refused_by_the_option(workdir: Path) -> None:
+    from typer.testing import CliRunner
+
+    from acg2vec.cli import app
+
+    result = CliRunner().invoke(app, ["crawl", "moegirl", "--limit", "-2"])
+    assert result.exit_code == 2 and "--limit" in result.output
 
 
 @pytest.mark.integration
