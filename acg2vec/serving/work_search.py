@@ -51,9 +51,6 @@ class WorkSearch:
         """Title rows fetched for ``k`` works."""
         return min(self.store.count, max(MIN_CANDIDATES, k * ROWS_PER_WORK))
 
-    def search(self, query: str, vector: np.ndarray | None, *, k: int, scorer: str | None = None) -> list[dict]:
-        return self.search_many([query], None if vector is None else vector[None, :], ks=[k], scorers=[scorer])[0]
-
     def search_many(
         self,
         queries: list[str],
@@ -62,9 +59,10 @@ class WorkSearch:
         ks: list[int],
         scorers: list[str | None] | None = None,
     ) -> list[list[dict]]:
-        """:meth:`search` for several queries at once (a micro-batch): one vector-store call and one lexical
-        scoring pass per distinct number of fetched rows, instead of one of each per query -- the lexical pass
-        is mostly fixed cost (sparse matrix set-up), so sixteen queries cost about twice one."""
+        """The ``k`` best works of each query by its scorer (the default when None). A micro-batch's queries are
+        searched together: one vector-store call and one lexical scoring pass per distinct number of fetched
+        rows, instead of one of each per query -- the lexical pass is mostly fixed cost (sparse matrix set-up),
+        so sixteen queries cost about twice one."""
         scorers = [scorer or self.default for scorer in (scorers or [None] * len(queries))]
         fetches = [self.fetch(k) for k in ks]
         ranked: list[Ranking] = [[] for _ in queries]

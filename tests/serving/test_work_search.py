@@ -20,7 +20,10 @@ def test_a_batch_of_searches_finds_what_each_search_alone_finds(backend_services
     scorers = ["hybrid", "dense", "lexical", None, "hybrid"]
     ks = [1, 5, 3, 100, 2]  # k=100 fetches more rows than the others: searched in its own pass
     together = search.search_many(QUERIES, vectors, ks=ks, scorers=scorers)
-    alone = [search.search(q, v, k=k, scorer=s) for q, v, k, s in zip(QUERIES, vectors, ks, scorers, strict=True)]
+    alone = [
+        search.search_many([q], v[None, :], ks=[k], scorers=[s])[0]
+        for q, v, k, s in zip(QUERIES, vectors, ks, scorers, strict=True)
+    ]
     assert together == alone
     assert together[0][0]["titles"]["en"] == "Fullmetal Alchemist"
     assert len(together[1]) == min(5, len(services.works)) and len(together[4]) <= 2
@@ -39,7 +42,7 @@ def test_texts_and_work_searches_share_one_encoder_call(backend_services):  # no
     assert [len(answer) for answer in out] == [2, 3, 2]  # (vector, truncated) and (vector, truncated, works)
     vector, cut, works = out[1]
     assert not cut and np.allclose(vector, encode(["鋼の錬金術師"]).vectors[0], atol=1e-5)
-    assert works == services.work_search.search("鋼の錬金術師", vector, k=3, scorer="lexical")
+    assert works == services.work_search.search_many(["鋼の錬金術師"], vector[None, :], ks=[3], scorers=["lexical"])[0]
     assert works[0]["titles"]["en"] == "Fullmetal Alchemist"
 
 
