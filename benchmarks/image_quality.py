@@ -29,7 +29,6 @@ Run (serialised with other benchmarks on a shared machine):
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import os
@@ -58,65 +57,50 @@ def render(p: Picture, world, size: int) -> bytes:
 # ------------------------------------------------------------------------------------------------ datasets
 
 
-def write_split(version_dir: Path, split: str, pictures: list[Picture], world, size: int, features) -> int:
+def tag_fields(p: Picture) -> dict[str, list[str]]:
+    """The post's noisy labels in the example's tag fields, one per category."""
+    by_cat: dict[str, list[str]] = {"general": [], "character": [], "copyright": [], "artist": []}
+    for tag, cat in p.labels.items():
+        by_cat[cat].append(tag)
+    return {
+        "tags": sorted(by_cat["general"]),
+        "characters": sorted(by_cat["character"]),
+        "copyrights": sorted(by_cat["copyright"]),
+        "artists": sorted(by_cat["artist"]),
+    }
+
+
+def example(p: Picture, world, size: int) -> dict:
+    """The post as an ``acg_illustrations`` example, its picture decoded."""
     import tensorflow as tf
 
-    path = version_dir / f"acg_illustrations-{split}.tfrecord-00000-of-00001"
-    with tf.io.TFRecordWriter(str(path)) as writer:
-        for p in pictures:
-            by_cat: dict[str, list[str]] = {"general": [], "character": [], "copyright": [], "artist": []}
-            for tag, cat in p.labels.items():
-                by_cat[cat].append(tag)
-            example = {
-                "id": p.id,
-                "md5": f"{p.id:032x}",
-                "image": tf.io.decode_jpeg(render(p, world, size)).numpy(),
-                "tags": sorted(by_cat["general"]),
-                "characters": sorted(by_cat["character"]),
-                "copyrights": sorted(by_cat["copyright"]),
-                "artists": sorted(by_cat["artist"]),
-                "rating": p.rating,
-                "score": p.score,
-                "pixiv_id": p.id if p.views >= 0 else -1,
-                "pixiv_views": p.views,
-                "pixiv_bookmarks": p.bookmarks,
-                "pixiv_likes": -1,
-                "pixiv_sanity_level": -1,
-            }
-            writer.write(features.serialize_example(example))
-    return path.stat().st_size
+    return {
+        "id": p.id,
+        "md5": f"{p.id:032x}",
+        "image": tf.io.decode_jpeg(render(p, world, size)).numpy(),
+        **tag_fields(p),
+        "rating": p.rating,
+        "score": p.score,
+        "pixiv_id": p.id if p.views >= 0 else -1,
+        "pixiv_views": p.views,
+        "pixiv_bookmarks": p.bookmarks,
+        "pixiv_likes": -1,
+        "pixiv_sanity_level": -1,
+    }
 
 
 def write_dataset(data_dir: Path, *, train: list[Picture], val: list[Picture], test: list[Picture], world,
                   size: int, min_images: int = 10) -> Path:  # fmt: skip
     """``data_dir/acg_illustrations/<size>/1.0.0`` in the TFDS format; the vocabulary from the training labels."""
-    import tensorflow_datasets as tfds
+    from acg2vec.datasets.acg_illustrations.tiny_dataset import vocabulary_by_count, write_tiny_dataset
 
-    from acg2vec.datasets.acg_illustrations.schema import features_for_size
-
-    version_dir = data_dir / "acg_illustrations" / str(size) / "1.0.0"
-    version_dir.mkdir(parents=True, exist_ok=True)
-    features = features_for_size(size)
-    infos = []
-    for split, pictures in (("train", train), ("validation", val), ("test", test)):
-        nbytes = write_split(version_dir, split, pictures, world, size, features)
-        infos.append(tfds.core.SplitInfo(name=split, shard_lengths=[len(pictures)], num_bytes=nbytes))
-    tfds.folder_dataset.write_metadata(
-        data_dir=str(version_dir), features=features, split_infos=infos, version="1.0.0", check_data=False
-    )
-    counts: Counter = Counter()
-    cats: dict[str, str] = {}
-    for p in train:
-        for tag, cat in p.labels.items():
-            counts[tag] += 1
-            cats[tag] = cat
-    with open(version_dir / "selected_tags.csv", "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["tag_id", "name", "category", "count"])
-        kept = sorted((t for t, n in counts.items() if n >= min_images), key=lambda t: (-counts[t], t))
-        for i, tag in enumerate(kept):
-            w.writerow([i, tag, cats[tag], counts[tag]])
-    return version_dir
+    vocabulary = vocabulary_by_count((tag_fields(p) for p in train), min_images=min_images)
+    # Examples are made as they are written, so a large split is never held decoded in memory.
+    splits = {
+        name: (example(p, world, size) for p in pictures)
+        for name, pictures in (("train", train), ("validation", val), ("test", test))
+    }
+    return write_tiny_dataset(data_dir, splits, vocabulary, size=size)
 
 
 # ------------------------------------------------------------------------------------------------ evaluation

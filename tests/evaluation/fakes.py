@@ -1,7 +1,7 @@
 """Tiny real artefacts in the formats the evaluators read, with right answers known by construction.
 
-- ``make_illustrations_dataset``: a TFDS ``acg_illustrations`` folder (FeaturesDict.serialize_example into
-  TFRecord + tfds.folder_dataset.write_metadata) of solid-ish colour images tagged by their colour.
+- ``make_illustrations_dataset``: a TFDS ``acg_illustrations`` folder (written by the dataset's own tiny writer,
+  ``acg2vec/datasets/acg_illustrations/tiny_dataset.py``) of solid-ish colour images tagged by their colour.
 - ``make_image_model``: a SavedModel with the image models' signatures (``serving_default`` and ``embed`` on
   ``image_bytes``) that scores the colour tags from the mean colour, plus selected_tags.csv and thresholds.json.
 - ``make_sentence_transformer``: a one-layer BERT sentence-transformers folder built offline from a char vocab.
@@ -9,12 +9,13 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from pathlib import Path
 
 import numpy as np
+
+from acg2vec.datasets.acg_illustrations.schema import SELECTED_TAGS_FILE
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
 # Model vocabulary in output order: three colour tags, a tag no image has, and a copyright tag.
@@ -25,6 +26,13 @@ MODEL_TAGS = [
     ("monochrome", "general", 5),
     ("sample_series", "copyright", 60),
 ]
+
+
+def model_vocabulary_csv() -> str:
+    """The model's ``selected_tags.csv`` text, through the dataset's own writer."""
+    from acg2vec.datasets.acg_illustrations.selected_tags import TagVocabulary
+
+    return TagVocabulary.from_rows(MODEL_TAGS).to_csv()
 
 
 def colour_image(colour: str, seed: int, size: int = 64) -> np.ndarray:
@@ -65,33 +73,10 @@ def make_illustrations_dataset(
     workdir: Path, *, size: int = 64, per_colour: int = 4, splits: tuple[str, ...] = ("validation", "test")
 ) -> Path:
     """Write ``datasets/acg_illustrations/<size>/1.0.0/`` with the same images in each of ``splits``."""
-    import tensorflow as tf
-    import tensorflow_datasets as tfds
+    from acg2vec.datasets.acg_illustrations.tiny_dataset import write_tiny_dataset
 
-    from acg2vec.datasets.acg_illustrations.schema import features_for_size
-
-    data_dir = Path(workdir) / "datasets" / "acg_illustrations" / str(size) / "1.0.0"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    features = features_for_size(size)
     examples = illustration_examples(per_colour, size)
-    split_infos = []
-    for name in splits:
-        path = data_dir / f"acg_illustrations-{name}.tfrecord-00000-of-00001"
-        with tf.io.TFRecordWriter(str(path)) as writer:
-            for example in examples:
-                writer.write(features.serialize_example(example))
-        split_infos.append(
-            tfds.core.SplitInfo(name=name, shard_lengths=[len(examples)], num_bytes=path.stat().st_size)
-        )
-    tfds.folder_dataset.write_metadata(
-        data_dir=str(data_dir), features=features, split_infos=split_infos, version="1.0.0", check_data=False
-    )
-    with open(data_dir / "selected_tags.csv", "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["tag_id", "name", "category", "count"])
-        for i, (name, category, count) in enumerate(MODEL_TAGS):
-            writer.writerow([i, name, category, count])
-    return data_dir
+    return write_tiny_dataset(Path(workdir) / "datasets", dict.fromkeys(splits, examples), MODEL_TAGS, size=size)
 
 
 def make_image_model(
@@ -134,11 +119,7 @@ def make_image_model(
         )
         return model_dir
     tf.saved_model.save(module, str(model_dir), signatures={"serving_default": module.serving, "embed": module.embed})
-    with open(model_dir / "selected_tags.csv", "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["tag_id", "name", "category", "count"])
-        for i, (name, category, count) in enumerate(MODEL_TAGS):
-            writer.writerow([i, name, category, count])
+    (model_dir / SELECTED_TAGS_FILE).write_text(model_vocabulary_csv(), encoding="utf-8")
     thresholds = thresholds if thresholds is not None else {name: 0.5 for name, _, _ in MODEL_TAGS}
     (model_dir / "thresholds.json").write_text(
         json.dumps({"method": "f1", "default": 0.5, "thresholds": thresholds}), encoding="utf-8"

@@ -1,4 +1,4 @@
-"""Write a tiny ``acg_illustrations`` dataset in the exact TFDS on-disk format, for the image trainer tests.
+"""A tiny ``acg_illustrations`` dataset for the image trainer tests (written by the dataset's own tiny writer).
 
 Each 64 px image is a white square with coloured patches; the tags say which colours are present, so a small
 network can learn them quickly and beat the tag-frequency baseline. Rating and score follow the patches too.
@@ -6,12 +6,11 @@ network can learn them quickly and beat the tag-frequency baseline. Rating and s
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 
-from acg2vec.datasets.acg_illustrations.schema import NAME, SELECTED_TAGS_FILE, features_for_size
+from acg2vec.datasets.acg_illustrations.tiny_dataset import write_tiny_dataset as write_tiny_dataset_folder
 
 COLOURS = {
     "red": (220, 30, 30),
@@ -22,7 +21,6 @@ COLOURS = {
 }
 # A character tag that always comes with "black", so the vocabulary spans two categories.
 CHARACTER = "shadow_(character)"
-VERSION = "1.0.0"
 
 
 def make_image(rng: np.random.Generator, present: list[str], size: int) -> np.ndarray:
@@ -44,22 +42,13 @@ def write_tiny_dataset(
     config: str | None = None,
 ) -> Path:
     """Write ``data_dir/acg_illustrations/<config>/1.0.0/`` and return that version folder."""
-    import tensorflow as tf
-    import tensorflow_datasets as tfds
-
     splits = splits or {"train": 48, "validation": 24}
-    config = config or str(size)
-    version_dir = Path(data_dir) / NAME / config / VERSION
-    version_dir.mkdir(parents=True, exist_ok=True)
-    features = features_for_size(size)
     rng = np.random.default_rng(seed)
     counts = dict.fromkeys([*COLOURS, CHARACTER], 0)
+    examples: dict[str, list[dict]] = {}
     next_id = 1
     for split, n in splits.items():
-        writers = [
-            tf.io.TFRecordWriter(str(version_dir / f"{NAME}-{split}.tfrecord-{i:05d}-of-{shards:05d}"))
-            for i in range(shards)
-        ]
+        examples[split] = []
         for k in range(n):
             present = [name for name in COLOURS if rng.random() < 0.4] or ["red"]
             for name in present:
@@ -67,37 +56,24 @@ def write_tiny_dataset(
             characters = [CHARACTER] if "black" in present else []
             counts[CHARACTER] += len(characters)
             has_pixiv = k % 2 == 0
-            example = {
-                "id": next_id,
-                "md5": f"{next_id:032x}",
-                "image": make_image(rng, present, size),
-                "tags": present,
-                "characters": characters,
-                "copyrights": [],
-                "artists": ["someone"],
-                "rating": "general" if "blue" not in present else "sensitive",
-                "score": 10 * len(present),
-                "pixiv_id": next_id if has_pixiv else -1,
-                "pixiv_views": 100 * len(present) if has_pixiv else -1,
-                "pixiv_bookmarks": 10 * len(present) if has_pixiv else -1,
-                "pixiv_likes": -1,
-                "pixiv_sanity_level": 2 if has_pixiv else -1,
-            }
-            writers[k % shards].write(features.serialize_example(example))
+            examples[split].append(
+                {
+                    "id": next_id,
+                    "md5": f"{next_id:032x}",
+                    "image": make_image(rng, present, size),
+                    "tags": present,
+                    "characters": characters,
+                    "copyrights": [],
+                    "artists": ["someone"],
+                    "rating": "general" if "blue" not in present else "sensitive",
+                    "score": 10 * len(present),
+                    "pixiv_id": next_id if has_pixiv else -1,
+                    "pixiv_views": 100 * len(present) if has_pixiv else -1,
+                    "pixiv_bookmarks": 10 * len(present) if has_pixiv else -1,
+                    "pixiv_likes": -1,
+                    "pixiv_sanity_level": 2 if has_pixiv else -1,
+                }
+            )
             next_id += 1
-        for writer in writers:
-            writer.close()
-    tfds.folder_dataset.write_metadata(
-        data_dir=version_dir,
-        features=features,
-        split_infos=None,
-        filename_template=f"{NAME}-{{SPLIT}}.{{FILEFORMAT}}-{{SHARD_X_OF_Y}}",
-        check_data=True,
-    )
-    with open(version_dir / SELECTED_TAGS_FILE, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["tag_id", "name", "category", "count"])
-        for i, name in enumerate(COLOURS):
-            writer.writerow([i, name, "general", counts[name]])
-        writer.writerow([len(COLOURS), CHARACTER, "character", counts[CHARACTER]])
-    return version_dir
+    vocabulary = [(name, "general", counts[name]) for name in COLOURS] + [(CHARACTER, "character", counts[CHARACTER])]
+    return write_tiny_dataset_folder(data_dir, examples, vocabulary, size=size, config=config, shards=shards)
