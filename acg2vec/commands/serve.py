@@ -36,7 +36,7 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; another than loopback needs --api-key."),
     port: int = typer.Option(8000, "--port", help="TCP port."),
     models: Path = typer.Option(None, "--models", help="Folder of the models (default: <workdir>/models)."),
-    vectors: str = typer.Option("faiss", "--vectors", help="Vector store: faiss (embedded, default) or milvus."),
+    vectors: str = typer.Option(None, "--vectors", help="Vector store: faiss (embedded, default) or milvus."),
     milvus_uri: str = typer.Option(
         None, "--milvus-uri", help="Milvus server (http://host:19530) or milvus-lite file (vectors.db)."
     ),
@@ -49,32 +49,37 @@ def serve(
     insecure_no_auth: bool = typer.Option(
         False, "--insecure-no-auth", help="Allow binding a non-loopback address without an API key."
     ),
-    batching: bool = typer.Option(True, "--batching/--no-batching", help="Micro-batch concurrent model calls."),
-    max_batch: int = typer.Option(16, "--max-batch", help="Most requests one model call takes."),
-    max_wait_ms: float = typer.Option(5.0, "--max-wait-ms", help="Longest a request waits for others to join."),
-    max_upload_mb: float = typer.Option(20.0, "--max-upload-mb", help="Largest request body, in MB."),
-    max_k: int = typer.Option(100, "--max-k", help="Most results one search returns."),
+    batching: bool = typer.Option(
+        None, "--batching/--no-batching", help="Micro-batch concurrent model calls (default: on)."
+    ),
+    max_batch: int = typer.Option(None, "--max-batch", help="Most requests one model call takes (default 16)."),
+    max_wait_ms: float = typer.Option(
+        None, "--max-wait-ms", help="Longest a request waits for others to join (default 5)."
+    ),
+    max_upload_mb: float = typer.Option(None, "--max-upload-mb", help="Largest request body, in MB (default 20)."),
+    max_k: int = typer.Option(None, "--max-k", help="Most results one search returns (default 100)."),
     build: bool = typer.Option(True, "--build/--no-build", help="Build missing or stale indexes before serving."),
 ) -> None:
     """Serve tags, illust2vec vectors, similar illustrations, acgvoc2vec vectors, work and tag search over HTTP."""
     check_binding(host, api_key, insecure_no_auth)
-    if vectors not in ("faiss", "milvus"):
+    if vectors not in (None, "faiss", "milvus"):
         raise UserError(f"unknown vector store {vectors!r}; use faiss or milvus.")
     if vectors == "milvus" and not milvus_uri:
         raise UserError("--vectors milvus needs --milvus-uri (a Milvus server URL or a milvus-lite .db file).")
-    if max_k < 1 or max_batch < 1:
+    if (max_k is not None and max_k < 1) or (max_batch is not None and max_batch < 1):
         raise UserError("--max-k and --max-batch must be at least 1.")
     from acg2vec.serving.threads import prefer_passive_waits
 
     prefer_passive_waits()  # before anything loads torch: OpenMP reads it once
     import uvicorn
 
+    from acg2vec.commands.options import apply_overrides
     from acg2vec.serving.app import create_app
     from acg2vec.serving.services import ServeConfig, build_missing
 
     ws = workspace()
-    config = ServeConfig(
-        workdir=ws.root,
+    config = apply_overrides(
+        ServeConfig(workdir=ws.root),
         models_dir=str(models) if models else None,
         vectors=vectors,
         milvus_uri=milvus_uri,
@@ -82,7 +87,7 @@ def serve(
         batching=batching,
         max_batch=max_batch,
         max_wait_ms=max_wait_ms,
-        max_upload_bytes=int(max_upload_mb * 1024 * 1024),
+        max_upload_bytes=None if max_upload_mb is None else int(max_upload_mb * 1024 * 1024),
         max_k=max_k,
         api_key=api_key,
     )
