@@ -230,5 +230,3 @@ TRAITS: tuple[tuple[str, str, str], ...] = (
         "A mysterious transfer student whose true identity no one knows.",
     ),
 )
-
-ROLES_JA_ZH: tuple[tuple[str, str], ...] = (("主角", "Main"), ("配角", "Supporting"), ("客串", "Supporting"))

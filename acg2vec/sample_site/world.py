@@ -708,13 +708,3 @@ def _make_drawing(
         noise_seed=rng.randrange(1 << 30),
     )
     return drawing, sorted(general), char_tags, sorted(set(copyrights)), [ARTISTS[artist_index].tag], meta
-
-
-def general_vocabulary() -> list[str]:
-    """Every general tag a post can carry."""
-    tags = [f"{c}_background" for c in BACKGROUND_COLOURS]
-    tags += list(SHAPE_WEIGHTS)
-    tags += [f"{c}_{k}" for k in COLOURED_SHAPE_TAGS for c in SHAPE_COLOURS]
-    tags += ["stripes", "horizontal_stripes", "vertical_stripes", "polka_dots", "frame"]
-    tags += ["1shape", "2shapes", "3shapes", "multiple_shapes"]
-    return tags

@@ -10,8 +10,23 @@ from collections import Counter
 import pytest
 
 from acg2vec.sample_site import generate_world
-from acg2vec.sample_site.world import general_vocabulary
+from acg2vec.sample_site.world import (
+    BACKGROUND_COLOURS,
+    COLOURED_SHAPE_TAGS,
+    SHAPE_COLOURS,
+    SHAPE_WEIGHTS,
+)
 from tests.sample_site.client import get_json
+
+
+def general_vocabulary() -> list[str]:
+    """Every general tag a post can carry."""
+    tags = [f"{c}_background" for c in BACKGROUND_COLOURS]
+    tags += list(SHAPE_WEIGHTS)
+    tags += [f"{c}_{k}" for k in COLOURED_SHAPE_TAGS for c in SHAPE_COLOURS]
+    tags += ["stripes", "horizontal_stripes", "vertical_stripes", "polka_dots", "frame"]
+    tags += ["1shape", "2shapes", "3shapes", "multiple_shapes"]
+    return tags
 
 
 @pytest.mark.unit
