@@ -247,7 +247,7 @@ def tagger_figures(model_dir: str, data_dir: Path) -> dict:
 # ------------------------------------------------------------------------------------------------ main
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 5000, 20000], help="training posts")
     parser.add_argument("--val", type=int, default=400)
@@ -266,7 +266,11 @@ def main() -> None:
         help="Only combine the results.json of earlier runs (same world and test split, other sizes) into one "
         "report and plot under --out.",
     )
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
     if args.merge:
         merged = merge_results([json.loads(Path(p).read_text()) for p in args.merge])
         Path(args.out).mkdir(parents=True, exist_ok=True)
