@@ -278,11 +278,12 @@ def evaluate(ws: Workspace, config: DemoConfig) -> tuple[str, str, dict[str, Any
     """Tagging metrics, image and text retrieval beside their baselines, and a FAISS benchmark: one report."""
     import numpy as np
 
-    from acg2vec.evaluation.ann_benchmark import AnnConfig, ann_section, clustered_vectors, run_ann_benchmark
+    from acg2vec.evaluation.ann_benchmark import AnnConfig, ann_section, run_ann_benchmark
     from acg2vec.evaluation.image_retrieval import ImageRetrievalConfig, evaluate_image_retrieval, images_section
     from acg2vec.evaluation.report import write_report
     from acg2vec.evaluation.tagger import evaluate_tagger, tagger_section
     from acg2vec.evaluation.text_retrieval import TextRetrievalConfig, evaluate_text_retrieval, texts_section
+    from acg2vec.indexes.synthetic import clustered_vectors
 
     run_dir = ws.eval(config.run_name)
     images_dir = f"{ws.datasets()}/acg_illustrations"

@@ -24,16 +24,11 @@ import time
 
 import numpy as np
 
-from acg2vec.evaluation.ann_benchmark import (
-    AnnConfig,
-    ann_section,
-    clustered_vectors,
-    latent_clusters,
-    run_ann_benchmark,
-)
+from acg2vec.evaluation.ann_benchmark import AnnConfig, ann_section, run_ann_benchmark
 from acg2vec.evaluation.report import write_report
-from acg2vec.indexes.faiss_index import GIB, ChooserConfig
+from acg2vec.indexes.candidates import GIB, ChooserConfig
 from acg2vec.indexes.index_choice import MeasureConfig
+from acg2vec.indexes.synthetic import clustered_vectors, latent_clusters
 
 
 def load_vectors(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, str]:

@@ -229,14 +229,10 @@ def ann(
 ) -> None:
     import numpy as np
 
-    from acg2vec.evaluation.ann_benchmark import (
-        AnnConfig,
-        ann_section,
-        clustered_vectors,
-        latent_clusters,
-        run_ann_benchmark,
-    )
-    from acg2vec.indexes.faiss_index import CHOICE_FILE, GIB
+    from acg2vec.evaluation.ann_benchmark import AnnConfig, ann_section, run_ann_benchmark
+    from acg2vec.indexes.candidates import GIB
+    from acg2vec.indexes.files import CHOICE_FILE
+    from acg2vec.indexes.synthetic import clustered_vectors, latent_clusters
 
     if vectors is not None:
         if not vectors.is_file():

@@ -6,6 +6,7 @@ The exact baseline (``Flat``) is measured in the same run, so speed-ups are rati
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -14,16 +15,9 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from acg2vec.evaluation.report import Section, Table
-from acg2vec.indexes.faiss_index import (
-    GIB,
-    apply_params,
-    build_index,
-    faiss_metric,
-    index_bytes,
-    recall_at,
-    tune_index,
-)
+from acg2vec.indexes.candidates import GIB, candidate_for
 from acg2vec.indexes.index_choice import MeasureConfig, build_chosen_index
+from acg2vec.indexes.search import apply_params, faiss_metric, recall_at
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +28,6 @@ class AnnConfig:
 
     k: int = 10
     n_queries: int = 1000  # held out of ``vectors`` when no queries are given
-    tune_queries: int = 300  # queries that tune the extra factories (ParameterSpace.explore)
     single_thread_queries: int = 300
     single_thread_seconds: float = 10.0  # per setting; stops early on slow settings (exact search)
     target_recall: float = 0.95
@@ -42,7 +35,7 @@ class AnnConfig:
     memory_budget: int = 4 * GIB
     max_ms_per_query: float | None = None  # a single-thread latency target the chosen setting must meet
     metric: str = "l2"
-    extra_factories: tuple[str, ...] = ()  # compared beside the chosen index
+    extra_factories: tuple[str, ...] = ()  # compared beside the chosen index, each measured and tuned as it is
     max_settings: int = 7  # per index: the tuned setting and its neighbours along the primary knob
     seed: int = 0
     progress: bool = True
@@ -92,70 +85,6 @@ class AnnResult:
             "target": self.target,
             "target_met": self.target_met,
         }
-
-
-def clustered_vectors(
-    n: int, dim: int, *, n_clusters: int | None = None, latent_dim: int = 48, noise: float = 0.05, seed: int = 0
-) -> np.ndarray:
-    """Embedding-like test data: Gaussian clusters in a low-dimensional latent space, mapped to ``dim`` dims.
-
-    Real embeddings have far fewer effective dimensions than coordinates and gather into topics of very unequal
-    size (a few popular tags, a long tail); uniform noise has none of this. Cluster sizes follow Zipf's law, so
-    big clusters spread over many IVF lists, as popular topics do. Generated in float32 chunks.
-    """
-    rng = np.random.default_rng(seed)
-    n_clusters = n_clusters or max(8, int(np.sqrt(n)))
-    latent_dim = min(latent_dim, dim)
-    projection = rng.standard_normal((latent_dim, dim), dtype=np.float32) / np.sqrt(latent_dim)
-    centres = rng.standard_normal((n_clusters, latent_dim), dtype=np.float32)
-    spreads = rng.uniform(0.3, 1.0, size=n_clusters).astype(np.float32)
-    weights = 1.0 / np.arange(1, n_clusters + 1)
-    weights /= weights.sum()
-    out = np.empty((n, dim), dtype=np.float32)
-    for start in range(0, n, 100_000):
-        m = min(100_000, n - start)
-        which = rng.choice(n_clusters, size=m, p=weights)
-        latent = centres[which] + rng.standard_normal((m, latent_dim), dtype=np.float32) * spreads[which, None]
-        out[start : start + m] = latent @ projection
-        out[start : start + m] += rng.standard_normal((m, dim), dtype=np.float32) * noise
-    return out
-
-
-def latent_clusters(
-    n: int,
-    dim: int,
-    *,
-    latent_dim: int = 256,
-    n_clusters: int = 2_000,
-    spread: float = 0.75,
-    noise: float = 0.1,
-    unit: bool = True,
-    seed: int = 0,
-) -> np.ndarray:
-    """Harder embedding-like data: broad Gaussian clusters in a ``latent_dim``-d space, randomly projected to ``dim``.
-
-    ``latent_dim`` is the intrinsic dimension and ``spread`` the within-cluster standard deviation relative to that
-    of the cluster centres (each cluster draws its own from 0.5x to 1.5x ``spread``): at 256 latent dimensions and
-    a spread near 1 the clusters overlap, neighbours lie in many IVF lists, and product quantization loses far more
-    than on :func:`clustered_vectors`' 48-d data. Isotropic ``noise`` is added in the full space; with ``unit`` the
-    rows are scaled to unit length (cosine similarity = inner product, as the acg2vec encoders are used).
-    """
-    rng = np.random.default_rng(seed)
-    latent_dim = min(latent_dim, dim)
-    projection = rng.standard_normal((latent_dim, dim), dtype=np.float32) / np.sqrt(latent_dim)
-    centres = rng.standard_normal((n_clusters, latent_dim), dtype=np.float32)
-    spreads = (spread * rng.uniform(0.5, 1.5, size=n_clusters)).astype(np.float32)
-    out = np.empty((n, dim), dtype=np.float32)
-    for start in range(0, n, 100_000):
-        m = min(100_000, n - start)
-        which = rng.integers(0, n_clusters, size=m)
-        latent = centres[which] + rng.standard_normal((m, latent_dim), dtype=np.float32) * spreads[which, None]
-        block = latent @ projection
-        block += rng.standard_normal((m, dim), dtype=np.float32) * noise
-        if unit:
-            block /= np.maximum(np.linalg.norm(block, axis=1, keepdims=True), 1e-12)
-        out[start : start + m] = block
-    return out
 
 
 def _qps_single(index, queries: np.ndarray, k: int, *, limit: int, seconds: float, min_seconds: float = 0.5) -> float:
@@ -232,62 +161,70 @@ def run_ann_benchmark(
 ) -> AnnResult:
     """Benchmark the index :func:`build_chosen_index` chooses (and ``extra_factories``) against exact search.
 
-    Without ``queries`` the last ``n_queries`` vectors are held out as queries; the chooser never sees them, so the
-    figures are measured on queries it did not tune on. With ``out_dir`` the recall-QPS plot is written there as
-    ``ann_recall_qps.png``.
+    1. Hold out queries: without ``queries`` the last ``n_queries`` vectors; the chooser never sees them, so the
+       figures are measured on queries it did not tune on.
+    2. Exact search: the ground truth and its batched and single-thread QPS.
+    3. The chosen index at its tuned setting and the settings around it, on the held-out queries.
+    4. Each extra factory, measured and tuned by the same chooser as the only candidate, the same way.
+    5. Exact search timed again, the speed-up and the verdict; with ``out_dir`` the recall-QPS plot is written there
+       as ``ann_recall_qps.png``.
     """
-
     cfg = config or AnnConfig()
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    if queries is None:
-        nq = min(cfg.n_queries, max(1, len(vectors) // 10))
-        base, queries = vectors[:-nq], vectors[-nq:]
-    else:
-        base, queries = vectors, np.ascontiguousarray(queries, dtype=np.float32)
-    base = np.ascontiguousarray(base)
+    base, queries = _hold_out(vectors, queries, cfg.n_queries)
     n, dim = base.shape
-    k = max(cfg.k, 10)
     log.info("ANN benchmark: %d vectors of dimension %d, %d queries", n, dim, len(queries))
-
-    exact_index = _Exact(base, cfg.metric)
-    exact_qps_batched, truth = _qps_batched(exact_index, queries, k)
-    exact_qps_single = _qps_single(
-        exact_index, queries, k, limit=cfg.single_thread_queries, seconds=cfg.single_thread_seconds
-    )
-    exact = SettingResult("Flat", "", 1.0, 1.0, exact_qps_single, exact_qps_batched, 0.0, n * dim * 4)
-    log.info("exact search: %.1f QPS single-thread, %.1f QPS batched", exact_qps_single, exact_qps_batched)
-
-    index, chosen = build_chosen_index(
-        base,
-        metric=cfg.metric,
-        recall_target=cfg.target_recall,
-        memory_budget=cfg.memory_budget,
-        max_ms=cfg.max_ms_per_query,
-        k=10,
-        seed=cfg.seed,
-        progress=cfg.progress,
-        config=cfg.measure,
-    )
+    bench = _Bench(cfg, queries, k=max(cfg.k, 10), exact_index=_Exact(base, cfg.metric))
+    exact = bench.measure_exact()
+    chosen, best = _measure_chosen(bench, base, cfg.measure)
     result = AnnResult(
-        n=n,
-        dim=dim,
-        n_queries=len(queries),
-        chooser=chosen.to_json(),
-        exact=exact,
-        target=f"recall@10 >= {cfg.target_recall} at >= {cfg.target_speedup:g}x exact single-thread QPS "
-        f"within {cfg.memory_budget / GIB:g} GiB"
-        + (f" and {cfg.max_ms_per_query:g} ms per query" if cfg.max_ms_per_query is not None else ""),
+        n=n, dim=dim, n_queries=len(queries), chooser=chosen.to_json(), exact=exact, target=_target(cfg)
     )
+    for factory in cfg.extra_factories:
+        extra = candidate_for(factory)
+        if chosen.factory != extra.factory(extra.refines[0]):
+            _measure_chosen(bench, base, dataclasses.replace(cfg.measure or MeasureConfig(), candidates=[extra]))
+    result.settings = bench.rows
+    _verdict(result, bench, best)
+    if out_dir:
+        plot_recall_qps(result, os.path.join(out_dir, "ann_recall_qps.png"), target_recall=cfg.target_recall)
+    return result
 
-    def measure(name: str, index, setting: str, build_seconds: float, size: int) -> SettingResult:
+
+@dataclass(slots=True)
+class _Bench:
+    """One benchmark run: the held-out queries, their exact answers, and every row measured on them."""
+
+    cfg: AnnConfig
+    queries: np.ndarray
+    k: int
+    exact_index: _Exact
+    truth: np.ndarray | None = None
+    rows: list[SettingResult] = field(default_factory=list)
+
+    def qps_single(self, index) -> float:
+        cfg = self.cfg
+        return _qps_single(
+            index, self.queries, self.k, limit=cfg.single_thread_queries, seconds=cfg.single_thread_seconds
+        )
+
+    def measure_exact(self) -> SettingResult:
+        """Exact search: the ground truth of the queries, and its batched and single-thread QPS."""
+        qps_batched, self.truth = _qps_batched(self.exact_index, self.queries, self.k)
+        qps_single = self.qps_single(self.exact_index)
+        n, dim = self.exact_index.base.shape
+        log.info("exact search: %.1f QPS single-thread, %.1f QPS batched", qps_single, qps_batched)
+        return SettingResult("Flat", "", 1.0, 1.0, qps_single, qps_batched, 0.0, n * dim * 4)
+
+    def measure(self, name: str, index, setting: str, build_seconds: float, size: int) -> SettingResult:
+        """One index at one search setting on the held-out queries (a row of the table)."""
         apply_params(index, setting)
-        qps_batched, ids = _qps_batched(index, queries, k)
-        qps_single = _qps_single(index, queries, k, limit=cfg.single_thread_queries, seconds=cfg.single_thread_seconds)
+        qps_batched, ids = _qps_batched(index, self.queries, self.k)
+        qps_single = self.qps_single(index)
         row = SettingResult(
             name,
             setting,
-            recall_at(ids, truth, 1),
-            recall_at(ids, truth, 10),
+            recall_at(ids, self.truth, 1),
+            recall_at(ids, self.truth, 10),
             qps_single,
             qps_batched,
             build_seconds,
@@ -302,40 +239,58 @@ def run_ann_benchmark(
             qps_single,
             qps_batched,
         )
-        result.settings.append(row)
+        self.rows.append(row)
         return row
 
+
+def _hold_out(vectors: np.ndarray, queries: np.ndarray | None, n_queries: int) -> tuple[np.ndarray, np.ndarray]:
+    """The base vectors and the queries: the given ones, or the last ``n_queries`` vectors (at most a tenth)."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if queries is None:
+        nq = min(n_queries, max(1, len(vectors) // 10))
+        return np.ascontiguousarray(vectors[:-nq]), vectors[-nq:]
+    return vectors, np.ascontiguousarray(queries, dtype=np.float32)
+
+
+def _measure_chosen(bench: _Bench, base: np.ndarray, measure: MeasureConfig | None):
+    """Build the index the chooser picks (among ``measure.candidates`` when given) and measure it at its tuned
+    setting and the settings around it; the choice and the row of the tuned setting."""
+    cfg = bench.cfg
+    index, chosen = build_chosen_index(
+        base,
+        metric=cfg.metric,
+        recall_target=cfg.target_recall,
+        memory_budget=cfg.memory_budget,
+        max_ms=cfg.max_ms_per_query,
+        k=10,
+        seed=cfg.seed,
+        progress=cfg.progress,
+        config=measure,
+    )
     best = None
     for setting in _around(chosen.params, cfg.max_settings):
-        row = measure(chosen.factory, index, setting, chosen.build_seconds, chosen.bytes)
+        row = bench.measure(chosen.factory, index, setting, chosen.build_seconds, chosen.bytes)
         if setting == chosen.params:
             best = row
-    apply_params(index, chosen.params)
-    del index
-    for factory in cfg.extra_factories:
-        if factory == chosen.factory:
-            continue
-        start = time.perf_counter()
-        other = build_index(base, factory=factory, metric=cfg.metric, seed=cfg.seed, progress=cfg.progress)
-        build_seconds = time.perf_counter() - start
-        size = index_bytes(other)
-        tuned = tune_index(
-            other,
-            queries[: cfg.tune_queries],
-            truth[: cfg.tune_queries],
-            k=10,
-            target_recall=cfg.target_recall,
-            max_ms_per_query=cfg.max_ms_per_query,
-        )
-        for setting in _around(tuned.params, cfg.max_settings):
-            measure(factory, other, setting, build_seconds, size)
-        del other
+    return chosen, best
 
+
+def _target(cfg: AnnConfig) -> str:
+    return (
+        f"recall@10 >= {cfg.target_recall} at >= {cfg.target_speedup:g}x exact single-thread QPS "
+        f"within {cfg.memory_budget / GIB:g} GiB"
+        + (f" and {cfg.max_ms_per_query:g} ms per query" if cfg.max_ms_per_query is not None else "")
+    )
+
+
+def _verdict(result: AnnResult, bench: _Bench, best: SettingResult) -> None:
+    """Time exact search again, then the chosen setting's speed-up and whether it meets the target."""
+    cfg, exact = bench.cfg, result.exact
     # Exact search is timed again at the end and the two runs averaged: on a shared machine the load drifts
     # while the indexes are measured, and the speed-ups should not hang on one moment.
-    again = _qps_single(exact_index, queries, k, limit=cfg.single_thread_queries, seconds=cfg.single_thread_seconds)
-    result.exact_qps_single_runs = [exact_qps_single, again]
-    exact.qps_single = (exact_qps_single + again) / 2
+    again = bench.qps_single(bench.exact_index)
+    result.exact_qps_single_runs = [exact.qps_single, again]
+    exact.qps_single = (exact.qps_single + again) / 2
     log.info("exact search again: %.1f QPS single-thread (mean %.1f)", again, exact.qps_single)
     best.chosen = True
     result.best = best
@@ -346,9 +301,6 @@ def run_ann_benchmark(
         and best.bytes <= cfg.memory_budget
         and (cfg.max_ms_per_query is None or 1000.0 / best.qps_single <= cfg.max_ms_per_query)
     )
-    if out_dir:
-        plot_recall_qps(result, os.path.join(out_dir, "ann_recall_qps.png"), target_recall=cfg.target_recall)
-    return result
 
 
 def plot_recall_qps(result: AnnResult, path: str, *, target_recall: float = 0.95) -> str:

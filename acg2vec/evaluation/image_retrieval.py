@@ -21,7 +21,9 @@ from acg2vec.deadletter import DeadLetters, dead_letter_path
 from acg2vec.errors import UserError
 from acg2vec.evaluation.image_data import read_images, run_model
 from acg2vec.evaluation.report import Section, Table
-from acg2vec.indexes.faiss_index import build_index, choose_index, exact_search
+from acg2vec.indexes.files import save_index
+from acg2vec.indexes.index_choice import build_chosen_index
+from acg2vec.indexes.search import exact_search
 from acg2vec.trainers.image.image_model import load_image_model
 
 log = logging.getLogger(__name__)
@@ -199,25 +201,21 @@ def evaluate_image_retrieval(
     if out_dir:
         metrics["plot"] = plot_precision_curves(metrics, os.path.join(out_dir, f"images_precision_{name}.png"))
         ids = [i for i, ok in zip(records.ids, keep, strict=True) if ok]
-        metrics["index"] = save_index(model_vectors, ids, out_dir, name=f"images_{name}")
+        metrics["index"] = keep_index(model_vectors, ids, os.path.join(out_dir, f"images_{name}"))
     return metrics
 
 
-def save_index(vectors: np.ndarray, ids: list[int], out_dir: str, *, name: str) -> dict:
-    """Keep the searched vectors as a FAISS index (chosen by size) with the post ids of its rows beside it.
+def keep_index(vectors: np.ndarray, ids: list[int], folder: str) -> dict:
+    """Keep the searched vectors as the index the policy chooses (exact ``Flat`` below 20,000 images), in the one
+    layout of :mod:`acg2vec.indexes.files`: ``index.faiss``, ``index_choice.json`` and the post id of each row in
+    ``ids.npy``.
 
-    ``faiss.read_index(<name>.faiss)`` answers queries of the same (L2-normalised) embedding; row ``i`` is post
-    ``np.load(<name>_ids.npy)[i]``. Inner product on normalised vectors = cosine similarity.
+    ``acg2vec.indexes.files.load_index(folder)`` answers queries of the same (L2-normalised) embedding with the
+    tuned search parameters applied. Inner product on normalised vectors = cosine similarity.
     """
-    import faiss
-
-    unit = normalised(vectors)
-    choice = choose_index(len(unit), unit.shape[1])
-    index = build_index(unit, factory=choice.factory, metric="ip", progress=False)
-    path = os.path.join(out_dir, f"{name}.faiss")
-    faiss.write_index(index, path)
-    np.save(os.path.join(out_dir, f"{name}_ids.npy"), np.asarray(ids, dtype=np.int64))
-    return {"path": path, "ids": os.path.join(out_dir, f"{name}_ids.npy"), "factory": choice.factory}
+    index, chosen = build_chosen_index(normalised(vectors), metric="ip", progress=False)
+    save_index(folder, index, chosen, ids=np.asarray(ids, dtype=np.int64))
+    return {"path": folder, "factory": chosen.factory, "params": chosen.params, "reason": chosen.reason}
 
 
 def plot_precision_curves(metrics: dict, path: str) -> str:

@@ -27,7 +27,7 @@ from acg2vec.deadletter import DeadLetters, dead_letter_path
 from acg2vec.errors import UserError
 from acg2vec.evaluation.report import Section, Table
 from acg2vec.evaluation.text_search import FUSION, TextSearcher
-from acg2vec.indexes.faiss_index import exact_search
+from acg2vec.indexes.search import exact_search
 from acg2vec.trainers.text.lexical_baseline import CharNgramTfidf, LexicalConfig
 from acg2vec.trainers.text.normalize import normalize_text
 

@@ -1,5 +1,12 @@
-"""The index chosen by measurement: every candidate of the rules (:mod:`acg2vec.indexes.faiss_index`) built and
-its recall-QPS curve measured, and the fastest setting that meets the targets kept.
+"""The index chosen by measurement: every candidate of the rules (:mod:`acg2vec.indexes.candidates`) built and
+its recall-QPS curve measured (:mod:`acg2vec.indexes.measure`), and the fastest setting that meets the targets
+kept.
+
+The API (``acg2vec eval ann``, ``acg2vec eval images``, ``acg2vec index`` and ``acg2vec serve`` call these)::
+
+    index, chosen = build_chosen_index(vectors, metric="ip", recall_target=0.95, memory_budget=None, max_ms=None)
+    files.save_index(out_dir, index, chosen)        # out_dir/index.faiss + out_dir/index_choice.json
+    index, chosen = files.load_index(out_dir)       # memory-mapped where FAISS can; the tuned parameters applied
 
 The measurement (:func:`build_chosen_index`): every candidate is trained on a sample (k-means on 30 vectors per
 list; candidates with the same nlist share one k-means), filled in batches with the first ``screen_n`` vectors, and
@@ -14,26 +21,17 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from acg2vec.errors import UserError
-from acg2vec.indexes.faiss_index import (
-    GIB,
-    Candidate,
-    ChooserConfig,
-    ChosenIndex,
-    apply_params,
-    candidates,
-    estimate_bytes,
-    faiss_metric,
-    index_bytes,
-    null_progress,
-    recall_at,
-)
+from acg2vec.indexes.candidates import GIB, Candidate, ChooserConfig, candidates, estimate_bytes
+from acg2vec.indexes.files import ChosenIndex
+from acg2vec.indexes.measure import Probe, pick_setting, rank, sweep
+from acg2vec.indexes.search import apply_params, faiss_metric, index_bytes
 
 log = logging.getLogger(__name__)
 
@@ -65,149 +63,244 @@ class MeasureConfig:
     margin: float | None = None
 
 
-def _drop_self(ids: np.ndarray, self_ids: np.ndarray, k: int) -> np.ndarray:
-    """Each row's ids without the query's own id (leave-one-out), cut to ``k``."""
-    keep = ids != self_ids[:, None]
-    order = np.argsort(~keep, axis=1, kind="stable")
-    return np.take_along_axis(ids, order, axis=1)[:, :k]
+@dataclass(slots=True)
+class _Job:
+    """One call of :func:`build_chosen_index`: the vectors, the targets and how to measure."""
+
+    vectors: np.ndarray
+    metric: str
+    recall_target: float
+    max_ms: float | None
+    k: int
+    seed: int
+    progress: bool
+    cfg: MeasureConfig
+    screen_n: int = 0
+    train: np.ndarray | None = None  # the k-means sample of the IVF candidates (None: train on the screened rows)
+    centroids: dict[int, np.ndarray] = field(default_factory=dict)  # nlist -> shared k-means result
+    curve: list[dict] = field(default_factory=list)  # every measured point
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def aim(self, probe: Probe) -> tuple[float, float]:
+        """The margin for the sampling error of ``probe``'s queries, and the recall the settings are tuned to."""
+        rt = self.recall_target
+        margin = self.cfg.margin if self.cfg.margin is not None else 2 * math.sqrt(rt * (1 - rt) / len(probe.ids))
+        return margin, min(rt + margin, 1.0)
 
 
-class _Probe:
-    """Leave-one-out queries over ``vectors``: exact answers, and recall@k / single-thread ms of any index."""
+@dataclass(slots=True)
+class _Leader:
+    """The best candidate so far: its best measured point, the index that measured it and what that index uses."""
 
-    def __init__(self, vectors: np.ndarray, n_queries: int, k: int, metric: str, seed: int, min_seconds: float):
-        import faiss
-
-        rng = np.random.default_rng(seed)
-        # With k or fewer other vectors, recall is over the neighbours there are (a lone vector has none to find).
-        self.k, self.min_seconds = max(1, min(k, len(vectors) - 1)), min_seconds
-        self.alone = len(vectors) == 1
-        self.ids = np.sort(rng.choice(len(vectors), size=min(n_queries, len(vectors)), replace=False))
-        self.queries = np.ascontiguousarray(vectors[self.ids])
-        _, truth = faiss.knn(self.queries, vectors, self.k + 1, metric=faiss_metric(metric))
-        self.truth = _drop_self(truth, self.ids, self.k)
-
-    def measure(self, index, params: str) -> tuple[float, float]:
-        import faiss
-
-        apply_params(index, params)
-        threads = faiss.omp_get_max_threads()
-        faiss.omp_set_num_threads(1)  # single-thread latency, as one served query runs
-        try:
-            runs, start = 0, time.perf_counter()
-            while True:
-                _, ids = index.search(self.queries, self.k + 1)
-                runs += 1
-                elapsed = time.perf_counter() - start
-                if elapsed >= self.min_seconds:
-                    break
-        finally:
-            faiss.omp_set_num_threads(threads)
-        ms = 1000.0 * elapsed / (runs * len(self.queries))
-        if self.alone:
-            return 1.0, ms
-        return recall_at(_drop_self(ids, self.ids, self.k), self.truth, self.k), ms
+    rank: tuple
+    point: dict
+    index: Any
+    keep: tuple
+    cand: Candidate
 
 
-def _sweep(
-    index,
-    probe: _Probe,
+def build_chosen_index(
+    vectors: np.ndarray,
     *,
-    factory: str,
-    kind: str,
-    nlist: int,
-    refine: bool,
-    target: float,
-    max_ms: float | None,
-    deadline: float,
-    cfg: MeasureConfig,
-    stage: str,
-) -> list[dict]:
-    """The recall-QPS curve of one index: for each re-ranking depth, the primary knob doubled until the target is met,
-    the recall stalls, the setting is slower than one already meeting the target, or the time budget runs out."""
-    points: list[dict] = []
-    best_ms = math.inf
-    if kind == "flat":
-        recall, ms = probe.measure(index, "")
-        return [_point(factory, "", recall, ms, stage)]
-    if kind == "hnsw":
-        knobs = [[f"efSearch={ef}" for ef in (16, 32, 64, 128, 256, 512, 1024)]]
-    else:
-        probes = [2**i for i in range(0, 20) if 2**i <= min(nlist, cfg.max_nprobe)]
-        quantizer = "_HNSW" in factory
-        knobs = []
-        for kf in cfg.k_factors if refine else (0,):
-            row = []
-            for p in probes:
-                setting = f"nprobe={p}"
-                if quantizer:  # the coarse graph must return at least nprobe good lists
-                    setting += f",quantizer_efSearch={max(64, 2 * p)}"
-                row.append(setting + (f",k_factor_rf={kf}" if kf else ""))
-            knobs.append(row)
-    for row in knobs:
-        previous = -1.0
-        for i, setting in enumerate(row):
-            if time.perf_counter() > deadline:
-                log.info("%s: time budget spent after %d settings", factory, len(points))
-                return points
-            recall, ms = probe.measure(index, setting)
-            points.append(_point(factory, setting, recall, ms, stage))
-            if recall >= target and (max_ms is None or ms <= max_ms):
-                best_ms = min(best_ms, ms)
-                between = _nprobe_between(row[i - 1], setting) if kind == "ivf" and 0 <= previous < target else None
-                if between is not None and time.perf_counter() <= deadline:
-                    # Doubling nprobe overshoots: the setting halfway back may meet the target too, faster.
-                    recall, ms = probe.measure(index, between)
-                    points.append(_point(factory, between, recall, ms, stage))
-                    if recall >= target and (max_ms is None or ms <= max_ms):
-                        best_ms = min(best_ms, ms)
-                break
-            if ms > best_ms or (max_ms is not None and ms > max_ms):
-                break  # slower than a setting that already meets the targets
-            if recall - previous < 0.002 and recall < target:
-                break  # the codes, not the lists opened, limit the recall: re-rank deeper instead
-            previous = recall
-    return points
+    metric: str = "ip",
+    recall_target: float = 0.95,
+    memory_budget: int | None = None,
+    max_ms: float | None = None,
+    k: int = 10,
+    seed: int = 0,
+    progress: bool = True,
+    config: MeasureConfig | None = None,
+):
+    """Choose an index for ``vectors`` by measurement, build it and apply its tuned search parameters.
 
+    1. The candidates: :func:`~acg2vec.indexes.candidates.candidates` within ``memory_budget`` (default 4 GiB), or
+       ``config.candidates``.
+    2. Screen: each is trained on a sample, filled with the first ``screen_n`` vectors and its recall-QPS curve
+       measured (single thread, leave-one-out queries, a time budget each); the best point of each is ranked and
+       the leader kept: the fastest setting meeting ``recall_target`` (recall@k against exact search) within
+       ``max_ms`` milliseconds per query, without one the most accurate within the latency target.
+    3. Fill: the leader takes the remaining vectors.
+    4. Re-tune: its curve is measured again on queries over all of them, and the best setting applied.
+    5. Record: a :class:`~acg2vec.indexes.files.ChosenIndex` with the reason and every measured point.
 
-def _nprobe_between(lower: str, upper: str) -> str | None:
-    """``upper`` with nprobe halfway between the two settings' (64 and 128 give 96), or None when they are adjacent."""
-    low = int(re.search(r"nprobe=(\d+)", lower).group(1))
-    high = int(re.search(r"nprobe=(\d+)", upper).group(1))
-    mid = (low + high) // 2
-    if mid in (low, high):
-        return None
-    between = re.sub(r"nprobe=\d+", f"nprobe={mid}", upper)
-    return re.sub(r"quantizer_efSearch=\d+", f"quantizer_efSearch={max(64, 2 * mid)}", between)
-
-
-def _point(factory: str, params: str, recall: float, ms: float, stage: str) -> dict:
-    return {
-        "factory": factory,
-        "params": params,
-        "recall": round(float(recall), 4),
-        "qps": round(1000.0 / ms, 1) if ms > 0 else 0.0,
-        "ms": round(float(ms), 4),
-        "stage": stage,
-    }
-
-
-def _rank(point: dict, target: float, max_ms: float | None) -> tuple:
-    """Order of preference: settings meeting both targets by speed, then (within the latency target) by recall.
-
-    A setting that misses the recall target never outranks one that meets it, however fast it is.
+    Returns the index and its :class:`~acg2vec.indexes.files.ChosenIndex`.
     """
-    within = max_ms is None or point["ms"] <= max_ms
-    if point["recall"] >= target and within:
-        return (1, point["qps"], 0.0, 0.0)
-    return (0, float(within), point["recall"], point["qps"])
+    start = time.perf_counter()
+    cfg = config or MeasureConfig()
+    vectors = _matrix(vectors)
+    n, dim = vectors.shape
+    budget = memory_budget or 4 * GIB
+    cands = cfg.candidates or candidates(n, dim, memory_budget=budget, config=cfg.chooser, opq=cfg.opq)
+    job = _Job(vectors, metric, recall_target, max_ms, k, seed, progress, cfg)
+    job.screen_n = n if n <= cfg.screen_n * 1.5 else cfg.screen_n
+    leader, (margin, aim) = _screen(job, cands)
+    final, (margin, aim) = _fill_and_retune(job, leader, (margin, aim))
+    apply_params(leader.index, final["params"])
+    _, met = pick_setting([final], aim, max_ms)
+    chosen = ChosenIndex(
+        factory=leader.point["factory"],
+        params=final["params"],
+        reason=_reason(job, leader, met, margin, aim, budget),
+        metric=metric,
+        n=n,
+        dim=dim,
+        recall_target=recall_target,
+        measured_recall=final["recall"],
+        qps=final["qps"],
+        bytes=index_bytes(leader.index),
+        build_seconds=round(time.perf_counter() - start, 1),
+        curve=job.curve,
+    )
+    leader.index.referenced_objects = list(leader.keep)  # IndexRefine does not own its parts
+    log.info(
+        "chose %s %s: recall@%d %.3f at %.0f QPS, %.1f MiB, built in %.0f s",
+        chosen.factory,
+        chosen.params,
+        k,
+        chosen.measured_recall,
+        chosen.qps,
+        chosen.bytes / 2**20,
+        chosen.build_seconds,
+    )
+    return leader.index, chosen
 
 
-def pick_setting(points: list[dict], target: float, max_ms: float | None = None) -> tuple[dict, bool]:
-    """The measured point to use and whether it meets the targets: the fastest reaching ``target`` recall within
-    ``max_ms`` per query; failing that, the most accurate within ``max_ms`` (or overall)."""
-    best = max(points, key=lambda p: _rank(p, target, max_ms))
-    return best, _rank(best, target, max_ms)[0] == 1
+def _matrix(vectors) -> np.ndarray:
+    """``vectors`` as a non-empty 2-d float32 array."""
+    vectors = vectors if isinstance(vectors, np.ndarray) else np.asarray(vectors)
+    if vectors.ndim != 2 or len(vectors) == 0:
+        raise UserError(f"expected a non-empty 2-d array of vectors, got shape {vectors.shape}.")
+    return vectors if vectors.dtype == np.float32 else vectors.astype(np.float32)
+
+
+def _screen(job: _Job, cands: list[Candidate]) -> tuple[_Leader, tuple[float, float]]:
+    """Build and measure every candidate on the first ``screen_n`` vectors; the leader and (margin, aim)."""
+    cfg, n = job.cfg, len(job.vectors)
+    screen = job.vectors[: job.screen_n]
+    probe = Probe(screen, cfg.queries, job.k, job.metric, job.seed, cfg.min_seconds)
+    margin, aim = job.aim(probe)
+    nlist = max(c.nlist for c in cands)
+    job.train = _train_sample(job.vectors, max(cfg.train_per_list * nlist, 10_000), job.seed) if nlist else None
+    log.info(
+        "choosing an index for %d x %d vectors: %d candidates measured on %d vectors, %d queries",
+        n,
+        job.dim,
+        sum(len(c.refines) for c in cands),
+        job.screen_n,
+        len(probe.ids),
+    )
+    leader = None
+    for cand in cands:
+        leader = _screen_candidate(job, cand, probe, aim, leader)
+    return leader, (margin, aim)
+
+
+def _screen_candidate(job: _Job, cand: Candidate, probe: Probe, aim: float, leader: _Leader | None) -> _Leader:
+    """Build ``cand`` on the screened rows, measure each of its re-ranking variants, and return the new leader."""
+    cfg, n = job.cfg, len(job.vectors)
+    screen = job.vectors[: job.screen_n]
+    train = job.train if job.train is not None else screen
+    t0 = time.perf_counter()
+    base = _train_base(cand.base, job.dim, job.metric, train, job.centroids, cfg)
+    trained = time.perf_counter() - t0
+    _add(base, screen, 0, job.screen_n, cfg.chunk, f"Adding to {cand.base}", job.progress)
+    built = time.perf_counter() - t0
+    log.info(
+        "candidate %s: trained in %.1f s, filled with %d vectors in %.1f s", cand.base, trained, job.screen_n, built
+    )
+    for refine in cand.refines:
+        factory = cand.factory(refine)
+        index, keep = _with_refine(job, base, refine, train, screen)
+        points = _measure(job, index, cand, factory, bool(refine), probe, aim, "screen")
+        for p in points:
+            p["build_s"] = round(built, 1)
+            p["estimated_bytes"] = estimate_bytes(factory, n, job.dim)
+        job.curve.extend(points)
+        top, _ = pick_setting(points, aim, job.max_ms)
+        log.info(
+            "candidate %s: best %s, recall@%d %.3f at %.0f QPS",
+            factory,
+            top["params"] or "-",
+            job.k,
+            top["recall"],
+            top["qps"],
+        )
+        top_rank = rank(top, aim, job.max_ms)
+        if leader is None or top_rank > leader.rank:
+            leader = _Leader(top_rank, top, index, keep, cand)
+    return leader
+
+
+def _with_refine(job: _Job, base, refine: str, train: np.ndarray, screen: np.ndarray):
+    """``base`` alone, or wrapped in an ``IndexRefine`` over re-ranking codes filled with the screened rows; and the
+    objects the index needs kept alive."""
+    import faiss
+
+    if not refine:
+        return base, (base,)
+    inner = faiss.index_factory(job.dim, refine[len("Refine(") : -1], faiss_metric(job.metric))
+    if not inner.is_trained:
+        inner.train(train)
+    _add(inner, screen, 0, job.screen_n, job.cfg.chunk, f"Re-ranking codes {refine}", job.progress)
+    return faiss.IndexRefine(base, inner), (base, inner)
+
+
+def _measure(job: _Job, index, cand: Candidate, factory: str, refine: bool, probe: Probe, aim: float, stage: str):
+    """The recall-QPS curve of ``index`` (:func:`~acg2vec.indexes.measure.sweep`) within the time budget."""
+    return sweep(
+        index,
+        probe,
+        factory=factory,
+        kind=cand.kind,
+        nlist=cand.nlist,
+        refine=refine,
+        target=aim,
+        max_ms=job.max_ms,
+        deadline=time.perf_counter() + job.cfg.seconds_per_candidate,
+        k_factors=job.cfg.k_factors,
+        max_nprobe=job.cfg.max_nprobe,
+        stage=stage,
+    )
+
+
+def _fill_and_retune(job: _Job, leader: _Leader, aimed: tuple[float, float]) -> tuple[dict, tuple[float, float]]:
+    """The leader's best point, after it takes the rows it was not screened on and is re-tuned on all of them."""
+    n, cfg = len(job.vectors), job.cfg
+    if job.screen_n >= n:
+        return leader.point, aimed
+    factory = leader.point["factory"]
+    _add(leader.index, job.vectors, job.screen_n, n, cfg.chunk, f"Adding to {factory}", job.progress)
+    probe = Probe(job.vectors, cfg.final_queries, job.k, job.metric, job.seed + 1, cfg.min_seconds)
+    margin, aim = job.aim(probe)
+    final = _measure(job, leader.index, leader.cand, factory, "Refine(" in factory, probe, aim, "final")
+    job.curve.extend(final)
+    best, _ = pick_setting(final, aim, job.max_ms)
+    return best, (margin, aim)
+
+
+def _reason(job: _Job, leader: _Leader, met: bool, margin: float, aim: float, budget: int) -> str:
+    """Why the index was chosen, in one sentence (or why none met the targets)."""
+    n_combos = len({p["factory"] for p in job.curve})
+    top = leader.point
+    targets = (
+        f"recall@{job.k} >= {job.recall_target:g} (tuned to {aim:.3f}: the target plus {margin:.3f} for sampling "
+        "error)" + (f" within {job.max_ms:g} ms per query" if job.max_ms is not None else "")
+    )
+    if met:
+        return (
+            f"the fastest of {n_combos} measured candidates meeting {targets} (best on {job.screen_n:,} vectors: "
+            f"{top['recall']:.3f} at {top['qps']:,.0f} QPS single-thread) within the "
+            f"{budget / GIB:.2f} GiB budget; {leader.cand.why}"
+        )
+    reason = (
+        f"no setting of the {n_combos} measured candidates met {targets} within {budget / GIB:.2f} GiB: "
+        "this is the most accurate one" + (" within the latency target" if job.max_ms is not None else "")
+    )
+    log.warning("index choice: %s", reason)
+    return reason
 
 
 def _train_sample(vectors: np.ndarray, size: int, seed: int) -> np.ndarray:
@@ -219,9 +312,13 @@ def _train_sample(vectors: np.ndarray, size: int, seed: int) -> np.ndarray:
 
 
 def _add(index, vectors: np.ndarray, start: int, stop: int, chunk: int, label: str, progress: bool) -> None:
+    """Add rows ``start:stop`` of ``vectors`` in chunks (with a progress bar when ``progress``)."""
+    from contextlib import nullcontext
+
     from acg2vec.logs import progress_task
 
-    with progress_task(label, total=stop - start) if progress else null_progress() as advance:
+    bar = progress_task(label, total=stop - start) if progress else nullcontext(lambda n=1: None)
+    with bar as advance:
         for lo in range(start, stop, chunk):
             block = np.ascontiguousarray(vectors[lo : min(lo + chunk, stop)], dtype=np.float32)
             index.add(block)
@@ -257,177 +354,3 @@ def _train_base(base: str, dim: int, metric: str, sample: np.ndarray, centroids:
     if known is None and rotation is None:
         centroids[ivf.nlist] = ivf.quantizer.reconstruct_n(0, ivf.nlist)
     return index
-
-
-def build_chosen_index(
-    vectors: np.ndarray,
-    *,
-    metric: str = "ip",
-    recall_target: float = 0.95,
-    memory_budget: int | None = None,
-    max_ms: float | None = None,
-    k: int = 10,
-    seed: int = 0,
-    progress: bool = True,
-    config: MeasureConfig | None = None,
-):
-    """Choose an index for ``vectors`` by measurement, build it and apply its tuned search parameters.
-
-    Every candidate of :func:`candidates` is trained on a sample, filled with the first ``screen_n`` vectors in
-    batches, and its recall-QPS curve measured (single thread, leave-one-out queries, a time budget each). The
-    fastest setting meeting ``recall_target`` (recall@k against exact search) within ``max_ms`` milliseconds per
-    query wins; without one, the most accurate within the latency target. The winner then takes the remaining
-    vectors and is re-tuned on queries over all of them. Returns the index and its :class:`ChosenIndex`.
-    """
-    import faiss
-
-    cfg = config or MeasureConfig()
-    start = time.perf_counter()
-    vectors = vectors if isinstance(vectors, np.ndarray) else np.asarray(vectors)
-    if vectors.ndim != 2 or len(vectors) == 0:
-        raise UserError(f"expected a non-empty 2-d array of vectors, got shape {vectors.shape}.")
-    if vectors.dtype != np.float32:
-        vectors = vectors.astype(np.float32)
-    n, dim = vectors.shape
-    budget = memory_budget or 4 * GIB
-    cands = cfg.candidates or candidates(n, dim, memory_budget=budget, config=cfg.chooser, opq=cfg.opq)
-    screen_n = n if n <= cfg.screen_n * 1.5 else cfg.screen_n
-    screen = vectors[:screen_n]
-    probe = _Probe(screen, cfg.queries, k, metric, seed, cfg.min_seconds)
-    margin = (
-        cfg.margin if cfg.margin is not None else 2 * math.sqrt(recall_target * (1 - recall_target) / len(probe.ids))
-    )
-    aim = min(recall_target + margin, 1.0)
-    nlist = max(c.nlist for c in cands)
-    sample = _train_sample(vectors, max(cfg.train_per_list * nlist, 10_000), seed) if nlist else None
-    log.info(
-        "choosing an index for %d x %d vectors: %d candidates measured on %d vectors, %d queries",
-        n,
-        dim,
-        sum(len(c.refines) for c in cands),
-        screen_n,
-        len(probe.ids),
-    )
-    curve: list[dict] = []
-    centroids: dict[int, np.ndarray] = {}
-    best = None  # (rank, point, index, keep-alive objects)
-    for cand in cands:
-        t0 = time.perf_counter()
-        base = _train_base(cand.base, dim, metric, sample if sample is not None else screen, centroids, cfg)
-        trained = time.perf_counter() - t0
-        _add(base, screen, 0, screen_n, cfg.chunk, f"Adding to {cand.base}", progress)
-        built = time.perf_counter() - t0
-        log.info(
-            "candidate %s: trained in %.1f s, filled with %d vectors in %.1f s", cand.base, trained, screen_n, built
-        )
-        for refine in cand.refines:
-            factory = f"{cand.base},{refine}" if refine else cand.base
-            index, keep = base, (base,)
-            if refine:
-                inner = faiss.index_factory(dim, refine[len("Refine(") : -1], faiss_metric(metric))
-                if not inner.is_trained:
-                    inner.train(sample if sample is not None else screen)
-                _add(inner, screen, 0, screen_n, cfg.chunk, f"Re-ranking codes {refine}", progress)
-                index, keep = faiss.IndexRefine(base, inner), (base, inner)
-            kind = "flat" if cand.base == "Flat" else "hnsw" if cand.base.startswith("HNSW") else "ivf"
-            points = _sweep(
-                index,
-                probe,
-                factory=factory,
-                kind=kind,
-                nlist=cand.nlist,
-                refine=bool(refine),
-                target=aim,
-                max_ms=max_ms,
-                deadline=time.perf_counter() + cfg.seconds_per_candidate,
-                cfg=cfg,
-                stage="screen",
-            )
-            for p in points:
-                p["build_s"] = round(built, 1)
-                p["estimated_bytes"] = estimate_bytes(factory, n, dim)
-            curve.extend(points)
-            top = max(points, key=lambda p: _rank(p, aim, max_ms))
-            log.info(
-                "candidate %s: best %s, recall@%d %.3f at %.0f QPS",
-                factory,
-                top["params"] or "-",
-                k,
-                top["recall"],
-                top["qps"],
-            )
-            rank = _rank(top, aim, max_ms)
-            if best is None or rank > best[0]:
-                best = (rank, top, index, keep, cand)
-        del base
-    rank, top, index, keep, cand = best
-    screened = [p for p in curve if p["factory"] == top["factory"]]
-    final_top = top
-    if screen_n < n:
-        _add(index, vectors, screen_n, n, cfg.chunk, f"Adding to {top['factory']}", progress)
-        probe = _Probe(vectors, cfg.final_queries, k, metric, seed + 1, cfg.min_seconds)
-        if cfg.margin is None:
-            margin = 2 * math.sqrt(recall_target * (1 - recall_target) / len(probe.ids))
-            aim = min(recall_target + margin, 1.0)
-        kind = "hnsw" if cand.base.startswith("HNSW") else "ivf"
-        final = _sweep(
-            index,
-            probe,
-            factory=top["factory"],
-            kind=kind,
-            nlist=cand.nlist,
-            refine="Refine(" in top["factory"],
-            target=aim,
-            max_ms=max_ms,
-            deadline=time.perf_counter() + cfg.seconds_per_candidate,
-            cfg=cfg,
-            stage="final",
-        )
-        curve.extend(final)
-        final_top = max(final, key=lambda p: _rank(p, aim, max_ms))
-    apply_params(index, final_top["params"])
-    met = _rank(final_top, aim, max_ms)[0] == 1
-    n_combos = len({p["factory"] for p in curve})
-    targets = (
-        f"recall@{k} >= {recall_target:g} (tuned to {aim:.3f}: the target plus {margin:.3f} for sampling error)"
-        + (f" within {max_ms:g} ms per query" if max_ms is not None else "")
-    )
-    if met:
-        reason = (
-            f"the fastest of {n_combos} measured candidates meeting {targets} (best on {screen_n:,} vectors: "
-            f"{top['recall']:.3f} at {top['qps']:,.0f} QPS single-thread) within the "
-            f"{budget / GIB:.2f} GiB budget; {cand.why}"
-        )
-    else:
-        reason = (
-            f"no setting of the {n_combos} measured candidates met {targets} within {budget / GIB:.2f} GiB: "
-            "this is the most accurate one" + (" within the latency target" if max_ms is not None else "")
-        )
-        log.warning("index choice: %s", reason)
-    chosen = ChosenIndex(
-        factory=top["factory"],
-        params=final_top["params"],
-        reason=reason,
-        metric=metric,
-        n=n,
-        dim=dim,
-        recall_target=recall_target,
-        measured_recall=final_top["recall"],
-        qps=final_top["qps"],
-        bytes=index_bytes(index),
-        build_seconds=round(time.perf_counter() - start, 1),
-        curve=curve,
-    )
-    del screened
-    index.referenced_objects = list(keep)  # IndexRefine does not own its parts
-    log.info(
-        "chose %s %s: recall@%d %.3f at %.0f QPS, %.1f MiB, built in %.0f s",
-        chosen.factory,
-        chosen.params,
-        k,
-        chosen.measured_recall,
-        chosen.qps,
-        chosen.bytes / 2**20,
-        chosen.build_seconds,
-    )
-    return index, chosen

@@ -62,7 +62,7 @@ def write_vectors(
     out_dir: str, ids: np.ndarray, vectors: np.ndarray, meta: dict, *, memory_budget: int | None
 ) -> dict:
     """Unit vectors + ids + the chosen FAISS index + ``meta.json`` (written last: its presence means complete)."""
-    from acg2vec.indexes.faiss_index import save_index
+    from acg2vec.indexes.files import save_index
     from acg2vec.indexes.index_choice import build_chosen_index
 
     os.makedirs(out_dir, exist_ok=True)

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from acg2vec.evaluation.ann_benchmark import latent_clusters
+from acg2vec.indexes.synthetic import latent_clusters
 from tests.benchmarks.scripts import load_script
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from acg2vec.evaluation.image_retrieval import (
     relevance,
     retrieval_at_k,
 )
+from acg2vec.indexes.files import IDS_FILE, load_index
 from tests.evaluation.fakes import colour_image, jpeg_bytes
 
 
@@ -67,12 +69,12 @@ def test_evaluate_image_retrieval_known_answers(artefacts, tmp_path):
         assert metrics["methods"][method]["precision_at_k"] == pytest.approx(1.0)
         assert metrics["methods"][method]["map_at_k"] == pytest.approx(1.0)
     assert (tmp_path / "images_precision_alt_i2v.png").stat().st_size > 1000
-    # The searched vectors are kept as a FAISS index: each image's nearest neighbour in it is itself.
-    import faiss
-
-    index = faiss.read_index(metrics["index"]["path"])
-    ids = np.load(metrics["index"]["ids"])
-    assert index.ntotal == len(ids) == 12 and metrics["index"]["factory"] == "Flat"
+    # The searched vectors are kept as the chosen index in the one layout (exact search at 12 images): each
+    # image's nearest neighbour in it is itself.
+    index, chosen = load_index(metrics["index"]["path"])
+    ids = np.load(Path(metrics["index"]["path"]) / IDS_FILE)
+    assert index.ntotal == len(ids) == 12 and metrics["index"]["factory"] == chosen.factory == "Flat"
+    assert chosen.metric == "ip" and "exact search is fast enough" in chosen.reason
     stored = index.reconstruct_n(0, index.ntotal)
     _, nearest = index.search(stored, 1)
     assert list(nearest[:, 0]) == list(range(12))

@@ -1,42 +1,20 @@
-"""The index chosen by measurement: sweeps, the pick, and the chooser end to end on small collections."""
+"""The index chosen by measurement end to end on small collections, and a named factory with known answers."""
 
 from __future__ import annotations
-
-import time
 
 import faiss
 import numpy as np
 import pytest
 
-from acg2vec.evaluation.ann_benchmark import clustered_vectors
-from acg2vec.indexes.faiss_index import GIB, Candidate, ChooserConfig
-from acg2vec.indexes.index_choice import (
-    MeasureConfig,
-    _nprobe_between,
-    _sweep,
-    build_chosen_index,
-    pick_setting,
-)
+from acg2vec.errors import UserError
+from acg2vec.indexes.candidates import GIB, Candidate, ChooserConfig, candidate_for
+from acg2vec.indexes.index_choice import MeasureConfig, build_chosen_index
+from acg2vec.indexes.synthetic import clustered_vectors
 
 
 def _unit(n, dim, seed):
     data = clustered_vectors(n, dim, seed=seed)
     return data / np.linalg.norm(data, axis=1, keepdims=True)
-
-
-def _point(recall, qps, params="p"):
-    return {"factory": "f", "params": params, "recall": recall, "qps": qps, "ms": 1000.0 / qps, "stage": "screen"}
-
-
-@pytest.mark.unit
-def test_pick_setting_never_takes_a_faster_setting_that_misses_the_target():
-    fast_miss, slow_meet, slower_meet = _point(0.90, 5_000, "a"), _point(0.96, 1_000, "b"), _point(0.99, 500, "c")
-    assert pick_setting([fast_miss, slower_meet, slow_meet], 0.95) == (slow_meet, True)
-    # A latency target of 1.5 ms rules out the 2 ms setting: b (1 ms) stays; at 0.5 ms only a fits, and misses.
-    assert pick_setting([fast_miss, slower_meet, slow_meet], 0.95, max_ms=1.5) == (slow_meet, True)
-    assert pick_setting([fast_miss, slower_meet, slow_meet], 0.95, max_ms=0.5) == (fast_miss, False)
-    # Nothing meets the target: the most accurate, reported as not met.
-    assert pick_setting([fast_miss, _point(0.93, 100, "d")], 0.95) == (_point(0.93, 100, "d"), False)
 
 
 @pytest.mark.unit
@@ -101,39 +79,40 @@ def test_the_chosen_index_takes_all_vectors_and_is_retuned_on_them():
     assert all(row in found for row, found in zip([0, 2_500, 5_999], ids.tolist(), strict=True))
 
 
-@pytest.mark.unit
-def test_nprobe_halfway_between_two_settings():
-    assert _nprobe_between("nprobe=64,k_factor_rf=8", "nprobe=128,k_factor_rf=8") == "nprobe=96,k_factor_rf=8"
-    assert (
-        _nprobe_between("nprobe=8,quantizer_efSearch=64", "nprobe=16,quantizer_efSearch=64")
-        == "nprobe=12,quantizer_efSearch=64"
-    )
-    assert _nprobe_between("nprobe=64,quantizer_efSearch=128", "nprobe=128,quantizer_efSearch=256") == (
-        "nprobe=96,quantizer_efSearch=192"
-    )
-    assert _nprobe_between("nprobe=1", "nprobe=2") is None
+KEYWORDS = ["cat ears", "maid", "twintails", "glasses", "school uniform", "sword", "umbrella", "hat"]
 
 
-class _RecallGrowsWithNprobe:
-    """Recall nprobe / 100 and 0.01 ms per list opened: a known curve for the sweep to walk."""
-
-    def __init__(self) -> None:
-        self.measured: list[str] = []
-
-    def measure(self, index, params: str) -> tuple[float, float]:
-        self.measured.append(params)
-        nprobe = int(dict(part.split("=") for part in params.split(","))["nprobe"])
-        return min(1.0, nprobe / 100), 0.01 * nprobe
+def one_hot_encoder(texts: list[str]) -> np.ndarray:
+    """A fake encoder whose nearest neighbours are known: one dimension per keyword."""
+    out = np.zeros((len(texts), len(KEYWORDS)), dtype=np.float32)
+    for row, text in enumerate(texts):
+        for col, word in enumerate(KEYWORDS):
+            if word in text:
+                out[row, col] = 1.0
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    return out / np.maximum(norms, 1e-9)
 
 
 @pytest.mark.unit
-def test_the_sweep_tries_halfway_back_when_doubling_nprobe_overshoots_the_target():
-    probe = _RecallGrowsWithNprobe()
-    points = _sweep(
-        None, probe, factory="IVF1024,PQ8x4fs", kind="ivf", nlist=1024, refine=False, target=0.95, max_ms=None,
-        deadline=time.perf_counter() + 60, cfg=MeasureConfig(), stage="final",
-    )  # fmt: skip
-    # 64 lists give 0.64, 128 give 1.0: 96 gives 0.96, meets the target and is faster, so it is the pick.
-    assert probe.measured[-3:] == ["nprobe=64", "nprobe=128", "nprobe=96"]
-    best, met = pick_setting(points, 0.95)
-    assert met and best["params"] == "nprobe=96"
+@pytest.mark.parametrize("factory", ["Flat", "HNSW32", "IVF16,Flat", "IVF16,PQ4x4fs,RFlat"])
+def test_fake_encoder_retrieves_the_known_answers(factory):
+    docs = [f"a girl with {w}" for w in KEYWORDS] * 40  # IVF training wants a few hundred vectors
+    config = MeasureConfig(
+        queries=50, min_seconds=0.01, seconds_per_candidate=2.0, candidates=[candidate_for(factory)]
+    )
+    index, _ = build_chosen_index(one_hot_encoder(docs), progress=False, config=config)
+    if factory.startswith("IVF"):
+        faiss.ParameterSpace().set_index_parameters(
+            index, "nprobe=16,k_factor_rf=8" if "RFlat" in factory else "nprobe=16"
+        )
+    scores, ids = index.search(one_hot_encoder(["glasses", "a sword and a hat"]), 3)
+    assert {i % len(KEYWORDS) for i in ids[0]} == {KEYWORDS.index("glasses")}
+    assert scores[0, 0] == pytest.approx(1.0)
+    assert {i % len(KEYWORDS) for i in ids[1][:2]} <= {KEYWORDS.index("sword"), KEYWORDS.index("hat")}
+    assert scores[1, 0] == pytest.approx(np.sqrt(0.5), abs=1e-5)
+
+
+@pytest.mark.unit
+def test_build_rejects_an_empty_array():
+    with pytest.raises(UserError, match="non-empty"):
+        build_chosen_index(np.zeros((0, 8), dtype=np.float32), progress=False)

@@ -16,7 +16,7 @@ class FaissStore(VectorStore):
     backend = "faiss"
 
     def __init__(self, index_dir: str, *, mmap: bool = True) -> None:
-        from acg2vec.indexes.faiss_index import load_index
+        from acg2vec.indexes.files import load_index
 
         super().__init__(index_dir)
         try:
