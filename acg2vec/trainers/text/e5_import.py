@@ -45,6 +45,7 @@ import collections
 import importlib.resources
 import json
 import logging
+import os
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -414,7 +415,7 @@ def import_e5(out_dir: str | Path, source: str | Path | None = None) -> Path:
     out_dir = Path(out_dir)
     model = read_e5(source)
     h, ids = model.header, model.special_ids
-    tmp = out_dir.with_name(f".{out_dir.name}.importing")
+    tmp = out_dir.with_name(f".{out_dir.name}.importing-{os.getpid()}")  # one per process: two imports never mix
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
 

@@ -90,7 +90,7 @@ def model_card(result: dict[str, Any], config: TextTrainConfig) -> str:
         "",
         "Translation accuracy is the mean of both directions; retrieval ranks every validation positive for each anchor.",
         "",
-        "| metric | lexical (char n-gram TF-IDF) | untrained | trained |",
+        "| metric | lexical (char n-gram TF-IDF) | base model before training | trained |",
         "|---|---:|---:|---:|",
         *(
             f"| {n} | {_fmt(metrics.get('lexical', {}).get(n))} | {_fmt(metrics.get('untrained', {}).get(n))} "
@@ -124,9 +124,9 @@ def plot_curves(log_history: list[dict[str, Any]], metrics: dict[str, dict[str, 
     for ax, key in zip(axes[0], keys, strict=False):
         points = [(step, m[key]) for step, m in evals if key in m]
         ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label="training")
-        for name, style in (("lexical", "--"), ("untrained", ":")):
+        for name, label, style in (("lexical", "lexical", "--"), ("untrained", "before training", ":")):
             if key in metrics.get(name, {}):
-                ax.axhline(metrics[name][key], linestyle=style, color="grey", label=name)
+                ax.axhline(metrics[name][key], linestyle=style, color="grey", label=label)
         ax.set_title(key)
         ax.set_xlabel("step")
         ax.legend()
