@@ -65,7 +65,7 @@ def load_vectors(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, str]
     return np.asarray(data[: args.n]), np.asarray(data[args.n :]), f"{args.generator} generator ({cache})"
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=1_000_000, help="Number of vectors (queries come on top).")
     parser.add_argument("--dim", type=int, default=512)
@@ -91,17 +91,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="/tmp/acg2vec-ann", help="Folder for the cached vectors, plot and report.")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    os.makedirs(args.out, exist_ok=True)
     if args.metric is None:
         args.metric = "ip" if args.generator == "latent" or args.vectors else "l2"
+    return args
 
-    start = time.perf_counter()
-    vectors, queries, source = load_vectors(args)
-    print(f"data: {len(vectors):,} x {vectors.shape[1]} + {len(queries):,} queries from {source}", end=" ")
-    print(f"in {time.perf_counter() - start:.1f} s; load: {os.getloadavg()[0]:.1f} (1-min average)")
-    config = AnnConfig(
-        n_queries=len(queries),
+
+def ann_config(args: argparse.Namespace, n_queries: int) -> AnnConfig:
+    """The benchmark's settings from the command line (the chooser's thresholds only where given)."""
+    return AnnConfig(
+        n_queries=n_queries,
         memory_budget=int(args.budget_gb * GIB),
         target_recall=args.target_recall,
         target_speedup=args.target_speedup,
@@ -122,16 +120,36 @@ def main(argv: list[str] | None = None) -> int:
             ),
         ),
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    os.makedirs(args.out, exist_ok=True)
+    start = time.perf_counter()
+    vectors, queries, source = load_vectors(args)
+    print(f"data: {len(vectors):,} x {vectors.shape[1]} + {len(queries):,} queries from {source}", end=" ")
+    print(f"in {time.perf_counter() - start:.1f} s; load: {os.getloadavg()[0]:.1f} (1-min average)")
+    config = ann_config(args, len(queries))
     result = run_ann_benchmark(vectors, queries, config=config, out_dir=args.out)
     section = ann_section(result, plot=os.path.join(args.out, "ann_recall_qps.png"))
     paths = write_report(args.out, [section], title="acg2vec ANN benchmark")
+    print_tables(section)
+    print_verdict(result)
+    print(f"report: {paths['markdown']}")
+    return 0
 
+
+def print_tables(section) -> None:
     for table in section.tables:
         widths = [max(len(str(c)), *(len(str(r[i])) for r in table.rows)) for i, c in enumerate(table.columns)]
         print("  ".join(str(c).ljust(w) for c, w in zip(table.columns, widths, strict=True)))
         for row in table.rows:
             print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
         print()
+
+
+def print_verdict(result) -> None:
     best, chooser = result.best, result.chooser
     print(
         f"chosen: {chooser['factory']} {chooser['params']} ({chooser['reason']}); built in "
@@ -144,8 +162,6 @@ def main(argv: list[str] | None = None) -> int:
         f"{best.qps_single:,.0f} QPS, ratio {result.speedup:.1f}x exact; {best.bytes / GIB:.2f} GiB. "
         f"Target ({result.target}): {'met' if result.target_met else 'NOT met'}; load {os.getloadavg()[0]:.1f}."
     )
-    print(f"report: {paths['markdown']}")
-    return 0
 
 
 if __name__ == "__main__":
