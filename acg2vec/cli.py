@@ -41,22 +41,9 @@ build_app.command("texts", help="Build the multilingual text-pair corpus acg_tex
     build.build_texts
 )
 
-train_app = typer.Typer(
-    help="Train taggers, deepix / illust2vec and the acgvoc2vec text encoder.", no_args_is_help=True
-)
-train_app.command("tagger", help="Train an illustration tagger (alt_i2v, deepdanbooru) on acg_illustrations.")(
-    train.train_tagger
-)
-train_app.command("deepix", help="Train the multi-task deepix model and export its illust2vec encoder.")(
-    train.train_deepix
-)
-train_app.command("text", help="Fine-tune the acgvoc2vec sentence-transformers encoder on acg_text_pairs.")(
-    train.train_text
-)
-
 app.add_typer(crawl.app, name="crawl", help="Crawl a site (or import saved pixiv metadata) into raw/<source>/.")
 app.add_typer(build_app, name="build")
-app.add_typer(train_app, name="train")
+app.add_typer(train.app, name="train")
 app.add_typer(
     eval_commands.app, name="eval", help="Evaluate models and indexes; write eval/<run>/report.md with plots."
 )
@@ -64,7 +51,7 @@ app.command("predict", help="Print the tags of images with an exported tagger.")
 app.command("embed", help="Write vectors with their ids (npy + Parquet): images by default, texts with --text.")(
     predict.embed
 )
-app.command("demo", help="Run every stage end to end, offline, on the bundled sample site.")(demo.demo)
+app.add_typer(demo.app)  # a module of one command adds it at the top level
 app.add_typer(index.app, name="index", help="Build the vector indexes `serve` searches (images, texts) under index/.")
 app.command("serve", help="Serve the models and indexes: REST API under /v1, docs at /docs, a search page at /.")(
     serve.serve

@@ -46,7 +46,7 @@ KEY_OPTIONS = {
     ("crawl", "pixiv"): ["--from"],
     ("build", "images"): ["--size", "--ratings", "--splits", "--runner", "--workers", "--dry-run-dataflow"],
     ("build", "texts"): ["--sources", "--runner", "--workers", "--dry-run-dataflow"],
-    ("train", "tagger"): ["--model", "--dataset", "--epochs", "--batch-size", "--init-from"],
+    ("train", "tagger"): ["--arch", "--dataset", "--epochs", "--batch-size", "--init-from"],
     ("train", "deepix"): ["--encoder-layer", "--illust2vec-dir", "--init-from"],
     ("train", "text"): ["--config", "--base-model", "--loss", "--max-steps", "--onnx"],
     ("eval", "tagger"): ["--model", "--split", "--release", "--run"],
@@ -81,7 +81,8 @@ def test_each_command_help_shows_its_own_text_and_every_option(path, command):
     assert f"Usage: acg2vec {' '.join(path)} [OPTIONS]" in text
     first = " ".join(command.help.split("\n\n")[0].split())
     assert first in text, (first, text[:600])
-    for option in (o for param in command.params for o in param.opts if o.startswith("--")):
+    shown = [param for param in command.params if not getattr(param, "hidden", False)]
+    for option in (o for param in shown for o in param.opts if o.startswith("--")):
         assert option in text, option
 
 
@@ -116,7 +117,7 @@ MISTAKES = {
     "crawl": (["crawl", "pixiv", "--from", "{missing}"], "is not a folder"),
     "build": (["build", "texts"], "No raw items under"),
     "train": (["train", "text"], "No acg_text_pairs corpus found under"),
-    "eval": (["eval", "texts"], "run `acg2vec build texts` first"),
+    "eval": (["eval", "texts"], "build it first with `acg2vec build texts`"),
     "predict": (["predict", "{missing}/a.jpg"], "No tagger model under"),
     "embed": (["embed", "--text", "{missing}/a.txt"], "No text model at"),
     "demo": (["demo", "--until", "serve"], "--until must be one of crawl, build, train, eval"),
@@ -158,7 +159,7 @@ def test_log_file_records_the_command_and_the_mistake(workdir):
     (log_file,) = (workdir / "logs").glob("acg2vec-*.log")
     text = log_file.read_text()
     assert "eval texts" in text  # the command line
-    assert "run `acg2vec build texts` first" in text  # the user's mistake, as the console said it
+    assert "build it first with `acg2vec build texts`" in text  # the user's mistake, as the console said it
 
 
 def test_the_command_line_loads_no_heavy_library_until_a_command_runs():

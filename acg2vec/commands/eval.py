@@ -9,12 +9,12 @@ from pathlib import Path
 
 import typer
 
+from acg2vec.commands.options import apply_overrides
 from acg2vec.commands.state import workspace
 from acg2vec.errors import UserError
 
 app = typer.Typer(no_args_is_help=True)
 
-IMAGE_MODELS = ("alt_i2v", "deepdanbooru", "deepix", "illust2vec")
 RUN_HELP = "Name of the run: its report is eval/<run>/ in the workdir; evaluations into one run share one report."
 
 
@@ -26,15 +26,17 @@ def _model_path(value: str) -> str:
 
 
 def _image_models(*, taggers_only: bool = False) -> list[str]:
-    """Image models in the workdir's model folders; with ``taggers_only`` just those that predict tags."""
+    """Image models in the workdir's model folders, in the order serve and embed take them (the registry's
+    EMBEDDER_PREFERENCE, which names every image model); with ``taggers_only`` just those that predict tags."""
+    from acg2vec.trainers.image.models.registry import EMBEDDER_PREFERENCE
     from acg2vec.trainers.image.predict import image_models
 
     ws = workspace()
-    found = image_models(ws.models(), IMAGE_MODELS, taggers_only=taggers_only)
+    found = image_models(ws.models(), EMBEDDER_PREFERENCE, taggers_only=taggers_only)
     if not found:
         kind = "tagger" if taggers_only else "image model"
         raise UserError(
-            f"no exported {kind} in {ws.models()} ({', '.join(IMAGE_MODELS)}); train one with "
+            f"no exported {kind} in {ws.models()} ({', '.join(EMBEDDER_PREFERENCE)}); train one with "
             "`acg2vec train tagger`, or pass --model."
         )
     return found
@@ -130,31 +132,30 @@ def tagger(
 @app.command("images", help="Image retrieval with the model's embeddings (precision@k, mAP@k by tag overlap).")
 def images(
     model: str = typer.Option(
-        None, "--model", "-m", help="Model name or path (default: illust2vec, else the first image model)."
+        None, "--model", "-m", help="Model name or path (default: illust2vec, else deepix, deepdanbooru, alt_i2v)."
     ),
     dataset: Path = typer.Option(None, "--dataset", "-d", help="acg_illustrations folder (default: the workdir's)."),
-    split: str = typer.Option("validation", help="Split to evaluate."),
-    k: int = typer.Option(10, "-k", min=1, help="Ranks scored."),
-    min_jaccard: float = typer.Option(0.3, help="Two images are relevant when their label sets overlap this much."),
+    split: str = typer.Option(None, help="Split to evaluate (default validation)."),
+    k: int = typer.Option(None, "-k", min=1, help="Ranks scored (default 10)."),
+    min_jaccard: float = typer.Option(
+        None, help="Two images are relevant when their label sets overlap this much (default 0.3)."
+    ),
     max_images: int = typer.Option(
-        5000, min=2, help="Evaluate at most this many images (every one queries all others)."
+        None, min=2, help="Evaluate at most this many images (every one queries all others; default 5000)."
     ),
     run: str = typer.Option("main", help=RUN_HELP),
 ) -> None:
     from acg2vec.evaluation.image_retrieval import ImageRetrievalConfig, evaluate_image_retrieval, images_section
 
     ws = workspace()
-    if model:
-        model_dir = _model_path(model)
-    else:
-        found = _image_models()
-        model_dir = next((m for m in found if os.path.basename(m) == "illust2vec"), found[0])
+    model_dir = _model_path(model) if model else _image_models()[0]
     data_dir = str(dataset) if dataset else os.path.join(ws.datasets(), "acg_illustrations")
-    config = ImageRetrievalConfig(k=k, min_jaccard=min_jaccard, split=split, max_images=max_images)
+    config = apply_overrides(ImageRetrievalConfig(), k=k, min_jaccard=min_jaccard, split=split, max_images=max_images)
     metrics = evaluate_image_retrieval(model_dir, data_dir, ws.eval(run), config=config)
     rows = [[name, _fmt(r["precision_at_k"]), _fmt(r["map_at_k"])] for name, r in metrics["methods"].items()]
     rows.append(["chance", _fmt(metrics["relevant_pairs_share"]), "-"])
-    _finish(run, [images_section(metrics)], summary=["method", f"precision@{k}", f"mAP@{k}"], rows=rows)
+    summary = ["method", f"precision@{config.k}", f"mAP@{config.k}"]
+    _finish(run, [images_section(metrics)], summary=summary, rows=rows)
 
 
 @app.command("texts", help="Text retrieval on held-out entities: accuracy@1, recall@10, MRR@10 per pair type.")
@@ -165,29 +166,38 @@ def texts(
     base_model: str = typer.Option(
         None, help="The untrained base model's folder (default: where `acg2vec train text` left it, if it did)."
     ),
-    splits: list[str] = typer.Option(["validation", "test"], "--split", help="Held-out splits (repeatable)."),
-    max_queries: int = typer.Option(2000, min=1, help="Queries per pair type at most."),
+    splits: list[str] = typer.Option(
+        None, "--split", help="Held-out splits (repeatable; default validation and test)."
+    ),
+    max_queries: int = typer.Option(None, min=1, help="Queries per pair type at most (default 2000)."),
     scorers: list[str] = typer.Option(
-        ["dense", "lexical", "hybrid"],
+        None,
         "--scorer",
-        help="Search scorers to run (repeatable): dense (the encoder), lexical (script-normalised char n-gram "
-        "TF-IDF), hybrid (their fusion). The plain TF-IDF baseline always runs.",
+        help="Search scorers to run (repeatable; default all): dense (the encoder), lexical (script-normalised "
+        "char n-gram TF-IDF), hybrid (their fusion). The plain TF-IDF baseline always runs.",
     ),
     fusion: str = typer.Option(
-        "weighted", "--fusion", help="The hybrid scorer's fusion: weighted (score sum) or rrf (reciprocal rank)."
+        None,
+        "--fusion",
+        help="The hybrid scorer's fusion: weighted (score sum; default, as serve fuses) or rrf (reciprocal rank).",
     ),
     run: str = typer.Option("main", help=RUN_HELP),
 ) -> None:
     from acg2vec.evaluation.text_retrieval import TextRetrievalConfig, evaluate_text_retrieval, texts_section
     from acg2vec.evaluation.text_search import FUSIONS, SCORERS
 
-    for name, value, allowed in [("scorer", s, SCORERS) for s in scorers] + [("fusion", fusion, FUSIONS)]:
+    config = apply_overrides(
+        TextRetrievalConfig(),
+        splits=tuple(splits) if splits else None,
+        max_queries_per_type=max_queries,
+        scorers=tuple(dict.fromkeys(scorers)) if scorers else None,
+        fusion=fusion,
+    )
+    checks = [("scorer", s, SCORERS) for s in config.scorers] + [("fusion", config.fusion, FUSIONS)]
+    for name, value, allowed in checks:
         if value not in allowed:
             raise UserError(f"Unknown {name} {value!r}; choose one of {', '.join(allowed)}.")
     ws = workspace()
-    config = TextRetrievalConfig(
-        splits=tuple(splits), max_queries_per_type=max_queries, scorers=tuple(dict.fromkeys(scorers)), fusion=fusion
-    )
     metrics = evaluate_text_retrieval(
         _model_path(model),
         ws.datasets(),
@@ -216,15 +226,15 @@ def ann(
         "clustered", help="clustered (48-d latent, easy) or latent (2,000 broad clusters in 256-d, unit length)."
     ),
     dim: int = typer.Option(512, min=1, help="Dimension of generated vectors."),
-    queries: int = typer.Option(1000, min=1, help="Queries held out of the vectors."),
-    budget_gb: float = typer.Option(4.0, help="Memory budget of the index in GiB."),
-    target_recall: float = typer.Option(0.95, help="Recall@10 the tuned setting must reach."),
-    target_speedup: float = typer.Option(30.0, help="Single-thread speed-up over exact search to reach."),
+    queries: int = typer.Option(None, min=1, help="Queries held out of the vectors (default 1000)."),
+    budget_gb: float = typer.Option(None, help="Memory budget of the index in GiB (default 4)."),
+    target_recall: float = typer.Option(None, help="Recall@10 the tuned setting must reach (default 0.95)."),
+    target_speedup: float = typer.Option(None, help="Single-thread speed-up over exact search to reach (default 30)."),
     max_ms: float = typer.Option(
         None, "--max-ms", help="Latency target (single-thread ms per query) the chosen setting must meet."
     ),
     factory: list[str] = typer.Option(None, "--factory", help="Another FAISS factory string to compare (repeatable)."),
-    metric: str = typer.Option("l2", help="l2, or ip (inner product; normalise vectors for cosine)."),
+    metric: str = typer.Option(None, help="l2 (default), or ip (inner product; normalise vectors for cosine)."),
     run: str = typer.Option("main", help=RUN_HELP),
 ) -> None:
     import numpy as np
@@ -234,6 +244,16 @@ def ann(
     from acg2vec.indexes.files import CHOICE_FILE
     from acg2vec.indexes.synthetic import clustered_vectors, latent_clusters
 
+    config = apply_overrides(
+        AnnConfig(),
+        n_queries=queries,
+        memory_budget=int(budget_gb * GIB) if budget_gb is not None else None,
+        target_recall=target_recall,
+        target_speedup=target_speedup,
+        max_ms_per_query=max_ms,
+        extra_factories=tuple(factory) if factory else None,
+        metric=metric,
+    )
     if vectors is not None:
         if not vectors.is_file():
             raise UserError(f"no vectors file at {vectors}.")
@@ -244,20 +264,11 @@ def ann(
         if data.ndim != 2 or len(data) < 20:
             raise UserError(f"{vectors} must hold a 2-d array of at least 20 vectors, not shape {data.shape}.")
     elif generator == "latent":
-        data = latent_clusters(n + queries, dim)
+        data = latent_clusters(n + config.n_queries, dim)
     elif generator == "clustered":
-        data = clustered_vectors(n + queries, dim)
+        data = clustered_vectors(n + config.n_queries, dim)
     else:
         raise UserError(f"unknown generator {generator!r}; use clustered or latent.")
-    config = AnnConfig(
-        n_queries=queries,
-        memory_budget=int(budget_gb * GIB),
-        target_recall=target_recall,
-        target_speedup=target_speedup,
-        max_ms_per_query=max_ms,
-        extra_factories=tuple(factory or ()),
-        metric=metric,
-    )
     out_dir = workspace().eval(run)
     result = run_ann_benchmark(np.asarray(data, dtype=np.float32), config=config, out_dir=out_dir)
     section = ann_section(result, plot=os.path.join(out_dir, "ann_recall_qps.png"))

@@ -17,14 +17,14 @@ import pytest
 from typer.testing import CliRunner
 
 from acg2vec.cli import app
-from acg2vec.trainers.text.configs import default_recipe
+from acg2vec.trainers.text.configs import recipe, tiny_for_tests
 from tests.trainers.image.tiny_dataset import make_image
 
 ACG2VEC = [sys.executable, "-m", "acg2vec.cli"]
 
 
 TINY_FLAGS = [
-    "--resnet-version",
+    "--version",
     "v4",
     "--width",
     "0.03125",
@@ -71,7 +71,7 @@ def test_train_predict_embed_from_the_cli(workdir, tiny_data_dir, tmp_path):
         "2",
     ]
     result = runner.invoke(
-        app, ["--workdir", str(workdir), "train", "tagger", "--model", "deepdanbooru", *args, *TINY_FLAGS]
+        app, ["--workdir", str(workdir), "train", "tagger", "--arch", "deepdanbooru", *args, *TINY_FLAGS]
     )
     assert result.exit_code == 0, result.output[-3000:]
     assert "validation macro mAP" in result.stdout
@@ -202,7 +202,7 @@ def test_two_local_workers_train_with_multi_worker_mirrored_strategy(workdir, ti
     cluster = {"worker": [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]}
     model_dir = tmp_path / "mw"
     args = [
-        "train", "tagger", "--model", "deepdanbooru", "--strategy", "multi-worker",
+        "train", "tagger", "--arch", "deepdanbooru", "--strategy", "multi-worker",
         "--data-dir", str(tiny_data_dir), "--dataset", "acg_illustrations/64", "--model-dir", str(model_dir),
         "--epochs", "1", "--steps-per-epoch", "2", *TINY_FLAGS,
     ]  # fmt: skip
@@ -249,6 +249,8 @@ def test_train_then_embed_from_the_cli(tiny_corpus: Path, workdir: Path, tmp_pat
             "-q",
             "train",
             "text",
+            "--config",
+            "scratch",
             "--max-steps",
             "2",
             "--batch-size",
@@ -264,7 +266,7 @@ def test_train_then_embed_from_the_cli(tiny_corpus: Path, workdir: Path, tmp_pat
     results = json.loads((model_dir / "eval_results.json").read_text())
     args = json.loads((model_dir / "training_args.json").read_text())
     assert args["trainer"]["multi_dataset_batch_sampler"] == "round_robin"
-    assert args["trainer"]["learning_rate"] == default_recipe().learning_rate  # the from-scratch default recipe
+    assert args["trainer"]["learning_rate"] == recipe("scratch").learning_rate  # the from-scratch recipe
     assert results["global_step"] == 2 and set(results["metrics"]) == {"lexical", "untrained", "trained"}
     texts = tmp_path / "names.txt"
     texts.write_text("アリス\n爱丽丝\n", encoding="utf-8")
@@ -273,7 +275,7 @@ def test_train_then_embed_from_the_cli(tiny_corpus: Path, workdir: Path, tmp_pat
     )
     assert embed.exit_code == 0, embed.output
     vectors = np.load(tmp_path / "v.npy")
-    assert vectors.shape == (2, default_recipe().small.hidden_size) and np.isfinite(vectors).all()
+    assert vectors.shape == (2, recipe("scratch").small.hidden_size) and np.isfinite(vectors).all()
 
 
 @pytest.mark.unit
@@ -322,6 +324,8 @@ def test_two_process_training_with_torchrun(tiny_corpus: Path, workdir: Path) ->
             "-q",
             "train",
             "text",
+            "--config",
+            "scratch",
             "--max-steps",
             "2",
             "--batch-size",
@@ -385,3 +389,108 @@ def test_out_of_range_numbers_are_refused_before_any_work(workdir, args, says):
     assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr[-2000:]
     assert says in message
     assert not (workdir / "models").exists()
+
+
+# -- option names: one meaning each, old spellings as hidden aliases for one release -----------------------------
+
+
+def _capture_image_training(monkeypatch) -> list:
+    """Replace the image trainer with one that records its TrainConfig (no TensorFlow training runs)."""
+    from acg2vec.trainers.image import train as image_train
+
+    seen = []
+
+    def fake_train(config):
+        seen.append(config)
+        return image_train.TrainResult(model_dir=config.model_dir, metrics={}, exported=False)
+
+    monkeypatch.setattr(image_train, "train", fake_train)
+    return seen
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("args", "fields", "options", "deprecated"),
+    [
+        (["tagger", "--arch", "alt_i2v", "--weights", "w.h5"], {"model": "alt_i2v"}, {"weights": "w.h5"}, []),
+        (
+            ["tagger", "--model", "alt_i2v", "--vgg16-weights", "w.h5"],
+            {"model": "alt_i2v"},
+            {"weights": "w.h5"},
+            ["--model is deprecated", "use --arch", "--vgg16-weights is deprecated", "use --weights"],
+        ),
+        (["tagger", "--version", "v4"], {"model": "deepdanbooru"}, {"version": "v4"}, []),
+        (["tagger", "--resnet-version", "v4"], {"model": "deepdanbooru"}, {"version": "v4"}, ["--resnet-version"]),
+        (
+            ["deepix", "--encoder-learning-rate", "0.0001", "--learning-rate", "0.02"],
+            {"model": "deepix", "learning_rate": 0.02},
+            {"encoder_learning_rate": 1e-4},
+            [],
+        ),
+        (
+            ["deepix", "--encoder-lr", "0.0001"],
+            {"model": "deepix"},
+            {"encoder_learning_rate": 1e-4},
+            ["--encoder-lr is deprecated and goes in the next release; use --encoder-learning-rate."],
+        ),
+    ],
+)
+def test_image_options_reach_their_fields_under_one_name(workdir, monkeypatch, args, fields, options, deprecated):
+    seen = _capture_image_training(monkeypatch)
+    result = CliRunner().invoke(app, ["--workdir", str(workdir), "train", *args])
+    assert result.exit_code == 0, result.output
+    (config,) = seen
+    assert {name: getattr(config, name) for name in fields} == fields
+    assert {name: config.model_options.get(name) for name in options} == options
+    for line in deprecated:
+        assert line in result.stderr
+    if not deprecated:
+        assert "deprecated" not in result.stderr
+    # Without --config a command starts from its named config, with the workdir's folders.
+    assert config.dataset == "acg_illustrations/224" and config.data_dir == str(workdir / "datasets")
+    assert config.model_dir == str(workdir / "models" / config.model)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["tagger", "--arch", "deepix"], "--arch must be alt_i2v or deepdanbooru"),
+        (["tagger", "--config", "deepix_224"], "`acg2vec train tagger` trains alt_i2v or deepdanbooru, not 'deepix'"),
+        (["tagger", "--arch", "alt_i2v", "--depth", "0.5"], "alt_i2v takes no --depth"),
+        (["deepix", "--config", "nope"], "Unknown config 'nope'"),
+    ],
+)
+def test_image_options_a_model_cannot_take_are_refused(workdir, monkeypatch, args, says):
+    from acg2vec.errors import UserError
+
+    seen = _capture_image_training(monkeypatch)
+    result = CliRunner().invoke(app, ["--workdir", str(workdir), "train", *args])
+    assert isinstance(result.exception, UserError) and says in str(result.exception)
+    assert seen == []
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("flag", "deprecated"), [("--learning-rate", False), ("--lr", True)])
+def test_text_learning_rate_has_one_name_and_lr_is_a_deprecated_alias(
+    tiny_corpus, workdir, monkeypatch, flag, deprecated
+):
+    from acg2vec.trainers.text import train as text_train
+
+    seen = []
+    monkeypatch.setattr(text_train, "train_text_model", lambda config: seen.append(config))
+    result = CliRunner().invoke(
+        app, ["--workdir", str(workdir), "-q", "train", "text", "--config", "tiny", flag, "0.002"]
+    )
+    assert result.exit_code == 0, result.output
+    (config,) = seen
+    assert config.learning_rate == 0.002 and config.max_steps == tiny_for_tests().max_steps
+    assert config.output == str(workdir / "models" / "acgvoc2vec")
+    said = "acg2vec: --lr is deprecated and goes in the next release; use --learning-rate."
+    assert (said in result.stderr) is deprecated
+    assert ("--lr" in _help_text("train", "text")) is False  # hidden: the help shows one name
+
+
+def _help_text(*path: str) -> str:
+    result = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
+    return " ".join(result.output.split())

@@ -12,7 +12,7 @@ from acg2vec.trainers.image.train import TrainConfig
 def alt_i2v_224() -> TrainConfig:
     """alt-i2v: VGG16 at 224 px, top 5,000 tags, BCE, Adam 1e-3.
 
-    Command: ``acg2vec train tagger --config alt_i2v_224 --vgg16-weights vgg16_notop.h5``
+    Command: ``acg2vec train tagger --config alt_i2v_224 --weights vgg16_notop.h5``
     Expected: well above the tag-frequency baseline in validation macro mAP after a few epochs on a full crawl;
     on CPU ~1 s per 224 px image per step, so train it on a GPU (hours for 100k images).
     """

@@ -129,7 +129,7 @@ def original_recipe() -> TextTrainConfig:
     """The original acgvoc2vec recipe on a multilingual base model (needs the model downloaded once).
 
     ``acg2vec train text --config original`` (= ``--base-model
-    sentence-transformers/distiluse-base-multilingual-cased-v2 --batch-size 80 --loss mnrl --lr 5e-5``); not
+    sentence-transformers/distiluse-base-multilingual-cased-v2 --batch-size 80 --loss mnrl --learning-rate 5e-5``); not
     measured by acg2vec (no download here).
     """
     return TextTrainConfig(

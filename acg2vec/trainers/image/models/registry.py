@@ -1,40 +1,63 @@
-"""Image models by name: how to build each, its default image size, and where its embedding comes from."""
+"""Image models by name: how to build each, its default image size, and where its embedding comes from.
+
+Light to import (the CLI reads the names for its options and help): a model's module, and Keras with it, is
+imported only when its builder, feature tensor or image size is asked for.
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 
 from acg2vec.errors import UserError
-from acg2vec.trainers.image.models import alt_i2v, deepdanbooru, deepix
+
+# Exported image models are folders under <workdir>/models. When a command is given no model, it takes the first
+# of these that holds one: a tagger for tags, an embedder for vectors, a rater for the rating head.
+TAGGER_PREFERENCE = ("deepdanbooru", "alt_i2v", "deepix")
+EMBEDDER_PREFERENCE = ("illust2vec", "deepix", "deepdanbooru", "alt_i2v")
+RATER_PREFERENCE = ("deepix",)
 
 
 @dataclass(slots=True, frozen=True)
 class ModelSpec:
+    """A trainable network; its code is the module of the same name in :mod:`acg2vec.trainers.image.models`."""
+
     name: str
-    build: Callable  # build(input_shape, num_tags, **options) -> keras.Model
-    feature_tensor: Callable  # feature_tensor(model) -> the tensor the embedding pools
-    image_size: int
-    learning_rate: float
-    task: str  # "tags" or "deepix" (input pipeline targets)
+    learning_rate: float  # the peak learning rate when the config gives none
+    task: str  # "tags" (trained by `train tagger`) or "deepix" (`train deepix`): the input pipeline's targets
+
+    @property
+    def module(self) -> ModuleType:
+        return importlib.import_module(f"acg2vec.trainers.image.models.{self.name}")
+
+    @property
+    def build(self) -> Callable:
+        """``build(input_shape, num_tags, **options) -> keras.Model``."""
+        return self.module.make_model
+
+    @property
+    def feature_tensor(self) -> Callable:
+        """``feature_tensor(model)``: the tensor the embedding pools."""
+        return self.module.feature_tensor
+
+    @property
+    def image_size(self) -> int:
+        return self.module.DEFAULT_IMAGE_SIZE
 
 
 MODELS: dict[str, ModelSpec] = {
-    "alt_i2v": ModelSpec(
-        "alt_i2v", alt_i2v.make_model, alt_i2v.feature_tensor, alt_i2v.DEFAULT_IMAGE_SIZE, 1e-3, "tags"
-    ),
-    "deepdanbooru": ModelSpec(
-        "deepdanbooru",
-        deepdanbooru.make_model,
-        deepdanbooru.feature_tensor,
-        deepdanbooru.DEFAULT_IMAGE_SIZE,
-        1e-3,
-        "tags",
-    ),
+    "alt_i2v": ModelSpec("alt_i2v", 1e-3, "tags"),
+    "deepdanbooru": ModelSpec("deepdanbooru", 1e-3, "tags"),
     # Heads learn at 1e-2; the encoder's 1e-5 is the model's own encoder_learning_rate option.
-    "deepix": ModelSpec("deepix", deepix.make_model, deepix.feature_tensor, deepix.DEFAULT_IMAGE_SIZE, 1e-2, "deepix"),
+    "deepix": ModelSpec("deepix", 1e-2, "deepix"),
 }
-TAGGERS = ("alt_i2v", "deepdanbooru")
+
+
+def names(task: str) -> tuple[str, ...]:
+    """The registered models trained for ``task`` ("tags" or "deepix")."""
+    return tuple(name for name, spec in MODELS.items() if spec.task == task)
 
 
 def get(name: str) -> ModelSpec:
