@@ -4,7 +4,7 @@
 
 1. Generates ``--images`` illustration-like JPEGs of 800-1800 px under ``--data`` (default /tmp; reused).
 2. Baseline: ``multiprocessing.Pool(workers)`` doing the same read + decode + resize + pad + encode
-   (:func:`acg2vec.beam_pipelines.image_decode.process_file`) on the same files.
+   (:func:`acg2vec.datasets.acg_illustrations.images.process_file`) on the same files.
 3. The build: :func:`acg2vec.datasets.acg_illustrations.build.run_build` with the local runner (``workers`` processes),
    from parsing posts to a published TFDS folder.
    Each build has its own baseline, run just before it on the same files.
@@ -37,8 +37,8 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from acg2vec.beam_pipelines.image_decode import ImageRules, process_file  # noqa: E402
 from acg2vec.crawlers.items import Post, item_to_dict  # noqa: E402
+from acg2vec.datasets.acg_illustrations.images import ImageRules, process_file  # noqa: E402
 
 TAGS = [f"tag_{i}" for i in range(300)]
 

@@ -80,9 +80,9 @@ def time_calls(fn, batch: int, seconds: float) -> tuple[float, float]:
 def in_process_fns(services, image: bytes, query: str) -> dict:
     """The work one request asks of the models, called directly ``b`` times at once."""
     from acg2vec.serving.services import WorkQuery
-    from acg2vec.serving.uploads import prepare_image
+    from acg2vec.serving.uploads import decode_upload, open_upload
 
-    prepared = prepare_image(image).data
+    prepared = decode_upload(open_upload(image)).data
 
     def tags(b: int):
         return services._tag_batch([prepared] * b)

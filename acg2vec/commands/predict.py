@@ -1,6 +1,7 @@
 """``acg2vec predict`` and ``acg2vec embed``: tags and vectors of a user's own images and texts.
 
-Only typer and the standard library are imported here; TensorFlow and torch load inside the commands.
+Only typer, the standard library and acg2vec's core are imported here; TensorFlow and torch load inside the
+commands.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ import typer
 from acg2vec.commands.state import state, workspace
 from acg2vec.deadletter import DeadLetters, dead_letter_path
 from acg2vec.errors import UserError
+from acg2vec.imaging import MAX_PIXELS
 from acg2vec.logs import console
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_PIXELS = 64_000_000  # the builds' decompression-bomb limit (acg2vec.trainers.image.predict)
 _MAX_PIXELS = typer.Option(
-    DEFAULT_MAX_PIXELS,
+    MAX_PIXELS,
     "--max-pixels",
     min=1,
     help="Decompression-bomb limit: images with more pixels (from the file header) are skipped, not decoded.",

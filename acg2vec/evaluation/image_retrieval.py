@@ -19,11 +19,12 @@ import numpy as np
 
 from acg2vec.deadletter import DeadLetters, dead_letter_path
 from acg2vec.errors import UserError
-from acg2vec.evaluation.image_data import read_images, run_model
+from acg2vec.evaluation.image_data import dead_letter_bad_images, read_images
 from acg2vec.evaluation.report import Section, Table
 from acg2vec.indexes.files import save_index
 from acg2vec.indexes.index_choice import build_chosen_index
 from acg2vec.indexes.search import exact_search
+from acg2vec.logs import progress_task
 from acg2vec.trainers.image.image_model import load_image_model
 
 log = logging.getLogger(__name__)
@@ -163,14 +164,13 @@ def evaluate_image_retrieval(
             model = load_image_model(model_dir)
             if not model.has_embedding:
                 raise UserError(f"{model_dir} ({model.kind}) gives no image vectors to retrieve with.")
-            vectors, model_mask = run_model(
-                model.embed,
-                records.images,
-                what="embeddings",
-                batch_size=cfg.batch_size,
-                dead_letters=dead,
-                ids=records.ids,
-            )
+            with progress_task("Computing embeddings", total=len(records.images)) as advance:
+                vectors, model_mask = model.embed_robust(
+                    records.images,
+                    dead_letter_bad_images(dead, records.images, records.ids),
+                    batch_size=cfg.batch_size,
+                    advance=advance,
+                )
         else:
             vectors, model_mask = np.asarray(embed(records.images), dtype=np.float32), np.ones(len(records.ids), bool)
         histograms, hist_mask = colour_histograms(records.images, bins=cfg.histogram_bins)

@@ -7,12 +7,15 @@ import os
 
 import numpy as np
 
+from acg2vec.datasets.acg_illustrations.selected_tags import TagVocabulary
 from acg2vec.deadletter import DeadLetters, dead_letter_path
 from acg2vec.errors import UserError
-from acg2vec.evaluation.image_data import read_images, run_model
+from acg2vec.evaluation.image_data import dead_letter_bad_images, read_images
 from acg2vec.evaluation.report import Section, Table
-from acg2vec.evaluation.tagging_metrics import TagInfo, frequency_baseline, plot_pr_curves, tagging_metrics
+from acg2vec.evaluation.tagging_metrics import plot_pr_curves, tagging_metrics
+from acg2vec.logs import progress_task
 from acg2vec.trainers.image.image_model import load_image_model
+from acg2vec.trainers.image.metrics import frequency_baseline
 
 log = logging.getLogger(__name__)
 
@@ -40,20 +43,22 @@ def evaluate_tagger(
         raise UserError(
             f"{model_dir} is not a tagger (it has no tag outputs); evaluate it with `acg2vec eval images`."
         )
-    tag_info = TagInfo(names=model.tag_names, categories=model.tag_categories, counts=np.asarray(model.tag_counts))
+    tag_info = TagVocabulary(model.tag_names, model.tag_categories, model.tag_counts)
     thresholds = model.thresholds
     records = read_images(data_dir, split=split, max_images=max_images)
     if not records.ids:
         raise UserError(f"the '{split}' split under {data_dir} has no images.")
     dead_path = dead_letter_path(out_dir, STEP) if out_dir else None
-    with DeadLetters(dead_path, step=STEP, fresh=True) as dead:  # a rerun of the run replaces its report
-        scores, mask = run_model(
-            model.tag_probabilities,
+    with (
+        DeadLetters(dead_path, step=STEP, fresh=True) as dead,  # a rerun of the run replaces its report
+        progress_task("Computing tag probabilities", total=len(records.images)) as advance,
+    ):
+        scores, mask = model.embed_robust(
             records.images,
-            what="tag probabilities",
+            dead_letter_bad_images(dead, records.images, records.ids),
+            compute=model.tag_probabilities,
             batch_size=batch_size,
-            dead_letters=dead,
-            ids=records.ids,
+            advance=advance,
         )
     if not mask.any():
         raise UserError(f"the model could not read any of the {len(records.ids)} images of '{split}'.")
@@ -64,7 +69,7 @@ def evaluate_tagger(
             if tag in column:
                 y_true[row, column[tag]] = True
     metrics = tagging_metrics(y_true, scores, tag_info, thresholds=thresholds)
-    metrics["micro_pr"] = micro_precision_at_recall(y_true, scores, frequency_baseline(tag_info, len(y_true)))
+    metrics["micro_pr"] = micro_precision_at_recall(y_true, scores, frequency_baseline(tag_info.counts, len(y_true)))
     metrics.update(
         model=os.path.basename(os.path.normpath(model_dir)),
         model_kind=model.kind,

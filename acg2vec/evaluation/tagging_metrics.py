@@ -3,83 +3,26 @@ per-category and rare-tag slices, beside a tag-frequency baseline. Never plain a
 mostly-absent tags, predicting "no tag" everywhere is over 99% accurate.
 
 Macro averages run over the tags that have at least one positive image in the evaluated set (F1 and AP are
-undefined for the others); how many tags that is is reported beside them.
+undefined for the others); how many tags that is is reported beside them. The metrics themselves (AP, the
+baseline, the P = R threshold, threshold tuning) are :mod:`acg2vec.trainers.image.metrics`, the ones training
+reports and tunes ``thresholds.json`` with.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 import numpy as np
 
+from acg2vec.datasets.acg_illustrations.selected_tags import TagVocabulary
 from acg2vec.errors import UserError
-
-
-@dataclass(slots=True)
-class TagInfo:
-    """The model's vocabulary in output order (``selected_tags.csv``)."""
-
-    names: list[str]
-    categories: list[str]
-    counts: np.ndarray  # training images per tag; the tag-frequency baseline and the rare-tag slices use it
-
-
-def p_eq_r_threshold(y_true: np.ndarray, y_score: np.ndarray) -> float:
-    """The one global threshold at which micro precision equals micro recall (the closest point on the PR curve)."""
-    from sklearn.metrics import precision_recall_curve
-
-    truth = np.asarray(y_true).ravel()
-    if truth.sum() == 0:
-        return float("nan")
-    precision, recall, thresholds = precision_recall_curve(truth, np.asarray(y_score).ravel())
-    # The last point (precision 1, recall 0) has no threshold.
-    gap = np.abs(precision[:-1] - recall[:-1])
-    return float(thresholds[int(np.argmin(gap))])
-
-
-def f1_scores(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, float, np.ndarray, float, float]:
-    """Micro F1, macro F1 (tags with positives), per-tag F1, micro precision and micro recall."""
-    y_true = np.asarray(y_true, dtype=bool)
-    y_pred = np.asarray(y_pred, dtype=bool)
-    tp = (y_true & y_pred).sum(axis=0).astype(np.float64)
-    fp = (~y_true & y_pred).sum(axis=0).astype(np.float64)
-    fn = (y_true & ~y_pred).sum(axis=0).astype(np.float64)
-    denom = 2 * tp + fp + fn
-    per_tag = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
-    present = y_true.any(axis=0)
-    macro = float(per_tag[present].mean()) if present.any() else float("nan")
-    total = 2 * tp.sum() + fp.sum() + fn.sum()
-    micro = float(2 * tp.sum() / total) if total else float("nan")
-    precision = float(tp.sum() / (tp.sum() + fp.sum())) if tp.sum() + fp.sum() else 0.0
-    recall = float(tp.sum() / (tp.sum() + fn.sum())) if tp.sum() + fn.sum() else float("nan")
-    return micro, macro, per_tag, precision, recall
-
-
-def average_precisions(y_true: np.ndarray, y_score: np.ndarray) -> np.ndarray:
-    """Per-tag average precision (scikit-learn's step-wise definition); NaN for tags without positives."""
-    from sklearn.metrics import average_precision_score
-
-    y_true = np.asarray(y_true, dtype=bool)
-    out = np.full(y_true.shape[1], np.nan)
-    for t in np.flatnonzero(y_true.any(axis=0)):
-        out[t] = average_precision_score(y_true[:, t], y_score[:, t])
-    return out
-
-
-def tune_thresholds(y_true: np.ndarray, y_score: np.ndarray, *, default: float = 0.5) -> np.ndarray:
-    """Per-tag thresholds that maximise F1 on this data (optimistic when measured on the same data)."""
-    from sklearn.metrics import precision_recall_curve
-
-    y_true = np.asarray(y_true, dtype=bool)
-    out = np.full(y_true.shape[1], default, dtype=np.float64)
-    for t in np.flatnonzero(y_true.any(axis=0)):
-        precision, recall, thresholds = precision_recall_curve(y_true[:, t], y_score[:, t])
-        f1 = np.divide(
-            2 * precision * recall, precision + recall, out=np.zeros_like(precision), where=precision + recall > 0
-        )
-        out[t] = thresholds[int(np.argmax(f1[:-1]))]
-    return out
+from acg2vec.trainers.image.metrics import (
+    average_precisions,
+    f1_scores,
+    frequency_baseline,
+    p_eq_r_threshold,
+    tune_thresholds,
+)
 
 
 def score_block(
@@ -111,13 +54,6 @@ def score_block(
     }
 
 
-def frequency_baseline(tag_info: TagInfo, n_images: int) -> np.ndarray:
-    """Scores of the tag-frequency baseline: every image gets each tag's training frequency."""
-    counts = np.asarray(tag_info.counts, dtype=np.float64)
-    prior = counts / max(counts.max(), 1.0)
-    return np.broadcast_to(prior, (n_images, len(prior)))
-
-
 def rare_slices(counts: np.ndarray, *, edges: tuple[float, float] = (1 / 3, 2 / 3)) -> dict[str, np.ndarray]:
     """Masks of rare / middle / frequent tags by training count terciles (names carry the count ranges)."""
     counts = np.asarray(counts)
@@ -133,14 +69,15 @@ def rare_slices(counts: np.ndarray, *, edges: tuple[float, float] = (1 / 3, 2 / 
 def tagging_metrics(
     y_true: np.ndarray,
     y_score: np.ndarray,
-    tag_info: TagInfo,
+    tag_info: TagVocabulary,
     *,
     thresholds: np.ndarray | None = None,
 ) -> dict:
     """All tagging figures of a model beside the tag-frequency baseline.
 
     ``y_true`` (bool) and ``y_score`` are [images, tags] in the order of ``tag_info``. ``thresholds`` are the
-    model's tuned per-tag thresholds; without them they are tuned here on the same data (marked optimistic).
+    model's tuned per-tag thresholds; without them they are tuned here on the same data (marked optimistic), by
+    the method training uses (:data:`acg2vec.trainers.image.metrics.THRESHOLD_METHOD`).
     The baseline's thresholds are always tuned here, which can only flatter it.
     """
     y_true = np.asarray(y_true, dtype=bool)
@@ -153,10 +90,10 @@ def tagging_metrics(
         )
     tuned_here = thresholds is None
     if thresholds is None:
-        thresholds = tune_thresholds(y_true, y_score)
+        thresholds = tune_thresholds(y_true, y_score)[1]
     thresholds = np.asarray(thresholds, dtype=np.float64)
-    baseline_score = frequency_baseline(tag_info, len(y_true))
-    baseline_thresholds = tune_thresholds(y_true, baseline_score)
+    baseline_score = frequency_baseline(tag_info.counts, len(y_true))
+    baseline_thresholds = tune_thresholds(y_true, baseline_score)[1]
     thr = p_eq_r_threshold(y_true, y_score)
     base_thr = p_eq_r_threshold(y_true, baseline_score)
     model_ap = average_precisions(y_true, y_score)
@@ -185,7 +122,7 @@ def tagging_metrics(
 
 
 def plot_pr_curves(
-    y_true: np.ndarray, y_score: np.ndarray, tag_info: TagInfo, path: str, *, p_eq_r: float | None = None
+    y_true: np.ndarray, y_score: np.ndarray, tag_info: TagVocabulary, path: str, *, p_eq_r: float | None = None
 ) -> str:
     """Micro-averaged precision-recall curves: the model overall and per category, and the frequency baseline."""
     import matplotlib
@@ -209,7 +146,9 @@ def plot_pr_curves(
     for i, cat in enumerate(dict.fromkeys(tag_info.categories)):
         mask = categories == cat
         curve(y_true[:, mask], y_score[:, mask], f"model: {cat}", linewidth=1, color=f"C{i + 2}")
-    curve(y_true, frequency_baseline(tag_info, len(y_true)), "tag-frequency baseline", linestyle="--", color="C1")
+    curve(
+        y_true, frequency_baseline(tag_info.counts, len(y_true)), "tag-frequency baseline", linestyle="--", color="C1"
+    )
     if p_eq_r is not None and np.isfinite(p_eq_r):
         _, _, _, precision, recall = f1_scores(y_true, np.asarray(y_score) >= p_eq_r)
         ax.scatter([recall], [precision], color="black", zorder=3, label=f"P = R at threshold {p_eq_r:.3f}")

@@ -95,22 +95,6 @@ def source_urls(raw_root: str) -> dict[int, str]:
     return {k: v for k, v in urls.items() if v}
 
 
-def _embed_batch(model, ids: list[int], images: list[bytes], dead: DeadLetters) -> tuple[list[int], list]:
-    from acg2vec.trainers.image.image_model import ImageDecodeError
-
-    try:
-        return ids, list(model.embed(images))
-    except ImageDecodeError:
-        kept_ids, kept = [], []
-        for id_, data in zip(ids, images, strict=True):
-            try:
-                kept.append(model.embed([data])[0])
-                kept_ids.append(id_)
-            except ImageDecodeError as err:
-                dead.add("undecodable-image", {"id": id_, "bytes": len(data)}, detail=str(err)[:300])
-        return kept_ids, kept
-
-
 def build_image_index(
     *,
     dataset_dir: str,
@@ -125,7 +109,7 @@ def build_image_index(
     import pyarrow.parquet as pq
     import tensorflow_datasets as tfds
 
-    from acg2vec.evaluation.image_data import resolve_dataset_dir
+    from acg2vec.evaluation.image_data import dead_letter_bad_images, resolve_dataset_dir
     from acg2vec.logs import progress_task
     from acg2vec.trainers.image.image_model import load_image_model
 
@@ -151,8 +135,9 @@ def build_image_index(
     ):
 
         def flush() -> None:
-            kept_ids, kept = _embed_batch(model, pending_ids, pending, dead)
-            ids.extend(kept_ids)
+            on_bad = dead_letter_bad_images(dead, pending, pending_ids)
+            kept, mask = model.embed_robust(pending, on_bad, batch_size=max(len(pending), 1))
+            ids.extend(id_ for id_, ok in zip(pending_ids, mask, strict=True) if ok)
             vectors.extend(kept)
             pending_ids.clear()
             pending.clear()

@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from acg2vec.errors import UserError
+from acg2vec.imaging import MAX_PIXELS
 from acg2vec.serving import indexing
 from acg2vec.serving.batching import MicroBatcher
 from acg2vec.serving.catalog import Posts, Tags, Works
 from acg2vec.serving.models import RATER_PREFERENCE, TEXT_MODEL, TextModel, find_image_model, is_sentence_transformer
 from acg2vec.serving.stores import VectorStore, open_store
 from acg2vec.serving.threads import WAIT_POLICY
-from acg2vec.serving.uploads import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+from acg2vec.serving.uploads import DEFAULT_MAX_BYTES
 from acg2vec.serving.work_search import WorkSearch
 from acg2vec.trainers.image.image_model import load_image_model
 from acg2vec.trainers.image.predict import EMBEDDER_PREFERENCE, TAGGER_PREFERENCE
@@ -43,7 +44,7 @@ class ServeConfig:
     max_batch: int = 16
     max_wait_ms: float = 5.0
     max_upload_bytes: int = DEFAULT_MAX_BYTES
-    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_pixels: int = MAX_PIXELS
     max_k: int = 100
     max_texts: int = 64
     api_key: str | None = None

@@ -1,4 +1,7 @@
-"""Tiny hand-made raw/ folders for the image build tests: posts written with the item dataclasses, small images."""
+"""Tiny hand-made raw/ folders for the image build tests: posts written with the item dataclasses, small images.
+
+The odd files the build must drop or decode are the zoo of ``tests/test_imaging.py``.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from pathlib import Path
 from PIL import Image
 
 from acg2vec.crawlers.items import Illust, Item, Post, item_to_dict
+from tests.test_imaging import noisy_jpeg, zoo_files  # noqa: F401 (the one odd-image zoo, for the build tests)
 
 GENERAL_TAGS = [
     "1girl",
@@ -112,67 +116,3 @@ def local_test_pipeline():
     from acg2vec.beam_pipelines.options import RunnerConfig, pipeline_options
 
     return TestPipeline(options=pipeline_options(RunnerConfig(mode="in_memory")), blocking=True)
-
-
-def noisy_jpeg(size: tuple[int, int] = (64, 64), seed: int = 0) -> bytes:
-    """A JPEG with noise (so its data is long enough to cut in the middle)."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    out = io.BytesIO()
-    Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8), "RGB").save(out, "JPEG")
-    return out.getvalue()
-
-
-def broken_png() -> bytes:
-    """A PNG whose compressed pixel data is overwritten with zeros."""
-    import numpy as np
-
-    out = io.BytesIO()
-    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(out, "PNG")
-    data = bytearray(out.getvalue())
-    start = data.find(b"IDAT") + 20
-    data[start : start + 40] = bytes(40)
-    return bytes(data)
-
-
-def zoo_files() -> dict[str, tuple[bytes | None, str, str | None]]:
-    """The bad-file zoo: name -> (file bytes or None for a missing file, extension, expected drop reason or None).
-
-    ``None`` as reason: the file is odd but decodable, and must become an example.
-    """
-    import numpy as np
-
-    cmyk = io.BytesIO()
-    Image.new("CMYK", (80, 40), (0, 255, 255, 0)).save(cmyk, "JPEG")  # red in CMYK
-    png16 = io.BytesIO()
-    Image.fromarray(np.full((40, 40), 32768, dtype=np.uint16)).save(png16, "PNG")  # mid grey, 16 bits
-    palette = Image.new("P", (40, 40), 1)
-    palette.putpalette([0, 0, 0, 0, 0, 255] + [0] * 762)
-    palette.paste(0, (0, 0, 20, 40))  # left half: index 0, transparent
-    pal = io.BytesIO()
-    palette.save(pal, "PNG", transparency=0)
-    gif = io.BytesIO()
-    frames = [Image.new("RGB", (40, 40), c) for c in ((255, 0, 0), (0, 0, 255))]
-    frames[0].save(gif, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
-    huge = io.BytesIO()
-    Image.new("1", (2100, 2000), 1).save(huge, "PNG")  # 4.2 Mpx, over the tests' 4 Mpx limit
-    good = noisy_jpeg()
-    return {
-        "truncated-jpeg": (good[: len(good) // 2], "jpg", "image-truncated"),
-        "zero-bytes": (b"", "jpg", "file-empty"),
-        "cmyk-jpeg": (cmyk.getvalue(), "jpg", None),
-        "png-16-bit": (png16.getvalue(), "png", None),
-        "palette-transparency": (pal.getvalue(), "png", None),
-        "animated-gif": (gif.getvalue(), "gif", None),
-        "huge-dimensions": (huge.getvalue(), "png", "image-too-large"),
-        "png-named-jpg": (image_bytes((40, 40), (0, 255, 0), fmt="PNG"), "jpg", None),
-        "html-named-jpg": (
-            b"<!DOCTYPE html><html><body>429 Too Many Requests</body></html>",
-            "jpg",
-            "image-unidentified",
-        ),
-        "garbage-after-jpeg-header": (b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4, "jpg", "image-unidentified"),
-        "png-broken-data": (broken_png(), "png", "image-corrupt"),
-        "missing-file": (None, "jpg", "file-missing"),
-    }

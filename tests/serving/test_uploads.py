@@ -8,11 +8,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from acg2vec.serving.uploads import INLINE_DECODE_BYTES, BadInput, open_upload, prepare_image
+from acg2vec.imaging import MAX_PIXELS
+from acg2vec.serving.uploads import INLINE_DECODE_BYTES, BadInput, decode_upload, open_upload
 from tests.evaluation.fakes import colour_image, jpeg_bytes
-from tests.serving.images import animated_gif, cmyk_jpeg, grey16_png, palette_png, png_bomb, truncated_jpeg
+from tests.test_imaging import animated_gif, cmyk_jpeg, grey16_png, palette_png, png_bomb, truncated_jpeg
 
 pytestmark = pytest.mark.unit
+
+
+def prepare_image(data: bytes, *, max_pixels: int = MAX_PIXELS):
+    """What the server does with an upload: the header checked, then decoded."""
+    return decode_upload(open_upload(data, max_pixels=max_pixels), max_pixels=max_pixels)
 
 
 def decoded(prepared) -> np.ndarray:

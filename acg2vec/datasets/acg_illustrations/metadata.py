@@ -15,8 +15,8 @@ from acg2vec.beam_pipelines.dead_letters import write_dead_letters_by_step
 from acg2vec.beam_pipelines.tfrecord_shards import count_records, split_shards
 from acg2vec.datasets.acg_illustrations.records import ImageBuildConfig, summarize_outcomes
 from acg2vec.datasets.acg_illustrations.schema import NAME, SELECTED_TAGS_FILE
+from acg2vec.datasets.acg_illustrations.selected_tags import csv_sha256
 from acg2vec.datasets.acg_illustrations.transforms import ImageBuildOutputs
-from acg2vec.datasets.acg_illustrations.vocabulary import csv_sha256
 
 BUILD_COUNTS_FILE = "build_counts.json"
 MARKER = "dataset_info.json"  # TFDS treats a folder without it as not built

@@ -13,11 +13,12 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from acg2vec.beam_pipelines.image_decode import ImageRules
 from acg2vec.crawlers.items import Illust, Post
+from acg2vec.datasets.acg_illustrations.images import ImageRules
 from acg2vec.datasets.acg_illustrations.schema import UNKNOWN
 from acg2vec.datasets.acg_illustrations.vocabulary import VocabularyRules
 from acg2vec.errors import UserError
+from acg2vec.imaging import MAX_PIXELS
 from acg2vec.vocabularies import RATINGS
 
 POST_DROP_REASONS = (
@@ -133,7 +134,7 @@ class ImageBuildConfig:
     filters: PostFilters = field(default_factory=PostFilters)
     splits: SplitRules = field(default_factory=SplitRules)
     vocabulary: VocabularyRules = field(default_factory=VocabularyRules)
-    max_pixels: int = 64_000_000
+    max_pixels: int = MAX_PIXELS
     jpeg_quality: int = 95
 
     @classmethod

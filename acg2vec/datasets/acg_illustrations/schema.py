@@ -9,7 +9,6 @@ from __future__ import annotations
 from acg2vec.vocabularies import RATINGS
 
 NAME = "acg_illustrations"
-IMAGE_SIZES = (224, 448, 512)
 SELECTED_TAGS_FILE = "selected_tags.csv"  # columns: tag_id, name, category (a name, e.g. "general"), count
 UNKNOWN = -1
 # Booru tag category codes, for vocabularies from other taggers that store the number instead of the name.

@@ -39,8 +39,8 @@ from apache_beam.io.filesystems import FileSystems
 
 from acg2vec.beam_pipelines import buckets, raw_io
 from acg2vec.beam_pipelines.dead_letters import DEAD, count, drop
-from acg2vec.beam_pipelines.image_decode import ImageDrop, ImageRules, process_file
 from acg2vec.crawlers.items import Post
+from acg2vec.datasets.acg_illustrations.images import ImageRules, process_file
 from acg2vec.datasets.acg_illustrations.records import (
     UNKNOWN_SPLIT,
     ImageBuildConfig,
@@ -58,7 +58,8 @@ from acg2vec.datasets.acg_illustrations.records import (
     record_to_json,
     tag_keys,
 )
-from acg2vec.datasets.acg_illustrations.vocabulary import choose_vocabulary, vocabulary_csv
+from acg2vec.datasets.acg_illustrations.vocabulary import choose_vocabulary
+from acg2vec.imaging import ImageDrop
 from acg2vec.vocabularies import TAG_CATEGORIES
 
 DECODE_STEP = "DecodeResize"  # per split: DecodeResizeTrain, DecodeResizeValidation ...
@@ -296,7 +297,7 @@ class BuildImageExamples(beam.PTransform):
             | "TagKeys" >> beam.FlatMap(lambda record_and_jpeg: tag_keys(record_and_jpeg[0]))
             | "CountTags" >> beam.combiners.Count.PerElement()
             | "AllTagCounts" >> beam.combiners.ToList()  # one count per distinct tag
-            | "ChooseVocabulary" >> beam.Map(lambda counts: vocabulary_csv(choose_vocabulary(counts, vocab_rules)))
+            | "ChooseVocabulary" >> beam.Map(lambda counts: choose_vocabulary(counts, vocab_rules).to_csv())
         )
         return ImageBuildOutputs(
             images=images,

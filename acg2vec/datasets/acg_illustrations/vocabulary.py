@@ -1,4 +1,5 @@
-"""The tag vocabulary of ``acg_illustrations``: which tags a tagger predicts, and ``selected_tags.csv``.
+"""The tag vocabulary of ``acg_illustrations``: which tags a tagger predicts (written as ``selected_tags.csv`` by
+:mod:`.selected_tags`).
 
 Rules (documented in the dataset card):
 
@@ -9,17 +10,15 @@ Rules (documented in the dataset card):
    ``copyright``, ``artist``; ``meta`` tags are never selected). Ties break by name, so the file is stable.
 4. Rating is its own target (the ``rating`` feature), never a tag.
 
-The file lists general tags first, then characters, copyrights and artists, each by count (descending);
-``tag_id`` is the row number.
+The vocabulary lists general tags first, then characters, copyrights and artists, each by count (descending).
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from acg2vec.datasets.acg_illustrations.selected_tags import TagVocabulary
 
 CATEGORY_ORDER = ("general", "character", "copyright", "artist")
 
@@ -36,44 +35,14 @@ class VocabularyRules:
     caps: dict[str, int] = field(default_factory=_default_caps)
 
 
-@dataclass(slots=True)
-class SelectedTag:
-    tag_id: int
-    name: str
-    category: str
-    count: int
-
-
-def choose_vocabulary(counts: Iterable[tuple[tuple[str, str], int]], rules: VocabularyRules) -> list[SelectedTag]:
+def choose_vocabulary(counts: Iterable[tuple[tuple[str, str], int]], rules: VocabularyRules) -> TagVocabulary:
     """``((category, tag), images)`` counts -> the selected tags, in file order."""
     by_category: dict[str, list[tuple[str, int]]] = {c: [] for c in CATEGORY_ORDER}
     for (category, name), count in counts:
         if category in by_category and count >= rules.min_images:
             by_category[category].append((name, count))
-    selected: list[SelectedTag] = []
+    selected: list[tuple[str, str, int]] = []
     for category in CATEGORY_ORDER:
         ranked = sorted(by_category[category], key=lambda nc: (-nc[1], nc[0]))
-        for name, count in ranked[: max(0, rules.caps.get(category, 0))]:
-            selected.append(SelectedTag(len(selected), name, category, count))
-    return selected
-
-
-def vocabulary_csv(tags: list[SelectedTag]) -> str:
-    """The text of ``selected_tags.csv`` (header ``tag_id,name,category,count``; ``\\n`` line ends)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["tag_id", "name", "category", "count"])
-    for tag in tags:
-        writer.writerow([tag.tag_id, tag.name, tag.category, tag.count])
-    return out.getvalue()
-
-
-def csv_sha256(text: str) -> str:
-    """The hash shipped beside ``selected_tags.csv`` (sha256 of its UTF-8 bytes)."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def read_vocabulary_csv(text: str) -> list[SelectedTag]:
-    """Parse ``selected_tags.csv`` text back into :class:`SelectedTag` rows."""
-    rows = csv.DictReader(io.StringIO(text))
-    return [SelectedTag(int(r["tag_id"]), r["name"], r["category"], int(r["count"])) for r in rows]
+        selected.extend((name, category, count) for name, count in ranked[: max(0, rules.caps.get(category, 0))])
+    return TagVocabulary.from_rows(selected)

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-WHITE = 1.0  # the dataset pads images to a white square; serving pads the same way
-
 
 def decode_and_random_crop(
     image_bytes: tf.Tensor,

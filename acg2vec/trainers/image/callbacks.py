@@ -1,4 +1,5 @@
-"""Validation macro mAP (for early stopping), a NaN-loss stop with a clear message, and per-tag thresholds."""
+"""Validation macro mAP (for early stopping) and a NaN-loss stop with a clear message; the metrics themselves are
+:mod:`acg2vec.trainers.image.metrics`."""
 
 from __future__ import annotations
 
@@ -7,47 +8,9 @@ import math
 import keras
 import numpy as np
 
+from acg2vec.trainers.image.metrics import macro_map
+
 MAP_KEY = "val_macro_map"
-
-
-def macro_average_precision(y_true: np.ndarray, y_score: np.ndarray) -> float:
-    """Mean over tags with at least one positive of the average precision (tags without positives are skipped)."""
-    from sklearn.metrics import average_precision_score
-
-    present = y_true.sum(axis=0) > 0
-    if not present.any():
-        return float("nan")
-    return float(average_precision_score(y_true[:, present], y_score[:, present], average="macro"))
-
-
-def frequency_baseline_map(train_counts: np.ndarray, train_size: int, y_true: np.ndarray) -> float:
-    """Macro mAP of the baseline that scores every image with each tag's training frequency."""
-    prior = np.asarray(train_counts, dtype=np.float64) / max(train_size, 1)
-    return macro_average_precision(y_true, np.broadcast_to(prior, y_true.shape))
-
-
-def tune_thresholds(y_true: np.ndarray, y_score: np.ndarray, names: list[str]) -> dict:
-    """Per-tag thresholds maximising F1 on validation; ``default`` maximises micro F1 over all tags.
-
-    A tag without validation positives keeps the default. Returns the thresholds.json contents.
-    """
-    grid = np.linspace(0.05, 0.95, 19)
-    micro = [_f1(y_true.ravel(), y_score.ravel() >= t) for t in grid]
-    default = float(grid[int(np.argmax(micro))])
-    thresholds = {}
-    for j, name in enumerate(names):
-        if y_true[:, j].sum() == 0:
-            thresholds[name] = default
-            continue
-        scores = [_f1(y_true[:, j], y_score[:, j] >= t) for t in grid]
-        thresholds[name] = float(grid[int(np.argmax(scores))])
-    return {"method": "max_f1_per_tag_on_validation", "default": default, "thresholds": thresholds}
-
-
-def _f1(truth: np.ndarray, predicted: np.ndarray) -> float:
-    tp = float(np.sum(truth * predicted))
-    denominator = float(np.sum(truth) + np.sum(predicted))
-    return 2 * tp / denominator if denominator else 0.0
 
 
 def collect_predictions(model, dataset, *, output: str | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -81,7 +44,7 @@ class MacroMAP(keras.callbacks.Callback):
         y_true, y_score = collect_predictions(self.model, self.dataset, output=self.output)
         # Diverged weights (StopOnNaN stops the run and says so) predict NaN: there is nothing to score.
         finite = len(y_true) and np.isfinite(y_score).all()
-        value = macro_average_precision(y_true, y_score) if finite else float("nan")
+        value = macro_map(y_true, y_score) if finite else float("nan")
         self.history.append(value)
         if logs is not None:
             logs[MAP_KEY] = value

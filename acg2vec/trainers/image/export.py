@@ -1,4 +1,5 @@
-"""Export: a SavedModel whose signatures take encoded image bytes, with the tag list and thresholds beside it.
+"""Export: a SavedModel whose signatures take encoded image bytes (the tag list and thresholds beside it are
+written by :mod:`acg2vec.datasets.acg_illustrations.selected_tags`).
 
 Signatures (all take ``image_bytes``: tf.string [None], encoded JPEG / PNG):
 ``serving_default`` -> {"probabilities": float32 [None, num_tags]}, ``embed`` -> {"embedding": float32
@@ -10,9 +11,6 @@ from __future__ import annotations
 
 import json
 
-from acg2vec.datasets.acg_illustrations.schema import SELECTED_TAGS_FILE
-
-THRESHOLDS_FILE = "thresholds.json"
 EXPORT_INFO_FILE = "export.json"
 KERAS_MODEL_FILE = "model.keras"  # a DeepDanbooru tagger's Keras model, the starting point of deepix
 
@@ -87,12 +85,6 @@ def export_image_model(
             archive.add_endpoint(name="heads", fn=head_outputs)
     archive.write_out(path, verbose=False)
     _write_text(f"{path}/{EXPORT_INFO_FILE}", json.dumps({"image_size": image_size}, indent=2))
-
-
-def write_tag_files(path: str, *, selected_tags_csv: str, thresholds: dict) -> None:
-    """``selected_tags.csv`` (row order = output order) and ``thresholds.json`` beside the SavedModel."""
-    _write_text(f"{path}/{SELECTED_TAGS_FILE}", selected_tags_csv)
-    _write_text(f"{path}/{THRESHOLDS_FILE}", json.dumps(thresholds, indent=2, ensure_ascii=False))
 
 
 def write_json(path: str, value: dict) -> None:

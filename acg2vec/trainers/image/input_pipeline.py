@@ -6,13 +6,11 @@ shuffle buffer of still-encoded JPEGs is held at any time.
 
 from __future__ import annotations
 
-import csv
-import io
 import random
 from dataclasses import dataclass, field
 
 from acg2vec.datasets.acg_illustrations.schema import NAME, SELECTED_TAGS_FILE
-from acg2vec.datasets.acg_illustrations.selected_tags import parse_selected_tags
+from acg2vec.datasets.acg_illustrations.selected_tags import TagVocabulary
 from acg2vec.datasets.versions import TFDS_MARKER, newest_dataset_dir
 from acg2vec.errors import UserError
 
@@ -20,40 +18,6 @@ from acg2vec.errors import UserError
 TAG_FEATURES = ("tags", "characters", "copyrights", "artists")
 # Popularity targets for deepix, in this order; -1 in the data means unknown and is masked out of the loss.
 POPULARITY_FEATURES = ("score", "pixiv_views", "pixiv_bookmarks")
-
-
-@dataclass(slots=True)
-class TagVocab:
-    """The selected tags, in output order (row order of ``selected_tags.csv``)."""
-
-    names: list[str]
-    categories: list[str]  # "general", "character", "copyright", "artist" (booru codes are translated)
-    counts: list[int]
-
-    def __len__(self) -> int:
-        return len(self.names)
-
-    def top(self, n: int | None) -> TagVocab:
-        """The ``n`` most frequent tags (all when ``n`` is None), keeping the file's order among them."""
-        if n is None or n >= len(self.names):
-            return self
-        keep = sorted(sorted(range(len(self.names)), key=lambda i: -self.counts[i])[:n])
-        return TagVocab(
-            [self.names[i] for i in keep], [self.categories[i] for i in keep], [self.counts[i] for i in keep]
-        )
-
-    def to_csv(self) -> str:
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["tag_id", "name", "category", "count"])
-        for i, (name, category, count) in enumerate(zip(self.names, self.categories, self.counts, strict=True)):
-            writer.writerow([i, name, category, count])
-        return out.getvalue()
-
-    @classmethod
-    def from_csv(cls, text: str) -> TagVocab:
-        rows = parse_selected_tags(text)
-        return cls([r.name for r in rows], [r.category for r in rows], [r.count for r in rows])
 
 
 @dataclass(slots=True)
@@ -106,15 +70,10 @@ def open_dataset(data_dir: str, dataset: str):
     return tfds.builder_from_directory(dataset_dir(data_dir, dataset))
 
 
-def load_vocab(builder) -> TagVocab:
+def load_vocab(builder) -> TagVocabulary:
     """``selected_tags.csv`` shipped in the dataset's version folder."""
-    import tensorflow as tf
-
     path = f"{str(builder.data_dir).rstrip('/')}/{SELECTED_TAGS_FILE}"
-    if not tf.io.gfile.exists(path):
-        raise UserError(f"The dataset has no {SELECTED_TAGS_FILE} at {path}; rebuild it with `acg2vec build images`.")
-    with tf.io.gfile.GFile(path, "r") as f:
-        return TagVocab.from_csv(f.read())
+    return TagVocabulary.read(path, missing="rebuild the dataset with `acg2vec build images`")
 
 
 def split_size(builder, split: str) -> int:
@@ -123,7 +82,7 @@ def split_size(builder, split: str) -> int:
     return builder.info.splits[split].num_examples
 
 
-def make_lookup(vocab: TagVocab):
+def make_lookup(vocab: TagVocabulary):
     """A static hash table from tag name to output index; unknown tags map to -1."""
     import tensorflow as tf
 
@@ -148,7 +107,7 @@ def multi_hot(example: dict, table, num_tags: int):
 def make_dataset(
     builder,
     split: str,
-    vocab: TagVocab,
+    vocab: TagVocabulary,
     *,
     config: InputConfig,
     training: bool,

@@ -2,8 +2,8 @@
 
 Files are read and checked one at a time and fed to the model in batches as they come, so memory stays bounded
 whatever the number of files: at most one batch of encoded files is held. Before a file is decoded its header
-gives its size: more than ``max_pixels`` (the builds' decompression-bomb limit, 64 Mpx by default) and it is
-skipped as ``image-too-large``. Every skipped file is counted and dead-lettered with its reason
+gives its size (:func:`acg2vec.imaging.read_header`): more than ``max_pixels`` (the one decompression-bomb
+limit, :data:`acg2vec.imaging.MAX_PIXELS`) and it is skipped as ``image-too-large``. Every skipped file is counted and dead-lettered with its reason
 (``unreadable-file``, ``undecodable-image``, ``image-too-large``) and named to the caller as it happens.
 """
 
@@ -13,7 +13,6 @@ import itertools
 import logging
 import os
 import re
-import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 from acg2vec.datasets.acg_illustrations.schema import SELECTED_TAGS_FILE
 from acg2vec.deadletter import DeadLetters
 from acg2vec.errors import UserError
+from acg2vec.imaging import MAX_PIXELS, ImageDrop, read_header
 from acg2vec.logs import progress_task
 from acg2vec.trainers.image.image_model import detect_layout, load_image_model
 
@@ -30,7 +30,6 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp")
 # Preferred model folders under <workdir>/models when --model is not given.
 TAGGER_PREFERENCE = ("deepdanbooru", "alt_i2v", "deepix")
 EMBEDDER_PREFERENCE = ("illust2vec", "deepix", "deepdanbooru", "alt_i2v")
-DEFAULT_MAX_PIXELS = 64_000_000  # as `acg2vec build images --max-pixels`
 UNREADABLE = "unreadable-file"
 UNDECODABLE = "undecodable-image"
 TOO_LARGE = "image-too-large"
@@ -105,37 +104,11 @@ def check_max_pixels(max_pixels: int) -> None:
         raise UserError(f"--max-pixels must be 1 or more, not {max_pixels}.")
 
 
-def image_size(path: Path) -> tuple[int, int]:
-    """Width and height from the file's header, without decoding it (PIL reads the size lazily).
-
-    Raises ``OSError`` for an unreadable file and ``ValueError`` for bytes that are no image PIL knows.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with warnings.catch_warnings():
-            # Our own limit runs on the size below; Pillow's bomb warning would only add noise.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                return img.size
-    except Image.DecompressionBombError as err:
-        # Pillow refuses past twice its own limit; the size is in its message, the verdict is the same.
-        raise _TooLarge(str(err)) from None
-    except UnidentifiedImageError as err:
-        raise ValueError(str(err)) from None
-    except (SyntaxError, EOFError) as err:  # Pillow's plugins raise these for damaged headers
-        raise ValueError(str(err) or type(err).__name__) from None
-
-
-class _TooLarge(ValueError):
-    pass
-
-
 def read_images(
     files: Iterable[Path],
     dead: DeadLetters,
     *,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_pixels: int = MAX_PIXELS,
     on_skip: SkipCallback | None = None,
 ) -> Iterator[tuple[Path, bytes]]:
     """Yield ``(path, encoded bytes)`` of each file that decodes as an image, one file at a time.
@@ -153,33 +126,33 @@ def read_images(
 
     for path in files:
         try:
-            width, height = image_size(path)
-        except _TooLarge as err:
-            # Pillow refused it past twice its own limit (far above ours); its message has the pixel count.
-            found = re.search(r"\((\d+) pixels\)", str(err))
-            pixels = f"{found.group(1)} pixels" if found else "more pixels"
-            skip(path, TOO_LARGE, f"{pixels} > {max_pixels} pixels")
-            continue
+            data = path.read_bytes()
         except OSError as err:
             skip(path, UNREADABLE, str(err)[:200])
-            continue
-        except ValueError as err:
-            skip(path, UNDECODABLE, str(err).splitlines()[0][:200] if str(err) else "not an image")
-            continue
-        if width * height > max_pixels:
-            skip(path, TOO_LARGE, f"{width}x{height} > {max_pixels} pixels")
             continue
         try:
-            data = path.read_bytes()
+            read_header(data, max_pixels)
+        except ImageDrop as drop:
+            if drop.reason == TOO_LARGE:
+                skip(path, TOO_LARGE, _pixels_over(drop.detail, max_pixels))
+            else:
+                skip(path, UNDECODABLE, drop.detail.splitlines()[0][:200] if drop.detail else drop.reason)
+            continue
+        try:
             decoded = tf.io.decode_image(data, channels=3, expand_animations=False)
             del decoded  # the trial decode is dropped at once; only the encoded bytes go on
-        except OSError as err:
-            skip(path, UNREADABLE, str(err)[:200])
-            continue
         except (tf.errors.InvalidArgumentError, ValueError) as err:
             skip(path, UNDECODABLE, str(err).splitlines()[0][:200])
             continue
         yield path, data
+
+
+def _pixels_over(detail: str, max_pixels: int) -> str:
+    """``"<w>x<h> > <limit> pixels"``; Pillow's own refusal (past twice its limit) names only the pixel count."""
+    if " > " in detail:
+        return detail
+    found = re.search(r"\((\d+) pixels\)", detail)
+    return f"{found.group(1) if found else 'more'} pixels > {max_pixels} pixels"
 
 
 def _batches(items: Iterable, size: int) -> Iterator[list]:
@@ -196,7 +169,7 @@ def predict_tags(
     top_k: int | None = None,
     batch_size: int = 32,
     dead: DeadLetters,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_pixels: int = MAX_PIXELS,
     on_skip: SkipCallback | None = None,
 ) -> Iterator[ImageTags]:
     """Tags of each decodable image as it is tagged: above the model's tuned thresholds, or the ``top_k`` best.
@@ -246,7 +219,7 @@ def embed_files(
     out: str,
     batch_size: int = 32,
     dead: DeadLetters,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_pixels: int = MAX_PIXELS,
     on_skip: SkipCallback | None = None,
 ) -> int:
     """Write ``<out>.npy`` (float32 [n, dim]) and ``<out>.parquet`` (id, path, row, vector); returns n.

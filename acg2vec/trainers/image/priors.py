@@ -42,10 +42,6 @@ class LabelPriors:
         return float(np.mean(-(p * np.log(p) + (1 - p) * np.log(1 - p))))
 
 
-def tag_frequencies(counts, train_size: int) -> np.ndarray:
-    return np.asarray(counts, dtype=np.float64) / max(int(train_size), 1)
-
-
 def read_priors(builder, split: str, vocab, *, sample: int = 4096, task: str = "tags") -> LabelPriors:
     """Tag frequencies over (up to ``sample``) training examples read without decoding a picture; for deepix
     also the rating shares and the mean popularity targets."""

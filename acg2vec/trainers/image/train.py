@@ -102,14 +102,13 @@ def _resumed_epoch(backup_dir: str) -> int:
 
 def train(config: TrainConfig) -> TrainResult:
     """Train, tune thresholds on validation, export; resumes from ``<model_dir>/backup`` after a kill."""
-    # The strategy first: multi-worker must be set up before TensorFlow creates any other op.
+    # 1. Strategy first: multi-worker must be set up before TensorFlow creates any other op.
     strategy = make_strategy(config.strategy, tpu=config.tpu)
     import keras
-    import numpy as np
     import tensorflow as tf
 
     from acg2vec.trainers.image import callbacks as cb
-    from acg2vec.trainers.image import input_pipeline, losses, priors, schedules
+    from acg2vec.trainers.image import input_pipeline, priors
     from acg2vec.trainers.image.models import registry
 
     spec = registry.get(config.model)
@@ -120,16 +119,12 @@ def train(config: TrainConfig) -> TrainResult:
         keras.utils.set_random_seed(config.seed)
         tf.config.experimental.enable_op_determinism()
 
+    # 2. Data: the dataset, its vocabulary (the most frequent tags), the schedule's sizes, where this worker writes.
     builder = input_pipeline.open_dataset(config.data_dir, config.dataset)
     vocab = input_pipeline.load_vocab(builder).top(config.top_tags)
     train_size = input_pipeline.split_size(builder, config.train_split)
-    has_val = config.val_split in builder.info.splits and builder.info.splits[config.val_split].num_examples > 0
     image_size = config.image_size or spec.image_size
     steps_per_epoch = config.steps_per_epoch or max(train_size // config.batch_size, 1)
-    total_steps = steps_per_epoch * config.epochs
-    warmup = config.warmup_steps if config.warmup_steps is not None else total_steps // 20
-    learning_rate = config.learning_rate or spec.learning_rate
-
     chief = _is_chief(strategy)
     # Workers other than the chief keep their own scratch state; only the chief's files are the result.
     model_dir = config.model_dir if chief else f"{config.model_dir}/.worker-{strategy.cluster_resolver.task_id}"
@@ -137,6 +132,63 @@ def train(config: TrainConfig) -> TrainResult:
     start_epoch = _resumed_epoch(backup_dir)
     if start_epoch:
         log.info("Resuming %s from epoch %d (backup in %s)", config.model, start_epoch + 1, backup_dir)
+
+    # 3. Input pipelines: training resumes the example stream where the finished epochs left it.
+    train_ds, val_ds = _datasets(config, spec, builder, vocab, image_size, skip=start_epoch * steps_per_epoch)
+
+    # 4. Model, in the strategy's scope: new output offsets at the training priors, the loss, the schedule.
+    label_priors = priors.read_priors(builder, config.train_split, vocab, task=spec.task)
+    with strategy.scope():
+        model = _compiled_model(
+            config, spec, vocab, image_size, label_priors, total_steps=steps_per_epoch * config.epochs
+        )
+        if config.strategy == "multi-worker":
+            _multi_worker_workarounds(model, train_ds.element_spec)
+
+    # 5. Train, stopping early on validation macro mAP and at the first NaN loss.
+    tag_output = "tags" if spec.task == "deepix" else None
+    nan_callback = cb.StopOnNaN()
+    history = model.fit(
+        train_ds,
+        epochs=config.epochs,
+        steps_per_epoch=steps_per_epoch,
+        callbacks=_callbacks(config, model_dir, val_ds, tag_output, nan_callback),
+        shuffle=False,  # the pipeline shuffles; Keras cannot shuffle a tf.data stream anyway
+        verbose=2,
+    )
+    if nan_callback.where is not None:
+        # A backup of diverged weights would only bring the NaN back on the next run.
+        shutil.rmtree(backup_dir, ignore_errors=True)
+        raise UserError(
+            f"Training stopped: the loss became NaN at {nan_callback.where}; "
+            "lower --learning-rate (or check the dataset) and run again."
+        )
+
+    # 6. Validate: macro mAP beside the tag-frequency baseline, and the per-tag thresholds tuned on validation.
+    metrics: dict = {
+        "model": config.model,
+        "train_examples": train_size,
+        "num_tags": len(vocab),
+        "image_size": image_size,
+        "epochs_run": len(history.history.get("loss", [])),
+        "resumed_from_epoch": start_epoch,
+        # The mean tag BCE of the constant predictor at the training frequencies: the loss to get below.
+        "constant_predictor_loss": label_priors.constant_bce(),
+        "history": {k: [float(x) for x in v] for k, v in history.history.items()},
+    }
+    thresholds = _validate(model, val_ds, tag_output, vocab, metrics)
+
+    # 7. Export (the chief only): SavedModel, tag files, training args, metrics and curves.
+    if chief:
+        _export(model, spec, config, vocab, thresholds, metrics, image_size)
+    else:
+        shutil.rmtree(model_dir, ignore_errors=True)
+    return TrainResult(config.model_dir, metrics, exported=chief)
+
+
+def _datasets(config: TrainConfig, spec, builder, vocab, image_size: int, *, skip: int):
+    """(training stream, validation stream or None when the split is missing or empty)."""
+    from acg2vec.trainers.image import input_pipeline
 
     input_config = input_pipeline.InputConfig(
         image_size=image_size,
@@ -154,50 +206,62 @@ def train(config: TrainConfig) -> TrainResult:
         config=input_config,
         training=True,
         task=spec.task,
-        # After a resume, continue the example stream where the finished epochs left it (exact resume).
-        skip_examples=start_epoch * steps_per_epoch * config.batch_size,
+        skip_examples=skip * config.batch_size,
     )
-    val_ds = None
-    if has_val:
-        val_ds = input_pipeline.make_dataset(
-            builder, config.val_split, vocab, config=input_config, training=False, task=spec.task
-        )
-        if config.validation_steps:
-            val_ds = val_ds.take(config.validation_steps)
+    splits = builder.info.splits
+    if config.val_split not in splits or splits[config.val_split].num_examples == 0:
+        return train_ds, None
+    val_ds = input_pipeline.make_dataset(
+        builder, config.val_split, vocab, config=input_config, training=False, task=spec.task
+    )
+    return train_ds, (val_ds.take(config.validation_steps) if config.validation_steps else val_ds)
 
-    label_priors = priors.read_priors(builder, config.train_split, vocab, task=spec.task)
-    with strategy.scope():
-        model = registry.make_model(config.model, image_size=image_size, num_tags=len(vocab), **config.model_options)
-        # A tagger loaded with its own trained head keeps it; new heads start at the priors.
-        loaded_head = bool(config.model_options.get("init_from")) and spec.task == "tags"
-        loaded_head = loaded_head and not model.name.endswith("_retagged")
-        if config.prior_init and not loaded_head:
-            priors.init_output_biases(model, label_priors)
-        schedule = schedules.warmup_cosine(learning_rate, total_steps=total_steps, warmup_steps=warmup)
-        weights = (
-            losses.frequency_weights(vocab.counts, power=config.frequency_weighting)
-            if config.frequency_weighting
-            else None
-        )
-        tag_loss = losses.make_tag_loss(config.loss, reduction=config.loss_reduction, tag_weights=weights)
-        if spec.task == "deepix":
-            loss = {
-                "tags": tag_loss,
-                "rating": keras.losses.SparseCategoricalCrossentropy(),
-                "popularity": losses.masked_log_mse,
-            }
-        else:
-            loss = tag_loss
-        model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, jit_compile=False)
-        if config.strategy == "multi-worker":
-            _multi_worker_workarounds(model, train_ds.element_spec)
 
-    tag_output = "tags" if spec.task == "deepix" else None
-    map_callback = cb.MacroMAP(val_ds, output=tag_output) if val_ds is not None else None
-    nan_callback = cb.StopOnNaN()
-    callbacks = [c for c in (map_callback, nan_callback) if c is not None]
-    if map_callback is not None:
-        callbacks += [
+def _compiled_model(config: TrainConfig, spec, vocab, image_size: int, label_priors, *, total_steps: int):
+    """The model built (or loaded with ``init_from``) and compiled; call inside the strategy's scope."""
+    import keras
+
+    from acg2vec.trainers.image import losses, priors, schedules
+    from acg2vec.trainers.image.models import registry
+
+    model = registry.make_model(config.model, image_size=image_size, num_tags=len(vocab), **config.model_options)
+    # A tagger loaded with its own trained head keeps it; new heads start at the priors.
+    loaded_head = bool(config.model_options.get("init_from")) and spec.task == "tags"
+    loaded_head = loaded_head and not model.name.endswith("_retagged")
+    if config.prior_init and not loaded_head:
+        priors.init_output_biases(model, label_priors)
+    warmup = config.warmup_steps if config.warmup_steps is not None else total_steps // 20
+    learning_rate = config.learning_rate or spec.learning_rate
+    schedule = schedules.warmup_cosine(learning_rate, total_steps=total_steps, warmup_steps=warmup)
+    weights = (
+        losses.frequency_weights(vocab.counts, power=config.frequency_weighting)
+        if config.frequency_weighting
+        else None
+    )
+    tag_loss = losses.make_tag_loss(config.loss, reduction=config.loss_reduction, tag_weights=weights)
+    loss = tag_loss
+    if spec.task == "deepix":
+        loss = {
+            "tags": tag_loss,
+            "rating": keras.losses.SparseCategoricalCrossentropy(),
+            "popularity": losses.masked_log_mse,
+        }
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, jit_compile=False)
+    return model
+
+
+def _callbacks(config: TrainConfig, model_dir: str, val_ds, tag_output: str | None, nan_callback) -> list:
+    """Validation macro mAP first (the others read it from the same logs), the NaN stop, early stopping and the
+    best weights on that mAP, the backup a killed run resumes from, TensorBoard."""
+    import keras
+
+    from acg2vec.trainers.image import callbacks as cb
+
+    callbacks = [nan_callback]
+    if val_ds is not None:
+        callbacks = [
+            cb.MacroMAP(val_ds, output=tag_output),
+            nan_callback,
             keras.callbacks.EarlyStopping(
                 monitor=cb.MAP_KEY, mode="max", patience=config.patience, restore_best_weights=True, verbose=1
             ),
@@ -209,55 +273,30 @@ def train(config: TrainConfig) -> TrainResult:
                 save_weights_only=True,
             ),
         ]
-    callbacks += [
-        keras.callbacks.BackupAndRestore(backup_dir, save_freq="epoch", delete_checkpoint=True),
+    return callbacks + [
+        keras.callbacks.BackupAndRestore(f"{model_dir}/{BACKUP_DIR}", save_freq="epoch", delete_checkpoint=True),
         keras.callbacks.TensorBoard(f"{model_dir}/{TENSORBOARD_DIR}", update_freq="epoch"),
     ]
-    history = model.fit(
-        train_ds,
-        epochs=config.epochs,
-        steps_per_epoch=steps_per_epoch,
-        callbacks=callbacks,
-        shuffle=False,  # the pipeline shuffles; Keras cannot shuffle a tf.data stream anyway
-        verbose=2,
+
+
+def _validate(model, val_ds, tag_output: str | None, vocab, metrics: dict) -> dict:
+    """Adds the validation figures to ``metrics``; returns the contents of ``thresholds.json`` (0.5 everywhere,
+    method "fixed", without a validation split)."""
+    from acg2vec.trainers.image import callbacks as cb
+    from acg2vec.trainers.image import metrics as tagging
+
+    if val_ds is None:
+        return {"method": "fixed", "default": 0.5, "thresholds": dict.fromkeys(vocab.names, 0.5)}
+    y_true, y_score = cb.collect_predictions(model, val_ds, output=tag_output)
+    metrics["val_examples"] = int(len(y_true))
+    metrics["val_macro_map"] = tagging.macro_map(y_true, y_score)
+    metrics["baseline_macro_map"] = tagging.macro_map(y_true, tagging.frequency_baseline(vocab.counts, len(y_true)))
+    log.info(
+        "Validation macro mAP %.4f (tag-frequency baseline %.4f)",
+        metrics["val_macro_map"],
+        metrics["baseline_macro_map"],
     )
-    if nan_callback.where is not None:
-        # A backup of diverged weights would only bring the NaN back on the next run.
-        shutil.rmtree(backup_dir, ignore_errors=True)
-        raise UserError(
-            f"Training stopped: the loss became NaN at {nan_callback.where}; "
-            "lower --learning-rate (or check the dataset) and run again."
-        )
-
-    metrics: dict = {
-        "model": config.model,
-        "train_examples": train_size,
-        "num_tags": len(vocab),
-        "image_size": image_size,
-        "epochs_run": len(history.history.get("loss", [])),
-        "resumed_from_epoch": start_epoch,
-        # The mean tag BCE of the constant predictor at the training frequencies: the loss to get below.
-        "constant_predictor_loss": label_priors.constant_bce(),
-        "history": {k: [float(x) for x in v] for k, v in history.history.items()},
-    }
-    thresholds = {"method": "fixed", "default": 0.5, "thresholds": dict.fromkeys(vocab.names, 0.5)}
-    if val_ds is not None:
-        y_true, y_score = cb.collect_predictions(model, val_ds, output=tag_output)
-        metrics["val_examples"] = int(len(y_true))
-        metrics["val_macro_map"] = cb.macro_average_precision(y_true, y_score)
-        metrics["baseline_macro_map"] = cb.frequency_baseline_map(np.array(vocab.counts), train_size, y_true)
-        thresholds = cb.tune_thresholds(y_true, y_score, vocab.names)
-        log.info(
-            "Validation macro mAP %.4f (tag-frequency baseline %.4f)",
-            metrics["val_macro_map"],
-            metrics["baseline_macro_map"],
-        )
-
-    if chief:
-        _export(model, spec, config, vocab, thresholds, metrics, image_size)
-    else:
-        shutil.rmtree(model_dir, ignore_errors=True)
-    return TrainResult(config.model_dir, metrics, exported=chief)
+    return tagging.thresholds_json(y_true, y_score, vocab.names)
 
 
 def _multi_worker_workarounds(model, element_spec) -> None:
@@ -281,6 +320,7 @@ def _multi_worker_workarounds(model, element_spec) -> None:
 
 
 def _export(model, spec, config: TrainConfig, vocab, thresholds: dict, metrics: dict, image_size: int) -> None:
+    from acg2vec.datasets.acg_illustrations.selected_tags import write_thresholds
     from acg2vec.trainers.image import export
 
     args = {**asdict(config), "image_size": image_size, "num_tags": len(vocab)}
@@ -304,7 +344,8 @@ def _export(model, spec, config: TrainConfig, vocab, thresholds: dict, metrics: 
         if config.model == "deepdanbooru":
             # The Keras file too, so the tagger can start deepix (`acg2vec train deepix --init-from`).
             model.save(f"{config.model_dir}/{export.KERAS_MODEL_FILE}")
-    export.write_tag_files(config.model_dir, selected_tags_csv=vocab.to_csv(), thresholds=thresholds)
+    vocab.write(config.model_dir)
+    write_thresholds(config.model_dir, **thresholds)
     export.write_json(f"{config.model_dir}/training_args.json", args)
     export.write_json(f"{config.model_dir}/metrics.json", metrics)
     _plot_history(metrics, f"{config.model_dir}/training.png")

@@ -13,7 +13,8 @@ from acg2vec.datasets.acg_illustrations import build as image_build
 from acg2vec.datasets.acg_illustrations import transforms
 from acg2vec.datasets.acg_illustrations.build import run_build
 from acg2vec.datasets.acg_illustrations.records import ImageBuildConfig, PostFilters
-from acg2vec.datasets.acg_illustrations.vocabulary import VocabularyRules, csv_sha256
+from acg2vec.datasets.acg_illustrations.selected_tags import csv_sha256
+from acg2vec.datasets.acg_illustrations.vocabulary import VocabularyRules
 from acg2vec.errors import UserError
 from acg2vec.workspace import Workspace
 from tests.beam_pipelines.image_fakes import make_illust, make_post, save_file, simple_raw, write_shard, zoo_files

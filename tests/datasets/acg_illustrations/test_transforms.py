@@ -9,8 +9,8 @@ import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from acg2vec.beam_pipelines.dead_letters import DEAD
-from acg2vec.beam_pipelines.image_decode import ImageRules
 from acg2vec.crawlers.items import Tag
+from acg2vec.datasets.acg_illustrations.images import ImageRules
 from acg2vec.datasets.acg_illustrations.records import ImageBuildConfig, ImageRecord, PostFilters
 from acg2vec.datasets.acg_illustrations.transforms import BuildImageExamples, FilterPosts, decode_record
 from acg2vec.datasets.acg_illustrations.vocabulary import VocabularyRules

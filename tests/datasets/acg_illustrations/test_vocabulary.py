@@ -1,17 +1,11 @@
-"""vocabulary: which tags are selected, their CSV and its hash."""
+"""vocabulary: which tags are selected (the file is :mod:`selected_tags`'s)."""
 
 from __future__ import annotations
 
 import pytest
 
-from acg2vec.datasets.acg_illustrations.vocabulary import (
-    SelectedTag,
-    VocabularyRules,
-    choose_vocabulary,
-    csv_sha256,
-    read_vocabulary_csv,
-    vocabulary_csv,
-)
+from acg2vec.datasets.acg_illustrations.selected_tags import TagVocabulary
+from acg2vec.datasets.acg_illustrations.vocabulary import VocabularyRules, choose_vocabulary
 
 pytestmark = pytest.mark.unit
 
@@ -30,15 +24,13 @@ def test_vocabulary_rules_min_count_caps_and_order() -> None:
     ]
     rules = VocabularyRules(min_images=10, caps={"general": 2, "character": 5, "copyright": 5, "artist": 0})
     tags = choose_vocabulary(counts, rules)
-    assert [(t.tag_id, t.name, t.category, t.count) for t in tags] == [
-        (0, "smile", "general", 50),
-        (1, "solo", "general", 50),
-        (2, "miku", "character", 30),
-        (3, "rin", "character", 25),
-        (4, "vocaloid", "copyright", 45),
+    assert list(zip(tags.names, tags.categories, tags.counts, strict=True)) == [
+        ("smile", "general", 50),
+        ("solo", "general", 50),
+        ("miku", "character", 30),
+        ("rin", "character", 25),
+        ("vocaloid", "copyright", 45),
     ]
-    text = vocabulary_csv(tags)
+    text = tags.to_csv()
     assert text.splitlines()[:2] == ["tag_id,name,category,count", "0,smile,general,50"]
-    assert read_vocabulary_csv(text) == tags
-    assert csv_sha256(text) != csv_sha256(vocabulary_csv(tags[:1]))
-    assert read_vocabulary_csv(vocabulary_csv([SelectedTag(0, 'a,"b"', "general", 1)]))[0].name == 'a,"b"'
+    assert TagVocabulary.parse(text) == tags

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from acg2vec.datasets.acg_illustrations.selected_tags import TagVocabulary, write_thresholds
 from acg2vec.trainers.image import export
-from acg2vec.trainers.image.input_pipeline import TagVocab
 from acg2vec.trainers.image.models import deepdanbooru
 from tests.trainers.image.conftest import TINY_DEEPDANBOORU
 from tests.trainers.image.tiny_dataset import make_image
@@ -21,13 +21,10 @@ def export_tiny_tagger(model_dir: Path):
     model = deepdanbooru.make_model((32, 32, 3), len(NAMES), **TINY_DEEPDANBOORU)
     embed_model = export.embedding_model(model, deepdanbooru.feature_tensor(model))
     export.export_image_model(str(model_dir), image_size=32, embed_model=embed_model, tag_model=model)
-    vocab = TagVocab(NAMES, [0] * 4, [4, 3, 2, 1])
-    thresholds = {
-        "method": "test",
-        "default": 0.5,
-        "thresholds": {"red": 0.0, "green": 1.1, "blue": 0.0, "yellow": 1.1},
-    }
-    export.write_tag_files(str(model_dir), selected_tags_csv=vocab.to_csv(), thresholds=thresholds)
+    vocab = TagVocabulary(NAMES, ["general"] * 4, [4, 3, 2, 1])
+    vocab.write(str(model_dir))
+    thresholds = {"red": 0.0, "green": 1.1, "blue": 0.0, "yellow": 1.1}
+    write_thresholds(str(model_dir), method="test", default=0.5, thresholds=thresholds)
     return model_dir, model, embed_model
 
 

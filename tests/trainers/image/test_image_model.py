@@ -11,16 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from acg2vec.datasets.acg_illustrations.selected_tags import TagVocabulary, write_thresholds
 from acg2vec.errors import UserError
+from acg2vec.imaging import ImageDrop
 from acg2vec.trainers.image import export
-from acg2vec.trainers.image.image_model import (
-    I2V_MEAN_BGR,
-    ImageDecodeError,
-    deepdanbooru_model_file,
-    detect_layout,
-    load_image_model,
-)
-from acg2vec.trainers.image.input_pipeline import TagVocab
+from acg2vec.trainers.image.image_model import detect_layout, load_image_model
+from acg2vec.trainers.image.image_model.illust2vec import I2V_MEAN_BGR
 from acg2vec.trainers.image.models import deepdanbooru
 
 from .conftest import TINY_DEEPDANBOORU
@@ -117,12 +113,12 @@ def test_a_real_size_deepdanbooru_network_saved_as_h5_starts_deepix(tmp_path):
 
     model = deepdanbooru.make_model((32, 32, 3), 5, **TINY_DEEPDANBOORU)
     model.save(tmp_path / "model-resnet_custom_v4.h5")
-    path = deepdanbooru_model_file(tmp_path)
+    path = deepdanbooru.model_file(tmp_path)
     assert path.endswith("model-resnet_custom_v4.h5")
     encoder = deepix.make_encoder((32, 32, 3), layer="activation_6", init_from=path)
     assert len(encoder.output.shape) == 4 and encoder.layers[-1].name == "activation_6"
     with pytest.raises(UserError, match="holds no DeepDanbooru model file"):
-        deepdanbooru_model_file(_empty(tmp_path))
+        deepdanbooru.model_file(_empty(tmp_path))
 
 
 def _empty(tmp_path):
@@ -174,7 +170,7 @@ def test_wd_tagger_takes_bgr_0_255_padded_to_a_white_square(wd_folder):
     assert model.thresholds[4] == pytest.approx(0.35) and model.thresholds[6] == pytest.approx(0.85)
     with pytest.raises(UserError, match="gives no image vectors"):
         model.embed([_png(RED_RGB, 16, 16)])
-    with pytest.raises(ImageDecodeError):
+    with pytest.raises(ImageDrop):
         model.tag_probabilities([b"not an image"])
 
 
@@ -238,9 +234,8 @@ def test_acg2vec_export_loads_with_its_tags_thresholds_and_embedding(tmp_path):
     keras_model = deepdanbooru.make_model((32, 32, 3), len(names), **TINY_DEEPDANBOORU)
     embed_model = export.embedding_model(keras_model, deepdanbooru.feature_tensor(keras_model))
     export.export_image_model(str(model_dir), image_size=32, embed_model=embed_model, tag_model=keras_model)
-    thresholds = {"default": 0.5, "thresholds": {"red": 0.2}}
-    vocab = TagVocab(names, ["general", "general", "character"], [3, 2, 1])
-    export.write_tag_files(str(model_dir), selected_tags_csv=vocab.to_csv(), thresholds=thresholds)
+    TagVocabulary(names, ["general", "general", "character"], [3, 2, 1]).write(str(model_dir))
+    write_thresholds(str(model_dir), method="test", default=0.5, thresholds={"red": 0.2})
     model = load_image_model(model_dir)
     assert (model.kind, model.image_size, model.has_tags, model.has_embedding, model.has_rating) == (
         "acg2vec",
@@ -254,7 +249,7 @@ def test_acg2vec_export_loads_with_its_tags_thresholds_and_embedding(tmp_path):
     images = [_png(RED_RGB, 32, 32), _png((0, 200, 0), 40, 20)]
     assert model.tag_probabilities(images).shape == (2, 3)
     assert model.embed(images).shape[0] == 2
-    with pytest.raises(ImageDecodeError):
+    with pytest.raises(ImageDrop):
         model.tag_probabilities([b"not an image"])
     # A selected_tags.csv that does not match the outputs.
     (model_dir / "selected_tags.csv").write_text("tag_id,name,category,count\n0,red,0,3\n")

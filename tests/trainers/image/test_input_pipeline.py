@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from acg2vec.datasets.acg_illustrations.selected_tags import TagVocabulary
 from acg2vec.errors import UserError
 from acg2vec.trainers.image import input_pipeline as ip
 
@@ -19,13 +20,15 @@ def builder(tiny_data_dir):
 
 
 def test_vocab_reads_what_the_image_build_writes_and_booru_codes():
-    from acg2vec.datasets.acg_illustrations.vocabulary import SelectedTag, vocabulary_csv
+    from acg2vec.datasets.acg_illustrations.vocabulary import VocabularyRules, choose_vocabulary
 
-    built = vocabulary_csv([SelectedTag(0, "star", "general", 9), SelectedTag(1, "hero_(x)", "character", 4)])
-    vocab = ip.TagVocab.from_csv(built)
+    built = choose_vocabulary(
+        [(("general", "star"), 9), (("character", "hero_(x)"), 4)], VocabularyRules(min_images=1)
+    )
+    vocab = TagVocabulary.parse(built.to_csv())
     assert (vocab.names, vocab.categories, vocab.counts) == (["star", "hero_(x)"], ["general", "character"], [9, 4])
-    assert ip.TagVocab.from_csv(vocab.to_csv()) == vocab
-    coded = ip.TagVocab.from_csv("tag_id,name,category,count\n0,a,0,5\n1,b,4,3\n2,c,3,1\n")
+    assert TagVocabulary.parse(vocab.to_csv()) == vocab
+    coded = TagVocabulary.parse("tag_id,name,category,count\n0,a,0,5\n1,b,4,3\n2,c,3,1\n")
     assert coded.categories == ["general", "character", "copyright"]
 
 
@@ -40,11 +43,11 @@ def test_vocab_reads_selected_tags_and_keeps_file_order_in_top(builder):
     top = vocab.top(2)
     assert len(top) == 2 and all(name in vocab.names for name in top.names)
     assert [vocab.names.index(n) for n in top.names] == sorted(vocab.names.index(n) for n in top.names)
-    assert ip.TagVocab.from_csv(vocab.to_csv()) == vocab
+    assert TagVocabulary.parse(vocab.to_csv()) == vocab
 
 
 def test_multi_hot_eager_and_in_map():
-    vocab = ip.TagVocab(["red", "blue", "hero"], [0, 0, 4], [3, 2, 1])
+    vocab = TagVocabulary(["red", "blue", "hero"], ["general", "general", "character"], [3, 2, 1])
     table = ip.make_lookup(vocab)
     example = {
         "tags": tf.constant(["blue", "unselected", "blue"]),

@@ -20,10 +20,11 @@ import pyarrow.parquet as pq
 import pytest
 import tensorflow as tf
 
+from acg2vec.datasets.acg_illustrations.selected_tags import TagVocabulary, write_thresholds
 from acg2vec.deadletter import DeadLetters
 from acg2vec.errors import UserError
+from acg2vec.imaging import MAX_PIXELS
 from acg2vec.trainers.image import export, predict
-from acg2vec.trainers.image.input_pipeline import TagVocab
 from acg2vec.trainers.image.models import deepdanbooru
 from tests.trainers.image.exported_tagger import export_tiny_tagger, write_image_files
 
@@ -70,10 +71,10 @@ def model_dir(tmp_path_factory) -> Path:
     model = deepdanbooru.make_model((32, 32, 3), len(NAMES), **TINY_DEEPDANBOORU)
     embed_model = export.embedding_model(model, deepdanbooru.feature_tensor(model))
     export.export_image_model(str(model_dir), image_size=32, embed_model=embed_model, tag_model=model)
-    vocab = TagVocab(NAMES, [0] * 4, [4, 3, 2, 1])
-    thresholds = {"method": "test", "default": 0.5, "thresholds": {"red": 0.0, "green": 1.1, "blue": 0.0,
-                                                                     "yellow": 1.1}}  # fmt: skip
-    export.write_tag_files(str(model_dir), selected_tags_csv=vocab.to_csv(), thresholds=thresholds)
+    vocab = TagVocabulary(NAMES, ["general"] * 4, [4, 3, 2, 1])
+    vocab.write(str(model_dir))
+    thresholds = {"red": 0.0, "green": 1.1, "blue": 0.0, "yellow": 1.1}
+    write_thresholds(str(model_dir), method="test", default=0.5, thresholds=thresholds)
     return model_dir
 
 
@@ -125,7 +126,7 @@ def test_a_bomb_is_refused_from_its_header_and_every_skip_is_named(files, tmp_pa
     assert dead.counts == {"image-too-large": 1, "undecodable-image": 2, "unreadable-file": 1}
     letters = [json.loads(line) for line in (tmp_path / "dead.jsonl").read_text().splitlines()]
     assert letters[0]["record"]["path"] == str(files["bomb"])
-    assert letters[0]["detail"] == f"400000000 pixels > {predict.DEFAULT_MAX_PIXELS} pixels"
+    assert letters[0]["detail"] == f"400000000 pixels > {MAX_PIXELS} pixels"
     # The limit is the caller's: a 48 x 48 image is too large for a 2,000-pixel limit.
     with DeadLetters(None) as dead:
         assert list(predict.read_images([files["good"]], dead, max_pixels=2000)) == []
