@@ -167,6 +167,7 @@ def test_the_image_index_holds_each_post_once_with_its_thumbnail(served_workdir)
 
 @pytest.mark.integration
 def test_an_image_the_model_cannot_decode_is_set_aside_and_counted(served_workdir, tmp_path, monkeypatch):  # noqa: F811
+    from acg2vec.imaging import ImageDrop
     from acg2vec.trainers.image import image_model
 
     real_load = image_model.load_image_model
@@ -182,8 +183,10 @@ def test_an_image_the_model_cannot_decode_is_set_aside_and_counted(served_workdi
         def embed(self, images: list[bytes]):
             bad.setdefault("image", images[0])
             if bad["image"] in images:
-                raise image_model.ImageDecodeError("not an image")
+                raise ImageDrop("image-corrupt", "not an image")
             return self.model.embed(images)
+
+        embed_robust = image_model.ImageModel.embed_robust  # the real retry, over this embed
 
     monkeypatch.setattr(image_model, "load_image_model", lambda path: Refuses(real_load(path)))
     out = tmp_path / "images"
