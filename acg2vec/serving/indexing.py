@@ -104,15 +104,22 @@ def build_image_index(
     batch_size: int = 32,
     memory_budget: int | None = None,
 ) -> dict:
-    """Embed every post of every split of ``acg_illustrations`` and write ``index/images/``."""
+    """Embed every post of every split of ``acg_illustrations`` and write ``index/images/``:
+
+    1. open the dataset and the model (it must give image vectors);
+    2. walk the posts once (a post kept in two splits is indexed once): its row of metadata, its JPEG appended to
+       ``thumbnails.bin``, its vector embedded in batches (an image the model cannot read is dead-lettered);
+    3. write ``posts.parquet``, then the vectors, the chosen index and ``meta.json`` (last).
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
     import tensorflow_datasets as tfds
 
-    from acg2vec.evaluation.image_data import dead_letter_bad_images, resolve_dataset_dir
+    from acg2vec.evaluation.image_data import resolve_dataset_dir
     from acg2vec.logs import progress_task
     from acg2vec.trainers.image.image_model import load_image_model
 
+    # 1. The dataset and the model.
     folder = resolve_dataset_dir(dataset_dir)
     builder = tfds.builder_from_directory(folder)
     model = load_image_model(model_path)
@@ -121,59 +128,27 @@ def build_image_index(
     urls = source_urls(raw_root) if raw_root else {}
     rating_names = builder.info.features["rating"].names
     os.makedirs(out_dir, exist_ok=True)
+    # 2. Every post once: metadata, thumbnail, vector.
     rows: dict[str, list] = defaultdict(list)
-    ids: list[int] = []
-    vectors: list = []
-    seen: set[int] = set()
-    pending_ids: list[int] = []
-    pending: list[bytes] = []
     total = sum(builder.info.splits[s].num_examples for s in builder.info.splits)
     with (
         DeadLetters(dead_letter_path(out_dir, "index-images"), step="index-images", fresh=True) as dead,
         open(os.path.join(out_dir, THUMBNAILS_FILE), "wb") as thumbs,
         progress_task("Embedding posts", total=total) as advance,
     ):
-
-        def flush() -> None:
-            on_bad = dead_letter_bad_images(dead, pending, pending_ids)
-            kept, mask = model.embed_robust(pending, on_bad, batch_size=max(len(pending), 1))
-            ids.extend(id_ for id_, ok in zip(pending_ids, mask, strict=True) if ok)
-            vectors.extend(kept)
-            pending_ids.clear()
-            pending.clear()
-
-        for split in sorted(builder.info.splits):
-            ds = builder.as_dataset(split=split, decoders={"image": tfds.decode.SkipDecoding()})
-            for example in tfds.as_numpy(ds):
-                advance(1)
-                post_id = int(example["id"])
-                if post_id in seen:  # a post kept in two splits is indexed once
-                    continue
-                seen.add(post_id)
-                data = bytes(example["image"])
-                rows["id"].append(post_id)
-                rows["md5"].append(example["md5"].decode())
-                for name in ("tags", "characters", "copyrights", "artists"):
-                    rows[name].append([t.decode() for t in example.get(name, [])])
-                rows["rating"].append(rating_names[int(example["rating"])])
-                rows["score"].append(int(example["score"]))
-                pixiv = int(example.get("pixiv_id", -1))
-                rows["pixiv_id"].append(pixiv)
-                rows["source_url"].append(
-                    urls.get(post_id) or (f"https://www.pixiv.net/artworks/{pixiv}" if pixiv > 0 else None)
-                )
-                rows["split"].append(split)
-                rows["thumb_offset"].append(thumbs.tell())
-                rows["thumb_size"].append(len(data))
-                thumbs.write(data)
-                pending_ids.append(post_id)
-                pending.append(data)
-                if len(pending) >= batch_size:
-                    flush()
-        if pending:
-            flush()
-    if not ids:
+        embedder = _Embedder(model, dead, batch_size)
+        for split, example in _each_post_once(builder, advance):
+            data = bytes(example["image"])
+            row = _post_row(example, split, rating_names, urls)
+            row.update(thumb_offset=thumbs.tell(), thumb_size=len(data))
+            thumbs.write(data)
+            for name, value in row.items():
+                rows[name].append(value)
+            embedder.add(row["id"], data)
+        embedder.flush()
+    if not embedder.ids:
         raise UserError(f"no post of {folder} could be embedded; see {dead.path}.")
+    # 3. The posts, then the vectors and their index.
     pq.write_table(pa.table(dict(rows)), os.path.join(out_dir, POSTS_FILE))
     meta = {
         "kind": IMAGES,
@@ -183,9 +158,68 @@ def build_image_index(
         "posts": len(rows["id"]),
         "dropped": dict(dead.counts),
     }
-    meta = write_vectors(out_dir, np.asarray(ids), np.stack(vectors), meta, memory_budget=memory_budget)
+    vectors = np.stack(embedder.vectors)
+    meta = write_vectors(out_dir, np.asarray(embedder.ids), vectors, meta, memory_budget=memory_budget)
     log.info("indexed %d of %d posts in %s (%s)", meta["count"], meta["posts"], out_dir, meta["factory"])
     return meta
+
+
+def _each_post_once(builder, advance):
+    """``(split, example)`` of every post of every split (images left encoded), the first time its id comes."""
+    import tensorflow_datasets as tfds
+
+    seen: set[int] = set()
+    for split in sorted(builder.info.splits):
+        ds = builder.as_dataset(split=split, decoders={"image": tfds.decode.SkipDecoding()})
+        for example in tfds.as_numpy(ds):
+            advance(1)
+            post_id = int(example["id"])
+            if post_id not in seen:
+                seen.add(post_id)
+                yield split, example
+
+
+def _post_row(example: dict, split: str, rating_names: list[str], urls: dict[int, str]) -> dict:
+    """A post's row of ``posts.parquet`` (without where its thumbnail sits)."""
+    post_id = int(example["id"])
+    pixiv = int(example.get("pixiv_id", -1))
+    row = {"id": post_id, "md5": example["md5"].decode()}
+    for name in ("tags", "characters", "copyrights", "artists"):
+        row[name] = [t.decode() for t in example.get(name, [])]
+    row["rating"] = rating_names[int(example["rating"])]
+    row["score"] = int(example["score"])
+    row["pixiv_id"] = pixiv
+    row["source_url"] = urls.get(post_id) or (f"https://www.pixiv.net/artworks/{pixiv}" if pixiv > 0 else None)
+    row["split"] = split
+    return row
+
+
+class _Embedder:
+    """Post images embedded ``batch_size`` at a time; the ids and vectors of those the model could read."""
+
+    def __init__(self, model, dead: DeadLetters, batch_size: int) -> None:
+        self.model, self.dead, self.batch_size = model, dead, batch_size
+        self.ids: list[int] = []
+        self.vectors: list[np.ndarray] = []
+        self._pending_ids: list[int] = []
+        self._pending: list[bytes] = []
+
+    def add(self, post_id: int, data: bytes) -> None:
+        self._pending_ids.append(post_id)
+        self._pending.append(data)
+        if len(self._pending) >= self.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        from acg2vec.evaluation.image_data import dead_letter_bad_images
+
+        if not self._pending:
+            return
+        on_bad = dead_letter_bad_images(self.dead, self._pending, self._pending_ids)
+        kept, mask = self.model.embed_robust(self._pending, on_bad, batch_size=len(self._pending))
+        self.ids.extend(id_ for id_, ok in zip(self._pending_ids, mask, strict=True) if ok)
+        self.vectors.extend(kept)
+        self._pending_ids, self._pending = [], []
 
 
 # -- works -----------------------------------------------------------------------------------------------------
