@@ -133,7 +133,7 @@ def crawl_all(ws: Workspace, site: Any, *, quiet: bool) -> tuple[str, str, dict[
 
 def build_images(ws: Workspace, config: DemoConfig) -> tuple[str, str, dict[str, Any]]:
     """acg_illustrations/224 from the crawled posts, with rules sized for a few hundred sample posts."""
-    from acg2vec.datasets.acg_illustrations.build import run_build
+    from acg2vec.datasets.acg_illustrations.build import build
     from acg2vec.datasets.acg_illustrations.records import ImageBuildConfig, PostFilters, SplitRules
     from acg2vec.datasets.acg_illustrations.vocabulary import VocabularyRules
 
@@ -144,22 +144,16 @@ def build_images(ws: Workspace, config: DemoConfig) -> tuple[str, str, dict[str,
         splits=SplitRules(ranges={"train": (0, 8), "validation": (8, 9), "test": (9, 10)}, modulus=10),
         vocabulary=VocabularyRules(min_images=5),
     )
-    result = run_build(ws, build_config)
-    posts = result.counts.get("posts", {})
-    splits = ", ".join(f"{name} {n}" for name, n in result.splits.items())
-    summary = f"{splits} images; {posts.get('dropped', 0)} posts dropped (reasons in metadata.json)"
-    return result.out_dir, summary, {"splits": result.splits, "posts": posts}
+    result = build(ws, build_config)
+    return result.out_dir, result.summary(), {"splits": result.splits, "posts": result.counts.get("posts", {})}
 
 
 def build_texts(ws: Workspace) -> tuple[str, str, dict[str, Any]]:
     """acg_text_pairs (TFDS + Parquet) from every text source's raw items."""
-    from acg2vec.datasets.acg_text_pairs.build import accounting, build_text_pairs
+    from acg2vec.datasets.acg_text_pairs.build import build
 
-    report = build_text_pairs(ws.raw(), ws.datasets())
-    balance = accounting(report.counters)
-    splits = ", ".join(f"{name} {n}" for name, n in report.split_rows.items())
-    summary = f"{splits} pairs; {balance['pairs_dropped']} candidate pairs dropped (reasons in the dataset card)"
-    return report.out_dir, summary, {"splits": dict(report.split_rows), "accounting": balance}
+    result = build(ws)
+    return result.out_dir, result.summary(), {"splits": result.splits, "accounting": result.counts["accounting"]}
 
 
 def _image_config(name: str, ws: Workspace, config: DemoConfig, epochs: int):

@@ -5,7 +5,7 @@
 1. Generates ``--images`` illustration-like JPEGs of 800-1800 px under ``--data`` (default /tmp; reused).
 2. Baseline: ``multiprocessing.Pool(workers)`` doing the same read + decode + resize + pad + encode
    (:func:`acg2vec.datasets.acg_illustrations.images.process_file`) on the same files.
-3. The build: :func:`acg2vec.datasets.acg_illustrations.build.run_build` with the local runner (``workers`` processes),
+3. The build: :func:`acg2vec.datasets.acg_illustrations.build.build` with the local runner (``workers`` processes),
    from parsing posts to a published TFDS folder.
    Each build has its own baseline, run just before it on the same files.
 4. The same build on ``--scale`` times fewer posts (the first files), to show peak memory does not grow with
@@ -167,8 +167,8 @@ def _process(args: tuple[str, ImageRules]) -> int:
 
 
 def build(workdir: Path, workers: int, size: int):
-    from acg2vec.beam_pipelines.options import RunnerConfig
-    from acg2vec.datasets.acg_illustrations.build import run_build
+    from acg2vec.beam_pipelines.options import BuildOptions, RunnerConfig
+    from acg2vec.datasets.acg_illustrations.build import build as build_images
     from acg2vec.datasets.acg_illustrations.records import ImageBuildConfig, PostFilters
     from acg2vec.datasets.acg_illustrations.vocabulary import VocabularyRules
     from acg2vec.workspace import Workspace
@@ -178,7 +178,9 @@ def build(workdir: Path, workers: int, size: int):
     )
     start = time.perf_counter()
     with PeakMemory() as mem:
-        result = run_build(Workspace.at(workdir), config, runner=RunnerConfig(workers=workers))
+        result = build_images(
+            Workspace.at(workdir), config, options=BuildOptions(runner=RunnerConfig(workers=workers))
+        )
     return time.perf_counter() - start, mem, result
 
 

@@ -28,14 +28,15 @@ import json, logging, sys, time
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 for noisy in ("apache_beam", "absl"):
     logging.getLogger(noisy).setLevel(logging.ERROR)
-from acg2vec.beam_pipelines.options import RunnerConfig
-from acg2vec.datasets.acg_text_pairs.build import build_text_pairs, accounting
+from acg2vec.beam_pipelines.options import BuildOptions, RunnerConfig
+from acg2vec.datasets.acg_text_pairs.build import build
+from acg2vec.workspace import Workspace
 started = time.time()
-report = build_text_pairs(sys.argv[1], sys.argv[2], runner=RunnerConfig(workers=int(sys.argv[3]), mode="multi_processing"))
+result = build(Workspace.at(sys.argv[1]), options=BuildOptions(runner=RunnerConfig(workers=int(sys.argv[2]), mode="multi_processing")))
 import resource
 cpu = sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN) for f in ("ru_utime", "ru_stime"))
-print(json.dumps({"seconds": time.time() - started, "cpu_seconds": cpu, "rows": report.split_rows, "buckets": report.num_buckets,
-                  "accounting": accounting(report.counters)}))
+print(json.dumps({"seconds": time.time() - started, "cpu_seconds": cpu, "rows": result.splits, "buckets": result.buckets,
+                  "accounting": result.counts["accounting"]}))
 """
 
 
@@ -47,10 +48,11 @@ def tree_rss(proc: psutil.Process) -> int:
     return total
 
 
-def run_build(raw: Path, out: Path, workers: int) -> dict:
-    """Run the build in a fresh process; sample the summed RSS of its process tree every 0.2 s."""
+def run_build(workdir: Path, workers: int) -> dict:
+    """Run the build of ``workdir`` (raw/ -> datasets/) in a fresh process; sample the summed RSS of its process
+    tree every 0.2 s."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", BUILD, str(raw), str(out), str(workers)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", BUILD, str(workdir), str(workers)], stdout=subprocess.PIPE, text=True
     )
     ps = psutil.Process(proc.pid)
     samples: list[tuple[float, int]] = []
@@ -165,9 +167,8 @@ def main() -> None:
         if not raw.exists():
             print(f"generating ~{size:,} pairs of raw items in {raw} ...", flush=True)
             generate(raw, size)
-        out = args.root / f"pairs-{size}" / "datasets"
         print(f"building {raw} ...", flush=True)
-        results[size] = run_build(raw, out, args.workers)
+        results[size] = run_build(raw.parent, args.workers)
     largest = max(results)
     base = baseline(args.root / f"pairs-{largest}" / "raw", args.baseline_pairs)
     print()

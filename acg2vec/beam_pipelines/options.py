@@ -48,6 +48,21 @@ class RunnerConfig:
         return self.runner.lower() in LOCAL_RUNNERS
 
 
+@dataclass(slots=True)
+class BuildOptions:
+    """How a build runs, never what it builds (both builds take these, as ``build(workspace, config, options=)``).
+
+    ``buckets``: hash buckets of the flat-memory passes (0: sized from the input; the count never changes the
+    result). ``dry_run_dataflow``: a JSON path; describe the Dataflow job(s) there instead of building.
+    ``keep_temp``: keep the bucket files (for debugging).
+    """
+
+    runner: RunnerConfig = field(default_factory=RunnerConfig)
+    buckets: int = 0
+    dry_run_dataflow: str | None = None
+    keep_temp: bool = False
+
+
 def local_workers(workers: int | None = None) -> int:
     """The number of local worker processes: ``workers`` if given, else the cores this process may use."""
     if workers:

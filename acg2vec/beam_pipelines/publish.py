@@ -10,6 +10,9 @@ that a folder has its metadata file (TFDS: ``dataset_info.json``) and refuse it 
 refuses with a sentence naming the running one; the kernel releases the lock when its process dies, so a stale
 lock file of a killed build is simply taken over. On a remote workdir (gs://, s3://) there is no shared lock:
 the build then relies on the incomplete folder alone.
+
+:class:`BuildResult` is what both builds return once they published (or described a Dataflow job): the command
+and the demo print its :meth:`~BuildResult.summary`.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import shutil
 import socket
 import time
 import uuid
+from dataclasses import dataclass, field
+from typing import Any
 
 from acg2vec.beam_pipelines import files
 from acg2vec.errors import UserError
@@ -29,6 +34,47 @@ from acg2vec.workspace import is_remote
 log = logging.getLogger(__name__)
 
 INCOMPLETE = ".incomplete-"
+
+
+@dataclass(slots=True)
+class BuildResult:
+    """What a finished build reports, the same for every dataset.
+
+    ``dataset``: its name as ``tfds.load`` takes it (``acg_illustrations/224``, ``acg_text_pairs``). ``splits``:
+    examples per split. ``balances``: per kind of input, ``(read, kept, dropped)`` with read = kept + dropped
+    (posts; lines and candidate pairs). ``drops``: dropped inputs by reason (when few enough to print).
+    ``counts``: the dataset's own counts (as in its metadata). ``metrics``: the Beam counters. ``outputs``: other
+    places the build wrote (card, Parquet folder). ``job_file``: set by a Dataflow dry run, which builds nothing.
+    """
+
+    dataset: str
+    out_dir: str
+    unit: str = "examples"
+    splits: dict[str, int] = field(default_factory=dict)
+    balances: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    drops: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, int] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    buckets: int = 0
+    job_file: str | None = None
+
+    def summary(self, *, detailed: bool = False) -> str:
+        """One line (examples per split, inputs dropped); ``detailed`` adds where it went, the balances, the drops
+        by reason and the other outputs, one per line."""
+        if self.job_file:
+            return f"{self.dataset}: Dataflow job description written to {self.job_file} (not submitted)."
+        splits = ", ".join(f"{name} {n}" for name, n in self.splits.items()) or "no"
+        dropped = ", ".join(f"{d} {what}" for what, (_, _, d) in self.balances.items())
+        line = f"{self.dataset}: {splits} {self.unit}" + (f"; dropped {dropped}" if dropped else "")
+        if not detailed:
+            return line
+        lines = [line, f"  written to {self.out_dir} in {self.seconds:.1f} s ({self.buckets} buckets)"]
+        lines += [f"  {what} read {r} = kept {k} + dropped {d}" for what, (r, k, d) in self.balances.items()]
+        lines += [f"  dropped {reason}: {n}" for reason, n in sorted(self.drops.items())]
+        lines += [f"  {what}: {path}" for what, path in self.outputs.items()]
+        return "\n".join(lines)
 
 
 def split_parent(folder: str) -> tuple[str, str]:

@@ -2,6 +2,10 @@
 
 - images: raw/safebooru (+ raw/pixiv) -> datasets/acg_illustrations/<size>/<version>/
 - texts: raw/<every text source> -> datasets/acg_text_pairs/<version>/ + zstd Parquet
+
+Every option defaults to None: the build's config dataclass (``ImageBuildConfig``, ``TextPairsConfig``) and
+``BuildOptions`` own the values, and an option the user gives overrides its field
+(:func:`acg2vec.commands.options.apply_overrides`). Both commands print the build's ``BuildResult.summary``.
 """
 
 from __future__ import annotations
@@ -10,28 +14,35 @@ import re
 
 import typer
 
+from acg2vec.commands.options import apply_overrides
 from acg2vec.commands.state import workspace
 from acg2vec.errors import UserError
 from acg2vec.vocabularies import RATINGS
 
-_RATINGS = ",".join(RATINGS)
+app = typer.Typer(help="Build TFDS datasets from raw crawl items with Apache Beam.", no_args_is_help=True)
 
-# The runner options, defined once: both builds take exactly these, with the same meaning.
+# The runner options, defined once: both builds take exactly these, with the same meaning (BuildOptions).
 RUNNER = typer.Option(
-    "direct", "--runner", help="Beam runner: direct (local, explicit), DataflowRunner, FlinkRunner, SparkRunner ..."
+    None,
+    "--runner",
+    help="Beam runner: direct (local, explicit; the default), DataflowRunner, FlinkRunner, SparkRunner ...",
 )
-WORKERS = typer.Option(0, "--workers", min=0, help="Local worker processes (0 = every core).")
+WORKERS = typer.Option(None, "--workers", min=0, help="Local worker processes (default or 0: every core).")
 MODE = typer.Option(
-    "multi_processing", "--mode", help="Local running mode: multi_processing, multi_threading or in_memory."
+    None, "--mode", help="Local running mode: multi_processing (the default), multi_threading or in_memory."
 )
 BUCKETS = typer.Option(
-    0, "--buckets", min=0, help="Hash buckets of the flat-memory passes (0 = one per 4 MiB of compressed raw input)."
+    None,
+    "--buckets",
+    min=0,
+    help="Hash buckets of the flat-memory passes (default or 0: one per 4 MiB of compressed raw input).",
 )
 DRY_RUN_DATAFLOW = typer.Option(
     None,
     "--dry-run-dataflow",
     help="Write the Dataflow job description to this JSON file instead of building (submits nothing).",
 )
+KEEP_TEMP = typer.Option(False, "--keep-temp", help="Keep the intermediate bucket files (for debugging).")
 PIPELINE_ARGS = typer.Argument(
     None,
     help="Extra Beam pipeline options after `--`, passed through unchanged, "
@@ -40,45 +51,70 @@ PIPELINE_ARGS = typer.Argument(
 )
 
 
-def _runner_config(runner: str, workers: int, mode: str, pipeline_args: list[str] | None):
-    from acg2vec.beam_pipelines.options import RunnerConfig
+def build_options(
+    *,
+    runner: str | None,
+    workers: int | None,
+    mode: str | None,
+    buckets: int | None,
+    dry_run_dataflow: str | None,
+    keep_temp: bool,
+    pipeline_args: list[str] | None,
+):
+    """The shared runner options as :class:`~acg2vec.beam_pipelines.options.BuildOptions`."""
+    from acg2vec.beam_pipelines.options import BuildOptions, RunnerConfig
 
-    return RunnerConfig(runner=runner, workers=workers or None, mode=mode, args=tuple(pipeline_args or ()))
+    runner_config = apply_overrides(
+        RunnerConfig(), runner=runner, workers=workers or None, mode=mode, args=tuple(pipeline_args or ()) or None
+    )
+    return apply_overrides(
+        BuildOptions(runner=runner_config), buckets=buckets, dry_run_dataflow=dry_run_dataflow, keep_temp=keep_temp
+    )
 
 
-def _csv(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip())
+def _csv(text: str | None) -> tuple[str, ...] | None:
+    return None if text is None else tuple(part.strip() for part in text.split(",") if part.strip())
 
 
+def _ranges_text(rules) -> str:
+    return ",".join(f"{name}={lo}-{hi}" for name, (lo, hi) in rules.ranges.items())
+
+
+@app.command("images", help="Build the image/tag dataset acg_illustrations (sharded TFRecord).")
 def build_images(
     config: str = typer.Option(
-        "224", "--config", "--size", help="Builder config: image size (224, 448, 512; 64 for tests)."
+        None,
+        "--config",
+        "--size",
+        help="Builder config of acg_illustrations, named by its image size: 224, 448, 512; 64 for tests.",
     ),
-    ratings: str = typer.Option(_RATINGS, help="Ratings to keep, comma-separated."),
-    statuses: str = typer.Option("active", help="Post statuses to keep (posts without a status are kept)."),
-    min_side: int = typer.Option(256, min=1, help="Minimum shorter side of the original image, in pixels."),
-    min_general_tags: int = typer.Option(10, min=0, help="Minimum general tags a post needs."),
-    banned_tags: str = typer.Option("", help="Posts with any of these tags are dropped (comma-separated)."),
+    ratings: str = typer.Option(None, help=f"Ratings to keep, comma-separated (default: all of {','.join(RATINGS)})."),
+    statuses: str = typer.Option(None, help="Post statuses to keep (posts without a status are kept)."),
+    min_side: int = typer.Option(None, min=1, help="Minimum shorter side of the original image, in pixels."),
+    min_general_tags: int = typer.Option(None, min=0, help="Minimum general tags a post needs."),
+    banned_tags: str = typer.Option(None, help="Posts with any of these tags are dropped (comma-separated)."),
     splits: str = typer.Option(
-        "train=0-900,validation=900-950,test=950-1000",
-        help="Split ranges of post id mod --split-modulus (must cover 0 to the modulus).",
+        None,
+        help="Split ranges of post id mod --split-modulus, covering 0 to the modulus, "
+        "e.g. train=0-900,validation=900-950,test=950-1000.",
     ),
     split_modulus: int = typer.Option(
-        1000, min=1, help="Modulus of the id split (10 suits a crawl of a few hundred ids)."
+        None, min=1, help="Modulus of the id split (10 suits a crawl of a few hundred ids)."
     ),
     holdout_from_id: int = typer.Option(None, min=0, help="Posts with this id or newer go to a 'holdout' split."),
-    min_images_per_tag: int = typer.Option(20, min=1, help="Vocabulary: a tag needs this many train images."),
-    max_general: int = typer.Option(5000, min=0, help="Vocabulary cap: general tags."),
-    max_character: int = typer.Option(2000, min=0, help="Vocabulary cap: character tags."),
-    max_copyright: int = typer.Option(500, min=0, help="Vocabulary cap: copyright tags."),
-    max_artist: int = typer.Option(0, min=0, help="Vocabulary cap: artist tags."),
-    max_pixels: int = typer.Option(64_000_000, min=1, help="Decompression-bomb limit: larger images are dropped."),
-    shard_mb: int = typer.Option(256, min=1, help="Target TFRecord shard size in MiB."),
+    min_images_per_tag: int = typer.Option(None, min=1, help="Vocabulary: a tag needs this many train images."),
+    max_general: int = typer.Option(None, min=0, help="Vocabulary cap: general tags."),
+    max_character: int = typer.Option(None, min=0, help="Vocabulary cap: character tags."),
+    max_copyright: int = typer.Option(None, min=0, help="Vocabulary cap: copyright tags."),
+    max_artist: int = typer.Option(None, min=0, help="Vocabulary cap: artist tags."),
+    max_pixels: int = typer.Option(None, min=1, help="Decompression-bomb limit: larger images are dropped."),
+    shard_mb: int = typer.Option(None, min=1, help="Target TFRecord shard size in MiB."),
     runner: str = RUNNER,
     workers: int = WORKERS,
     mode: str = MODE,
     buckets: int = BUCKETS,
     dry_run_dataflow: str = DRY_RUN_DATAFLOW,
+    keep_temp: bool = KEEP_TEMP,
     pipeline_args: list[str] = PIPELINE_ARGS,
 ) -> None:
     """Build the image/tag dataset acg_illustrations/<size> from raw/safebooru (+ raw/pixiv popularity).
@@ -87,57 +123,49 @@ def build_images(
     selected_tags.csv, metadata with every drop count, a dataset card, dead letters in dead_letters/).
     """
     from acg2vec.datasets.acg_illustrations.acg_illustrations_dataset_builder import Builder
-    from acg2vec.datasets.acg_illustrations.build import run_build
-    from acg2vec.datasets.acg_illustrations.records import ImageBuildConfig, PostFilters, SplitRules
-    from acg2vec.datasets.acg_illustrations.vocabulary import VocabularyRules
+    from acg2vec.datasets.acg_illustrations.build import build
+    from acg2vec.datasets.acg_illustrations.records import ImageBuildConfig, SplitRules
     from acg2vec.logs import console
 
-    if config not in Builder.builder_configs:
+    if config is not None and config not in Builder.builder_configs:
         raise UserError(f"Unknown config {config!r}; choose one of {', '.join(sorted(Builder.builder_configs))}.")
-    unknown = set(_csv(ratings)) - set(RATINGS)
+    unknown = set(_csv(ratings) or ()) - set(RATINGS)
     if unknown:
         raise UserError(f"Unknown rating(s) {', '.join(sorted(unknown))}; choose from {', '.join(RATINGS)}.")
-    build_config = ImageBuildConfig(
-        size=int(config),
-        filters=PostFilters(
-            ratings=_csv(ratings),
-            statuses=_csv(statuses),
-            min_side=min_side,
-            min_general_tags=min_general_tags,
-            banned_tags=_csv(banned_tags),
-        ),
-        splits=SplitRules.parse(splits, holdout_from_id, split_modulus),
-        vocabulary=VocabularyRules(
-            min_images=min_images_per_tag,
-            caps={
-                "general": max_general,
-                "character": max_character,
-                "copyright": max_copyright,
-                "artist": max_artist,
-            },
-        ),
+    build_config = apply_overrides(
+        ImageBuildConfig(),
+        size=None if config is None else int(config),
         max_pixels=max_pixels,
+        shard_bytes=None if shard_mb is None else shard_mb * 1024 * 1024,
     )
-    result = run_build(
-        workspace(),
-        build_config,
-        runner=_runner_config(runner, workers, mode, pipeline_args),
-        shard_bytes=shard_mb * 1024 * 1024,
+    apply_overrides(
+        build_config.filters,
+        ratings=_csv(ratings),
+        statuses=_csv(statuses),
+        min_side=min_side,
+        min_general_tags=min_general_tags,
+        banned_tags=_csv(banned_tags),
+    )
+    if (splits, split_modulus, holdout_from_id) != (None, None, None):
+        default = build_config.splits
+        build_config.splits = SplitRules.parse(
+            splits if splits is not None else _ranges_text(default),
+            holdout_from_id,
+            split_modulus if split_modulus is not None else default.modulus,
+        )
+    apply_overrides(build_config.vocabulary, min_images=min_images_per_tag)
+    caps = {"general": max_general, "character": max_character, "copyright": max_copyright, "artist": max_artist}
+    build_config.vocabulary.caps.update({k: v for k, v in caps.items() if v is not None})
+    options = build_options(
+        runner=runner,
+        workers=workers,
+        mode=mode,
+        buckets=buckets,
         dry_run_dataflow=dry_run_dataflow,
-        num_buckets=buckets,
+        keep_temp=keep_temp,
+        pipeline_args=pipeline_args,
     )
-    if result.job_file:
-        console.print(f"Dataflow job description written to {result.job_file} (not submitted).")
-        return
-    posts = result.counts.get("posts", {})
-    console.print(f"acg_illustrations/{config} written to {result.out_dir} in {result.seconds:.1f}s")
-    console.print(
-        f"posts read {posts.get('lines_read', posts.get('read', 0))} = written {posts.get('written', 0)}"
-        f" + dropped {posts.get('dropped', 0)}"
-    )
-    console.print("examples per split: " + ", ".join(f"{k} {v}" for k, v in result.splits.items()))
-    for reason, count in sorted(posts.get("by_reason", {}).items()):
-        console.print(f"  dropped {reason}: {count}")
+    console.print(build(workspace(), build_config, options=options).summary(detailed=True))
 
 
 _RANGE = re.compile(r"^\s*(\d+)\s*:\s*(\d+)\s*$")
@@ -185,15 +213,12 @@ def parse_bounds(values: list[str] | None) -> dict[str, tuple[tuple[int, int], t
     return bounds
 
 
+@app.command("texts", help="Build the multilingual text-pair corpus acg_text_pairs (TFDS + Parquet).")
 def build_texts(
     near_dup: bool = typer.Option(
-        True, "--near-dup/--no-near-dup", help="MinHash near-duplicate removal of summaries."
+        None, "--near-dup/--no-near-dup", help="MinHash near-duplicate removal of summaries."
     ),
-    sources: str = typer.Option(
-        ",".join(("bangumi", "animelist", "wikipedia", "moegirl", "pixiv")),
-        help="Comma-separated raw sources to read.",
-    ),
-    keep_temp: bool = typer.Option(False, "--keep-temp", help="Keep the intermediate bucket files (for debugging)."),
+    sources: str = typer.Option(None, help="Comma-separated raw sources to read (default: every text source)."),
     bounds: list[str] = typer.Option(
         None,
         "--bounds",
@@ -205,6 +230,7 @@ def build_texts(
     mode: str = MODE,
     buckets: int = BUCKETS,
     dry_run_dataflow: str = DRY_RUN_DATAFLOW,
+    keep_temp: bool = KEEP_TEMP,
     pipeline_args: list[str] = PIPELINE_ARGS,
 ) -> None:
     """Build the multilingual text-pair corpus from every source's raw items.
@@ -214,32 +240,23 @@ def build_texts(
     `datasets.load_dataset('parquet', ...)`), a dataset card, build_metadata.json with every drop count, and
     dead-letter files beside it.
     """
-    from acg2vec.datasets.acg_text_pairs.build import accounting, build_text_pairs
+    from acg2vec.datasets.acg_text_pairs.build import build
     from acg2vec.datasets.acg_text_pairs.records import TextPairsConfig
     from acg2vec.logs import console
 
-    chosen = tuple(s.strip() for s in sources.split(",") if s.strip())
-    if not chosen:
+    chosen = _csv(sources)
+    if chosen is not None and not chosen:
         raise UserError("--sources is empty; name at least one raw source.")
-    pair_type_bounds = parse_bounds(bounds)
-    ws = workspace()
-    config = TextPairsConfig(sources=chosen, num_buckets=buckets, near_dup=near_dup, pair_type_bounds=pair_type_bounds)
-    report = build_text_pairs(
-        ws.raw(),
-        ws.datasets(),
-        config=config,
-        runner=_runner_config(runner, workers, mode, pipeline_args),
-        keep_temp=keep_temp,
+    config = apply_overrides(
+        TextPairsConfig(), sources=chosen, near_dup=near_dup, pair_type_bounds=parse_bounds(bounds) or None
+    )
+    options = build_options(
+        runner=runner,
+        workers=workers,
+        mode=mode,
+        buckets=buckets,
         dry_run_dataflow=dry_run_dataflow,
+        keep_temp=keep_temp,
+        pipeline_args=pipeline_args,
     )
-    if report.job_file:
-        console.print(f"Dataflow job descriptions written to {report.job_file} (not submitted).")
-        return
-    balance = accounting(report.counters)
-    splits = ", ".join(f"{split} {n}" for split, n in report.split_rows.items())
-    console.print(f"acg_text_pairs: {splits} rows in {report.seconds:.0f} s -> {report.out_dir}")
-    console.print(
-        f"  lines {balance['lines_read']} = items {balance['items_parsed']} + bad {balance['lines_dropped']}; "
-        f"pairs {balance['pair_candidates']} = written {balance['pairs_written']} + dropped {balance['pairs_dropped']}"
-    )
-    console.print(f"  card: {report.out_dir}/README.md; Parquet: {report.parquet_root}/parquet/acg_text_pairs/")
+    console.print(build(workspace(), config, options=options).summary(detailed=True))

@@ -26,3 +26,12 @@ def test_write_and_read_buckets_round_trip(tmp_path: Path) -> None:
     for bucket in range(3):
         assert sorted(read_bucket(str(tmp_path / "b"), bucket)) == sorted(line for b, line in pairs if b == bucket)
     assert list(read_bucket(str(tmp_path / "never-written"), 0)) == []
+
+
+@pytest.mark.unit
+def test_auto_bucket_count_grows_with_the_input_between_its_bounds() -> None:
+    from acg2vec.beam_pipelines.buckets import auto_bucket_count
+
+    assert auto_bucket_count(0, 100, 4, 50) == 4
+    assert auto_bucket_count(1001, 100, 4, 50) == 11  # one per started 100 bytes
+    assert auto_bucket_count(10**9, 100, 4, 50) == 50

@@ -96,3 +96,31 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
     assert "killed build" in lock_file.read_text()
     with publish.DatasetLock(final, "mine"):
         assert json.loads(lock_file.read_text())["command"] == "mine"
+
+
+def test_build_result_summary_is_one_line_or_the_details() -> None:
+    result = publish.BuildResult(
+        dataset="acg_text_pairs",
+        out_dir="/w/datasets/acg_text_pairs/1.0.0",
+        unit="pairs",
+        splits={"train": 8, "validation": 1},
+        balances={"lines": (12, 10, 2), "pairs": (30, 9, 21)},
+        drops={"Pairs-too-short": 21},
+        outputs={"Parquet": "/w/datasets/parquet/acg_text_pairs"},
+        seconds=2.5,
+        buckets=4,
+    )
+    assert result.summary() == "acg_text_pairs: train 8, validation 1 pairs; dropped 2 lines, 21 pairs"
+    assert result.summary(detailed=True).splitlines() == [
+        result.summary(),
+        "  written to /w/datasets/acg_text_pairs/1.0.0 in 2.5 s (4 buckets)",
+        "  lines read 12 = kept 10 + dropped 2",
+        "  pairs read 30 = kept 9 + dropped 21",
+        "  dropped Pairs-too-short: 21",
+        "  Parquet: /w/datasets/parquet/acg_text_pairs",
+    ]
+    dry = publish.BuildResult(dataset="acg_illustrations/224", out_dir="gs://b/x", job_file="job.json")
+    assert (
+        dry.summary(detailed=True)
+        == "acg_illustrations/224: Dataflow job description written to job.json (not submitted)."
+    )

@@ -75,11 +75,11 @@ def test_both_builds_take_the_same_runner_options() -> None:
 
     def runner_options(name: str) -> dict:
         params = {p.name: p for p in build.commands[name].params}
-        shared = ("runner", "workers", "mode", "buckets", "dry_run_dataflow", "pipeline_args")
+        shared = ("runner", "workers", "mode", "buckets", "dry_run_dataflow", "keep_temp", "pipeline_args")
         return {n: (params[n].opts, params[n].default, params[n].help) for n in shared}
 
     assert runner_options("images") == runner_options("texts")
-    assert runner_options("texts")["workers"][1] == 0  # 0 = every core, in both
+    assert runner_options("texts")["workers"][1] is None  # BuildOptions owns the default (every core), in both
 
 
 @pytest.mark.integration
@@ -223,3 +223,43 @@ def test_build_texts_describes_its_dataflow_jobs_without_submitting(workdir: Pat
     assert all(p["pipeline_options"]["project"] == "my-project" for p in passes.values())
     assert {"Lines", "Extract", "WritePairBuckets", "WriteDeadLines"} <= set(passes["extract"]["steps"])
     assert "Finalize" in passes["finalize"]["steps"]
+
+
+@pytest.mark.unit
+def test_the_config_dataclasses_own_the_defaults_and_options_override_them(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from acg2vec.beam_pipelines.options import BuildOptions, RunnerConfig
+    from acg2vec.beam_pipelines.publish import BuildResult
+    from acg2vec.datasets.acg_illustrations import build as image_build
+    from acg2vec.datasets.acg_illustrations.records import ImageBuildConfig
+    from acg2vec.datasets.acg_text_pairs import build as text_build
+    from acg2vec.datasets.acg_text_pairs.records import TextPairsConfig
+
+    calls = []
+
+    def fake_build(ws, config, *, options):
+        calls.append((config, options))
+        return BuildResult(dataset="x", out_dir=str(ws.datasets()), splits={"train": 1})
+
+    monkeypatch.setattr(image_build, "build", fake_build)
+    monkeypatch.setattr(text_build, "build", fake_build)
+    runner = CliRunner()
+    for args in (["build", "images"], ["build", "texts"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+    assert calls == [(ImageBuildConfig(), BuildOptions()), (TextPairsConfig(), BuildOptions())]
+    calls.clear()
+    images = ["build", "images", "--size", "64", "--min-side", "32", "--max-artist", "7", "--split-modulus", "10",
+              "--splits", "train=0-8,validation=8-9,test=9-10", "--shard-mb", "1", "--workers", "2", "--buckets", "3"]  # fmt: skip
+    assert runner.invoke(app, images).exit_code == 0
+    texts = ["build", "texts", "--no-near-dup", "--sources", "bangumi", "--mode", "in_memory", "--keep-temp"]
+    assert runner.invoke(app, texts).exit_code == 0
+    (image_config, image_options), (text_config, text_options) = calls
+    assert (image_config.size, image_config.filters.min_side, image_config.shard_bytes) == (64, 32, 1 << 20)
+    assert image_config.filters.min_general_tags == ImageBuildConfig().filters.min_general_tags
+    assert image_config.vocabulary.caps == {**ImageBuildConfig().vocabulary.caps, "artist": 7}
+    assert image_config.splits.modulus == 10 and image_config.splits.split_of(19) == "test"
+    assert image_options == BuildOptions(runner=RunnerConfig(workers=2), buckets=3)
+    assert (text_config.near_dup, text_config.sources) == (False, ("bangumi",))
+    assert text_options == BuildOptions(runner=RunnerConfig(mode="in_memory"), keep_temp=True)

@@ -14,43 +14,39 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 
 import tensorflow_datasets as tfds
 
-from acg2vec.beam_pipelines import files, raw_io
+from acg2vec.beam_pipelines import files
+from acg2vec.beam_pipelines.buckets import BUCKETS_DIR
 from acg2vec.datasets.acg_illustrations import schema as features_lib
-from acg2vec.datasets.acg_illustrations.metadata import (
-    BUILD_COUNTS_FILE,
-    dataset_metadata,
-    write_dataset_card,
-    write_side_outputs,
-)
-from acg2vec.datasets.acg_illustrations.records import ImageBuildConfig, PostFilters, record_to_example
-from acg2vec.datasets.acg_illustrations.transforms import BuildImageExamples
-from acg2vec.datasets.acg_illustrations.vocabulary import VocabularyRules
+from acg2vec.datasets.acg_illustrations.card import dataset_metadata, write_dataset_card
+from acg2vec.datasets.acg_illustrations.records import ImageBuildConfig, record_to_example
+from acg2vec.datasets.acg_illustrations.transforms import BuildImageExamples, bucket_count, write_side_outputs
 
-BUCKETS_DIR = "_buckets"
 VERSION_NOTES = {"1.0.0": "First release: safebooru posts, pixiv popularity joined through source URLs."}
+TINY_SIZE = 64  # the builder config with tiny images and loose rules (ImageBuildConfig.tiny)
 
 
 @dataclasses.dataclass(eq=False)
 class IllustrationsConfig(tfds.core.BuilderConfig):
-    """A builder config: the image size, and the build rules the TFDS path uses (the CLI takes its own)."""
+    """A builder config: the image size. The TFDS path builds with :class:`ImageBuildConfig`'s rules (the tiny
+    config with :meth:`ImageBuildConfig.tiny`'s); the CLI takes the user's."""
 
     size: int = 224
-    min_side: int = 256
-    min_general_tags: int = 10
-    min_images_per_tag: int = 20
 
 
-def _config(size: int, **rules: int) -> IllustrationsConfig:
+def _config(size: int) -> IllustrationsConfig:
     return IllustrationsConfig(
         name=str(size),
         size=size,
         description=f"Images resized (longest side) and padded to a white {size}x{size} square, JPEG.",
-        **rules,
     )
+
+
+def build_config_for(size: int) -> ImageBuildConfig:
+    """The build rules of the TFDS path for a builder config."""
+    return ImageBuildConfig.tiny() if size == TINY_SIZE else ImageBuildConfig(size=size)
 
 
 class Builder(tfds.core.GeneratorBasedBuilder):
@@ -62,8 +58,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         _config(224),
         _config(448),
         _config(512),
-        # Tiny images and loose rules: for tests and the offline demo.
-        _config(64, min_side=32, min_general_tags=3, min_images_per_tag=2),
+        _config(TINY_SIZE),  # tiny images and loose rules: for tests and small crawls
     ]
     DEFAULT_CONFIG_NAME = "224"
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
@@ -80,22 +75,16 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         )
 
     def _build_config(self) -> ImageBuildConfig:
-        cfg = self.builder_config
-        return ImageBuildConfig(
-            size=cfg.size,
-            filters=PostFilters(min_side=cfg.min_side, min_general_tags=cfg.min_general_tags),
-            vocabulary=VocabularyRules(min_images=cfg.min_images_per_tag),
-        )
+        return build_config_for(self.builder_config.size)
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager, pipeline):
         raw_root = str(dl_manager.manual_dir)
-        posts = sum(size for _, size in files.match(raw_io.shard_pattern(f"{raw_root}/safebooru", "post")))
         # Bucket files go into TFDS's incomplete folder and are deleted once the pipeline finished.
         outputs = pipeline | "BuildImageExamples" >> BuildImageExamples(
             raw_root,
             self._build_config(),
             str(self.data_path / BUCKETS_DIR),
-            num_buckets=max(4, math.ceil(posts / (4 << 20))),
+            num_buckets=bucket_count(raw_root),
         )
         # Side files (vocabulary, counts, dead letters) go beside the shards; self.data_path is TFDS's
         # incomplete folder until the build succeeds.
@@ -109,6 +98,6 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def _process_pipeline_result(self, pipeline_result) -> None:
         files.delete([str(self.data_path / BUCKETS_DIR)])
-        counts = json.loads((self.data_path / BUILD_COUNTS_FILE).read_text())
+        counts = json.loads((self.data_path / features_lib.BUILD_COUNTS_FILE).read_text())
         self.info.metadata.update(dataset_metadata(str(self.data_path), counts, self._build_config()))
         write_dataset_card(str(self.data_path))

@@ -128,7 +128,8 @@ class SplitRules:
 
 @dataclass(slots=True)
 class ImageBuildConfig:
-    """Everything that decides a build's examples (the same config gives the same dataset)."""
+    """Everything that decides a build's dataset (the same config gives the same examples and files); the one
+    place the image build's defaults live (``acg2vec build images`` overrides only what the user gives)."""
 
     size: int = 224
     filters: PostFilters = field(default_factory=PostFilters)
@@ -136,6 +137,17 @@ class ImageBuildConfig:
     vocabulary: VocabularyRules = field(default_factory=VocabularyRules)
     max_pixels: int = MAX_PIXELS
     jpeg_quality: int = 95
+    shard_bytes: int = 256 * 1024 * 1024  # per TFRecord shard; TFDS aims at 64 MiB - 1 GiB for streaming
+
+    @classmethod
+    def tiny(cls) -> ImageBuildConfig:
+        """64-pixel images and loose rules (shorter side 32, 3 general tags, 2 images per tag): the builder config
+        ``acg_illustrations/64`` builds with these, for tests and small crawls."""
+        return cls(
+            size=64,
+            filters=PostFilters(min_side=32, min_general_tags=3),
+            vocabulary=VocabularyRules(min_images=2),
+        )
 
     @classmethod
     def demo(cls) -> ImageBuildConfig:

@@ -10,6 +10,7 @@ from acg2vec.vocabularies import RATINGS
 
 NAME = "acg_illustrations"
 SELECTED_TAGS_FILE = "selected_tags.csv"  # columns: tag_id, name, category (a name, e.g. "general"), count
+BUILD_COUNTS_FILE = "build_counts.json"  # the build's outcome counts (read = written + dropped), beside the shards
 UNKNOWN = -1
 # Booru tag category codes, for vocabularies from other taggers that store the number instead of the name.
 CATEGORY_CODES = {"0": "general", "1": "artist", "3": "copyright", "4": "character", "5": "meta", "9": "rating"}

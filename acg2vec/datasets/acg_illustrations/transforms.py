@@ -1,4 +1,5 @@
-"""Posts -> image examples of ``acg_illustrations``: the DoFns and the one Beam pipeline of the build.
+"""Posts -> image examples of ``acg_illustrations``: the DoFns, the one Beam pipeline of the build and the side files
+it writes beside the shards (vocabulary, outcome counts, dead letters).
 
 Memory design. Beam's local runner holds in memory every group-by, every side input and every PCollection that
 passes from one fused stage to the next. :class:`BuildImageExamples` therefore lets no per-post record cross a
@@ -19,7 +20,7 @@ when every bucket is complete. What does cross stages is small: file results, bu
 (each counted inside the step that makes the outcome), the tag list (one category per tag) and the tag counts
 for the vocabulary (one per distinct tag). Dead letters are written by the step that makes them. Peak memory
 is one bucket per worker, and the bucket count grows with the input
-(:func:`acg2vec.datasets.acg_illustrations.build.auto_buckets`); the count does not change the examples.
+(:func:`bucket_count`); the count does not change the examples.
 Measured with ``benchmarks/build_images.py`` on 2 workers: peak RSS of all processes 1,331 MiB for 2,000 posts
 and 1,398 MiB for 20,000 in one run, 1,330 and 1,324 MiB in another (a one-pass design: 1.27 and 1.48 GiB).
 
@@ -37,8 +38,8 @@ from dataclasses import asdict, dataclass
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from acg2vec.beam_pipelines import buckets, raw_io
-from acg2vec.beam_pipelines.dead_letters import DEAD, count, drop
+from acg2vec.beam_pipelines import buckets, files, raw_io
+from acg2vec.beam_pipelines.dead_letters import DEAD, count, drop, write_dead_letters_by_step
 from acg2vec.crawlers.items import Post
 from acg2vec.datasets.acg_illustrations.images import ImageRules, process_file
 from acg2vec.datasets.acg_illustrations.records import (
@@ -56,13 +57,34 @@ from acg2vec.datasets.acg_illustrations.records import (
     post_to_record,
     record_from_json,
     record_to_json,
+    summarize_outcomes,
     tag_keys,
 )
-from acg2vec.datasets.acg_illustrations.vocabulary import choose_vocabulary
+from acg2vec.datasets.acg_illustrations.schema import BUILD_COUNTS_FILE, SELECTED_TAGS_FILE
+from acg2vec.datasets.acg_illustrations.selected_tags import csv_sha256
+from acg2vec.datasets.acg_illustrations.vocabulary import VocabularyRules, choose_vocabulary
 from acg2vec.imaging import ImageDrop
 from acg2vec.vocabularies import TAG_CATEGORIES
 
 DECODE_STEP = "DecodeResize"  # per split: DecodeResizeTrain, DecodeResizeValidation ...
+BUCKET_FOLDERS = ("md5", "join", "pixiv")  # the three kinds of bucket files, under the build's work folder
+# One bucket per BUCKET_BYTES of compressed post and pixiv shards (about 10,000 posts): a bucket's records
+# then take some tens of MiB in a worker. At most MAX_BUCKETS, since a local worker keeps one file open per
+# bucket while it writes them.
+BUCKET_BYTES = 4 * 1024 * 1024
+MIN_BUCKETS = 4
+MAX_BUCKETS = 512
+
+
+def bucket_count(raw_root: str) -> int:
+    """The bucket count for this input: grows with the compressed size of the post and pixiv shards."""
+    total = 0
+    for pattern in (
+        raw_io.shard_pattern(files.join(raw_root, "safebooru"), "post"),
+        raw_io.shard_pattern(files.join(raw_root, "pixiv"), "illust"),
+    ):
+        total += sum(size for _, size in files.match(pattern))
+    return buckets.auto_bucket_count(total, BUCKET_BYTES, MIN_BUCKETS, MAX_BUCKETS)
 
 
 def decode_step(split: str) -> str:
@@ -195,24 +217,33 @@ class BuildImageExamples(beam.PTransform):
         self.num_buckets = num_buckets
         self.max_writers = max_writers
         self.with_pixiv = with_pixiv
+        self.md5_dir, self.join_dir, self.pixiv_dir = (FileSystems.join(work_dir, name) for name in BUCKET_FOLDERS)
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> ImageBuildOutputs:
-        config, n = self.config, self.num_buckets
-        md5_dir, join_dir, pixiv_dir = (FileSystems.join(self.work_dir, name) for name in ("md5", "join", "pixiv"))
+        dead: dict[str, beam.PCollection] = {}
+        outcomes: list[beam.PCollection] = []
+        # 1. bucket (map only): parse and filter posts; slim records to md5 buckets, pixiv items to pixiv buckets.
+        md5_files, pixiv_files = self._bucket_pass(pbegin, dead, outcomes)
+        # 2. dedup: one md5 bucket at a time, keep the lowest id per md5; unique posts to join buckets.
+        join_files = self._dedup_pass(pbegin, md5_files, dead, outcomes)
+        # 3. join and decode: one join bucket at a time, join pixiv, decode, resize, encode; split by id.
+        images = self._join_decode_pass(pbegin, [join_files, *pixiv_files], dead, outcomes)
+        return ImageBuildOutputs(
+            images=images,
+            dead=dead,
+            outcome_counts=outcomes | "AllOutcomeCounts" >> beam.Flatten(),
+            vocabulary_csv=_vocabulary(pbegin, images, self.config.vocabulary),
+        )
+
+    def _write_buckets(self, directory: str) -> buckets.WriteBuckets:
+        return buckets.WriteBuckets(directory, max_writers=self.max_writers)
+
+    def _bucket_pass(self, pbegin, dead: dict, outcomes: list) -> tuple[beam.PCollection, list[beam.PCollection]]:
+        """Posts (with the crawl's tag categories) -> md5 bucket files; pixiv items -> pixiv bucket files.
+
+        Returns the md5 buckets' file results and those of the pixiv buckets (none without pixiv)."""
+        n = self.num_buckets
         safebooru = FileSystems.join(self.raw_root, "safebooru")
-
-        def write_buckets(directory: str) -> buckets.WriteBuckets:
-            return buckets.WriteBuckets(directory, max_writers=self.max_writers)
-
-        def count_outcomes(pcoll: beam.PCollection, label: str, outcome) -> beam.PCollection:
-            # Counted where the outcome is made (the count is fused into that step): only a few keys move on.
-            return (
-                pcoll
-                | f"{label}Outcomes" >> beam.Map(outcome)
-                | f"Count{label}Outcomes" >> beam.combiners.Count.PerElement()
-            )
-
-        # Pass 1 (map only): parse and filter posts; slim records to buckets by md5, pixiv items by pixiv id.
         posts = pbegin | "Posts" >> raw_io.ReadItems(
             raw_io.shard_pattern(safebooru, "post"), kind="post", step="Posts"
         )
@@ -225,83 +256,109 @@ class BuildImageExamples(beam.PTransform):
             | "OneCategoryPerTag" >> beam.CombinePerKey(max)  # a tag listed twice: a deterministic choice
         )
         filtered = posts.items | "FilterPosts" >> beam.ParDo(
-            FilterPosts(safebooru, config), tag_categories=beam.pvalue.AsDict(categories)
+            FilterPosts(safebooru, self.config), tag_categories=beam.pvalue.AsDict(categories)
         ).with_outputs(DEAD, main="records")
         md5_files = (
             filtered.records
             | "KeyByMd5Bucket" >> beam.Map(lambda r: (buckets.bucket_of(r.md5, n), record_to_json(r)))
-            | "Md5Buckets" >> write_buckets(md5_dir)
+            | "Md5Buckets" >> self._write_buckets(self.md5_dir)
         )
-        dead = {"Posts": posts.dead, "FilterPosts": filtered[DEAD], "Tags": tags.dead}
-        outcomes = [
-            count_outcomes(posts.dead, "PostParse", lambda d: ("posts", UNKNOWN_SPLIT, d["reason"])),
-            count_outcomes(filtered[DEAD], "Filter", lambda d: ("posts", d["split"], d["reason"])),
-            count_outcomes(tags.dead, "TagDrop", lambda d: ("tags", UNKNOWN_SPLIT, d["reason"])),
-            count_outcomes(tags.items, "TagRead", lambda _: ("tags", UNKNOWN_SPLIT, "parsed")),
+        dead.update({"Posts": posts.dead, "FilterPosts": filtered[DEAD], "Tags": tags.dead})
+        outcomes += [
+            _count_outcomes(posts.dead, "PostParse", lambda d: ("posts", UNKNOWN_SPLIT, d["reason"])),
+            _count_outcomes(filtered[DEAD], "Filter", lambda d: ("posts", d["split"], d["reason"])),
+            _count_outcomes(tags.dead, "TagDrop", lambda d: ("tags", UNKNOWN_SPLIT, d["reason"])),
+            _count_outcomes(tags.items, "TagRead", lambda _: ("tags", UNKNOWN_SPLIT, "parsed")),
         ]
-        join_inputs = []
-        if self.with_pixiv:  # raw/pixiv is optional: no shards there means no popularity targets (-1)
-            pixiv_pattern = raw_io.shard_pattern(FileSystems.join(self.raw_root, "pixiv"), "illust")
-            illusts = pbegin | "Pixiv" >> raw_io.ReadItems(pixiv_pattern, kind="illust", step="Pixiv")
-            join_inputs.append(
-                illusts.items
-                | "KeyByPixivBucket"
-                >> beam.Map(lambda i: (buckets.bucket_of(pixiv_join_key(i.id), n), json.dumps(pixiv_popularity(i))))
-                | "PixivBuckets" >> write_buckets(pixiv_dir)
-            )
-            dead["Pixiv"] = illusts.dead
-            outcomes.append(count_outcomes(illusts.dead, "PixivDrop", lambda d: ("pixiv", UNKNOWN_SPLIT, d["reason"])))
-            outcomes.append(count_outcomes(illusts.items, "PixivRead", lambda _: ("pixiv", UNKNOWN_SPLIT, "parsed")))
+        if not self.with_pixiv:
+            return md5_files, []
+        # raw/pixiv is optional: no shards there means no popularity targets (-1).
+        pixiv_pattern = raw_io.shard_pattern(FileSystems.join(self.raw_root, "pixiv"), "illust")
+        illusts = pbegin | "Pixiv" >> raw_io.ReadItems(pixiv_pattern, kind="illust", step="Pixiv")
+        pixiv_files = (
+            illusts.items
+            | "KeyByPixivBucket"
+            >> beam.Map(lambda i: (buckets.bucket_of(pixiv_join_key(i.id), n), json.dumps(pixiv_popularity(i))))
+            | "PixivBuckets" >> self._write_buckets(self.pixiv_dir)
+        )
+        dead["Pixiv"] = illusts.dead
+        outcomes.append(_count_outcomes(illusts.dead, "PixivDrop", lambda d: ("pixiv", UNKNOWN_SPLIT, d["reason"])))
+        outcomes.append(_count_outcomes(illusts.items, "PixivRead", lambda _: ("pixiv", UNKNOWN_SPLIT, "parsed")))
+        return md5_files, [pixiv_files]
 
-        # Pass 2: one md5 bucket at a time, keep the lowest id per md5; unique posts to join buckets.
+    def _dedup_pass(self, pbegin, md5_files: beam.PCollection, dead: dict, outcomes: list) -> beam.PCollection:
+        """Md5 bucket numbers -> join bucket files of the unique posts (once every md5 bucket is written)."""
         md5_ready = md5_files | "Md5BucketsWritten" >> beam.combiners.Count.Globally()
         unique = (
             pbegin
-            | "Md5BucketNumbers" >> beam.Create(range(n))
+            | "Md5BucketNumbers" >> beam.Create(range(self.num_buckets))
             | "SpreadMd5Buckets" >> beam.Reshuffle()  # the local runner hands the buckets out to every worker
             | "DedupByMd5"
-            >> beam.ParDo(DedupBucket(md5_dir, n), ready=beam.pvalue.AsSingleton(md5_ready)).with_outputs(
-                DEAD, main="records"
-            )
+            >> beam.ParDo(
+                DedupBucket(self.md5_dir, self.num_buckets), ready=beam.pvalue.AsSingleton(md5_ready)
+            ).with_outputs(DEAD, main="records")
         )
-        join_inputs.append(unique.records | "JoinBuckets" >> write_buckets(join_dir))
         dead["DedupByMd5"] = unique[DEAD]
-        outcomes.append(count_outcomes(unique[DEAD], "Dedup", lambda d: ("posts", d["split"], d["reason"])))
+        outcomes.append(_count_outcomes(unique[DEAD], "Dedup", lambda d: ("posts", d["split"], d["reason"])))
+        return unique.records | "JoinBuckets" >> self._write_buckets(self.join_dir)
 
-        # Pass 3: one join bucket at a time, join pixiv, decode, resize, encode; split by id.
+    def _join_decode_pass(self, pbegin, join_inputs: list, dead: dict, outcomes: list) -> dict[str, beam.PCollection]:
+        """Join bucket numbers -> ``(record, jpeg)`` per split (once the join and pixiv buckets are written)."""
         join_ready = (
             join_inputs | "JoinInputsWritten" >> beam.Flatten() | "CountJoinInputs" >> beam.combiners.Count.Globally()
         )
+        join = JoinDecodeBucket(self.join_dir, self.pixiv_dir if self.with_pixiv else None, self.config.image_rules)
         decoded = (
             pbegin
-            | "JoinBucketNumbers" >> beam.Create(range(n))
+            | "JoinBucketNumbers" >> beam.Create(range(self.num_buckets))
             | "SpreadJoinBuckets" >> beam.Reshuffle()
             | "JoinPixivDecodeResize"
-            >> beam.ParDo(
-                JoinDecodeBucket(join_dir, pixiv_dir if self.with_pixiv else None, config.image_rules),
-                ready=beam.pvalue.AsSingleton(join_ready),
-            ).with_outputs(DEAD, main="images")
+            >> beam.ParDo(join, ready=beam.pvalue.AsSingleton(join_ready)).with_outputs(DEAD, main="images")
         )
         dead[DECODE_STEP] = decoded[DEAD]
-        outcomes.append(count_outcomes(decoded[DEAD], "Decode", lambda d: ("posts", d["split"], d["reason"])))
-        outcomes.append(count_outcomes(decoded.images, "Written", lambda ri: ("posts", ri[0].split, "written")))
-        names = config.splits.names
+        outcomes.append(_count_outcomes(decoded[DEAD], "Decode", lambda d: ("posts", d["split"], d["reason"])))
+        outcomes.append(_count_outcomes(decoded.images, "Written", lambda ri: ("posts", ri[0].split, "written")))
+        names = self.config.splits.names
         by_split = decoded.images | "SplitById" >> beam.Partition(lambda ri, _: names.index(ri[0].split), len(names))
-        images = {name: by_split[index] for index, name in enumerate(names)}
+        return {name: by_split[index] for index, name in enumerate(names)}
 
-        # Counted on the train examples that were written (after every drop), tags only: no image bytes move.
-        train = images["train"] if "train" in images else pbegin | "NoTrain" >> beam.Create([])
-        vocab_rules = config.vocabulary
-        vocabulary = (
-            train
-            | "TagKeys" >> beam.FlatMap(lambda record_and_jpeg: tag_keys(record_and_jpeg[0]))
-            | "CountTags" >> beam.combiners.Count.PerElement()
-            | "AllTagCounts" >> beam.combiners.ToList()  # one count per distinct tag
-            | "ChooseVocabulary" >> beam.Map(lambda counts: choose_vocabulary(counts, vocab_rules).to_csv())
-        )
-        return ImageBuildOutputs(
-            images=images,
-            dead=dead,
-            outcome_counts=outcomes | "AllOutcomeCounts" >> beam.Flatten(),
-            vocabulary_csv=vocabulary,
-        )
+
+def _count_outcomes(pcoll: beam.PCollection, label: str, outcome) -> beam.PCollection:
+    """``((group, split, outcome), n)`` counted where the outcome is made (fused into that step): only a few keys
+    move on."""
+    return (
+        pcoll | f"{label}Outcomes" >> beam.Map(outcome) | f"Count{label}Outcomes" >> beam.combiners.Count.PerElement()
+    )
+
+
+def _vocabulary(pbegin, images: dict[str, beam.PCollection], rules: VocabularyRules) -> beam.PCollection:
+    """``selected_tags.csv`` text, counted on the train examples that were written (after every drop), tags only:
+    no image bytes move."""
+    train = images["train"] if "train" in images else pbegin | "NoTrain" >> beam.Create([])
+    return (
+        train
+        | "TagKeys" >> beam.FlatMap(lambda record_and_jpeg: tag_keys(record_and_jpeg[0]))
+        | "CountTags" >> beam.combiners.Count.PerElement()
+        | "AllTagCounts" >> beam.combiners.ToList()  # one count per distinct tag
+        | "ChooseVocabulary" >> beam.Map(lambda counts: choose_vocabulary(counts, rules).to_csv())
+    )
+
+
+def write_side_outputs(outputs: ImageBuildOutputs, out_dir: str) -> None:
+    """Write the vocabulary (+ hash), the outcome counts and the dead letters into ``out_dir``."""
+
+    def write_vocabulary(text: str) -> None:
+        files.write_text(files.join(out_dir, SELECTED_TAGS_FILE), text)
+        files.write_text(files.join(out_dir, SELECTED_TAGS_FILE + ".sha256"), csv_sha256(text) + "\n")
+
+    def write_counts(outcomes: list) -> None:
+        files.write_text(files.join(out_dir, BUILD_COUNTS_FILE), json.dumps(summarize_outcomes(outcomes), indent=1))
+
+    _ = outputs.vocabulary_csv | "WriteVocabulary" >> beam.Map(write_vocabulary)
+    _ = (
+        outputs.outcome_counts
+        | "SumOutcomes" >> beam.CombinePerKey(sum)
+        | "AllOutcomeCountsList" >> beam.combiners.ToList()
+        | "WriteCounts" >> beam.Map(write_counts)
+    )
+    write_dead_letters_by_step(out_dir, outputs.dead)

@@ -43,7 +43,9 @@ LINES, ITEMS, PAIRS, DEDUP, JOINS, WRITTEN = "Lines", "Items", "Pairs", "Dedup",
 
 @dataclass(slots=True)
 class TextPairsConfig:
-    """Knobs of the text-pair build; the defaults are the published corpus."""
+    """Knobs of the text-pair build; the defaults are the published corpus, and the one place they live
+    (``acg2vec build texts`` overrides only what the user gives). How the build runs (runner, bucket count) is
+    :class:`~acg2vec.beam_pipelines.options.BuildOptions`."""
 
     sources: tuple[str, ...] = SOURCES
     # Per side kind (title, name, tags, text): (min, max) characters after normalisation.
@@ -57,9 +59,6 @@ class TextPairsConfig:
     near_dup_threshold: float = 0.8
     # Split by a stable hash of entity_id mod 1000: [0, train) train, [train, validation) validation, rest test.
     split_permille: tuple[int, int] = (800, 900)
-    # 0 = one bucket per `bucket_bytes` of compressed raw input (at least 4).
-    num_buckets: int = 0
-    bucket_bytes: int = 4 << 20
 
     def bounds(self, pair_type: str) -> tuple[tuple[int, int], tuple[int, int]]:
         if pair_type in self.pair_type_bounds:

@@ -32,7 +32,6 @@ PAIR_TYPES: dict[str, tuple[str, str]] = {
 
 
 BUILD_METADATA = "build_metadata.json"  # written last into both folders: a folder without it is not complete
-TFDS_MARKER = "dataset_info.json"
 BUILD_COMMAND = "acg2vec build texts"
 
 

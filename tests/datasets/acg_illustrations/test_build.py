@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from acg2vec.beam_pipelines.options import RunnerConfig
+from acg2vec.beam_pipelines.options import BuildOptions, RunnerConfig
 from acg2vec.datasets.acg_illustrations import build as image_build
 from acg2vec.datasets.acg_illustrations import transforms
-from acg2vec.datasets.acg_illustrations.build import run_build
+from acg2vec.datasets.acg_illustrations.build import build
 from acg2vec.datasets.acg_illustrations.records import ImageBuildConfig, PostFilters
 from acg2vec.datasets.acg_illustrations.selected_tags import csv_sha256
 from acg2vec.datasets.acg_illustrations.vocabulary import VocabularyRules
@@ -26,7 +26,7 @@ CONFIG = ImageBuildConfig(
     vocabulary=VocabularyRules(min_images=2),
     max_pixels=4_000_000,
 )
-LOCAL = RunnerConfig(mode="in_memory")
+LOCAL = BuildOptions(runner=RunnerConfig(mode="in_memory"))
 
 
 def make_raw(root: Path) -> dict[str, str | None]:
@@ -53,7 +53,7 @@ def make_raw(root: Path) -> dict[str, str | None]:
 def built(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("images-build")
     expected = make_raw(root)
-    result = run_build(Workspace.at(root), CONFIG, runner=LOCAL)
+    result = build(Workspace.at(root), CONFIG, options=LOCAL)
     return root, expected, result
 
 
@@ -77,6 +77,19 @@ def test_counts_add_up_and_are_stored(built) -> None:
     assert metadata["counts"]["posts"]["dropped"] == posts["dropped"]
     assert metadata["build_config"]["size"] == 64
     assert result.metrics["Posts-read"] == posts["lines_read"]
+
+
+def test_the_result_summary_gives_splits_and_every_drop(built) -> None:
+    _, _, result = built
+    posts = result.counts["posts"]
+    assert result.summary().startswith("acg_illustrations/64: ")
+    assert all(f"{split} {n}" in result.summary() for split, n in result.splits.items())
+    assert result.summary().endswith(f"images; dropped {posts['dropped']} posts")
+    detailed = result.summary(detailed=True)
+    assert f"posts read {posts['lines_read']} = kept {posts['written']} + dropped {posts['dropped']}" in detailed
+    for reason, n in posts["by_reason"].items():
+        assert f"  dropped {reason}: {n}" in detailed
+    assert f"card: {result.out_dir}/README.md" in detailed
 
 
 def test_the_dataset_card_gives_this_builds_splits_drops_and_vocabulary(built) -> None:
@@ -155,7 +168,7 @@ def test_rerun_is_idempotent(built) -> None:
     import tensorflow_datasets as tfds
 
     root, _, first = built
-    again = run_build(Workspace.at(root), CONFIG, runner=LOCAL)
+    again = build(Workspace.at(root), CONFIG, options=LOCAL)
     assert again.out_dir == first.out_dir and again.splits == first.splits
     assert again.counts["posts"]["by_split"] == first.counts["posts"]["by_split"]
 
@@ -180,7 +193,7 @@ def test_interrupted_build_never_looks_complete(tmp_path: Path, monkeypatch: pyt
 
     monkeypatch.setattr(image_build, "write_tfds_metadata", crash)
     with pytest.raises(KeyboardInterrupt):
-        run_build(ws, CONFIG, runner=LOCAL)
+        build(ws, CONFIG, options=LOCAL)
     builder = tfds.builder("acg_illustrations/64", data_dir=str(tmp_path / "datasets"))
     assert not builder.is_prepared()
     assert not list((tmp_path / "datasets").rglob("dataset_info.json"))
@@ -191,13 +204,13 @@ def test_interrupted_build_never_looks_complete(tmp_path: Path, monkeypatch: pyt
     monkeypatch.undo()
     monkeypatch.setattr(transforms, "process_file", broken_decoder)
     with pytest.raises(Exception, match="disk went away"):
-        run_build(ws, CONFIG, runner=LOCAL)
+        build(ws, CONFIG, options=LOCAL)
     assert not tfds.builder("acg_illustrations/64", data_dir=str(tmp_path / "datasets")).is_prepared()
 
 
 def test_missing_posts_is_a_user_error(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="acg2vec crawl safebooru"):
-        run_build(Workspace.at(tmp_path), CONFIG, runner=LOCAL)
+        build(Workspace.at(tmp_path), CONFIG, options=LOCAL)
 
 
 def _dry_run(tmp_path: Path, *extra: str) -> dict:
@@ -262,7 +275,7 @@ def test_bucket_count_changes_nothing_and_duplicates_across_shards_go(tmp_path: 
     ws = Workspace.at(tmp_path)
     builds = {}
     for buckets in (1, 7):
-        result = run_build(ws, CONFIG, runner=LOCAL, num_buckets=buckets)
+        result = build(ws, CONFIG, options=BuildOptions(runner=LOCAL.runner, buckets=buckets))
         assert result.buckets == buckets
         assert not list(Path(result.out_dir).glob("_buckets*"))  # the bucket files are not published
         dead = sorted((d["record"]["id"], d["reason"]) for d in _dead_letters(result.out_dir))
@@ -277,12 +290,12 @@ def test_bucket_count_changes_nothing_and_duplicates_across_shards_go(tmp_path: 
     assert posts["read"] == 10 == posts["written"] + posts["dropped"]
 
 
-def test_auto_buckets_grow_with_the_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bucket_count_grows_with_the_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     simple_raw(tmp_path, 2)
     raw = str(tmp_path / "raw")
-    assert image_build.auto_buckets(raw) == image_build.MIN_BUCKETS  # a few hundred bytes
-    monkeypatch.setattr(image_build, "BUCKET_BYTES", 10)
-    assert image_build.auto_buckets(raw) > image_build.MIN_BUCKETS
-    monkeypatch.setattr(image_build, "BUCKET_BYTES", 1)
-    monkeypatch.setattr(image_build, "MAX_BUCKETS", 50)
-    assert image_build.auto_buckets(raw) == 50  # capped: a local worker keeps one file open per bucket
+    assert transforms.bucket_count(raw) == transforms.MIN_BUCKETS  # a few hundred bytes
+    monkeypatch.setattr(transforms, "BUCKET_BYTES", 10)
+    assert transforms.bucket_count(raw) > transforms.MIN_BUCKETS
+    monkeypatch.setattr(transforms, "BUCKET_BYTES", 1)
+    monkeypatch.setattr(transforms, "MAX_BUCKETS", 50)
+    assert transforms.bucket_count(raw) == 50  # capped: a local worker keeps one file open per bucket

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from acg2vec.beam_pipelines.options import RunnerConfig
+from acg2vec.beam_pipelines.options import BuildOptions, RunnerConfig
+from acg2vec.beam_pipelines.publish import BuildResult
 from acg2vec.crawlers.items import Character, Item, Section, Work, item_to_dict
 from acg2vec.crawlers.pixiv import TagBook, illust_from_ajax
 from acg2vec.crawlers.spiders.animelist import character_from_jikan, person_from_jikan, work_from_anime
@@ -18,22 +19,24 @@ from acg2vec.crawlers.spiders.bangumi import character_from, person_from, relate
 from acg2vec.crawlers.spiders.mediawiki import ParsedPage, read_parse_response
 from acg2vec.crawlers.spiders.moegirl import MoegirlSpider
 from acg2vec.crawlers.spiders.wikipedia import WikipediaSpider
-from acg2vec.datasets.acg_text_pairs import build, clean_text, schema
+from acg2vec.datasets.acg_text_pairs import build, card, clean_text, schema
 from acg2vec.datasets.acg_text_pairs import records as text_records
 from acg2vec.datasets.acg_text_pairs.schema import PAIR_TYPES
 from acg2vec.errors import UserError
+from acg2vec.workspace import Workspace
 
 DUMMY_RAW = Path(text_records.__file__).resolve().parent / "dummy_data"
-LOCAL = RunnerConfig(mode="in_memory")
+LOCAL = BuildOptions(runner=RunnerConfig(mode="in_memory"))
 
 
 # -- the whole build on the hand-made dummy data ---------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> build.BuildReport:
+def built(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
     root = tmp_path_factory.mktemp("texts")
-    return build.build_text_pairs(str(DUMMY_RAW), str(root / "datasets"), runner=LOCAL)
+    shutil.copytree(DUMMY_RAW, root / "raw")
+    return build.build(Workspace.at(root), options=LOCAL)
 
 
 def _tfds_rows(out_dir: str) -> dict[str, list[tuple[str, ...]]]:
@@ -48,37 +51,41 @@ def _tfds_rows(out_dir: str) -> dict[str, list[tuple[str, ...]]]:
 
 
 @pytest.mark.integration
-def test_build_writes_the_same_rows_as_the_in_memory_path(built: build.BuildReport) -> None:
+def test_build_writes_the_same_rows_as_the_in_memory_path(built: BuildResult) -> None:
     expected = text_records.rows_in_memory(str(DUMMY_RAW))
     got = _tfds_rows(built.out_dir)
     for split in schema.SPLITS:
         assert sorted(got[split]) == sorted(expected[split]), split
-    assert built.split_rows == {s: len(expected[s]) for s in schema.SPLITS}
+    assert built.splits == {s: len(expected[s]) for s in schema.SPLITS}
     rows = {(r[0], r[1], r[2]): r for split_rows in got.values() for r in split_rows}
     # Kana-free Japanese titles are tagged ja because the items file them under ja; their Chinese twins zh.
     assert rows[("銀魂", "银魂", "title_ja-title_zh")][5:] == ("ja", "zh")
     assert rows[("攻殻機動隊", "攻壳机动队", "title_ja-title_zh")][5:] == ("ja", "zh")
     assert rows[("機動戦士ガンダム", "机动战士高达", "title_ja-title_zh")][5:] == ("ja", "zh")
-    assert all(built.split_rows[s] > 0 for s in schema.SPLITS)
+    assert all(built.splits[s] > 0 for s in schema.SPLITS)
 
 
 @pytest.mark.integration
-def test_every_pair_type_is_produced_and_counted(built: build.BuildReport) -> None:
-    assert set(built.counts_by_type_source) == set(PAIR_TYPES)
-    meta = json.loads(Path(built.metadata_path).read_text(encoding="utf-8"))
+def test_every_pair_type_is_produced_and_counted(built: BuildResult) -> None:
+    assert set(built.counts["by_pair_type_and_source"]) == set(PAIR_TYPES)
+    meta = json.loads(Path(built.outputs["metadata"]).read_text(encoding="utf-8"))
     card = (Path(built.out_dir) / "README.md").read_text(encoding="utf-8")
-    for pair_type, sources in built.counts_by_type_source.items():
+    for pair_type, sources in built.counts["by_pair_type_and_source"].items():
         for source, n in sources.items():
             assert f"| {pair_type} | {source} | {n} |" in card
-    assert meta["counts_by_pair_type_and_source"] == built.counts_by_type_source
+    assert meta["counts_by_pair_type_and_source"] == built.counts["by_pair_type_and_source"]
     assert (Path(built.out_dir) / "pair_types.png").stat().st_size > 1000
 
 
 @pytest.mark.integration
-def test_counts_add_up_and_drops_are_dead_lettered(built: build.BuildReport) -> None:
-    balance = build.accounting(built.counters)
+def test_counts_add_up_and_drops_are_dead_lettered(built: BuildResult) -> None:
+    balance = card.accounting(built.metrics)
     assert balance["lines_add_up"] and balance["pairs_add_up"]
-    assert balance["lines_dropped"] == 2 and balance["pairs_written"] == sum(built.split_rows.values())
+    assert balance["lines_dropped"] == 2 and balance["pairs_written"] == sum(built.splits.values())
+    assert built.balances["lines"] == (balance["lines_read"], balance["items_parsed"], 2)
+    pairs = (balance["pair_candidates"], balance["pairs_written"], balance["pairs_dropped"])
+    assert built.balances["candidate pairs"] == pairs
+    assert built.summary().startswith("acg_text_pairs: train ") and f"{pairs[2]} candidate pairs" in built.summary()
     dead: Counter[str] = Counter()
     for path in Path(built.out_dir, "dead_letters").glob("*.jsonl.gz"):
         with gzip.open(path, "rt", encoding="utf-8") as fh:
@@ -86,10 +93,10 @@ def test_counts_add_up_and_drops_are_dead_lettered(built: build.BuildReport) -> 
     not_drops = ("Lines-read", "Lines-parsed", "Pairs-candidates", "Pairs-cleaned")
     dropped = {
         k.split("-", 1)[1]: v
-        for k, v in built.counters.items()
+        for k, v in built.metrics.items()
         if k.startswith(("Lines-", "Items-", "Pairs-", "Dedup-")) and k not in not_drops
     }
-    dropped["character-work-missing"] = built.counters["Joins-character-work-missing"]
+    dropped["character-work-missing"] = built.metrics["Joins-character-work-missing"]
     assert dict(dead) == dropped
     for reason in (
         "duplicate",
@@ -103,12 +110,12 @@ def test_counts_add_up_and_drops_are_dead_lettered(built: build.BuildReport) -> 
 
 
 @pytest.mark.integration
-def test_no_entity_in_two_splits(built: build.BuildReport) -> None:
+def test_no_entity_in_two_splits(built: BuildResult) -> None:
     import pyarrow.parquet as pq
 
     seen: dict[str, str] = {}
     for split in schema.SPLITS:
-        table = pq.read_table(schema.parquet_dir(built.parquet_root, split))
+        table = pq.read_table(f"{built.outputs['Parquet']}/{split}")
         for entity in set(table.column("entity_id").to_pylist()):
             assert seen.setdefault(entity, split) == split, f"{entity} in {seen[entity]} and {split}"
     # The characters of a work take the work's entity, so they are in the work's split.
@@ -121,14 +128,14 @@ def test_no_entity_in_two_splits(built: build.BuildReport) -> None:
         assert row[4] == title_entity[row[0]] and where[row[4]] == text_records.split_of(row[4]), row
 
 
-def _parquet_rows(parquet_root: str) -> dict[str, list[tuple[str, ...]]]:
+def _parquet_rows(corpus: str) -> dict[str, list[tuple[str, ...]]]:
     """Rows by split from the Parquet output (an empty split has no folder; TFDS cannot read an empty split)."""
     import pyarrow.parquet as pq
 
     rows = {}
     for split in schema.SPLITS:
-        if Path(schema.parquet_dir(parquet_root, split)).is_dir():
-            table = pq.read_table(schema.parquet_dir(parquet_root, split))
+        if Path(corpus, split).is_dir():
+            table = pq.read_table(f"{corpus}/{split}")
             rows[split] = [tuple(r[c] for c in schema.COLUMNS) for r in table.to_pylist()]
     return rows
 
@@ -184,9 +191,9 @@ def test_one_work_from_every_source_lands_in_one_split(tmp_path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with gzip.open(path, "at", encoding="utf-8") as fh:
             fh.write(json.dumps(item_to_dict(item), ensure_ascii=False) + "\n")
-    report = build.build_text_pairs(str(raw), str(tmp_path / "datasets"), runner=LOCAL)
-    rows = {split: [] for split in schema.SPLITS} | {s: r for s, r in _parquet_rows(report.parquet_root).items()}
-    assert sum(map(len, rows.values())) == sum(report.split_rows.values())
+    report = build.build(Workspace.at(tmp_path), options=LOCAL)
+    rows = {split: [] for split in schema.SPLITS} | {s: r for s, r in _parquet_rows(report.outputs["Parquet"]).items()}
+    assert sum(map(len, rows.values())) == sum(report.splits.values())
     splits_of: dict[str, set[str]] = {}
     for split, split_rows in rows.items():
         for row in split_rows:
@@ -202,11 +209,11 @@ def test_one_work_from_every_source_lands_in_one_split(tmp_path: Path) -> None:
         "summary-summary",
     }  # fmt: skip
     assert ("銀魂", "神楽") in {(r[0], r[1]) for r in gintama}  # MAL's character, through its work
-    assert build.accounting(report.counters)["pairs_add_up"]
+    assert card.accounting(report.metrics)["pairs_add_up"]
 
 
 @pytest.mark.integration
-def test_tfds_load_and_hugging_face_datasets(built: build.BuildReport) -> None:
+def test_tfds_load_and_hugging_face_datasets(built: BuildResult) -> None:
     import datasets
     import tensorflow_datasets as tfds
 
@@ -214,32 +221,28 @@ def test_tfds_load_and_hugging_face_datasets(built: build.BuildReport) -> None:
 
     data_dir = str(Path(built.out_dir).parents[1])
     ds = tfds.load("acg_text_pairs", split="validation", data_dir=data_dir, download=False)
-    assert len(list(ds)) == built.split_rows["validation"]
-    files = {s: f"{schema.parquet_dir(built.parquet_root, s)}/*.parquet" for s in schema.SPLITS}
+    assert len(list(ds)) == built.splits["validation"]
+    files = {s: f"{built.outputs['Parquet']}/{s}/*.parquet" for s in schema.SPLITS}
     hf = datasets.load_dataset("parquet", data_files=files)
-    assert {s: hf[s].num_rows for s in schema.SPLITS} == built.split_rows
+    assert {s: hf[s].num_rows for s in schema.SPLITS} == built.splits
     assert hf["train"].column_names == list(schema.COLUMNS)
     assert pq_compression(built) == "ZSTD"
     gundam = [r for s in schema.SPLITS for r in list(hf[s]["anchor"]) if "ガンダム" in r]
     assert "機動戦士ガンダム" in gundam
 
 
-def pq_compression(built: build.BuildReport) -> str:
+def pq_compression(built: BuildResult) -> str:
     import pyarrow.parquet as pq
 
-    path = next(Path(schema.parquet_dir(built.parquet_root, "train")).glob("*.parquet"))
+    path = next(Path(f"{built.outputs['Parquet']}/train").glob("*.parquet"))
     return pq.ParquetFile(path).metadata.row_group(0).column(0).compression
 
 
 @pytest.mark.integration
-def test_rows_do_not_depend_on_the_bucket_count(built: build.BuildReport, tmp_path: Path) -> None:
-    again = build.build_text_pairs(
-        str(DUMMY_RAW),
-        str(tmp_path / "datasets"),
-        config=text_records.TextPairsConfig(num_buckets=3),
-        runner=LOCAL,
-    )
-    assert again.num_buckets == 3 and built.num_buckets != 3
+def test_rows_do_not_depend_on_the_bucket_count(built: BuildResult, tmp_path: Path) -> None:
+    shutil.copytree(DUMMY_RAW, tmp_path / "raw")
+    again = build.build(Workspace.at(tmp_path), options=BuildOptions(runner=LOCAL.runner, buckets=3))
+    assert again.buckets == 3 and built.buckets != 3
     first, second = _tfds_rows(built.out_dir), _tfds_rows(again.out_dir)
     assert {s: sorted(v) for s, v in first.items()} == {s: sorted(v) for s, v in second.items()}
 
@@ -247,7 +250,7 @@ def test_rows_do_not_depend_on_the_bucket_count(built: build.BuildReport, tmp_pa
 @pytest.mark.unit
 def test_missing_raw_folder_is_a_user_error(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="No raw items"):
-        build.build_text_pairs(str(tmp_path / "raw"), str(tmp_path / "datasets"))
+        build.build(Workspace.at(tmp_path))
 
 
 @pytest.mark.integration
@@ -327,10 +330,10 @@ def test_cli_bounds_reach_the_build(workdir: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.integration
-def test_multi_processing_runner_gives_the_same_rows(built: build.BuildReport, tmp_path: Path) -> None:
-    again = build.build_text_pairs(
-        str(DUMMY_RAW), str(tmp_path / "datasets"), runner=RunnerConfig(mode="multi_processing", workers=2)
-    )
+def test_multi_processing_runner_gives_the_same_rows(built: BuildResult, tmp_path: Path) -> None:
+    shutil.copytree(DUMMY_RAW, tmp_path / "raw")
+    runner = RunnerConfig(mode="multi_processing", workers=2)
+    again = build.build(Workspace.at(tmp_path), options=BuildOptions(runner=runner))
     first, second = _tfds_rows(built.out_dir), _tfds_rows(again.out_dir)
     assert {s: sorted(v) for s, v in first.items()} == {s: sorted(v) for s, v in second.items()}
 
@@ -398,8 +401,8 @@ def test_real_captures_through_the_build(shared_fixtures: Path, tmp_path: Path) 
         with gzip.open(path, "wt", encoding="utf-8") as fh:
             for item in group:
                 fh.write(json.dumps(item_to_dict(item), ensure_ascii=False) + "\n")
-    report = build.build_text_pairs(str(raw), str(tmp_path / "datasets"), runner=LOCAL)
-    balance = build.accounting(report.counters)
+    report = build.build(Workspace.at(tmp_path), options=LOCAL)
+    balance = card.accounting(report.metrics)
     assert balance["lines_add_up"] and balance["pairs_add_up"]
     assert balance["lines_read"] == sum(len(g) for g in items.values()) and balance["lines_dropped"] == 0
 
@@ -423,8 +426,8 @@ def test_real_captures_through_the_build(shared_fixtures: Path, tmp_path: Path) 
         f"ja:{clean_text.title_key(w.titles['ja'])}" for w in jikan_works
     }
     # The Jikan character and person captures are the short forms (no anime, no Chinese name): named drops.
-    assert report.counters["Items-character-without-work"] >= 1
-    assert report.counters["Items-person-without-ja-zh-names"] >= 1
+    assert report.metrics["Items-character-without-work"] >= 1
+    assert report.metrics["Items-person-without-ja-zh-names"] >= 1
     # Wikipedia: the Douglas Adams page's sections, markup stripped.
     sections = by_type["heading-section"]
     assert any(r[0] == "Early life / Education" for r in sections)
@@ -436,10 +439,10 @@ def test_real_captures_through_the_build(shared_fixtures: Path, tmp_path: Path) 
     (moe_character,) = items[("moegirl", "character")]
     assert moe_character.names == {"zh-Hans": "泉此方", "ja": "泉こなた"}
     assert ("moegirl", "section") not in items
-    assert report.counters["Items-character-without-work"] == 2  # Jikan's Ginko and moegirl's 泉此方
+    assert report.metrics["Items-character-without-work"] == 2  # Jikan's Ginko and moegirl's 泉此方
     # pixiv: the captures translate tags to English only, so no tag_ja-tag_zh pair and a named drop per tag.
     assert "tag_ja-tag_zh" not in by_type
-    assert report.counters["Items-tag-without-zh"] == len(items[("pixiv", "tag_translation")]) > 0
+    assert report.metrics["Items-tag-without-zh"] == len(items[("pixiv", "tag_translation")]) > 0
 
 
 @pytest.mark.integration
@@ -452,9 +455,9 @@ def test_a_line_that_is_not_utf8_is_dead_lettered_in_every_raw_family(tmp_path: 
         data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
         data = data.rstrip(b"\n") + b"\n" + bad
         path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
-    report = build.build_text_pairs(str(raw), str(tmp_path / "datasets"), runner=LOCAL)
-    assert report.counters["Lines-undecodable-utf8"] == len(families) >= 5
-    balance = build.accounting(report.counters)
+    report = build.build(Workspace.at(tmp_path), options=LOCAL)
+    assert report.metrics["Lines-undecodable-utf8"] == len(families) >= 5
+    balance = card.accounting(report.metrics)
     assert balance["lines_add_up"] and balance["pairs_add_up"]
     dead = []
     with gzip.open(next(Path(report.out_dir, "dead_letters").glob("Lines-*.jsonl.gz")), "rt") as fh:
@@ -462,4 +465,4 @@ def test_a_line_that_is_not_utf8_is_dead_lettered_in_every_raw_family(tmp_path: 
     assert [(d["reason"], d["step"]) for d in dead] == [("undecodable-utf8", "Lines")] * len(families)
     assert all("0xe9" in d["detail"] and "caf\ufffd" in d["record"] for d in dead)
     # The same rows as without the bad lines: nothing else was lost.
-    assert report.split_rows == {s: len(r) for s, r in text_records.rows_in_memory(str(DUMMY_RAW)).items()}
+    assert report.splits == {s: len(r) for s, r in text_records.rows_in_memory(str(DUMMY_RAW)).items()}

@@ -1,5 +1,5 @@
-"""What an ``acg_illustrations`` build ships beside its shards: vocabulary, counts, dead letters, TFDS metadata and
-the dataset card. All through Beam's ``FileSystems`` (local or remote).
+"""The TFDS metadata and the dataset card of an ``acg_illustrations`` build (``dataset_info.json``, features,
+``metadata.json`` and ``README.md``), written once the shards are; all through Beam's ``FileSystems``.
 """
 
 from __future__ import annotations
@@ -8,38 +8,11 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-import apache_beam as beam
-
 from acg2vec.beam_pipelines import files
-from acg2vec.beam_pipelines.dead_letters import write_dead_letters_by_step
 from acg2vec.beam_pipelines.tfrecord_shards import count_records, split_shards
-from acg2vec.datasets.acg_illustrations.records import ImageBuildConfig, summarize_outcomes
+from acg2vec.datasets.acg_illustrations.records import ImageBuildConfig
 from acg2vec.datasets.acg_illustrations.schema import NAME, SELECTED_TAGS_FILE
 from acg2vec.datasets.acg_illustrations.selected_tags import csv_sha256
-from acg2vec.datasets.acg_illustrations.transforms import ImageBuildOutputs
-
-BUILD_COUNTS_FILE = "build_counts.json"
-MARKER = "dataset_info.json"  # TFDS treats a folder without it as not built
-
-
-def write_side_outputs(outputs: ImageBuildOutputs, out_dir: str) -> None:
-    """Write the vocabulary (+ hash), the outcome counts and the dead letters into ``out_dir``."""
-
-    def write_vocabulary(text: str) -> None:
-        files.write_text(files.join(out_dir, SELECTED_TAGS_FILE), text)
-        files.write_text(files.join(out_dir, SELECTED_TAGS_FILE + ".sha256"), csv_sha256(text) + "\n")
-
-    def write_counts(outcomes: list) -> None:
-        files.write_text(files.join(out_dir, BUILD_COUNTS_FILE), json.dumps(summarize_outcomes(outcomes), indent=1))
-
-    _ = outputs.vocabulary_csv | "WriteVocabulary" >> beam.Map(write_vocabulary)
-    _ = (
-        outputs.outcome_counts
-        | "SumOutcomes" >> beam.CombinePerKey(sum)
-        | "AllOutcomeCountsList" >> beam.combiners.ToList()
-        | "WriteCounts" >> beam.Map(write_counts)
-    )
-    write_dead_letters_by_step(out_dir, outputs.dead)
 
 
 def write_dataset_card(out_dir: str, splits: dict[str, int] | None = None, metadata: dict | None = None) -> None:
@@ -104,17 +77,6 @@ def _config_dict(config: ImageBuildConfig) -> dict[str, Any]:
     data = asdict(config)
     data["splits"]["ranges"] = {k: list(v) for k, v in config.splits.ranges.items()}
     return json.loads(json.dumps(data))
-
-
-def check_counts_add_up(counts: dict[str, Any], metrics: dict[str, int]) -> None:
-    """Lines read (a counter of its own) must equal examples written + posts dropped."""
-    posts = counts.get("posts", {"read": 0, "written": 0, "dropped": 0})
-    read = metrics.get("Posts-read")
-    posts["lines_read"] = read
-    if read is not None and read != posts["written"] + posts["dropped"]:
-        raise RuntimeError(
-            f"counts do not add up: read {read} != written {posts['written']} + dropped {posts['dropped']}"
-        )
 
 
 def write_tfds_metadata(out_dir: str, info, config: ImageBuildConfig, counts: dict[str, Any]) -> dict[str, int]:
