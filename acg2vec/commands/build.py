@@ -76,8 +76,22 @@ def _csv(text: str | None) -> tuple[str, ...] | None:
     return None if text is None else tuple(part.strip() for part in text.split(",") if part.strip())
 
 
-def _ranges_text(rules) -> str:
-    return ",".join(f"{name}={lo}-{hi}" for name, (lo, hi) in rules.ranges.items())
+def image_build_config(*, filters: dict, splits: dict, vocabulary: dict, caps: dict, **fields):
+    """``ImageBuildConfig()`` with the values the user gave (None: not given) in it and its nested rules."""
+    from acg2vec.datasets.acg_illustrations.records import ImageBuildConfig, SplitRules
+
+    config = apply_overrides(ImageBuildConfig(), **fields)
+    apply_overrides(config.filters, **filters)
+    if any(value is not None for value in splits.values()):
+        default = config.splits
+        ranges = splits["ranges"]
+        if ranges is None:
+            ranges = ",".join(f"{name}={lo}-{hi}" for name, (lo, hi) in default.ranges.items())
+        modulus = splits["modulus"] if splits["modulus"] is not None else default.modulus
+        config.splits = SplitRules.parse(ranges, splits["holdout_from_id"], modulus)
+    apply_overrides(config.vocabulary, **vocabulary)
+    config.vocabulary.caps.update({category: cap for category, cap in caps.items() if cap is not None})
+    return config
 
 
 @app.command("images", help="Build the image/tag dataset acg_illustrations (sharded TFRecord).")
@@ -124,7 +138,6 @@ def build_images(
     """
     from acg2vec.datasets.acg_illustrations.acg_illustrations_dataset_builder import Builder
     from acg2vec.datasets.acg_illustrations.build import build
-    from acg2vec.datasets.acg_illustrations.records import ImageBuildConfig, SplitRules
     from acg2vec.logs import console
 
     if config is not None and config not in Builder.builder_configs:
@@ -132,30 +145,21 @@ def build_images(
     unknown = set(_csv(ratings) or ()) - set(RATINGS)
     if unknown:
         raise UserError(f"Unknown rating(s) {', '.join(sorted(unknown))}; choose from {', '.join(RATINGS)}.")
-    build_config = apply_overrides(
-        ImageBuildConfig(),
+    build_config = image_build_config(
         size=None if config is None else int(config),
         max_pixels=max_pixels,
         shard_bytes=None if shard_mb is None else shard_mb * 1024 * 1024,
+        filters=dict(
+            ratings=_csv(ratings),
+            statuses=_csv(statuses),
+            min_side=min_side,
+            min_general_tags=min_general_tags,
+            banned_tags=_csv(banned_tags),
+        ),
+        splits=dict(ranges=splits, modulus=split_modulus, holdout_from_id=holdout_from_id),
+        vocabulary=dict(min_images=min_images_per_tag),
+        caps={"general": max_general, "character": max_character, "copyright": max_copyright, "artist": max_artist},
     )
-    apply_overrides(
-        build_config.filters,
-        ratings=_csv(ratings),
-        statuses=_csv(statuses),
-        min_side=min_side,
-        min_general_tags=min_general_tags,
-        banned_tags=_csv(banned_tags),
-    )
-    if (splits, split_modulus, holdout_from_id) != (None, None, None):
-        default = build_config.splits
-        build_config.splits = SplitRules.parse(
-            splits if splits is not None else _ranges_text(default),
-            holdout_from_id,
-            split_modulus if split_modulus is not None else default.modulus,
-        )
-    apply_overrides(build_config.vocabulary, min_images=min_images_per_tag)
-    caps = {"general": max_general, "character": max_character, "copyright": max_copyright, "artist": max_artist}
-    build_config.vocabulary.caps.update({k: v for k, v in caps.items() if v is not None})
     options = build_options(
         runner=runner,
         workers=workers,

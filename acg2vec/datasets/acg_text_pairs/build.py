@@ -185,25 +185,30 @@ def build(
             files.write_text(f"{folder}/{schema.BUILD_METADATA}", json.dumps(meta, ensure_ascii=False, indent=2))
         publish.publish(out_dir, final_dir, marker=TFDS_MARKER)
         publish.publish(parquet_dir, parquet_final, marker=schema.BUILD_METADATA)
+    return _result(meta, final_dir, parquet_final, seconds=time.time() - started)
+
+
+def _result(meta: dict, final_dir: str, parquet_final: str, *, seconds: float) -> BuildResult:
+    """What the build reports, from its ``build_metadata.json``."""
     balance = accounting(meta["counters"])
     return BuildResult(
         dataset=schema.NAME,
         out_dir=final_dir,
         unit="pairs",
-        splits=split_rows,
+        splits=meta["split_rows"],
         balances={
             "lines": (balance["lines_read"], balance["items_parsed"], balance["lines_dropped"]),
             "candidate pairs": (balance["pair_candidates"], balance["pairs_written"], balance["pairs_dropped"]),
         },
-        counts={"by_pair_type_and_source": by_type_source, "accounting": balance},
+        counts={"by_pair_type_and_source": meta["counts_by_pair_type_and_source"], "accounting": balance},
         metrics=meta["counters"],
         outputs={
             "card": f"{final_dir}/README.md",
             "metadata": f"{final_dir}/{schema.BUILD_METADATA}",
             "Parquet": parquet_final,
         },
-        seconds=time.time() - started,
-        buckets=num_buckets,
+        seconds=seconds,
+        buckets=meta["buckets"],
     )
 
 

@@ -16,8 +16,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.tfrecordio import _TFRecordUtil
 
 from acg2vec.beam_pipelines import buckets
-from acg2vec.beam_pipelines.dead_letters import DEAD, to_json
-from acg2vec.beam_pipelines.dead_letters import count as count_step
+from acg2vec.beam_pipelines.dead_letters import DEAD, count, to_json
 from acg2vec.datasets.acg_text_pairs import pair_extractors, schema
 from acg2vec.datasets.acg_text_pairs.records import (
     JOINS,
@@ -42,10 +41,11 @@ from acg2vec.deadletter import dead_letter_prefix
 JOIN = "join"  # tag of the join-part output of the extract pass
 
 
-def count(name: str, n: int = 1) -> None:
-    """A counter already named ``<step>-<reason>`` (as the row functions name their drops)."""
+def count_named(name: str, n: int = 1) -> None:
+    """:func:`~acg2vec.beam_pipelines.dead_letters.count` of a counter already named ``<step>-<reason>`` (as the
+    row functions name their drops)."""
     step, _, reason = name.partition("-")
-    count_step(step, reason, n)
+    count(step, reason, n)
 
 
 def _row_line(row: Row) -> str:
@@ -62,17 +62,17 @@ class ExtractPairs(beam.DoFn):
     def process(self, line: str) -> Iterator[Any]:
         result = process_line(line, self.config)
         if result.item_ok:
-            count_step(LINES, "parsed")
+            count(LINES, "parsed")
         if result.candidates:
-            count_step(PAIRS, "candidates", result.candidates)
+            count(PAIRS, "candidates", result.candidates)
         for reason, dead in result.drops:
-            count(reason)
+            count_named(reason)
             yield beam.pvalue.TaggedOutput(DEAD, dead)
         for row in result.rows:
-            count_step(PAIRS, "cleaned")
+            count(PAIRS, "cleaned")
             yield pair_bucket(row, self.num_buckets), _row_line(row)
         for part in result.joins:
-            count_step(JOINS, part.role)
+            count(JOINS, part.role)
             yield beam.pvalue.TaggedOutput(JOIN, (stable_hash(part.key) % self.num_buckets, join_to_json(part)))
 
 
@@ -92,17 +92,17 @@ class ResolveJoins(beam.DoFn):
         for key in sorted(groups):
             pairs, unmatched = pair_extractors.resolve_join(groups[key])
             for part in unmatched:
-                count_step(JOINS, "character-work-missing")
+                count(JOINS, "character-work-missing")
                 yield beam.pvalue.TaggedOutput(DEAD, dead_letter(JOINS, "character-work-missing", join_to_json(part)))
             result = LineResult()
             add_pairs(result, pairs, self.config)
             if result.candidates:
-                count_step(PAIRS, "candidates", result.candidates)
+                count(PAIRS, "candidates", result.candidates)
             for reason, dead in result.drops:
-                count(reason)
+                count_named(reason)
                 yield beam.pvalue.TaggedOutput(DEAD, dead)
             for row in result.rows:
-                count_step(PAIRS, "cleaned")
+                count(PAIRS, "cleaned")
                 yield pair_bucket(row, self.num_buckets), _row_line(row)
 
 
@@ -148,7 +148,7 @@ class FinalizeBucket(beam.DoFn):
             prefix = dead_letter_prefix(self.out_dir, "Dedup")
             with FileSystems.create(f"{prefix}-{bucket:05d}-of-{self.num_buckets:05d}.jsonl.gz") as fh:
                 for reason, dead in result.drops:
-                    count(reason)
+                    count_named(reason)
                     fh.write((to_json(dead) + "\n").encode("utf-8"))
         counts: Counter[tuple[str, str, str]] = Counter()
         for split, split_rows in result.rows.items():
@@ -166,7 +166,7 @@ class FinalizeBucket(beam.DoFn):
             parquet_path = f"{self.parquet_dir}/{split}/part-{bucket:05d}.parquet"
             with FileSystems.create(parquet_path, compression_type="uncompressed") as fh:
                 pq.write_table(table, fh, compression="zstd")
-            count_step(WRITTEN, split, len(split_rows))
+            count(WRITTEN, split, len(split_rows))
             stats["splits"][split] = {"path": path, "rows": len(split_rows), "bytes": size}
         stats["counts"] = [[s, t, src, n] for (s, t, src), n in sorted(counts.items())]
         yield json.dumps(stats)
