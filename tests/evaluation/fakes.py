@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from acg2vec.datasets.acg_illustrations.schema import SELECTED_TAGS_FILE
+from acg2vec.datasets.acg_illustrations.selected_tags import TagVocabulary
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
 # Model vocabulary in output order: three colour tags, a tag no image has, and a copyright tag.
@@ -26,13 +26,6 @@ MODEL_TAGS = [
     ("monochrome", "general", 5),
     ("sample_series", "copyright", 60),
 ]
-
-
-def model_vocabulary_csv() -> str:
-    """The model's ``selected_tags.csv`` text, through the dataset's own writer."""
-    from acg2vec.datasets.acg_illustrations.selected_tags import TagVocabulary
-
-    return TagVocabulary.from_rows(MODEL_TAGS).to_csv()
 
 
 def colour_image(colour: str, seed: int, size: int = 64) -> np.ndarray:
@@ -119,7 +112,7 @@ def make_image_model(
         )
         return model_dir
     tf.saved_model.save(module, str(model_dir), signatures={"serving_default": module.serving, "embed": module.embed})
-    (model_dir / SELECTED_TAGS_FILE).write_text(model_vocabulary_csv(), encoding="utf-8")
+    TagVocabulary.from_rows(MODEL_TAGS).write(str(model_dir))
     thresholds = thresholds if thresholds is not None else {name: 0.5 for name, _, _ in MODEL_TAGS}
     (model_dir / "thresholds.json").write_text(
         json.dumps({"method": "f1", "default": 0.5, "thresholds": thresholds}), encoding="utf-8"
