@@ -34,9 +34,7 @@ class ServeConfig:
 
     workdir: str
     models_dir: str | None = None
-    tagger: str | None = None
-    embedder: str | None = None
-    text_model: str | None = None
+    tagger: str | None = None  # a tagger folder other than the one found under models (index texts --tagger)
     vectors: str = "faiss"
     milvus_uri: str | None = None
     milvus_token: str | None = None
@@ -61,10 +59,10 @@ class ServeConfig:
         return self.tagger or find_image_model(self.models, TAGGER_PREFERENCE)
 
     def embedder_path(self) -> str | None:
-        return self.embedder or find_image_model(self.models, EMBEDDER_PREFERENCE)
+        return find_image_model(self.models, EMBEDDER_PREFERENCE)
 
     def text_path(self) -> str | None:
-        path = self.text_model or os.path.join(self.models, TEXT_MODEL)
+        path = os.path.join(self.models, TEXT_MODEL)
         return path if is_sentence_transformer(path) else None
 
 
