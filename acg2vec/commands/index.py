@@ -30,8 +30,16 @@ def _milvus(index_dir: str, vectors: str, milvus_uri: str | None) -> str:
     return f"; Milvus collection {name} at {milvus_uri}"
 
 
-VECTORS_HELP = "Also load the vectors into Milvus (faiss: only the embedded FAISS index)."
-MILVUS_HELP = "Milvus server URL (http://host:19530; token in $MILVUS_TOKEN) or a milvus-lite file (vectors.db)."
+# The options both index commands take.
+_MEMORY_BUDGET = typer.Option(4.0, "--memory-budget-gib", help="Memory the FAISS index may use.")
+_VECTORS = typer.Option(
+    "faiss", "--vectors", help="Also load the vectors into Milvus (faiss: only the embedded FAISS index)."
+)
+_MILVUS_URI = typer.Option(
+    None,
+    "--milvus-uri",
+    help="Milvus server URL (http://host:19530; token in $MILVUS_TOKEN) or a milvus-lite file (vectors.db).",
+)
 
 
 @app.command("images")
@@ -43,9 +51,9 @@ def index_images(
         None, "--dataset", help="acg_illustrations folder (default: <workdir>/datasets/acg_illustrations)."
     ),
     batch_size: int = typer.Option(32, help="Images per model call."),
-    memory_budget_gib: float = typer.Option(4.0, "--memory-budget-gib", help="Memory the FAISS index may use."),
-    vectors: str = typer.Option("faiss", "--vectors", help=VECTORS_HELP),
-    milvus_uri: str = typer.Option(None, "--milvus-uri", help=MILVUS_HELP),
+    memory_budget_gib: float = _MEMORY_BUDGET,
+    vectors: str = _VECTORS,
+    milvus_uri: str = _MILVUS_URI,
 ) -> None:
     """Embed every post of acg_illustrations and write index/images/ (FAISS index, ids, posts, thumbnails)."""
     from acg2vec.serving import indexing
@@ -79,9 +87,9 @@ def index_texts(
         None, "--model", "-m", help="acgvoc2vec folder (default: <workdir>/models/acgvoc2vec)."
     ),
     tagger: Path = typer.Option(None, "--tagger", help="Tagger whose vocabulary the tag list holds (default: found)."),
-    memory_budget_gib: float = typer.Option(4.0, "--memory-budget-gib", help="Memory the FAISS index may use."),
-    vectors: str = typer.Option("faiss", "--vectors", help=VECTORS_HELP),
-    milvus_uri: str = typer.Option(None, "--milvus-uri", help=MILVUS_HELP),
+    memory_budget_gib: float = _MEMORY_BUDGET,
+    vectors: str = _VECTORS,
+    milvus_uri: str = _MILVUS_URI,
 ) -> None:
     """Embed every work's titles and aliases (index/works/) and write the tag list for autocomplete (index/tags/)."""
     from acg2vec.serving import indexing
