@@ -99,3 +99,44 @@ def test_a_served_work_search_ranks_as_eval_texts_does(backend_services, scorer)
                 want = want[: len(matching)]
             assert got == want, (query, answer)
     assert services.work_search.searcher.fusion == "weighted"  # the measured default of text_search.FUSION
+
+
+@pytest.mark.unit
+def test_hybrid_over_candidates_scores_each_row_as_the_full_fusion(tmp_path):
+    """With more title rows than candidates, every hybrid hit carries the exact fused score of its row (dense
+    cosine from the index's vectors, lexical cosine), hits come best first, and the best rows are found even
+    where the store's dense neighbours miss them (a title written exactly, far from the query's vector)."""
+    from acg2vec.evaluation.text_search import TextSearcher
+    from acg2vec.serving.catalog import Works
+    from acg2vec.serving.stores.base import Hit
+    from acg2vec.serving.work_search import MIN_CANDIDATES, WorkSearch
+
+    rng = np.random.default_rng(0)
+    chars = rng.permutation(np.arange(0x4E00, 0x4E00 + 9 * MIN_CANDIDATES)).reshape(-1, 3)
+    titles = ["".join(map(chr, row)) for row in chars]  # 300 titles sharing no character
+    vectors = rng.normal(size=(len(titles), 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    np.save(tmp_path / "vectors.npy", vectors)
+
+    class ExactStore:  # brute force, as FAISS's Flat index answers
+        index_dir, count = str(tmp_path), len(titles)
+
+        def search(self, queries, k):
+            scores = queries @ vectors.T
+            return [[Hit(int(i), float(row[i])) for i in np.argsort(-row, kind="stable")[:k]] for row in scores]
+
+    works = Works.__new__(Works)  # one work per title row
+    works.works = [{"entity_id": f"w{i}", "titles": {"zh": t}, "aliases": []} for i, t in enumerate(titles)]
+    works.work_of_row, works.text_of_row = np.arange(len(titles)), titles
+    search = WorkSearch(ExactStore(), works)
+    query_vectors = rng.normal(size=(3, 8)).astype(np.float32)
+    far = int(np.argsort(-(vectors @ query_vectors[0]))[MIN_CANDIDATES + 20])  # not among the dense candidates
+    queries = [titles[far], titles[5][:2], titles[9][0] + titles[40][1]]
+    found = search.search_many(queries, query_vectors, ks=[5, 5, 5], scorers=["hybrid"] * 3)
+    full = TextSearcher(titles, embeddings=vectors).scores(queries, query_embeddings=query_vectors)
+    assert search.fetch(5) == MIN_CANDIDATES < len(titles)
+    assert found[0][0]["entity_id"] == f"w{far}"
+    for answer, row_scores in zip(found, full, strict=True):
+        rows = [int(work["entity_id"][1:]) for work in answer]
+        assert [work["score"] for work in answer] == pytest.approx(row_scores[rows].tolist(), abs=1e-5)
+        assert rows == np.argsort(-row_scores, kind="stable")[:5].tolist()
