@@ -33,29 +33,18 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-build_app = typer.Typer(help="Build TFDS datasets from raw crawl items with Apache Beam.", no_args_is_help=True)
-build_app.command("images", help="Build the image/tag dataset acg_illustrations (sharded TFRecord).")(
-    build.build_images
-)
-build_app.command("texts", help="Build the multilingual text-pair corpus acg_text_pairs (TFDS + Parquet).")(
-    build.build_texts
-)
-
+# Each stage module exposes its typer app: a group is added under its name, a module of single commands
+# (predict and embed, demo, serve) at the top level.
 app.add_typer(crawl.app, name="crawl", help="Crawl a site (or import saved pixiv metadata) into raw/<source>/.")
-app.add_typer(build_app, name="build")
+app.add_typer(build.app, name="build")
 app.add_typer(train.app, name="train")
 app.add_typer(
     eval_commands.app, name="eval", help="Evaluate models and indexes; write eval/<run>/report.md with plots."
 )
-app.command("predict", help="Print the tags of images with an exported tagger.")(predict.predict)
-app.command("embed", help="Write vectors with their ids (npy + Parquet): images by default, texts with --text.")(
-    predict.embed
-)
-app.add_typer(demo.app)  # a module of one command adds it at the top level
+app.add_typer(predict.app)
+app.add_typer(demo.app)
 app.add_typer(index.app, name="index", help="Build the vector indexes `serve` searches (images, texts) under index/.")
-app.command("serve", help="Serve the models and indexes: REST API under /v1, docs at /docs, a search page at /.")(
-    serve.serve
-)
+app.add_typer(serve.app)
 
 
 def _version(value: bool) -> None:

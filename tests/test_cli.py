@@ -54,7 +54,7 @@ KEY_OPTIONS = {
     ("eval", "texts"): ["--model", "--base-model", "--split", "--run"],
     ("eval", "ann"): ["--vectors", "--factory", "--target-recall", "--run"],
     ("predict",): ["--model", "--top-k"],
-    ("embed",): ["--model", "--out", "--text"],
+    ("embed",): ["--model", "--output", "--text"],
     ("demo",): ["--posts", "--seed"],
 }
 
@@ -169,3 +169,19 @@ def test_the_command_line_loads_no_heavy_library_until_a_command_runs():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("args", "old", "new"),
+    [
+        (["embed", "--text", "{missing}/a.txt", "--out", "{missing}/v"], "--out", "--output"),
+        (["train", "text", "--lr", "0.001"], "--lr", "--learning-rate"),
+        (["train", "tagger", "--model", "deepdanbooru"], "--model", "--arch"),
+    ],
+)
+def test_an_old_option_name_works_for_one_release_and_says_so_on_stderr(workdir, tmp_path, args, old, new):
+    """Each command fails here on a missing input, after the old spelling was read and named as deprecated."""
+    args = [a.replace("{missing}", str(tmp_path / "missing")) for a in args]
+    result = runner.invoke(app, ["--workdir", str(workdir), *args])
+    assert f"acg2vec: {old} is deprecated and goes in the next release; use {new}." in result.stderr
+    assert old not in _help(*args[:2]).split()  # hidden from the help, which shows the one name

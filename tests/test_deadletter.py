@@ -150,8 +150,8 @@ def test_crawl_predict_embed_and_eval_write_the_one_layout_and_their_counts_add_
     predict_letters = Path(ws.logs()) / "dead_letters" / "predict.jsonl.gz"
     assert len(files) == len(tagged) + len(read_letters(predict_letters)) == 3 + 1
     out = tmp_path / "embeddings" / "images"
-    embedded = runner.invoke(app, ["--workdir", str(workdir), "embed", str(images), "--model", str(model_dir),
-                                   "--out", str(out)])  # fmt: skip
+    args = ["--workdir", str(workdir), "embed", str(images), "--model", str(model_dir), "--output", str(out)]
+    embedded = runner.invoke(app, args)
     assert embedded.exit_code == 0, embedded.output
     embed_letters = tmp_path / "embeddings" / "dead_letters" / "embed.jsonl.gz"
     assert len(files) == len(np.load(f"{out}.npy")) + len(read_letters(embed_letters)) == 3 + 1

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import typer
 
+from acg2vec.commands.options import renamed
 from acg2vec.commands.state import state, workspace
 from acg2vec.deadletter import DeadLetters, dead_letter_path
 from acg2vec.errors import UserError
@@ -18,6 +19,8 @@ from acg2vec.imaging import MAX_PIXELS
 from acg2vec.logs import console
 
 log = logging.getLogger(__name__)
+
+app = typer.Typer()
 
 _MAX_PIXELS = typer.Option(
     MAX_PIXELS,
@@ -39,6 +42,7 @@ def _skipped_file() -> str:
     return dead_letter_path(workspace().logs(), "predict")
 
 
+@app.command("predict", help="Print the tags of images with an exported tagger.")
 def predict(
     images: list[Path] = typer.Argument(..., help="Image files or folders of images."),
     model: Path = typer.Option(
@@ -122,21 +126,27 @@ def embed_texts(*, inputs: list[Path], model: Path | None, out: Path | None, bat
         )
 
 
+@app.command("embed", help="Write vectors with their ids (npy + Parquet): images by default, texts with --text.")
 def embed(
     inputs: list[Path] = typer.Argument(..., help="Image files or folders; with --text, text files (one per line)."),
     model: Path = typer.Option(
         None, "--model", "-m", help="Model folder (default: the workdir's latest of its kind)."
     ),
-    out: Path = typer.Option(None, "--out", "-o", help="Output prefix (writes <out>.npy and <out>.parquet)."),
+    output: Path = typer.Option(
+        None, "--output", "-o", help="Output prefix (writes <output>.npy and <output>.parquet)."
+    ),
     text: bool = typer.Option(False, "--text", help="Embed texts with the acgvoc2vec encoder instead of images."),
     batch_size: int = typer.Option(32, min=1, help="Inputs per batch."),
     max_pixels: int = _MAX_PIXELS,
+    old_out: Path = typer.Option(None, "--out", hidden=True),
 ) -> None:
     """Write vectors with their ids (npy + Parquet): images by default, texts with --text.
 
     Images that cannot be embedded (unreadable, not an image, over --max-pixels) are named on stderr and
-    dead-lettered in dead_letters/embed.jsonl.gz beside <out> (lines of --text in dead_letters/embed-texts.jsonl.gz).
+    dead-lettered in dead_letters/embed.jsonl.gz beside <output> (lines of --text in
+    dead_letters/embed-texts.jsonl.gz).
     """
+    out = renamed(output, old_out, new="--output", old="--out")
     if text:
         embed_texts(inputs=inputs, model=model, out=out, batch_size=batch_size)
     else:

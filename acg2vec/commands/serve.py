@@ -32,6 +32,10 @@ def check_binding(host: str, api_key: str | None, insecure_no_auth: bool) -> Non
     )
 
 
+app = typer.Typer()
+
+
+@app.command("serve", help="Serve the models and indexes: REST API under /v1, docs at /docs, a search page at /.")
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; another than loopback needs --api-key."),
     port: int = typer.Option(8000, "--port", help="TCP port."),

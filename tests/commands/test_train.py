@@ -103,7 +103,7 @@ def test_train_predict_embed_from_the_cli(workdir, tiny_data_dir, tmp_path):
     line = result.stdout.strip().splitlines()[-1]
     assert line.startswith(f"{image}: ") and len(re.findall(r" \(\d\.\d{3}\)", line)) == 2
 
-    result = runner.invoke(app, ["--workdir", str(workdir), "embed", str(images), "--out", str(tmp_path / "emb")])
+    result = runner.invoke(app, ["--workdir", str(workdir), "embed", str(images), "--output", str(tmp_path / "emb")])
     assert result.exit_code == 0, result.output[-3000:]
     assert np.load(tmp_path / "emb.npy").shape[0] == 1
     assert "wrote 1 vectors" in result.stdout
