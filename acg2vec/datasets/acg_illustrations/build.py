@@ -153,6 +153,8 @@ def build(workspace: Workspace, config: ImageBuildConfig, *, options: BuildOptio
         splits = write_tfds_metadata(tmp_dir, builder.info, config, counts)
         publish.publish(tmp_dir, final_dir, marker=TFDS_MARKER)
     posts_counts = counts.get("posts", {})
+    order = config.splits.names  # the examples per split in the config's order (train first)
+    splits = dict(sorted(splits.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order)))
     return BuildResult(
         dataset=f"{NAME}/{config.size}",
         out_dir=final_dir,

@@ -52,6 +52,19 @@ def _row_line(row: Row) -> str:
     return json.dumps(row, ensure_ascii=False)
 
 
+def emit_pairs(result: LineResult, num_buckets: int) -> Iterator[Any]:
+    """The cleaned rows of ``result`` as ``(pair bucket, row json)`` and its drops on the ``dead`` output, counted
+    (candidates, cleaned, each drop by its reason)."""
+    if result.candidates:
+        count(PAIRS, "candidates", result.candidates)
+    for reason, dead in result.drops:
+        count_named(reason)
+        yield beam.pvalue.TaggedOutput(DEAD, dead)
+    for row in result.rows:
+        count(PAIRS, "cleaned")
+        yield pair_bucket(row, num_buckets), _row_line(row)
+
+
 class ExtractPairs(beam.DoFn):
     """Raw line -> ``(pair bucket, row json)``; ``join`` output: ``(join bucket, join part json)``; ``dead``."""
 
@@ -63,14 +76,7 @@ class ExtractPairs(beam.DoFn):
         result = process_line(line, self.config)
         if result.item_ok:
             count(LINES, "parsed")
-        if result.candidates:
-            count(PAIRS, "candidates", result.candidates)
-        for reason, dead in result.drops:
-            count_named(reason)
-            yield beam.pvalue.TaggedOutput(DEAD, dead)
-        for row in result.rows:
-            count(PAIRS, "cleaned")
-            yield pair_bucket(row, self.num_buckets), _row_line(row)
+        yield from emit_pairs(result, self.num_buckets)
         for part in result.joins:
             count(JOINS, part.role)
             yield beam.pvalue.TaggedOutput(JOIN, (stable_hash(part.key) % self.num_buckets, join_to_json(part)))
@@ -96,14 +102,7 @@ class ResolveJoins(beam.DoFn):
                 yield beam.pvalue.TaggedOutput(DEAD, dead_letter(JOINS, "character-work-missing", join_to_json(part)))
             result = LineResult()
             add_pairs(result, pairs, self.config)
-            if result.candidates:
-                count(PAIRS, "candidates", result.candidates)
-            for reason, dead in result.drops:
-                count_named(reason)
-                yield beam.pvalue.TaggedOutput(DEAD, dead)
-            for row in result.rows:
-                count(PAIRS, "cleaned")
-                yield pair_bucket(row, self.num_buckets), _row_line(row)
+            yield from emit_pairs(result, self.num_buckets)
 
 
 def bucket_shard_path(out_dir: str, split: str, bucket: int) -> str:

@@ -82,7 +82,7 @@ def test_counts_add_up_and_are_stored(built) -> None:
 def test_the_result_summary_gives_splits_and_every_drop(built) -> None:
     _, _, result = built
     posts = result.counts["posts"]
-    assert result.summary().startswith("acg_illustrations/64: ")
+    assert result.summary().startswith("acg_illustrations/64: train ")
     assert all(f"{split} {n}" in result.summary() for split, n in result.splits.items())
     assert result.summary().endswith(f"images; dropped {posts['dropped']} posts")
     detailed = result.summary(detailed=True)
