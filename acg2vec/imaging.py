@@ -41,10 +41,11 @@ REDUCING_GAP = 3.0
 class ImageDrop(Exception):
     """Bytes that cannot become RGB pixels; ``reason`` is one of :data:`DROP_REASONS` (or a caller's own)."""
 
-    def __init__(self, reason: str, detail: str = "") -> None:
+    def __init__(self, reason: str, detail: str = "", *, size: tuple[int, int] | None = None) -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+        self.size = size  # (width, height) when the header was read
 
 
 def read_header(data: bytes, max_pixels: int = MAX_PIXELS):
@@ -66,7 +67,7 @@ def read_header(data: bytes, max_pixels: int = MAX_PIXELS):
         raise ImageDrop("image-corrupt", str(err) or type(err).__name__) from err
     width, height = image.size
     if width * height > max_pixels:
-        raise ImageDrop("image-too-large", f"{width}x{height} > {max_pixels} pixels")
+        raise ImageDrop("image-too-large", f"{width}x{height} > {max_pixels} pixels", size=(width, height))
     if width == 0 or height == 0:
         raise ImageDrop("image-without-pixels", f"{width}x{height}")
     return image

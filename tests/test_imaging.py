@@ -25,6 +25,7 @@ from acg2vec.imaging import (
     read_header,
     to_rgb,
 )
+from tests.evaluation.fakes import COLOURS, colour_image
 
 pytestmark = pytest.mark.unit
 
@@ -37,28 +38,18 @@ def encoded(image: Image.Image, fmt: str, **kwargs) -> bytes:
     return buffer.getvalue()
 
 
-def colour_pixels(colour: tuple[int, int, int], seed: int = 0, size: int = 64) -> np.ndarray:
-    """A noisy ``size`` square of ``colour`` (noise keeps JPEGs long enough to cut in the middle)."""
-    rng = np.random.default_rng(seed)
-    return np.clip(np.array(colour, np.float32) + rng.normal(0, 12, (size, size, 3)), 0, 255).astype(np.uint8)
-
-
-RED, GREEN, BLUE = (220, 30, 30), (30, 200, 40), (30, 40, 220)
-COLOURS = {"red": RED, "green": GREEN, "blue": BLUE}
-
-
 def animated_gif(first: str = "red", then: str = "blue") -> bytes:
-    frames = [Image.fromarray(colour_pixels(COLOURS[c], i)).convert("P", palette=Image.Palette.ADAPTIVE) for i, c in
+    frames = [Image.fromarray(colour_image(c, i)).convert("P", palette=Image.Palette.ADAPTIVE) for i, c in
               enumerate([first, then, then])]  # fmt: skip
     return encoded(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
 
 
 def cmyk_jpeg(colour: str = "red") -> bytes:
-    return encoded(Image.fromarray(colour_pixels(COLOURS[colour], 1)).convert("CMYK"), "JPEG")
+    return encoded(Image.fromarray(colour_image(colour, 1)).convert("CMYK"), "JPEG")
 
 
 def palette_png(colour: str = "green") -> bytes:
-    image = Image.fromarray(colour_pixels(COLOURS[colour], 2)).convert("P", palette=Image.Palette.ADAPTIVE)
+    image = Image.fromarray(colour_image(colour, 2)).convert("P", palette=Image.Palette.ADAPTIVE)
     return encoded(image, "PNG")
 
 
@@ -73,7 +64,7 @@ def noisy_jpeg(size: tuple[int, int] = (64, 64), seed: int = 0) -> bytes:
 
 
 def truncated_jpeg() -> bytes:
-    data = encoded(Image.fromarray(colour_pixels(RED, 3, size=256)), "JPEG")
+    data = encoded(Image.fromarray(colour_image("red", 3, size=256)), "JPEG")
     return data[: len(data) // 2]
 
 
@@ -204,12 +195,13 @@ def test_a_palette_without_transparency_keeps_its_colours() -> None:
 
 
 def test_pad_square_white_or_edge() -> None:
-    wide = Image.fromarray(colour_pixels(RED, 0, size=64)).resize((64, 16))
+    wide = Image.fromarray(colour_image("red", 0, size=64)).resize((64, 16))
     white = np.asarray(pad_square(wide, 32))
     assert white.shape == (32, 32, 3) and (white[:12] == 255).all() and (white[-12:] == 255).all()
     assert white[14:18].mean(axis=(0, 1))[0] > 150  # the picture in the middle
-    edge = np.asarray(pad_square(Image.new("RGB", (64, 16), RED), 32, pad="edge"))
-    assert (edge.reshape(-1, 3) == RED).all()
+    red = COLOURS["red"]
+    edge = np.asarray(pad_square(Image.new("RGB", (64, 16), red), 32, pad="edge"))
+    assert (edge.reshape(-1, 3) == red).all()
 
 
 def test_read_header_checks_before_decoding() -> None:
@@ -221,8 +213,9 @@ def test_read_header_checks_before_decoding() -> None:
         read_header(bomb)
     assert err.value.reason == "image-too-large"
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # kB: never allocated
-    with pytest.raises(ImageDrop, match="8000x8000 > 10000000 pixels"):
+    with pytest.raises(ImageDrop, match="8000x8000 > 10000000 pixels") as over:
         read_header(png_bomb(8_000), 10_000_000)
+    assert over.value.size == (8000, 8000)
     opened = read_header(png_bomb(8_000))  # under the one limit (64 Mpx): opened, not decoded
     assert opened.size == (8000, 8000) and MAX_PIXELS == 64_000_000
 

@@ -10,7 +10,6 @@ palette and transparent images are converted to 8-bit RGB (transparency onto whi
 from __future__ import annotations
 
 import io
-import re
 from dataclasses import dataclass, field
 
 from acg2vec.imaging import ALPHA_MODES, MAX_PIXELS, SIXTEEN_BIT_MODES, ImageDrop, decode, read_header
@@ -61,10 +60,9 @@ def _conversion_note(mode: str, transparent: bool) -> str | None:
     return f"converted {mode} to RGB"
 
 
-def _too_large(detail: str, max_pixels: int) -> BadInput:
-    size = re.match(r"(\d+)x(\d+) >", detail)
-    if size:
-        width, height = size.groups()
+def _too_large(drop: ImageDrop, max_pixels: int) -> BadInput:
+    if drop.size:
+        width, height = drop.size
         return BadInput(
             413, f"The image is {width} x {height} pixels, over the limit of {max_pixels:,}; send a smaller one."
         )
@@ -96,7 +94,7 @@ def open_upload(data: bytes, *, max_pixels: int = MAX_PIXELS) -> OpenedUpload:
         if drop.reason == "file-empty":
             raise BadInput(400, "The upload is empty; send an image file.") from None
         if drop.reason == "image-too-large":
-            raise _too_large(drop.detail, max_pixels) from None
+            raise _too_large(drop, max_pixels) from None
         if drop.reason == "image-without-pixels":
             raise BadInput(422, "The image has no pixels.") from None
         raise BadInput(
@@ -118,7 +116,7 @@ def decode_upload(opened: OpenedUpload, *, max_pixels: int = MAX_PIXELS) -> Prep
         converted = decode(image)
     except ImageDrop as drop:
         if drop.reason == "image-too-large":
-            raise _too_large(drop.detail, max_pixels) from None
+            raise _too_large(drop, max_pixels) from None
         reason = "it is truncated" if drop.reason == "image-truncated" else "its data is corrupt"
         raise BadInput(422, f"The {fmt} image cannot be decoded: {reason}.") from None
     note = _conversion_note(image.mode, "transparency" in image.info or image.mode in ALPHA_MODES)

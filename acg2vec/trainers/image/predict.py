@@ -23,13 +23,11 @@ from acg2vec.errors import UserError
 from acg2vec.imaging import MAX_PIXELS, ImageDrop, read_header
 from acg2vec.logs import progress_task
 from acg2vec.trainers.image.image_model import detect_layout, load_image_model
+from acg2vec.trainers.image.models.registry import EMBEDDER_PREFERENCE, TAGGER_PREFERENCE  # noqa: F401 (commands use them from here)
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp")
-# Preferred model folders under <workdir>/models when --model is not given.
-TAGGER_PREFERENCE = ("deepdanbooru", "alt_i2v", "deepix")
-EMBEDDER_PREFERENCE = ("illust2vec", "deepix", "deepdanbooru", "alt_i2v")
 UNREADABLE = "unreadable-file"
 UNDECODABLE = "undecodable-image"
 TOO_LARGE = "image-too-large"
