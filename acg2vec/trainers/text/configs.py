@@ -160,11 +160,6 @@ def tiny_for_tests() -> TextTrainConfig:
     )
 
 
-# The name the demo and benchmarks/text_quality.py import: both still train from scratch (the demo in its time
-# budget). They move to scratch_recipe, or to the E5 recipe, when their runs are re-measured.
-default_recipe = scratch_recipe
-
-
 def demo_recipe() -> TextTrainConfig:
     """The from-scratch recipe at the size ``acg2vec demo`` trains in its minutes on a CPU.
 

@@ -9,7 +9,6 @@ from acg2vec.trainers.text.base_model import E5, SCRATCH
 from acg2vec.trainers.text.configs import (
     RECIPES,
     TextTrainConfig,
-    default_recipe,
     recipe,
     resolved_base_cache_dir,
     resolved_learning_rate,
@@ -45,7 +44,7 @@ def test_scratch_swapped_into_the_default_recipe_builds_the_scratch_model_at_its
 def test_scratch_recipe_is_the_one_chosen_on_the_validation_seasons():
     # docs/benchmarks.md, "Recipe ablation": hidden 256 for 20 epochs over an every-Han-and-kana vocabulary.
     config = recipe("scratch")
-    assert config.base_model == SCRATCH and default_recipe().base_model == SCRATCH  # the demo's, for now
+    assert config.base_model == SCRATCH and recipe("demo").base_model == SCRATCH  # the demo trains from scratch
     assert (config.small.hidden_size, config.small.num_layers, config.small.num_heads) == (256, 2, 4)
     assert config.small.vocabulary == "all-cjk" and config.small.tokenizer == "cjk-char"
     assert (config.epochs, config.learning_rate, config.batch_size) == (20, 5e-4, 64)
