@@ -2,8 +2,10 @@
 
 ``acg2vec demo`` starts the sample site on 127.0.0.1, crawls every source from it, builds both datasets, trains
 the taggers, deepix / illust2vec and the text encoder briefly, evaluates them, writes the report and stops the
-site. Each stage reads the previous stage's files under the workdir, exactly as the separate commands do; the
-demo only chooses small settings so the whole run fits in a few minutes on a laptop CPU.
+site. Each stage reads the previous stage's files under the workdir and calls the entry point the separate
+command calls, with a named config a user can run by name: ``ImageBuildConfig.demo()``, the image configs
+``demo_tagger`` and ``demo_deepix`` and the text recipe ``demo``; they are small, so the whole run fits in a
+few minutes on a laptop CPU.
 
 A re-run is idempotent: crawls skip what raw/ already holds, builds rewrite the same examples into the same
 splits, trainings start fresh with fixed seeds, and the report is rewritten.
@@ -25,22 +27,20 @@ from acg2vec.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
+# The folders deepix's illust2vec encoder and the text model are exported to (as `train deepix` and `train text`).
+ILLUST2VEC = "illust2vec"
+TEXT_MODEL = "acgvoc2vec"
+
 
 @dataclass(slots=True)
 class DemoConfig:
-    """Small settings that keep the demo within a few minutes on 2 CPU cores."""
+    """What a demo run covers; each stage's settings are its named config (see the module's docstring)."""
 
-    seed: int = 0
+    seed: int = 0  # of the sample site's world and of every training
     # 1,000 posts give a test split of about 100 images (8 / 1 / 1 tenths), enough for the tagger's figures
     # beside the baseline to mean something; 300 left 27 test images.
     posts: int = 1000
-    image_size: int = 128
-    tagger: str = "deepdanbooru"
-    tagger_epochs: int = 8
-    deepix_epochs: int = 3
-    batch_size: int = 32
-    text_epochs: int = 4
-    text_batch_size: int = 32
+    image_size: int | None = None  # the image trainers' input size; None: their named configs' (128)
     ann_vectors: int = 20_000
     run_name: str = "demo"
     # The last stage group to run: "crawl", "build", "train" or "eval" (all of them).
@@ -49,10 +49,6 @@ class DemoConfig:
 
 # The demo's stage groups in order; `acg2vec demo --until build` stops once both datasets are published.
 STAGE_GROUPS = ("crawl", "build", "train", "eval")
-
-
-# The smallest acg_illustrations builder config; the trainers resize to DemoConfig.image_size on the fly.
-DATASET_SIZE = 224
 
 
 @dataclass(slots=True)
@@ -90,12 +86,12 @@ class DemoRun:
 CRAWLS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     # (spider, sample-site path, spider args)
     ("safebooru", "safebooru", {"tag_list": "seen"}),
-    ("bangumi", "bangumi", {"subject_type": 2, "characters": "1"}),
+    ("bangumi", "bangumi", {"subject_type": 2, "characters": True}),
     ("wikipedia", "wikipedia/zh", {"lang": "zh"}),
     ("wikipedia", "wikipedia/ja", {"lang": "ja"}),
     ("wikipedia", "wikipedia/en", {"lang": "en"}),
     ("moegirl", "moegirl", {}),
-    ("animelist", "jikan", {"mode": "jikan", "characters": "1"}),
+    ("animelist", "jikan", {"mode": "jikan", "characters": True}),
 )
 
 
@@ -131,20 +127,12 @@ def crawl_all(ws: Workspace, site: Any, *, quiet: bool) -> tuple[str, str, dict[
     return ws.raw(), summary, details
 
 
-def build_images(ws: Workspace, config: DemoConfig) -> tuple[str, str, dict[str, Any]]:
-    """acg_illustrations/224 from the crawled posts, with rules sized for a few hundred sample posts."""
+def build_images(ws: Workspace) -> tuple[str, str, dict[str, Any]]:
+    """acg_illustrations/224 from the crawled posts, with the rules of ``ImageBuildConfig.demo()``."""
     from acg2vec.datasets.acg_illustrations.build import build
-    from acg2vec.datasets.acg_illustrations.records import ImageBuildConfig, PostFilters, SplitRules
-    from acg2vec.datasets.acg_illustrations.vocabulary import VocabularyRules
+    from acg2vec.datasets.acg_illustrations.records import ImageBuildConfig
 
-    build_config = ImageBuildConfig(
-        size=DATASET_SIZE,
-        # The sample posts carry 6-40 general tags and ids 1..posts: a modulus of 10 gives 8 / 1 / 1 tenths.
-        filters=PostFilters(min_general_tags=6),
-        splits=SplitRules(ranges={"train": (0, 8), "validation": (8, 9), "test": (9, 10)}, modulus=10),
-        vocabulary=VocabularyRules(min_images=5),
-    )
-    result = build(ws, build_config)
+    result = build(ws, ImageBuildConfig.demo())
     return result.out_dir, result.summary(), {"splits": result.splits, "posts": result.counts.get("posts", {})}
 
 
@@ -156,30 +144,24 @@ def build_texts(ws: Workspace) -> tuple[str, str, dict[str, Any]]:
     return result.out_dir, result.summary(), {"splits": result.splits, "accounting": result.counts["accounting"]}
 
 
-def _image_config(name: str, ws: Workspace, config: DemoConfig, epochs: int):
+def _image_config(name: str, ws: Workspace, config: DemoConfig):
+    """The named image config ``name`` with the demo's workdir, seed and image size."""
     from acg2vec.trainers.image import configs
 
     train_config = configs.CONFIGS[name]()
-    train_config.data_dir = ws.datasets()
-    train_config.dataset = f"acg_illustrations/{DATASET_SIZE}"
-    train_config.image_size = config.image_size
-    train_config.batch_size = config.batch_size
-    train_config.epochs = epochs
-    # Early stopping needs a few epochs of patience to mean anything; the demo trains for a fixed budget.
-    train_config.patience = epochs
-    train_config.deterministic = True
+    train_config.image_size = config.image_size or train_config.image_size
     train_config.seed = config.seed
+    train_config.data_dir = ws.datasets()
+    train_config.model_dir = ws.models(train_config.model)
     return train_config
 
 
 def train_tagger(ws: Workspace, config: DemoConfig) -> tuple[str, str, dict[str, Any]]:
-    """A small DeepDanbooru tagger (the sample_tiny experiment) at the demo's image size."""
+    """A small DeepDanbooru tagger: the demo_tagger config."""
     from acg2vec.trainers.image.train import train
 
-    train_config = _image_config("sample_tiny", ws, config, config.tagger_epochs)
-    train_config.model_dir = ws.models(train_config.model)
     with native_stderr_filtered():
-        result = train(train_config)
+        result = train(_image_config("demo_tagger", ws, config))
     m = result.metrics
     summary = (
         f"validation macro mAP {m.get('val_macro_map', float('nan')):.3f} "
@@ -188,63 +170,37 @@ def train_tagger(ws: Workspace, config: DemoConfig) -> tuple[str, str, dict[str,
     return result.model_dir, summary, dict(m)
 
 
-# Where the demo cuts its DeepDanbooru tagger (sample_tiny: resnet v3 at depth 0.05, one block per stage) for
-# deepix: its last activation, the features its own tag head reads, so the deepix heads start from everything the
-# tagger learned (an earlier 4x4 map left deepix level with the tag-frequency baseline).
-DEEPIX_CUT = "activation_36"
-
-
 def train_deepix(ws: Workspace, config: DemoConfig) -> tuple[str, str, dict[str, Any]]:
-    """deepix (tags, rating and popularity heads on one encoder) and its illust2vec encoder.
-
-    As in the original recipe, the encoder is the trained DeepDanbooru tagger cut at a layer, learning slowly
-    (1e-5) while the heads learn fast (1e-2).
-    """
+    """deepix (tags, rating and popularity heads on one encoder) and its illust2vec encoder: the demo_deepix
+    config, started from the tagger the demo just trained."""
     from acg2vec.trainers.image.export import KERAS_MODEL_FILE
     from acg2vec.trainers.image.train import train
 
-    train_config = _image_config("sample_deepix_tiny", ws, config, config.deepix_epochs)
-    train_config.model_options = {
-        "init_from": f"{ws.models('deepdanbooru')}/{KERAS_MODEL_FILE}",
-        "encoder_layer": DEEPIX_CUT,
-        "head_filters": 32,
-    }
-    train_config.model_dir = ws.models("deepix")
-    train_config.illust2vec_dir = ws.models("illust2vec")
+    train_config = _image_config("demo_deepix", ws, config)
+    tagger = _image_config("demo_tagger", ws, config).model_dir
+    train_config.model_options = {**train_config.model_options, "init_from": f"{tagger}/{KERAS_MODEL_FILE}"}
+    train_config.illust2vec_dir = ws.models(ILLUST2VEC)
     with native_stderr_filtered():
         result = train(train_config)
     m = result.metrics
     summary = (
         f"validation macro mAP {m.get('val_macro_map', float('nan')):.3f} "
-        f"(baseline {m.get('baseline_macro_map', float('nan')):.3f}); illust2vec in {ws.models('illust2vec')}"
+        f"(baseline {m.get('baseline_macro_map', float('nan')):.3f}); illust2vec in {ws.models(ILLUST2VEC)}"
     )
     return result.model_dir, summary, dict(m)
 
 
 def train_text(ws: Workspace, config: DemoConfig, *, quiet: bool) -> tuple[str, str, dict[str, Any]]:
-    """acgvoc2vec from scratch (no download): the default recipe at demo size (a 128-wide BERT, a few epochs)."""
-    import dataclasses
-
-    from acg2vec.trainers.text.base_model import SmallModelConfig
-    from acg2vec.trainers.text.configs import default_recipe
+    """acgvoc2vec from scratch (no download): the text recipe ``demo``."""
+    from acg2vec.trainers.text.configs import recipe
     from acg2vec.trainers.text.train import train_text_model
 
-    # Script normalisation, the symmetric loss and mined look-alike negatives as in the default recipe; the
-    # model and the epochs are cut to the demo's minutes.
-    text_config = dataclasses.replace(
-        default_recipe(),
-        data_dir=ws.datasets(),
-        output=ws.models("acgvoc2vec"),
-        cache_dir=str(Path(ws.root) / "cache" / "hf_datasets"),
-        small=SmallModelConfig(),
-        batch_size=config.text_batch_size,
-        epochs=config.text_epochs,
-        learning_rate=1e-3,
-        eval_steps=50,
-        save_steps=50,
-        seed=config.seed,
-        quiet=quiet,
-    )
+    text_config = recipe("demo")
+    text_config.data_dir = ws.datasets()
+    text_config.output = ws.models(TEXT_MODEL)
+    text_config.cache_dir = ws.cache("hf_datasets")
+    text_config.seed = config.seed
+    text_config.quiet = quiet
     result = train_text_model(text_config)
     shown = ", ".join(
         f"{name} {translation_accuracy(result.metrics.get(name, {}), result.eval_sets):.3f}"
@@ -282,17 +238,17 @@ def evaluate(ws: Workspace, config: DemoConfig) -> tuple[str, str, dict[str, Any
     run_dir = ws.eval(config.run_name)
     images_dir = f"{ws.datasets()}/acg_illustrations"
     sections, details = [], {}
-    for name in ("deepdanbooru", "deepix"):
+    for name in demo_models()[:2]:  # the tagger and deepix
         # The test split: the trainers tuned thresholds.json on validation.
         metrics = evaluate_tagger(ws.models(name), images_dir, run_dir, split="test")
         sections.append(tagger_section(metrics))
         details[f"tagger:{name}"] = metrics["overall"]["model"]["macro_map"]
     image_metrics = evaluate_image_retrieval(
-        ws.models("illust2vec"), images_dir, run_dir, config=ImageRetrievalConfig(split="validation")
+        ws.models(ILLUST2VEC), images_dir, run_dir, config=ImageRetrievalConfig(split="validation")
     )
     sections.append(images_section(image_metrics))
     text_metrics = evaluate_text_retrieval(
-        ws.models("acgvoc2vec"), ws.datasets(), run_dir, config=TextRetrievalConfig(max_queries_per_type=500)
+        ws.models(TEXT_MODEL), ws.datasets(), run_dir, config=TextRetrievalConfig(max_queries_per_type=500)
     )
     sections.append(texts_section(text_metrics))
     # The ANN benchmark at demo size; `acg2vec eval ann --n 1000000` runs the full-size one.
@@ -322,7 +278,7 @@ def run_demo(ws: Workspace, config: DemoConfig | None = None, *, quiet: bool = F
         log.info("sample site at %s", site.base_url)
         run.run_stage("crawl", lambda: crawl_all(ws, site, quiet=quiet))
     if last >= STAGE_GROUPS.index("build"):
-        run.run_stage("build images", lambda: build_images(ws, config))
+        run.run_stage("build images", lambda: build_images(ws))
         run.run_stage("build texts", lambda: build_texts(ws))
     if last >= STAGE_GROUPS.index("train"):
         clean_demo_outputs(ws, config.run_name)
@@ -357,7 +313,11 @@ def print_summary(run: DemoRun) -> None:
     console.print(f"[bold]Serve:[/] acg2vec --workdir {run.workspace.root} serve", highlight=False, soft_wrap=True)
 
 
-DEMO_MODELS = ("deepdanbooru", "deepix", "illust2vec", "acgvoc2vec")
+def demo_models() -> tuple[str, ...]:
+    """The model folders a demo run trains: its tagger's, deepix's, illust2vec's and the text model's."""
+    from acg2vec.trainers.image import configs
+
+    return (configs.demo_tagger().model, configs.demo_deepix().model, ILLUST2VEC, TEXT_MODEL)
 
 
 def clean_demo_outputs(ws: Workspace, run_name: str = "demo") -> None:
@@ -366,5 +326,5 @@ def clean_demo_outputs(ws: Workspace, run_name: str = "demo") -> None:
     Only the demo's own outputs go (its four model folders and eval/<run_name>); raw/ is kept and reused,
     and anything else under models/ or eval/ is left alone.
     """
-    for path in (*(ws.models(name) for name in DEMO_MODELS), ws.eval(run_name)):
+    for path in (*(ws.models(name) for name in demo_models()), ws.eval(run_name)):
         shutil.rmtree(path, ignore_errors=True)
