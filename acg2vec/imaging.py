@@ -97,6 +97,21 @@ def decode_bytes(data: bytes, max_pixels: int = MAX_PIXELS):
     return decode(read_header(data, max_pixels))
 
 
+def is_plain(image) -> bool:
+    """Whether an opened image is one frame of 8-bit RGB or grey JPEG / PNG without transparency: bytes that
+    every model's own decoder (TensorFlow's in an acg2vec export) reads exactly as :func:`decode` would."""
+    frames = int(getattr(image, "n_frames", 1) or 1)
+    plain_mode = image.mode in ("RGB", "L") and "transparency" not in image.info
+    return image.format in ("JPEG", "PNG") and plain_mode and frames == 1
+
+
+def encode_png(image) -> bytes:
+    """An RGB image as PNG bytes (fast compression: they are handed to a model, not stored)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
 def to_rgb(image):
     """Any Pillow mode -> 8-bit RGB; transparency onto white, 16-bit scaled, first-frame palette converted."""
     import numpy as np

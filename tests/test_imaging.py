@@ -21,6 +21,7 @@ from acg2vec.imaging import (
     ImageDrop,
     decode,
     decode_bytes,
+    is_plain,
     pad_square,
     read_header,
     to_rgb,
@@ -192,6 +193,15 @@ def test_half_transparent_black_is_mid_grey_and_opaque_pixels_keep_their_colour(
 def test_a_palette_without_transparency_keeps_its_colours() -> None:
     image = Image.open(io.BytesIO(palette_png("green")))
     assert np.array_equal(np.asarray(to_rgb(image)), np.asarray(image.convert("RGB")))
+
+
+def test_plain_files_are_one_frame_8_bit_rgb_or_grey_jpeg_or_png() -> None:
+    zoo = zoo_files()
+    plain = [noisy_jpeg(), encoded(Image.new("L", (4, 4)), "PNG"), zoo["png-named-jpg"][0]]
+    odd = [zoo[n][0] for n in ("cmyk-jpeg", "png-16-bit", "palette-transparency", "animated-gif")]
+    odd += [encoded(Image.new("RGBA", (4, 4)), "PNG"), encoded(Image.new("RGB", (4, 4)), "BMP")]
+    assert [is_plain(read_header(data)) for data in plain] == [True] * 3
+    assert [is_plain(read_header(data)) for data in odd] == [False] * 6
 
 
 def test_pad_square_white_or_edge() -> None:

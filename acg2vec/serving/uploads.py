@@ -9,10 +9,9 @@ palette and transparent images are converted to 8-bit RGB (transparency onto whi
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 
-from acg2vec.imaging import ALPHA_MODES, MAX_PIXELS, SIXTEEN_BIT_MODES, ImageDrop, decode, read_header
+from acg2vec.imaging import ALPHA_MODES, MAX_PIXELS, SIXTEEN_BIT_MODES, ImageDrop, decode, encode_png, read_header
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 # Longest side handed to the models: they resize to a few hundred pixels anyway, and this bounds their memory.
@@ -128,6 +127,4 @@ def decode_upload(opened: OpenedUpload, *, max_pixels: int = MAX_PIXELS) -> Prep
         notes.append(f"scaled down to {converted.width} x {converted.height} for the models")
     if fmt in PASS_THROUGH and not notes:
         return PreparedImage(opened.data, width, height, fmt, notes)
-    buffer = io.BytesIO()
-    converted.save(buffer, format="PNG", compress_level=1)
-    return PreparedImage(buffer.getvalue(), width, height, fmt, notes)
+    return PreparedImage(encode_png(converted), width, height, fmt, notes)

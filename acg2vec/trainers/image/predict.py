@@ -20,7 +20,7 @@ from pathlib import Path
 from acg2vec.datasets.acg_illustrations.schema import SELECTED_TAGS_FILE
 from acg2vec.deadletter import DeadLetters
 from acg2vec.errors import UserError
-from acg2vec.imaging import MAX_PIXELS, ImageDrop, read_header
+from acg2vec.imaging import MAX_PIXELS, ImageDrop, decode, encode_png, is_plain, read_header
 from acg2vec.logs import progress_task
 from acg2vec.trainers.image.image_model import detect_layout, load_image_model
 from acg2vec.trainers.image.models.registry import EMBEDDER_PREFERENCE, TAGGER_PREFERENCE  # noqa: F401 (commands use them from here)
@@ -112,7 +112,8 @@ def read_images(
     """Yield ``(path, encoded bytes)`` of each file that decodes as an image, one file at a time.
 
     A file larger than ``max_pixels`` is refused from its header, before any decoding; one that does not
-    decode is refused after a trial decode of that one file (the model would fail the whole batch on it).
+    decode is refused after a trial decode of that one file (the model would fail the whole batch on it). A file
+    that is not plain RGB or grey JPEG / PNG is handed on as the PNG of :func:`acg2vec.imaging.decode`.
     Each refused file is counted and dead-lettered in ``dead`` and passed to ``on_skip``.
     """
     import tensorflow as tf
@@ -129,7 +130,11 @@ def read_images(
             skip(path, UNREADABLE, str(err)[:200])
             continue
         try:
-            read_header(data, max_pixels)
+            image = read_header(data, max_pixels)
+            if not is_plain(image):
+                # Transparency, 16-bit, CMYK, animations: decoded by imaging's rules (as the server does), so an
+                # export's TensorFlow decoder never sees them (it would drop the alpha instead of using white).
+                data = encode_png(decode(image))
         except ImageDrop as drop:
             if drop.reason == TOO_LARGE:
                 skip(path, TOO_LARGE, _pixels_over(drop.detail, max_pixels))

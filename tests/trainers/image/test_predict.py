@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import tensorflow as tf
+from PIL import Image
 
 from acg2vec.datasets.acg_illustrations.selected_tags import TagVocabulary, write_thresholds
 from acg2vec.deadletter import DeadLetters
@@ -131,6 +132,23 @@ def test_a_bomb_is_refused_from_its_header_and_every_skip_is_named(files, tmp_pa
     with DeadLetters(None) as dead:
         assert list(predict.read_images([files["good"]], dead, max_pixels=2000)) == []
     assert dead.counts == {"image-too-large": 1}
+
+
+@pytest.mark.integration
+def test_a_transparent_png_is_tagged_as_the_server_sees_it_on_white(model_dir, tmp_path):
+    # A red square on a transparent background whose hidden colour is black: TensorFlow's decoder alone would drop
+    # the alpha and show black; predict hands the model imaging's decode (white), as the server does.
+    rgba = np.zeros((48, 48, 4), np.uint8)
+    rgba[12:36, 12:36] = (220, 30, 30, 255)
+    transparent, white = tmp_path / "transparent.png", tmp_path / "white.png"
+    Image.fromarray(rgba, "RGBA").save(transparent)
+    on_white = np.full((48, 48, 3), 255, np.uint8)
+    on_white[12:36, 12:36] = (220, 30, 30)
+    Image.fromarray(on_white).save(white)
+    with DeadLetters(None) as dead:
+        results = list(predict.predict_tags([transparent, white], model_dir=str(model_dir), top_k=4, dead=dead))
+    scores = [{tag.name: tag.score for tag in result.tags} for result in results]
+    assert scores[0] == pytest.approx(scores[1], abs=1e-6)
 
 
 @pytest.mark.unit
