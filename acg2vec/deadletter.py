@@ -114,4 +114,3 @@ def jsonable(record: Any) -> Any:
         return record
     except (TypeError, ValueError):
         return repr(record)[:MAX_RECORD]
-

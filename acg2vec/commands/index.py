@@ -58,7 +58,7 @@ def index_images(
     """Embed every post of acg_illustrations and write index/images/ (FAISS index, ids, posts, thumbnails)."""
     from acg2vec.serving import indexing
     from acg2vec.serving.models import find_image_model
-    from acg2vec.trainers.image.predict import EMBEDDER_PREFERENCE
+    from acg2vec.trainers.image.models.registry import EMBEDDER_PREFERENCE
 
     ws = workspace()
     model_path = str(model) if model else find_image_model(ws.models(), EMBEDDER_PREFERENCE)

@@ -63,11 +63,12 @@ def predict(
     <workdir>/logs/dead_letters/predict.jsonl.gz.
     """
     from acg2vec.trainers.image import predict as predict_lib
+    from acg2vec.trainers.image.models import registry
 
     model_dir = (
         str(model)
         if model
-        else predict_lib.find_model(workspace().models(), predict_lib.TAGGER_PREFERENCE, what="tagger")
+        else predict_lib.find_model(workspace().models(), registry.TAGGER_PREFERENCE, what="tagger")
     )
     files = predict_lib.expand_inputs(images)
     tagged = 0
@@ -92,11 +93,12 @@ def embed_images(
 ) -> None:
     """Write image vectors with their ids: ``<out>.npy`` and ``<out>.parquet`` (id, path, row, vector)."""
     from acg2vec.trainers.image import predict as predict_lib
+    from acg2vec.trainers.image.models import registry
 
     predict_lib.check_batch_size(batch_size)
     ws = workspace()
     model_dir = (
-        str(model) if model else predict_lib.find_model(ws.models(), predict_lib.EMBEDDER_PREFERENCE, what="image")
+        str(model) if model else predict_lib.find_model(ws.models(), registry.EMBEDDER_PREFERENCE, what="image")
     )
     out = out or Path(ws.root) / "embeddings" / f"images-{Path(model_dir).name}"
     files = predict_lib.expand_inputs(inputs)

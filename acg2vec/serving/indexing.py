@@ -26,7 +26,8 @@ import numpy as np
 
 from acg2vec.deadletter import DeadLetters, dead_letter_path
 from acg2vec.errors import UserError
-from acg2vec.serving.stores.base import IDS_FILE, META_FILE, VECTORS_FILE, unit_rows
+from acg2vec.indexes.files import IDS_FILE
+from acg2vec.serving.stores.base import META_FILE, VECTORS_FILE, unit_rows
 
 log = logging.getLogger(__name__)
 

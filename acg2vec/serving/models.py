@@ -16,9 +16,6 @@ from acg2vec.trainers.text.normalize import NORMALIZATION, normalizer
 
 log = logging.getLogger(__name__)
 
-# Model folders under <workdir>/models tried in order when none is named; taggers and embedders are found as
-# predict and embed find them (predict.TAGGER_PREFERENCE, predict.EMBEDDER_PREFERENCE).
-RATER_PREFERENCE = ("deepix",)
 TEXT_MODEL = "acgvoc2vec"
 
 

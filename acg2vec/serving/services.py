@@ -16,13 +16,13 @@ from acg2vec.imaging import MAX_PIXELS
 from acg2vec.serving import indexing
 from acg2vec.serving.batching import MicroBatcher
 from acg2vec.serving.catalog import Posts, Tags, Works
-from acg2vec.serving.models import RATER_PREFERENCE, TEXT_MODEL, TextModel, find_image_model, is_sentence_transformer
+from acg2vec.serving.models import TEXT_MODEL, TextModel, find_image_model, is_sentence_transformer
 from acg2vec.serving.stores import VectorStore, open_store
 from acg2vec.serving.threads import WAIT_POLICY
 from acg2vec.serving.uploads import DEFAULT_MAX_BYTES
 from acg2vec.serving.work_search import WorkSearch
 from acg2vec.trainers.image.image_model import load_image_model
-from acg2vec.trainers.image.predict import EMBEDDER_PREFERENCE, TAGGER_PREFERENCE
+from acg2vec.trainers.image.models.registry import EMBEDDER_PREFERENCE, RATER_PREFERENCE, TAGGER_PREFERENCE
 from acg2vec.workspace import Workspace
 
 log = logging.getLogger(__name__)

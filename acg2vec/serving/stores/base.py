@@ -18,7 +18,6 @@ import numpy as np
 
 from acg2vec.errors import UserError
 
-IDS_FILE = "ids.npy"
 VECTORS_FILE = "vectors.npy"
 META_FILE = "meta.json"
 

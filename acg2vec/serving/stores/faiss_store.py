@@ -7,7 +7,8 @@ import os
 
 import numpy as np
 
-from acg2vec.serving.stores.base import IDS_FILE, VECTORS_FILE, VectorStore
+from acg2vec.indexes.files import IDS_FILE
+from acg2vec.serving.stores.base import VECTORS_FILE, VectorStore
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,8 @@ import re
 import numpy as np
 
 from acg2vec.errors import UserError
-from acg2vec.serving.stores.base import IDS_FILE, VECTORS_FILE, VectorStore
+from acg2vec.indexes.files import IDS_FILE
+from acg2vec.serving.stores.base import VECTORS_FILE, VectorStore
 
 log = logging.getLogger(__name__)
 

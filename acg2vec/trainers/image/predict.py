@@ -23,7 +23,6 @@ from acg2vec.errors import UserError
 from acg2vec.imaging import MAX_PIXELS, ImageDrop, decode, encode_png, is_plain, read_header
 from acg2vec.logs import progress_task
 from acg2vec.trainers.image.image_model import detect_layout, load_image_model
-from acg2vec.trainers.image.models.registry import EMBEDDER_PREFERENCE, TAGGER_PREFERENCE  # noqa: F401 (commands use them from here)
 
 log = logging.getLogger(__name__)
 
