@@ -50,6 +50,8 @@ def _example_ids(version_dir: Path) -> dict[str, list[int]]:
     }
 
 
+# Two demo runs, each allowed 900 s by _run_demo: the suite-wide 600 s would cut the test off before either does.
+@pytest.mark.timeout(1800)
 def test_demo_runs_every_stage_offline_and_a_rerun_is_idempotent(tmp_path):
     workdir = tmp_path / "acg2vec-data"
     first = _run_demo(workdir)
