@@ -31,7 +31,8 @@ def test_default_recipe_fine_tunes_multilingual_e5_normalised_ranking_both_ways(
     assert config.base_model == E5 == TextTrainConfig().base_model
     assert config.small.normalization == "acg-script-v1"
     assert config.loss == "symmetric-mnrl" and config.hard_negatives == 0  # measured: not worth their cost
-    assert resolved_learning_rate(config) == 5e-5
+    assert resolved_learning_rate(config) == 1e-4 and config.epochs == 2  # measured on the dev set
+    assert resolved_learning_rate(TextTrainConfig(base_model="some/hub-model")) == 5e-5  # other bases
     assert recipe("original").hard_negatives == 0 and recipe("original").loss == "mnrl"
 
 
