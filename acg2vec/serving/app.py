@@ -75,6 +75,7 @@ def create_app(config: ServeConfig, *, services: Services | None = None, milvus_
             if config.api_key:
                 schema.setdefault("components", {})["securitySchemes"] = API_KEY_SCHEME
                 schema["security"] = [{"ApiKey": []}]
+            app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi
