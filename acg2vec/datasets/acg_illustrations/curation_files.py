@@ -1,0 +1,318 @@
+"""The one reader and writer of a curation run, ``<workdir>/curation/<run>/``.
+
+``acg2vec curate`` writes a run; ``acg2vec build images --apply-curation`` reads it and writes a new dataset
+version. It lives in the datasets layer because the build (below curation) applies what curation (above) writes.
+
+A run folder holds:
+
+- ``label_issues.parquet``: one row per (post, tag) whose label is suspect: ``post_id`` (int64), ``tag`` (string,
+  a name of the dataset's ``selected_tags.csv``), ``kind`` (``"missing"``: the post should carry the tag and does
+  not; ``"wrong"``: it carries the tag and should not) and ``confidence`` (float64 in [0, 1], higher is surer).
+- ``duplicates.parquet``: one row per post in a near-duplicate group: ``group_id`` (int64), ``post_id`` (int64),
+  ``distance`` (float64: how far the post is from the closest other member of its group, in the unit the run's
+  manifest names; 0 for an exact copy) and ``split`` (string: the post's split in the dataset).
+- ``manifest.json``: the dataset the run was made for (name, config, version and content hash, see
+  :func:`dataset_content_hash`), the run's parameters, counts, the files it wrote and when.
+
+Either parquet file may be absent when the run did not make it (the manifest's ``files`` says which it wrote);
+extra columns (e.g. the method that found a duplicate) are kept on read. Paths may be local or remote (``gs://``,
+``s3://``), read and written through Beam's file systems.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from acg2vec.beam_pipelines import files
+from acg2vec.datasets.acg_illustrations.schema import NAME, SELECTED_TAGS_FILE
+from acg2vec.datasets.acg_illustrations.selected_tags import csv_sha256
+from acg2vec.datasets.versions import TFDS_MARKER
+from acg2vec.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+CURATION_DIR = "curation"  # <workdir>/curation/<run>/
+LABEL_ISSUES_FILE = "label_issues.parquet"
+DUPLICATES_FILE = "duplicates.parquet"
+MANIFEST_FILE = "manifest.json"
+FORMAT_VERSION = 1
+MISSING, WRONG = "missing", "wrong"
+ISSUE_KINDS = (MISSING, WRONG)
+# Required columns and their Arrow types (names of pyarrow type factories).
+LABEL_ISSUE_COLUMNS = {"post_id": "int64", "tag": "string", "kind": "string", "confidence": "float64"}
+DUPLICATE_COLUMNS = {"group_id": "int64", "post_id": "int64", "distance": "float64", "split": "string"}
+
+
+def curation_dir(workdir: str, run: str) -> str:
+    """``<workdir>/curation/<run>``."""
+    return files.join(workdir, CURATION_DIR, run)
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetRef:
+    """Which dataset version a run was made for: ``acg_illustrations/<config>/<version>`` and its content hash."""
+
+    name: str
+    config: str
+    version: str
+    content_hash: str
+
+    @classmethod
+    def from_dir(cls, dataset_dir: str) -> DatasetRef:
+        """The reference of a complete dataset folder ``.../<name>/<config>/<version>``."""
+        info = _dataset_info(dataset_dir)
+        parts = dataset_dir.rstrip("/").replace("\\", "/").split("/")
+        config = parts[-2] if len(parts) >= 2 else ""
+        return cls(
+            name=str(info.get("name", NAME)),
+            config=config,
+            version=str(info.get("version", parts[-1])),
+            content_hash=dataset_content_hash(dataset_dir),
+        )
+
+    def describe(self) -> str:
+        return f"{self.name}/{self.config}/{self.version}"
+
+
+def _dataset_info(dataset_dir: str) -> dict[str, Any]:
+    path = files.join(dataset_dir, TFDS_MARKER)
+    if not files.exists(path):
+        raise UserError(f"{dataset_dir} is not a complete dataset folder (no {TFDS_MARKER}); build it first.")
+    return json.loads(files.read_text(path))
+
+
+def dataset_content_hash(dataset_dir: str) -> str:
+    """A sha256 of what a dataset version holds, cheap to compute at any size: its vocabulary file and, per split,
+    the number of examples and of bytes in its shards.
+
+    Neither depends on how examples fall into shards, so a rebuild of the same crawl with the same rules gives the
+    same hash, while a changed tag, a dropped post or another vocabulary gives another.
+    """
+    info = _dataset_info(dataset_dir)
+    splits = {
+        str(s["name"]): {
+            "examples": sum(int(n) for n in s.get("shardLengths", [])),
+            "bytes": int(s.get("numBytes", 0)),
+        }
+        for s in info.get("splits", [])
+    }
+    vocabulary_path = files.join(dataset_dir, SELECTED_TAGS_FILE)
+    vocabulary = csv_sha256(files.read_text(vocabulary_path)) if files.exists(vocabulary_path) else ""
+    text = json.dumps({"splits": splits, "selected_tags_sha256": vocabulary}, sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(slots=True)
+class CurationManifest:
+    """``manifest.json`` of a run. ``parameters``: the knobs the run used (folds, thresholds, hash distances, ...);
+    ``counts``: what it found (see :func:`label_issue_counts` and :func:`duplicate_counts`); ``files``: the
+    parquet files it wrote."""
+
+    run: str
+    dataset: DatasetRef
+    parameters: dict[str, Any] = field(default_factory=dict)
+    counts: dict[str, Any] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+    created_at: str = ""
+    created_by: str = "acg2vec curate"
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1, sort_keys=True, default=str)
+
+    @classmethod
+    def from_json(cls, text: str, *, where: str = MANIFEST_FILE) -> CurationManifest:
+        try:
+            data = json.loads(text)
+            dataset = DatasetRef(**data.pop("dataset"))
+            return cls(dataset=dataset, **data)
+        except (ValueError, TypeError, KeyError, AttributeError) as err:
+            raise UserError(f"{where} is not the manifest of a curation run ({err}).") from None
+
+
+def write_manifest(run_dir: str, manifest: CurationManifest) -> str:
+    """Write ``manifest.json`` (``created_at`` filled with the current UTC time when empty); returns its path."""
+    if not manifest.created_at:
+        manifest.created_at = datetime.now(UTC).isoformat(timespec="seconds")
+    files.mkdirs(run_dir)
+    path = files.join(run_dir, MANIFEST_FILE)
+    files.write_text(path, manifest.to_json() + "\n")
+    return path
+
+
+def read_manifest(run_dir: str) -> CurationManifest:
+    path = files.join(run_dir, MANIFEST_FILE)
+    if not files.exists(path):
+        raise UserError(f"{run_dir} is not a curation run (no {MANIFEST_FILE}); run `acg2vec curate` first.")
+    return CurationManifest.from_json(files.read_text(path), where=path)
+
+
+def check_run_for(run_dir: str, dataset_dir: str) -> CurationManifest:
+    """The run's manifest, if the run was made for the dataset in ``dataset_dir``; else a :class:`UserError` that
+    names both versions."""
+    manifest = read_manifest(run_dir)
+    here = DatasetRef.from_dir(dataset_dir)
+    made_for = manifest.dataset
+    if (made_for.name, made_for.config, made_for.version) != (here.name, here.config, here.version):
+        raise UserError(
+            f"The curation run {run_dir} was made for {made_for.describe()}, not for {here.describe()}; "
+            f"run `acg2vec curate` on {here.describe()} or apply the run to the version it was made for."
+        )
+    if made_for.content_hash != here.content_hash:
+        raise UserError(
+            f"The curation run {run_dir} was made for another build of {here.describe()} (content hash "
+            f"{made_for.content_hash[:12]}, this one {here.content_hash[:12]}); run `acg2vec curate` on it again."
+        )
+    return manifest
+
+
+# --- the parquet tables -------------------------------------------------------------------------------------------
+
+
+def _schema(columns: Mapping[str, str]):
+    import pyarrow as pa
+
+    return pa.schema([(name, getattr(pa, kind)()) for name, kind in columns.items()])
+
+
+def _to_frame(rows, columns: Mapping[str, str]) -> pd.DataFrame:
+    import pandas as pd
+
+    frame = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame([dict(r) for r in rows])
+    if frame.empty and not len(frame.columns):
+        frame = pd.DataFrame({name: [] for name in columns})
+    missing = [name for name in columns if name not in frame.columns]
+    if missing:
+        raise ValueError(f"rows lack the column(s) {', '.join(missing)}")
+    return frame
+
+
+def _write_table(run_dir: str, name: str, frame: pd.DataFrame, columns: Mapping[str, str]) -> str:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    required = pa.Table.from_pandas(frame[list(columns)], schema=_schema(columns), preserve_index=False)
+    extra = [c for c in frame.columns if c not in columns]
+    table = required
+    for column in extra:
+        table = table.append_column(column, pa.array(frame[column].tolist()))
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    files.mkdirs(run_dir)
+    path = files.join(run_dir, name)
+    files.write_bytes(path, buffer.getvalue())
+    return path
+
+
+def _read_table(run_dir: str, name: str, columns: Mapping[str, str]) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = files.join(run_dir, name)
+    if not files.exists(path):
+        if name in read_manifest(run_dir).files:
+            raise UserError(f"The curation run {run_dir} lists {name} but the file is missing; run it again.")
+        return _to_frame([], columns).astype({c: _PANDAS_TYPES[t] for c, t in columns.items()})
+    try:
+        table = pq.read_table(io.BytesIO(files.read_bytes(path)))
+    except (pa.ArrowException, OSError) as err:
+        raise UserError(f"{path} is not a parquet file ({err}).") from None
+    missing = [c for c in columns if c not in table.column_names]
+    if missing:
+        raise UserError(f"{path} lacks the column(s) {', '.join(missing)}; it was not written by `acg2vec curate`.")
+    frame = table.to_pandas()
+    try:
+        return frame.astype({c: _PANDAS_TYPES[t] for c, t in columns.items()})
+    except (ValueError, TypeError) as err:
+        raise UserError(f"{path} has a column of the wrong type ({err}).") from None
+
+
+_PANDAS_TYPES = {"int64": "int64", "float64": "float64", "string": "object"}
+
+
+def write_label_issues(run_dir: str, issues: pd.DataFrame | Iterable[Mapping[str, Any]]) -> str:
+    """Write ``label_issues.parquet`` (rows or a DataFrame with the columns of :data:`LABEL_ISSUE_COLUMNS`, and any
+    extra ones), sorted by kind, tag and confidence (highest first); returns its path.
+
+    Raises ``ValueError`` for an unknown kind, a confidence outside [0, 1] or a repeated (post, tag)."""
+    frame = _to_frame(issues, LABEL_ISSUE_COLUMNS)
+    bad_kinds = sorted(set(frame["kind"]) - set(ISSUE_KINDS))
+    if bad_kinds:
+        raise ValueError(f"unknown label issue kind(s) {bad_kinds}; expected one of {ISSUE_KINDS}")
+    confidence = frame["confidence"].astype("float64")
+    if len(frame) and not confidence.between(0.0, 1.0).all():
+        raise ValueError("label issue confidences must lie in [0, 1]")
+    if frame.duplicated(["post_id", "tag"]).any():
+        raise ValueError("a (post_id, tag) pair appears twice in the label issues")
+    frame = frame.sort_values(["kind", "tag", "confidence", "post_id"], ascending=[True, True, False, True])
+    return _write_table(run_dir, LABEL_ISSUES_FILE, frame, LABEL_ISSUE_COLUMNS)
+
+
+def read_label_issues(
+    run_dir: str, *, min_confidence: float = 0.0, kinds: Iterable[str] = ISSUE_KINDS
+) -> pd.DataFrame:
+    """The run's label issues with ``confidence >= min_confidence`` of the given ``kinds`` (an empty frame with the
+    columns when the run wrote none)."""
+    frame = _read_table(run_dir, LABEL_ISSUES_FILE, LABEL_ISSUE_COLUMNS)
+    unknown = sorted(set(frame["kind"]) - set(ISSUE_KINDS))
+    if unknown:
+        raise UserError(f"{files.join(run_dir, LABEL_ISSUES_FILE)} has unknown label issue kind(s) {unknown}.")
+    keep = (frame["confidence"] >= min_confidence) & frame["kind"].isin(list(kinds))
+    return frame[keep].reset_index(drop=True)
+
+
+def write_duplicates(run_dir: str, members: pd.DataFrame | Iterable[Mapping[str, Any]]) -> str:
+    """Write ``duplicates.parquet`` (one row per group member with the columns of :data:`DUPLICATE_COLUMNS`, and any
+    extra ones), sorted by group and post; returns its path.
+
+    Raises ``ValueError`` for a post in two groups or a group of fewer than two posts."""
+    frame = _to_frame(members, DUPLICATE_COLUMNS)
+    if frame["post_id"].duplicated().any():
+        raise ValueError("a post appears in two duplicate groups (or twice in one)")
+    sizes = frame.groupby("group_id")["post_id"].size()
+    if (sizes < 2).any():
+        raise ValueError(f"duplicate group(s) {sorted(sizes[sizes < 2].index.tolist())[:5]} have a single post")
+    frame = frame.sort_values(["group_id", "post_id"])
+    return _write_table(run_dir, DUPLICATES_FILE, frame, DUPLICATE_COLUMNS)
+
+
+def read_duplicates(run_dir: str) -> pd.DataFrame:
+    """The run's near-duplicate group members (an empty frame with the columns when the run wrote none)."""
+    return _read_table(run_dir, DUPLICATES_FILE, DUPLICATE_COLUMNS).reset_index(drop=True)
+
+
+# --- counts for the manifest ----------------------------------------------------------------------------------
+
+
+def label_issue_counts(issues: pd.DataFrame) -> dict[str, int]:
+    """``{"missing": n, "wrong": m}``: label issues by kind."""
+    return {kind: int((issues["kind"] == kind).sum()) for kind in ISSUE_KINDS}
+
+
+def duplicate_counts(members: pd.DataFrame, *, train: str = "train", test: str = "test") -> dict[str, int]:
+    """Groups, posts in them, posts beyond one per group (what dropping them would remove) and the split leak:
+    ``cross_split_pairs`` (pairs of group members in different splits) and ``train_test_pairs``."""
+    groups = members.groupby("group_id")
+    splits = groups["split"].apply(list)
+    cross = train_test = 0
+    for names in splits:
+        by_split: dict[str, int] = {}
+        for name in names:
+            by_split[name] = by_split.get(name, 0) + 1
+        n = len(names)
+        cross += (n * (n - 1) - sum(k * (k - 1) for k in by_split.values())) // 2
+        train_test += by_split.get(train, 0) * by_split.get(test, 0)
+    return {
+        "groups": int(groups.ngroups),
+        "posts": int(len(members)),
+        "extra_posts": int(len(members) - groups.ngroups),
+        "cross_split_pairs": int(cross),
+        "train_test_pairs": int(train_test),
+    }
