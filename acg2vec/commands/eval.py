@@ -174,7 +174,9 @@ def texts(
         None,
         "--scorer",
         help="Search scorers to run (repeatable; default all): dense (the encoder), lexical (script-normalised "
-        "char n-gram TF-IDF), hybrid (their fusion). The plain TF-IDF baseline always runs.",
+        "char n-gram TF-IDF), hybrid (their fusion). The plain TF-IDF baseline always runs. The model's default "
+        "scorer, the one serve answers with, is marked: dense for a fine-tuned pretrained model, hybrid for one "
+        "trained from scratch.",
     ),
     fusion: str = typer.Option(
         None,
@@ -183,7 +185,12 @@ def texts(
     ),
     run: str = typer.Option("main", help=RUN_HELP),
 ) -> None:
-    from acg2vec.evaluation.text_retrieval import TextRetrievalConfig, evaluate_text_retrieval, texts_section
+    from acg2vec.evaluation.text_retrieval import (
+        TextRetrievalConfig,
+        encoder_label,
+        evaluate_text_retrieval,
+        texts_section,
+    )
     from acg2vec.evaluation.text_search import FUSIONS, SCORERS
 
     config = apply_overrides(
@@ -208,7 +215,15 @@ def texts(
     rows = []
     for name, result in metrics["encoders"].items():
         o = result["overall"]
-        rows.append([name, o["queries"], _fmt(o["accuracy_at_1"]), _fmt(o["recall_at_10"]), _fmt(o["mrr_at_10"])])
+        rows.append(
+            [
+                encoder_label(name, metrics),
+                o["queries"],
+                _fmt(o["accuracy_at_1"]),
+                _fmt(o["recall_at_10"]),
+                _fmt(o["mrr_at_10"]),
+            ]
+        )
     _finish(
         run, [texts_section(metrics)], summary=["encoder", "queries", "accuracy@1", "recall@10", "MRR@10"], rows=rows
     )

@@ -8,7 +8,9 @@ normalised vectors), so these figures measure the encoder, not the index (the AN
 The acgvoc2vec model is scored by each scorer of :class:`~acg2vec.evaluation.text_search.TextSearcher`: ``dense``
 (the encoder alone), ``lexical`` (script-normalised character n-gram TF-IDF) and ``hybrid`` (their fusion), beside
 the plain TF-IDF index (no script normalisation) and the base model before training: untrained when it was built
-from scratch, zero-shot when it is a pretrained model (the default, multilingual-e5-small).
+from scratch, zero-shot when it is a pretrained model (the default, multilingual-e5-small). The report marks the
+model's default scorer (:func:`~acg2vec.evaluation.text_search.default_scorer`: dense for a fine-tuned pretrained
+model, hybrid for a from-scratch one), the one ``serve``'s work search answers with when a request names none.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from acg2vec.datasets.acg_text_pairs.schema import COLUMNS, parquet_dir
 from acg2vec.deadletter import DeadLetters, dead_letter_path
 from acg2vec.errors import UserError
 from acg2vec.evaluation.report import Section, Table
-from acg2vec.evaluation.text_search import FUSION, TextSearcher
+from acg2vec.evaluation.text_search import FUSION, TextSearcher, default_scorer, model_base
 from acg2vec.indexes.search import exact_search
 from acg2vec.trainers.text.lexical_baseline import CharNgramTfidf, LexicalConfig
 from acg2vec.trainers.text.normalize import normalize_text
@@ -330,6 +332,9 @@ def evaluate_text_retrieval(
         "untrained_model": base_model_dir or None,
         "scorers": {scorer: SCORER_NAMES[scorer] for scorer in scorers},
         "fusion": cfg.fusion,
+        # The scorer serve's work search answers with for this model when a request names none.
+        "default_scorer": default_scorer(model_dir),
+        "model_base": model_base(model_dir),
     }
     if out_dir:
         metrics["plot"] = plot_pair_type_bars(results, os.path.join(out_dir, "texts_pair_types.png"), k=cfg.k)
@@ -364,6 +369,24 @@ def plot_pair_type_bars(results: dict, path: str, *, k: int = 10) -> str:
     return path
 
 
+DEFAULT_MARK = " (default scorer)"
+WHY_DEFAULT = {
+    "pretrained": "a model fine-tuned from a pretrained base ranks best alone: on the real zh / ja titles the fusion "
+    "with TF-IDF is level with it or below (docs/benchmark-runs/2026-12-07-text-default-scorer.md)",
+    "scratch": "a model trained from scratch ranks better fused with the lexical index, as measured on the real zh / "
+    "ja titles (docs/benchmark-runs/2026-12-07-text-default-scorer.md)",
+    "unrecorded": "the model folder has no training_args.json of `acg2vec train text` naming its base, and the "
+    "fusion helped both a from-scratch model and the pretrained base before fine-tuning on validation",
+    "none": "there is no model",
+}
+
+
+def encoder_label(name: str, metrics: dict) -> str:
+    """A result's name in the report, marked when it is the model's default scorer (the one serve answers with)."""
+    default = metrics.get("default_scorer")
+    return name + DEFAULT_MARK if default and metrics.get("scorers", {}).get(default) == name else name
+
+
 def texts_section(metrics: dict, *, k: int = 10) -> Section:
     """The report section of a text retrieval run."""
     columns = ["encoder", "queries", "accuracy@1", f"recall@{k}", f"MRR@{k}"]
@@ -371,7 +394,13 @@ def texts_section(metrics: dict, *, k: int = 10) -> Section:
     for name, result in metrics["encoders"].items():
         o = result["overall"]
         rows.append(
-            [name, o["queries"], f"{o['accuracy_at_1']:.3f}", f"{o[f'recall_at_{k}']:.3f}", f"{o[f'mrr_at_{k}']:.3f}"]
+            [
+                encoder_label(name, metrics),
+                o["queries"],
+                f"{o['accuracy_at_1']:.3f}",
+                f"{o[f'recall_at_{k}']:.3f}",
+                f"{o[f'mrr_at_{k}']:.3f}",
+            ]
         )
     type_rows = []
     for pair_type, sizes in metrics["pair_types"].items():
@@ -385,6 +414,12 @@ def texts_section(metrics: dict, *, k: int = 10) -> Section:
         + ("" if metrics["untrained_model"] else "No untrained base model was given, so it is not compared. ")
         + "Exact search; the candidates of a query are all targets of its pair type. "
         + f"The hybrid scorer fuses acgvoc2vec and the normalised lexical index by {metrics.get('fusion', 'weighted')}."
+        + (
+            f" The default scorer of this model, the one `acg2vec serve` answers work searches with, is "
+            f"{metrics['default_scorer']}: {WHY_DEFAULT[metrics['model_base']]}."
+            if metrics.get("default_scorer")
+            else ""
+        )
     )
     return Section(
         key="texts",

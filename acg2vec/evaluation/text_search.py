@@ -16,6 +16,16 @@ Scorers:
   both scorers there while RRF stays near the dense scorer, since ranks throw away how much surer one scorer is
   than the other.
 
+The default scorer, one rule for ``eval texts`` and ``serve`` alike (:func:`default_scorer`, measured on the real
+zh / ja title dev set of ``benchmarks/text_quality.py``, docs/benchmark-runs/2026-12-07-text-default-scorer.md):
+``dense`` for an acgvoc2vec fine-tuned from a pretrained base (multilingual-e5-small, the default of ``train
+text``, or any other pretrained folder or hub id): the weighted fusion with TF-IDF is level with the encoder alone
+or below it there (it adds the lexical index's mistakes on sequels and look-alikes); ``hybrid`` for one built from
+scratch (``--config scratch``), which the fusion lifts, and for a folder ``train text`` did not write (no
+``training_args.json``: a downloaded model, or the pretrained base used as it is, which the fusion also helped on
+validation); ``lexical`` without a model. The model folder's ``training_args.json`` says which base a model was
+fine-tuned from.
+
 Both scorers see the same strings: queries and texts are script-normalised once here (the transform is
 idempotent, so an acgvoc2vec encoder that normalises again inside gets the same input).
 
@@ -26,12 +36,15 @@ idempotent, so an acgvoc2vec encoder that normalises again inside gets the same 
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from acg2vec.errors import UserError
+from acg2vec.trainers.text.base_model import is_scratch
 from acg2vec.trainers.text.lexical_baseline import CharNgramTfidf, LexicalConfig
 from acg2vec.trainers.text.normalize import NORMALIZATION, normalizer
 
@@ -44,6 +57,9 @@ FUSION = "weighted"  # the hybrid scorer's fusion wherever acg2vec ranks texts (
 WEIGHT = 0.5  # weighted fusion: the dense score's share
 RRF_K = 60  # reciprocal-rank fusion: 1 / (RRF_K + rank)
 CANDIDATES = 100  # reciprocal-rank fusion: the top rows of each scorer that get a rank
+# The default scorer by the model's base (see default_scorer): measured, not assumed.
+DEFAULT_SCORER = {"pretrained": "dense", "scratch": "hybrid", "unrecorded": "hybrid", "none": "lexical"}
+TRAINING_ARGS = "training_args.json"  # what train text records in the model folder, its base model among it
 _CELLS_PER_CHUNK = 1 << 24  # queries x texts scored at once: 64 MiB of float32
 
 
@@ -156,6 +172,28 @@ class TextSearcher:
                 top = top_k(row, k)
                 out.append([(int(i), float(row[i])) for i in top])
         return out
+
+
+def model_base(model_dir: str | None) -> str:
+    """What ``train text`` recorded of an acgvoc2vec folder's base: ``pretrained`` (fine-tuned from one),
+    ``scratch``, ``unrecorded`` (no readable ``training_args.json`` naming a base) or ``none`` (no model)."""
+    if not model_dir:
+        return "none"
+    try:
+        with open(os.path.join(model_dir, TRAINING_ARGS), encoding="utf-8") as fh:
+            recorded = json.load(fh).get("acg2vec") or {}
+    except (OSError, ValueError, AttributeError):
+        return "unrecorded"
+    if not isinstance(recorded, dict) or "base_model" not in recorded:
+        return "unrecorded"
+    return "scratch" if is_scratch(recorded["base_model"]) else "pretrained"
+
+
+def default_scorer(model_dir: str | None) -> str:
+    """The scorer ``eval texts`` reports as the model's and ``serve``'s work search answers with when a request
+    names none: :data:`DEFAULT_SCORER` of :func:`model_base` (dense for a fine-tuned pretrained model, hybrid for
+    a from-scratch or unrecorded one, lexical without a model)."""
+    return DEFAULT_SCORER[model_base(model_dir)]
 
 
 def fuse(

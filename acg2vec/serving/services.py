@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from acg2vec.errors import UserError
+from acg2vec.evaluation.text_search import default_scorer
 from acg2vec.imaging import MAX_PIXELS
 from acg2vec.serving import indexing
 from acg2vec.serving.batching import MicroBatcher
@@ -248,7 +249,9 @@ def load_services(config: ServeConfig, *, milvus_client=None) -> Services:
     if os.path.isfile(os.path.join(works_dir, "meta.json")):
         services.work_store = open_store(works_dir, backend=config.vectors, **store_kwargs)
         services.works = Works(works_dir)
-        services.work_search = WorkSearch(services.work_store, services.works)
+        services.work_search = WorkSearch(
+            services.work_store, services.works, default=default_scorer(config.text_path())
+        )
     else:
         services.missing.append(f"no work index at {works_dir}; run `acg2vec index texts`.")
     tags_dir = config.workspace.index(indexing.TAGS)

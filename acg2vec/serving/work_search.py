@@ -6,11 +6,14 @@ indexed title rows:
 - ``dense`` asks the vector store (FAISS or Milvus) for the acgvoc2vec neighbours;
 - ``lexical`` is the searcher's script-normalised character n-gram TF-IDF; rows sharing no n-gram with the query
   (score 0) are no match and are left out;
-- ``hybrid`` (the default) fuses both with the searcher's own :meth:`~TextSearcher.fuse` (weighted by default).
+- ``hybrid`` fuses both with the searcher's own :meth:`~TextSearcher.fuse` (weighted by default).
   The candidates are the store's dense neighbours and the lexical index's best rows; each gets its exact dense
   score (from the index's unit vectors) and its lexical score, so where the candidates hold the best rows (always,
   for an index of up to :data:`MIN_CANDIDATES` titles, or with an exact FAISS index) the ranking is the one
   ``eval texts`` gives for the same model.
+
+A request that names no scorer gets the model's default, :func:`~acg2vec.evaluation.text_search.default_scorer`
+(dense for a fine-tuned pretrained model, hybrid for one trained from scratch), the one ``eval texts`` marks.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from acg2vec.serving.stores.base import VECTORS_FILE, VectorStore
 
 log = logging.getLogger(__name__)
 
-SCORERS = ("hybrid", "dense", "lexical")  # the first is the default
+SCORERS = ("hybrid", "dense", "lexical")
 # Title rows fetched per requested work: a work has a few titles and aliases, and fusion needs candidates.
 ROWS_PER_WORK = 8
 # At least the rows reciprocal-rank fusion ranks, so that fusion's ranks among the candidates are the true ones.
@@ -38,14 +41,14 @@ Ranking = list[tuple[int, float]]
 class WorkSearch:
     """Search the title rows of a works index (``ids`` = row numbers) and answer works."""
 
-    def __init__(self, store: VectorStore, works: Works) -> None:
+    def __init__(self, store: VectorStore, works: Works, *, default: str = SCORERS[0]) -> None:
         self.store = store
         self.works = works
         self.searcher = TextSearcher(works.text_of_row, scorer="lexical")
         # The unit vectors of the title rows, row = id: the dense score of a lexical candidate.
         self.vectors = np.load(os.path.join(store.index_dir, VECTORS_FILE), mmap_mode="r")
-        self.scorers = SCORERS
-        self.default = SCORERS[0]
+        self.scorers = (default, *(s for s in SCORERS if s != default))  # the default first (the page's choice)
+        self.default = default
 
     def fetch(self, k: int) -> int:
         """Title rows fetched for ``k`` works."""

@@ -121,7 +121,8 @@ def test_zero_shot_rows_sit_beside_the_baselines_for_both_splits_and_directions(
     train = ["涼宮ハルヒの憂鬱", "凉宫春日的忧郁", "鋼の錬金術師", "钢之炼金术师"]
     ja, zh = ["鋼の錬金術師", "涼宮ハルヒの憂鬱"], ["钢之炼金术师", "凉宫春日的忧郁"]
     test, validation = module.zero_shot_scores(_CharacterEncoder(), (train, ja, zh), (train, ja[::-1], zh[::-1]))
-    rows = {module.ZERO_SHOT, f"{module.ZERO_SHOT} + fusion (weighted 0.5)", f"{module.ZERO_SHOT}, raw input"}
+    fusions = {f"{module.ZERO_SHOT} + fusion (weighted {w})" for w in module.FUSION_WEIGHTS}
+    rows = {module.ZERO_SHOT, *fusions, f"{module.ZERO_SHOT}, raw input"}
     assert set(test) == set(validation) == rows
     for figures in (*test.values(), *validation.values()):
         assert set(figures) == {"ja->zh", "zh->ja"}

@@ -184,6 +184,17 @@ def test_sentence_transformers_folder(tmp_path):
         == (metrics["encoders"]["lexical (normalised char n-gram TF-IDF)"])
     )
     assert "acgvoc2vec" not in lexical_only["encoders"]
+    # A folder train text did not write: the fusion is its default scorer, as serve answers with it.
+    assert metrics["default_scorer"] == "hybrid" and metrics["model_base"] == "unrecorded"
+    # A model train text fine-tuned from a pretrained base: the encoder alone, and the report says which and why.
+    record = {"acg2vec": {"base_model": "multilingual-e5-small"}}
+    (model_dir / "training_args.json").write_text(json.dumps(record), encoding="utf-8")
+    tuned = evaluate_text_retrieval(str(model_dir), str(datasets), config=TextRetrievalConfig(scorers=("dense",)))
+    assert tuned["default_scorer"] == "dense"
+    section = texts_section(tuned)
+    names = [row[0] for row in section.tables[0].rows]
+    assert names[0] == "acgvoc2vec (default scorer)" and "lexical (char n-gram TF-IDF)" in names
+    assert "default scorer of this model" in section.text and "is dense: a model fine-tuned" in section.text
 
 
 @pytest.mark.unit

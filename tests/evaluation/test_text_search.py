@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -132,3 +134,38 @@ def test_one_fusion_function_for_the_searcher_and_for_candidate_columns():
     np.testing.assert_allclose(fuse(dense[:, rows], lexical[:, rows]), fuse(dense, lexical)[:, rows], rtol=1e-6)
     with pytest.raises(UserError, match="fusion"):
         fuse(dense, lexical, fusion="max")
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("record", "base", "scorer"),
+    [
+        ({"acg2vec": {"base_model": "multilingual-e5-small"}}, "pretrained", "dense"),
+        (
+            {"acg2vec": {"base_model": "sentence-transformers/distiluse-base-multilingual-cased-v2"}},
+            "pretrained",
+            "dense",
+        ),
+        ({"acg2vec": {"base_model": "scratch"}}, "scratch", "hybrid"),
+        ({"acg2vec": {"base_model": None}}, "scratch", "hybrid"),  # train text's own "nothing given" = scratch
+        ({"acg2vec": {"epochs": 2}}, "unrecorded", "hybrid"),
+        ("not json {", "unrecorded", "hybrid"),
+        (["a", "list"], "unrecorded", "hybrid"),
+        (None, "unrecorded", "hybrid"),  # no training_args.json: a folder train text did not write
+    ],
+)
+def test_the_default_scorer_follows_the_base_the_model_folder_records(tmp_path, record, base, scorer):
+    from acg2vec.evaluation.text_search import default_scorer, model_base
+
+    if record is not None:
+        text = record if isinstance(record, str) else json.dumps(record)
+        (tmp_path / "training_args.json").write_text(text, encoding="utf-8")
+    assert model_base(str(tmp_path)) == base
+    assert default_scorer(str(tmp_path)) == scorer
+
+
+@pytest.mark.unit
+def test_without_a_model_the_default_scorer_is_lexical():
+    from acg2vec.evaluation.text_search import default_scorer
+
+    assert default_scorer(None) == default_scorer("") == "lexical"

@@ -78,21 +78,24 @@ def evaluated_works(services, scorer: str, queries: list[str]) -> list[list[tupl
     return out
 
 
-@pytest.mark.parametrize("scorer", ["dense", "lexical", "hybrid"])
+@pytest.mark.parametrize("scorer", ["dense", "lexical", "hybrid", None])
 def test_a_served_work_search_ranks_as_eval_texts_does(backend_services, scorer):  # noqa: F811
     from fastapi.testclient import TestClient
 
-    from acg2vec.evaluation.text_search import TextSearcher
+    from acg2vec.evaluation.text_search import TextSearcher, default_scorer
     from acg2vec.serving.app import create_app
 
     services = backend_services
     k = len(services.works)
+    asked, scorer = scorer, scorer or default_scorer(services.text.path)  # None: the model's default, as eval marks it
     expected = evaluated_works(services, scorer, PARITY_QUERIES)
     # The lexical scorer answers only works sharing an n-gram with the query (score > 0); eval ranks every row.
     lexical = TextSearcher(services.works.text_of_row, scorer="lexical").scores(PARITY_QUERIES)
     with TestClient(create_app(services.config, services=services)) as client:
         for query, want, scores in zip(PARITY_QUERIES, expected, lexical, strict=True):
-            answer = client.get("/v1/works/search", params={"q": query, "k": k, "scorer": scorer}).json()
+            params = {"q": query, "k": k, **({"scorer": asked} if asked else {})}
+            answer = client.get("/v1/works/search", params=params).json()
+            assert answer["scorer"] == scorer
             got = [(work["entity_id"], work["matched"]) for work in answer["results"]]
             if scorer == "lexical":
                 matching = {int(services.works.work_of_row[row]) for row in np.flatnonzero(scores > 0)}
