@@ -13,6 +13,7 @@ import random
 from PIL import Image, ImageDraw
 
 from acg2vec.sample_site.pictures import COLOURS, SKIN, Artist, Figure, Picture, PictureWorld, Series
+from acg2vec.sample_site.reuploads import reupload
 
 SUPER = 2  # draw at 2x and downscale: anti-aliased edges, as illustrations have
 
@@ -22,7 +23,8 @@ def _shift(rgb, p: Picture) -> tuple[int, int, int]:
 
 
 def draw_picture(p: Picture, world: PictureWorld, size: int) -> bytes:
-    """The post's JPEG at ``size`` x ``size`` px: background, clutter, figures, an animal, occluders."""
+    """The post's JPEG at ``size`` x ``size`` px: background, clutter, figures, an animal, occluders (a re-upload:
+    then re-encoded, resized, cropped or recoloured as its ``reupload`` says)."""
     artists, series, _ = world
     artist = artists[p.artist]
     rng = random.Random(p.seed)
@@ -56,6 +58,8 @@ def draw_picture(p: Picture, world: PictureWorld, size: int) -> bytes:
     for _ in range(p.occluders):
         _blob(draw, rng, side, p, small=False)
     image = image.resize((size, size), Image.Resampling.LANCZOS)
+    if p.reupload:  # a near-duplicate upload: the original's picture changed, at the same size as every example
+        image = reupload(image, p.reupload, random.Random(f"{p.seed}:{p.id}:reupload"), keep_size=True)
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=p.jpeg_quality)
     return buffer.getvalue()

@@ -5,7 +5,9 @@ nuisances real illustrations have (position, scale, rotation, partial occlusion,
 quality). Characters are fixed combinations of visible attributes, copyrights are style families (an emblem and
 a dress palette the series' characters share), artists are drawing styles (outline width and colour, shading).
 Tag frequencies are long-tailed (Zipf-like), about 10 % of visible general tags are missing from a post and a
-few posts carry a wrong tag; ratings and popularity follow visible content plus noise. Each :class:`Picture`
+few posts carry a wrong tag (both rates are arguments of :func:`make_picture`; the truth is
+:attr:`Picture.missing_tags` and :attr:`Picture.wrong_tags`), and :func:`make_reupload` plants near-duplicate
+uploads (re-encoded, resized, cropped or recoloured: :mod:`acg2vec.sample_site.reuploads`); ratings and popularity follow visible content plus noise. Each :class:`Picture`
 keeps what it draws (``visible``, ``rating_clean``, ``score_clean``) beside its noisy labels, so a benchmark can
 score an oracle. ``picture_drawing.draw_picture`` renders one as a JPEG.
 
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 COLOURS = {
@@ -117,6 +119,18 @@ class Picture:
     score_clean: float = 0.0
     views: int = -1
     bookmarks: int = -1
+    duplicate_of: int | None = None  # a re-upload: the id of the picture it copies
+    reupload: str | None = None  # and how it was changed (a kind of acg2vec.sample_site.reuploads)
+
+    @property
+    def missing_tags(self) -> set[str]:
+        """Visible general tags the post's labels lack (the planted missing tags)."""
+        return {t for t, c in self.visible.items() if c == "general" and t not in self.labels}
+
+    @property
+    def wrong_tags(self) -> set[str]:
+        """Labels the picture does not show (the planted wrong tags)."""
+        return {t for t in self.labels if t not in self.visible}
 
 
 class PictureWorld(NamedTuple):
@@ -169,8 +183,13 @@ def make_world(seed: int = 0, *, characters: int = 24, series: int = 6, artists:
     return PictureWorld(artist_list, series_list, designs)
 
 
-def make_picture(post_id: int, seed: int, world: PictureWorld) -> Picture:
-    """Post ``post_id``'s picture and labels; the same for the same id, seed and world."""
+def make_picture(
+    post_id: int, seed: int, world: PictureWorld, *, missing_rate: float = 0.10, wrong_rate: float = 0.05
+) -> Picture:
+    """Post ``post_id``'s picture and labels; the same for the same id, seed, world and rates.
+
+    ``missing_rate``: the chance that a visible general tag is missing from the labels; ``wrong_rate``: the chance
+    that the post carries one general tag it does not show."""
     artists, series, designs = world
     rng = random.Random(f"{seed}:{post_id}")
     n_figures = rng.choices((1, 2, 3), weights=(65, 25, 10))[0]
@@ -212,11 +231,23 @@ def make_picture(post_id: int, seed: int, world: PictureWorld) -> Picture:
         jpeg_quality=rng.randint(45, 95),
         seed=rng.randrange(1 << 30),
     )
-    _label(picture, rng, world)
+    _label(picture, rng, world, missing_rate, wrong_rate)
     return picture
 
 
-def _label(p: Picture, rng: random.Random, world: PictureWorld) -> None:
+def make_reupload(original: Picture, post_id: int, kind: str) -> Picture:
+    """Post ``post_id``: ``original`` uploaded again as a re-upload of ``kind`` (the same drawing and labels; the
+    drawing changes it when it is drawn, see :func:`acg2vec.sample_site.picture_drawing.draw_picture`)."""
+    from acg2vec.sample_site.reuploads import REUPLOAD_KINDS
+
+    if kind not in REUPLOAD_KINDS:
+        raise ValueError(f"unknown re-upload kind {kind!r}; expected one of {REUPLOAD_KINDS}")
+    copy = replace(original, id=post_id, duplicate_of=original.id, reupload=kind)
+    copy.visible, copy.labels = dict(original.visible), dict(original.labels)
+    return copy
+
+
+def _label(p: Picture, rng: random.Random, world: PictureWorld, missing_rate: float, wrong_rate: float) -> None:
     artists, series, designs = world
     vis: dict[str, str] = {}
     n = len(p.figures)
@@ -241,8 +272,8 @@ def _label(p: Picture, rng: random.Random, world: PictureWorld) -> None:
     vis[artists[p.artist].tag] = "artist"
     p.visible = dict(vis)
     # Booru label noise: ~10 % of visible general tags missing, a few posts with a wrong general tag.
-    labels = {t: c for t, c in vis.items() if c != "general" or rng.random() >= 0.10}
-    if rng.random() < 0.05:
+    labels = {t: c for t, c in vis.items() if c != "general" or rng.random() >= missing_rate}
+    if rng.random() < wrong_rate:
         wrong = rng.choice(GENERAL_VOCAB)
         labels.setdefault(wrong, "general")
     p.labels = labels
