@@ -12,7 +12,7 @@ import sys
 import typer
 
 from acg2vec import __version__
-from acg2vec.commands import build, crawl, demo, index, predict, serve, train
+from acg2vec.commands import build, crawl, curate, demo, index, predict, serve, train
 from acg2vec.commands import eval as eval_commands
 from acg2vec.commands.state import configure
 from acg2vec.errors import UserError
@@ -37,6 +37,7 @@ app = typer.Typer(
 # (predict and embed, demo, serve) at the top level.
 app.add_typer(crawl.app, name="crawl", help="Crawl a site (or import saved pixiv metadata) into raw/<source>/.")
 app.add_typer(build.app, name="build")
+app.add_typer(curate.app)
 app.add_typer(train.app, name="train")
 app.add_typer(
     eval_commands.app, name="eval", help="Evaluate models and indexes; write eval/<run>/report.md with plots."

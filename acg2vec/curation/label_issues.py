@@ -1,0 +1,109 @@
+"""Which (post, tag) labels are likely missing or wrong: cleanlab's multi-label confident learning, per tag.
+
+Each tag is its own binary problem (cleanlab's one-vs-rest ``find_multilabel_issues_per_class``): a post is
+flagged where its label disagrees with the out-of-sample probabilities more than the tag's confident-learning
+thresholds allow. A flagged absent tag is *missing*, a flagged present tag is *wrong*; the confidence is
+1 - cleanlab's label quality score (``self_confidence``: the probability of the other label).
+
+What differs from cleanlab's defaults, for booru data (measured in ``benchmarks/curation.py``):
+
+- **long tail:** a tag needs ``min_positives`` labelled posts to be scored (cleanlab's ``min_examples_per_class``
+  is 1): with a handful of positives its per-tag threshold is noise, and every confident prediction of the tag
+  would be called missing. The tags left out are counted, never silently.
+- **thousands of tags:** the per-tag loop runs in one process (``n_jobs=1``; cleanlab's pool would copy the
+  probabilities to every worker for each tag), over only the scored tags.
+- **asymmetric noise:** booru posts miss tags far more often than they carry wrong ones, so the two kinds get
+  their own confidence floors (``min_confidence_missing``, ``min_confidence_wrong``) applied after cleanlab's filter.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from acg2vec.datasets.acg_illustrations.curation_files import MISSING, WRONG
+from acg2vec.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+FILTERS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning", "predicted_neq_given")
+
+
+@dataclass(slots=True)
+class IssueConfig:
+    """How label issues are found; the defaults are the ones the benchmark chose."""
+
+    filter_by: str = "prune_by_noise_rate"  # cleanlab's filter, one of FILTERS
+    min_positives: int = 5
+    min_confidence_missing: float = 0.0
+    min_confidence_wrong: float = 0.0
+
+
+@dataclass(slots=True)
+class TagIssues:
+    """The flagged labels of one split: parallel arrays, best (most confident) first."""
+
+    rows: np.ndarray  # post row in the scored arrays
+    cols: np.ndarray  # tag column
+    kinds: np.ndarray  # "missing" / "wrong"
+    confidence: np.ndarray
+    scored_tags: np.ndarray  # bool [tags]: tags with enough positives to be scored
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def confidence_scores(labels: np.ndarray, pred_probs: np.ndarray) -> np.ndarray:
+    """[posts, tags]: how sure the model is that each label is an error (1 - cleanlab's self-confidence)."""
+    from cleanlab.multilabel_classification.rank import get_label_quality_scores_per_class
+
+    y = np.asarray(labels, dtype=bool)
+    quality = get_label_quality_scores_per_class(_label_lists(y), np.asarray(pred_probs, dtype=np.float64))
+    return (1.0 - quality).astype(np.float32)
+
+
+def _label_lists(y: np.ndarray) -> list[list[int]]:
+    return [np.flatnonzero(row).tolist() for row in y]
+
+
+def find_tag_issues(labels: np.ndarray, pred_probs: np.ndarray, config: IssueConfig | None = None) -> TagIssues:
+    """The flagged (post, tag) labels of ``labels`` (bool [posts, tags]) given out-of-sample ``pred_probs``."""
+    from cleanlab.multilabel_classification.filter import find_multilabel_issues_per_class
+
+    config = config or IssueConfig()
+    if config.filter_by not in FILTERS:
+        raise UserError(f"unknown cleanlab filter {config.filter_by!r}; use one of {', '.join(FILTERS)}.")
+    y = np.asarray(labels, dtype=bool)
+    probs = np.clip(np.asarray(pred_probs, dtype=np.float64), 1e-6, 1 - 1e-6)
+    if y.shape != probs.shape:
+        raise ValueError(f"labels {y.shape} and probabilities {probs.shape} differ")
+    positives = y.sum(axis=0)
+    scored = (positives >= config.min_positives) & (positives < len(y))
+    columns = np.flatnonzero(scored)
+    flagged = np.zeros(y.shape, dtype=bool)
+    if len(columns):
+        sub = y[:, columns]
+        flagged[:, columns] = find_multilabel_issues_per_class(
+            _label_lists(sub), probs[:, columns], filter_by=config.filter_by, n_jobs=1
+        )
+    confidence = confidence_scores(y, probs)
+    floor = np.where(y, config.min_confidence_wrong, config.min_confidence_missing)
+    flagged &= confidence >= floor
+    rows, cols = np.nonzero(flagged)
+    conf = confidence[rows, cols]
+    order = np.argsort(-conf, kind="stable")
+    rows, cols, conf = rows[order], cols[order], conf[order]
+    kinds = np.where(y[rows, cols], WRONG, MISSING)
+    counts = {
+        MISSING: int((kinds == MISSING).sum()),
+        WRONG: int((kinds == WRONG).sum()),
+        "tags_scored": int(scored.sum()),
+        "tags_too_rare": int((positives < config.min_positives).sum()),
+        "tags_on_every_post": int((positives == len(y)).sum()),
+        "labels_scored": int(len(y) * scored.sum()),
+    }
+    log.info(
+        "label issues: %d missing, %d wrong over %d scored tags", counts[MISSING], counts[WRONG], counts["tags_scored"]
+    )
+    return TagIssues(rows, cols, kinds, conf, scored, counts)
