@@ -2,7 +2,9 @@
 
 One collection per index folder, named ``acg2vec_<folder>`` (``-`` becomes ``_``): an INT64 primary key ``id``
 (the post id or title row) and a FLOAT_VECTOR ``vector`` of the folder's unit vectors, indexed for inner product
-(= cosine). The metadata stays in the index folder. A collection whose row count or dimension differs from the
+(= cosine). The Milvus index follows the folder's FAISS choice: ``FLAT`` (exact, so both stores return the same
+neighbours) where FAISS chose ``Flat``, else ``AUTOINDEX`` (HNSW on a server). The metadata stays in the index
+folder. A collection whose row count or dimension differs from the
 folder's is dropped and loaded again from ``vectors.npy`` (``acg2vec index ... --vectors milvus`` does it ahead
 of time). ``uri`` is a Milvus server (``http://host:19530``) or a milvus-lite file (``/path/vectors.db``).
 """
@@ -40,6 +42,11 @@ def connect(uri: str, token: str | None = None):
         raise UserError(f"cannot connect to Milvus at {uri}: {err.message}") from None
 
 
+def milvus_index_type(meta: dict) -> str:
+    """``FLAT`` where the folder's FAISS index is exact (acg2vec.indexes chose ``Flat``), else ``AUTOINDEX``."""
+    return "FLAT" if meta.get("factory") == "Flat" else "AUTOINDEX"
+
+
 class MilvusStore(VectorStore):
     backend = "milvus"
 
@@ -50,7 +57,7 @@ class MilvusStore(VectorStore):
         uri: str,
         token: str | None = None,
         client=None,
-        index_type: str = "AUTOINDEX",
+        index_type: str | None = None,
         rebuild: bool = False,
     ) -> None:
         super().__init__(index_dir)
@@ -58,7 +65,7 @@ class MilvusStore(VectorStore):
         self.client = client or connect(uri, token)
         self._own_client = client is None
         self.collection = collection_name(index_dir)
-        self.ensure_collection(index_type=index_type, rebuild=rebuild)
+        self.ensure_collection(index_type=index_type or milvus_index_type(self.meta), rebuild=rebuild)
 
     def ensure_collection(self, *, index_type: str = "AUTOINDEX", rebuild: bool = False) -> None:
         """Create and fill the collection from the folder's vectors unless it already holds exactly them."""
