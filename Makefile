@@ -42,5 +42,7 @@ format: setup
 	$(BIN)/ruff check --fix acg2vec tests benchmarks
 	$(BIN)/ruff format acg2vec tests benchmarks
 
+container: ; bash scripts/container-build.sh  # the image with podman (docs/deploy.md); BASE_IMAGE=python:3.11-slim where a registry is at hand
+
 clean:
 	rm -rf $(VENV) acg2vec-data .pytest_cache .ruff_cache
