@@ -29,6 +29,9 @@ NORMALIZATION = "acg-script-v1"
 NORMALIZATIONS = ("none", NORMALIZATION)
 LONG_VOWEL_MARKS = "ー"  # U+30FC; the half-width ｰ is already this after NFKC
 _SPACES = re.compile(r"\s+")
+# One trailing "(...)" qualifier, as wiki page titles carry for disambiguation (checked after NFKC, which
+# turns full-width brackets into ASCII ones).
+_QUALIFIER = re.compile(r"\s*\([^()]*\)$")
 
 
 @functools.cache
@@ -83,3 +86,15 @@ def normalizer(name: str | None):
     if name == NORMALIZATION:
         return normalize_text
     raise ValueError(f"Unknown text normalization {name!r}; known: {', '.join(NORMALIZATIONS)}.")
+
+
+def strip_qualifier(title: str) -> str:
+    """``銀魂 (アニメ)`` -> ``銀魂``: one trailing parenthesised qualifier removed, unless nothing would be left."""
+    bare = _QUALIFIER.sub("", title).strip()
+    return bare or title.strip()
+
+
+def qualifier(title: str) -> str:
+    """The trailing parenthesised qualifier of a page title (``X (2019年のアニメ)`` -> ``2019年のアニメ``), or ""."""
+    found = _QUALIFIER.search(title)
+    return found.group(0).strip()[1:-1] if found and strip_qualifier(title) != title.strip() else ""

@@ -15,7 +15,7 @@ from typing import Any
 
 from acg2vec.sample_site.messages import Request, Response, json_response, text_response
 from acg2vec.sample_site.names import STUDIOS
-from acg2vec.sample_site.world import Character, Person, Work, World
+from acg2vec.sample_site.world import Character, Person, Work, World, mal_romaji
 
 PER_PAGE = 25
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -54,8 +54,8 @@ def _images(kind: str, mal_id: int, *, large: bool = True) -> dict[str, Any]:
 
 
 def _mal_name(character: Character | Person) -> str:
-    """MyAnimeList writes Japanese names family name first, comma separated: "Hoshino, Akari"."""
-    romaji = character.names["ja-Latn"]
+    """MyAnimeList writes Japanese names family name first, comma separated, long vowels once: "Sanada, Shota"."""
+    romaji = mal_romaji(character.names["ja-Latn"])
     if " " not in romaji:
         return romaji
     first, second = romaji.split(" ", 1)
@@ -110,7 +110,8 @@ class JikanSite:
 
     def __init__(self, world: World) -> None:
         self.world = world
-        self.anime_works = sorted(world.anime, key=lambda w: w.mal_id or 0)
+        # MyAnimeList's own entries: a work it splits into seasons is two entries (World.mal_entries).
+        self.anime_works = sorted((w for w in world.mal_entries if w.kind == "anime"), key=lambda w: w.mal_id or 0)
 
     def handle(self, request: Request) -> Response:
         if request.path == "/robots.txt":
@@ -129,11 +130,13 @@ class JikanSite:
     # ------------------------------------------------------------------------------------------ anime
 
     def anime_json(self, work: Work, *, full: bool = False) -> dict[str, Any]:
-        t = work.titles
+        t = {lang: work.title_on("mal", lang) for lang in work.titles}
         synonyms = [a for a in work.aliases if a.isascii()]
         titles = [{"type": "Default", "title": t["ja-Latn"]}]
         titles += [{"type": "Synonym", "title": s} for s in synonyms]
-        titles += [{"type": "Japanese", "title": t["ja"]}, {"type": "English", "title": t["en"]}]
+        titles += [{"type": "Japanese", "title": t["ja"]}]
+        if t["en"]:
+            titles.append({"type": "English", "title": t["en"]})
         data: dict[str, Any] = {
             "mal_id": work.mal_id,
             "url": f"{MAL}/anime/{work.mal_id}/{_slug(t['ja-Latn'])}",
@@ -160,7 +163,7 @@ class JikanSite:
             "members": work.members,
             "favorites": work.members // 50,
             "synopsis": work.summaries["en"] + "\n\n[Written by MAL Rewrite]",
-            "background": None if work.index % 2 else f"{t['en']} was produced by {work.studio[1]}.",
+            "background": None if work.index % 2 else f"{t['en'] or t['ja-Latn']} was produced by {work.studio[1]}.",
             "season": SEASONS.get(work.air_date.month),
             "year": work.air_date.year,
             "broadcast": {
@@ -182,7 +185,7 @@ class JikanSite:
         if full:
             data["relations"] = []
             data["theme"] = {
-                "openings": [f'1: "{t["en"]} Opening" by Sample Band (eps 1-{work.episodes})'],
+                "openings": [f'1: "{t["en"] or t["ja-Latn"]} Opening" by Sample Band (eps 1-{work.episodes})'],
                 "endings": [],
             }
             data["external"] = [{"name": "Official Site", "url": f"https://{work.slug}.example.jp/"}]
@@ -373,7 +376,7 @@ class MalPages:
         return text_response(self.anime_page(work), content_type="text/html; charset=utf-8")
 
     def anime_page(self, work: Work) -> str:
-        t = {k: html.escape(v) for k, v in work.titles.items()}
+        t = {k: html.escape(work.title_on("mal", k) or "") for k in work.titles}
         synonyms = ", ".join(html.escape(a) for a in work.aliases if a.isascii())
         aired = _aired(work)["string"]
         genres = "".join(

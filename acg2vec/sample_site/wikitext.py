@@ -324,11 +324,15 @@ def _moegirl_work(world: World, work: Work, cast: list[Character]) -> str:
     lines = f"=== {h[2]} ===\n{character_lines(main)}" + (
         f"\n=== {h[3]} ===\n{character_lines(others)}" if others else ""
     )
+    ja = work.title_on("moegirl", "ja")  # moegirl does not always give the Japanese title
+    original = f"|原名={{{{lang|ja|{ja}}}}}\n" if ja else ""
     parts = [
         "{{欢迎编辑}}\n{{动画作品信息\n"
-        f"|中文名={t['zh-Hans']}\n|原名={{{{lang|ja|{t['ja']}}}}}\n|类型={work.genres[0][1]}\n"
+        f"|中文名={t['zh-Hans']}\n{original}|类型={work.genres[0][1]}\n"
         f"|制作={work.studio[0]}\n|话数=全{work.episodes}话\n|播放时间={year}年{month}月\n}}}}",
-        f"《'''{t['zh-Hans']}'''》（日语：{{{{lang|ja|{t['ja']}}}}}）是由{work.studio[0]}制作的作品。"
+        f"《'''{t['zh-Hans']}'''》"
+        + (f"（日语：{{{{lang|ja|{ja}}}}}）" if ja else "")
+        + f"是由{work.studio[0]}制作的作品。"
         f"<ref>{{{{cite web|url=https://{work.slug}.example.jp/|title=官方网站}}}}</ref>",
         f"== {h[0]} ==\n{work.summaries['zh-Hans']}",
         f"== {h[1]} ==\n{{{{剧透提醒}}}}\n{lines}",

@@ -3,17 +3,33 @@
 Deterministic from a seed. Each work has an id on every site (Bangumi, MyAnimeList, wiki page titles), so
 crawls of different sites join on the same entities; each booru post records the exact tags of what its
 illustration draws (:mod:`acg2vec.sample_site.illustrations` draws it).
+
+The sites disagree the way real ones do, and the world knows the truth behind every record
+(:meth:`World.identity`), so the entity linker can be measured against it:
+
+- transliterations: MyAnimeList writes romaji without long vowels (``Mahou Shoujo`` -> ``Maho Shojo``, names
+  too); some English Wikipedia articles are titled in romaji; some MyAnimeList entries have no English title;
+- moegirl gives no Japanese title for every fourth work;
+- MyAnimeList lists the second half of a long series as its own entry (``... 2nd Season``, ``第2期``): still the
+  world's one work, as Bangumi and Wikipedia list it;
+- two different works share one title (:data:`HOMONYM`), years apart; the wikis disambiguate the newer one's
+  page title (``X (2019年のアニメ)``).
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
 from acg2vec.sample_site import names
 from acg2vec.vocabularies import RATINGS
 
+# (later work, earlier work): the later one is a different work with the earlier one's titles.
+HOMONYM = (21, 3)
+# MyAnimeList's id of a split work's second-season entry is its first entry's id plus this.
+MAL_SEASON_ID_OFFSET = 5
 BANGUMI_SUBJECT_TYPES = {"book": 1, "anime": 2, "music": 3, "game": 4, "real": 6}
 
 # Colours a tagger can learn: name -> RGB. Backgrounds use all of them, shapes the first six.
@@ -120,6 +136,15 @@ class Work:
     wiki_titles: dict[str, str] = field(default_factory=dict)  # ja / zh / en Wikipedia page titles
     moegirl_title: str = ""
     copyright_tag: str | None = None
+    # Where a site shows a title differently: site ("mal", "moegirl") -> language -> title (None: none given).
+    site_titles: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    # MyAnimeList lists the episodes after this one as a separate "2nd Season" entry (0: one entry).
+    mal_season_split: int = 0
+
+    def title_on(self, site: str, lang: str) -> str | None:
+        """The title ``site`` shows in ``lang`` (None when it shows none)."""
+        override = self.site_titles.get(site, {})
+        return override[lang] if lang in override else self.titles.get(lang)
 
 
 @dataclass(slots=True)
@@ -232,12 +257,15 @@ class World:
     by_mal_character: dict[int, Character] = field(default_factory=dict)
     by_mal_person: dict[int, Person] = field(default_factory=dict)
     by_post_id: dict[int, Post] = field(default_factory=dict)
+    # What MyAnimeList lists: one entry per work, two for a work it splits into seasons (both keep the work's index).
+    mal_entries: list[Work] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.by_bangumi_subject = {w.bangumi_id: w for w in self.works}
         self.by_bangumi_character = {c.bangumi_id: c for c in self.characters}
         self.by_bangumi_person = {p.bangumi_id: p for p in self.persons}
-        self.by_mal_anime = {w.mal_id: w for w in self.works if w.mal_id is not None}
+        self.mal_entries = [entry for w in self.works if w.mal_id is not None for entry in _mal_entries(w)]
+        self.by_mal_anime = {w.mal_id: w for w in self.mal_entries if w.mal_id is not None}
         self.by_mal_character = {c.mal_id: c for c in self.characters}
         self.by_mal_person = {p.mal_id: p for p in self.persons}
         self.by_post_id = {p.id: p for p in self.posts}
@@ -266,6 +294,43 @@ class World:
     @property
     def pixiv_posts(self) -> list[Post]:
         return [p for p in self.posts if p.pixiv_id is not None]
+
+    def identity(self, kind: str, source: str, source_id: str) -> str | None:
+        """The true entity behind a crawled record: ``work:<index>``, ``character:<index>``, ``person:<index>``,
+        or None when the record is about nothing in the world (a pixiv tag that is no title, a wiki page that
+        is no work). ``source`` / ``source_id`` as the crawlers write them (``wikipedia`` ``ja:<page title>``,
+        ``moegirl`` ``zh:<page title>``, a pixiv tag itself)."""
+        found = self._identity(kind, source, source_id)
+        return None if found is None else f"{kind}:{found.index}"
+
+    def _identity(self, kind: str, source: str, source_id: str):
+        number = int(source_id) if source_id.isdigit() else -1
+        by_id = {
+            ("work", "bangumi"): self.by_bangumi_subject,
+            ("work", "animelist"): self.by_mal_anime,
+            ("character", "bangumi"): self.by_bangumi_character,
+            ("character", "animelist"): self.by_mal_character,
+            ("person", "bangumi"): self.by_bangumi_person,
+            ("person", "animelist"): self.by_mal_person,
+        }.get((kind, source))
+        if by_id is not None:
+            return by_id.get(number)
+        lang, _, title = source_id.partition(":")
+        if kind == "work" and source == "wikipedia":
+            return next((w for w in self.works if w.wiki_titles.get(lang) == title), None)
+        if kind == "work" and source == "moegirl":
+            return next((w for w in self.works if w.moegirl_title == title), None)
+        if kind == "character" and source == "moegirl":
+            return next((c for c in self.characters if c.moegirl_title == title), None)
+        if source == "pixiv":
+            tag = source_id
+            if kind == "work":
+                # pixiv tags name the drawn works (a homonym's tag is the drawn one's: posts carry its slug)
+                found = [w for w in self.works if w.titles["ja"] == tag]
+                return next((w for w in found if w.copyright_tag), found[0] if len(found) == 1 else None)
+            if kind == "character":
+                return next((c for c in self.characters if c.names["ja"].replace(" ", "") == tag), None)
+        return None
 
 
 def generate_world(config: WorldConfig | None = None, *, seed: int | None = None, posts: int | None = None) -> World:
@@ -417,7 +482,14 @@ def _make_works(rng: random.Random, config: WorldConfig, persons: list[Person]) 
     specials = list(names.SPECIAL_TITLES)
     for index in range(config.works):
         titles, aliases = _work_titles(rng, index, specials, used_titles)
+        if index == HOMONYM[0]:
+            earlier = works[HOMONYM[1]]
+            titles, aliases = dict(earlier.titles), list(earlier.aliases)
         work = _make_work(rng, index, titles, aliases)
+        if index == HOMONYM[0]:
+            work.air_date = work.air_date.replace(
+                year=earlier.air_date.year + (9 if earlier.air_date.year < 2015 else -9)
+            )
         for position in range(rng.randint(3, 6)):
             character = _make_character(rng, work, position, persons, used_names, len(characters))
             persons[character.voice_actor_index].character_indexes.append(character.index)
@@ -432,9 +504,66 @@ def _make_works(rng: random.Random, config: WorldConfig, persons: list[Person]) 
         if index % 4 != 3:
             work.wiki_titles["en"] = titles["en"]
         work.moegirl_title = titles["zh-Hans"]
+        if index == HOMONYM[0]:  # the wikis disambiguate the second work of a title by its year
+            year = work.air_date.year
+            work.wiki_titles = {
+                "ja": f"{titles['ja']} ({year}年のアニメ)",
+                "zh": f"{titles['zh-Hans']} ({year}年动画)",
+                "en": f"{titles['en']} ({year} TV series)",
+            }
+            work.moegirl_title = f"{titles['zh-Hans']}({year}年动画)"
+        _site_differences(work)
         works.append(work)
     _assign_drawn_characters(config, works, characters)
     return works, characters
+
+
+def mal_romaji(text: str) -> str:
+    """MyAnimeList's romaji: long vowels written once (``Mahou Shoujo`` -> ``Maho Shojo``, ``Yuuma`` -> ``Yuma``)."""
+    return re.sub(r"([ou])u|(o)o", lambda m: m.group(1) or m.group(2), text)
+
+
+def _site_differences(work: Work) -> None:
+    """How the sites show ``work`` differently from the world (see the module doc); set once it is complete."""
+    mal: dict[str, str | None] = {}
+    if mal_romaji(work.titles["ja-Latn"]) != work.titles["ja-Latn"]:
+        mal["ja-Latn"] = mal_romaji(work.titles["ja-Latn"])
+    if work.index % 5 == 2:
+        mal["en"] = None
+    if mal:
+        work.site_titles["mal"] = mal
+    if work.index % 4 == 1:
+        work.site_titles["moegirl"] = {"ja": None}
+    if work.index % 5 == 0 and "en" in work.wiki_titles:
+        work.wiki_titles["en"] = work.titles["ja-Latn"]
+    if work.kind == "anime" and work.episodes >= 24 and work.index % 2 == 0:
+        work.mal_season_split = 12
+
+
+def _mal_entries(work: Work) -> list[Work]:
+    """MyAnimeList's entries of ``work``: itself, or its two seasons (see :attr:`Work.mal_season_split`)."""
+    split = work.mal_season_split
+    if not split or work.mal_id is None:
+        return [work]
+    first = replace(work, episodes=split)
+    t = work.titles
+    second_titles = {
+        "ja": f"{t['ja']} 第2期",
+        "ja-Latn": f"{mal_romaji(t['ja-Latn'])} 2nd Season",
+        "zh-Hans": f"{t['zh-Hans']} 第二季",
+        "zh-Hant": f"{t['zh-Hant']} 第二季",
+        "en": f"{t['en']} Season 2",
+    }
+    second = replace(
+        work,
+        mal_id=work.mal_id + MAL_SEASON_ID_OFFSET,
+        titles=second_titles,
+        aliases=[],
+        site_titles={},
+        episodes=work.episodes - split,
+        air_date=work.air_date + timedelta(weeks=split + 14),
+    )
+    return [first, second]
 
 
 def _work_titles(

@@ -107,9 +107,36 @@ def test_one_world_across_sites(sample_site):
     )
     page = get_json(url + urllib.request.quote(subject["name"]))["query"]["pages"][0]
     links = {link["lang"]: link["title"] for link in page["langlinks"]}
-    assert links == {"zh": subject["name_cn"], "en": anime["title_english"]}
+    assert links == {"zh": subject["name_cn"], "en": work.wiki_titles["en"]}
+    assert anime["title_english"] == work.title_on("mal", "en")
     bangumi_names = {
         c["name"] for c in get_json(f"{sample_site.url_for('bangumi')}/v0/subjects/{work.bangumi_id}/characters")
     }
     jikan_names = {re.sub(r"\s+", " ", c.names["ja"]) for c in world.characters_of(work)}
     assert bangumi_names == jikan_names
+
+
+def test_world_knows_every_records_identity_and_the_sites_disagree_realistically():
+    from acg2vec.sample_site.world import HOMONYM, MAL_SEASON_ID_OFFSET, mal_romaji
+
+    world = generate_world(seed=0, posts=10)
+    later, earlier = world.works[HOMONYM[0]], world.works[HOMONYM[1]]
+    # Two different works with one title, years apart; the wikis disambiguate the later page by its year.
+    assert later.titles == earlier.titles and later.air_date.year != earlier.air_date.year
+    assert later.wiki_titles["ja"] == f"{earlier.titles['ja']} ({later.air_date.year}年のアニメ)"
+    assert world.identity("work", "wikipedia", f"ja:{later.wiki_titles['ja']}") == f"work:{later.index}"
+    assert world.identity("work", "bangumi", str(earlier.bangumi_id)) == f"work:{earlier.index}"
+    # MyAnimeList lists a season as its own entry; both entries are the world's one work.
+    split = next(w for w in world.works if w.mal_season_split)
+    second = world.by_mal_anime[split.mal_id + MAL_SEASON_ID_OFFSET]
+    assert second.titles["ja"].endswith("第2期") and second.episodes + split.mal_season_split == split.episodes
+    assert world.identity("work", "animelist", str(second.mal_id)) == f"work:{split.index}"
+    # Transliterations and missing titles differ by site.
+    assert mal_romaji("Mahou Shoujo Yuuma") == "Maho Shojo Yuma"
+    assert any(w.title_on("moegirl", "ja") is None for w in world.works)
+    assert any(w.title_on("mal", "en") is None for w in world.anime)
+    assert any(w.wiki_titles.get("en") == w.titles["ja-Latn"] for w in world.works)
+    character, person = world.characters[5], world.persons[3]
+    assert world.identity("character", "animelist", str(character.mal_id)) == "character:5"
+    assert world.identity("person", "bangumi", str(person.bangumi_id)) == "person:3"
+    assert world.identity("work", "pixiv", "オリジナル") is None

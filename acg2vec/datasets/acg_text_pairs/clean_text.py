@@ -22,6 +22,7 @@ import unicodedata
 
 from acg2vec.crawlers.language import detect_language
 from acg2vec.datasets.acg_text_pairs.schema import LANGS
+from acg2vec.datasets.normalize import strip_qualifier as strip_qualifier  # the one implementation
 
 _SPACES = re.compile(r"\s+")
 # Control and zero-width characters that survive NFKC; combining marks (category Mn) are not in this set.
@@ -29,9 +30,6 @@ _INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff]
 _KEY_DROP = re.compile(r"\s+")
 # Signs that a text still carries wiki markup (templates, links, refs, tables, bold/italic quotes, tags).
 _MARKUP = re.compile(r"\{\{|\[\[|<ref|\{\||'''|''|</?[a-zA-Z][^>]{0,40}>|&[a-z]+;")
-# One trailing "(...)" qualifier, as wiki page titles carry for disambiguation (checked after NFKC, which
-# turns full-width brackets into ASCII ones).
-_QUALIFIER = re.compile(r"\s*\([^()]*\)$")
 _SENTENCE_END = re.compile(r"[。．！？!?]|\.(?=\s)")
 
 BOILERPLATE_HEADINGS = frozenset(
@@ -51,12 +49,6 @@ def nfkc_clean(text: str) -> str:
 def dedup_key(normalized: str) -> str:
     """The de-duplication key of a normalised text: casefolded, spaces removed."""
     return _KEY_DROP.sub("", normalized.casefold())
-
-
-def strip_qualifier(title: str) -> str:
-    """``銀魂 (アニメ)`` -> ``銀魂``: one trailing parenthesised qualifier removed, unless nothing would be left."""
-    bare = _QUALIFIER.sub("", title).strip()
-    return bare or title.strip()
 
 
 def title_key(title: str) -> str:
