@@ -27,10 +27,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TEXT_COLUMNS = ["anchor", "positive"]
+ENTITY_COLUMN = "entity_id"
 # Drop reasons, in the order they are checked.
 MISSING_TEXT = "missing-text"
 SELF_PAIR = "self-pair"  # anchor == positive: a row that is its own in-batch duplicate teaches nothing
 MISSING_PAIR_TYPE = "missing-pair-type"
+MISSING_ENTITY = "missing-entity"  # batches and splits are keyed by entity: a pair without one has no place
+
+
+def negative_entity_column(n: int) -> str:
+    """The batch-key column naming the entity of mined negative ``n`` (1-based)."""
+    return f"negative_{n}_{ENTITY_COLUMN}"
 
 
 @dataclass(slots=True)
@@ -62,6 +69,8 @@ def drop_reason(row: dict[str, Any]) -> str:
         return SELF_PAIR
     if not row.get("pair_type"):
         return MISSING_PAIR_TYPE
+    if not isinstance(row.get("entity_id"), str) or not row["entity_id"].strip():
+        return MISSING_ENTITY
     return ""
 
 
@@ -119,26 +128,31 @@ def load_pairs(
 
 
 def by_pair_type(ds: Dataset, *, seed: int, hard_negatives: int = 0) -> DatasetDict:
-    """One shuffled (anchor, positive[, negative_1 ..]) dataset per pair type.
+    """One shuffled (anchor, positive[, negative_1 ..], entity_id[, negative_1_entity_id ..]) dataset per pair type.
 
-    Only the text columns are kept: the trainer feeds every other column to the loss as an input. With
-    ``hard_negatives``, pair types of short names (:func:`hard_negative_types`) carry that many mined look-alikes
-    per row; the rows mining found too few for stay as plain pairs in ``<pair type>-plain``.
+    The texts are what the loss trains on; the ``*entity_id`` key columns only decide batches (see
+    :mod:`acg2vec.trainers.text.batches`: no two rows of one entity in a batch, the trainer's collator drops them).
+    With ``hard_negatives``, pair types of short names (:func:`hard_negative_types`) carry that many mined
+    look-alikes per row; the rows mining found too few for stay as plain pairs in ``<pair type>-plain``.
     """
     from datasets import DatasetDict
 
+    plain = [*TEXT_COLUMNS, ENTITY_COLUMN]
     out = {}
     mined = hard_negative_types() if hard_negatives > 0 else frozenset()
     for pair_type in sorted(set(ds.unique("pair_type"))):
         part = ds.filter(lambda r, pt=pair_type: r["pair_type"] == pt, desc=f"Selecting {pair_type}")
         if pair_type in mined and len(part) > hard_negatives + 1:
             with_negatives = add_hard_negatives(part, per_row=hard_negatives)
-            columns = TEXT_COLUMNS + [f"negative_{n + 1}" for n in range(hard_negatives)]
-            out[pair_type] = with_negatives.select_columns(columns).shuffle(seed=seed)
+            negatives = [f"negative_{n + 1}" for n in range(hard_negatives)]
+            keys = [negative_entity_column(n + 1) for n in range(hard_negatives)]
+            out[pair_type] = with_negatives.select_columns([*TEXT_COLUMNS, *negatives, ENTITY_COLUMN, *keys]).shuffle(
+                seed=seed
+            )
             if len(with_negatives) < len(part):
                 got = set(zip(with_negatives["anchor"], with_negatives["positive"], strict=True))
                 rest = part.filter(lambda r, got=got: (r["anchor"], r["positive"]) not in got, desc="Unmined rows")
-                out[f"{pair_type}-plain"] = rest.select_columns(TEXT_COLUMNS).shuffle(seed=seed)
+                out[f"{pair_type}-plain"] = rest.select_columns(plain).shuffle(seed=seed)
             log.info(
                 "%s: %d of %d pairs with %d mined negative(s)",
                 pair_type,
@@ -148,7 +162,7 @@ def by_pair_type(ds: Dataset, *, seed: int, hard_negatives: int = 0) -> DatasetD
             )
             continue
         # A global shuffle (an index permutation over the memory-mapped table), so batches mix works and sources.
-        out[pair_type] = part.select_columns(TEXT_COLUMNS).shuffle(seed=seed)
+        out[pair_type] = part.select_columns(plain).shuffle(seed=seed)
     return DatasetDict({k: v for k, v in out.items() if len(v)})
 
 
@@ -163,13 +177,15 @@ def hard_negative_types() -> frozenset[str]:
 
 def mine_hard_negatives(
     anchors: list[str], positives: list[str], entities: list[str], *, per_row: int = 1, chunk: int = 256
-) -> list[list[str]]:
-    """For each row, the ``per_row`` positives of *other* entities that look most like its anchor.
+) -> list[list[tuple[str, str]]]:
+    """For each row, the ``per_row`` positives of *other* entities that look most like its anchor, as
+    ``(text, entity_id)``.
 
     "Look like" is the script-normalised character n-gram TF-IDF of the lexical baseline, fitted on the
     positives: exactly the confusions a lexical index makes (涼宮ハルヒの憂鬱 -> 凉宫春日的消失 of another work).
-    Rows of the same entity and the row's own positive are never its negatives. A row without enough candidates
-    gets fewer (its list is shorter).
+    Rows of the same entity and the row's own positive are never its negatives; nor is a text that two entities
+    share (the same title of two works): batches are kept free of the negative's entity, and it would have two.
+    A row without enough candidates gets fewer (its list is shorter).
     """
     import numpy as np
 
@@ -180,7 +196,7 @@ def mine_hard_negatives(
     index = CharNgramTfidf().fit(docs)
     doc_rows = index.transform(docs).T.tocsc()
     want = min(len(docs), per_row + 8)  # a few spare: the best matches are often the row's own work
-    out: list[list[str]] = []
+    out: list[list[tuple[str, str]]] = []
     for start in range(0, len(anchors), chunk):
         scores = (index.transform(anchors[start : start + chunk]) @ doc_rows).toarray()
         top = np.argpartition(-scores, want - 1, axis=1)[:, :want] if want < len(docs) else None
@@ -191,8 +207,9 @@ def mine_hard_negatives(
             picked = []
             for j in ranked:
                 text = docs[int(j)]
-                if text != own_positive and own_entity not in doc_entities[text] and row[j] > 0:
-                    picked.append(text)
+                owners = doc_entities[text]
+                if text != own_positive and own_entity not in owners and len(owners) == 1 and row[j] > 0:
+                    picked.append((text, next(iter(owners))))
                     if len(picked) == per_row:
                         break
             out.append(picked)
@@ -200,15 +217,17 @@ def mine_hard_negatives(
 
 
 def add_hard_negatives(ds: Dataset, *, per_row: int) -> Dataset:
-    """``ds`` with columns ``negative_1`` .. ``negative_<per_row>`` mined lexically; rows that got fewer are dropped.
+    """``ds`` with columns ``negative_1`` .. ``negative_<per_row>`` mined lexically, and beside each the entity it
+    names (``negative_<n>_entity_id``, a batch key); rows that got fewer are dropped.
 
     Rows are dropped here (not counted as bad input): every row keeps its plain pair in the no-negative dataset
     built beside it when mining finds too few look-alikes (see ``by_pair_type``)."""
-    negatives = mine_hard_negatives(ds["anchor"], ds["positive"], ds["entity_id"], per_row=per_row)
+    negatives = mine_hard_negatives(ds["anchor"], ds["positive"], ds[ENTITY_COLUMN], per_row=per_row)
     keep = [i for i, found in enumerate(negatives) if len(found) == per_row]
     out = ds.select(keep)
     for n in range(per_row):
-        out = out.add_column(f"negative_{n + 1}", [negatives[i][n] for i in keep])
+        out = out.add_column(f"negative_{n + 1}", [negatives[i][n][0] for i in keep])
+        out = out.add_column(negative_entity_column(n + 1), [negatives[i][n][1] for i in keep])
     return out
 
 

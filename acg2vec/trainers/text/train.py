@@ -84,9 +84,9 @@ def check_config(config: TextTrainConfig) -> None:
 def train_text_model(config: TextTrainConfig) -> TrainResult:
     """Train on ``config.data_dir``'s acg_text_pairs and export to ``config.output``."""
     import torch
-    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-    from sentence_transformers.base.sampler import BatchSamplers
+    from sentence_transformers import SentenceTransformerTrainingArguments
 
+    from acg2vec.trainers.text.batches import EntityBatchSampler, EntityKeyedTrainer
     from acg2vec.trainers.text.data import by_pair_type, corpus_texts, load_pairs, pair_type_counts
     from acg2vec.trainers.text.input_module import load_encoder
 
@@ -130,8 +130,9 @@ def train_text_model(config: TextTrainConfig) -> TrainResult:
         learning_rate=resolved_learning_rate(config),
         warmup_steps=config.warmup_ratio,
         weight_decay=config.weight_decay,
-        # A work's title paired with ten characters must never be its own in-batch negative.
-        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        # No two pairs of one entity (nor one text twice) in a batch: a work's Bangumi and Wikipedia title pairs,
+        # or its title paired with ten characters, must never be each other's in-batch negatives.
+        batch_sampler=EntityBatchSampler,
         multi_dataset_batch_sampler=config.sampling,
         eval_strategy="steps",
         eval_steps=config.eval_steps,
@@ -206,10 +207,8 @@ def train_text_model(config: TextTrainConfig) -> TrainResult:
     for name, metrics in baselines.items():
         log.info("Baseline %s: %s", name, _brief(metrics))
 
-    # 6. Train.
-    trainer = SentenceTransformerTrainer(
-        model=model, args=args, train_dataset=train_sets, loss=loss, evaluator=evaluator
-    )
+    # 6. Train (the trainer's collator feeds the loss the texts; the entity columns only key the batches).
+    trainer = EntityKeyedTrainer(model=model, args=args, train_dataset=train_sets, loss=loss, evaluator=evaluator)
     if config.quiet:
         from transformers import PrinterCallback
 
@@ -242,7 +241,8 @@ def train_text_model(config: TextTrainConfig) -> TrainResult:
             output,
             result=asdict(result),
             config=config,
-            training_args=args.to_dict(),
+            # to_dict leaves out a sampler given as a class: name it, so the folder says how batches were drawn
+            training_args={**args.to_dict(), "batch_sampler": f"{EntityBatchSampler.__module__}.EntityBatchSampler"},
             log_history=trainer.state.log_history,
         )
         if config.export_onnx:

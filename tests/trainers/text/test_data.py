@@ -33,15 +33,16 @@ def test_drops_are_counted_and_dead_lettered(tiny_corpus: Path, tmp_path: Path) 
     assert all(line["record"]["split"] == "train" for line in lines)
 
 
-def test_one_shuffled_text_only_dataset_per_pair_type(tiny_corpus: Path, tmp_path: Path) -> None:
+def test_one_shuffled_dataset_of_texts_and_entity_per_pair_type(tiny_corpus: Path, tmp_path: Path) -> None:
     corpus = load_pairs(tiny_corpus, cache_dir=tmp_path / "cache")
     train = corpus.splits["train"]
     sets = by_pair_type(train, seed=0)
     assert set(sets) == set(train.unique("pair_type"))
     assert sum(len(ds) for ds in sets.values()) == len(train)
     for pair_type, ds in sets.items():
-        # Any other column would be fed to the loss as a third text.
-        assert ds.column_names == ["anchor", "positive"]
+        # The texts the loss trains on and the entity that keys batches (the trainer's collator drops it); any
+        # other column would be fed to the loss as a third text.
+        assert ds.column_names == ["anchor", "positive", "entity_id"]
         source_order = [r["anchor"] for r in train if r["pair_type"] == pair_type]
         assert sorted(ds["anchor"]) == sorted(source_order)
     assert sets["title_ja-character"]["anchor"] != [
@@ -49,13 +50,13 @@ def test_one_shuffled_text_only_dataset_per_pair_type(tiny_corpus: Path, tmp_pat
     ]
 
 
-def test_no_duplicates_sampler_keeps_a_title_out_of_its_own_negatives(tiny_corpus: Path, tmp_path: Path) -> None:
-    from sentence_transformers.base.sampler import NoDuplicatesBatchSampler
+def test_entity_sampler_keeps_a_title_out_of_its_own_negatives(tiny_corpus: Path, tmp_path: Path) -> None:
+    from acg2vec.trainers.text.batches import EntityBatchSampler
 
     corpus = load_pairs(tiny_corpus, cache_dir=tmp_path / "cache")
     characters = by_pair_type(corpus.splits["train"], seed=0)["title_ja-character"]
     assert len(set(characters["anchor"])) < len(characters)  # each title comes with two characters
-    sampler = NoDuplicatesBatchSampler(characters, batch_size=8, drop_last=False, seed=0)
+    sampler = EntityBatchSampler(characters, batch_size=8, drop_last=False, seed=0)
     batches = list(sampler)
     assert batches
     for batch in batches:
@@ -102,12 +103,27 @@ def test_hard_negatives_are_look_alike_titles_of_other_works() -> None:
     positives = ["凉宫春日的忧郁", "凉宫春日的消失", "机动战士高达", "轻音少女"]
     entities = ["w1", "w2", "w3", "w4"]
     negatives = mine_hard_negatives(anchors, positives, entities, per_row=1)
-    # Through the script normalisation 涼宮 and 凉宫 are one string: each Haruhi title's look-alike is the other.
-    assert negatives[0] == ["凉宫春日的消失"] and negatives[1] == ["凉宫春日的忧郁"]
-    assert all(neg != pos for found, pos in zip(negatives, positives, strict=True) for neg in found)
+    # Through the script normalisation 涼宮 and 凉宫 are one string: each Haruhi title's look-alike is the other,
+    # named with its work (a batch key).
+    assert negatives[0] == [("凉宫春日的消失", "w2")] and negatives[1] == [("凉宫春日的忧郁", "w1")]
+    assert all(neg != pos for found, pos in zip(negatives, positives, strict=True) for neg, _ in found)
     # The same work's other title is never its negative, whatever it looks like.
     same_work = mine_hard_negatives(anchors[:2], positives[:2], ["w1", "w1"], per_row=1)
     assert same_work == [[], []]
+    # A title two works share names two entities: it is no row's negative (a batch could hold either work).
+    shared = mine_hard_negatives([*anchors, "涼宮ハルヒの消失"], [*positives, "凉宫春日的消失"], [*entities, "w5"])
+    assert "凉宫春日的消失" not in [text for text, _ in shared[0]]
+
+
+def test_a_pair_without_an_entity_is_counted(tmp_path: Path) -> None:
+    from acg2vec.trainers.text.data import MISSING_ENTITY, drop_reason
+
+    assert drop_reason({"anchor": "魔法", "positive": "Magic", "pair_type": "title_ja-title_en", "entity_id": ""}) == (
+        MISSING_ENTITY
+    )
+    assert (
+        drop_reason({"anchor": "魔法", "positive": "Magic", "pair_type": "title_ja-title_en", "entity_id": "w"}) == ""
+    )
 
 
 def test_pair_types_of_short_names_get_mined_negatives(tiny_corpus: Path, tmp_path: Path) -> None:
@@ -118,8 +134,8 @@ def test_pair_types_of_short_names_get_mined_negatives(tiny_corpus: Path, tmp_pa
     sets = by_pair_type(train, seed=0, hard_negatives=1)
     assert "title_ja-title_zh" in hard_negative_types() and "title_ja-character" not in hard_negative_types()
     titles = sets["title_ja-title_zh"]
-    assert titles.column_names == ["anchor", "positive", "negative_1"]
+    assert titles.column_names == ["anchor", "positive", "negative_1", "entity_id", "negative_1_entity_id"]
     assert all(r["negative_1"] != r["positive"] for r in titles)
     # Every training row is still trained on once: with its negative, or plain where none was found.
     assert sum(len(ds) for ds in sets.values()) == len(train)
-    assert sets["title_ja-character"].column_names == ["anchor", "positive"]
+    assert sets["title_ja-character"].column_names == ["anchor", "positive", "entity_id"]

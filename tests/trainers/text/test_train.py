@@ -39,7 +39,9 @@ def test_training_exports_a_model_folder_with_card_args_and_results(trained_tiny
         assert f"| {pair_type} | {result.pair_types[pair_type]} |" in card
     assert "| ir_mrr@10 |" in card and "lexical" in card
     args = json.loads((out / "training_args.json").read_text())
-    assert args["acg2vec"]["loss"] == "symmetric-mnrl" and args["trainer"]["batch_sampler"] == "no_duplicates"
+    assert args["acg2vec"]["loss"] == "symmetric-mnrl" and args["trainer"]["batch_sampler"] == (
+        "acg2vec.trainers.text.batches.EntityBatchSampler"
+    )
     saved = json.loads((out / "eval_results.json").read_text())
     assert saved["metrics"] == result.metrics
     # Evaluation ran while training, every eval_steps.
