@@ -186,12 +186,15 @@ class ImageCache:
         return found
 
     def original(self, post: Post) -> Rendition:
-        """The post's original file (a duplicate post shares the bytes of its original)."""
-        key = ("original", id(post.drawing))
+        """The post's original file (a duplicate post shares the bytes of its original; a planted re-upload,
+        :class:`acg2vec.sample_site.planted.ReuploadPost`, has its own file: the picture changed)."""
+        kind = getattr(post, "reupload", None)
+        key = ("reupload", post.id, kind) if kind else ("original", id(post.drawing))
 
         def make() -> Rendition:
-            data = encode(render(post.drawing), post.ext)
-            return Rendition(data, hashlib.md5(data).hexdigest(), post.width, post.height)
+            image = reupload_image(post) if kind else render(post.drawing)
+            data = encode(image, "jpg" if kind else post.ext)
+            return Rendition(data, hashlib.md5(data).hexdigest(), image.width, image.height)
 
         return self._get(key, make)
 
@@ -217,6 +220,20 @@ class ImageCache:
             return Rendition(data, hashlib.md5(data).hexdigest(), image.width, image.height)
 
         return self._get(key, make)
+
+
+def reupload_image(post: Post) -> Image.Image:
+    """The picture of a planted re-upload: its drawing rendered, then changed as its ``reupload`` kind says."""
+    from acg2vec.sample_site.reuploads import reupload
+
+    seed = f"reupload:{post.id}:{post.drawing.noise_seed}"
+    return reupload(render(post.drawing), post.reupload, random.Random(seed))
+
+
+def reupload_size(post: Post) -> tuple[int, int]:
+    """The width and height of a planted re-upload's file."""
+    image = reupload_image(post)
+    return image.width, image.height
 
 
 def has_sample(width: int, height: int) -> bool:
