@@ -18,6 +18,7 @@ import logging
 
 from acg2vec.sample_site.faults import FaultPlan
 from acg2vec.sample_site.illustrations import contact_sheet
+from acg2vec.sample_site.planted import CurationNoise, plant_noise, write_truth
 from acg2vec.sample_site.server import SITES, SampleSite
 from acg2vec.sample_site.world import generate_world
 
@@ -74,6 +75,13 @@ def positive(text: str) -> int:
     return value
 
 
+def rate(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must lie between 0 and 1, not {value}")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     doc = __doc__ or ""
     out = argparse.ArgumentParser(
@@ -116,6 +124,11 @@ def parser() -> argparse.ArgumentParser:
     out.add_argument(
         "--contact-sheet", metavar="PNG", help="Write a grid of the first 16 posts with their tags to PNG and exit."
     )
+    noise = out.add_argument_group("curation noise", "Booru noise planted with its truth (default 0: none).")
+    noise.add_argument("--missing-tags", type=rate, default=0.0, metavar="RATE", help="Drop each shown general tag.")
+    noise.add_argument("--wrong-tags", type=rate, default=0.0, metavar="RATE", help="Add one unshown general tag.")
+    noise.add_argument("--near-duplicates", type=rate, default=0.0, metavar="RATE", help="Re-upload posts, changed.")
+    noise.add_argument("--truth", metavar="JSON", help="Write what was planted (the manifest of the noise) here.")
     return out
 
 
@@ -127,9 +140,16 @@ def main(argv: list[str] | None = None) -> None:
         return
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     faults = fault_plan(args)
+    noise = CurationNoise(args.missing_tags, args.wrong_tags, args.near_duplicates, seed=args.seed)
+    world = None
+    if noise.any:
+        world, truth = plant_noise(generate_world(seed=args.seed, posts=args.posts), noise)
+        if args.truth:
+            write_truth(args.truth, truth)
     site = SampleSite(
-        host=args.host, port=args.port, seed=args.seed, posts=args.posts, faults=faults, max_offset=args.max_offset
-    )
+        host=args.host, port=args.port, seed=args.seed, posts=args.posts, faults=faults, max_offset=args.max_offset,
+        world=world,
+    )  # fmt: skip
     site.start()
     for name in SITES:
         print(f"{name:14} {site.url_for(name)}", flush=True)

@@ -81,3 +81,13 @@ def test_rates_outside_zero_to_one_are_refused():
         CurationNoise(missing_rate=1.5)
     with pytest.raises(ValueError, match="re-upload kinds"):
         CurationNoise(kinds=("mirror",))
+
+
+def test_the_sample_site_command_takes_the_noise_rates(capsys):
+    from acg2vec.sample_site.__main__ import parser
+
+    args = parser().parse_args(["--missing-tags", "0.1", "--near-duplicates", "0.05", "--truth", "t.json"])
+    assert (args.missing_tags, args.wrong_tags, args.near_duplicates, args.truth) == (0.1, 0.0, 0.05, "t.json")
+    with pytest.raises(SystemExit):
+        parser().parse_args(["--wrong-tags", "2"])
+    assert "must lie between 0 and 1, not 2.0" in capsys.readouterr().err
