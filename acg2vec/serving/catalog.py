@@ -1,16 +1,30 @@
-"""The metadata the API returns, read from the index folders: posts (with thumbnails), works, tags."""
+"""The metadata the API returns, read from the index folders: posts (with thumbnails), works, entities, tags."""
 
 from __future__ import annotations
 
 import bisect
 import json
+import logging
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from acg2vec.errors import UserError
-from acg2vec.serving.indexing import POSTS_FILE, TAGS_FILE, THUMBNAILS_FILE, TITLES_FILE, WORKS_FILE, tag_key
+from acg2vec.serving.indexing import (
+    POSTS_FILE,
+    TAGS_FILE,
+    THUMBNAILS_FILE,
+    TITLES_FILE,
+    WORKS_FILE,
+    entity_record,
+    tag_key,
+)
+
+log = logging.getLogger(__name__)
+
+# The title a result shows first: the first of these languages it has (the table's and the corpus's codes).
+TITLE_ORDER = ("ja", "zh-Hans", "zh", "zh-Hant", "en", "romaji", "und")
 
 
 def _read(path: str, what: str):
@@ -76,15 +90,24 @@ class Posts:
         return keep
 
 
+def display_title(titles: dict[str, str], aliases: list[str], entity_id: str) -> str:
+    for lang in (*TITLE_ORDER, *sorted(titles)):
+        if titles.get(lang):
+            return titles[lang]
+    return aliases[0] if aliases else entity_id
+
+
+def entity_url(entity_id: str) -> str:
+    return f"/v1/entities/{entity_id}"
+
+
 class Works:
-    """Works with their titles in every language, and which work each indexed title row belongs to."""
+    """Works (one per entity) with their titles in every language, aliases and sources, and which work each
+    indexed title row belongs to."""
 
     def __init__(self, index_dir: str) -> None:
         works = _read(os.path.join(index_dir, WORKS_FILE), "work metadata").to_pylist()
-        self.works = [
-            {"entity_id": w["entity_id"], "titles": json.loads(w["titles"]), "aliases": list(w["aliases"])}
-            for w in works
-        ]
+        self.works = [_work(w) for w in works]
         titles = _read(os.path.join(index_dir, TITLES_FILE), "work titles")
         self.work_of_row = np.asarray(titles.column("work").to_numpy(), dtype=np.int64)
         self.text_of_row = titles.column("text").to_pylist()
@@ -104,6 +127,72 @@ class Works:
             {**self.works[w], "score": round(float(score), 6), "matched": self.text_of_row[row]}
             for w, (score, row) in ranked
         ]
+
+
+def _work(row: dict) -> dict:
+    """A ``works.parquet`` row as the API answers it (an index written before entities has no kind or sources)."""
+    titles = json.loads(row["titles"])
+    aliases = list(row["aliases"])
+    return {
+        "entity_id": row["entity_id"],
+        "kind": row.get("kind") or "work",
+        "title": display_title(titles, aliases, row["entity_id"]),
+        "titles": titles,
+        "aliases": aliases,
+        "sources": json.loads(row["sources"]) if row.get("sources") else [],
+        "url": entity_url(row["entity_id"]),
+    }
+
+
+class Entities:
+    """``GET /v1/entities/{id}``: the works, characters and people of the entities table ``index texts`` copied
+    into ``index/entities/`` (with the evidence that linked each record), else the works of the works index.
+
+    The table's rows stay :class:`~acg2vec.datasets.acg_entities.schema.Entity` objects (slotted) until asked for.
+    """
+
+    def __init__(self, *, table: str | None, entities: dict | None = None, works: dict[str, dict] | None = None):
+        self.table = table
+        self.entities = entities or {}
+        self.works = works or {}
+
+    @classmethod
+    def load(cls, entities_dir: str, works: Works | None) -> Entities | None:
+        from acg2vec.datasets.acg_entities import schema
+
+        if os.path.isfile(os.path.join(entities_dir, schema.BUILD_METADATA)):
+            from acg2vec.datasets.acg_entities.records import load_entities
+
+            return cls(table=entities_dir, entities=load_entities(entities_dir))
+        if works is None:
+            return None
+        log.warning(
+            "no entities table in %s: /v1/entities answers the works of the works index, grouped by "
+            "acg_text_pairs' entity_id",
+            entities_dir,
+        )
+        fields = {"evidence": [], "works": [], "voice_actors": []}
+        return cls(table=None, works={w["entity_id"]: {**w, **fields} for w in works.works})
+
+    def __len__(self) -> int:
+        return len(self.entities) or len(self.works)
+
+    def get(self, entity_id: str) -> dict | None:
+        entity = self.entities.get(entity_id)
+        return _entity(entity) if entity is not None else self.works.get(entity_id)
+
+
+def _entity(entity) -> dict:
+    """A row of the entities table as the API answers it: a work's fields, and how each record was linked."""
+    record = entity_record(entity)
+    return {
+        **record,
+        "title": display_title(record["titles"], record["aliases"], entity.entity_id),
+        "url": entity_url(entity.entity_id),
+        "evidence": [asdict(e) for e in entity.evidence],
+        "works": list(entity.works),
+        "voice_actors": list(entity.voice_actors),
+    }
 
 
 @dataclass(slots=True)

@@ -3,8 +3,11 @@
     index/images/   every post of acg_illustrations embedded by the image model: vectors.npy, ids.npy (post ids),
                     index.faiss + index_choice.json (chosen and tuned by the FAISS chooser), posts.parquet (tags,
                     rating, score, source URL, where its thumbnail sits) and thumbnails.bin (the dataset's JPEGs)
-    index/works/    every title and alias of every work of acg_text_pairs embedded by acgvoc2vec: one row per
-                    title (ids = row numbers), titles.parquet (row -> work, text, language), works.parquet
+    index/works/    every title and alias of every work embedded by acgvoc2vec: one row per title (ids = row
+                    numbers), titles.parquet (row -> work, text, language), works.parquet (one row per entity:
+                    titles, aliases, sources). The works are the acg_entities table's (every site's titles of a
+                    work under one id) where the workspace has one, else acg_text_pairs' entity_id groups.
+    index/entities/ a copy of the acg_entities table (works, characters, people) for GET /v1/entities/{id}
     index/tags/     tags.parquet: the tagger's vocabulary and pixiv's Japanese tags, with their translations
 
 Each folder carries ``meta.json`` (what was embedded with which model) so ``serve`` can tell a stale index.
@@ -37,6 +40,7 @@ THUMBNAILS_FILE = "thumbnails.bin"
 WORKS_FILE = "works.parquet"
 TITLES_FILE = "titles.parquet"
 TAGS_FILE = "tags.parquet"
+ENTITIES = "entities"  # index/entities/: the acg_entities table as serve reads it
 LANGS = ("ja", "zh", "en")
 
 
@@ -233,6 +237,7 @@ TITLE_PAIRS = ("title_ja-title_zh", "title_ja-title_en")
 class Work:
     entity_id: str
     titles: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    sources: set[str] = field(default_factory=set)
 
     def add(self, text: str, lang: str) -> None:
         text = text.strip()
@@ -240,14 +245,16 @@ class Work:
             self.titles[lang if lang in LANGS else "und"][text] += 1
 
     def record(self) -> dict:
-        """The most frequent title per language; every other spelling is an alias."""
+        """The most frequent title per language; every other spelling is an alias; the sites its pairs came from
+        (a pair names its site, not the site's id)."""
         main = {lang: counts.most_common(1)[0][0] for lang, counts in self.titles.items() if counts}
         aliases = sorted({t for counts in self.titles.values() for t in counts} - set(main.values()))
-        return {"entity_id": self.entity_id, "titles": main, "aliases": aliases}
+        sources = [{"source": source, "source_id": None} for source in sorted(self.sources)]
+        return {"entity_id": self.entity_id, "kind": "work", "titles": main, "aliases": aliases, "sources": sources}
 
 
 def read_works(datasets_root: str) -> list[dict]:
-    """Works of every split of ``acg_text_pairs`` (Parquet): entity id, title per language, aliases."""
+    """Works of every split of ``acg_text_pairs`` (Parquet): entity id, title per language, aliases, sources."""
     import pyarrow.parquet as pq
 
     from acg2vec.datasets.acg_text_pairs.readers import parquet_files
@@ -261,7 +268,7 @@ def read_works(datasets_root: str) -> list[dict]:
         )
     works: dict[str, Work] = {}
     for path in files:
-        columns = ["anchor", "positive", "pair_type", "entity_id", "anchor_lang", "positive_lang"]
+        columns = ["anchor", "positive", "pair_type", "source", "entity_id", "anchor_lang", "positive_lang"]
         for row in pq.read_table(path, columns=columns).to_pylist():
             pair_type = row["pair_type"] or ""
             langs = title_pair_langs(pair_type)
@@ -272,17 +279,123 @@ def read_works(datasets_root: str) -> list[dict]:
             work.add(row["anchor"] or "", anchor_lang)
             if pair_type in TITLE_PAIRS:
                 work.add(row["positive"] or "", positive_lang or row["positive_lang"] or "und")
+            if row["source"]:
+                work.sources.add(row["source"])
     return [works[key].record() for key in sorted(works)]
 
 
-def build_works_index(*, datasets_root: str, model_path: str, out_dir: str, memory_budget: int | None = None) -> dict:
-    """Embed every title and alias of every work and write ``index/works/``."""
+def entities_table(datasets_root: str) -> str | None:
+    """The workspace's complete ``acg_entities`` table folder, or None (said once in the log) when it has none."""
+    from acg2vec.datasets.acg_entities import schema
+
+    folder = schema.entities_dir(datasets_root)
+    if os.path.isfile(os.path.join(folder, schema.BUILD_METADATA)):
+        return folder
+    log.warning(
+        "no %s table at %s: works are grouped by acg_text_pairs' entity_id, so one work crawled from several "
+        "sites may show once per source (build the table with `%s`)",
+        schema.NAME,
+        folder,
+        schema.BUILD_COMMAND,
+    )
+    return None
+
+
+def table_stamp(table: str | None) -> str | None:
+    """Which build of the entities table an index was made from: its marker file's modification time."""
+    from acg2vec.datasets.acg_entities import schema
+
+    if table is None:
+        return None
+    return f"{os.path.getmtime(os.path.join(table, schema.BUILD_METADATA)):.0f}"
+
+
+def works_are_current(out_dir: str, model_path: str, datasets_root: str) -> bool:
+    """The works index was built with ``model_path`` and from the entities table the workspace has now (or
+    without one, as the workspace is)."""
+    from acg2vec.datasets.acg_entities import schema
+
+    if not is_current(out_dir, model_path):
+        return False
+    with open(os.path.join(out_dir, META_FILE), encoding="utf-8") as fh:
+        built_from = json.load(fh).get("entities_table_stamp")
+    folder = schema.entities_dir(datasets_root)
+    now = table_stamp(folder) if os.path.isfile(os.path.join(folder, schema.BUILD_METADATA)) else None
+    return built_from == now
+
+
+def entity_record(entity) -> dict:
+    """A work of the entities table as ``works.parquet`` and the API hold it."""
+    return {
+        "entity_id": entity.entity_id,
+        "kind": entity.kind,
+        "titles": dict(entity.titles),
+        "aliases": list(entity.aliases),
+        "sources": [{"source": source, "source_id": source_id} for source, source_id in entity.sources],
+    }
+
+
+def link_works(table: str, pair_works: list[dict]) -> tuple[list[dict], int]:
+    """The works of the entities table, each with its pairs' spellings the table lacks as aliases, then the corpus
+    works the table does not know (a corpus built against another table), kept from their pairs and counted."""
+    from acg2vec.datasets.acg_entities.records import read_entities
+
+    works = {e.entity_id: entity_record(e) for e in read_entities(table, kind="work")}
+    unlinked = 0
+    for pair_work in pair_works:
+        work = works.get(pair_work["entity_id"])
+        if work is None:
+            unlinked += 1
+            works[pair_work["entity_id"]] = pair_work
+            continue
+        known = {*work["titles"].values(), *work["aliases"]}
+        work["aliases"] += [t for t in [*pair_work["titles"].values(), *pair_work["aliases"]] if t not in known]
+    if unlinked:
+        log.warning(
+            "%d of %d works of acg_text_pairs are not in the entities table at %s (rebuild the corpus against it); "
+            "they are indexed from their pairs",
+            unlinked,
+            len(pair_works),
+            table,
+        )
+    return [works[key] for key in sorted(works)], unlinked
+
+
+def copy_entities(table: str | None, out_dir: str) -> None:
+    """``index/entities/``: the table's files (its marker last), or nothing when the workspace has no table."""
+    import shutil
+
+    from acg2vec.datasets.acg_entities import schema
+
+    shutil.rmtree(out_dir, ignore_errors=True)  # never serve a table the works index was not built from
+    if table is None:
+        return
+    os.makedirs(out_dir)
+    for name in (schema.ENTITIES_FILE, schema.TAG_LINKS_FILE, schema.BUILD_METADATA):
+        if os.path.isfile(os.path.join(table, name)):
+            shutil.copyfile(os.path.join(table, name), os.path.join(out_dir, name))
+
+
+def build_works_index(
+    *,
+    datasets_root: str,
+    model_path: str,
+    out_dir: str,
+    memory_budget: int | None = None,
+    entities_dir: str | None = None,
+) -> dict:
+    """Embed every title and alias of every work and write ``index/works/`` (and ``index/entities/`` beside it,
+    or ``entities_dir``, when the workspace has an entities table)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from acg2vec.serving.models import TextModel
 
+    table = entities_table(datasets_root)
     works = read_works(datasets_root)
+    unlinked = 0
+    if table is not None:
+        works, unlinked = link_works(table, works)
     if not works:
         raise UserError(f"acg_text_pairs under {datasets_root} has no title pairs, so no work to index.")
     model = TextModel(model_path)
@@ -300,14 +413,20 @@ def build_works_index(*, datasets_root: str, model_path: str, out_dir: str, memo
         pa.table(
             {
                 "entity_id": [w["entity_id"] for w in works],
+                "kind": [w["kind"] for w in works],
                 "titles": [json.dumps(w["titles"], ensure_ascii=False) for w in works],
                 "aliases": [w["aliases"] for w in works],
+                "sources": [json.dumps(w["sources"], ensure_ascii=False) for w in works],
             }
         ),
         os.path.join(out_dir, WORKS_FILE),
     )
     pq.write_table(pa.table(dict(titles)), os.path.join(out_dir, TITLES_FILE))
+    copy_entities(table, entities_dir or os.path.join(os.path.dirname(out_dir.rstrip("/")), ENTITIES))
     meta = {"kind": WORKS, "model": model_path, "model_fingerprint": fingerprint(model_path), "works": len(works)}
+    meta["entities_table"] = table  # None: works grouped by the corpus's entity_id
+    meta["entities_table_stamp"] = table_stamp(table)
+    meta["unlinked_works"] = unlinked
     meta = write_vectors(out_dir, np.asarray(titles["row"]), vectors, meta, memory_budget=memory_budget)
     log.info("indexed %d titles of %d works in %s (%s)", meta["count"], len(works), out_dir, meta["factory"])
     return meta

@@ -16,7 +16,7 @@ from acg2vec.evaluation.text_search import default_scorer
 from acg2vec.imaging import MAX_PIXELS
 from acg2vec.serving import indexing
 from acg2vec.serving.batching import MicroBatcher
-from acg2vec.serving.catalog import Posts, Tags, Works
+from acg2vec.serving.catalog import Entities, Posts, Tags, Works
 from acg2vec.serving.models import TEXT_MODEL, TextModel, find_image_model, is_sentence_transformer
 from acg2vec.serving.stores import VectorStore, open_store
 from acg2vec.serving.threads import WAIT_POLICY
@@ -80,8 +80,10 @@ def build_missing(config: ServeConfig) -> list[str]:
     works_dir = ws.index(indexing.WORKS)
     text = config.text_path()
     has_pairs = os.path.isdir(os.path.join(ws.datasets(), "parquet"))
-    if text and has_pairs and not indexing.is_current(works_dir, text):
-        indexing.build_works_index(datasets_root=ws.datasets(), model_path=text, out_dir=works_dir)
+    if text and has_pairs and not indexing.works_are_current(works_dir, text, ws.datasets()):
+        indexing.build_works_index(
+            datasets_root=ws.datasets(), model_path=text, out_dir=works_dir, entities_dir=ws.index(indexing.ENTITIES)
+        )
         built.append(indexing.WORKS)
     tags_dir = ws.index(indexing.TAGS)
     tagger = config.tagger_path()
@@ -130,6 +132,7 @@ class Services:
     work_store: VectorStore | None = None
     works: Works | None = None
     work_search: WorkSearch | None = None
+    entities: Entities | None = None
     tags: Tags | None = None
     missing: list[str] = field(default_factory=list)
 
@@ -192,6 +195,9 @@ class Services:
             if self.image_store is None
             else {"count": self.image_store.count, "dim": self.image_store.dim},
             "works": None if self.works is None else {"count": len(self.works), "titles": self.work_store.count},
+            "entities": None
+            if self.entities is None
+            else {"count": len(self.entities), "table": self.entities.table is not None},
             "tags": None if self.tags is None else len(self.tags),
             "scorers": list(self.work_search.scorers) if self.work_search else [],
             "batching": {
@@ -254,6 +260,7 @@ def load_services(config: ServeConfig, *, milvus_client=None) -> Services:
         )
     else:
         services.missing.append(f"no work index at {works_dir}; run `acg2vec index texts`.")
+    services.entities = Entities.load(config.workspace.index(indexing.ENTITIES), services.works)
     tags_dir = config.workspace.index(indexing.TAGS)
     if os.path.isfile(os.path.join(tags_dir, indexing.TAGS_FILE)):
         services.tags = Tags.load(tags_dir)

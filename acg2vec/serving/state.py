@@ -24,6 +24,7 @@ PARTS = {
     "image_store": "image index",
     "text": "acgvoc2vec model",
     "work_search": "work index",
+    "entities": "entities table or work index",
     "tags": "tag list",
 }
 

@@ -104,3 +104,97 @@ def backend_services(request: pytest.FixtureRequest, served_workdir: Path):
     services = load_services(config, milvus_client=client)
     yield services
     services.close()
+
+
+# -- a workdir with an acg_entities table ---------------------------------------------------------------------
+
+# Twelve works whose titles all hold 魔法 (so a search for it ranks every one), each described by three sites
+# under different spellings; two of them share a title years apart (two entities, one title).
+MAGIC = [
+    ("猫", "猫", "Cat"), ("騎士", "骑士", "Knight"), ("少女", "少女", "Girl"), ("学園", "学园", "Academy"),
+    ("戦記", "战记", "Chronicle"), ("探偵", "侦探", "Detective"), ("王国", "王国", "Kingdom"), ("剣", "剑", "Sword"),
+    ("宇宙", "宇宙", "Space"), ("鉄道", "铁道", "Railway"), ("花", "花", "Flower"),
+]  # fmt: skip
+UNLINKED = "moegirl:魔法の夜"  # a corpus work the table does not know (a corpus built against another table)
+
+
+def entity_works():
+    """The works of the table: (Entity, the moegirl spelling only the corpus has)."""
+    from acg2vec.datasets.acg_entities.schema import Entity, Evidence, entity_id
+
+    works = []
+    for i, (ja, zh, en) in enumerate([*MAGIC, MAGIC[0]]):
+        eid = entity_id("work", "bangumi", str(100 + i))
+        year = 2001 + i
+        entity = Entity(
+            entity_id=eid,
+            kind="work",
+            titles={"ja": f"魔法{ja}", "zh-Hans": f"魔法{zh}", "en": f"Magic {en}"},
+            aliases=[f"Mahou {en} ({year})", f"魔法の{ja}"],
+            sources=[("bangumi", str(100 + i)), ("wikipedia", f"ja:魔法{ja}"), ("animelist", str(900 + i))],
+            evidence=[
+                Evidence("bangumi", str(100 + i), "seed"),
+                Evidence("wikipedia", f"ja:魔法{ja}", "id-link", ids=[f"bangumi={100 + i}"]),
+                Evidence("animelist", str(900 + i), "match", 14.2, 0.9999, ["title", "year", "type"], [], eid),
+            ],
+        )
+        works.append((entity, f"魔法{zh}（{year}年动画）"))
+    return works
+
+
+def entity_pair_rows() -> list[dict]:
+    rows = []
+
+    def add(anchor, positive, pair_type, entity, alang, plang, source):
+        rows.append(dict(zip(COLUMNS, (anchor, positive, pair_type, source, entity, alang, plang), strict=True)))
+
+    for entity, moegirl_zh in entity_works():
+        t = entity.titles
+        add(t["ja"], t["zh-Hans"], "title_ja-title_zh", entity.entity_id, "ja", "zh", "bangumi")
+        add(t["ja"], t["en"], "title_ja-title_en", entity.entity_id, "ja", "en", "wikipedia")
+        add(moegirl_zh, f"{moegirl_zh}是一部动画。", "title_zh-summary", entity.entity_id, "zh", "zh", "moegirl")
+    add("魔法の夜", "魔法之夜", "title_ja-title_zh", UNLINKED, "ja", "zh", "moegirl")
+    return rows
+
+
+def make_entities_workdir(workdir: Path) -> Path:
+    """acg_text_pairs keyed by the entities table's ids, the table itself (with a character and her voice actor,
+    written by the table's own writer) and a tiny acgvoc2vec; indexes not built yet."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from acg2vec.datasets.acg_entities.records import write_entities
+    from acg2vec.datasets.acg_entities.schema import Entity, Evidence, entities_dir, entity_id
+
+    workdir = Path(workdir)
+    out = workdir / "datasets" / "parquet" / "acg_text_pairs" / "train"
+    out.mkdir(parents=True, exist_ok=True)
+    rows = entity_pair_rows()
+    pq.write_table(pa.table({c: [r[c] for r in rows] for c in COLUMNS}), out / "part-00000.parquet")
+    (out.parent / "build_metadata.json").write_text("{}", encoding="utf-8")
+    works = [entity for entity, _ in entity_works()]
+    person = Entity(entity_id("person", "bangumi", "p1"), "person", {"ja": "声優一郎"}, sources=[("bangumi", "p1")])
+    character = Entity(
+        entity_id("character", "bangumi", "c1"),
+        "character",
+        {"ja": "魔法猫ミケ", "zh-Hans": "魔法猫三花"},
+        sources=[("bangumi", "c1"), ("moegirl", "三花")],
+        evidence=[Evidence("bangumi", "c1", "seed"), Evidence("moegirl", "三花", "match", 9.5, 0.998, ["name"])],
+        works=[works[0].entity_id],
+        voice_actors=[person.entity_id],
+    )
+    write_entities(entities_dir(str(workdir)), [*works, character, person])
+    texts = [t for row in rows for t in (row["anchor"], row["positive"])]
+    texts += [name for entity in works for name in entity.names()]
+    make_sentence_transformer(workdir / "models" / "acgvoc2vec", texts=texts)
+    return workdir
+
+
+@pytest.fixture(scope="session")
+def entities_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The entities workdir with its indexes built the way ``serve`` builds missing ones."""
+    from acg2vec.serving.services import ServeConfig, build_missing
+
+    workdir = make_entities_workdir(tmp_path_factory.mktemp("entities") / "acg2vec-data")
+    assert build_missing(ServeConfig(workdir=str(workdir))) == ["works", "tags"]
+    return workdir

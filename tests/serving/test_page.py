@@ -94,6 +94,10 @@ def test_search_a_title_shows_the_work_in_three_languages(page, artifacts):
     text = first.text_content()
     for title in ("鋼の錬金術師", "钢之炼金术师", "Fullmetal Alchemist"):
         assert title in text
+    # Every alias and the sites the work came from, and its entity id linking to /v1/entities/{id}.
+    assert first.locator(".aliases").text_content() == "also ハガレン"
+    assert first.locator(".sources").text_content() == "from animelist, bangumi, wikipedia"
+    assert first.locator(".meta a").get_attribute("href") == "/v1/entities/bangumi:2"
     page.screenshot(path=str(artifacts / "page-work-search.png"), full_page=True)
 
 

@@ -1,11 +1,12 @@
-"""Text routes: acgvoc2vec vectors, work search in any language, tag autocomplete."""
+"""Text routes: acgvoc2vec vectors, work search in any language, entities by id, tag autocomplete."""
 
 from __future__ import annotations
 
 import asyncio
 
 import numpy as np
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, Field
 
 from acg2vec.serving.requests import TEXT_BODY, at_most, check_text, limit_query, read_json
 from acg2vec.serving.services import Services, WorkQuery
@@ -60,7 +61,11 @@ async def text_embed(
     return answer
 
 
-@router.get("/v1/works/search", summary="Works matching a text in any language")
+@router.get(
+    "/v1/works/search",
+    summary="Works matching a text in any language",
+    description="One result per work (entity): its id, titles by language, aliases and the sources they came from.",
+)
 async def works_search(
     q: str = Query(..., description="A title or any text about a work, in Japanese, Chinese or English."),
     k: int = limit_query("k"),
@@ -81,6 +86,56 @@ async def works_search(
         "results": results,
         "notices": [truncation_notice(current, "The query")] if cut else [],
     }
+
+
+class EntitySource(BaseModel):
+    source: str = Field(description="The site a record of the entity came from (bangumi, wikipedia, moegirl ...).")
+    source_id: str | None = Field(description="Its id on that site; null where only the site is known.")
+
+
+class LinkEvidence(BaseModel):
+    source: str
+    source_id: str
+    method: str = Field(description="seed (the record that names the entity), id-link or match.")
+    match_weight: float | None = Field(None, description="A match's weight in bits.")
+    match_probability: float | None = None
+    agreed: list[str] = Field(default_factory=list, description="The fields that agreed, for a match.")
+    ids: list[str] = Field(default_factory=list, description="The site ids that named each other, for an id-link.")
+    linked_to: str = ""
+
+
+class EntityAnswer(BaseModel):
+    entity_id: str = Field(description="<kind>:<12 hex digits> (or a corpus key where no entities table was built).")
+    kind: str = Field(description="work, character or person.")
+    title: str = Field(description="The title to show: Japanese first, then Chinese, English.")
+    titles: dict[str, str] = Field(description="Canonical title by language.")
+    aliases: list[str] = Field(description="Every other spelling any site gives.")
+    sources: list[EntitySource]
+    url: str
+    evidence: list[LinkEvidence] = Field(description="How each source's record was linked (empty without a table).")
+    works: list[str] = Field(description="A character's works (entity ids).")
+    voice_actors: list[str] = Field(description="A character's voice actors (entity ids).")
+
+
+@router.get(
+    "/v1/entities/{entity_id}",
+    summary="A work, character or person with its titles, aliases and sources",
+    response_model=EntityAnswer,
+    responses={
+        404: {
+            "description": "No entity with that id.",
+            "content": {"application/json": {"example": {"detail": "No entity 'work:000000000000' in this server."}}},
+        }
+    },
+)
+async def entity(
+    entity_id: str = Path(..., description="An id from a work search result or the entities table."),
+    current: Services = Depends(needs("entities")),
+) -> dict:
+    found = current.entities.get(entity_id)
+    if found is None:
+        raise BadInput(404, f"No entity {entity_id!r} in this server.")
+    return found
 
 
 @router.get("/v1/tags/complete", summary="Tags starting with a prefix, with translations")

@@ -111,7 +111,32 @@ drop.addEventListener("drop", (event) => {
 
 // -- works ----------------------------------------------------------------------------------------------------
 
-const LANG_NAMES = { ja: "ja", zh: "zh", en: "en", und: "?" };
+// Title languages in the order a result lists them (the entities table's codes and the corpus's).
+const LANG_ORDER = ["ja", "zh-Hans", "zh", "zh-Hant", "en", "romaji", "und"];
+const LANG_NAMES = { ja: "ja", "zh-Hans": "zh", zh: "zh", "zh-Hant": "zh-Hant", en: "en", romaji: "romaji", und: "?" };
+
+function sourceLabel(source) {
+  return source.source_id ? `${source.source} ${source.source_id}` : source.source;
+}
+
+function workItem(work) {
+  const titles = el("div", { class: "titles" });
+  const langs = Object.keys(work.titles).sort((a, b) => rank(a) - rank(b));
+  for (const lang of langs) {
+    titles.append(el("span", { lang }, el("span", { class: "lang" }, LANG_NAMES[lang] || lang), work.titles[lang]));
+  }
+  const item = el("li", { class: "work", "data-entity": work.entity_id }, titles);
+  if (work.aliases.length) item.append(el("div", { class: "aliases" }, `also ${work.aliases.join(" · ")}`));
+  if (work.sources.length) item.append(el("div", { class: "sources" }, `from ${work.sources.map(sourceLabel).join(", ")}`));
+  const link = el("a", { href: work.url || `/v1/entities/${encodeURIComponent(work.entity_id)}` }, work.entity_id);
+  item.append(el("div", { class: "meta" }, link, ` · score ${work.score.toFixed(3)} · matched “${work.matched}”`));
+  return item;
+}
+
+function rank(lang) {
+  const i = LANG_ORDER.indexOf(lang);
+  return i < 0 ? LANG_ORDER.length : i;
+}
 
 $("work-form").addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -123,15 +148,7 @@ $("work-form").addEventListener("submit", async (event) => {
     const answer = await api(`/v1/works/search?${params}`);
     const list = $("works");
     list.replaceChildren();
-    for (const work of answer.results) {
-      const titles = el("div", { class: "titles" });
-      for (const lang of ["ja", "zh", "en"]) {
-        if (work.titles[lang]) titles.append(el("span", { lang }, el("span", { class: "lang" }, LANG_NAMES[lang]), work.titles[lang]));
-      }
-      const meta = el("div", { class: "meta" }, `${work.entity_id} · score ${work.score.toFixed(3)} · matched “${work.matched}”`
-        + (work.aliases.length ? ` · also ${work.aliases.join(", ")}` : ""));
-      list.append(el("li", { class: "work", "data-entity": work.entity_id }, titles, meta));
-    }
+    for (const work of answer.results) list.append(workItem(work));
     status("work-status", `${answer.results.length} works (${answer.scorer}).` + (answer.notices.length ? ` ${answer.notices[0]}` : ""));
   } catch (err) {
     status("work-status", err.message, true);
