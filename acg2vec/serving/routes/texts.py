@@ -69,7 +69,9 @@ async def text_embed(
 async def works_search(
     q: str = Query(..., description="A title or any text about a work, in Japanese, Chinese or English."),
     k: int = limit_query("k"),
-    scorer: str | None = Query(None, description="hybrid (default), dense or lexical."),
+    scorer: str | None = Query(
+        None, description="hybrid, dense or lexical (default: the model's, listed first by /readyz)."
+    ),
     current: Services = Depends(needs("text", "work_search")),
     state: ServingState = Depends(serving_state),
 ) -> dict:
