@@ -25,7 +25,16 @@ app = typer.Typer(help="Build TFDS datasets from raw crawl items with Apache Bea
 RUNNER = typer.Option(
     None,
     "--runner",
-    help="Beam runner: direct (local, explicit; the default), DataflowRunner, FlinkRunner, SparkRunner ...",
+    help="Beam runner: direct (local, explicit; the default), portable (a Beam job server: Flink, Spark, Beam's "
+    "local one), dask (a Dask cluster), DataflowRunner, FlinkRunner, SparkRunner ... (docs/runners.md)",
+)
+JOB_ENDPOINT = typer.Option(
+    None, "--job-endpoint", help="--runner portable: the job server, HOST:PORT (default: Beam's local job service)."
+)
+DASK_ADDRESS = typer.Option(
+    None,
+    "--dask-address",
+    help="--runner dask: the distributed scheduler, e.g. tcp://HOST:8786 (default: a local cluster of --workers, 2).",
 )
 WORKERS = typer.Option(None, "--workers", min=0, help="Local worker processes (default or 0: every core).")
 MODE = typer.Option(
@@ -60,6 +69,8 @@ def build_options(
     dry_run_dataflow: str | None,
     keep_temp: bool,
     pipeline_args: list[str] | None,
+    job_endpoint: str | None = None,
+    dask_address: str | None = None,
 ):
     """The shared runner options as :class:`~acg2vec.beam_pipelines.options.BuildOptions`."""
     from acg2vec.beam_pipelines.options import BuildOptions, RunnerConfig
@@ -67,6 +78,7 @@ def build_options(
     runner_config = apply_overrides(
         RunnerConfig(), runner=runner, workers=workers or None, mode=mode, args=tuple(pipeline_args or ()) or None
     )
+    apply_overrides(runner_config, job_endpoint=job_endpoint, dask_address=dask_address)
     return apply_overrides(
         BuildOptions(runner=runner_config), buckets=buckets, dry_run_dataflow=dry_run_dataflow, keep_temp=keep_temp
     )
@@ -123,7 +135,24 @@ def build_images(
     max_artist: int = typer.Option(None, min=0, help="Vocabulary cap: artist tags."),
     max_pixels: int = typer.Option(None, min=1, help="Decompression-bomb limit: larger images are dropped."),
     shard_mb: int = typer.Option(None, min=1, help="Target TFRecord shard size in MiB."),
+    apply_curation: str = typer.Option(
+        None,
+        "--apply-curation",
+        help="Write a new version of the dataset with the fixes of this curation run (a folder, or a run name "
+        "under <workdir>/curation/) instead of building from raw/; the run must be made for that version.",
+    ),
+    min_confidence: float = typer.Option(
+        0.5, "--min-confidence", min=0.0, max=1.0, help="With --apply-curation: apply label issues at least this sure."
+    ),
+    drop_duplicates: bool = typer.Option(
+        False, "--drop-duplicates", help="With --apply-curation: keep one post per near-duplicate group (train first)."
+    ),
+    from_version: str = typer.Option(
+        None, "--from-version", help="With --apply-curation: the version to curate (default: the newest)."
+    ),
     runner: str = RUNNER,
+    job_endpoint: str = JOB_ENDPOINT,
+    dask_address: str = DASK_ADDRESS,
     workers: int = WORKERS,
     mode: str = MODE,
     buckets: int = BUCKETS,
@@ -135,6 +164,7 @@ def build_images(
 
     Writes <workdir>/datasets/acg_illustrations/<size>/<version>/ (TFDS: TFRecord shards, dataset_info.json,
     selected_tags.csv, metadata with every drop count, a dataset card, dead letters in dead_letters/).
+    With --apply-curation, writes the next version instead: an existing version with a curation run's fixes.
     """
     from acg2vec.datasets.acg_illustrations.acg_illustrations_dataset_builder import Builder
     from acg2vec.datasets.acg_illustrations.build import build
@@ -142,6 +172,18 @@ def build_images(
 
     if config is not None and config not in Builder.builder_configs:
         raise UserError(f"Unknown config {config!r}; choose one of {', '.join(sorted(Builder.builder_configs))}.")
+    if apply_curation is not None:
+        rules = {"--ratings": ratings, "--statuses": statuses, "--min-side": min_side, "--splits": splits,
+                 "--min-general-tags": min_general_tags, "--banned-tags": banned_tags, "--shard-mb": shard_mb,
+                 "--min-images-per-tag": min_images_per_tag, "--holdout-from-id": holdout_from_id}  # fmt: skip
+        given = [name for name, value in rules.items() if value is not None]
+        if given:
+            raise UserError(f"--apply-curation keeps the rules of the version it curates; drop {', '.join(given)}.")
+        options = build_options(runner=runner, workers=workers, mode=mode, buckets=None, dry_run_dataflow=None,
+                                keep_temp=False, pipeline_args=pipeline_args, job_endpoint=job_endpoint,
+                                dask_address=dask_address)  # fmt: skip
+        console.print(_apply_curation(apply_curation, config, min_confidence, drop_duplicates, from_version, options))
+        return
     unknown = set(_csv(ratings) or ()) - set(RATINGS)
     if unknown:
         raise UserError(f"Unknown rating(s) {', '.join(sorted(unknown))}; choose from {', '.join(RATINGS)}.")
@@ -168,8 +210,25 @@ def build_images(
         dry_run_dataflow=dry_run_dataflow,
         keep_temp=keep_temp,
         pipeline_args=pipeline_args,
+        job_endpoint=job_endpoint,
+        dask_address=dask_address,
     )
     console.print(build(workspace(), build_config, options=options).summary(detailed=True))
+
+
+def _apply_curation(run: str, config: str | None, min_confidence: float, drop: bool, version: str | None, options):
+    """``build images --apply-curation``: the run folder resolved, the curated version written, its summary."""
+    from acg2vec.beam_pipelines import files
+    from acg2vec.datasets.acg_illustrations.build import CurationChoice, apply_curation
+    from acg2vec.datasets.acg_illustrations.curation_files import curation_dir
+
+    ws = workspace()
+    # As given, else inside the workdir (curation/<run>), else a run name under <workdir>/curation/.
+    found = [p for p in (run, files.join(ws.root, run), curation_dir(ws.root, run)) if files.exists(p)]
+    run_dir = found[0] if found else run
+    choice = CurationChoice(run_dir, min_confidence=min_confidence, drop_duplicates=drop)
+    result = apply_curation(ws, choice, config=config or "224", version=version, options=options)
+    return result.summary(detailed=True)
 
 
 _RANGE = re.compile(r"^\s*(\d+)\s*:\s*(\d+)\s*$")
@@ -230,6 +289,8 @@ def build_texts(
         "title_ja-summary=10:800 (positive side) or title_ja-title_en=1:50,1:80 (anchor, positive).",
     ),
     runner: str = RUNNER,
+    job_endpoint: str = JOB_ENDPOINT,
+    dask_address: str = DASK_ADDRESS,
     workers: int = WORKERS,
     mode: str = MODE,
     buckets: int = BUCKETS,
@@ -262,5 +323,7 @@ def build_texts(
         dry_run_dataflow=dry_run_dataflow,
         keep_temp=keep_temp,
         pipeline_args=pipeline_args,
+        job_endpoint=job_endpoint,
+        dask_address=dask_address,
     )
     console.print(build(workspace(), config, options=options).summary(detailed=True))

@@ -32,3 +32,35 @@ def newest_dataset_dir(folder: str) -> str | None:
     """The newest complete dataset folder at or below ``folder``, or None when there is none."""
     found = complete_dataset_dirs(folder)
     return found[-1] if found else None
+
+
+def parse_version(text: str) -> tuple[int, int, int]:
+    """``"1.2.3"`` -> ``(1, 2, 3)``; anything else is a ValueError."""
+    parts = text.strip().split(".")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        raise ValueError(f"{text!r} is not a MAJOR.MINOR.PATCH version")
+    major, minor, patch = (int(p) for p in parts)
+    return major, minor, patch
+
+
+def next_patch_version(config_dir: str, base: str) -> str:
+    """The first ``MAJOR.MINOR.PATCH`` above ``base`` (same major and minor) that no published folder under
+    ``config_dir`` uses: a derived version (such as a curated one) never overwrites another. Hidden folders
+    (``.incomplete-*`` of an interrupted build) do not count: the next build of that version removes them."""
+    import tensorflow as tf
+
+    major, minor, patch = parse_version(base)
+    taken = set()
+    if tf.io.gfile.isdir(config_dir):
+        for name in tf.io.gfile.listdir(config_dir):
+            name = name.rstrip("/")
+            if name.startswith("."):
+                continue
+            try:
+                taken.add(parse_version(name))
+            except ValueError:
+                continue
+    patch += 1
+    while (major, minor, patch) in taken:
+        patch += 1
+    return f"{major}.{minor}.{patch}"

@@ -20,12 +20,13 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import asdict, dataclass
 
 import apache_beam as beam
 
 from acg2vec.beam_pipelines import files, publish, raw_io
 from acg2vec.beam_pipelines.buckets import BUCKETS_DIR, bucket_writers
-from acg2vec.beam_pipelines.dead_letters import metric_counts
+from acg2vec.beam_pipelines.dead_letters import DEAD, metric_counts, write_dead_letters_by_step
 from acg2vec.beam_pipelines.options import (
     BuildOptions,
     dataflow_dry_run_config,
@@ -34,13 +35,21 @@ from acg2vec.beam_pipelines.options import (
     worker_stderr_to_log,
 )
 from acg2vec.beam_pipelines.publish import BuildResult
-from acg2vec.beam_pipelines.tfrecord_shards import TFRecordShardSink
+from acg2vec.beam_pipelines.tfrecord_shards import TFRecordShardSink, split_shards
 from acg2vec.datasets.acg_illustrations.acg_illustrations_dataset_builder import Builder
 from acg2vec.datasets.acg_illustrations.card import write_tfds_metadata
+from acg2vec.datasets.acg_illustrations.curated import ApplyCuration, curated_counts, curation_edits, step_name
+from acg2vec.datasets.acg_illustrations.curation_files import (
+    check_run_for,
+    duplicate_counts,
+    read_duplicates,
+    read_label_issues,
+)
 from acg2vec.datasets.acg_illustrations.records import ImageBuildConfig, record_to_example
-from acg2vec.datasets.acg_illustrations.schema import BUILD_COUNTS_FILE, NAME, features_for_size
+from acg2vec.datasets.acg_illustrations.schema import BUILD_COUNTS_FILE, NAME, SELECTED_TAGS_FILE, features_for_size
+from acg2vec.datasets.acg_illustrations.selected_tags import TagVocabulary
 from acg2vec.datasets.acg_illustrations.transforms import BuildImageExamples, bucket_count, write_side_outputs
-from acg2vec.datasets.versions import TFDS_MARKER
+from acg2vec.datasets.versions import TFDS_MARKER, newest_dataset_dir, next_patch_version
 from acg2vec.errors import UserError
 from acg2vec.workspace import Workspace
 
@@ -192,3 +201,201 @@ def _describe_dataflow_job(raw_root: str, final_dir: str, config: ImageBuildConf
         job_file=options.dry_run_dataflow,
         buckets=num_buckets,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class CurationChoice:
+    """What ``acg2vec build images --apply-curation`` applies: the run folder, the label issues at or above
+    ``min_confidence`` of ``kinds``, and whether near-duplicates are dropped (one post kept per group)."""
+
+    run_dir: str
+    min_confidence: float
+    drop_duplicates: bool = False
+    kinds: tuple[str, ...] = ("missing", "wrong")
+
+
+def source_version_dir(workspace: Workspace, config: str, version: str | None = None) -> str:
+    """The version a curation is applied to: ``version`` of ``acg_illustrations/<config>``, or its newest."""
+    config_dir = files.join(workspace.datasets(), NAME, config)
+    if version is not None:
+        return publish.require_complete(
+            files.join(config_dir, version), marker=TFDS_MARKER, build_command=f"{COMMAND} --config {config}"
+        )
+    found = newest_dataset_dir(config_dir)
+    if found is None:
+        raise UserError(
+            f"No dataset {NAME}/{config} to apply a curation run to; build it with `{COMMAND} --config {config}` "
+            "and curate it with `acg2vec curate` first."
+        )
+    return found
+
+
+def apply_curation(
+    workspace: Workspace,
+    choice: CurationChoice,
+    *,
+    config: str,
+    version: str | None = None,
+    options: BuildOptions | None = None,
+) -> BuildResult:
+    """Write a new version of ``acg_illustrations/<config>`` from ``version`` (default: the newest) with the fixes of
+    a curation run made for it (:mod:`acg2vec.datasets.acg_illustrations.curated`). The source version, its raw
+    crawl and the run are never changed. A run made for another version (or another build of it) is a
+    :class:`UserError`.
+    """
+    options = options or BuildOptions()
+    if not 0.0 <= choice.min_confidence <= 1.0:
+        raise UserError(f"--min-confidence must lie between 0 and 1, not {choice.min_confidence}.")
+    start = time.monotonic()
+    # 1. The source version, and the run checked against it (name, config, version and content hash).
+    source = source_version_dir(workspace, config, version)
+    manifest = check_run_for(choice.run_dir, source)
+    # 2. The edits: label issues above the threshold, duplicate groups when asked to drop them.
+    vocabulary = TagVocabulary.read(files.join(source, SELECTED_TAGS_FILE))
+    issues = read_label_issues(choice.run_dir, min_confidence=choice.min_confidence, kinds=choice.kinds)
+    members = read_duplicates(choice.run_dir)
+    split_names = sorted(split_shards(source, NAME), key=_split_rank)
+    edits, skipped = curation_edits(
+        issues,
+        members if choice.drop_duplicates else members.iloc[0:0],
+        dict(zip(vocabulary.names, vocabulary.categories, strict=True)),
+        split_order=split_names,
+    )
+    source_version = source.rstrip("/").rsplit("/", 1)[-1]
+    config_dir = source.rstrip("/").rsplit("/", 1)[0]
+    final_dir = files.join(config_dir, next_patch_version(config_dir, source_version))
+    beam_options = pipeline_options(options.runner)
+    with publish.DatasetLock(final_dir, f"{COMMAND} --config {config} --apply-curation {choice.run_dir}"):
+        publish.remove_leftovers(final_dir)
+        tmp_dir = publish.incomplete_dir(final_dir)
+        files.mkdirs(tmp_dir)
+        # 3. The pipeline: each split's shards read, edited, written; near-duplicates dead-lettered.
+        pipeline = beam.Pipeline(options=beam_options)
+        dead = {}
+        for split in split_names:
+            label = split.capitalize()
+            outputs = (
+                pipeline
+                | f"Read{label}" >> beam.io.ReadFromTFRecord(files.join(source, f"{NAME}-{split}.tfrecord-*"))
+                | f"ApplyCuration{label}"
+                >> beam.ParDo(ApplyCuration(edits, split)).with_outputs(DEAD, main="examples")
+            )
+            sink = TFRecordShardSink(files.join(tmp_dir, f"{NAME}-{split}.tfrecord"), max_bytes_per_shard=SHARD_BYTES)
+            _ = outputs.examples | f"WriteShards{label}" >> beam.io.Write(sink)
+            dead[step_name(split)] = outputs[DEAD]
+        write_dead_letters_by_step(tmp_dir, dead)
+        log.info(
+            "Applying %s to %s (%d posts to edit, %d to drop)", choice.run_dir, source, _n(edits), len(edits.drop)
+        )
+        with worker_stderr_to_log():
+            result = pipeline.run()
+            state = result.wait_until_finish()
+        if str(state) not in ("DONE", "PipelineState.DONE"):
+            raise RuntimeError(f"the Beam pipeline ended in state {state}; {tmp_dir} is left incomplete")
+        metrics = metric_counts(result)
+        # 4. The books: per split, read = written + dropped, and every source example read.
+        counts = curated_counts(metrics, split_names)
+        _check_curated_counts(source, counts)
+        # 5. The vocabulary (unchanged, so models trained on either version share their outputs), the metadata
+        #    with the curation applied, the card; then the folder is swapped in whole.
+        for name in (SELECTED_TAGS_FILE, SELECTED_TAGS_FILE + ".sha256"):
+            if files.exists(files.join(source, name)):
+                files.write_bytes(files.join(tmp_dir, name), files.read_bytes(files.join(source, name)))
+        curation = _curation_record(manifest, choice, members, skipped, set(edits.drop))
+        new_version = final_dir.rstrip("/").rsplit("/", 1)[-1]
+        splits = write_tfds_metadata(
+            tmp_dir, _derived_info(source, new_version), _source_build_config(source), counts, curation=curation
+        )
+        publish.publish(tmp_dir, final_dir, marker=TFDS_MARKER)
+    posts = counts["posts"]
+    return BuildResult(
+        dataset=f"{NAME}/{config}",
+        out_dir=final_dir,
+        unit="images",
+        splits={name: splits.get(name, 0) for name in split_names},
+        balances={"posts": (posts["read"], posts["written"], posts["dropped"])},
+        drops=dict(posts["by_reason"]),
+        counts=counts,
+        metrics=metrics,
+        outputs={"card": files.join(final_dir, "README.md"), "curated from": source},
+        seconds=time.monotonic() - start,
+    )
+
+
+SHARD_BYTES = ImageBuildConfig().shard_bytes
+
+
+def _n(edits) -> int:
+    return len(set(edits.add) | set(edits.remove))
+
+
+def _split_rank(name: str) -> tuple[int, str]:
+    order = ("train", "validation", "test", "holdout")
+    return (order.index(name) if name in order else len(order), name)
+
+
+def _check_curated_counts(source: str, counts: dict) -> None:
+    """Every example of the source read, and read = written + dropped."""
+    info = json.loads(files.read_text(files.join(source, TFDS_MARKER)))
+    expected = sum(int(n) for split in info.get("splits", []) for n in split.get("shardLengths", []))
+    posts = counts["posts"]
+    if posts["read"] != expected or posts["read"] != posts["written"] + posts["dropped"]:
+        raise RuntimeError(
+            f"counts do not add up: {expected} examples in the source, read {posts['read']}, "
+            f"written {posts['written']} + dropped {posts['dropped']}"
+        )
+
+
+def _derived_info(source: str, version: str):
+    """A fresh ``DatasetInfo`` for a version derived from ``source``: its features, description and config, the new
+    version (the source's info is read-only once loaded)."""
+    import tensorflow_datasets as tfds
+
+    src = tfds.builder_from_directory(source).info
+    identity = tfds.core.DatasetIdentity(
+        name=src.name,
+        version=tfds.core.Version(version),
+        data_dir=source.rstrip("/").rsplit("/", 1)[0],
+        module_name="",
+        config_name=src.config_name or None,
+        config_description=src.config_description or None,
+    )
+    return tfds.core.DatasetInfo(
+        builder=identity,
+        description=src.description,
+        features=src.features,
+        homepage=src.homepage,
+        metadata=tfds.core.MetadataDict(),
+    )
+
+
+def _source_build_config(source: str) -> dict:
+    path = files.join(source, "metadata.json")
+    if not files.exists(path):
+        return {}
+    return json.loads(files.read_text(path)).get("build_config", {})
+
+
+def _curation_record(manifest, choice: CurationChoice, members, skipped: dict, dropped: set[int]) -> dict:
+    """What the curated version's metadata and card say about the run: what it was made for, the thresholds, the
+    run's own parameters and counts, and the split leak of its duplicate groups before and after."""
+    written = members[~members["post_id"].isin(dropped)]
+    written = written[written.groupby("group_id")["post_id"].transform("size") > 1]
+    before, after = duplicate_counts(members), duplicate_counts(written)
+    return {
+        "run": manifest.run,
+        "run_dir": choice.run_dir,
+        "made_for": asdict(manifest.dataset),
+        "min_confidence": choice.min_confidence,
+        "kinds": list(choice.kinds),
+        "drop_duplicates": choice.drop_duplicates,
+        "run_parameters": manifest.parameters,
+        "run_counts": manifest.counts,
+        "skipped": {k: v for k, v in skipped.items() if v},
+        "leak": {
+            "train_test_pairs_before": before["train_test_pairs"],
+            "train_test_pairs_after": after["train_test_pairs"],
+            "cross_split_pairs_before": before["cross_split_pairs"],
+            "cross_split_pairs_after": after["cross_split_pairs"],
+        },
+    }

@@ -22,6 +22,8 @@ def write_dataset_card(out_dir: str, splits: dict[str, int] | None = None, metad
     card = resources.files("acg2vec.datasets.acg_illustrations").joinpath("README.md").read_text(encoding="utf-8")
     if splits is not None and metadata is not None:
         card = card.rstrip("\n") + "\n\n" + build_card_section(splits, metadata)
+        if metadata.get("curation"):
+            card = card.rstrip("\n") + "\n\n" + curation_card_section(metadata["curation"], metadata["counts"])
     files.write_text(files.join(out_dir, "README.md"), card)
 
 
@@ -61,8 +63,58 @@ def build_card_section(splits: dict[str, int], metadata: dict) -> str:
     return "\n".join(lines)
 
 
-def dataset_metadata(out_dir: str, counts: dict[str, Any], config: ImageBuildConfig) -> dict[str, Any]:
-    """What goes into the dataset's ``metadata.json``: counts, vocabulary hash and the build config."""
+def curation_card_section(curation: dict, counts: dict) -> str:
+    """Markdown of a curated version: the run and what it was made for, the thresholds, the tags added and removed
+    by field and split, the posts dropped as near-duplicates and the split leak before and after."""
+    made_for = curation.get("made_for", {})
+    tags = counts.get("tags", {})
+    splits = list(counts.get("posts", {}).get("by_split", {})) or sorted(
+        {s for by_field in tags.values() for per in by_field.values() for s in per}
+    )
+    changed = any(by_field for by_field in tags.values())
+    lines = [
+        "## Curation",
+        "",
+        f"This version is `{made_for.get('name')}/{made_for.get('config')}/{made_for.get('version')}` "
+        f"(content hash `{str(made_for.get('content_hash', ''))[:16]}`) with the fixes of the curation run "
+        f"`{curation.get('run')}` applied: label issues of confidence >= {curation.get('min_confidence')} "
+        f"(kinds: {', '.join(curation.get('kinds', []))}); near-duplicates "
+        + (
+            "dropped, one post kept per group (the earliest split, then the lowest id)."
+            if curation.get("drop_duplicates")
+            else "kept."
+        )
+        + f" The run's parameters: {json.dumps(curation.get('run_parameters', {}), sort_keys=True)}.",
+        "",
+    ]
+    if changed:
+        lines += ["| change | field | " + " | ".join(splits) + " | total |", "|---|---|" + "---|" * (len(splits) + 1)]
+        for kind in ("added", "removed"):
+            for name, per in sorted(tags.get(kind, {}).items()):
+                row = [str(per.get(s, 0)) for s in splits]
+                lines.append(f"| tags {kind} | {name} | " + " | ".join(row) + f" | {sum(per.values())} |")
+        lines.append("")
+    else:
+        lines += ["No tag was added or removed.", ""]
+    dropped = counts.get("posts", {}).get("by_reason", {}).get("near-duplicate", 0)
+    leak = curation.get("leak", {})
+    lines += [
+        f"Posts dropped as near-duplicates: {dropped}. Near-duplicate pairs across train and test: "
+        f"{leak.get('train_test_pairs_before', 0)} before, {leak.get('train_test_pairs_after', 0)} after; "
+        f"across any two splits: {leak.get('cross_split_pairs_before', 0)} before, "
+        f"{leak.get('cross_split_pairs_after', 0)} after.",
+        "",
+    ]
+    if curation.get("skipped"):
+        lines += [f"Label issues not applied: {json.dumps(curation['skipped'], sort_keys=True)}.", ""]
+    return "\n".join(lines)
+
+
+def dataset_metadata(
+    out_dir: str, counts: dict[str, Any], config: ImageBuildConfig | dict, *, curation: dict | None = None
+) -> dict[str, Any]:
+    """What goes into the dataset's ``metadata.json``: counts, vocabulary hash and the build config (``config``: a
+    dict when it is copied from the version a curated one derives from), and the curation applied, if any."""
     vocabulary = files.read_text(files.join(out_dir, SELECTED_TAGS_FILE))
     return {
         "counts": counts,
@@ -70,18 +122,28 @@ def dataset_metadata(out_dir: str, counts: dict[str, Any], config: ImageBuildCon
         "selected_tags_sha256": csv_sha256(vocabulary),
         "selected_tags_count": max(0, len(vocabulary.splitlines()) - 1),
         "build_config": _config_dict(config),
+        **({"curation": curation} if curation else {}),
     }
 
 
-def _config_dict(config: ImageBuildConfig) -> dict[str, Any]:
+def _config_dict(config: ImageBuildConfig | dict) -> dict[str, Any]:
+    if isinstance(config, dict):
+        return json.loads(json.dumps(config))
     data = asdict(config)
     data["splits"]["ranges"] = {k: list(v) for k, v in config.splits.ranges.items()}
     return json.loads(json.dumps(data))
 
 
-def write_tfds_metadata(out_dir: str, info, config: ImageBuildConfig, counts: dict[str, Any]) -> dict[str, int]:
+def write_tfds_metadata(
+    out_dir: str,
+    info,
+    config: ImageBuildConfig | dict,
+    counts: dict[str, Any],
+    *,
+    curation: dict | None = None,
+) -> dict[str, int]:
     """Compute the split infos from the shards and write dataset_info.json (``info``: the builder's), features.json,
-    metadata.json and the dataset card."""
+    metadata.json and the dataset card. ``curation``: what a curated version applied (metadata and a section of the card)."""
     import tensorflow_datasets as tfds
 
     # Shard lengths read through Beam's file systems; TFDS (which may not know a remote scheme) only writes the
@@ -90,7 +152,7 @@ def write_tfds_metadata(out_dir: str, info, config: ImageBuildConfig, counts: di
         split: ([count_records(path) for path, _ in found], sum(size for _, size in found))
         for split, found in sorted(split_shards(out_dir, NAME).items())
     }
-    metadata = dataset_metadata(out_dir, counts, config)
+    metadata = dataset_metadata(out_dir, counts, config, curation=curation)
 
     def write(folder: str) -> None:
         template = tfds.core.ShardedFileTemplate(

@@ -57,7 +57,8 @@ def curation_dir(workdir: str, run: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class DatasetRef:
-    """Which dataset version a run was made for: ``acg_illustrations/<config>/<version>`` and its content hash."""
+    """Which dataset version a run was made for: ``acg_illustrations/<config>/<version>`` (the version and config
+    folders' names) and its content hash."""
 
     name: str
     config: str
@@ -70,10 +71,13 @@ class DatasetRef:
         info = _dataset_info(dataset_dir)
         parts = dataset_dir.rstrip("/").replace("\\", "/").split("/")
         config = parts[-2] if len(parts) >= 2 else ""
+        # The folder's name is the version users address (acg_illustrations/224/1.0.1); the info's when it is none.
+        folder = parts[-1]
+        version = folder if folder.replace(".", "").isdigit() else str(info.get("version", folder))
         return cls(
             name=str(info.get("name", NAME)),
             config=config,
-            version=str(info.get("version", parts[-1])),
+            version=version,
             content_hash=dataset_content_hash(dataset_dir),
         )
 

@@ -1,0 +1,34 @@
+"""``acg2vec build images --apply-curation``: a curated version written from the command line, and a run made for
+another version (or a rule option beside it) refused in one sentence with a non-zero exit."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from acg2vec.cli import app
+from acg2vec.errors import UserError
+from tests.datasets.acg_illustrations.test_curated import write_dataset, write_run
+
+pytestmark = pytest.mark.integration
+
+
+def test_apply_curation_writes_the_next_version_then_refuses_a_run_made_for_the_old_one(tmp_path):
+    write_dataset(tmp_path, size=64)
+    write_run(tmp_path, size=64)
+    args = ["-w", str(tmp_path), "build", "images", "--config", "64", "--apply-curation", "curation/first"]
+
+    done = CliRunner().invoke(app, [*args, "--min-confidence", "0.5", "--drop-duplicates", "--mode", "in_memory"])
+    assert done.exit_code == 0, done.output
+    assert "train 3, test 1 images" in done.output and "near-duplicate: 2" in done.output
+    assert (tmp_path / "datasets" / "acg_illustrations" / "64" / "1.0.1" / "dataset_info.json").exists()
+
+    again = CliRunner().invoke(app, [*args, "--mode", "in_memory"])
+    assert isinstance(again.exception, UserError)  # the CLI's main prints it as one line and exits non-zero
+    assert "was made for acg_illustrations/64/1.0.0, not for acg_illustrations/64/1.0.1" in str(again.exception)
+
+    rules = CliRunner().invoke(app, [*args, "--min-side", "32"])
+    assert "keeps the rules of the version it curates; drop --min-side" in str(rules.exception)
+    missing = CliRunner().invoke(app, ["-w", str(tmp_path), "build", "images", "--config", "64",
+                                       "--apply-curation", "nowhere"])  # fmt: skip
+    assert isinstance(missing.exception, UserError) and "is not a curation run" in str(missing.exception)
