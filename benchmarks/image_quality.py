@@ -258,6 +258,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--models", nargs="+", default=["deepdanbooru", "alt_i2v", "deepix"])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--missing-rate", type=float, default=0.10, help="share of shown general tags left off")
+    parser.add_argument("--wrong-rate", type=float, default=0.05, help="share of posts with one wrong general tag")
     parser.add_argument("--out", default="/tmp/image-quality")
     parser.add_argument(
         "--merge",
@@ -286,9 +288,10 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     world = make_world(args.seed)
     # One validation and test set for every size, drawn from their own id ranges, so the curve compares like with like.
-    val = [make_picture(10_000_000 + i, args.seed, world) for i in range(args.val)]
-    test = [make_picture(20_000_000 + i, args.seed, world) for i in range(args.test)]
-    pool = [make_picture(i + 1, args.seed, world) for i in range(max(args.sizes))]
+    noise = {"missing_rate": args.missing_rate, "wrong_rate": args.wrong_rate}
+    val = [make_picture(10_000_000 + i, args.seed, world, **noise) for i in range(args.val)]
+    test = [make_picture(20_000_000 + i, args.seed, world, **noise) for i in range(args.test)]
+    pool = [make_picture(i + 1, args.seed, world, **noise) for i in range(max(args.sizes))]
     results: dict = {"args": vars(args), "load_at_start": os.getloadavg(), "sizes": {}}
     size = args.image_size
     dd_options = {"version": "v4", "width": 1 / 4, "depth": 0.05, "bn_momentum": 0.9, "head_batch_norm": False}
