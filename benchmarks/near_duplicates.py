@@ -135,14 +135,15 @@ def leak(ids, splits, pairs: set[tuple[int, int]], kept: set[int] | None = None)
     )
 
 
-def sweep(images, truth, *, hash_size: int, distances: list[int]) -> list[dict]:
+def sweep(ids, images, truth, *, hash_size: int, distances: list[int]) -> list[dict]:
     """Pair precision and recall of hash pairs alone (no grouping) at each distance threshold."""
     hashes, _ = hash_images(images, hash_size=hash_size)
     pairs, dist = hash_pairs(hashes, max(distances))
+    ids = np.asarray(ids)
     rows = []
     for d in distances:
-        keep = pairs[dist <= d]
-        rows.append({"max_distance": d, **scores(set(map(tuple, keep.tolist())), truth)})
+        keep = ids[pairs[dist <= d]]
+        rows.append({"max_distance": d, **scores({tuple(sorted(p)) for p in keep.tolist()}, truth)})
     return rows
 
 
@@ -159,8 +160,7 @@ def embed(model_dir: str, images) -> np.ndarray:
 def run_size(n: int, args) -> dict:
     t = time.perf_counter()
     ids, splits, images, truth = plant(n, args.reupload_rate, args.seed, args.size)
-    index_of = {post_id: i for i, post_id in enumerate(ids)}
-    truth_ids = {(ids[index_of[a]], ids[index_of[b]]): k for (a, b), k in truth_pairs(truth).items()}
+    truth_ids = truth_pairs(truth)
     row: dict = {"posts": len(ids), "planted_copies": len(truth), "draw_seconds": time.perf_counter() - t}
     log.info("n=%d: %d posts drawn (%d re-uploads) in %.0f s", n, len(ids), len(truth), row["draw_seconds"])
     # 1. Baselines, same process, same images.
@@ -196,7 +196,7 @@ def run_size(n: int, args) -> dict:
         "posts_dropped": len(edits.drop),
     }
     # 4. The threshold sweep of the 256-bit hash.
-    row["sweep"] = sweep(images, truth_ids, hash_size=16, distances=list(range(0, 65, 4)))
+    row["sweep"] = sweep(ids, images, truth_ids, hash_size=16, distances=list(range(0, 97, 8)))
     row["load"] = os.getloadavg()
     log.info("n=%d: %s", n, brief(row))
     return row
