@@ -201,11 +201,15 @@ class OnnxEncoder:
         }
 
     def encode(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
-        out = []
+        """One row per text, in the order given. Batches are formed from texts of similar length (as
+        sentence-transformers does), so short titles are not padded to the length of a summary."""
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out = np.zeros((len(texts), self.inputs.dimension), dtype=np.float32)
         for start in range(0, len(texts), batch_size):
-            feeds = self.tokenize(texts[start : start + batch_size])
-            out.append(self.session.run(["sentence_embedding"], feeds)[0])
-        return np.concatenate(out) if out else np.zeros((0, self.inputs.dimension), dtype=np.float32)
+            rows = order[start : start + batch_size]
+            feeds = self.tokenize([texts[i] for i in rows])
+            out[rows] = self.session.run(["sentence_embedding"], feeds)[0]
+        return out
 
 
 def _cosine(encode):
