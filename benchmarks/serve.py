@@ -78,19 +78,18 @@ def time_calls(fn, batch: int, seconds: float) -> tuple[float, float]:
 
 
 def in_process_fns(services, image: bytes, query: str) -> dict:
-    """The work one request asks of the models, called directly ``b`` times at once."""
+    """The work one request asks of the models, called directly ``b`` times at once (tags only given an image)."""
     from acg2vec.serving.services import WorkQuery
     from acg2vec.serving.uploads import decode_upload, open_upload
 
-    prepared = decode_upload(open_upload(image)).data
-
-    def tags(b: int):
-        return services._tag_batch([prepared] * b)
-
-    def works(b: int):  # what the server's text batcher does with b searches: one encoder call, one search pass
-        return services._text_batch([WorkQuery(query, 10)] * b)
-
-    return {"tags": tags, "works": works} if services.work_search is not None else {"tags": tags}
+    fns = {}
+    if image:
+        prepared = decode_upload(open_upload(image)).data
+        fns["tags"] = lambda b: services._tag_batch([prepared] * b)
+    if services.work_search is not None:
+        # What the server's text batcher does with b searches: one encoder call, one search pass.
+        fns["works"] = lambda b: services._text_batch([WorkQuery(query, 10)] * b)
+    return fns
 
 
 def in_process(fns: dict, seconds: float) -> dict:
@@ -389,13 +388,20 @@ def main() -> None:
     config = ServeConfig(workdir=workdir)
     build_missing(config)
     services = load_services(config)
-    if services.tagger is None:
-        sys.exit(f"no tagger under {workdir}/models: run `acg2vec demo` (or train one) first")
-    image = Path(args.image).read_bytes() if args.image else services.posts.thumbnail(next(iter(services.posts.by_id)))
+    if "tags" in args.endpoints and (services.tagger is None or services.posts is None):
+        sys.exit(f"no tagger or image index under {workdir}: run `acg2vec demo` first, or give --endpoints works")
+    if "works" in args.endpoints and services.work_search is None:
+        sys.exit(f"no acgvoc2vec or work index under {workdir}: run `acg2vec demo` first, or give --endpoints tags")
+    image = b""
+    if "tags" in args.endpoints:
+        image = (
+            Path(args.image).read_bytes() if args.image else services.posts.thumbnail(next(iter(services.posts.by_id)))
+        )
     query = args.query or (
         services.works.works[0]["titles"].get("en") or services.works.text_of_row[0] if services.works else ""
     )
     load_avg = os.getloadavg()
+    scorer = services.work_search.default if services.work_search is not None else None  # what a search answers with
 
     inproc_fns = {k: v for k, v in in_process_fns(services, image, query).items() if k in args.endpoints}
     inproc = in_process(inproc_fns, args.inproc_seconds)
@@ -421,10 +427,13 @@ def main() -> None:
 
     report = {"clients": args.clients, "load_before": load_avg, "load_after": load_after, "query": query,
               "image_bytes": len(image), "cpus": os.cpu_count(), "http": http_stack(), "client": args.client,
-              "omp_wait_policy": wait_policy, "in_process": inproc, "rounds": rounds, "endpoints": {}}  # fmt: skip
+              "omp_wait_policy": wait_policy, "text_model": config.text_path(), "works_scorer": scorer,
+              "in_process": inproc, "rounds": rounds, "endpoints": {}}  # fmt: skip
     print(f"acg2vec serve benchmark: {args.clients} clients (own process) on loopback, {os.cpu_count()} CPUs, "
           f"load average {load_avg[0]:.1f} before / {load_after[0]:.1f} after; server HTTP: {http_stack()}; "
           f"clients: {args.client}; OMP_WAIT_POLICY {wait_policy}; {args.rounds} round(s)")  # fmt: skip
+    if scorer:
+        print(f"work search: the default scorer of {config.text_path()}: {scorer}")
     for name in endpoints:
         print(f"{name}: in-process curve " + ", ".join(
             f"{k}: {v:.1f}/s {c:.1f} ms" for k, (v, c) in inproc[name].items()))  # fmt: skip

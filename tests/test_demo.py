@@ -95,13 +95,14 @@ def test_demo_runs_every_stage_offline_and_a_rerun_is_idempotent(tmp_path):
     assert (workdir / "models" / "deepdanbooru" / "thresholds.json").is_file()
     assert (workdir / "models" / "acgvoc2vec" / "config_sentence_transformers.json").is_file()
 
-    # acgvoc2vec on the sample corpus: held-out title translation accuracy (ja->zh, zh->ja, ja->en, weighted by
-    # pairs) clearly above the untrained model, with the lexical baseline measured beside it.
+    # acgvoc2vec, fine-tuned briefly from multilingual-e5-small, on the sample corpus: held-out title translation
+    # accuracy (ja->zh, zh->ja, ja->en, weighted by pairs) above its zero-shot start (measured +0.08 on 29 pairs;
+    # one pair one way is 0.017), with the lexical baseline measured beside it.
     from acg2vec.demo import translation_accuracy
 
     trained_text = _read_json(workdir / "models" / "acgvoc2vec" / "eval_results.json")
     scores = {name: translation_accuracy(m, trained_text["eval_sets"]) for name, m in trained_text["metrics"].items()}
-    assert scores["trained"] >= scores["untrained"] + 0.1, scores
+    assert scores["trained"] >= scores["untrained"] + 0.03, scores
     assert 0.0 <= scores["lexical"] <= 1.0
     assert trained_text["eval_sets"]["translation_ja-zh_pairs"] >= 10
 
@@ -119,11 +120,15 @@ def test_demo_runs_every_stage_offline_and_a_rerun_is_idempotent(tmp_path):
         above = [m >= b for m, b in zip(tagged["micro_pr"]["model"], tagged["micro_pr"]["baseline"], strict=True)]
         assert sum(above) >= 6, (name, tagged["micro_pr"])
     texts = metrics["texts"]["encoders"]
-    assert texts["acgvoc2vec"]["overall"]["mrr_at_10"] > texts["untrained base model"]["overall"]["mrr_at_10"]
+    zero_shot = texts["zero-shot base model (before fine-tuning)"]["overall"]
+    assert texts["acgvoc2vec"]["overall"]["mrr_at_10"] > zero_shot["mrr_at_10"]
+    assert metrics["texts"]["default_scorer"] == "dense"  # a fine-tuned pretrained model ranks alone
     ann = metrics["ann"]
     assert ann["best"]["recall_at_10"] >= 0.95 and len(ann["settings"]) >= 3
     html = report.read_text(encoding="utf-8")
     assert html.count("<img") >= 5 and "ANN index fidelity" in html
+    for row in ("zero-shot base model", "lexical (char n-gram TF-IDF)", "acgvoc2vec (default scorer)"):
+        assert row in html, row
 
     # A re-run of the data stages: the crawl finds nothing new and the builds give the same examples in the same
     # splits; the models and the report of the first run stay.

@@ -45,7 +45,7 @@ def test_scratch_swapped_into_the_default_recipe_builds_the_scratch_model_at_its
 def test_scratch_recipe_is_the_one_chosen_on_the_validation_seasons():
     # docs/benchmarks.md, "Recipe ablation": hidden 256 for 20 epochs over an every-Han-and-kana vocabulary.
     config = recipe("scratch")
-    assert config.base_model == SCRATCH and recipe("demo").base_model == SCRATCH  # the demo trains from scratch
+    assert config.base_model == SCRATCH and recipe("demo_scratch").base_model == SCRATCH
     assert (config.small.hidden_size, config.small.num_layers, config.small.num_heads) == (256, 2, 4)
     assert config.small.vocabulary == "all-cjk" and config.small.tokenizer == "cjk-char"
     assert (config.epochs, config.learning_rate, config.batch_size) == (20, 5e-4, 64)
@@ -63,3 +63,15 @@ def test_imported_base_models_are_cached_in_the_workspace():
 def test_unknown_recipe_is_a_user_error():
     with pytest.raises(UserError, match="Unknown text recipe 'huge'; choose one of default, scratch, original, tiny"):
         recipe("huge")
+
+
+def test_demo_recipe_fine_tunes_multilingual_e5_briefly_with_the_default_recipes_choices():
+    demo, default = recipe("demo"), recipe("default")
+    assert demo.base_model == E5 and demo.max_steps > 0  # a few steps, not epochs: the demo's minutes
+    assert resolved_learning_rate(demo) == resolved_learning_rate(default) == 1e-4
+    assert (demo.loss, demo.hard_negatives, demo.small.normalization) == (
+        default.loss,
+        default.hard_negatives,
+        default.small.normalization,
+    )
+    assert demo.eval_steps >= demo.max_steps  # evaluated before and after, not in between
