@@ -81,8 +81,11 @@ def check_config(config: TextTrainConfig) -> None:
         raise UserError("Give a positive number of epochs or --max-steps.")
 
 
-def train_text_model(config: TextTrainConfig) -> TrainResult:
-    """Train on ``config.data_dir``'s acg_text_pairs and export to ``config.output``."""
+def train_text_model(config: TextTrainConfig, *, batch_sampler: type | None = None) -> TrainResult:
+    """Train on ``config.data_dir``'s acg_text_pairs and export to ``config.output``.
+
+    ``batch_sampler``: the trainer's batch sampler class, :class:`~acg2vec.trainers.text.batches.EntityBatchSampler`
+    unless a benchmark measures another against it."""
     import torch
     from sentence_transformers import SentenceTransformerTrainingArguments
 
@@ -132,7 +135,7 @@ def train_text_model(config: TextTrainConfig) -> TrainResult:
         weight_decay=config.weight_decay,
         # No two pairs of one entity (nor one text twice) in a batch: a work's Bangumi and Wikipedia title pairs,
         # or its title paired with ten characters, must never be each other's in-batch negatives.
-        batch_sampler=EntityBatchSampler,
+        batch_sampler=batch_sampler or EntityBatchSampler,
         multi_dataset_batch_sampler=config.sampling,
         eval_strategy="steps",
         eval_steps=config.eval_steps,
@@ -242,7 +245,10 @@ def train_text_model(config: TextTrainConfig) -> TrainResult:
             result=asdict(result),
             config=config,
             # to_dict leaves out a sampler given as a class: name it, so the folder says how batches were drawn
-            training_args={**args.to_dict(), "batch_sampler": f"{EntityBatchSampler.__module__}.EntityBatchSampler"},
+            training_args={
+                **args.to_dict(),
+                "batch_sampler": f"{args.batch_sampler.__module__}.{args.batch_sampler.__name__}",
+            },
             log_history=trainer.state.log_history,
         )
         if config.export_onnx:
