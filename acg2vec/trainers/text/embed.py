@@ -3,7 +3,10 @@
 Inputs are UTF-8 text files, one text per line. A text's id is ``<file name>:<line number>`` (1-based), so a
 vector can always be traced back to its line. Blank lines are not embedded: they are counted and written to
 ``dead_letters/embed-texts.jsonl.gz`` beside ``<out>`` under ``blank-line``, and lines that are not UTF-8 under
-``not-utf8`` (read = written + dropped).
+``not-utf8`` (read = written + dropped). Texts go through the model folder's own steps (its script normalisation,
+its default prompt: ``query: `` for multilingual-e5-small), as ``SentenceTransformer.encode`` applies them; a text
+longer than the model's token limit is embedded from its first tokens, and the number of such lines is reported
+(``truncated``).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class EmbedResult:
     written: int
     dropped: dict[str, int] = field(default_factory=dict)
     dead_letters: str = ""  # the file the dropped lines were appended to
+    truncated: int = 0  # lines longer than the model's token limit, embedded from their first tokens
 
 
 def read_texts(inputs: list[Path], dead: DeadLetters) -> tuple[list[str], list[str], int]:
@@ -81,6 +85,7 @@ def embed_text_files(*, inputs: list[Path], model: Path | str, out: Path | str, 
     log.info("Embedding %d texts with %s", len(texts), model)
     vectors = encoder.encode(texts, batch_size=batch_size, show_progress_bar=True, convert_to_numpy=True)
     vectors = np.asarray(vectors, dtype=np.float32).reshape(len(texts), encoder.get_embedding_dimension())
+    truncated = count_truncated(encoder, texts)
     vectors_path, ids_path = out.with_name(out.name + ".npy"), out.with_name(out.name + ".parquet")
     table = pa.table({"row": pa.array(range(len(ids)), pa.int64()), "id": ids, "text": texts})
     tmp_vectors = out.with_name(f"{out.name}.npy.tmp-{os.getpid()}")
@@ -101,7 +106,24 @@ def embed_text_files(*, inputs: list[Path], model: Path | str, out: Path | str, 
         written=len(ids),
         dropped=dict(dead.counts),
         dead_letters=str(dead.path),
+        truncated=truncated,
     )
+    if truncated:
+        log.warning(
+            "%d of %d lines are longer than the model's %d tokens: embedded from their first tokens",
+            truncated,
+            len(texts),
+            encoder.max_seq_length,
+        )
     if dead.counts:
         log.warning("Skipped %d of %d lines: %s", dead.total, read, dict(dead.counts))
     return result
+
+
+def count_truncated(encoder, texts: list[str]) -> int:
+    """How many ``texts`` have more tokens than ``encoder`` reads, counted on the strings its tokenizer sees."""
+    from acg2vec.trainers.text.onnx_export import EncoderInputs
+
+    prepared = EncoderInputs.of_model(encoder).prepare(texts)
+    lengths = encoder.tokenizer(prepared, add_special_tokens=True, truncation=False)["input_ids"]
+    return sum(len(ids) > encoder.max_seq_length for ids in lengths)
