@@ -26,6 +26,7 @@ from datetime import UTC, date, datetime, timedelta
 from acg2vec.sample_site import names
 from acg2vec.vocabularies import RATINGS
 
+ATTEMPTS = 50  # draws of a fresh name or title before a large world accepts a repeat / a longer title
 # (later work, earlier work): the later one is a different work with the earlier one's titles.
 HOMONYM = (21, 3)
 # MyAnimeList's id of a split work's second-season entry is its first entry's id plus this.
@@ -354,11 +355,11 @@ def _make_persons(rng: random.Random, count: int) -> list[Person]:
     used: set[tuple[int, int]] = set()
     persons: list[Person] = []
     for index in range(count):
-        while True:
+        for _attempt in range(ATTEMPTS):  # a world larger than the vocabulary repeats names (as real ones do)
             key = (rng.randrange(len(names.SURNAMES)), rng.randrange(len(names.GIVEN_NAMES)))
             if key not in used:
-                used.add(key)
                 break
+        used.add(key)
         sur, given = names.SURNAMES[key[0]], names.GIVEN_NAMES[key[1]]
         romaji = f"{given[2].capitalize()} {sur[2].capitalize()}"
         person_names = {
@@ -399,7 +400,7 @@ def _make_persons(rng: random.Random, count: int) -> list[Person]:
 
 def _character_names(rng: random.Random, used: set[str]) -> tuple[dict[str, str], str, list[str]]:
     """Names in every language, the gender, and aliases."""
-    while True:
+    for attempt in range(ATTEMPTS + 1):
         if rng.random() < 0.2:
             kana, romaji, zh_hans, zh_hant, en, gender = rng.choice(names.FOREIGN_NAMES)
             sur = rng.choice(names.SURNAMES)
@@ -425,9 +426,10 @@ def _character_names(rng: random.Random, used: set[str]) -> tuple[dict[str, str]
                 "en": f"{given[2].capitalize()} {sur[2].capitalize()}",
             }
             aliases = [given[1] + ("ちゃん" if gender == "female" else "くん")]
-        if out["ja"] not in used:
+        if out["ja"] not in used or attempt == ATTEMPTS:  # a large world repeats names across works
             used.add(out["ja"])
             return out, gender, aliases
+    raise AssertionError("unreachable")
 
 
 # ---------------------------------------------------------------------------------------------- works
@@ -453,6 +455,16 @@ def _make_title(rng: random.Random, template: int) -> tuple[dict[str, str], list
             "en": f"The {a[5]} and the {b[5]}",
         }
         aliases = [f"{a[3]}和{b[3]}"]
+    elif template == 3:  # ABのC: three parts, for worlds larger than the two-part titles
+        a, b, c = rng.sample(names.TITLE_PARTS, 3)
+        titles = {
+            "ja": f"{a[0]}{b[0]}の{c[0]}",
+            "ja-Latn": f"{a[2].capitalize()} {b[2].capitalize()} no {c[2].capitalize()}",
+            "zh-Hans": f"{a[3]}{b[3]}之{c[3]}",
+            "zh-Hant": f"{a[4]}{b[4]}之{c[4]}",
+            "en": f"{c[5]} of the {a[5]} {b[5]}",
+        }
+        aliases = [f"{a[1]}{b[1]}の{c[1]}"]
     else:  # AB: kanji only (parts whose Japanese has no kana)
         kanji_parts = [p for p in names.TITLE_PARTS if not any("\u3040" <= ch <= "\u30ff" for ch in p[0])]
         a, b = rng.sample(kanji_parts, 2)
@@ -576,8 +588,9 @@ def _work_titles(
         titles = {"ja": ja, "ja-Latn": romaji, "zh-Hans": zh_hans, "zh-Hant": zh_hant, "en": en}
         aliases = list(special_aliases)
     else:
-        while True:
-            titles, aliases = _make_title(rng, rng.choice((0, 0, 1, 2, 2)))
+        for attempt in range(ATTEMPTS * 4):
+            # A world larger than the two-part titles (about 2,000) takes three-part ones when those run out.
+            titles, aliases = _make_title(rng, rng.choice((0, 0, 1, 2, 2)) if attempt < ATTEMPTS else 3)
             if titles["ja"] not in used_titles:
                 break
     used_titles.add(titles["ja"])

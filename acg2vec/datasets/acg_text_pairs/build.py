@@ -1,8 +1,10 @@
 """Raw crawl items -> the text-pair corpus ``acg_text_pairs`` (TFDS + zstd Parquet), with flat memory.
 
-The local runner keeps every group-by in memory, so the build never groups the corpus as a whole. Three
-Beam pipelines run one after another; each hands the next hash-partitioned bucket files
-(:mod:`acg2vec.beam_pipelines.buckets`):
+The local runner keeps every group-by in memory, so the build never groups the corpus as a whole. First the
+works, characters and people of every site are linked into entities (:mod:`acg2vec.datasets.acg_entities`,
+published as its own table ``datasets/acg_entities/``); every pair's ``entity_id`` is its entity's id, so the
+split and the trainer's in-batch negatives follow real identity. Then three Beam pipelines run one after
+another; each hands the next hash-partitioned bucket files (:mod:`acg2vec.beam_pipelines.buckets`):
 
 1. **extract** (map only): read ``raw/<source>/<kind>-*.jsonl.gz`` line by line (a line that is not UTF-8 is a
    dead letter), validate items, extract pairs, clean and tag them; pairs go to *pair buckets* by a hash of the
@@ -45,6 +47,7 @@ from acg2vec.beam_pipelines.options import (
 )
 from acg2vec.beam_pipelines.publish import BuildResult
 from acg2vec.beam_pipelines.raw_io import ReadRawLines
+from acg2vec.datasets.acg_entities.build import build as build_entities
 from acg2vec.datasets.acg_text_pairs import schema
 from acg2vec.datasets.acg_text_pairs.acg_text_pairs_dataset_builder import Builder
 from acg2vec.datasets.acg_text_pairs.card import accounting, build_metadata, write_card, write_tfds_metadata
@@ -70,9 +73,9 @@ def output_dir(datasets_root: str) -> str:
     return f"{datasets_root.rstrip('/')}/{schema.NAME}/{Builder.VERSION}"
 
 
-def _extract(p, patterns, config, num_buckets, dirs, out_dir, writers) -> None:
+def _extract(p, patterns, config, num_buckets, dirs, out_dir, writers, entities=None) -> None:
     lines = p | "Lines" >> ReadRawLines(patterns, step=LINES)
-    outputs = lines.lines | "Extract" >> beam.ParDo(ExtractPairs(config, num_buckets)).with_outputs(
+    outputs = lines.lines | "Extract" >> beam.ParDo(ExtractPairs(config, num_buckets, entities)).with_outputs(
         JOIN, DEAD, main="pairs"
     )
     _ = outputs.pairs | "WritePairBuckets" >> WriteBuckets(dirs["pairs-extract"], **writers)
@@ -128,6 +131,9 @@ def build(
             f"{', '.join(config.sources)}); crawl first with `acg2vec crawl`."
         )
     beam_options = pipeline_options(options.runner)  # a wrong runner argument fails before anything is written
+    # 0. Entities first: every pair's entity_id is its linked entity's (the table is published on its own too).
+    entities_dir, linked = build_entities(workspace)
+    entities = linked.record_entity
     total_bytes = sum(size for _, size in found)
     num_buckets = options.buckets or auto_bucket_count(total_bytes, BUCKET_BYTES, MIN_BUCKETS, MAX_BUCKETS)
     writers = bucket_writers(num_buckets, local=options.runner.is_local)
@@ -145,7 +151,10 @@ def build(
         # 2. Three pipelines, one after another: extract, resolve joins, finalise (each reads the last's buckets).
         counters: Counter[str] = Counter()
         passes = (
-            ("extract pairs", lambda p: _extract(p, patterns, config, num_buckets, dirs, out_dir, writers)),
+            (
+                "extract pairs",
+                lambda p: _extract(p, patterns, config, num_buckets, dirs, out_dir, writers, entities),
+            ),
             ("resolve joins", lambda p: _join(p, config, num_buckets, dirs, out_dir, writers)),
             (
                 "de-duplicate, split, write shards",
@@ -180,6 +189,7 @@ def build(
             seconds=time.time() - started,
             config=config,
         )
+        meta["entities"] = {"table": entities_dir, "linked_records": len(entities)}
         write_card(out_dir, meta)
         for folder in (out_dir, parquet_dir):
             files.write_text(f"{folder}/{schema.BUILD_METADATA}", json.dumps(meta, ensure_ascii=False, indent=2))
@@ -206,6 +216,7 @@ def _result(meta: dict, final_dir: str, parquet_final: str, *, seconds: float) -
             "card": f"{final_dir}/README.md",
             "metadata": f"{final_dir}/{schema.BUILD_METADATA}",
             "Parquet": parquet_final,
+            **({"entities": meta["entities"]["table"]} if meta.get("entities") else {}),
         },
         seconds=seconds,
         buckets=meta["buckets"],

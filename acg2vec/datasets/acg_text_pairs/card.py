@@ -154,6 +154,15 @@ def dataset_card(meta: dict[str, Any]) -> str:
         "",
         "Multilingual ACG text pairs built by `acg2vec build texts`. Split by entity_id (stable hash).",
         "",
+        *(
+            [
+                f"entity_id is the id of the linked entity in {meta['entities']['table']} "
+                f"({meta['entities']['linked_records']} records linked): one work from every site is one entity.",
+                "",
+            ]
+            if meta.get("entities")
+            else []
+        ),
         "| split | rows |",
         "|---|---:|",
         *[f"| {s} | {n} |" for s, n in meta["split_rows"].items()],

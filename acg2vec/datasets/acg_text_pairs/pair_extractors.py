@@ -7,9 +7,13 @@ One function per item kind. Most pairs come from one item; two kinds need a join
 - ``summary-summary``: the intros of one Wikipedia article in different languages (join key = the page key
   of :func:`wiki_page_key`).
 
-Entity rules (the split is decided by ``entity_id``, so these decide what can leak across splits). No
-crawler knows another site's id of a work (Bangumi items carry ``ids["bangumi"]`` only, Jikan items
-``ids["mal"]`` only, wiki items their page titles), so what the sites share is the Japanese title:
+Entity rules (the split is decided by ``entity_id``, so these decide what can leak across splits). The build
+links every work, character and person across the sites first (:mod:`acg2vec.datasets.acg_entities`) and passes
+``entities`` (record id -> entity id, :func:`acg2vec.datasets.acg_entities.candidates.record_id`): a Work or
+Person item, a wiki page's Sections (the page's Work record) and a pixiv tag that names a work or character take
+the id of their entity (``work:<hash>``, ...), so one work's pairs from every site share one id and one split.
+Without a table (``entities`` None), or for a record the linker did not see (a page about no work), the older
+rules below decide, keyed by the Japanese title:
 
 - **The Japanese title first.** Anything that knows its Japanese title or name is ``ja:<key>``, where the key is
   :func:`clean_text.title_key` (NFKC, one trailing ``(...)`` qualifier dropped, casefolded, no spaces).
@@ -38,11 +42,14 @@ English, else the page), not by the entity, so two pages that share a Japanese t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from acg2vec.crawlers import wikitext
 from acg2vec.crawlers.items import Character, Item, Person, Section, TagTranslation, Work
 from acg2vec.crawlers.language import declared_lang
+from acg2vec.datasets.acg_entities.candidates import record_id
+from acg2vec.datasets.acg_entities.tags import tag_record_id
 from acg2vec.datasets.acg_text_pairs import clean_text
 from acg2vec.datasets.acg_text_pairs.schema import PAIR_TYPES
 
@@ -151,7 +158,11 @@ def _wiki_title(title: str) -> str:
     return title
 
 
-def from_work(work: Work) -> Extracted:
+def _linked(entities: Mapping[str, str] | None, key: str) -> str | None:
+    return entities.get(key) if entities else None
+
+
+def from_work(work: Work, entities: Mapping[str, str] | None = None) -> Extracted:
     out = Extracted()
     titles = {k: _text(v) for k, v in work.titles.items() if _text(v)}
     if work.source in WIKI_SOURCES:
@@ -164,6 +175,7 @@ def from_work(work: Work) -> Extracted:
         entity = wiki_entity(work.source, lang, own, links)
     else:
         entity = work_entity(work.source, work.source_id, work.ids, titles)
+    entity = _linked(entities, record_id("work", work.source, work.source_id)) or entity
     ja = titles.get("ja")
     zh, zh_key = _zh(titles)
     en = titles.get("en")
@@ -226,21 +238,23 @@ def from_character(character: Character) -> Extracted:
     return out
 
 
-def from_person(person: Person) -> Extracted:
+def from_person(person: Person, entities: Mapping[str, str] | None = None) -> Extracted:
     out = Extracted()
     ja = _text(person.names.get("ja"))
     zh, zh_key = _zh({k: _text(v) for k, v in person.names.items()})
     if ja and zh:
-        entity = ja_entity(ja) or f"{person.source}:person:{person.source_id}"
+        entity = _linked(entities, record_id("person", person.source, person.source_id))
+        entity = entity or ja_entity(ja) or f"{person.source}:person:{person.source_id}"
         out.pairs.append(RawPair(ja, zh, "va_name_ja-va_name_zh", person.source, entity, "ja", zh_key))
     else:
         out.dropped = "person-without-ja-zh-names"
     return out
 
 
-def from_tag_translation(tag: TagTranslation) -> Extracted:
+def from_tag_translation(tag: TagTranslation, entities: Mapping[str, str] | None = None) -> Extracted:
     out = Extracted()
     zh, zh_key = _zh({k: _text(v) for k, v in tag.translations.items()})
+    linked = _linked(entities, tag_record_id(tag.tag)) if isinstance(tag.tag, str) else None
     if _text(tag.tag) and zh:
         out.pairs.append(
             RawPair(
@@ -248,7 +262,7 @@ def from_tag_translation(tag: TagTranslation) -> Extracted:
                 zh,
                 "tag_ja-tag_zh",
                 tag.source,
-                ja_entity(tag.tag) or f"{tag.source}:tag:{tag.tag.strip()}",
+                linked or ja_entity(tag.tag) or f"{tag.source}:tag:{tag.tag.strip()}",
                 "ja",
                 zh_key,
             )
@@ -258,7 +272,7 @@ def from_tag_translation(tag: TagTranslation) -> Extracted:
     return out
 
 
-def from_section(section: Section) -> Extracted:
+def from_section(section: Section, entities: Mapping[str, str] | None = None) -> Extracted:
     out = Extracted()
     title = _text(section.title)
     if not wikitext.is_article_title(title):
@@ -273,6 +287,8 @@ def from_section(section: Section) -> Extracted:
     lang = declared_lang(section.language) or section.language
     src = section.source
     entity = wiki_entity(src, section.language, title, section.langlinks)
+    # The page's Work record has the Section's source id up to "#" ("zh:<title>#3" -> "zh:<title>").
+    entity = _linked(entities, record_id("work", src, section.source_id.split("#", 1)[0])) or entity
     page_key = wiki_page_key(src, section.language, title, section.langlinks)
     text = section.text
     if not section.heading_path:
@@ -317,18 +333,19 @@ def from_section(section: Section) -> Extracted:
     return out
 
 
-def extract(item: Item) -> Extracted:
-    """The pairs and join parts of one item; items of other kinds give nothing (``dropped='unused-kind'``)."""
+def extract(item: Item, entities: Mapping[str, str] | None = None) -> Extracted:
+    """The pairs and join parts of one item; items of other kinds give nothing (``dropped='unused-kind'``).
+    ``entities``: record id -> entity id of the linked entities (see the module doc)."""
     if isinstance(item, Work):
-        return from_work(item)
+        return from_work(item, entities)
     if isinstance(item, Character):
         return from_character(item)
     if isinstance(item, Person):
-        return from_person(item)
+        return from_person(item, entities)
     if isinstance(item, Section):
-        return from_section(item)
+        return from_section(item, entities)
     if isinstance(item, TagTranslation):
-        return from_tag_translation(item)
+        return from_tag_translation(item, entities)
     return Extracted(dropped="unused-kind")
 
 

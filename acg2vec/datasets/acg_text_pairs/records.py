@@ -13,7 +13,7 @@ import json
 import logging
 import zlib
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -184,8 +184,9 @@ class LineResult:
     item_ok: bool = False
 
 
-def process_line(line: str | bytes, config: TextPairsConfig) -> LineResult:
-    """Parse, validate, extract and clean one raw line; every drop is named (``line/``, ``item/``, ``pair/``)."""
+def process_line(line: str | bytes, config: TextPairsConfig, entities: Mapping[str, str] | None = None) -> LineResult:
+    """Parse, validate, extract and clean one raw line; every drop is named (``line/``, ``item/``, ``pair/``).
+    ``entities``: record id -> entity id from the linked entity table (the pairs' ``entity_id``)."""
     out = LineResult()
     try:
         data = json.loads(line)
@@ -200,7 +201,7 @@ def process_line(line: str | bytes, config: TextPairsConfig) -> LineResult:
         out.drops.append((counter_name(LINES, err.reason), dead_letter(LINES, err.reason, data, err.detail)))
         return out
     out.item_ok = True
-    extracted = pair_extractors.extract(item)
+    extracted = pair_extractors.extract(item, entities)
     if extracted.dropped:
         out.drops.append((counter_name(ITEMS, extracted.dropped), dead_letter(ITEMS, extracted.dropped, data)))
     out.joins = extracted.joins
@@ -283,12 +284,19 @@ def raw_files(raw_root: str, config: TextPairsConfig) -> list[tuple[str, int]]:
     return [found for pattern in raw_patterns(raw_root, config) for found in match(pattern)]
 
 
-def rows_in_memory(raw_root: str, config: TextPairsConfig | None = None) -> dict[str, list[Row]]:
+def rows_in_memory(
+    raw_root: str, config: TextPairsConfig | None = None, entities: Mapping[str, str] | None = None
+) -> dict[str, list[Row]]:
     """The whole build in one process and in memory: the same rows as the Beam build, for small inputs.
 
-    Drops are counted by reason and logged (no dead-letter files: the Beam build writes those).
+    Drops are counted by reason and logged (no dead-letter files: the Beam build writes those). ``entities``:
+    record id -> entity id; None links the raw items first, as the Beam build does.
     """
     config = config or TextPairsConfig()
+    if entities is None:
+        from acg2vec.datasets.acg_entities.build import link_raw
+
+        entities = link_raw(raw_root).record_entity
     rows: list[Row] = []
     drops: Counter[str] = Counter()
     joins: dict[str, list[pair_extractors.JoinPart]] = defaultdict(list)
@@ -298,7 +306,7 @@ def rows_in_memory(raw_root: str, config: TextPairsConfig | None = None) -> dict
 
     for path, _ in raw_files(raw_root, config):
         for line in read_lines(path, LINES, undecodable):
-            result = process_line(line, config)
+            result = process_line(line, config, entities)
             rows.extend(result.rows)
             drops.update(reason for reason, _ in result.drops)
             for part in result.joins:

@@ -68,12 +68,13 @@ def emit_pairs(result: LineResult, num_buckets: int) -> Iterator[Any]:
 class ExtractPairs(beam.DoFn):
     """Raw line -> ``(pair bucket, row json)``; ``join`` output: ``(join bucket, join part json)``; ``dead``."""
 
-    def __init__(self, config: TextPairsConfig, num_buckets: int) -> None:
+    def __init__(self, config: TextPairsConfig, num_buckets: int, entities: dict[str, str] | None = None) -> None:
         self.config = config
         self.num_buckets = num_buckets
+        self.entities = entities  # record id -> entity id (acg_entities)
 
     def process(self, line: str) -> Iterator[Any]:
-        result = process_line(line, self.config)
+        result = process_line(line, self.config, self.entities)
         if result.item_ok:
             count(LINES, "parsed")
         yield from emit_pairs(result, self.num_buckets)

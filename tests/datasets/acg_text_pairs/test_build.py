@@ -19,7 +19,8 @@ from acg2vec.crawlers.spiders.bangumi import character_from, person_from, relate
 from acg2vec.crawlers.spiders.mediawiki import ParsedPage, read_parse_response
 from acg2vec.crawlers.spiders.moegirl import MoegirlSpider
 from acg2vec.crawlers.spiders.wikipedia import WikipediaSpider
-from acg2vec.datasets.acg_text_pairs import build, card, clean_text, schema
+from acg2vec.datasets.acg_entities.schema import entity_id
+from acg2vec.datasets.acg_text_pairs import build, card, schema
 from acg2vec.datasets.acg_text_pairs import records as text_records
 from acg2vec.datasets.acg_text_pairs.schema import PAIR_TYPES
 from acg2vec.errors import UserError
@@ -198,10 +199,12 @@ def test_one_work_from_every_source_lands_in_one_split(tmp_path: Path) -> None:
     for split, split_rows in rows.items():
         for row in split_rows:
             splits_of.setdefault(row[4], set()).add(split)
-    assert set(splits_of) == {"ja:銀魂", "ja:進撃の巨人"}
+    # The linked entities (acg_entities): one per work, named by its Bangumi record.
+    gintama_id, shingeki_id = entity_id("work", "bangumi", "2"), entity_id("work", "bangumi", "9")
+    assert set(splits_of) == {gintama_id, shingeki_id}
     # One split holds every pair about the work, whichever site, language or pair type it came from.
-    assert splits_of["ja:銀魂"] == {text_records.split_of("ja:銀魂")}
-    gintama = [row for split_rows in rows.values() for row in split_rows if row[4] == "ja:銀魂"]
+    assert splits_of[gintama_id] == {text_records.split_of(gintama_id)}
+    gintama = [row for split_rows in rows.values() for row in split_rows if row[4] == gintama_id]
     assert {r[3] for r in gintama} == {"bangumi", "animelist", "wikipedia", "moegirl"}
     assert {r[2] for r in gintama} >= {
         "title_ja-title_zh", "title_ja-title_en", "title_ja-summary", "title_zh-summary", "title_en-summary",
@@ -420,10 +423,12 @@ def test_real_captures_through_the_build(shared_fixtures: Path, tmp_path: Path) 
     assert "\r" not in by_type["title_zh-summary"][0][1]
     assert all(r[6] == "zh" for r in by_type["title_zh-summary"])
     # Jikan: the Japanese and English titles of Mushishi, under the entity of its Japanese title.
-    assert ("蟲師", "Mushi-Shi", "ja:蟲師") in {(r[0], r[1], r[4]) for r in by_type["title_ja-title_en"]}
+    mushishi = entity_id("work", "animelist", "457")
+    assert ("蟲師", "Mushi-Shi", mushishi) in {(r[0], r[1], r[4]) for r in by_type["title_ja-title_en"]}
     jikan_works = items[("animelist", "work")]
-    assert {r[4] for r in rows if r[3] == "animelist"} == {
-        f"ja:{clean_text.title_key(w.titles['ja'])}" for w in jikan_works
+    # Every MyAnimeList entry is linked (its pairs carry a linked work's id, anchored at one of its records).
+    assert {r[4] for r in rows if r[3] == "animelist"} <= {
+        entity_id("work", w.source, w.source_id) for w in [*jikan_works, *items[("bangumi", "work")]]
     }
     # The Jikan character and person captures are the short forms (no anime, no Chinese name): named drops.
     assert report.metrics["Items-character-without-work"] >= 1
@@ -433,7 +438,8 @@ def test_real_captures_through_the_build(shared_fixtures: Path, tmp_path: Path) 
     assert any(r[0] == "Early life / Education" for r in sections)
     assert all("{{" not in r[1] and "<ref" not in r[1] and "[[" not in r[1] for r in sections)
     assert all(r[5] == r[6] == "en" for r in sections)
-    assert {r[4] for r in rows if r[3] == "wikipedia"} == {"wikipedia:en:Douglas Adams"}  # no ja langlink captured
+    # A page known only from its sections is one linked record (the page is its own entity: nothing else names it).
+    assert {r[4] for r in rows if r[3] == "wikipedia"} == {entity_id("work", "wikipedia", "en:Douglas Adams")}
     # moegirl: the infobox-only page gives no section (all markup), and a Character with its Japanese name,
     # which lists no work (moegirl characters never do), so it is a named drop.
     (moe_character,) = items[("moegirl", "character")]
