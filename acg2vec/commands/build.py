@@ -1,4 +1,4 @@
-"""``acg2vec build images|texts``: raw items -> TFDS datasets with Apache Beam.
+"""``acg2vec build images|texts|entities``: raw items -> TFDS datasets with Apache Beam, and the entity table.
 
 - images: raw/safebooru (+ raw/pixiv) -> datasets/acg_illustrations/<size>/<version>/
 - texts: raw/<every text source> -> datasets/acg_text_pairs/<version>/ + zstd Parquet
@@ -327,3 +327,16 @@ def build_texts(
         dask_address=dask_address,
     )
     console.print(build(workspace(), config, options=options).summary(detailed=True))
+
+
+@app.command("entities", help="Link works, characters and people across every site into acg_entities (Parquet).")
+def build_entities() -> None:
+    """Link the raw works, characters and people of every source into one entity each (also the first step of
+    `acg2vec build texts`). Writes <workdir>/datasets/acg_entities/<version>/ (entities.parquet, tag_links.parquet,
+    a card, dead letters); see docs/entities.md."""
+    from acg2vec.datasets.acg_entities.build import build
+    from acg2vec.logs import console
+
+    folder, linked = build(workspace())
+    by_kind = {k: v for k, v in sorted(linked.counts.items()) if k.endswith(("-records", "-entities"))}
+    console.print(f"acg_entities: {len(linked.result.entities)} entities -> {folder}\n{by_kind}")
