@@ -11,13 +11,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from acg2vec.errors import UserError
+from acg2vec.serving.entity_index import entity_record
 from acg2vec.serving.indexing import (
     POSTS_FILE,
     TAGS_FILE,
     THUMBNAILS_FILE,
     TITLES_FILE,
     WORKS_FILE,
-    entity_record,
     tag_key,
 )
 

@@ -30,6 +30,7 @@ import numpy as np
 from acg2vec.deadletter import DeadLetters, dead_letter_path
 from acg2vec.errors import UserError
 from acg2vec.indexes.files import IDS_FILE
+from acg2vec.serving.entity_index import copy_entities, entities_table, link_works, table_stamp
 from acg2vec.serving.stores.base import META_FILE, VECTORS_FILE, unit_rows
 
 log = logging.getLogger(__name__)
@@ -284,32 +285,6 @@ def read_works(datasets_root: str) -> list[dict]:
     return [works[key].record() for key in sorted(works)]
 
 
-def entities_table(datasets_root: str) -> str | None:
-    """The workspace's complete ``acg_entities`` table folder, or None (said once in the log) when it has none."""
-    from acg2vec.datasets.acg_entities import schema
-
-    folder = schema.entities_dir(datasets_root)
-    if os.path.isfile(os.path.join(folder, schema.BUILD_METADATA)):
-        return folder
-    log.warning(
-        "no %s table at %s: works are grouped by acg_text_pairs' entity_id, so one work crawled from several "
-        "sites may show once per source (build the table with `%s`)",
-        schema.NAME,
-        folder,
-        schema.BUILD_COMMAND,
-    )
-    return None
-
-
-def table_stamp(table: str | None) -> str | None:
-    """Which build of the entities table an index was made from: its marker file's modification time."""
-    from acg2vec.datasets.acg_entities import schema
-
-    if table is None:
-        return None
-    return f"{os.path.getmtime(os.path.join(table, schema.BUILD_METADATA)):.0f}"
-
-
 def works_are_current(out_dir: str, model_path: str, datasets_root: str) -> bool:
     """The works index was built with ``model_path`` and from the entities table the workspace has now (or
     without one, as the workspace is)."""
@@ -322,58 +297,6 @@ def works_are_current(out_dir: str, model_path: str, datasets_root: str) -> bool
     folder = schema.entities_dir(datasets_root)
     now = table_stamp(folder) if os.path.isfile(os.path.join(folder, schema.BUILD_METADATA)) else None
     return built_from == now
-
-
-def entity_record(entity) -> dict:
-    """A work of the entities table as ``works.parquet`` and the API hold it."""
-    return {
-        "entity_id": entity.entity_id,
-        "kind": entity.kind,
-        "titles": dict(entity.titles),
-        "aliases": list(entity.aliases),
-        "sources": [{"source": source, "source_id": source_id} for source, source_id in entity.sources],
-    }
-
-
-def link_works(table: str, pair_works: list[dict]) -> tuple[list[dict], int]:
-    """The works of the entities table, each with its pairs' spellings the table lacks as aliases, then the corpus
-    works the table does not know (a corpus built against another table), kept from their pairs and counted."""
-    from acg2vec.datasets.acg_entities.records import read_entities
-
-    works = {e.entity_id: entity_record(e) for e in read_entities(table, kind="work")}
-    unlinked = 0
-    for pair_work in pair_works:
-        work = works.get(pair_work["entity_id"])
-        if work is None:
-            unlinked += 1
-            works[pair_work["entity_id"]] = pair_work
-            continue
-        known = {*work["titles"].values(), *work["aliases"]}
-        work["aliases"] += [t for t in [*pair_work["titles"].values(), *pair_work["aliases"]] if t not in known]
-    if unlinked:
-        log.warning(
-            "%d of %d works of acg_text_pairs are not in the entities table at %s (rebuild the corpus against it); "
-            "they are indexed from their pairs",
-            unlinked,
-            len(pair_works),
-            table,
-        )
-    return [works[key] for key in sorted(works)], unlinked
-
-
-def copy_entities(table: str | None, out_dir: str) -> None:
-    """``index/entities/``: the table's files (its marker last), or nothing when the workspace has no table."""
-    import shutil
-
-    from acg2vec.datasets.acg_entities import schema
-
-    shutil.rmtree(out_dir, ignore_errors=True)  # never serve a table the works index was not built from
-    if table is None:
-        return
-    os.makedirs(out_dir)
-    for name in (schema.ENTITIES_FILE, schema.TAG_LINKS_FILE, schema.BUILD_METADATA):
-        if os.path.isfile(os.path.join(table, name)):
-            shutil.copyfile(os.path.join(table, name), os.path.join(out_dir, name))
 
 
 def build_works_index(
@@ -457,18 +380,24 @@ def read_tag_pairs(datasets_root: str) -> dict[str, Counter]:
 
 
 def build_tags_table(
-    *, out_dir: str, tagger=None, datasets_root: str | None = None, works: list[dict] | None = None
+    *,
+    out_dir: str,
+    tagger=None,
+    datasets_root: str | None = None,
+    works: list[dict] | None = None,
+    tag_titles: dict[str, dict[str, str]] | None = None,
 ) -> int:
     """``index/tags/tags.parquet``: one row per tag with its category, count, source and translations by language.
 
-    Booru tags come from the tagger's vocabulary; a copyright or character tag whose words are a work's title
-    gets that work's titles as translations (the Bangumi / Wikipedia / moegirl titles of acg_text_pairs).
-    pixiv's Japanese tags come with the Chinese translations of its tag pairs.
+    Booru tags come from the tagger's vocabulary; a copyright or character tag the entities table links to a work
+    or character (``tag_titles``, :func:`linked_tag_titles`), or whose words are a work's title, gets that entity's
+    titles as translations (the Bangumi / Wikipedia / moegirl titles). pixiv's Japanese tags come with the Chinese
+    translations of its tag pairs.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    title_of: dict[str, dict] = {}
+    title_of: dict[str, dict] = {tag_key(name): titles for name, titles in (tag_titles or {}).items()}
     for work in works or []:
         for text in [*work["titles"].values(), *work["aliases"]]:
             title_of.setdefault(tag_key(text), work["titles"])

@@ -14,7 +14,7 @@ import numpy as np
 from acg2vec.errors import UserError
 from acg2vec.evaluation.text_search import default_scorer
 from acg2vec.imaging import MAX_PIXELS
-from acg2vec.serving import indexing
+from acg2vec.serving import entity_index, indexing
 from acg2vec.serving.batching import MicroBatcher
 from acg2vec.serving.catalog import Entities, Posts, Tags, Works
 from acg2vec.serving.models import TEXT_MODEL, TextModel, find_image_model, is_sentence_transformer
@@ -105,8 +105,13 @@ def build_tags(config: ServeConfig, *, tagger=None) -> int:
             works = indexing.read_works(datasets)
         except UserError:
             works = None
+    table = entity_index.entities_table(datasets, warn=False)  # the works index says it once when there is none
     return indexing.build_tags_table(
-        out_dir=config.workspace.index(indexing.TAGS), tagger=tagger, datasets_root=datasets, works=works
+        out_dir=config.workspace.index(indexing.TAGS),
+        tagger=tagger,
+        datasets_root=datasets,
+        works=works,
+        tag_titles=entity_index.linked_tag_titles(table) if table else None,
     )
 
 

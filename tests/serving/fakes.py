@@ -115,7 +115,8 @@ MAGIC = [
     ("戦記", "战记", "Chronicle"), ("探偵", "侦探", "Detective"), ("王国", "王国", "Kingdom"), ("剣", "剑", "Sword"),
     ("宇宙", "宇宙", "Space"), ("鉄道", "铁道", "Railway"), ("花", "花", "Flower"),
 ]  # fmt: skip
-UNLINKED = "moegirl:魔法の夜"  # a corpus work the table does not know (a corpus built against another table)
+UNLINKED = "moegirl:魔法の夜"
+MIKE_TAG = "mike_(mahou_neko)"  # a booru character tag the table links to the character 魔法猫ミケ  # a corpus work the table does not know (a corpus built against another table)
 
 
 def entity_works():
@@ -164,7 +165,7 @@ def make_entities_workdir(workdir: Path) -> Path:
     import pyarrow.parquet as pq
 
     from acg2vec.datasets.acg_entities.records import write_entities
-    from acg2vec.datasets.acg_entities.schema import Entity, Evidence, entities_dir, entity_id
+    from acg2vec.datasets.acg_entities.schema import Entity, Evidence, TagLink, entities_dir, entity_id
 
     workdir = Path(workdir)
     out = workdir / "datasets" / "parquet" / "acg_text_pairs" / "train"
@@ -183,7 +184,8 @@ def make_entities_workdir(workdir: Path) -> Path:
         works=[works[0].entity_id],
         voice_actors=[person.entity_id],
     )
-    write_entities(entities_dir(str(workdir)), [*works, character, person])
+    link = TagLink(MIKE_TAG, "character", character.entity_id, "pixiv-translation", "ミケ")
+    write_entities(entities_dir(str(workdir)), [*works, character, person], [link])
     texts = [t for row in rows for t in (row["anchor"], row["positive"])]
     texts += [name for entity in works for name in entity.names()]
     make_sentence_transformer(workdir / "models" / "acgvoc2vec", texts=texts)

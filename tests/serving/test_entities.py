@@ -15,8 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
-from acg2vec.serving import indexing
+from acg2vec.serving import entity_index, indexing
 from tests.serving.fakes import (  # noqa: F401 -- fixtures
+    MIKE_TAG,
     UNLINKED,
     entities_workdir,
     entity_works,
@@ -143,7 +144,7 @@ def test_without_a_table_works_are_the_corpus_groups_said_once(served_workdir, c
 
     folder = str(served_workdir / "index" / "works")
     with caplog.at_level(logging.WARNING):
-        assert indexing.entities_table(str(served_workdir / "datasets")) is None
+        assert entity_index.entities_table(str(served_workdir / "datasets")) is None
     assert sum("no acg_entities table" in r.getMessage() for r in caplog.records) == 1
     meta = json.loads(Path(folder, "meta.json").read_text())
     assert meta["entities_table"] is None and not (served_workdir / "index" / "entities").exists()
@@ -172,3 +173,22 @@ def test_a_new_table_makes_the_works_index_stale(served_workdir, tmp_path):  # n
     assert indexing.works_are_current(folder, model, str(datasets))
     write_entities(entities_dir(str(datasets)), [entity for entity, _ in entity_works()])
     assert not indexing.works_are_current(folder, model, str(datasets))
+
+
+def test_tags_the_table_links_get_their_entitys_titles(entities_workdir, tmp_path):  # noqa: F811
+    class Tagger:  # a tagger's vocabulary as load_image_model exposes it
+        has_tags = True
+        path = str(tmp_path / "deepdanbooru")
+        tag_names = [MIKE_TAG, "Magic_Knight", "smile"]
+        tag_categories = ["character", "copyright", "general"]
+        tag_counts = [3, 5, 900]
+
+    table = entity_index.entities_table(str(entities_workdir / "datasets"))
+    titles = entity_index.linked_tag_titles(table)
+    out = tmp_path / "tags"
+    indexing.build_tags_table(out_dir=str(out), tagger=Tagger(), tag_titles=titles)
+    rows = {row["name"]: json.loads(row["translations"]) for row in pq.read_table(out / "tags.parquet").to_pylist()}
+    # Linked by a pixiv translation: the character's names; spelling a work's English title: its other titles.
+    assert rows[MIKE_TAG] == {"ja": ["魔法猫ミケ"], "zh-Hans": ["魔法猫三花"]}
+    assert rows["Magic_Knight"] == {"ja": ["魔法騎士"], "zh-Hans": ["魔法骑士"]}
+    assert rows["smile"] == {}
