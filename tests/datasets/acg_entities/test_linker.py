@@ -112,3 +112,17 @@ def test_a_pixiv_tag_and_a_booru_tag_link_to_their_one_character(tmp_path: Path)
     assert [(t.tag, t.entity_id, t.method) for t in linked.tag_links] == [
         ("hoshino_akari", akari, "pixiv-translation")
     ]
+
+
+def test_build_entities_command_links_and_refuses_an_empty_workdir(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from acg2vec.cli import app
+
+    empty = CliRunner().invoke(app, ["--workdir", str(tmp_path / "empty"), "build", "entities"])
+    assert empty.exit_code != 0 and "crawl first" in str(empty.exception or empty.output)
+    _write(tmp_path / "raw", _items()[:6])
+    result = CliRunner().invoke(app, ["--workdir", str(tmp_path), "build", "entities"])
+    assert result.exit_code == 0, result.output
+    (work,) = records.read_entities(Workspace.at(tmp_path), kind="work")
+    assert len(work.sources) == 6 and records.find_entity(tmp_path, work.entity_id) == work
