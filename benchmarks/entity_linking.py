@@ -118,6 +118,11 @@ def sweep() -> None:
     show("baseline (one Japanese title key, one entity)", base)
 
 
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def scale(records: int) -> None:
     works = max(50, records // 12)
     world = generate_world(WorldConfig(seed=3, works=works, persons=min(500, works // 4 + 20), posts=0))
@@ -128,10 +133,13 @@ def scale(records: int) -> None:
     base = baseline(collected.candidates)
     base_seconds = time.time() - started
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    cpu_before = _cpu()
     started = time.time()
     linked = link_collected(collected)
     seconds = time.time() - started
+    cpu = _cpu() - cpu_before  # all threads of this process (DuckDB's too): what the load cannot inflate
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"  linker CPU time {cpu:.1f} s (user + system, all threads)")
     print(f"  linker: {seconds:.1f} s ({len(collected.candidates) / seconds:.0f} records/s), peak RSS {peak:.0f} MiB "
           f"(before linking {rss_before:.0f} MiB); baseline rule {base_seconds:.2f} s; ratio {seconds / max(base_seconds, 1e-3):.0f}x")  # fmt: skip
     show("linker", quality(linked.record_entity, truth, collected.candidates))
