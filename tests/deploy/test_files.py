@@ -48,7 +48,13 @@ def containerfile() -> list[tuple[str, str]]:
 def test_containerfile_is_multi_stage_non_root_with_its_base_an_argument(containerfile):
     froms = [args for inst, args in containerfile if inst == "FROM"]
     assert containerfile[0] == ("ARG", "BASE_IMAGE=python:3.11-slim")
-    assert len(froms) >= 2 and all(args.startswith("${BASE_IMAGE}") for args in froms)
+    # Every stage starts from the base image or from an earlier stage.
+    stages = set()
+    for args in froms:
+        image, _, name = args.partition(" AS ")
+        assert image == "${BASE_IMAGE}" or image in stages, args
+        stages.add(name.strip())
+    assert len(froms) >= 2 and froms[-1] == "${BASE_IMAGE}"
     final = containerfile[max(i for i, (inst, _) in enumerate(containerfile) if inst == "FROM") :]
     users = [args for inst, args in final if inst == "USER"]
     assert users and users[-1] not in ("root", "0")
