@@ -109,14 +109,21 @@ def build_pairs(raw_root: Path, datasets_root: Path, seasons: dict[str, tuple[in
 
     by_split = rows_in_memory(str(raw_root))
     rows = [row for split_rows in by_split.values() for row in split_rows]
-    # Every row names its entity (wikipedia:zh:<title>); its season decides the split.
-    season_by_entity = {f"wikipedia:zh:{sid.split(':', 1)[1]}": s for sid, s in seasons.items()}
+    # Every row names its entity (the build's entity id); the season of the work whose Chinese title one of the
+    # entity's rows holds decides the entity's split (the earliest, should linking have joined two works).
+    records = [dict(zip(COLUMNS, row, strict=True)) for row in rows]
+    season_of_title = {_title_key(sid.split(":", 1)[1]): s for sid, s in seasons.items()}
+    season_by_entity: dict[str, tuple[int, int]] = {}
+    for record in records:
+        for text in (record["anchor"], record["positive"]):
+            season = season_of_title.get(_title_key(text))
+            if season is not None:
+                season_by_entity[record["entity_id"]] = min(season_by_entity.get(record["entity_id"], season), season)
     ordered = sorted(set(seasons.values()))
     test_start = next(i for i, s in enumerate(ordered) if s[0] >= TEST_FROM_YEAR)
     validation = set(ordered[test_start - VALIDATION_SEASONS : test_start])
     splits: dict[str, list] = {"train": [], "validation": [], "test": []}
-    for row in rows:
-        record = dict(zip(COLUMNS, row, strict=True))
+    for record in records:
         season = season_by_entity.get(record["entity_id"])
         if season is None:
             raise ValueError(f"row of unknown entity {record['entity_id']!r}")
@@ -131,6 +138,13 @@ def build_pairs(raw_root: Path, datasets_root: Path, seasons: dict[str, tuple[in
             "{}", encoding="utf-8"
         )  # marks the corpus complete, as a build does
     return {split: len(records) for split, records in splits.items()}
+
+
+def _title_key(text: str) -> str:
+    """A title as the build may have cleaned it (NFKC, whitespace, case), to find its table row again."""
+    import unicodedata
+
+    return " ".join(unicodedata.normalize("NFKC", text).split()).lower()
 
 
 def one_to_one(records: list[dict]) -> tuple[list[str], list[str]]:
