@@ -179,6 +179,19 @@ def source_index(entities: Iterable[Entity]) -> dict[tuple[str, str], str]:
     return {source: entity.entity_id for entity in entities for source in entity.sources}
 
 
+def record_index(where: Any) -> dict[str, str]:
+    """Record id -> entity id for every record merged in the table at ``where`` (``work:bangumi:12``, a pixiv
+    tag as ``tag:pixiv:<tag>``): what the text build looks a pair's entity up by."""
+    from acg2vec.datasets.acg_entities.candidates import record_id
+    from acg2vec.datasets.acg_entities.tags import tag_record_id
+
+    return {
+        tag_record_id(source_id) if source == "pixiv" else record_id(entity.kind, source, source_id): entity.entity_id
+        for entity in read_entities(where)
+        for source, source_id in entity.sources
+    }
+
+
 def read_tag_links(where: Any) -> list[TagLink]:
     """The image-tag links of the table at ``where``."""
     path = f"{table_dir(where)}/{schema.TAG_LINKS_FILE}"

@@ -73,9 +73,9 @@ def output_dir(datasets_root: str) -> str:
     return f"{datasets_root.rstrip('/')}/{schema.NAME}/{Builder.VERSION}"
 
 
-def _extract(p, patterns, config, num_buckets, dirs, out_dir, writers, entities=None) -> None:
+def _extract(p, patterns, config, num_buckets, dirs, out_dir, writers, entities_dir=None) -> None:
     lines = p | "Lines" >> ReadRawLines(patterns, step=LINES)
-    outputs = lines.lines | "Extract" >> beam.ParDo(ExtractPairs(config, num_buckets, entities)).with_outputs(
+    outputs = lines.lines | "Extract" >> beam.ParDo(ExtractPairs(config, num_buckets, entities_dir)).with_outputs(
         JOIN, DEAD, main="pairs"
     )
     _ = outputs.pairs | "WritePairBuckets" >> WriteBuckets(dirs["pairs-extract"], **writers)
@@ -133,7 +133,6 @@ def build(
     beam_options = pipeline_options(options.runner)  # a wrong runner argument fails before anything is written
     # 0. Entities first: every pair's entity_id is its linked entity's (the table is published on its own too).
     entities_dir, linked = build_entities(workspace)
-    entities = linked.record_entity
     total_bytes = sum(size for _, size in found)
     num_buckets = options.buckets or auto_bucket_count(total_bytes, BUCKET_BYTES, MIN_BUCKETS, MAX_BUCKETS)
     writers = bucket_writers(num_buckets, local=options.runner.is_local)
@@ -153,7 +152,7 @@ def build(
         passes = (
             (
                 "extract pairs",
-                lambda p: _extract(p, patterns, config, num_buckets, dirs, out_dir, writers, entities),
+                lambda p: _extract(p, patterns, config, num_buckets, dirs, out_dir, writers, entities_dir),
             ),
             ("resolve joins", lambda p: _join(p, config, num_buckets, dirs, out_dir, writers)),
             (
@@ -189,7 +188,7 @@ def build(
             seconds=time.time() - started,
             config=config,
         )
-        meta["entities"] = {"table": entities_dir, "linked_records": len(entities)}
+        meta["entities"] = {"table": entities_dir, "linked_records": len(linked.record_entity)}
         write_card(out_dir, meta)
         for folder in (out_dir, parquet_dir):
             files.write_text(f"{folder}/{schema.BUILD_METADATA}", json.dumps(meta, ensure_ascii=False, indent=2))

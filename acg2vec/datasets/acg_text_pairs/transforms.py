@@ -68,10 +68,17 @@ def emit_pairs(result: LineResult, num_buckets: int) -> Iterator[Any]:
 class ExtractPairs(beam.DoFn):
     """Raw line -> ``(pair bucket, row json)``; ``join`` output: ``(join bucket, join part json)``; ``dead``."""
 
-    def __init__(self, config: TextPairsConfig, num_buckets: int, entities: dict[str, str] | None = None) -> None:
+    def __init__(self, config: TextPairsConfig, num_buckets: int, entities_dir: str | None = None) -> None:
         self.config = config
         self.num_buckets = num_buckets
-        self.entities = entities  # record id -> entity id (acg_entities)
+        self.entities_dir = entities_dir  # the acg_entities table; each worker reads its record index once
+        self.entities: dict[str, str] | None = None
+
+    def setup(self) -> None:
+        if self.entities_dir:
+            from acg2vec.datasets.acg_entities.records import record_index
+
+            self.entities = record_index(self.entities_dir)
 
     def process(self, line: str) -> Iterator[Any]:
         result = process_line(line, self.config, self.entities)

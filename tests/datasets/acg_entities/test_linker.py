@@ -76,6 +76,7 @@ def test_one_entity_per_true_work_character_and_person(tmp_path: Path) -> None:
     assert entity["person:bangumi:5"] == entity["person:animelist:9"]
     # The table: evidence per record, the tag joined, the booru tag linked through the pixiv translation.
     table = records.load_entities(folder)
+    assert records.record_index(folder) == linked.record_entity  # what the text build's workers read back
     work = table[first]
     assert work.entity_id == schema.entity_id("work", "bangumi", "10") and work.titles["ja"] == "星の約束"
     methods = {(ev.source, ev.source_id): ev for ev in work.evidence}
