@@ -3,9 +3,11 @@
 Beam's ``DirectRunner`` first tries the Prism runner, which downloads a binary; acg2vec never leaves it to
 chance. ``runner="direct"`` (the default) names Beam's local batch runner class itself (``FnApiRunner``, what
 the DirectRunner falls back to for batch jobs) with one worker per core in ``multi_processing`` mode
-(``in_memory`` for tests: one process, no start-up cost). Any other runner
-(``DataflowRunner``, ``FlinkRunner``, ``SparkRunner``, ``PrismRunner``) gets exactly the arguments the user
-passed (``--project``, ``--region``, ``--temp_location``, ``--setup_file`` ...).
+(``in_memory`` for tests: one process, no start-up cost). ``runner="portable"`` (a Beam job server: Flink, Spark,
+or Beam's own local job service) and ``runner="dask"`` (a Dask ``distributed`` cluster) are set up by
+:mod:`acg2vec.beam_pipelines.runners` (docs/runners.md). Any other runner (``DataflowRunner``, ``FlinkRunner``,
+``SparkRunner``, ``PrismRunner``) gets exactly the arguments the user passed (``--project``, ``--region``,
+``--temp_location``, ``--setup_file`` ...).
 """
 
 from __future__ import annotations
@@ -17,35 +19,26 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from acg2vec.beam_pipelines.runners import (  # noqa: F401 - RunnerConfig is also this module's
+    LOCAL_RUNNERS,
+    QUIET_WORKER_ENV,
+    RunnerConfig,
+    check_runner_addresses,
+    dask_args,
+    portable_args,
+    runner_kind,
+    start_services,
+)
 from acg2vec.errors import UserError
 
 log = logging.getLogger(__name__)
 
-LOCAL_RUNNERS = ("direct", "directrunner", "fnapirunner")
 # The local batch runner, by class path so Beam's runner switch (Prism first) is never consulted.
 LOCAL_RUNNER_CLASS = "apache_beam.runners.portability.fn_api_runner.fn_runner.FnApiRunner"
 RUNNING_MODES = ("multi_processing", "multi_threading", "in_memory")
-
-
-@dataclass(slots=True)
-class RunnerConfig:
-    """Which Beam runner runs a build, and how.
-
-    ``workers``: local worker processes (default: every core). ``mode``: the DirectRunner's running mode.
-    ``args``: extra pipeline arguments, passed through unchanged (e.g. ``["--project=p", "--region=r"]``).
-    """
-
-    runner: str = "direct"
-    workers: int | None = None
-    mode: str = "multi_processing"
-    args: Sequence[str] = field(default_factory=tuple)
-
-    @property
-    def is_local(self) -> bool:
-        return self.runner.lower() in LOCAL_RUNNERS
 
 
 @dataclass(slots=True)
@@ -78,6 +71,7 @@ def pipeline_args(config: RunnerConfig) -> list[str]:
     args = list(config.args)
     if any(a.startswith("--runner") for a in args):
         raise UserError("Choose the runner with --runner, not inside the pass-through pipeline arguments.")
+    check_runner_addresses(config)
     if config.is_local:
         if config.mode not in RUNNING_MODES:
             raise UserError(f"Unknown local running mode {config.mode!r}; choose one of {', '.join(RUNNING_MODES)}.")
@@ -87,15 +81,15 @@ def pipeline_args(config: RunnerConfig) -> list[str]:
             f"--direct_running_mode={config.mode}",
             *args,
         ]
+    elif runner_kind(config.runner) == "portable":
+        args = portable_args(config)
+    elif runner_kind(config.runner) == "dask":
+        args = dask_args(config)
     else:
         args = [f"--runner={config.runner}", *args]
     return args
 
 
-# Set for the local worker processes before they start (they inherit the environment): TensorFlow's and gRPC's
-# C++ start-up lines ("oneDNN custom operations are on", "All log messages before absl::InitializeLog() ...")
-# are not for the user's console. A value the user set is kept.
-QUIET_WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "GRPC_VERBOSITY": "ERROR", "GLOG_minloglevel": "2"}
 # What the local runner relays from its workers ("Worker: ..." records, e.g. "No semi_persistent_directory
 # found") goes to the log file only; worker errors still reach the console.
 WORKER_LOGGER = "apache_beam.runners.portability.local_job_service"
@@ -171,6 +165,7 @@ def pipeline_options(config: RunnerConfig | None = None, **overrides: object):
 
     config = config or RunnerConfig()
     quiet_local_workers()
+    config = start_services(config)  # a local worker pool or Dask cluster, when the runner needs one
     try:
         return PipelineOptions(pipeline_args(config), **overrides)
     except SystemExit as err:  # argparse's way of rejecting an option
