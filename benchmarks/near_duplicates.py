@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from acg2vec.curation.duplicates import DuplicateConfig, find_duplicates
+from acg2vec.curation.duplicates import DuplicateConfig, embedding_pairs, find_duplicates
 from acg2vec.curation.perceptual_hash import hash_images, hash_pairs
 from acg2vec.datasets.acg_illustrations.curated import curation_edits
 from acg2vec.datasets.acg_illustrations.records import SplitRules
@@ -147,6 +147,17 @@ def sweep(ids, images, truth, *, hash_size: int, distances: list[int]) -> list[d
     return rows
 
 
+def embedding_sweep(ids, vectors: np.ndarray, truth, *, cosines: list[float]) -> list[dict]:
+    """Pair precision and recall of embedding pairs alone (no grouping) at each cosine threshold."""
+    pairs, cos = embedding_pairs(vectors, min(cosines))
+    ids = np.asarray(ids)
+    rows = []
+    for c in cosines:
+        keep = ids[pairs[cos >= c]]
+        rows.append({"min_cosine": c, **scores({tuple(sorted(p)) for p in keep.tolist()}, truth)})
+    return rows
+
+
 def embed(model_dir: str, images) -> np.ndarray:
     from acg2vec.trainers.image.image_model import load_image_model
 
@@ -196,7 +207,10 @@ def run_size(n: int, args) -> dict:
         "posts_dropped": len(edits.drop),
     }
     # 4. The threshold sweep of the 256-bit hash.
-    row["sweep"] = sweep(ids, images, truth_ids, hash_size=16, distances=list(range(0, 97, 8)))
+    row["sweep"] = sweep(ids, images, truth_ids, hash_size=16, distances=list(range(0, 97, 4)))
+    if embeddings is not None:
+        cosines = [0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995]
+        row["embedding_sweep"] = embedding_sweep(ids, embeddings, truth_ids, cosines=cosines)
     row["load"] = os.getloadavg()
     log.info("n=%d: %s", n, brief(row))
     return row

@@ -8,7 +8,9 @@ A numbered recipe (:func:`find_duplicates`):
 2. hash pairs: every two images within ``max_hash_distance`` bits (FAISS's exact binary range search);
 3. embedding pairs, when embeddings are given (illust2vec or a tagger's): every two images whose cosine similarity
    is at least ``min_cosine`` (FAISS range search on an inner-product index of the normalised vectors, the same
-   metric as the project's image indexes). Embeddings see through crops, which move a perceptual hash;
+   metric as the project's image indexes) and whose hashes are at most ``verify_hash_distance`` bits apart.
+   Embeddings see through crops, which move a perceptual hash, but a tagger's embedding also links different
+   pictures with the same tags: off by default (see :class:`DuplicateConfig`);
 4. groups: the connected components of the union of both pair sets (scipy's ``connected_components``);
 5. rows of ``duplicates.parquet`` (:mod:`acg2vec.datasets.acg_illustrations.curation_files`): per member, its
    group, split, the distance to its closest other member (hash: differing bits / all bits; embedding:
@@ -38,13 +40,22 @@ HASH, EMBEDDING, BOTH = "hash", "embedding", "both"
 class DuplicateConfig:
     """The thresholds of near-duplicate search (what the run's manifest records as its parameters).
 
-    ``max_hash_distance``: of the ``hash_size ** 2`` bits (24 of 256: re-uploads measured within 6, different
-    pictures 36 or more apart on the learnability world); ``min_cosine``: of the embeddings (None: no embedding
-    search even when embeddings are given)."""
+    ``max_hash_distance``: of the ``hash_size ** 2`` bits. Chosen on the learnability world's planted re-uploads
+    (``benchmarks/near_duplicates.py``, 21,100 posts at 64 px): at 16 bits one re-encoded recolour in 50 was
+    missed, at 24 pair precision fell to 0.98 (0.999 at 16), so 20.
+
+    ``min_cosine``: embedding search, off by default (None). Measured with the learnability world's tagger
+    (deepdanbooru trained on 5,000 of its posts): its embedding puts different pictures with the same tags close
+    (cosine >= 0.95 linked 9,388 pairs among 5,275 posts, 97 % of them two different pictures), and even with its
+    pairs checked against the hashes (``verify_hash_distance``, 64 bits) pair precision fell to 0.68 for a crop
+    recall of 0.31. Turn it on with an embedding that tells pictures apart, after measuring it with
+    ``benchmarks/near_duplicates.py --model``; embedding pairs then also need hashes at most
+    ``verify_hash_distance`` bits apart (None: no check)."""
 
     hash_size: int = HASH_SIZE
-    max_hash_distance: int = 24
-    min_cosine: float | None = 0.95
+    max_hash_distance: int = 20
+    min_cosine: float | None = None
+    verify_hash_distance: int | None = 64
     batch: int = 4096  # range-search queries per batch
 
     def parameters(self) -> dict:
@@ -52,6 +63,7 @@ class DuplicateConfig:
             "hash": f"phash {self.hash_size}x{self.hash_size}",
             "max_hash_distance": self.max_hash_distance,
             "min_cosine": self.min_cosine,
+            "verify_hash_distance": self.verify_hash_distance,
             "distance": "hash: differing bits / all bits; embedding: 1 - cosine; the smaller",
         }
 
@@ -150,6 +162,10 @@ def find_duplicates(
     if embeddings is not None and config.min_cosine is not None:
         e_pairs, e_cos = embedding_pairs(np.asarray(embeddings)[readable], config.min_cosine, batch=config.batch)
         e_pairs = readable[e_pairs] if len(e_pairs) else e_pairs
+        if config.verify_hash_distance is not None and len(e_pairs):
+            bits = np.unpackbits(np.bitwise_xor(hashes[e_pairs[:, 0]], hashes[e_pairs[:, 1]]), axis=1).sum(axis=1)
+            close = bits <= config.verify_hash_distance
+            e_pairs, e_cos = e_pairs[close], e_cos[close]
     seconds["embedding_pairs"] = time.process_time() - t
     # 4. groups over the union of both pair sets
     t = time.process_time()

@@ -39,7 +39,7 @@ def test_reuploads_are_grouped_with_their_original_and_nothing_else(planted):
     groups = result.members.groupby("group_id")["post_id"].apply(sorted).tolist()
     assert sorted(groups) == [[1, 101, 104], [2, 102], [3, 103]]
     assert set(result.members["method"]) == {"hash"}
-    assert (result.members["distance"] <= 24 / 256).all()
+    assert (result.members["distance"] <= DuplicateConfig().max_hash_distance / 256).all()
     # 2 (test) with 102 (train); 104 (test) with 1 and 101 (train)
     assert result.counts["train_test_pairs"] == 3
     assert result.counts["groups"] == 3 and result.counts["extra_posts"] == 4
@@ -57,20 +57,31 @@ def test_an_unreadable_image_is_dead_lettered_and_never_grouped(planted, tmp_pat
     assert result.counts["undecodable"] == 1 and result.counts["posts_checked"] == len(ids)
 
 
-def test_a_crop_is_found_through_the_embeddings_and_both_methods_are_named(planted):
-    ids, splits, images = planted
+def test_a_crop_is_found_through_the_embeddings_checked_by_a_loose_hash_bound():
+    world = make_world(0)
+    pictures = [make_picture(i, 0, world) for i in range(1, 21)]
+    everything = [*pictures, make_reupload(pictures[4], 105, "crop"), make_reupload(pictures[0], 101, "reencode")]
+    ids = [p.id for p in everything]
+    images = [draw_picture(p, world, SIZE) for p in everything]
+    hashes, _ = hash_images(images)
+    assert 24 < hamming(hashes[ids.index(5)], hashes[ids.index(105)]) <= 64  # too far for the hash alone
+    assert hamming(hashes[ids.index(19)], hashes[ids.index(20)]) > 64
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(len(ids), 16)).astype(np.float32)
-    crop, original = ids.index(40), ids.index(39)  # say post 40 were a crop of post 39: close embeddings
-    vectors[crop] = vectors[original] + 0.01 * rng.normal(size=16)
-    vectors[ids.index(101)] = vectors[ids.index(1)]  # a re-encode close in both
-    result = find_duplicates(ids, splits, images, embeddings=vectors, config=DuplicateConfig(min_cosine=0.98))
+    for copy, original in ((105, 5), (20, 19), (101, 1)):  # 20 is another picture with the same embedding
+        vectors[ids.index(copy)] = vectors[ids.index(original)] + 0.01 * rng.normal(size=16)
+    splits = ["train"] * len(ids)
+    config = DuplicateConfig(min_cosine=0.98)
+
+    result = find_duplicates(ids, splits, images, embeddings=vectors, config=config)
     methods = dict(zip(result.members["post_id"], result.members["method"], strict=True))
-    assert methods[39] == methods[40] == "embedding"
-    assert methods[101] == "both"
-    assert result.counts["pairs"] == {"hash": 4, "embedding": 1, "both": 1}
-    without = find_duplicates(ids, splits, images, embeddings=vectors, config=DuplicateConfig(min_cosine=None))
-    assert 40 not in set(without.members["post_id"])
+    assert methods == {5: "embedding", 105: "embedding", 1: "both", 101: "both"}
+    assert result.counts["pairs"] == {"hash": 0, "embedding": 1, "both": 1}
+    unchecked = DuplicateConfig(min_cosine=0.98, verify_hash_distance=None)
+    loose = find_duplicates(ids, splits, images, embeddings=vectors, config=unchecked)
+    assert {19, 20} <= set(loose.members["post_id"])  # the embedding alone links two different pictures
+    hashes_only = find_duplicates(ids, splits, images, embeddings=vectors)  # the default: no embedding search
+    assert set(hashes_only.members["post_id"]) == {1, 101}
 
 
 def test_embedding_pairs_keep_the_cosine_threshold_inclusive():
