@@ -74,6 +74,12 @@ def curate(
     filter_by: str = typer.Option(
         None, help="cleanlab's filter: prune_by_noise_rate (default), prune_by_class, both, confident_learning."
     ),
+    category: list[str] = typer.Option(
+        None, "--category", help="Tag category to score (repeatable; default: general; 'all': every category)."
+    ),
+    kind: list[str] = typer.Option(
+        None, "--kind", help="Kind of label issue to report: missing, wrong (repeatable; default: both)."
+    ),
     batch_size: int = typer.Option(64, min=1, help="Images per model call."),
     truth: Path = typer.Option(
         None, help="JSON lines {id, tags} of the true tags (a generated world): the report scores the flags."
@@ -88,6 +94,13 @@ def curate(
     data_dir = str(dataset) if dataset else os.path.join(ws.datasets(), "acg_illustrations")
     head = apply_overrides(HeadConfig(), folds=folds, epochs=epochs)
     issues = apply_overrides(IssueConfig(), min_positives=min_positives, filter_by=filter_by)
+    if kind:
+        unknown = sorted(set(kind) - {"missing", "wrong"})
+        if unknown:
+            raise UserError(f"unknown label issue kind {', '.join(unknown)}; use missing or wrong.")
+        issues.kinds = tuple(kind)
+    if category:
+        issues.categories = None if "all" in category else tuple(category)
     known = read_truth(truth) if truth else None
     outcome = run_curation(data_dir, curation_dir(ws.root, run), _model(model), head=head, issues=issues,
                            truth=known, batch_size=batch_size)  # fmt: skip

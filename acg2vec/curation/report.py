@@ -115,8 +115,10 @@ def label_issue_section(result: LabelIssueResult, run_dir: str, *, parameters: d
     text = (
         f"Out-of-sample tag probabilities from {parameters['folds']}-fold cross-fitting of a head on the frozen "
         f"embeddings of {parameters['model']}; cleanlab ({parameters['filter_by']}) flags per tag. "
-        f"{train['tags_scored']} tags scored; {train['tags_too_rare']} had fewer than {parameters['min_positives']} "
-        f"training posts and were not scored. Confidence is the out-of-sample probability of the other label. "
+        f"{train['tags_scored']} tags of the categories {parameters['categories'] or 'all'} scored; "
+        f"{train['tags_too_rare']} had fewer than {parameters['min_positives']} training posts and "
+        f"{train['tags_of_other_categories']} were of other categories, not scored. Confidence is the out-of-sample "
+        "probability of the other label. "
         f"CPU seconds: {', '.join(f'{k} {v:.1f}' for k, v in result.seconds.items())}."
     )
     return Section(

@@ -144,7 +144,7 @@ def find_label_issues(
     scores, rows = {}, []
     for s in probs:
         vectors, split_ids, images, labels = embedded[s]
-        found = find_tag_issues(labels, probs[s], issues)
+        found = find_tag_issues(labels, probs[s], issues, categories=tags.categories)
         scores[s] = SplitScores(s, split_ids, images, labels, probs[s], found, vectors)
         rows += [
             {

@@ -10,7 +10,7 @@ import numpy as np
 from acg2vec.datasets.acg_illustrations.selected_tags import TagVocabulary
 from acg2vec.deadletter import DeadLetters, dead_letter_path
 from acg2vec.errors import UserError
-from acg2vec.evaluation.image_data import dead_letter_bad_images, read_images
+from acg2vec.evaluation.image_data import dead_letter_bad_images, read_images, resolve_dataset_dir
 from acg2vec.evaluation.report import Section, Table
 from acg2vec.evaluation.tagging_metrics import plot_pr_curves, tagging_metrics
 from acg2vec.logs import progress_task
@@ -74,6 +74,7 @@ def evaluate_tagger(
         model=os.path.basename(os.path.normpath(model_dir)),
         model_kind=model.kind,
         split=split,
+        labels=dataset_labels(data_dir),
         images_read=len(records.ids),
         images_dropped=dict(dead.counts),
     )
@@ -89,6 +90,33 @@ def evaluate_tagger(
         metrics["overall"]["baseline"]["macro_map"],
     )
     return metrics
+
+
+def dataset_labels(data_dir: str) -> dict:
+    """Whose labels the scored version holds: the build's, or a curation run's fixes (a version written by
+    ``acg2vec build images --apply-curation`` records the run in its ``metadata.json``)."""
+    import json
+
+    from acg2vec.beam_pipelines import files
+
+    folder = resolve_dataset_dir(data_dir)
+    path = files.join(folder, "metadata.json")
+    curation = json.loads(files.read_text(path)).get("curation") if files.exists(path) else None
+    out = {"version": folder.rstrip("/").rsplit("/", 1)[-1], "curated": bool(curation)}
+    if curation:
+        out.update(run=curation.get("run"), min_confidence=curation.get("min_confidence"))
+    return out
+
+
+def _labels_text(labels: dict | None) -> str:
+    if not labels:
+        return ""
+    if not labels["curated"]:
+        return f"Labels: dataset version {labels['version']} as built (not curated). "
+    return (
+        f"Labels: dataset version {labels['version']}, curated by run '{labels['run']}' (label issues of confidence "
+        f">= {labels['min_confidence']} applied). "
+    )
 
 
 RECALL_LEVELS = tuple(round(0.1 * i, 1) for i in range(1, 10))
@@ -152,6 +180,7 @@ def tagger_section(metrics: dict) -> Section:
         else "Tuned = the model's thresholds.json."
     )
     text = (
+        f"{_labels_text(metrics.get('labels'))}"
         f"{metrics['images']} images of '{metrics['split']}' evaluated of {metrics['images_read']} read "
         f"({dropped} set aside: {metrics['images_dropped'] or 'none'}). P=R threshold {_f(metrics['p_eq_r_threshold'])}. "
         f"{tuned} The tag-frequency baseline gives every image each tag's training frequency; its thresholds are "

@@ -14,27 +14,27 @@ from tests.evaluation.fakes import colour_image, make_image_model
 
 COLOURS = ("red", "green", "blue")
 PER_COLOUR = 30
-MISSING_RED = {1, 4, 7}  # post ids of red posts without their red tag
-WRONG_BLUE = {31, 35}  # post ids of green posts that also carry blue
+MISSING_RED = {1, 4, 7}  # post ids (in the first split) of red posts without their red tag
+WRONG_BLUE = {31, 35}  # post ids (in the first split) of green posts that also carry blue
 
 
 def noisy_examples(size: int = 32, *, first_id: int = 1) -> tuple[list[dict], dict[int, set[str]]]:
-    """Posts ``first_id``... (the planted errors are on the posts of ids 1..90)."""
+    """Posts ``first_id``...; the planted errors are on the same pictures in every split (ids offset alike)."""
     examples, truth = [], {}
     post_id = first_id
     for colour in COLOURS:
         for _ in range(PER_COLOUR):
             tags = [colour, "solo"]
             truth[post_id] = set(tags) | {"sample_series"}
-            if post_id in MISSING_RED:
+            if post_id - first_id + 1 in MISSING_RED:
                 tags.remove("red")
-            if post_id in WRONG_BLUE:
+            if post_id - first_id + 1 in WRONG_BLUE:
                 tags.append("blue")
             examples.append(
                 {
                     "id": post_id,
                     "md5": f"{post_id:032x}",
-                    "image": colour_image(colour, post_id, size),
+                    "image": colour_image(colour, post_id - first_id + 1, size),  # the same pixels in every split
                     "tags": tags,
                     "characters": [],
                     "copyrights": ["sample_series"],
