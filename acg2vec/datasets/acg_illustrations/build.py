@@ -38,7 +38,14 @@ from acg2vec.beam_pipelines.publish import BuildResult
 from acg2vec.beam_pipelines.tfrecord_shards import TFRecordShardSink, split_shards
 from acg2vec.datasets.acg_illustrations.acg_illustrations_dataset_builder import Builder
 from acg2vec.datasets.acg_illustrations.card import write_tfds_metadata
-from acg2vec.datasets.acg_illustrations.curated import ApplyCuration, curated_counts, curation_edits, step_name
+from acg2vec.datasets.acg_illustrations.curated import (
+    ApplyCuration,
+    curated_counts,
+    curation_edits,
+    example_tags,
+    recounted_vocabulary_csv,
+    step_name,
+)
 from acg2vec.datasets.acg_illustrations.curation_files import (
     check_run_for,
     duplicate_counts,
@@ -47,7 +54,7 @@ from acg2vec.datasets.acg_illustrations.curation_files import (
 )
 from acg2vec.datasets.acg_illustrations.records import ImageBuildConfig, record_to_example
 from acg2vec.datasets.acg_illustrations.schema import BUILD_COUNTS_FILE, NAME, SELECTED_TAGS_FILE, features_for_size
-from acg2vec.datasets.acg_illustrations.selected_tags import TagVocabulary
+from acg2vec.datasets.acg_illustrations.selected_tags import TagVocabulary, csv_sha256
 from acg2vec.datasets.acg_illustrations.transforms import BuildImageExamples, bucket_count, write_side_outputs
 from acg2vec.datasets.versions import TFDS_MARKER, newest_dataset_dir, next_patch_version
 from acg2vec.errors import UserError
@@ -283,6 +290,17 @@ def apply_curation(
             sink = TFRecordShardSink(files.join(tmp_dir, f"{NAME}-{split}.tfrecord"), max_bytes_per_shard=SHARD_BYTES)
             _ = outputs.examples | f"WriteShards{label}" >> beam.io.Write(sink)
             dead[step_name(split)] = outputs[DEAD]
+            if split == "train":  # the vocabulary's counts after the fixes (tag names only cross stages)
+                _ = (
+                    outputs.examples
+                    | "TrainTags" >> beam.FlatMap(example_tags)
+                    | "CountTags" >> beam.combiners.Count.PerElement()
+                    | "AllTagCounts" >> beam.combiners.ToList()
+                    | "WriteVocabulary"
+                    >> beam.Map(
+                        lambda counts: _write_vocabulary(tmp_dir, recounted_vocabulary_csv(vocabulary, counts))
+                    )
+                )
         write_dead_letters_by_step(tmp_dir, dead)
         log.info(
             "Applying %s to %s (%d posts to edit, %d to drop)", choice.run_dir, source, _n(edits), len(edits.drop)
@@ -296,11 +314,10 @@ def apply_curation(
         # 4. The books: per split, read = written + dropped, and every source example read.
         counts = curated_counts(metrics, split_names)
         _check_curated_counts(source, counts)
-        # 5. The vocabulary (unchanged, so models trained on either version share their outputs), the metadata
-        #    with the curation applied, the card; then the folder is swapped in whole.
-        for name in (SELECTED_TAGS_FILE, SELECTED_TAGS_FILE + ".sha256"):
-            if files.exists(files.join(source, name)):
-                files.write_bytes(files.join(tmp_dir, name), files.read_bytes(files.join(source, name)))
+        # 5. The vocabulary (the source's tags in its order, recounted on the curated train split; copied when there
+        #    is no train split), the metadata with the curation applied, the card; then the folder is swapped in.
+        if "train" not in split_names:
+            _write_vocabulary(tmp_dir, vocabulary.to_csv())
         curation = _curation_record(manifest, choice, members, skipped, set(edits.drop))
         new_version = final_dir.rstrip("/").rsplit("/", 1)[-1]
         splits = write_tfds_metadata(
@@ -323,6 +340,11 @@ def apply_curation(
 
 
 SHARD_BYTES = ImageBuildConfig().shard_bytes
+
+
+def _write_vocabulary(out_dir: str, text: str) -> None:
+    files.write_text(files.join(out_dir, SELECTED_TAGS_FILE), text)
+    files.write_text(files.join(out_dir, SELECTED_TAGS_FILE + ".sha256"), csv_sha256(text) + "\n")
 
 
 def _n(edits) -> int:

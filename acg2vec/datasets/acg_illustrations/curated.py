@@ -11,7 +11,8 @@ changed. What a run changes, after the user's thresholds, is a :class:`CurationE
   splits, so test holds no copy of a training picture.
 
 Each example is decoded as a ``tf.train.Example`` proto, its tag lists edited and written back: the image bytes and
-every other feature pass through untouched. Every post read is written or dropped under a named reason (a Beam
+every other feature pass through untouched. The vocabulary keeps the source's tags in the source's order (models
+trained on either version share their outputs), each recounted on the curated train split. Every post read is written or dropped under a named reason (a Beam
 counter ``acg2vec:ApplyCuration<Split>-<outcome>`` and a dead letter), so read = written + dropped per split.
 """
 
@@ -130,6 +131,24 @@ class ApplyCuration(beam.DoFn):
             count(self.step, name, n)
         count(self.step, "written")
         yield edited
+
+
+def example_tags(serialized: bytes) -> list[str]:
+    """The tags in an example's four tag fields (what the vocabulary counts)."""
+    import tensorflow as tf
+
+    features = tf.train.Example.FromString(serialized).features.feature
+    return [v.decode("utf-8") for name in CATEGORY_FIELDS.values() for v in features[name].bytes_list.value]
+
+
+def recounted_vocabulary_csv(vocabulary, counts: list[tuple[str, int]]) -> str:
+    """``selected_tags.csv`` of a curated version: the source's tags in the source's order (so models trained on
+    either version share their outputs), each with its count of training images after the fixes."""
+    from acg2vec.datasets.acg_illustrations.selected_tags import TagVocabulary
+
+    found = dict(counts)
+    names, categories = vocabulary.names, vocabulary.categories
+    return TagVocabulary(list(names), list(categories), [int(found.get(n, 0)) for n in names]).to_csv()
 
 
 def curated_counts(metrics: Mapping[str, int], splits: Sequence[str]) -> dict[str, dict]:

@@ -15,6 +15,7 @@ from acg2vec.datasets.acg_illustrations import curation_files as cf
 from acg2vec.datasets.acg_illustrations.build import CurationChoice, apply_curation
 from acg2vec.datasets.acg_illustrations.curated import CurationEdits, curation_edits, edit_example
 from acg2vec.datasets.acg_illustrations.schema import features_for_size
+from acg2vec.datasets.acg_illustrations.selected_tags import TagVocabulary
 from acg2vec.datasets.acg_illustrations.tiny_dataset import write_tiny_dataset
 from acg2vec.datasets.versions import next_patch_version
 from acg2vec.errors import UserError
@@ -139,6 +140,9 @@ def test_a_curated_version_applies_the_fixes_and_keeps_the_source(workdir):
     assert "| change | field | train | test | total |" in card
     assert "| tags added | characters | 1 | 0 | 1 |" in card
     assert "Posts dropped as near-duplicates: 2" in card and "1 before, 0 after" in card
+    vocabulary = TagVocabulary.read(str(source.parent / "1.0.1" / "selected_tags.csv"))
+    assert vocabulary.names == ["red", "blue", "hero"]  # the source's tags, in its order
+    assert vocabulary.counts == [2, 2, 2]  # train 1 (red, blue), 3 (blue, hero), 4 (red, hero added): recounted
     info = json.loads((source.parent / "1.0.1" / "dataset_info.json").read_text())
     assert info["version"] == "1.0.1"
     dead = list((source.parent / "1.0.1" / "dead_letters").glob("ApplyCuration*"))
