@@ -178,6 +178,7 @@ def translation_acc1(queries: np.ndarray, targets: np.ndarray) -> float:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # the export alone is about a minute on a quiet machine, many on a busy one
 @pytest.mark.skipif(not REAL_TITLES.is_file(), reason=f"the real title fixture is not at {REAL_TITLES}")
 def test_exported_e5_matches_torch_on_real_titles(e5_export, tmp_path: Path) -> None:
     """Cosine per real title and acc@1 on the benchmark's test split (ja -> zh and zh -> ja): fp32 is the torch
