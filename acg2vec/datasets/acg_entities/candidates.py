@@ -158,12 +158,12 @@ def from_work(work: Work) -> Candidate:
     page_title = work.source_id.split(":", 1)[1] if work.source in WIKI_SOURCES and ":" in work.source_id else ""
     if page_title and not titles:
         titles = {"und": page_title}
-    _fill_keys(candidate, titles, aliases)
-    # A site that lists a season as its own work still shares the series' title: its keys without the marker.
-    bare = [match_key(season_of(strip_qualifier(normalize_text(t)))[0]) for t in (*titles.values(), *aliases)]
-    candidate.keys = list(dict.fromkeys([*candidate.keys, *(k for k in bare if k)]))
+    # A site that lists a season as its own work ("X 第2期", "X 2nd Season") is still about the series X: every
+    # title is compared without its season marker (the season number is kept apart, for the site-slot rule).
     main = titles.get("ja") or _zh(titles) or next(iter(titles.values()), aliases[0] if aliases else "")
     base, candidate.season = season_of(strip_qualifier(normalize_text(main)))
+    series = {lang: season_of(strip_qualifier(normalize_text(t)))[0] for lang, t in titles.items()}
+    _fill_keys(candidate, series, aliases)
     candidate.base_key = match_key(base)
     tag_years = [t for t in work.tags if isinstance(t, str) and ("年" in t or "anime" in t.lower())]
     candidate.year = year_of(work.air_date, qualifier(page_title) if page_title else None, *tag_years)
