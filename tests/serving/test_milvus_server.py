@@ -86,31 +86,57 @@ def test_index_commands_load_the_vectors_into_the_server(workdir, milvus_uri):
     client.close()
 
 
-@pytest.mark.slow  # needs the index commands' collections
-def test_serve_answers_from_the_server_as_from_faiss(workdir, milvus_uri):
+def _answers(get) -> tuple[tuple[list, list], str]:
+    """Similar posts and dense work-search ids the server behind ``get`` gives once ready, and its vector store."""
+    deadline = time.monotonic() + 300
+    while (ready := get("/readyz")).status_code == 503 and time.monotonic() < deadline:
+        time.sleep(0.2)  # the models and stores load in the background
+    assert ready.status_code == 200 and ready.json()["status"] == "ready", ready.text
+    similar = [get(f"/v1/posts/{post}/similar?k=5").json() for post in (1, 5, 9)]
+    works = [get(f"/v1/works/search?k=3&scorer=dense&q={ja}").json() for _, ja, _, _ in WORKS]
+    return (
+        [[hit["id"] for hit in answer["results"]] for answer in similar],
+        [[hit["entity_id"] for hit in answer["results"]] for answer in works],
+    ), ready.json()["vectors"]
+
+
+@pytest.mark.slow  # needs the index commands' collections; starts `acg2vec serve` in a process (~30 s)
+def test_the_serve_command_answers_from_the_server_as_from_faiss(workdir, milvus_uri):
+    import subprocess
+    import sys
+
+    import httpx
     from fastapi.testclient import TestClient
 
     from acg2vec.serving.app import create_app
     from acg2vec.serving.services import ServeConfig
 
-    answers = {}
-    for vectors, uri in (("faiss", None), ("milvus", milvus_uri)):
-        config = ServeConfig(workdir=str(workdir), vectors=vectors, milvus_uri=uri)
-        with TestClient(create_app(config)) as client:
-            deadline = time.monotonic() + 120
-            while (ready := client.get("/readyz")).status_code == 503 and time.monotonic() < deadline:
-                time.sleep(0.2)  # the models and stores load in the background
-            assert ready.json()["status"] == "ready" and ready.json()["vectors"] == vectors, ready.json()
-            similar = [client.get(f"/v1/posts/{post}/similar?k=5").json() for post in (1, 5, 9)]
-            works = [client.get("/v1/works/search", params={"q": ja, "k": 3, "scorer": "dense"}).json()
-                     for _, ja, _, _ in WORKS]  # fmt: skip
-        answers[vectors] = (
-            [[hit["id"] for hit in answer["results"]] for answer in similar],
-            [[hit["entity_id"] for hit in answer["results"]] for answer in works],
-        )
-    assert answers["milvus"] == answers["faiss"]
-    assert all(len(ids) == 5 for ids in answers["milvus"][0])
-    assert [ids[0] for ids in answers["milvus"][1]] == [entity for entity, *_ in WORKS]
+    with TestClient(create_app(ServeConfig(workdir=str(workdir)))) as client:
+        faiss, vectors = _answers(client.get)
+    assert vectors == "faiss"
+    port = free_port()
+    command = [sys.executable, "-m", "acg2vec.cli", "--workdir", str(workdir), "serve", "--port", str(port),
+               "--no-build", "--vectors", "milvus", "--milvus-uri", milvus_uri]  # fmt: skip
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 300
+        while True:
+            assert server.poll() is None, server.stderr.read()[-3000:]
+            try:
+                httpx.get(f"{base}/healthz", timeout=5)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline
+                time.sleep(0.5)
+        milvus, vectors = _answers(lambda path: httpx.get(base + path, timeout=30))
+    finally:
+        server.terminate()
+        server.wait(30)
+    assert vectors == "milvus"
+    assert milvus == faiss
+    assert all(len(ids) == 5 for ids in milvus[0])
+    assert [ids[0] for ids in milvus[1]] == [entity for entity, *_ in WORKS]
 
 
 def test_an_exact_index_returns_the_same_top_ids_as_faiss(tmp_path, milvus_uri):
