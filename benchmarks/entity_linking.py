@@ -28,6 +28,7 @@ from acg2vec.datasets.acg_entities import linker
 from acg2vec.datasets.acg_entities.build import Collected, link_collected, link_raw
 from acg2vec.datasets.acg_entities.candidates import CandidateError, from_item
 from acg2vec.datasets.acg_entities.quality import link_quality
+from acg2vec.datasets.acg_text_pairs.pair_extractors import ja_entity
 from acg2vec.datasets.acg_text_pairs.records import split_of
 from acg2vec.sample_site.crawl_records import crawl_items
 from acg2vec.sample_site.world import WorldConfig, generate_world
@@ -55,8 +56,12 @@ def truth_of(world, candidates) -> dict[str, str | None]:
 
 
 def baseline(candidates) -> dict[str, str]:
-    """The old rule: one Japanese title key, one entity; no key, the record alone."""
-    return {c.unique_id: f"{c.kind}:ja:{c.ja_key}" if c.ja_key else c.unique_id for c in candidates}
+    """The corpus's old rule (pair_extractors.ja_entity): one Japanese title key, one entity; else the record."""
+    out = {}
+    for c in candidates:
+        ja = ja_entity(c.titles.get("ja"))
+        out[c.unique_id] = f"{c.kind}:{ja}" if ja else c.unique_id
+    return out
 
 
 def quality(predicted: dict[str, str], truth: dict[str, str | None], candidates) -> dict:
