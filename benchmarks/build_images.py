@@ -16,6 +16,12 @@
 
 Prints images/s of both, their ratio (target >= 0.8), images/s per process, and peak RSS of all processes
 (this one and every child) and of the largest single worker, sampled every 50 ms. Writes a PNG plot.
+
+``--runners direct,portable,dask`` builds each size once per runner (docs/runners.md: ``portable`` is Beam's local
+job service with its SDK workers in a worker pool's processes, ``dask`` a LocalCluster of ``--workers`` processes)
+and prints, per runner, CPU-seconds per image (this process and every child, from ``getrusage`` once the runner's
+services are stopped), bytes per example (TFRecord shards / examples), the largest worker's peak RSS and the wall
+time as a ratio to the first runner's, with the load average.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ class PeakMemory:
         self.interval = interval
         self.total = 0
         self.worker = 0
+        self.cpu_by_pid: dict[int, float] = {}  # CPU seconds of every process of the tree, as last seen
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -62,6 +69,8 @@ class PeakMemory:
                 for child in children:
                     with contextlib.suppress(psutil.Error):  # a child may exit between listing and reading
                         rss_children.append(child.memory_info().rss)
+                        times = child.cpu_times()
+                        self.cpu_by_pid[child.pid] = times.user + times.system
                 total = me.memory_info().rss + sum(rss_children)
                 self.total = max(self.total, total)
                 self.worker = max([self.worker, *rss_children])
@@ -166,7 +175,19 @@ def _process(args: tuple[str, ImageRules]) -> int:
     return len(process_file(*args))
 
 
-def build(workdir: Path, workers: int, size: int):
+def cpu_seconds() -> float:
+    """CPU time of this process and of its children that have exited (and been waited for)."""
+    import resource
+
+    return sum(
+        getattr(resource.getrusage(who), field)
+        for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+        for field in ("ru_utime", "ru_stime")
+    )
+
+
+def build(workdir: Path, workers: int, size: int, runner: str = "direct"):
+    from acg2vec.beam_pipelines import runners
     from acg2vec.beam_pipelines.options import BuildOptions, RunnerConfig
     from acg2vec.datasets.acg_illustrations.build import build as build_images
     from acg2vec.datasets.acg_illustrations.records import ImageBuildConfig, PostFilters
@@ -176,12 +197,39 @@ def build(workdir: Path, workers: int, size: int):
     config = ImageBuildConfig(
         size=size, filters=PostFilters(min_general_tags=10), vocabulary=VocabularyRules(min_images=5)
     )
-    start = time.perf_counter()
-    with PeakMemory() as mem:
+    start, cpu = time.perf_counter(), cpu_seconds()
+    own = psutil.Process().cpu_times()
+    cpu_before_self = own.user + own.system
+    with PeakMemory() as mem, runners.services():  # the runner's services stop (and are waited for) inside
         result = build_images(
-            Workspace.at(workdir), config, options=BuildOptions(runner=RunnerConfig(workers=workers))
+            Workspace.at(workdir), config, options=BuildOptions(runner=RunnerConfig(runner=runner, workers=workers))
         )
+    # getrusage misses processes nobody waits for (Beam's worker pool never reaps its SDK workers): the larger of
+    # it and the sampled CPU of every process seen (which misses each child's last 50 ms).
+    own = psutil.Process().cpu_times()
+    sampled = sum(mem.cpu_by_pid.values()) + own.user + own.system - cpu_before_self
+    mem.cpu_seconds = max(cpu_seconds() - cpu, sampled)
     return time.perf_counter() - start, mem, result
+
+
+def runner_rows(workdir: Path, n: int, workers: int, size: int, names: list[str]) -> None:
+    """The build of ``workdir`` once per runner: CPU-s per image, bytes per example, peak RSS, wall-time ratio."""
+    first = None
+    print(f"{'runner':>9} {'wall s':>7} {'ratio':>6} {'CPU s':>7} {'CPU s/image':>11} {'bytes/example':>13} "
+          f"{'worker MiB':>10} {'all MiB':>8} {'load':>5}")  # fmt: skip
+    for name in names:
+        shutil.rmtree(workdir / "datasets", ignore_errors=True)
+        seconds, mem, result = build(workdir, workers, size, name)
+        written = result.counts["posts"]["written"]
+        shard_bytes = sum(p.stat().st_size for p in Path(result.out_dir).glob("*.tfrecord-*"))
+        first = first or seconds
+        print(
+            f"{name:>9} {seconds:>7.1f} {seconds / first:>6.2f} {mem.cpu_seconds:>7.1f} "
+            f"{mem.cpu_seconds / written:>11.4f} {shard_bytes / written:>13,.0f} {mem.worker / 2**20:>10.0f} "
+            f"{mem.total / 2**20:>8.0f} {os.getloadavg()[0]:>5.1f}",
+            flush=True,
+        )
+    print(f"  ({n} posts, {workers} workers; ratio = wall time / {names[0]}'s; load = 1-min average at the end)")
 
 
 def main() -> None:
@@ -193,12 +241,21 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--data", type=Path, default=Path("/tmp/acg2vec-bench-images"))
     parser.add_argument("--plot", type=Path, default=Path("/tmp/acg2vec-bench-images/build_images.png"))
+    parser.add_argument(
+        "--runners", default="", help="e.g. direct,portable,dask: compare the runners instead (docs/runners.md)"
+    )
     args = parser.parse_args()
 
     print(f"generating {args.images} illustration-like JPEGs (800-1800 px) under {args.data}", flush=True)
     entries = generate(args.data, args.images)
     paths = [str(args.data / "raw" / "safebooru" / rel) for _, rel in entries]
 
+    if args.runners:
+        count = len(entries)
+        workdir = args.data / f"workdir-{count}x{args.repeat}"
+        n = write_posts(workdir, args.data, entries, args.repeat)
+        runner_rows(workdir, n, args.workers, args.size, args.runners.split(","))
+        return
     rows = []
     sizes = ([len(entries) // args.scale] if args.scale > 1 else []) + [len(entries)]
     for count in sizes:

@@ -8,6 +8,11 @@ in the same run; the ratio compares the build's pairs/s per core with it. Memory
 two sizes is the point of the bucket design.
 
     .venv/bin/python benchmarks/build_texts.py --sizes 1000000,5000000 --workers 2
+
+``--runners direct,portable,dask`` builds the first size once per runner (docs/runners.md) and prints, per runner,
+CPU-seconds per pair (the build process and every child, from ``getrusage`` once the runner's services stopped),
+bytes per example (TFRecord shards / rows), the largest single process's peak RSS and the wall time as a ratio
+to the first runner's, with the load average.
 """
 
 from __future__ import annotations
@@ -31,11 +36,16 @@ for noisy in ("apache_beam", "absl"):
 from acg2vec.beam_pipelines.options import BuildOptions, RunnerConfig
 from acg2vec.datasets.acg_text_pairs.build import build
 from acg2vec.workspace import Workspace
+from acg2vec.beam_pipelines import runners
+from pathlib import Path
 started = time.time()
-result = build(Workspace.at(sys.argv[1]), options=BuildOptions(runner=RunnerConfig(workers=int(sys.argv[2]), mode="multi_processing")))
+runner = sys.argv[3] if len(sys.argv) > 3 else "direct"
+with runners.services():  # stopped (and waited for) before the CPU time is read
+    result = build(Workspace.at(sys.argv[1]), options=BuildOptions(runner=RunnerConfig(runner=runner, workers=int(sys.argv[2]), mode="multi_processing")))
+shard_bytes = sum(p.stat().st_size for p in Path(result.out_dir).glob("*.tfrecord-*"))
 import resource
 cpu = sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN) for f in ("ru_utime", "ru_stime"))
-print(json.dumps({"seconds": time.time() - started, "cpu_seconds": cpu, "rows": result.splits, "buckets": result.buckets,
+print(json.dumps({"seconds": time.time() - started, "cpu_seconds": cpu, "rows": result.splits, "buckets": result.buckets, "shard_bytes": shard_bytes,
                   "accounting": result.counts["accounting"]}))
 """
 
@@ -48,11 +58,11 @@ def tree_rss(proc: psutil.Process) -> int:
     return total
 
 
-def run_build(workdir: Path, workers: int) -> dict:
+def run_build(workdir: Path, workers: int, runner: str = "direct") -> dict:
     """Run the build of ``workdir`` (raw/ -> datasets/) in a fresh process; sample the summed RSS of its process
     tree every 0.2 s."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", BUILD, str(workdir), str(workers)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", BUILD, str(workdir), str(workers), runner], stdout=subprocess.PIPE, text=True
     )
     ps = psutil.Process(proc.pid)
     samples: list[tuple[float, int]] = []
@@ -60,6 +70,7 @@ def run_build(workdir: Path, workers: int) -> dict:
 
     loads: list[float] = []
     cpu_by_pid: dict[int, float] = {}
+    largest: list[int] = [0]
 
     def sample() -> None:
         while proc.poll() is None:
@@ -70,6 +81,7 @@ def run_build(workdir: Path, workers: int) -> dict:
                     with contextlib.suppress(psutil.Error):
                         times = p.cpu_times()
                         cpu_by_pid[p.pid] = times.user + times.system
+                        largest[0] = max(largest[0], p.memory_info().rss)
             time.sleep(0.2)
 
     thread = threading.Thread(target=sample, daemon=True)
@@ -86,7 +98,28 @@ def run_build(workdir: Path, workers: int) -> dict:
     # Cross-check of the rusage total: CPU seen by sampling every process of the tree (misses each one's last 0.2 s).
     result["cpu_seconds_sampled"] = sum(cpu_by_pid.values())
     result["processes"] = len(cpu_by_pid)
+    result["largest_process_rss_bytes"] = largest[0]
     return result
+
+
+def runner_rows(workdir: Path, workers: int, names: list[str]) -> None:
+    """The build of ``workdir`` once per runner: CPU-s per pair, bytes per example, peak RSS, wall-time ratio."""
+    print(f"{'runner':>9} {'wall s':>7} {'ratio':>6} {'CPU s':>7} {'CPU ms/pair':>11} {'bytes/example':>13} "
+          f"{'process MiB':>11} {'all MiB':>8} {'load':>5}")  # fmt: skip
+    first = None
+    for name in names:
+        r = run_build(workdir, workers, name)
+        rows, pairs = sum(r["rows"].values()), r["accounting"]["pair_candidates"]
+        first = first or r["wall_seconds"]
+        # getrusage misses processes nobody waits for (Beam's worker pool never reaps its SDK workers).
+        cpu = max(r["cpu_seconds"], r["cpu_seconds_sampled"])
+        print(
+            f"{name:>9} {r['wall_seconds']:>7.1f} {r['wall_seconds'] / first:>6.2f} {cpu:>7.1f} "
+            f"{1000 * cpu / pairs:>11.3f} {r['shard_bytes'] / rows:>13,.0f} "
+            f"{r['largest_process_rss_bytes'] / 2**20:>11.0f} {r['peak_rss_bytes'] / 2**20:>8.0f} {r['load_average']:>5.1f}",
+            flush=True,
+        )
+    print(f"  ({workers} workers; per pair = per candidate pair; ratio = wall time / {names[0]}'s)")
 
 
 def baseline(raw: Path, max_pairs: int) -> dict:
@@ -157,10 +190,18 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000000,5000000", help="comma-separated pair targets")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--baseline-pairs", type=int, default=200_000)
+    parser.add_argument("--runners", default="", help="e.g. direct,portable,dask: compare runners on the first size")
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from generate_text_items import generate
 
+    if args.runners:
+        size = int(args.sizes.split(",")[0])
+        raw = args.root / f"pairs-{size}" / "raw"
+        if not raw.exists():
+            generate(raw, size)
+        runner_rows(raw.parent, args.workers, args.runners.split(","))
+        return
     results: dict[int, dict] = {}
     for size in (int(s) for s in args.sizes.split(",")):
         raw = args.root / f"pairs-{size}" / "raw"

@@ -146,9 +146,14 @@ def start_services(config: RunnerConfig) -> RunnerConfig:
     """``config`` with what it needs started: a local worker pool (portable, no environment given, job server on
     this machine) or a ``LocalCluster`` (dask, no address). Others are returned unchanged."""
     kind = runner_kind(config.runner)
-    if kind == PORTABLE and not _given(list(config.args), "--environment_type"):
-        if not is_local_endpoint(config.job_endpoint):
-            return config  # portable_args says what is missing
+    has_environment = _given(list(config.args), "--environment_type")
+    if kind == PORTABLE and not has_environment and not is_local_endpoint(config.job_endpoint):
+        return config  # portable_args says what is missing
+    if kind == PORTABLE and config.job_endpoint not in (None, EMBEDDED_JOB_SERVER):
+        check_reachable(config.job_endpoint, "job server")
+    if kind == DASK and config.dask_address:
+        check_reachable(config.dask_address, "Dask scheduler")
+    if kind == PORTABLE and not has_environment:
         pool = _service(("pool",), _start_worker_pool)
         args = ("--environment_type=EXTERNAL", f"--environment_config={pool.address}", *config.args)
         return dataclasses.replace(config, args=args)
@@ -183,6 +188,20 @@ def services() -> Iterator[None]:
         yield
     finally:
         stop_services()
+
+
+def check_reachable(address: str, what: str, timeout: float = 5.0) -> None:
+    """One sentence, not a minute of retries and a traceback, when nothing listens at ``[scheme://]HOST:PORT``."""
+    host, _, port = address.split("://", 1)[-1].rstrip("/").rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"The {what} address {address!r} is not HOST:PORT.")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as err:
+        raise UserError(
+            f"No {what} answers at {address} ({err.strerror or err}); start it or check the address."
+        ) from None
 
 
 def free_port() -> int:

@@ -3,6 +3,7 @@ closed (multi-output ParDos, every branch, side inputs computed once, counters) 
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import apache_beam as beam
@@ -18,11 +19,13 @@ from acg2vec.errors import UserError
 @pytest.mark.unit
 def test_portable_arguments_name_the_job_server_and_keep_the_users_environment() -> None:
     env = ("--environment_type=PROCESS", '--environment_config={"command": "/opt/apache/beam/boot"}')
-    config = RunnerConfig(runner="portable", job_endpoint="flink-jobserver:8099", args=env)
-    assert pipeline_args(config) == ["--runner=PortableRunner", "--job_endpoint=flink-jobserver:8099", *env]
-    assert runners.start_services(config) is config  # the user's environment: nothing started here
-    options = pipeline_options(config).get_all_options()
-    assert options["job_endpoint"] == "flink-jobserver:8099" and options["environment_type"] == "PROCESS"
+    with socket.create_server(("127.0.0.1", 0)) as server:  # a job server that answers
+        endpoint = f"127.0.0.1:{server.getsockname()[1]}"
+        config = RunnerConfig(runner="portable", job_endpoint=endpoint, args=env)
+        assert pipeline_args(config) == ["--runner=PortableRunner", f"--job_endpoint={endpoint}", *env]
+        assert runners.start_services(config) is config  # the user's environment: nothing started here
+        options = pipeline_options(config).get_all_options()
+    assert options["job_endpoint"] == endpoint and options["environment_type"] == "PROCESS"
 
 
 @pytest.mark.unit
@@ -37,6 +40,19 @@ def test_mistakes_are_one_sentence() -> None:
         pipeline_args(RunnerConfig(runner="portable", args=("--job_endpoint=x:1", "--environment_type=LOOPBACK")))
     with pytest.raises(UserError, match="--dask-address"):
         pipeline_args(RunnerConfig(runner="dask", dask_address="a:1", args=("--dask_client_address=b:2",)))
+
+
+@pytest.mark.unit
+def test_a_server_that_does_not_answer_is_one_sentence() -> None:
+    port = runners.free_port()  # nothing listens there
+    with pytest.raises(UserError, match=f"No job server answers at localhost:{port}"):
+        pipeline_options(RunnerConfig(runner="portable", job_endpoint=f"localhost:{port}"))
+    with pytest.raises(UserError, match="No Dask scheduler answers"):
+        pipeline_options(RunnerConfig(runner="dask", dask_address=f"tcp://127.0.0.1:{port}"))
+    with pytest.raises(UserError, match="not HOST:PORT"):
+        pipeline_options(
+            RunnerConfig(runner="portable", job_endpoint="localhost", args=("--environment_type=LOOPBACK",))
+        )
 
 
 @pytest.mark.unit
