@@ -165,14 +165,27 @@ def evaluate_encoder(encode: Encoder, tasks: list[Task], *, k: int = 10) -> dict
 
 def evaluate_ranker(ranker: Callable[[Task, int], np.ndarray], tasks: list[Task], *, k: int = 10) -> dict:
     """Like :func:`evaluate_encoder` for a ``ranker(task, k) -> [queries, k] candidate ids``."""
-    per_type, ranked_all, relevant_all = {}, [], []
+    return evaluate_rankers({"ranker": ranker}, tasks, k=k)["ranker"]
+
+
+def evaluate_rankers(rankers: dict[str, Callable[[Task, int], np.ndarray]], tasks: list[Task], *, k: int = 10):
+    """:func:`evaluate_ranker` of each named ranker, task by task: every ranker runs on a task before the next
+    task, so rankers sharing one searcher per task (:func:`searcher_rankers`) encode its texts once."""
+    per_type: dict[str, dict] = {name: {} for name in rankers}
+    ranked_all: dict[str, list] = {name: [] for name in rankers}
+    relevant_all: list[set[int]] = []
     for task in tasks:
-        ranked = ranker(task, k)
-        per_type[task.pair_type] = retrieval_metrics(ranked, task.relevant, k=k)
-        ranked_all += [np.pad(r, (0, k - len(r)), constant_values=-1) for r in ranked]
+        for name, ranker in rankers.items():
+            log.debug("text retrieval: %s on %s", name, task.pair_type)
+            ranked = ranker(task, k)
+            per_type[name][task.pair_type] = retrieval_metrics(ranked, task.relevant, k=k)
+            ranked_all[name] += [np.pad(r, (0, k - len(r)), constant_values=-1) for r in ranked]
         relevant_all += task.relevant
-    padded = np.array(ranked_all) if ranked_all else np.empty((0, k))
-    return {"overall": retrieval_metrics(padded, relevant_all, k=k), "per_pair_type": per_type}
+    out = {}
+    for name in rankers:
+        padded = np.array(ranked_all[name]) if ranked_all[name] else np.empty((0, k))
+        out[name] = {"overall": retrieval_metrics(padded, relevant_all, k=k), "per_pair_type": per_type[name]}
+    return out
 
 
 def searcher_rankers(
@@ -308,11 +321,10 @@ def evaluate_text_retrieval(
         base_model_dir = base_model_dir or find_untrained_model(model_dir)
     else:
         model, scorers = None, tuple(s for s in scorers if s == "lexical")
-    for scorer, ranker in searcher_rankers(
-        model, fit_texts, scorers, fusion=cfg.fusion, batch_size=cfg.batch_size
-    ).items():
-        log.info("text retrieval: %s scorer on %d pair types", scorer, len(tasks))
-        results[SCORER_NAMES[scorer]] = evaluate_ranker(ranker, tasks, k=cfg.k)
+    rankers = searcher_rankers(model, fit_texts, scorers, fusion=cfg.fusion, batch_size=cfg.batch_size)
+    log.info("text retrieval: %s scorers on %d pair types", ", ".join(rankers), len(tasks))
+    for scorer, result in evaluate_rankers(rankers, tasks, k=cfg.k).items():
+        results[SCORER_NAMES[scorer]] = result
     named: dict[str, Encoder] = {}
     if base_model_dir:
         named[untrained_model_name(model_dir, base_model_dir)] = sentence_transformer_encoder(

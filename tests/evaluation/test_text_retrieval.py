@@ -223,3 +223,25 @@ def test_lexical_baseline_ranks_by_shared_characters():
     ranked = rank(encode(["魔法少女まどか☆マギカ", "a light music club"]), encode(corpus), 2)
     assert ranked[0].tolist() == [3, 2]  # 魔法少女 shared, then 少女
     assert ranked.shape == (2, 2)
+
+
+@pytest.mark.unit
+def test_every_scorer_of_a_task_shares_one_encoding_of_its_texts():
+    from acg2vec.evaluation.text_retrieval import Task, evaluate_rankers, searcher_rankers
+
+    from .test_text_search import OneHotEncoder
+
+    encoder = OneHotEncoder()
+    tasks = [
+        Task(
+            "title_ja-title_zh", ["鋼の錬金術師", "涼宮ハルヒの憂鬱"], ["钢之炼金术师", "凉宫春日的忧郁"], [{0}, {1}]
+        ),
+        Task("title_zh-title_ja", ["轻音少女"], ["けいおん!", "機動戦士ガンダム"], [{0}]),
+    ]
+    rankers = searcher_rankers(encoder, ["鋼の錬金術師", "钢之炼金术师"], ("dense", "lexical", "hybrid"))
+    results = evaluate_rankers(rankers, tasks, k=2)
+    # Each task's queries and candidates were encoded once for the three scorers, not once per scorer.
+    assert len(encoder.seen) == sum(len(t.queries) + len(t.corpus) for t in tasks)
+    assert results["dense"]["overall"]["accuracy_at_1"] == 1.0
+    assert set(results) == {"dense", "lexical", "hybrid"}
+    assert set(results["hybrid"]["per_pair_type"]) == {"title_ja-title_zh", "title_zh-title_ja"}
