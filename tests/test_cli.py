@@ -29,8 +29,17 @@ def _commands(command=None, path=()):
 
 
 def _help(*args: str) -> str:
-    """``--help`` of a command on a wide terminal, box drawing removed and white space folded."""
-    result = runner.invoke(app, [*args, "--help"], env={"COLUMNS": "200", "TERMINAL_WIDTH": "200"})
+    """``--help`` of a command on a wide terminal, box drawing removed and white space folded.
+
+    typer reads TERMINAL_WIDTH once, when its help renderer is first imported (perhaps by an earlier test with
+    another width), so the width is also pinned on the renderer itself: a narrow table folds long option names.
+    """
+    from unittest import mock
+
+    from typer import rich_utils
+
+    with mock.patch.object(rich_utils, "MAX_WIDTH", 200):
+        result = runner.invoke(app, [*args, "--help"], env={"COLUMNS": "200", "TERMINAL_WIDTH": "200"})
     assert result.exit_code == 0, result.output
     return " ".join(re.sub(r"[│╭╮╰╯─]", " ", result.output).split())
 
