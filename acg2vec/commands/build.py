@@ -150,6 +150,12 @@ def build_images(
     from_version: str = typer.Option(
         None, "--from-version", help="With --apply-curation: the version to curate (default: the newest)."
     ),
+    curation_kinds: str = typer.Option(
+        "missing",
+        "--curation-kinds",
+        help="With --apply-curation: the kinds of label issue to apply, comma-separated: missing, wrong (default "
+        "missing: on the learnability world flagged wrong tags were mostly right, docs/curation.md).",
+    ),
     runner: str = RUNNER,
     job_endpoint: str = JOB_ENDPOINT,
     dask_address: str = DASK_ADDRESS,
@@ -182,7 +188,11 @@ def build_images(
         options = build_options(runner=runner, workers=workers, mode=mode, buckets=None, dry_run_dataflow=None,
                                 keep_temp=False, pipeline_args=pipeline_args, job_endpoint=job_endpoint,
                                 dask_address=dask_address)  # fmt: skip
-        console.print(_apply_curation(apply_curation, config, min_confidence, drop_duplicates, from_version, options))
+        kinds = tuple(_csv(curation_kinds) or ())
+        if not kinds or set(kinds) - {"missing", "wrong"}:
+            raise UserError(f"--curation-kinds {curation_kinds!r}: name missing, wrong or both, comma-separated.")
+        choice = (min_confidence, drop_duplicates, kinds)
+        console.print(_apply_curation(apply_curation, config, choice, from_version, options))
         return
     unknown = set(_csv(ratings) or ()) - set(RATINGS)
     if unknown:
@@ -216,7 +226,7 @@ def build_images(
     console.print(build(workspace(), build_config, options=options).summary(detailed=True))
 
 
-def _apply_curation(run: str, config: str | None, min_confidence: float, drop: bool, version: str | None, options):
+def _apply_curation(run: str, config: str | None, choice: tuple, version: str | None, options):
     """``build images --apply-curation``: the run folder resolved, the curated version written, its summary."""
     from acg2vec.beam_pipelines import files
     from acg2vec.datasets.acg_illustrations.build import CurationChoice, apply_curation
@@ -226,7 +236,8 @@ def _apply_curation(run: str, config: str | None, min_confidence: float, drop: b
     # As given, else inside the workdir (curation/<run>), else a run name under <workdir>/curation/.
     found = [p for p in (run, files.join(ws.root, run), curation_dir(ws.root, run)) if files.exists(p)]
     run_dir = found[0] if found else run
-    choice = CurationChoice(run_dir, min_confidence=min_confidence, drop_duplicates=drop)
+    min_confidence, drop, kinds = choice
+    choice = CurationChoice(run_dir, min_confidence=min_confidence, drop_duplicates=drop, kinds=kinds)
     result = apply_curation(ws, choice, config=config or "224", version=version, options=options)
     return result.summary(detailed=True)
 

@@ -32,3 +32,26 @@ def test_apply_curation_writes_the_next_version_then_refuses_a_run_made_for_the_
     missing = CliRunner().invoke(app, ["-w", str(tmp_path), "build", "images", "--config", "64",
                                        "--apply-curation", "nowhere"])  # fmt: skip
     assert isinstance(missing.exception, UserError) and "is not a curation run" in str(missing.exception)
+
+
+def test_curation_kinds_choose_which_label_issues_are_applied(tmp_path):
+    import json
+
+    def curated(workdir, *kinds):
+        write_dataset(workdir, size=64)
+        write_run(workdir, size=64)
+        args = ["-w", str(workdir), "build", "images", "--config", "64", "--apply-curation", "curation/first"]
+        done = CliRunner().invoke(app, [*args, "--min-confidence", "0.0", *kinds, "--mode", "in_memory"])
+        assert done.exit_code == 0, done.output
+        return json.loads((workdir / "datasets" / "acg_illustrations" / "64" / "1.0.1" / "metadata.json").read_text())
+
+    unknown = CliRunner().invoke(app, ["-w", str(tmp_path), "build", "images", "--config", "64", "--apply-curation",
+                                       "curation/first", "--curation-kinds", "missing,odd"])  # fmt: skip
+    assert isinstance(unknown.exception, UserError) and "name missing, wrong or both" in str(unknown.exception)
+
+    default = curated(tmp_path / "default")
+    both = curated(tmp_path / "both", "--curation-kinds", "missing,wrong")
+    assert default["curation"]["kinds"] == ["missing"] and both["curation"]["kinds"] == ["missing", "wrong"]
+    # The run flags one wrong tag (post 2's "blue"): removed only when wrong issues are asked for.
+    assert default["counts"]["tags"]["removed"] == {} and both["counts"]["tags"]["removed"] == {"tags": {"train": 1}}
+    assert default["counts"]["tags"]["added"] == both["counts"]["tags"]["added"]
