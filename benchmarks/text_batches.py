@@ -31,28 +31,27 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from sentence_transformers.base.sampler import NoDuplicatesBatchSampler  # noqa: E402
 
-def text_only_sampler():
-    """The baseline: the library sampler reading the texts only (the key columns removed from its view)."""
-    from sentence_transformers.base.sampler import NoDuplicatesBatchSampler
+from acg2vec.trainers.text.batches import EntityBatchSampler, is_key_column  # noqa: E402
 
-    from acg2vec.trainers.text.batches import is_key_column
 
-    class TextOnlyBatchSampler(NoDuplicatesBatchSampler):
-        def __init__(self, dataset, batch_size, drop_last, valid_label_columns=None, generator=None, seed=0):
-            keys = [c for c in dataset.column_names if is_key_column(c)]
-            super().__init__(
-                dataset.remove_columns(keys),
-                batch_size=batch_size,
-                drop_last=drop_last,
-                valid_label_columns=valid_label_columns,
-                generator=generator,
-                seed=seed,
-                precompute_hashes=True,
-                precompute_num_proc=1,
-            )
+class TextOnlyBatchSampler(NoDuplicatesBatchSampler):
+    """The baseline: the library sampler reading the texts only (the key columns removed from its view). At module
+    level: the trainer pickles its arguments, this class with them, into every checkpoint."""
 
-    return TextOnlyBatchSampler
+    def __init__(self, dataset, batch_size, drop_last, valid_label_columns=None, generator=None, seed=0):
+        keys = [c for c in dataset.column_names if is_key_column(c)]
+        super().__init__(
+            dataset.remove_columns(keys),
+            batch_size=batch_size,
+            drop_last=drop_last,
+            valid_label_columns=valid_label_columns,
+            generator=generator,
+            seed=seed,
+            precompute_hashes=True,
+            precompute_num_proc=1,
+        )
 
 
 def batch_figures(train_sets, sampler_class, batch_size: int, seed: int) -> dict[str, int]:
@@ -77,16 +76,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, required=True, help="A workdir's datasets folder (acg_text_pairs).")
     parser.add_argument("--recipe", default="demo", help="The train text recipe (default: demo).")
     parser.add_argument("--train", action="store_true", help="Also train the recipe once per sampler.")
+    parser.add_argument(
+        "--only", choices=["text-only", "entity"], default=None, help="With --train: train with this sampler only."
+    )
     parser.add_argument("--json", type=Path, default=None, help="Also write the figures here.")
+    parser.add_argument("--out", type=Path, default=None, help="Keep the trained models here (default: a temp dir).")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    from acg2vec.trainers.text.batches import EntityBatchSampler
     from acg2vec.trainers.text.configs import recipe
     from acg2vec.trainers.text.data import by_pair_type, load_pairs
 
     config = recipe(args.recipe)
-    samplers = {"text-only": text_only_sampler(), "entity": EntityBatchSampler}
+    samplers = {"text-only": TextOnlyBatchSampler, "entity": EntityBatchSampler}
     figures: dict = {"load": os.getloadavg(), "recipe": args.recipe, "batch_size": config.batch_size}
     with tempfile.TemporaryDirectory() as tmp:
         corpus = load_pairs(args.data, cache_dir=Path(tmp) / "cache")
@@ -103,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{name:<10} {b['batches']:>8} {b['full_batches']:>6} {b['rows']:>6} {b['rows_with_own_entity']:>21}"
             )
         if args.train:
-            figures["trained"] = train_both(args, config, samplers, Path(tmp))
+            figures["trained"] = train_both(args, config, samplers, args.out or Path(tmp))
     figures["load_after"] = os.getloadavg()
     print(f"load average before {figures['load'][0]:.1f}, after {figures['load_after'][0]:.1f} (2 shared cores)")
     if args.json:
@@ -119,6 +121,8 @@ def train_both(args, config, samplers, tmp: Path) -> dict:
 
     trained = {}
     for name, sampler in samplers.items():
+        if args.only and name != args.only:
+            continue
         run = dataclasses.replace(config, data_dir=str(args.data), output=str(tmp / name), quiet=True)
         started = time.perf_counter()
         result = train_text_model(run, batch_sampler=sampler)
@@ -127,6 +131,9 @@ def train_both(args, config, samplers, tmp: Path) -> dict:
             "untrained": result.metrics["untrained"],
             "trained": result.metrics["trained"],
         }
+    if len(trained) < 2:
+        print(json.dumps(trained, indent=1))
+        return trained
     keys = [k for k in trained["entity"]["trained"] if k.endswith("mean_accuracy") or k.startswith("ir_")]
     print(f"{'validation metric':<40} {'untrained':>9} {'text-only':>9} {'entity':>9} {'diff':>7}")
     for key in sorted(keys):
