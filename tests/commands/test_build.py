@@ -83,11 +83,15 @@ def test_both_builds_take_the_same_runner_options() -> None:
 
 
 @pytest.mark.integration
-def test_build_texts_on_a_remote_file_system() -> None:
+def test_build_texts_on_a_remote_file_system(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)  # nothing of a remote workdir may land in the local working directory
     root = "acgmem://bucket/texts"
     memfs.upload(DUMMY_RAW, f"{root}/raw")
     result = CliRunner().invoke(app, ["-w", root, "build", "texts", "--mode", "in_memory"])
     assert result.exit_code == 0, result.output
+    assert list(tmp_path.iterdir()) == []
+    entities = [p for p in memfs.STORE if p.startswith(f"{root}/datasets/acg_entities/")]
+    assert any(p.endswith("dead_letters/Entities.jsonl.gz") for p in entities), entities
     version = f"{root}/datasets/acg_text_pairs/1.0.0"
     info = json.loads(memfs.STORE[f"{version}/dataset_info.json"])
     meta = json.loads(memfs.STORE[f"{version}/build_metadata.json"])

@@ -194,10 +194,7 @@ def build(workspace: Workspace, thresholds: dict[str, float] | None = None) -> t
         linked = link_raw(raw_root, thresholds)
         out_dir = publish.incomplete_dir(final_dir)
         files.mkdirs(out_dir)
-        letters = DeadLetters(dead_letter_path(out_dir, STEP), step=STEP, fresh=True)
-        for reason, detail, record in linked.dead:
-            letters.add(reason, record, detail=detail)
-        letters.close()
+        files.write_locally_then_copy(out_dir, lambda folder: _write_dead_letters(folder, linked))  # gs://, s3:// too
         meta = {
             "counters": dict(sorted(linked.counts.items())),
             "thresholds": {**THRESHOLDS, **(thresholds or {})},
@@ -207,6 +204,14 @@ def build(workspace: Workspace, thresholds: dict[str, float] | None = None) -> t
         records.write_entities(out_dir, linked.result.entities, linked.tag_links, metadata=meta)
         publish.publish(out_dir, final_dir, marker=schema.BUILD_METADATA)
     return final_dir, linked
+
+
+def _write_dead_letters(folder: str, linked: Linked) -> None:
+    """``dead_letters/Entities.jsonl.gz``: every refused record with its reason (written locally)."""
+    letters = DeadLetters(dead_letter_path(folder, STEP), step=STEP, fresh=True)
+    for reason, detail, record in linked.dead:
+        letters.add(reason, record, detail=detail)
+    letters.close()
 
 
 def write_card(out_dir: str, linked: Linked, meta: dict) -> None:
