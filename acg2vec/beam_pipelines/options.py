@@ -111,6 +111,17 @@ WORKER_NOISE = re.compile(
 )
 
 
+def run_to_completion(pipeline, out_dir: str):
+    """Run ``pipeline`` (its workers' start-up lines filtered, :func:`worker_stderr_to_log`) and return its result;
+    a pipeline that ends in any state but DONE fails the build, leaving ``out_dir`` unpublished."""
+    with worker_stderr_to_log():
+        result = pipeline.run()
+        state = result.wait_until_finish()
+    if str(state) not in ("DONE", "PipelineState.DONE"):
+        raise RuntimeError(f"the Beam pipeline ended in state {state}; {out_dir} is left incomplete")
+    return result
+
+
 @contextlib.contextmanager
 def worker_stderr_to_log() -> Iterator[None]:
     """While a local pipeline runs, descriptor 2 (inherited by its worker processes) goes through a filter: the

@@ -32,7 +32,7 @@ from acg2vec.beam_pipelines.options import (
     dataflow_dry_run_config,
     describe_dataflow_job,
     pipeline_options,
-    worker_stderr_to_log,
+    run_to_completion,
 )
 from acg2vec.beam_pipelines.publish import BuildResult
 from acg2vec.beam_pipelines.tfrecord_shards import TFRecordShardSink, split_shards
@@ -154,12 +154,7 @@ def build(workspace: Workspace, config: ImageBuildConfig, *, options: BuildOptio
             options.runner.runner,
             num_buckets,
         )
-        with worker_stderr_to_log():
-            result = pipeline.run()
-            state = result.wait_until_finish()
-        if str(state) not in ("DONE", "PipelineState.DONE"):
-            raise RuntimeError(f"the Beam pipeline ended in state {state}; {tmp_dir} is left incomplete")
-        metrics = metric_counts(result)
+        metrics = metric_counts(run_to_completion(pipeline, tmp_dir))
         if not options.keep_temp:
             files.delete([files.join(tmp_dir, BUCKETS_DIR)])
         # 3. The books: posts read = written + dropped, or the build fails here, unpublished.
@@ -305,12 +300,7 @@ def apply_curation(
         log.info(
             "Applying %s to %s (%d posts to edit, %d to drop)", choice.run_dir, source, _n(edits), len(edits.drop)
         )
-        with worker_stderr_to_log():
-            result = pipeline.run()
-            state = result.wait_until_finish()
-        if str(state) not in ("DONE", "PipelineState.DONE"):
-            raise RuntimeError(f"the Beam pipeline ended in state {state}; {tmp_dir} is left incomplete")
-        metrics = metric_counts(result)
+        metrics = metric_counts(run_to_completion(pipeline, tmp_dir))
         # 4. The books: per split, read = written + dropped, and every source example read.
         counts = curated_counts(metrics, split_names)
         _check_curated_counts(source, counts)
