@@ -16,8 +16,8 @@ def _script():
     return load_script("text_quality")
 
 
-def _knobs(module, config, plan, tweaks=None) -> dict:
-    return {key: module.get_knob(config, key, tweaks) for _, key, _ in plan}
+def _knobs(module, config, plan) -> dict:
+    return {key: module.get_knob(config, key) for _, key, _ in plan}
 
 
 @pytest.mark.parametrize(("recipe", "plan"), [("scratch", "ABLATION"), ("default", "ABLATION_E5")])
@@ -28,66 +28,29 @@ def test_every_ablation_run_changes_exactly_one_knob_of_the_default(recipe, plan
     base = RECIPES[recipe]()
     runs = module.ablation_runs(base, plan)
     default = _knobs(module, base, plan)
-    assert runs[0][0] == "default" and _knobs(module, runs[0][2], plan, runs[0][3]) == default
+    assert runs[0][0] == "default" and _knobs(module, runs[0][2], plan) == default
     expected = sum(len(choices) - 1 for *_, choices in plan)  # the default's own value is its row
     assert len(runs) == 1 + expected
-    for factor, choice, config, tweaks in runs[1:]:
-        changed = {k for k, v in _knobs(module, config, plan, tweaks).items() if v != default[k]}
+    for factor, choice, config in runs[1:]:
+        changed = {k for k, v in _knobs(module, config, plan).items() if v != default[k]}
         key = next(key for name, key, _ in plan if name == factor)
-        assert changed == {key}, (factor, choice, changed)
-    # Neither the base recipe nor the shared default tweaks are modified by building the runs.
+        # loss@batch is the loss and the batch size together: a batch size change moves both knobs
+        assert changed in ({key}, {"loss@batch", "batch_size"}), (factor, choice, changed)
+    # The base recipe is not modified by building the runs.
     assert dataclasses.asdict(base) == dataclasses.asdict(RECIPES[recipe]())
-    assert module.MODEL_TWEAKS == {"model.max_seq_length": None, "model.freeze_embeddings": False}
 
 
-def test_the_e5_plan_covers_the_fine_tuning_choices_and_the_base_model_tweaks_apply():
+def test_the_e5_plan_covers_the_recipe_questions_as_training_config_fields():
     module = _script()
     keys = {key for _, key, _ in module.ABLATION_E5}
-    assert {"learning_rate", "epochs", "batch_size", "seed"} <= keys
-    assert {"model.max_seq_length", "model.freeze_embeddings"} <= keys
+    assert {"learning_rate", "epochs", "batch_size", "seed", "hard_negatives"} <= keys
+    assert {"max_seq_length", "freeze_embeddings", "freeze_layers", "loss@batch"} <= keys
     config = RECIPES["default"]()
-    with pytest.raises(KeyError):
-        module.set_knob(config, "model.freeze_embeddings", True)  # a base-model knob needs the run's tweaks
-
-
-class _FakeSentenceModel:
-    """What the tweaks touch: ``max_seq_length`` and the first module's ``auto_model`` (a tiny BERT)."""
-
-    def __init__(self, *_args, **_kwargs):  # called as load_base_model(base_model, ...)
-        from types import SimpleNamespace
-
-        from transformers import BertConfig, BertModel
-
-        config = BertConfig(
-            vocab_size=50, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16
-        )
-        self.modules = [SimpleNamespace(auto_model=BertModel(config))]
-        self.max_seq_length = 512
-
-    def __getitem__(self, index):
-        return self.modules[index]
-
-
-def test_tweaked_base_models_freeze_the_embeddings_and_cap_the_sequence_length_only_inside_the_context():
-    from acg2vec.trainers.text import train as trainer
-
-    module = _script()
-    original = trainer.load_base_model
-    trainer.load_base_model = _FakeSentenceModel
-    try:
-        with module.tweaked_base_models({"model.max_seq_length": 32, "model.freeze_embeddings": True}):
-            tweaked = trainer.load_base_model("any")
-        assert trainer.load_base_model is _FakeSentenceModel
-        with module.tweaked_base_models(dict(module.MODEL_TWEAKS)):
-            untouched = trainer.load_base_model("any")
-    finally:
-        trainer.load_base_model = original
-    bert = tweaked[0].auto_model
-    assert tweaked.max_seq_length == 32
-    assert not any(p.requires_grad for p in bert.embeddings.parameters())
-    assert all(p.requires_grad for p in bert.encoder.parameters())
-    assert untouched.max_seq_length == 512
-    assert all(p.requires_grad for p in untouched[0].auto_model.parameters())
+    module.set_knob(config, "loss@batch", "cached-symmetric-mnrl@256")
+    assert (config.loss, config.batch_size) == ("cached-symmetric-mnrl", 256)
+    assert module.get_knob(config, "loss@batch") == "cached-symmetric-mnrl@256"
+    module.set_knob(config, "freeze_layers", 4)
+    assert module.recipe_summary(config)["freeze_layers"] == 4
 
 
 def test_set_changes_the_starting_recipe_with_typed_values():

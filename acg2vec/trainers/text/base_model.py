@@ -254,3 +254,42 @@ def with_normalization(model: SentenceTransformer, name: str) -> SentenceTransfo
         first.__class__ = NormalizedTransformer
         first.text_normalization = name
     return model
+
+
+def prepare_pretrained_base(
+    model: SentenceTransformer,
+    *,
+    max_seq_length: int | None = None,
+    freeze_embeddings: bool = False,
+    freeze_layers: int = 0,
+) -> SentenceTransformer:
+    """A pretrained base ``model`` capped at ``max_seq_length`` tokens per text, with its token embeddings and
+    lowest ``freeze_layers`` encoder layers frozen (``freeze_layers`` > 0 freezes the embeddings too).
+
+    The cap is saved with the model, so embed, eval and serve cut texts where training did. A model whose first
+    module has no BERT-style ``embeddings`` / ``encoder.layer`` cannot be frozen by layer: one clear sentence."""
+    if max_seq_length is not None:
+        if max_seq_length < 2:
+            raise UserError(f"max_seq_length must be at least 2 tokens (the specials), not {max_seq_length}.")
+        model.max_seq_length = max_seq_length
+    if not freeze_embeddings and freeze_layers <= 0:
+        return model
+    auto = getattr(model[0], "auto_model", None)
+    layers = getattr(getattr(auto, "encoder", None), "layer", None)
+    if auto is None or not hasattr(auto, "embeddings") or layers is None:
+        raise UserError("This base model's layers cannot be frozen: it is not a BERT-style transformer.")
+    if freeze_layers > len(layers):
+        raise UserError(f"freeze_layers is {freeze_layers}, but the base model has only {len(layers)} layers.")
+    auto.embeddings.requires_grad_(False)
+    for layer in layers[:freeze_layers]:
+        layer.requires_grad_(False)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    log.info(
+        "Frozen: embeddings and %d of %d layers; %d of %d parameters train",
+        freeze_layers,
+        len(layers),
+        trainable,
+        total,
+    )
+    return model

@@ -12,7 +12,7 @@ from pathlib import Path
 from acg2vec.errors import UserError
 from acg2vec.trainers.text.base_model import E5, SCRATCH, SmallModelConfig, is_scratch
 
-LOSSES = ("mnrl", "cached-mnrl", "symmetric-mnrl", "gist")
+LOSSES = ("mnrl", "cached-mnrl", "symmetric-mnrl", "cached-symmetric-mnrl", "gist")
 SAMPLING = ("proportional", "round_robin")
 MODEL_NAME = "acgvoc2vec"
 
@@ -31,6 +31,15 @@ class TextTrainConfig:
     base_model: str | None = E5
     base_model_dir: str = ""  # filled in by the trainer: the local folder the base model was loaded from
     small: SmallModelConfig = field(default_factory=SmallModelConfig)
+    # A pretrained base's token limit per text in training and in the saved model (None: the model's own, 512 for
+    # multilingual-e5-small). Titles need few tokens (at most 23 in the demo corpus), summaries many (up to 164). A
+    # model built from scratch takes its limit from ``small.max_seq_length``.
+    max_seq_length: int | None = None
+    # Parameters that do not train (a pretrained base only): the token embeddings (the 250k x 384 word table of
+    # multilingual-e5-small, 96M of its 118M parameters), and the lowest ``freeze_layers`` encoder layers (which
+    # freezes the embeddings too).
+    freeze_embeddings: bool = False
+    freeze_layers: int = 0
     # Ranks both ways (anchor -> positive and back): titles are searched ja -> zh and zh -> ja alike.
     loss: str = "symmetric-mnrl"
     # The original acgvoc2vec recipe used batch 80, lr 5e-5.
@@ -180,6 +189,7 @@ def demo_recipe() -> TextTrainConfig:
     """
     config = e5_recipe()
     config.batch_size = 32
+    config.max_seq_length = DEMO_MAX_SEQ_LENGTH
     config.max_steps = DEMO_STEPS
     config.eval_steps = config.save_steps = DEMO_STEPS
     config.save_total_limit = 1
@@ -187,6 +197,9 @@ def demo_recipe() -> TextTrainConfig:
 
 
 DEMO_STEPS = 10
+# Tokens per text in the demo: its titles, names and tags take at most 43 (with the ``query: `` prompt), its
+# summaries at most 122 and its Wikipedia sections 164 (the model's own limit is 512).
+DEMO_MAX_SEQ_LENGTH = 64
 
 
 def demo_scratch_recipe() -> TextTrainConfig:

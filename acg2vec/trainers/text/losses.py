@@ -26,6 +26,7 @@ def make_loss(
     - ``cached-mnrl``: the same objective with gradient caching: the batch is embedded ``mini_batch_size`` rows at a
       time, so a batch of thousands (more negatives) fits in bounded memory.
     - ``symmetric-mnrl``: also ranks anchors given a positive (ja->zh and zh->ja alike); the default.
+    - ``cached-symmetric-mnrl``: ``symmetric-mnrl`` with the gradient caching of ``cached-mnrl``.
 
     A third column (``negative``: mined look-alikes, see ``data.add_hard_negatives``) adds one more negative per row
     to every in-batch loss.
@@ -37,6 +38,13 @@ def make_loss(
         loss = losses.MultipleNegativesRankingLoss(model)
     elif name == "cached-mnrl":
         loss = losses.CachedMultipleNegativesRankingLoss(model, mini_batch_size=mini_batch_size)
+    elif name == "cached-symmetric-mnrl":
+        loss = losses.CachedMultipleNegativesRankingLoss(
+            model,
+            mini_batch_size=mini_batch_size,
+            directions=("query_to_doc", "doc_to_query"),
+            partition_mode="per_direction",
+        )
     elif name == "symmetric-mnrl":
         # One softmax per direction, averaged (sentence-transformers' replacement of the symmetric loss class).
         loss = losses.MultipleNegativesRankingLoss(

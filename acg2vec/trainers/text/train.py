@@ -22,7 +22,7 @@ from typing import Any
 
 from acg2vec.deadletter import DeadLetters, dead_letter_path
 from acg2vec.errors import UserError
-from acg2vec.trainers.text.base_model import base_model_folder, is_scratch, load_base_model
+from acg2vec.trainers.text.base_model import base_model_folder, is_scratch, load_base_model, prepare_pretrained_base
 from acg2vec.trainers.text.configs import (
     LOSSES,
     SAMPLING,
@@ -175,6 +175,9 @@ def train_text_model(config: TextTrainConfig, *, batch_sampler: type | None = No
                 if is_scratch(config.base_model) and is_main_process():
                     model.save(str(scratch))
     if not is_scratch(config.base_model):
+        prepare_pretrained_base(
+            model, **{k: getattr(config, k) for k in ("max_seq_length", "freeze_embeddings", "freeze_layers")}
+        )
         folder = base_model_folder(config.base_model, cache_dir=base_cache)
         config.base_model_dir = str(folder) if folder else ""  # the zero-shot model eval texts reports
     # A model with a default prompt (E5's "query: ") is trained on prompted texts, as it is used.

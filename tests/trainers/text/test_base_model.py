@@ -47,3 +47,45 @@ def test_all_cjk_vocabulary_has_a_token_for_han_and_kana_the_corpus_never_used(t
 def test_unknown_tokenizer_is_a_user_error(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="Unknown tokenizer 'bpe'"):
         train_tokenizer(TITLES, vocab_size=100, out_dir=tmp_path / "x", kind="bpe")
+
+
+def _tiny_pretrained_like(tmp_path: Path):
+    from acg2vec.trainers.text.base_model import SmallModelConfig, build_small_model
+
+    small = SmallModelConfig(vocab_size=200, hidden_size=16, num_layers=3, num_heads=2, intermediate_size=32)
+    return build_small_model(TITLES, out_dir=tmp_path / "base", config=small)
+
+
+def _trainable(module) -> bool:
+    return any(p.requires_grad for p in module.parameters())
+
+
+def _frozen(module) -> bool:
+    return not any(p.requires_grad for p in module.parameters())
+
+
+def test_prepare_pretrained_base_caps_tokens_and_freezes_the_embeddings_and_the_lowest_layers(tmp_path: Path):
+    from acg2vec.trainers.text.base_model import prepare_pretrained_base
+
+    model = prepare_pretrained_base(_tiny_pretrained_like(tmp_path), max_seq_length=8, freeze_layers=2)
+    bert = model[0].auto_model
+    assert model.max_seq_length == 8
+    assert len(model.tokenize(["涼宮ハルヒの憂鬱 Haruhi Suzumiya Code Geass"])["input_ids"][0]) == 8
+    assert _frozen(bert.embeddings) and _frozen(bert.encoder.layer[0]) and _frozen(bert.encoder.layer[1])
+    assert _trainable(bert.encoder.layer[2])
+
+    only_embeddings = prepare_pretrained_base(_tiny_pretrained_like(tmp_path / "b"), freeze_embeddings=True)
+    assert _frozen(only_embeddings[0].auto_model.embeddings)
+    assert all(_trainable(layer) for layer in only_embeddings[0].auto_model.encoder.layer)
+
+    untouched = prepare_pretrained_base(_tiny_pretrained_like(tmp_path / "c"))
+    assert untouched.max_seq_length == 128 and all(p.requires_grad for p in untouched.parameters())
+
+
+def test_freezing_more_layers_than_the_base_has_is_one_sentence(tmp_path: Path) -> None:
+    from acg2vec.trainers.text.base_model import prepare_pretrained_base
+
+    with pytest.raises(UserError, match="freeze_layers is 4, but the base model has only 3 layers"):
+        prepare_pretrained_base(_tiny_pretrained_like(tmp_path), freeze_layers=4)
+    with pytest.raises(UserError, match="at least 2 tokens"):
+        prepare_pretrained_base(_tiny_pretrained_like(tmp_path / "b"), max_seq_length=1)

@@ -7,6 +7,7 @@ import pytest
 from acg2vec.errors import UserError
 from acg2vec.trainers.text.base_model import E5, SCRATCH
 from acg2vec.trainers.text.configs import (
+    DEMO_MAX_SEQ_LENGTH,
     RECIPES,
     TextTrainConfig,
     recipe,
@@ -75,3 +76,6 @@ def test_demo_recipe_fine_tunes_multilingual_e5_briefly_with_the_default_recipes
         default.small.normalization,
     )
     assert demo.eval_steps >= demo.max_steps  # evaluated before and after, not in between
+    # Its texts are short: capped well below the model's 512 tokens (the default recipe keeps the model's own).
+    assert demo.max_seq_length == DEMO_MAX_SEQ_LENGTH < 512 and default.max_seq_length is None
+    assert (default.freeze_embeddings, default.freeze_layers) == (False, 0)
