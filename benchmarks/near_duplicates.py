@@ -9,9 +9,11 @@ split than their original: the train / test leak the build's md5 de-duplication 
 The figures, all against the planted truth (pairs of posts showing the same picture):
 
 - pair precision and recall of :func:`acg2vec.curation.duplicates.find_duplicates` (the pairs inside its groups),
-  overall and per kind, and the same for two baselines run in the same process on the same images: exact md5
-  de-duplication (what ``build images`` does) and a 64-bit perceptual hash;
-- a precision-recall sweep over the hash distance threshold (the plot);
+  overall and per kind, and the same for three baselines run in the same process on the same images: exact md5
+  de-duplication (what ``build images`` does), a 64-bit perceptual hash, and the 256-bit hash without its
+  sub-window hashes (``hash_only``: what curation did before it looked for crops);
+- a precision-recall sweep over the hash distance threshold, and one over the sub-window distance threshold
+  (crop recall against overall precision) (the plot);
 - the train / test leak: planted pairs across train and test, found ones, and what is left after keeping one post
   per found group (the rule of ``build images --apply-curation --drop-duplicates``);
 - CPU seconds and posts per second, and the machine's load.
@@ -37,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from acg2vec.curation.duplicates import DuplicateConfig, embedding_pairs, find_duplicates
+from acg2vec.curation.duplicates import DuplicateConfig, embedding_pairs, find_duplicates, group_pairs
 from acg2vec.curation.perceptual_hash import hash_images, hash_pairs
 from acg2vec.datasets.acg_illustrations.curated import curation_edits
 from acg2vec.datasets.acg_illustrations.records import SplitRules
@@ -137,13 +139,32 @@ def leak(ids, splits, pairs: set[tuple[int, int]], kept: set[int] | None = None)
 
 def sweep(ids, images, truth, *, hash_size: int, distances: list[int]) -> list[dict]:
     """Pair precision and recall of hash pairs alone (no grouping) at each distance threshold."""
-    hashes, _ = hash_images(images, hash_size=hash_size)
+    hashes = hash_images(images, hash_size=hash_size).full
     pairs, dist = hash_pairs(hashes, max(distances))
     ids = np.asarray(ids)
     rows = []
     for d in distances:
         keep = ids[pairs[dist <= d]]
         rows.append({"max_distance": d, **scores({tuple(sorted(p)) for p in keep.tolist()}, truth)})
+    return rows
+
+
+def window_sweep(ids, splits, images, truth, *, distances: list[int]) -> list[dict]:
+    """Pair precision and recall of the groups (full hash at its default, plus sub-window pairs) at each window
+    distance threshold: one search at the largest, groups re-formed from its pairs for each smaller one."""
+    config = DuplicateConfig(max_window_distance=max(distances))
+    pairs = find_duplicates(ids, splits, images, config=config).pairs
+    ids = np.asarray(ids)
+    row_of = {int(post): row for row, post in enumerate(ids)}
+    rows = []
+    for d in distances:
+        keep = pairs[(pairs["hash_distance"] >= 0) | (pairs["window_distance"].between(0, d))]
+        linked = np.array(
+            [[row_of[int(a)], row_of[int(b)]] for a, b in zip(keep["post_a"], keep["post_b"], strict=True)]
+        )
+        groups = group_pairs(len(ids), linked.reshape(-1, 2))
+        members = pd.DataFrame({"group_id": groups, "post_id": ids})
+        rows.append({"max_window_distance": d, **scores(group_pairs_of(members[members["group_id"] >= 0]), truth)})
     return rows
 
 
@@ -178,8 +199,13 @@ def run_size(n: int, args) -> dict:
     c = time.process_time()
     row["md5"] = {**scores(md5_baseline(ids, images), truth_ids), "cpu_seconds": time.process_time() - c}
     c = time.process_time()
-    small = find_duplicates(ids, splits, images, config=DuplicateConfig(hash_size=8, max_hash_distance=4))
+    small = find_duplicates(
+        ids, splits, images, config=DuplicateConfig(hash_size=8, max_hash_distance=4, crop_margins=())
+    )
     row["phash64"] = {**scores(group_pairs_of(small.members), truth_ids), "cpu_seconds": time.process_time() - c}
+    c = time.process_time()
+    full_only = find_duplicates(ids, splits, images, config=DuplicateConfig(crop_margins=()))
+    row["hash_only"] = {**scores(group_pairs_of(full_only.members), truth_ids), "cpu_seconds": time.process_time() - c}
     # 2. The curate stage's finder (hash, and embeddings with --model).
     embeddings = embed(args.model, images) if args.model else None
     c, w = time.process_time(), time.perf_counter()
@@ -208,6 +234,7 @@ def run_size(n: int, args) -> dict:
     }
     # 4. The threshold sweep of the 256-bit hash.
     row["sweep"] = sweep(ids, images, truth_ids, hash_size=16, distances=list(range(0, 97, 4)))
+    row["window_sweep"] = window_sweep(ids, splits, images, truth_ids, distances=list(range(12, 45, 4)))
     if embeddings is not None:
         cosines = [0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995]
         row["embedding_sweep"] = embedding_sweep(ids, embeddings, truth_ids, cosines=cosines)
@@ -220,7 +247,8 @@ def brief(row: dict) -> str:
     cur = row["curate"]
     return (
         f"curate P {cur['precision']:.3f} R {cur['recall']:.3f} (re-encode/resize P {cur['target']['precision']:.3f}"
-        f" R {cur['target']['recall']:.3f}); md5 R {row['md5']['recall']:.3f}; phash64 P "
+        f" R {cur['target']['recall']:.3f}, crop R {cur['by_kind'].get('crop', {}).get('recall', 0):.3f}); hash only P "
+        f"{row['hash_only']['precision']:.3f} crop R {row['hash_only']['by_kind'].get('crop', {}).get('recall', 0):.3f}; md5 R {row['md5']['recall']:.3f}; phash64 P "
         f"{row['phash64']['precision']:.3f} R {row['phash64']['recall']:.3f}; leak {row['leak']}"
     )
 
@@ -231,7 +259,7 @@ def plot(results: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    figure, axes = plt.subplots(1, 3, figsize=(16, 4.2))
     for n, row in results["sizes"].items():
         xs = [r["max_distance"] for r in row["sweep"]]
         axes[0].plot(xs, [r["precision"] for r in row["sweep"]], marker=".", label=f"precision, {n} posts")
@@ -248,6 +276,17 @@ def plot(results: dict, path: Path) -> None:
     axes[1].set(xlabel="recall (all kinds)", ylabel="precision", xlim=(0, 1.02), ylim=(0, 1.02),
                 title="hash pairs over the threshold")  # fmt: skip
     axes[1].legend(fontsize=7)
+    for n, row in results["sizes"].items():
+        xs = [r["max_window_distance"] for r in row.get("window_sweep", [])]
+        axes[2].plot(
+            xs, [r["precision"] for r in row.get("window_sweep", [])], marker=".", label=f"precision, {n} posts"
+        )
+        axes[2].plot(xs, [r["by_kind"].get("crop", {}).get("recall", np.nan) for r in row.get("window_sweep", [])],
+                     marker=".", ls="--", label=f"recall crop, {n} posts")  # fmt: skip
+    axes[2].axvline(DuplicateConfig().max_window_distance, color="grey", lw=0.8)
+    axes[2].set(xlabel="max distance to a sub-window hash (of 256 bits)", ylabel="pair precision / recall",
+                ylim=(0, 1.02), title="sub-window hashes (light crops)")  # fmt: skip
+    axes[2].legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -260,7 +299,7 @@ def report(results: dict) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in results["sizes"].values():
-        for name in ("md5", "phash64", "curate"):
+        for name in ("md5", "phash64", "hash_only", "curate"):
             m = row[name]
             kinds = m["by_kind"]
             lines.append(
@@ -277,6 +316,14 @@ def report(results: dict) -> str:
             f"| {row['posts']} | {lk['planted_train_test_pairs']} | {lk['found_train_test_pairs']} | "
             f"{lk['planted_left_after_drop']} | {lk['posts_dropped']} | {load} |"
         )
+    lines += ["", "| posts | max window distance | pair precision | pair recall | re-encode/resize P | crop R | pairs found |",
+              "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for row in results["sizes"].values():
+        for r in row.get("window_sweep", []):
+            lines.append(
+                f"| {row['posts']} | {r['max_window_distance']} | {r['precision']:.3f} | {r['recall']:.3f} | "
+                f"{r['target']['precision']:.3f} | {r['by_kind'].get('crop', {}).get('recall', 0):.3f} | {r['found_pairs']} |"
+            )
     return "\n".join(lines)
 
 

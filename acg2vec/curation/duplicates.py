@@ -3,19 +3,21 @@ recoloured, grouped, with the split leak they cause counted.
 
 A numbered recipe (:func:`find_duplicates`):
 
-1. perceptual hashes of every image (:mod:`acg2vec.curation.perceptual_hash`); images that cannot be read are
-   counted and dead-lettered under ``undecodable-image``, never grouped;
-2. hash pairs: every two images within ``max_hash_distance`` bits (FAISS's exact binary range search);
+1. perceptual hashes of every image and of a few fixed sub-windows of it (:mod:`acg2vec.curation.perceptual_hash`);
+   images that cannot be read are counted and dead-lettered under ``undecodable-image``, never grouped;
+2. hash pairs: every two images within ``max_hash_distance`` bits (FAISS's exact binary range search); window
+   pairs: every image whose full hash is within ``max_window_distance`` bits of a sub-window hash of another (a
+   light crop);
 3. embedding pairs, when embeddings are given (illust2vec or a tagger's): every two images whose cosine similarity
    is at least ``min_cosine`` (FAISS range search on an inner-product index of the normalised vectors, the same
    metric as the project's image indexes) and whose hashes are at most ``verify_hash_distance`` bits apart.
-   Embeddings see through crops, which move a perceptual hash, but a tagger's embedding also links different
-   pictures with the same tags: off by default (see :class:`DuplicateConfig`);
-4. groups: the connected components of the union of both pair sets (scipy's ``connected_components``);
+   A tagger's embedding links different pictures with the same tags: off by default (see :class:`DuplicateConfig`);
+4. groups: the connected components of the union of the pair sets (scipy's ``connected_components``);
 5. rows of ``duplicates.parquet`` (:mod:`acg2vec.datasets.acg_illustrations.curation_files`): per member, its
-   group, split, the distance to its closest other member (hash: differing bits / all bits; embedding:
-   1 - cosine; the smaller of the two) and the method that linked it (``hash``, ``embedding`` or ``both``), and
-   the counts: groups, posts, pairs by method and the split leak (pairs across splits, train-test pairs).
+   group, split, the distance to its closest other member (hash or window: differing bits / all bits; embedding:
+   1 - cosine; the smallest) and the method that linked it (``hash``; ``window``, a sub-window's hash only;
+   ``embedding``; ``both``, an embedding pair that a hash also links), and the counts: groups, posts, pairs by
+   method and the split leak (pairs across splits, train-test pairs).
 """
 
 from __future__ import annotations
@@ -27,13 +29,21 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from acg2vec.curation.perceptual_hash import HASH_SIZE, hash_images, hash_pairs
+from acg2vec.curation.perceptual_hash import (
+    HASH_SIZE,
+    crop_windows,
+    hash_images,
+    hash_pairs,
+    refined_window_distances,
+    window_pairs,
+)
 from acg2vec.datasets.acg_illustrations.curation_files import DUPLICATE_COLUMNS, duplicate_counts
 from acg2vec.deadletter import DeadLetters
 
 log = logging.getLogger(__name__)
 
-HASH, EMBEDDING, BOTH = "hash", "embedding", "both"
+HASH, WINDOW, EMBEDDING, BOTH = "hash", "window", "embedding", "both"
+METHODS = (HASH, WINDOW, EMBEDDING, BOTH)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +53,13 @@ class DuplicateConfig:
     ``max_hash_distance``: of the ``hash_size ** 2`` bits. Chosen on the learnability world's planted re-uploads
     (``benchmarks/near_duplicates.py``, 21,100 posts at 64 px): at 16 bits one re-encoded recolour in 50 was
     missed, at 24 pair precision fell to 0.98 (0.999 at 16), so 20.
+
+    ``crop_margins`` / ``window_candidates`` / ``max_window_distance``: light crops (3-8 % of each side) move the
+    full hash as far as another picture, so each image is also hashed in ``len(crop_margins) ** 4`` sub-windows
+    (those margins cut from its sides); an image whose full hash is within ``window_candidates`` bits of one of
+    another's windows is a candidate, the window is then moved by ``refine_step`` on each side (81 boxes) and the
+    pair is linked when the closest of those is within ``max_window_distance`` bits. Chosen on the same planted
+    world (see ``benchmarks/near_duplicates.py``); ``crop_margins=()`` turns it off.
 
     ``min_cosine``: embedding search, off by default (None). Measured with the learnability world's tagger
     (deepdanbooru trained on 5,000 of its posts): its embedding puts different pictures with the same tags close
@@ -54,6 +71,10 @@ class DuplicateConfig:
 
     hash_size: int = HASH_SIZE
     max_hash_distance: int = 20
+    crop_margins: tuple[float, ...] = (0.04, 0.07)
+    window_candidates: int = 44
+    refine_step: float = 0.0075
+    max_window_distance: int = 20
     min_cosine: float | None = None
     verify_hash_distance: int | None = 64
     batch: int = 4096  # range-search queries per batch
@@ -62,16 +83,21 @@ class DuplicateConfig:
         return {
             "hash": f"phash {self.hash_size}x{self.hash_size}",
             "max_hash_distance": self.max_hash_distance,
+            "crop_margins": list(self.crop_margins),
+            "window_candidates": self.window_candidates,
+            "refine_step": self.refine_step,
+            "max_window_distance": self.max_window_distance,
             "min_cosine": self.min_cosine,
             "verify_hash_distance": self.verify_hash_distance,
-            "distance": "hash: differing bits / all bits; embedding: 1 - cosine; the smaller",
+            "distance": "hash or window: differing bits / all bits; embedding: 1 - cosine; the smallest",
         }
 
 
 @dataclass(slots=True)
 class DuplicateResult:
     """``members``: the rows of ``duplicates.parquet`` (a DataFrame); ``pairs``: every linked pair (``post_a``,
-    ``post_b``, ``hash_distance`` in bits or -1, ``cosine`` or NaN, ``method``); ``counts`` and CPU ``seconds``."""
+    ``post_b``, ``hash_distance`` and ``window_distance`` in bits or -1, ``cosine`` or NaN, ``method``); ``counts``
+    and CPU ``seconds``."""
 
     members: object  # pandas.DataFrame
     pairs: object  # pandas.DataFrame
@@ -148,13 +174,16 @@ def find_duplicates(
         if dead is not None:
             dead.add("undecodable-image", {"id": int(ids[index]), "bytes": len(images[index])}, detail=str(drop))
 
-    hashes, ok = hash_images(images, hash_size=config.hash_size, on_bad=on_bad, advance=advance)
+    boxes = crop_windows(config.crop_margins)
+    hashed = hash_images(images, hash_size=config.hash_size, boxes=boxes, on_bad=on_bad, advance=advance)
+    hashes, ok = hashed.full, hashed.ok
     seconds["hash"] = time.process_time() - t
-    # 2. hash pairs, among the readable images only
+    # 2. hash and window pairs, among the readable images only
     t = time.process_time()
     readable = np.flatnonzero(ok)
     h_pairs, h_dist = hash_pairs(hashes[readable], config.max_hash_distance, batch=config.batch)
     h_pairs = readable[h_pairs] if len(h_pairs) else h_pairs
+    w_pairs, w_dist = _crop_pairs(images, readable, hashed, boxes, config)
     seconds["hash_pairs"] = time.process_time() - t
     # 3. embedding pairs
     t = time.process_time()
@@ -169,13 +198,12 @@ def find_duplicates(
     seconds["embedding_pairs"] = time.process_time() - t
     # 4. groups over the union of both pair sets
     t = time.process_time()
-    pairs = _merge_pairs(h_pairs, h_dist, e_pairs, e_cos)
+    pairs = _merge_pairs(h_pairs, h_dist, w_pairs, w_dist, e_pairs, e_cos)
     groups = group_pairs(len(ids), pairs[["a", "b"]].to_numpy() if len(pairs) else np.zeros((0, 2), np.int64))
     # 5. rows and counts
     bits = config.hash_size**2
-    pairs["distance"] = np.fmin(
-        np.where(pairs["hash_distance"] >= 0, pairs["hash_distance"] / bits, np.nan), 1.0 - pairs["cosine"]
-    )
+    in_bits = pairs[["hash_distance", "window_distance"]].where(lambda d: d >= 0).min(axis=1) / bits
+    pairs["distance"] = np.fmin(in_bits.to_numpy(dtype=np.float64), 1.0 - pairs["cosine"].to_numpy())
     members = _members(ids, splits, groups, pairs)
     seconds["group"] = time.process_time() - t
     out_pairs = pd.DataFrame(
@@ -183,6 +211,7 @@ def find_duplicates(
             "post_a": ids[pairs["a"].to_numpy(dtype=np.int64)],
             "post_b": ids[pairs["b"].to_numpy(dtype=np.int64)],
             "hash_distance": pairs["hash_distance"].to_numpy(),
+            "window_distance": pairs["window_distance"].to_numpy(),
             "cosine": pairs["cosine"].to_numpy(),
             "method": pairs["method"].to_numpy(),
         }
@@ -190,7 +219,7 @@ def find_duplicates(
     counts = {
         "posts_checked": len(ids),
         "undecodable": int((~ok).sum()),
-        "pairs": {m: int((pairs["method"] == m).sum()) for m in (HASH, EMBEDDING, BOTH)},
+        "pairs": {m: int((pairs["method"] == m).sum()) for m in METHODS},
         **duplicate_counts(members),
     }
     log.info(
@@ -202,17 +231,38 @@ def find_duplicates(
     return DuplicateResult(members=members, pairs=out_pairs, counts=counts, seconds=seconds)
 
 
-def _merge_pairs(h_pairs: np.ndarray, h_dist: np.ndarray, e_pairs: np.ndarray, e_cos: np.ndarray):
-    """One row per linked pair (row numbers ``a < b``) with its hash distance (-1: not linked by hash), cosine (NaN:
-    not linked by embedding) and method."""
+def _crop_pairs(images, readable: np.ndarray, hashed, boxes, config: DuplicateConfig):
+    """Window pairs (row numbers ``a < b``) and their refined distances: candidates by the sub-window hashes, kept
+    when the finer alignment of the crop brings them within ``max_window_distance``."""
+    candidates, window, _ = window_pairs(
+        hashed.full[readable], hashed.windows[readable], config.window_candidates, batch=config.batch
+    )
+    if not len(candidates):
+        return np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.int64)
+    candidates = readable[candidates]
+    refined = refined_window_distances(
+        images, candidates, boxes, window, step=config.refine_step, hash_size=config.hash_size
+    )
+    keep = refined <= config.max_window_distance
+    return np.sort(candidates[keep], axis=1), refined[keep]
+
+
+def _merge_pairs(h_pairs, h_dist, w_pairs, w_dist, e_pairs, e_cos):
+    """One row per linked pair (row numbers ``a < b``) with its hash and window distances (-1: not linked that
+    way), cosine (NaN: not linked by embedding) and method."""
     import pandas as pd
 
     by_hash = pd.DataFrame({"a": h_pairs[:, 0], "b": h_pairs[:, 1], "hash_distance": h_dist})
+    by_window = pd.DataFrame({"a": w_pairs[:, 0], "b": w_pairs[:, 1], "window_distance": w_dist})
     by_embedding = pd.DataFrame({"a": e_pairs[:, 0], "b": e_pairs[:, 1], "cosine": e_cos.astype(np.float64)})
-    pairs = by_hash.merge(by_embedding, on=["a", "b"], how="outer")
-    pairs["hash_distance"] = pairs["hash_distance"].fillna(-1).astype(np.int64)
-    has_hash, has_embedding = pairs["hash_distance"] >= 0, pairs["cosine"].notna()
-    pairs["method"] = np.where(has_hash & has_embedding, BOTH, np.where(has_hash, HASH, EMBEDDING))
+    pairs = by_hash.merge(by_window, on=["a", "b"], how="outer").merge(by_embedding, on=["a", "b"], how="outer")
+    for column in ("hash_distance", "window_distance"):
+        pairs[column] = pairs[column].fillna(-1).astype(np.int64)
+    has_hash, has_window = pairs["hash_distance"] >= 0, pairs["window_distance"] >= 0
+    has_embedding = pairs["cosine"].notna()
+    pairs["method"] = np.select(
+        [has_embedding & (has_hash | has_window), has_embedding, has_hash], [BOTH, EMBEDDING, HASH], WINDOW
+    )
     return pairs.sort_values(["a", "b"]).reset_index(drop=True)
 
 

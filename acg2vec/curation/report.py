@@ -193,7 +193,7 @@ def duplicates_section(found, labels: LabelIssueResult, run_dir: str) -> Section
             "posts beyond one per group",
             "pairs across splits",
             "train-test pairs",
-            "pairs by hash / embedding / both",
+            "pairs by hash / window / embedding / both",
             "undecodable",
         ],  # fmt: skip
         [
@@ -203,7 +203,7 @@ def duplicates_section(found, labels: LabelIssueResult, run_dir: str) -> Section
                 counts["extra_posts"],
                 counts["cross_split_pairs"],
                 counts["train_test_pairs"],
-                " / ".join(str(counts["pairs"][m]) for m in ("hash", "embedding", "both")),
+                " / ".join(str(counts["pairs"].get(m, 0)) for m in ("hash", "window", "embedding", "both")),
                 counts["undecodable"],
             ]
         ],  # fmt: skip

@@ -31,6 +31,11 @@ def test_a_tiny_run_finds_the_planted_reencodes_and_resizes(bench):
     assert row["planted_copies"] == 13  # 12 pictures uploaded again, one of them twice
     assert row["md5"]["recall"] == 0.0  # every copy is other bytes
     assert row["curate"]["target"]["recall"] == 1.0 and row["curate"]["target"]["precision"] == 1.0
+    # the sub-window hashes find the crops the full hash alone misses, at no cost in precision here
+    assert row["curate"]["by_kind"]["crop"]["recall"] == 1.0 and row["curate"]["precision"] == 1.0
+    assert row["hash_only"]["by_kind"]["crop"]["recall"] == 0.0
+    at_default = next(r for r in row["window_sweep"] if r["max_window_distance"] == 20)
+    assert at_default["by_kind"]["crop"]["recall"] == 1.0 and at_default["precision"] == 1.0
     assert row["leak"]["planted_left_after_drop"] <= row["leak"]["planted_train_test_pairs"]
     at_20 = next(r for r in row["sweep"] if r["max_distance"] == 20)
     assert at_20["target"]["recall"] == 1.0 and at_20["precision"] == 1.0

@@ -1,5 +1,6 @@
-"""Near-duplicates: re-uploads of the learnability world's pictures found by their perceptual hashes, crops through
-embeddings, groups as connected components, the split leak counted, unreadable images dead-lettered."""
+"""Near-duplicates: re-uploads of the learnability world's pictures found by their perceptual hashes, crops by the
+hashes of sub-windows (or through embeddings), groups as connected components, the split leak counted, unreadable
+images dead-lettered."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 
 from acg2vec.curation.duplicates import DuplicateConfig, embedding_pairs, find_duplicates, group_pairs
-from acg2vec.curation.perceptual_hash import hamming, hash_images, hash_pairs
+from acg2vec.curation.perceptual_hash import crop_windows, hamming, hash_images, hash_pairs, window_pairs
 from acg2vec.deadletter import DeadLetters
 from acg2vec.sample_site.picture_drawing import draw_picture
 from acg2vec.sample_site.pictures import make_picture, make_reupload, make_world
@@ -63,7 +64,7 @@ def test_a_crop_is_found_through_the_embeddings_checked_by_a_loose_hash_bound():
     everything = [*pictures, make_reupload(pictures[4], 105, "crop"), make_reupload(pictures[0], 101, "reencode")]
     ids = [p.id for p in everything]
     images = [draw_picture(p, world, SIZE) for p in everything]
-    hashes, _ = hash_images(images)
+    hashes = hash_images(images).full
     assert 24 < hamming(hashes[ids.index(5)], hashes[ids.index(105)]) <= 64  # too far for the hash alone
     assert hamming(hashes[ids.index(19)], hashes[ids.index(20)]) > 64
     rng = np.random.default_rng(0)
@@ -71,17 +72,50 @@ def test_a_crop_is_found_through_the_embeddings_checked_by_a_loose_hash_bound():
     for copy, original in ((105, 5), (20, 19), (101, 1)):  # 20 is another picture with the same embedding
         vectors[ids.index(copy)] = vectors[ids.index(original)] + 0.01 * rng.normal(size=16)
     splits = ["train"] * len(ids)
-    config = DuplicateConfig(min_cosine=0.98)
+    config = DuplicateConfig(min_cosine=0.98, crop_margins=())  # the sub-window hashes off: embeddings alone
 
     result = find_duplicates(ids, splits, images, embeddings=vectors, config=config)
     methods = dict(zip(result.members["post_id"], result.members["method"], strict=True))
     assert methods == {5: "embedding", 105: "embedding", 1: "both", 101: "both"}
-    assert result.counts["pairs"] == {"hash": 0, "embedding": 1, "both": 1}
-    unchecked = DuplicateConfig(min_cosine=0.98, verify_hash_distance=None)
+    assert result.counts["pairs"] == {"hash": 0, "window": 0, "embedding": 1, "both": 1}
+    unchecked = DuplicateConfig(min_cosine=0.98, verify_hash_distance=None, crop_margins=())
     loose = find_duplicates(ids, splits, images, embeddings=vectors, config=unchecked)
     assert {19, 20} <= set(loose.members["post_id"])  # the embedding alone links two different pictures
-    hashes_only = find_duplicates(ids, splits, images, embeddings=vectors)  # the default: no embedding search
-    assert set(hashes_only.members["post_id"]) == {1, 101}
+    full_hashes = find_duplicates(ids, splits, images, config=DuplicateConfig(crop_margins=()))
+    assert set(full_hashes.members["post_id"]) == {1, 101}
+
+
+def test_a_light_crop_is_found_by_the_hashes_of_sub_windows_and_nothing_else_is():
+    world = make_world(0)
+    pictures = [make_picture(i, 0, world) for i in range(1, 41)]
+    crops = [make_reupload(pictures[k], 200 + k, "crop") for k in (4, 9, 14)]
+    everything = [*pictures, *crops, make_reupload(pictures[0], 101, "reencode")]
+    ids = [p.id for p in everything]
+    images = [draw_picture(p, world, SIZE) for p in everything]
+    result = find_duplicates(ids, ["train"] * len(ids), images)  # the default: hashes and sub-window hashes
+    groups = sorted(result.members.groupby("group_id")["post_id"].apply(sorted).tolist())
+    assert groups == [[1, 101], [5, 204], [10, 209], [15, 214]]
+    methods = dict(zip(result.members["post_id"], result.members["method"], strict=True))
+    assert {methods[p] for p in (5, 204, 10, 209, 15, 214)} == {"window"} and methods[101] == "hash"
+    assert result.counts["pairs"]["window"] == 3 and result.counts["pairs"]["hash"] == 1
+    assert (result.pairs.loc[result.pairs["method"] == "window", "window_distance"] <= 20).all()
+
+
+def test_window_pairs_match_brute_force_distances_to_every_window(planted):
+    _, _, images = planted
+    hashed = hash_images(images[:12], boxes=crop_windows((0.05,)))
+    assert hashed.windows.shape == (12, 1, 32)
+    pairs, window, distances = window_pairs(hashed.full, hashed.windows, 90, batch=5)
+    best: dict[tuple[int, int], int] = {}
+    for query in range(12):
+        for owner in range(12):
+            d = hamming(hashed.full[query], hashed.windows[owner, 0])
+            key = (min(query, owner), max(query, owner))
+            if query != owner and d <= 90 and d < best.get(key, 10**9):
+                best[key] = d
+    got = {tuple(sorted(p)): d for p, d in zip(pairs.tolist(), distances.tolist(), strict=True)}
+    assert got == best and (window == 0).all()
+    assert len(crop_windows((0.04, 0.07))) == 16 and crop_windows(()) == []
 
 
 def test_embedding_pairs_keep_the_cosine_threshold_inclusive():
@@ -93,7 +127,8 @@ def test_embedding_pairs_keep_the_cosine_threshold_inclusive():
 
 def test_hash_pairs_match_brute_force_hamming_distances(planted):
     _, _, images = planted
-    hashes, ok = hash_images(images)
+    hashed = hash_images(images)
+    hashes, ok = hashed.full, hashed.ok
     assert ok.all() and hashes.shape == (len(images), 32)
     pairs, distances = hash_pairs(hashes, 60, batch=7)  # batches that do not divide the rows
     expected = {
