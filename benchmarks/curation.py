@@ -131,6 +131,18 @@ def variant_quality(outcome, truth: dict, issue_config) -> dict:
     return without_curves(flag_quality(train.labels, train.probs, issues, true))
 
 
+def save_scores(outcome, truth: dict, path: Path) -> None:
+    """Each split's ids, noisy labels, true labels, cross-fitted probabilities and embeddings (for study later)."""
+    from acg2vec.curation.truth import truth_matrix
+
+    arrays = {"tags": np.asarray(outcome.labels.tags.names)}
+    for split, scores in outcome.labels.splits.items():
+        arrays.update({f"{split}_ids": scores.ids, f"{split}_labels": scores.labels, f"{split}_probs": scores.probs,
+                       f"{split}_true": truth_matrix(scores.ids, truth, outcome.labels.tags.names),
+                       f"{split}_embeddings": scores.embeddings})  # fmt: skip
+    np.savez_compressed(path, **arrays)
+
+
 def run_one(args, n: int, rate: float, out: Path, save) -> dict:
     from acg2vec.curation.label_issues import IssueConfig
     from acg2vec.curation.pred_probs import HeadConfig
@@ -190,6 +202,7 @@ def run_one(args, n: int, rate: float, out: Path, save) -> dict:
     row["flags"] = {split: without_curves(q) for split, q in outcome.quality.items()}
     row["curves"] = {k: {c: {a: v.tolist()[:: max(1, len(v) // 400)] for a, v in curve.items()}
                          for c, curve in q["curves"].items()} for k, q in outcome.quality["train"].items()}  # fmt: skip
+    save_scores(outcome, truth, out / "scores.npz")
     row["in_sample_flags"] = in_sample_quality(noisy_model, outcome, truth, issue_config)
     row["cleanlab_defaults_flags"] = variant_quality(outcome, truth, IssueConfig(min_positives=1, categories=None))
     log.info("n=%d rate=%.2f curation %s", n, rate, row["flags"]["train"])
