@@ -47,6 +47,11 @@ def print_report(report: Any) -> None:  # a CrawlReport, imported lazily
         table.add_row("files", "on disk", str(report.files_on_disk))
     console = Console()
     console.print(table)
+    for entry in getattr(report, "damaged", None) or []:
+        # The one sentence of each damaged file this run found, and how many of its items came back.
+        restored = entry.get("restored")
+        back = f" This run wrote {restored} of its {entry['items_lost']} items again." if restored is not None else ""
+        console.print(f"{entry['sentence']}{back}", highlight=False, soft_wrap=True)
     if report.finish_reason == "shutdown":
         console.print("Stopped before the end: run the same command again to resume.", highlight=False)
 

@@ -3,7 +3,9 @@
 The dump (github.com/bangumi/Archive releases) holds ``subject``, ``character``, ``person``,
 ``subject-characters`` and ``person-characters`` (``.jsonlines``, one JSON object a line; infoboxes in
 Bangumi's wiki syntax). The importer writes the same feed layout as a crawl: ``raw/bangumi/<kind>-<run id>-
-<batch>.jsonl.gz``, ``dead_letters/bangumi-archive.jsonl.gz`` and a run appended to ``manifest.json``.
+<batch>.jsonl.gz`` (each shard renamed into place when whole and recorded in ``manifest.json``),
+``dead_letters/bangumi-archive.jsonl.gz`` and a run appended to ``manifest.json``. Like a crawl, an import first
+checks the shards of ``raw/bangumi/`` and moves damaged ones aside, so a re-import restores what they held.
 
 Memory: the two link files are held as id -> ids maps (integers only); the entity files are streamed.
 Every line is counted: written, dropped (does not fit its item; dead-lettered), skipped (another subject type,
@@ -14,7 +16,6 @@ line without ``date`` takes its air date from the infobox (放送开始, 发售�
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 import time
@@ -28,7 +29,8 @@ from typing import Any
 from acg2vec.crawlers.feeds import CrawlReport, update_manifest
 from acg2vec.crawlers.items import Item, ItemError, item_from_dict, item_to_dict
 from acg2vec.crawlers.pipelines import existing_keys, sanity_problem
-from acg2vec.crawlers.runner import new_run_id
+from acg2vec.crawlers.runner import JobLock, lock_path, new_run_id
+from acg2vec.crawlers.shards import ShardFile, check_shards
 from acg2vec.crawlers.spiders.bangumi import character_from, parse_wiki_infobox, person_from, work_from_subject
 from acg2vec.deadletter import DeadLetters, dead_letter_path
 from acg2vec.errors import UserError
@@ -55,27 +57,28 @@ class ArchiveImportConfig:
 
 
 class ShardWriter:
-    """Gzip jsonl shards of one item kind, ``<kind>-<run id>-<batch>.jsonl.gz``, a new one every ``batch_items``."""
+    """Gzip jsonl shards of one item kind, ``<kind>-<run id>-<batch>.jsonl.gz``, a new one every ``batch_items``;
+    each written under a temporary name and renamed and recorded in the manifest when full (see shards.py)."""
 
     def __init__(self, raw_dir: Path, kind: str, *, run_id: str, batch_items: int) -> None:
         self.raw_dir, self.kind, self.run_id, self.batch_items = raw_dir, kind, run_id, batch_items
         self.count = 0
-        self._fh: Any = None
+        self._shard: ShardFile | None = None
         self._batch = 0
 
     def write(self, item: Item) -> None:
-        if self._fh is None or self.count % self.batch_items == 0 and self.count:
+        if self._shard is None or self.count % self.batch_items == 0 and self.count:
             self.close()
             self._batch += 1
             path = self.raw_dir / f"{self.kind}-{self.run_id}-{self._batch:05d}.jsonl.gz"
-            self._fh = gzip.open(path, "wt", encoding="utf-8")  # noqa: SIM115 - open across writes until close()
-        self._fh.write(json.dumps(item_to_dict(item), ensure_ascii=False) + "\n")
+            self._shard = ShardFile(path, run_id=self.run_id)
+        self._shard.write(json.dumps(item_to_dict(item), ensure_ascii=False) + "\n")
         self.count += 1
 
     def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+        if self._shard is not None:
+            self._shard.close()
+            self._shard = None
 
 
 class _Import:
@@ -172,11 +175,24 @@ def import_archive(
         raise UserError(f"the Bangumi Archive file {path} does not exist.")
     if not zipfile.is_zipfile(path):
         raise UserError(f"{path} is not a zip file (expected the Bangumi Archive dump).")
+    # One writer of raw/bangumi/ at a time: an API crawl of Bangumi takes the same lock.
+    lock = JobLock(lock_path(workspace, SOURCE), name="bangumi", workdir=workspace.root).acquire()
+    try:
+        return _import_locked(path, workspace=workspace, config=config)
+    finally:
+        lock.release()
+
+
+def _import_locked(path: Path, *, workspace: Workspace, config: ArchiveImportConfig) -> CrawlReport:
     started = time.time()
     cpu_started = time.process_time()
     raw_dir = Path(workspace.raw(SOURCE))
     raw_dir.mkdir(parents=True, exist_ok=True)
-    run = _Import(raw_dir, config, new_run_id())
+    run_id = new_run_id()
+    # Damaged shards go aside before the import reads what it already has, so their items are imported again.
+    check = check_shards(raw_dir, run_id=run_id, command=f"acg2vec crawl bangumi --archive {path}")
+    check.dead_letter(dead_letter_path(raw_dir, STEP), step=STEP)
+    run = _Import(raw_dir, config, run_id)
     run.report.started_at = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(started))
     with zipfile.ZipFile(path) as archive:
         members = {name: _member(archive, name) for name in MEMBERS}
@@ -193,6 +209,7 @@ def import_archive(
     run.report.finished_at = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
     run.report.elapsed_s = round(time.time() - started, 3)
     run.report.cpu_s = round(time.process_time() - cpu_started, 3)
+    check.finish(run.report)
     update_manifest(raw_dir, run.report)
     return run.report
 

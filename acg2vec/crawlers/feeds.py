@@ -11,12 +11,45 @@ so that for every run ``items read = written + dropped + skipped``. Every droppe
 line in the crawl's dead-letter file, ``raw/<source>/dead_letters/<spider>.jsonl.gz`` (the layout of
 :mod:`acg2vec.deadletter`, step = the spider's name), and the run report counts them under ``<spider>-<reason>``
 (``dead_lettered``).
+
+The crawl manifest, ``raw/<source>/manifest.json`` (format 1; written whole with
+:func:`acg2vec.integrity.atomic_write_json` after each shard and each run)::
+
+    {
+      "format": 1,
+      "source": "safebooru",
+      "repair": "acg2vec crawl safebooru",       # the command whose re-run restores a lost shard's items
+      "items": {"post": 12, "tag": 40},          # items written by every run, cumulative (from "runs")
+      "items_in_shards": {"post": 12, ...},      # lines of the shards on disk now, by kind (from "shards")
+      "shards": {                                # every finished shard on disk, by file name
+        "post-<run id>-00001.jsonl.gz": {
+          "kind": "post", "lines": 5, "size": 2345, "sha256": "<hex>",
+          "ids": "shard_ids/post-<run id>-00001.ids.gz",   # the source_id of each line, gzip text, one a line
+          "run_id": "<run id>", "recorded_at": "2026-12-07T22:00:00Z"
+        }
+      },
+      "damaged": [                               # every damaged file a run found, moved aside (never deleted)
+        {"file": "post-...jsonl.gz", "kind": "post", "problem": "...", "sentence": "<the one sentence>",
+         "moved_to": "damaged/post-...jsonl.gz", "ids": "damaged/post-....ids.gz", "items_lost": 5,
+         "restored": 5, "found_by_run": "<run id>", "found_at": "..."}
+      ],
+      "runs": [<CrawlReport.to_dict() of each run>]     # damaged files counted under bad_input "damaged-file"
+    }
+
+A shard appears under its final name only once it is whole (written under ``.<name>.tmp-<pid>``, fsynced,
+renamed) and is recorded right after (:mod:`acg2vec.crawlers.shards`). A reader of the shards (the build) checks
+each against its record: a shard of another size or SHA-256 is damaged; a shard the manifest does not know
+(written before acg2vec recorded shards) is checked by reading its gzip stream to the end. Files under
+``damaged/`` and ``shard_ids/`` are never item shards. A manifest without ``format`` was written before format 1:
+its runs are kept and its shards recorded on the next run; any other unreadable manifest is damaged: it is moved
+to ``damaged/`` with one sentence and rebuilt from the shards on disk (their ids re-read from whole shards).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,6 +60,7 @@ from scrapy.exporters import JsonLinesItemExporter
 
 from acg2vec.crawlers.items import Item, item_to_dict
 from acg2vec.deadletter import DeadLetters, counter_name, dead_letter_path
+from acg2vec.integrity import DAMAGED_FILE, DamagedFileError, atomic_write_json
 from acg2vec.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -36,6 +70,8 @@ DROPPED = "acg2vec/dropped/"
 SKIPPED = "acg2vec/skipped/"
 BAD_INPUT = "acg2vec/bad_input/"
 MANIFEST_FILE = "manifest.json"
+MANIFEST_FORMAT = 1
+DAMAGED_DIR = "damaged"  # raw/<source>/damaged/: damaged files moved aside, kept for a look, never read by builds
 
 
 class ItemJsonLinesExporter(JsonLinesItemExporter):
@@ -60,6 +96,7 @@ class CrawlBookkeeping:
         crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
         self._cpu_start = 0.0
+        self.damaged: list[dict[str, Any]] = []  # damaged files found during the run (downloaded images)
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> CrawlBookkeeping:
@@ -82,6 +119,14 @@ class CrawlBookkeeping:
         """Count ``reason`` under ``prefix`` in the stats and write the record to the dead-letter file."""
         self.crawler.stats.inc_value(prefix + reason)
         self.dead_letters.add(reason, {"url": url, "data": record}, detail=detail)
+
+    def damaged_file(self, err: DamagedFileError, *, kind: str, moved_to: Path | None, url: str | None = None) -> None:
+        """Count a damaged file under ``damaged-file``, dead-letter it and keep its entry for the run report."""
+        self.add(DAMAGED_FILE, err.to_dict(), url=url, detail=str(err))
+        raw_dir = raw_dir_of(self.crawler.settings) or str(Path(err.path).parent)
+        entry = damage_entry(err, file=Path(err.path).name, kind=kind, moved_to=moved_to, raw_dir=raw_dir)
+        entry["found_by_run"] = self.crawler.settings.get("ACG2VEC_RUN_ID")
+        self.damaged.append(entry)
 
     def spider_opened(self, spider: Any = None) -> None:
         self._cpu_start = time.process_time()
@@ -143,6 +188,8 @@ class CrawlReport:
     # Other acg2vec counters: page retries by reason, Retry-After waits, hosts slowed down, ...
     counters: dict[str, float] = field(default_factory=dict)
     cpu_s: float = 0.0
+    # Damaged files this run found and moved aside (the manifest's "damaged" entries), counted in bad_input.
+    damaged: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def items_written(self) -> int:
@@ -213,25 +260,113 @@ class CrawlReport:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-def update_manifest(raw_dir: str | Path, report: CrawlReport) -> dict[str, Any]:
-    """Append ``report`` to ``raw_dir/manifest.json`` and recompute the cumulative items per kind."""
+def utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def move_aside(raw_dir: str | Path, path: str | Path, name: str | None = None) -> Path:
+    """Move a damaged file to ``raw_dir/damaged/`` (as ``name``, a number added if taken); returns where it went."""
+    folder = Path(raw_dir, DAMAGED_DIR)
+    name = name or Path(path).name
+    target = folder / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    stem, dot, rest = target.name.partition(".")
+    number = 1
+    while target.exists():
+        number += 1
+        target = target.with_name(f"{stem}~{number}{dot}{rest}")
+    os.replace(path, target)
+    return target
+
+
+def new_manifest(source: str) -> dict[str, Any]:
+    return {"format": MANIFEST_FORMAT, "source": source, "items": {}, "shards": {}, "damaged": [], "runs": []}
+
+
+def _manifest_problem(data: Any) -> str | None:
+    if not isinstance(data, dict):
+        return f"a JSON {type(data).__name__}, not a crawl manifest"
+    if "format" in data and data["format"] != MANIFEST_FORMAT:
+        return f"format {data['format']!r}, where this acg2vec writes format {MANIFEST_FORMAT}"
+    if not isinstance(data.get("runs"), list):
+        return "it has no list of runs"
+    if not isinstance(data.get("shards", {}), dict) or not isinstance(data.get("damaged", []), list):
+        return "its shards or damaged files are not recorded as a crawl manifest records them"
+    return None
+
+
+def read_manifest(raw_dir: str | Path, *, source: str = "") -> tuple[dict[str, Any], DamagedFileError | None]:
+    """``raw_dir/manifest.json`` (a new one when there is none) and, when it was damaged, the error saying so.
+
+    A damaged manifest (not JSON, not a crawl manifest, another format) is moved to ``damaged/`` and a new one is
+    returned with the damage as its first ``damaged`` entry; the caller records the shards on disk again
+    (:func:`acg2vec.crawlers.shards.check_shards` does). A manifest from before format 1 is upgraded in place.
+    """
     path = Path(raw_dir, MANIFEST_FILE)
-    manifest: dict[str, Any] = {"source": report.source, "runs": [], "items": {}}
-    if path.exists():
+    source = source or Path(raw_dir).name
+    if not path.exists():
+        return new_manifest(source), None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        problem = _manifest_problem(data)
+    except (ValueError, OSError) as err:  # UnicodeDecodeError is a ValueError
+        data, problem = None, f"not readable as JSON: {err}"[:200]
+    if problem is None:
+        data.setdefault("shards", {})
+        data.setdefault("damaged", [])
+        data["format"] = MANIFEST_FORMAT
+        return data, None
+    moved = move_aside(raw_dir, path, f"manifest-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}.json")
+    err = DamagedFileError(
+        path,
+        problem,
+        lost=f"the record of earlier runs is lost (the damaged file is kept at {moved})",
+        repair="the record of the shards is rebuilt from the shards on disk, their ids re-read from whole shards",
+    )
+    logger.warning("%s", err)
+    manifest = new_manifest(source)
+    manifest["damaged"].append(damage_entry(err, file=MANIFEST_FILE, kind="manifest", moved_to=moved, raw_dir=raw_dir))
+    return manifest, err
+
+
+def damage_entry(
+    err: DamagedFileError, *, file: str, kind: str, moved_to: Path | None, raw_dir: str | Path, **more: Any
+) -> dict[str, Any]:
+    """One entry of the manifest's ``damaged`` list (and of a run report's ``damaged``)."""
+    moved = None
+    if moved_to is not None:
         try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
+            moved = Path(moved_to).relative_to(raw_dir).as_posix()
         except ValueError:
-            # A broken manifest is rebuilt from this run on; the old one is kept beside it for a look.
-            logger.warning("manifest %s is not valid JSON; starting a new one", path)
-            path.rename(path.with_suffix(".json.broken"))
-    manifest.setdefault("runs", []).append(report.to_dict())
+            moved = str(moved_to)
+    return {
+        "file": file,
+        "kind": kind,
+        "problem": err.problem,
+        "sentence": str(err),
+        "moved_to": moved,
+        "found_at": utc_now(),
+        **more,
+    }
+
+
+def write_manifest(raw_dir: str | Path, manifest: dict[str, Any]) -> None:
+    """Write ``raw_dir/manifest.json`` whole (temporary file, fsync, rename), its totals recomputed."""
     totals: dict[str, int] = {}
-    for run in manifest["runs"]:
+    for run in manifest.get("runs", []):
         for kind, n in run.get("written", {}).items():
             totals[kind] = totals.get(kind, 0) + int(n)
     manifest["items"] = dict(sorted(totals.items()))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    in_shards: dict[str, int] = {}
+    for record in manifest.get("shards", {}).values():
+        in_shards[record["kind"]] = in_shards.get(record["kind"], 0) + int(record.get("lines", 0))
+    manifest["items_in_shards"] = dict(sorted(in_shards.items()))
+    atomic_write_json(Path(raw_dir, MANIFEST_FILE), manifest)
+
+
+def update_manifest(raw_dir: str | Path, report: CrawlReport) -> dict[str, Any]:
+    """Append ``report`` to ``raw_dir/manifest.json`` and recompute the cumulative items per kind."""
+    manifest, _damage = read_manifest(raw_dir, source=report.source)
+    manifest["runs"].append(report.to_dict())
+    write_manifest(raw_dir, manifest)
     return manifest

@@ -34,11 +34,11 @@ from urllib.parse import urlparse
 from scrapy.exceptions import DropItem, NotConfigured
 from scrapy.http import Request
 from scrapy.http.request import NO_CALLBACK
-from scrapy.pipelines.files import FilesPipeline
+from scrapy.pipelines.files import FilesPipeline, FSFilesStore
 from scrapy.pipelines.media import FileException
 from twisted.python.failure import Failure
 
-from acg2vec.crawlers.feeds import BAD_INPUT, DROPPED, SKIPPED, bookkeeping, raw_dir_of
+from acg2vec.crawlers.feeds import BAD_INPUT, DROPPED, SKIPPED, bookkeeping, move_aside, raw_dir_of
 from acg2vec.crawlers.items import (
     RATINGS,
     TAG_CATEGORIES,
@@ -51,6 +51,8 @@ from acg2vec.crawlers.items import (
     item_from_dict,
     item_to_dict,
 )
+from acg2vec.crawlers.shards import shard_files
+from acg2vec.integrity import DamagedFileError, atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -117,10 +119,6 @@ class ValidationPipeline:
         raise DropItem(f"{reason}: {detail} <{url}>")
 
 
-# Where crawls of earlier acg2vec versions kept their dead letters; such a file in raw/<source>/ holds no items.
-LEGACY_DEAD_LETTER_FILE = "dead-letters.jsonl.gz"
-
-
 def scan_raw(raw_dir: str | Path, on_bad_line: Callable[[str, bytes, str], None] | None = None) -> dict[str, Any]:
     """``kind \\t source_id`` -> the item's ``file_path`` (None when it has none) for every item in ``raw_dir``.
 
@@ -128,12 +126,7 @@ def scan_raw(raw_dir: str | Path, on_bad_line: Callable[[str, bytes, str], None]
     (reason, raw bytes, detail) and skipped; a shard cut short by a hard kill counts what was read before the cut.
     """
     found: dict[str, Any] = {}
-    root = Path(raw_dir)
-    if not root.is_dir():
-        return found
-    for path in sorted(root.glob("*.jsonl.gz")):  # dead letters live in dead_letters/, not among the shards
-        if path.name == LEGACY_DEAD_LETTER_FILE:
-            continue
+    for path in shard_files(raw_dir):  # dead letters live in dead_letters/, not among the shards
         try:
             with gzip.open(path, "rb") as fh:
                 for number, raw in enumerate(fh, start=1):
@@ -148,7 +141,7 @@ def scan_raw(raw_dir: str | Path, on_bad_line: Callable[[str, bytes, str], None]
                         if raw.strip() and on_bad_line is not None:
                             on_bad_line("raw-bad-json", raw, f"{where}: {err!r}"[:300])
         except (OSError, EOFError, zlib.error) as err:
-            # A shard cut short by a hard kill: what was read before the cut still counts.
+            # check_shards moved damaged shards aside before this scan; one damaged since is used up to the damage.
             logger.warning("shard %s ends early (%s); using the items before the cut", path, err)
     return found
 
@@ -250,8 +243,23 @@ def image_format(body: bytes) -> str | None:
         return None
 
 
+class AtomicFilesStore(FSFilesStore):
+    """Scrapy's file store, each file written whole: a temporary name beside it, fsync, rename (a full disk is
+    :class:`~acg2vec.integrity.DiskFullError` and leaves no part of the file)."""
+
+    def persist_file(self, path: Any, buf: BytesIO, info: Any, meta: Any = None, headers: Any = None) -> None:
+        atomic_write_bytes(self._get_filesystem_path(path), buf.getvalue())
+
+
 class BooruFilesPipeline(FilesPipeline):
-    """Downloads each post's image into ``files/<md5[:2]>/<md5>.<ext>`` under ``raw/<source>/``."""
+    """Downloads each post's image into ``files/<md5[:2]>/<md5>.<ext>`` under ``raw/<source>/``.
+
+    A file already on disk whose bytes no longer hash to the md5 of its name (cut short, emptied, overwritten,
+    another file) is damaged: it is moved to ``damaged/files/``, named in one sentence, counted under
+    ``damaged-file`` and downloaded again.
+    """
+
+    STORE_SCHEMES = {**FilesPipeline.STORE_SCHEMES, "": AtomicFilesStore, "file": AtomicFilesStore}
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> BooruFilesPipeline:
@@ -300,12 +308,30 @@ class BooruFilesPipeline(FilesPipeline):
             return None
         expected = request.meta.get(EXPECTED_MD5_META)
         if expected and checksum != expected:
-            # A copy cut short or damaged on disk (an earlier run's kill, a bad disk): fetch it again.
-            self.crawler.stats.inc_value("acg2vec/files/bad_on_disk")
+            # Damaged on disk (a copy cut short, a bad disk, another file): set it aside and fetch it again.
+            self._damaged_on_disk(path, checksum, expected, request=request, item=item)
             return None
         self.inc_stats("uptodate")
         self.crawler.stats.inc_value("acg2vec/files/uptodate")
         return {"url": request.url, "path": path, "checksum": checksum, "status": "uptodate"}
+
+    def _damaged_on_disk(self, path: str, checksum: str, expected: str, *, request: Request, item: Any) -> None:
+        raw_dir = Path(self.store.basedir)
+        full = raw_dir / path
+        what = f"the image of post {item.id}" if isinstance(item, Post) else "the file"
+        try:
+            moved = move_aside(raw_dir, full, path)
+            held = f"{what} was set aside as {moved}"
+        except OSError:
+            moved, held = None, f"{what} cannot be used"
+        err = DamagedFileError(
+            full,
+            f"its bytes hash to md5 {checksum}, not to the {expected} of its name",
+            lost=held,
+            repair="this run downloads it again",
+        )
+        logger.warning("%s", err)
+        bookkeeping(self.crawler).damaged_file(err, kind="file", moved_to=moved, url=request.url)
 
     async def file_downloaded(self, response: Any, request: Request, info: Any, *, item: Any = None) -> str:
         body = response.body
@@ -388,6 +414,7 @@ async def _maybe_await(value: Any) -> Any:
 
 __all__ = [
     "AlreadyHavePipeline",
+    "AtomicFilesStore",
     "BooruFilesPipeline",
     "ValidationPipeline",
     "existing_keys",

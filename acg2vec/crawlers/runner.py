@@ -48,9 +48,11 @@ from typing import Any
 from acg2vec.crawlers import settings as default_settings
 from acg2vec.crawlers.feeds import CrawlReport, update_manifest
 from acg2vec.crawlers.settings import job_dir, run_settings
+from acg2vec.crawlers.shards import check_shards
 from acg2vec.crawlers.spider_args import SpiderArgs
 from acg2vec.deadletter import dead_letter_path
 from acg2vec.errors import UserError
+from acg2vec.integrity import atomic_write_json, atomic_write_text
 from acg2vec.workspace import Workspace, is_remote
 
 RUNNING_MARKER = "acg2vec-running"  # in the job dir while a crawl runs; left behind only by a hard kill
@@ -173,7 +175,7 @@ def start_spider(
     preexec = _die_with_parent()
     spec.death_signal = preexec is not None
     spec_path = Path(tmpdir, "spec.json")
-    spec_path.write_text(json.dumps(_spec_dict(spec)), encoding="utf-8")
+    atomic_write_json(spec_path, _spec_dict(spec))
     process = subprocess.Popen([sys.executable, "-m", "acg2vec.crawlers.runner", str(spec_path)], preexec_fn=preexec)
     return CrawlHandle(spec, process, tmpdir)
 
@@ -334,6 +336,9 @@ def _crawl(spec: CrawlSpec) -> CrawlReport:
     # Before anything touches the job or raw folders: one crawl per source and workdir.
     lock = JobLock(lock_path(workspace, source), name=spec.name, workdir=workspace.root).acquire()
     Path(workspace.raw(source)).mkdir(parents=True, exist_ok=True)
+    # Damaged shards go aside before the crawl reads what it already has, so their items are fetched again.
+    check = check_shards(workspace.raw(source), run_id=spec.run_id, command=repair_command(spec))
+    check.dead_letter(dead_letter_path(workspace.raw(source), spec.name), step=spec.name)
     jobs = Path(job_dir(workspace, source))
     if spec.fresh:
         shutil.rmtree(jobs, ignore_errors=True)
@@ -347,7 +352,7 @@ def _crawl(spec: CrawlSpec) -> CrawlReport:
         )
         shutil.rmtree(jobs, ignore_errors=True)
     jobs.mkdir(parents=True, exist_ok=True)
-    marker.write_text(spec.run_id, encoding="utf-8")
+    atomic_write_text(marker, spec.run_id)
 
     process = CrawlerProcess(settings)
     crawler = process.create_crawler(spider_cls)
@@ -367,6 +372,8 @@ def _crawl(spec: CrawlSpec) -> CrawlReport:
     files_dir = Path(workspace.raw(source), "files")
     if files_dir.is_dir():
         report.files_on_disk = count_files(files_dir)
+    book = getattr(crawler, "acg2vec_bookkeeping", None)
+    check.finish(report, book.damaged if book is not None else [])
     update_manifest(workspace.raw(source), report)
     marker.unlink(missing_ok=True)  # a clean end, a stop included: the job dir (if kept) can be resumed
     if report.finish_reason != "shutdown":
@@ -388,6 +395,13 @@ def _crawl(spec: CrawlSpec) -> CrawlReport:
     return report
 
 
+def repair_command(spec: CrawlSpec) -> str:
+    """The command that crawls this source again (what restores a damaged shard's items)."""
+    if spec.name == "pixiv" and spec.spider_args.get("from_dir"):
+        return f"acg2vec crawl pixiv --from {spec.spider_args['from_dir']}"
+    return f"acg2vec crawl {spec.name}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Child process entry point: ``python -m acg2vec.crawlers.runner SPEC.json``."""
     args = sys.argv[1:] if argv is None else argv
@@ -399,9 +413,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = _crawl(spec)
     except UserError as err:
-        report_path.write_text(json.dumps({"error": str(err)}), encoding="utf-8")
+        atomic_write_json(report_path, {"error": str(err)})
         return err.exit_code
-    report_path.write_text(json.dumps(report.to_dict(), ensure_ascii=False), encoding="utf-8")
+    atomic_write_json(report_path, report.to_dict())
     return 0
 
 

@@ -5,7 +5,9 @@ adds what depends on one run: where the feeds, files, job state and HTTP cache o
 
 Feeds: one feed per item kind, written by Scrapy's feed exporter as gzip jsonl shards
 ``raw/<source>/<kind>-<run id>-<batch>.jsonl.gz`` (``item_classes`` filter, ``batch_item_count``, the gzip
-post-processing plugin). The run id keeps a re-crawl or a resumed run from overwriting earlier shards.
+post-processing plugin). The run id keeps a re-crawl or a resumed run from overwriting earlier shards. Each shard is
+written under a temporary name and renamed when closed, then recorded in ``raw/<source>/manifest.json``
+(:class:`acg2vec.crawlers.shards.ShardStorage`).
 """
 
 from __future__ import annotations
@@ -80,6 +82,8 @@ ACG2VEC_SKIP_EXISTING = True
 FILES_EXPIRES = 3650  # files are content-addressed by md5: never re-download one we have (with the right md5)
 
 FEED_EXPORTERS = {"acg2vec-jsonl": "acg2vec.crawlers.feeds.ItemJsonLinesExporter"}
+# Local feeds: a shard reaches its final name only when closed, then is recorded in the manifest (see shards.py).
+FEED_STORAGES = {"": "acg2vec.crawlers.shards.ShardStorage", "file": "acg2vec.crawlers.shards.ShardStorage"}
 FEED_EXPORT_ENCODING = "utf-8"
 FEED_STORE_EMPTY = False
 ACG2VEC_FEED_BATCH_ITEMS = 5000

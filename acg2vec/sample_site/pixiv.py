@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from acg2vec.integrity import atomic_write_text
 from acg2vec.sample_site.world import Post, World
 
 # Booru general tag parts -> (ja, zh-Hans, romaji)
@@ -219,6 +220,6 @@ def write_pixiv_exports(world: World, directory: str | Path) -> list[Path]:
     written = []
     for post in world.pixiv_posts:
         path = out_dir / f"{post.pixiv_id}.json"
-        path.write_text(json.dumps(illust_body(world, post), ensure_ascii=False, indent=1), encoding="utf-8")
+        atomic_write_text(path, json.dumps(illust_body(world, post), ensure_ascii=False, indent=1))
         written.append(path)
     return written

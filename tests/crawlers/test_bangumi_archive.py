@@ -132,10 +132,16 @@ def test_shard_writer_starts_a_new_batch_every_n_items(tmp_path: Path) -> None:
     for i in range(5):
         writer.write(Work(source="bangumi", source_id=str(i), titles={"ja": f"t{i}"}))
     writer.close()
-    shards = sorted(p.name for p in tmp_path.iterdir())
+    shards = sorted(p.name for p in tmp_path.glob("*.jsonl.gz"))
     assert shards == ["work-r1-00001.jsonl.gz", "work-r1-00002.jsonl.gz", "work-r1-00003.jsonl.gz"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary shard left
     with gzip.open(tmp_path / shards[-1], "rt", encoding="utf-8") as fh:
         assert [json.loads(line)["source_id"] for line in fh] == ["4"]
+    # Each shard is recorded as it is closed: lines, size, sha256 and the ids file.
+    records = json.loads((tmp_path / "manifest.json").read_text())["shards"]
+    assert sorted(records) == shards and [records[s]["lines"] for s in shards] == [2, 2, 1]
+    with gzip.open(tmp_path / records[shards[0]]["ids"], "rt") as fh:
+        assert fh.read() == "0\n1\n"
 
 
 @pytest.mark.integration

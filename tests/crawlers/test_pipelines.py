@@ -223,7 +223,16 @@ def test_a_file_on_disk_counts_only_with_its_md5(workdir):
     stored.parent.mkdir(parents=True)
     stored.write_bytes(good[:40])  # cut short by an earlier kill
     assert asyncio.run(pipe.media_to_download(req, None, item=item)) is None
-    assert pipe.crawler.stats.get_value("acg2vec/files/bad_on_disk") == 1
+    # Damaged: counted under damaged-file, dead-lettered, set aside under damaged/ and downloaded again.
+    assert pipe.crawler.stats.get_value("acg2vec/bad_input/damaged-file") == 1
+    raw = workdir / "raw" / "safebooru"
+    assert not stored.exists() and (raw / "damaged" / pipe.file_path(req, item=item)).read_bytes() == good[:40]
+    (entry,) = bookkeeping(pipe.crawler).damaged
+    assert (
+        entry["sentence"].startswith(f"{stored} is damaged (its bytes hash to md5 ") and "post 1" in entry["sentence"]
+    )
+    bookkeeping(pipe.crawler).dead_letters.close()
+    assert [x["reason"] for x in dead_letters(workdir)] == ["damaged-file"]
     stored.write_bytes(good)
     found = asyncio.run(pipe.media_to_download(req, None, item=item))
     assert found["status"] == "uptodate" and found["checksum"] == item.md5
