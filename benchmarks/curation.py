@@ -9,7 +9,8 @@ rate the benchmark, in one process:
 3. curates the noisy version with that tagger's frozen embeddings (``acg2vec.curation.stage.curate``), times its
    CPU, and scores the flags against the truth: precision / recall of flagged missing and wrong tags, and the
    precision-recall curve over confidence; beside it the same cleanlab filter on the tagger's own in-sample
-   probabilities (what cross-fitting buys) and cleanlab's defaults (``min_positives`` 1);
+   probabilities (what cross-fitting buys), cleanlab's defaults (``min_positives`` 1, every category, its
+   ranking) and cleanlab's ranking of wrong tags (the image probability alone, without the co-occurrence);
 4. applies the fixes at ``--min-confidence`` to train and validation (missing tags added, wrong ones removed) and
    writes the curated version with the same vocabulary;
 5. trains taggers on the curated and the noisy versions (``--seeds``: the run-to-run noise) and scores each on the
@@ -204,7 +205,14 @@ def run_one(args, n: int, rate: float, out: Path, save) -> dict:
                          for c, curve in q["curves"].items()} for k, q in outcome.quality["train"].items()}  # fmt: skip
     save_scores(outcome, truth, out / "scores.npz")
     row["in_sample_flags"] = in_sample_quality(noisy_model, outcome, truth, issue_config)
-    row["cleanlab_defaults_flags"] = variant_quality(outcome, truth, IssueConfig(min_positives=1, categories=None))
+    row["cleanlab_defaults_flags"] = variant_quality(
+        outcome, truth, IssueConfig(min_positives=1, categories=None, wrong_ranking="self_confidence")
+    )
+    row["cleanlab_ranking_flags"] = variant_quality(  # wrong tags ranked by the image probability alone
+        outcome,
+        truth,
+        IssueConfig(min_positives=args.min_positives, filter_by=args.filter_by, wrong_ranking="self_confidence"),
+    )
     log.info("n=%d rate=%.2f curation %s", n, rate, row["flags"]["train"])
     # 4. the curated version: fixes at --min-confidence on train and validation; test keeps its noisy labels
     issues = read_label_issues(outcome.run_dir, min_confidence=args.min_confidence, kinds=args.kinds)
@@ -251,16 +259,21 @@ def summary(row: dict) -> dict:
 
 def report(results: dict) -> str:
     lines = ["# Curation benchmark", "", f"Arguments: `{results['args']}`.", ""]
-    lines += ["| posts | missing rate | kind | true errors | flagged | precision | recall | P @R0.5 (flags) | P @R0.5 (any threshold) | in-sample P / R | cleanlab defaults P / R |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    lines += ["| posts | missing rate | kind | true errors | flagged | precision | recall | P @R0.5 (flags) | P @R0.5 (any threshold) | in-sample P / R | cleanlab defaults P / R | P @R0.5 (flags) with cleanlab's ranking |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for _key, row in results["runs"].items():
         for kind, q in row["flags"]["train"].items():
             ins, dflt = row["in_sample_flags"][kind], row["cleanlab_defaults_flags"][kind]
+            ranked = (
+                row.get("cleanlab_ranking_flags", {})
+                .get(kind, {})
+                .get("precision_at_recall_0.5_flagged", float("nan"))
+            )
             lines.append(
                 f"| {row['posts']} | {row['missing_rate']:.2f} | {kind} | {q['true_errors']} | {q['flagged']} "
                 f"| {q['precision']:.3f} | {q['recall']:.3f} | {q['precision_at_recall_0.5_flagged']:.3f} "
                 f"| {q['precision_at_recall_0.5_any_threshold']:.3f} | {ins['precision']:.3f} / {ins['recall']:.3f} "
-                f"| {dflt['precision']:.3f} / {dflt['recall']:.3f} |"
+                f"| {dflt['precision']:.3f} / {dflt['recall']:.3f} | {ranked:.3f} |"
             )
     lines += ["", "| posts | missing rate | scored on | metric | noisy tagger (spread) | curated tagger (spread) | margin |",
               "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip

@@ -6,7 +6,8 @@ A numbered recipe:
 2. embed every image once with a model the user has (frozen; images it cannot read are dead-lettered);
 3. cross-fit: per fold, a head on the other folds' embeddings predicts the held-out posts
    (:mod:`acg2vec.curation.pred_probs`); validation and test posts are predicted by a head on all training posts;
-4. per split, cleanlab flags the (post, tag) labels that disagree (:mod:`acg2vec.curation.label_issues`);
+4. per split, cleanlab flags the (post, tag) labels that disagree, wrong tags ranked with the training labels'
+   tag co-occurrence (:mod:`acg2vec.curation.label_issues`);
 5. the flags become rows of the run's label issues (post id, tag, kind, confidence, plus split and category).
 """
 
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from acg2vec.curation.label_issues import IssueConfig, TagIssues, find_tag_issues
+from acg2vec.curation.label_issues import IssueConfig, TagIssues, cooccurrence_pmi, find_tag_issues
 from acg2vec.curation.pred_probs import HeadConfig, cross_fitted_probabilities, fold_ids
 from acg2vec.datasets.acg_illustrations.schema import SELECTED_TAGS_FILE
 from acg2vec.datasets.acg_illustrations.selected_tags import TagVocabulary
@@ -142,9 +143,10 @@ def find_label_issues(
     # 4. cleanlab per split; 5. rows
     t = time.process_time()
     scores, rows = {}, []
+    pmi = cooccurrence_pmi(embedded[TRAIN][3])  # the training labels' tag co-occurrence, for every split
     for s in probs:
         vectors, split_ids, images, labels = embedded[s]
-        found = find_tag_issues(labels, probs[s], issues, categories=tags.categories)
+        found = find_tag_issues(labels, probs[s], issues, categories=tags.categories, cooccurrence=pmi)
         scores[s] = SplitScores(s, split_ids, images, labels, probs[s], found, vectors)
         rows += [
             {

@@ -52,7 +52,7 @@ def flag_quality(labels: np.ndarray, probs: np.ndarray, issues, truth: np.ndarra
     y = np.asarray(labels, dtype=bool)
     true = np.asarray(truth, dtype=bool)
     scored = issues.scored_tags[None, :]
-    confidence = confidence_scores(y, probs)
+    confidence = confidence_scores(y, probs, issues.cooccurrence)
     out = {}
     for kind, candidate, error in ((MISSING, ~y, ~y & true), (WRONG, y, y & ~true)):
         total = int((error & scored).sum())

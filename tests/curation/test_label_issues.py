@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from acg2vec.curation.label_issues import IssueConfig, find_tag_issues
+from acg2vec.curation.label_issues import IssueConfig, cooccurrence_pmi, find_tag_issues
 from acg2vec.curation.pred_probs import HeadConfig, cross_fitted_probabilities, fold_ids
 from acg2vec.errors import UserError
 
@@ -49,6 +49,35 @@ def test_rare_tags_and_other_categories_are_counted_not_scored():
     assert everything.scored_tags[2] and not general.scored_tags[2]
     with pytest.raises(UserError, match="unknown cleanlab filter"):
         find_tag_issues(labels, probs, IssueConfig(filter_by="vibes"), categories=categories)
+
+
+@pytest.mark.unit
+def test_a_wrong_tag_its_other_labels_exclude_outranks_right_labels_the_model_finds_hard():
+    """Solo posts with one hair colour (red or blue) and an independent hat. Post 7 is red-haired and wrongly
+    labelled blue too; posts 8 (blue) and 9 (hat) are right, with image probabilities lower than post 7's."""
+    rng = np.random.default_rng(0)
+    n = 300
+    labels = np.zeros((n, 4), dtype=bool)  # red_hair, blue_hair, solo, hat
+    red = rng.random(n) < 0.5
+    labels[:, 0], labels[:, 1], labels[:, 2], labels[:, 3] = red, ~red, True, rng.random(n) < 0.4
+    probs = np.where(labels, rng.uniform(0.8, 0.99, labels.shape), rng.uniform(0.01, 0.1, labels.shape))
+    labels[7, :2] = True
+    probs[7, 1], probs[8, :2], probs[9, 3] = 0.06, (0.02, 0.04), 0.04
+    labels[8, :2], labels[9, 3] = (False, True), True
+    categories = ["general"] * 4
+
+    def wrong_order(ranking: str) -> list[tuple[int, int]]:
+        found = find_tag_issues(labels, probs, IssueConfig(wrong_ranking=ranking), categories=categories)
+        pick = found.kinds == "wrong"
+        return list(zip(found.rows[pick].tolist(), found.cols[pick].tolist(), strict=True))
+
+    by_image = wrong_order("self_confidence")  # cleanlab's: the image probability alone
+    assert {(7, 1), (8, 1), (9, 3)} <= set(by_image) and by_image.index((7, 1)) > by_image.index((8, 1))
+    assert wrong_order("cooccurrence")[0] == (7, 1)  # red and blue hair never meet on a solo post
+    pmi = cooccurrence_pmi(labels)
+    assert pmi[0, 1] < -2 and abs(pmi[2, 3]) < 0.1 and pmi[0, 0] == 0
+    with pytest.raises(UserError, match="unknown wrong-tag ranking"):
+        find_tag_issues(labels, probs, IssueConfig(wrong_ranking="vibes"), categories=categories)
 
 
 @pytest.mark.unit
