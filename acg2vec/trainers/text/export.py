@@ -1,6 +1,10 @@
 """Export the trained encoder: a sentence-transformers folder plus what a reader needs to trust it.
 
+Written into the folder :func:`~acg2vec.trainers.text.model_folder.text_model_writer` yields, so the model
+replaces the previous one whole, with its files recorded in ``CHECKSUMS.json``.
+
 <output>/                 loadable with SentenceTransformer(<output>)
+  CHECKSUMS.json          size and SHA-256 of every model file (not checkpoints/, dead_letters/, cache/, onnx/)
   README.md               model card: data, pair types, metrics beside the baselines (then the library's card)
   training_args.json      the acg2vec config and the trainer's arguments
   eval_results.json       lexical / untrained / trained metrics, data counts, steps, time
@@ -55,7 +59,6 @@ def export_model(
     plot_curves(log_history, result["metrics"], output / "training_curves.png")
     library_card = (output / "README.md").read_text(encoding="utf-8") if (output / "README.md").exists() else ""
     (output / "README.md").write_text(model_card(result, config) + "\n" + library_card, encoding="utf-8")
-    log.info("Saved the acgvoc2vec model to %s", output)
 
 
 def model_card(result: dict[str, Any], config: TextTrainConfig) -> str:
@@ -85,6 +88,7 @@ def model_card(result: dict[str, Any], config: TextTrainConfig) -> str:
         f"Base model: {base_model_description(config.base_model)}; "
         f"loss {config.loss}, batch {config.batch_size}, learning rate {resolved_learning_rate(config)}, "
         f"{result['global_step']} steps, {result['seconds']} s.",
+        *_damaged_lines(result),
         "",
         "## Held-out evaluation",
         "",
@@ -101,6 +105,18 @@ def model_card(result: dict[str, Any], config: TextTrainConfig) -> str:
         CARD_MARKER,
     ]
     return "\n".join(lines) + "\n"
+
+
+def _damaged_lines(result: dict[str, Any]) -> list[str]:
+    """The files the run went on without (damaged checkpoints it resumed past), as the card states them."""
+    files = result.get("damaged_files") or []
+    if not files:
+        return []
+    return [
+        "",
+        f"Resumed from {Path(result['resumed_from'] or '').name}; damaged-file: {len(files)} "
+        f"({', '.join(f['path'] for f in files)}).",
+    ]
 
 
 def base_model_description(base_model: str | None) -> str:

@@ -12,6 +12,9 @@ from typing import Any
 
 from sentence_transformers.base.modules.transformer import Transformer as _Transformer
 
+from acg2vec.errors import UserError
+from acg2vec.integrity import DamagedFileError
+from acg2vec.trainers.text.model_folder import repair_command, verify_text_model
 from acg2vec.trainers.text.normalize import NORMALIZATION, normalizer
 
 
@@ -52,16 +55,35 @@ MODULE_CLASSES = {f"{NormalizedTransformer.__module__}.{NormalizedTransformer.__
 
 
 def load_encoder(path: str | Path, *, device: str | None = "cpu"):
-    """A SentenceTransformer from the folder ``path``, without ``trust_remote_code``.
+    """A SentenceTransformer from the folder ``path``, without ``trust_remote_code``, checked first.
+
+    The folder's files are checked against its ``CHECKSUMS.json`` (:func:`verify_text_model`): damage is one
+    sentence naming the file (:class:`~acg2vec.integrity.DamagedFileError`). For a folder from before checksums
+    were recorded, the library's own error in loading it becomes that sentence.
 
     A folder whose ``modules.json`` names acg2vec's input module is assembled here, module by module, from
     acg2vec's class and sentence-transformers' own; any other type outside sentence-transformers is refused
     (nothing a folder names gets imported). Other folders load the ordinary way.
     """
+    path = Path(path)
+    recorded = verify_text_model(path) if path.is_dir() else []
+    try:
+        return _load_checked(path, device)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, AttributeError) as err:
+        if recorded or not (path / "modules.json").is_file():  # checked whole, or not a sentence-transformers folder
+            raise
+        raise DamagedFileError(
+            path,
+            f"the sentence-transformers library cannot load it: {str(err).strip().splitlines()[0][:200]}",
+            lost=f"the text model {path} cannot be used",
+            repair=repair_command(path),
+        ) from err
+
+
+def _load_checked(path: Path, device: str | None):
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.util import import_from_string
 
-    path = Path(path)
     spec_path = path / "modules.json"
     spec = json.loads(spec_path.read_text(encoding="utf-8")) if spec_path.is_file() else []
     if not any(entry.get("type") in MODULE_CLASSES for entry in spec):
@@ -74,7 +96,7 @@ def load_encoder(path: str | Path, *, device: str | None = "cpu"):
         elif class_ref.startswith("sentence_transformers."):
             module_class = import_from_string(class_ref)
         else:
-            raise ValueError(f"{spec_path} names the module class {class_ref!r}, which acg2vec does not load.")
+            raise UserError(f"{spec_path} names the module class {class_ref!r}, which acg2vec does not load.")
         modules.append(module_class.load(str(path), subfolder=entry.get("path", "")))
     # The similarity function and prompts saved with the model: a model trained with "query: " keeps getting it.
     config_path = path / "config_sentence_transformers.json"

