@@ -74,6 +74,11 @@ def curate(
     filter_by: str = typer.Option(
         None, help="cleanlab's filter: prune_by_noise_rate (default), prune_by_class, both, confident_learning."
     ),
+    wrong_ranking: str = typer.Option(
+        None,
+        help="How flagged wrong tags are ranked: cooccurrence (default: the image probability with the post's other "
+        "labels' evidence) or self_confidence (cleanlab's: the image probability alone).",
+    ),
     category: list[str] = typer.Option(
         None, "--category", help="Tag category to score (repeatable; default: general; 'all': every category)."
     ),
@@ -93,7 +98,9 @@ def curate(
     ws = workspace()
     data_dir = str(dataset) if dataset else os.path.join(ws.datasets(), "acg_illustrations")
     head = apply_overrides(HeadConfig(), folds=folds, epochs=epochs)
-    issues = apply_overrides(IssueConfig(), min_positives=min_positives, filter_by=filter_by)
+    issues = apply_overrides(
+        IssueConfig(), min_positives=min_positives, filter_by=filter_by, wrong_ranking=wrong_ranking
+    )
     if kind:
         unknown = sorted(set(kind) - {"missing", "wrong"})
         if unknown:
