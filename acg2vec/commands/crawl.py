@@ -51,7 +51,7 @@ def print_report(report: Any) -> None:  # a CrawlReport, imported lazily
         # The one sentence of each damaged file this run found, and how many of its items came back.
         restored = entry.get("restored")
         back = f" This run wrote {restored} of its {entry['items_lost']} items again." if restored is not None else ""
-        console.print(f"{entry['sentence']}{back}", highlight=False, soft_wrap=True)
+        console.print(f"{entry['sentence']}{back}", highlight=False, markup=False, soft_wrap=True)
     if report.finish_reason == "shutdown":
         console.print("Stopped before the end: run the same command again to resume.", highlight=False)
 

@@ -214,7 +214,13 @@ class ShardFile:
     def close(self) -> dict | None:
         if self._raw.closed:  # discarded
             return None
-        self._gzip.close()
+        try:
+            self._gzip.close()
+        except OSError as err:
+            if is_disk_full(err):
+                self.discard()
+                raise DiskFullError(self.path, err) from None
+            raise
         return finish_shard(self._raw, self._tmp, self.path, run_id=self.run_id)
 
     def discard(self) -> None:
