@@ -189,3 +189,136 @@ def test_a_failed_save_leaves_the_previous_model_whole(built, tmp_path: Path) ->
     assert (model / "checkpoints" / "checkpoint-2" / "trainer_state.json").read_text() == "{}"
     assert not (model / "onnx").exists()
     assert not any(name.startswith("checkpoints/") for name in verify_text_model(model))
+
+
+# -- a full disk -------------------------------------------------------------------------------------------------
+
+
+def whole_files(folder: Path) -> dict[Path, bytes]:
+    return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_a_full_disk_during_the_model_save_is_one_sentence_and_the_previous_model_stays(built, tmp_path: Path) -> None:
+    from acg2vec.integrity import DiskFullError
+    from acg2vec.trainers.text.input_module import load_encoder
+    from tests.damage import SmallDisk
+
+    model = load_encoder(built["sealed"])
+    with SmallDisk(tmp_path / "disk", size_mb=8) as disk:
+        output = disk.path / "acgvoc2vec"
+        shutil.copytree(built["sealed"], output)
+        before = whole_files(output)
+        disk.fill(leave=16 * 1024)
+        try:
+            with pytest.raises(DiskFullError) as caught, text_model_writer(output) as folder:
+                model.save(str(folder))
+        finally:
+            disk.free()
+        assert str(output) in str(caught.value) and "disk is full" in str(caught.value)
+        assert whole_files(output) == before and verify_text_model(output)
+        assert sorted(p.name for p in disk.path.iterdir() if p.name != ".filler") == ["acgvoc2vec"]
+
+
+def test_train_text_on_a_full_disk_exits_4_with_one_sentence_and_the_previous_model_whole(
+    built, tiny_corpus: Path, workdir: Path, tmp_path: Path
+) -> None:
+    from tests.damage import SmallDisk
+
+    with SmallDisk(tmp_path / "disk", size_mb=8) as disk:
+        output = disk.path / "models" / "acgvoc2vec"
+        shutil.copytree(built["sealed"], output)
+        before = whole_files(output)
+        disk.fill(leave=64 * 1024)
+        try:
+            args = ["train", "text", "--config", "tiny", "--data-dir", str(tiny_corpus), "--output", str(output)]
+            code, said = run(workdir, *args)
+        finally:
+            disk.free()
+        assert code == 4, said
+        assert said.startswith(f"Writing {output} failed because the disk is full") and "\n" not in said
+        after = whole_files(output)
+        assert {p: after.get(p) for p in before} == before  # every file of the previous model, unchanged
+        assert verify_text_model(output)
+        assert not [p for p in output.parent.iterdir() if p.name.startswith(".")]  # no half-written folder left
+
+
+# -- checkpoints -----------------------------------------------------------------------------------------------
+
+
+def copy_of_training(trained_tiny, tmp_path: Path) -> Path:
+    """A copy of the tiny training run's output: the model, checkpoint-2 and checkpoint-4, the datasets cache."""
+    _, result = trained_tiny
+    output = tmp_path / "models" / "acgvoc2vec"
+    shutil.copytree(result.output, output)
+    return output
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+@pytest.mark.parametrize("name", ["model.safetensors", "optimizer.pt", "trainer_state.json", CHECKSUMS_FILE])
+def test_every_damage_to_a_checkpoint_file_is_found(trained_tiny, tmp_path: Path, name: str, damage: str) -> None:
+    from acg2vec.trainers.text.resume import verify_checkpoint
+
+    checkpoint = copy_of_training(trained_tiny, tmp_path) / "checkpoints" / "checkpoint-4"
+    assert "optimizer.pt" in verify_checkpoint(checkpoint, required=True)
+    DAMAGES[damage](checkpoint / name)
+    with pytest.raises(DamagedFileError) as caught:
+        verify_checkpoint(checkpoint, required=True)
+    said = str(caught.value)
+    assert said.startswith(f"{checkpoint / name} is damaged (")
+    assert said.endswith(
+        "training resumes from the checkpoint before it, and this one is kept as damaged-checkpoint-4."
+    )
+
+
+def test_a_checkpoint_whose_save_did_not_finish_is_found(trained_tiny, tmp_path: Path) -> None:
+    from acg2vec.trainers.text.resume import good_checkpoint
+
+    checkpoints = copy_of_training(trained_tiny, tmp_path) / "checkpoints"
+    (checkpoints / "checkpoint-4" / CHECKSUMS_FILE).unlink()  # killed before the trainer's save returned
+    resume_from, damaged = good_checkpoint(checkpoints, output=checkpoints.parent)
+    assert resume_from == str(checkpoints / "checkpoint-2")
+    assert [err.path for err in damaged] == [str(checkpoints / "checkpoint-4" / CHECKSUMS_FILE)]
+    assert (checkpoints / "damaged-checkpoint-4" / "optimizer.pt").is_file()  # kept aside, not deleted
+
+
+def test_resume_falls_back_to_the_previous_good_checkpoint(
+    trained_tiny, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import gzip
+    import json
+
+    from acg2vec.integrity import DAMAGED_FILE
+    from acg2vec.trainers.text.train import train_text_model
+
+    config, _ = trained_tiny
+    output = copy_of_training(trained_tiny, tmp_path)
+    damaged = output / "checkpoints" / "checkpoint-4" / "model.safetensors"
+    DAMAGES["cut_short"](damaged)
+    from tests.trainers.text.tiny_corpus import tiny_config
+
+    with caplog.at_level("WARNING", logger="acg2vec"):
+        result = train_text_model(tiny_config(Path(config.data_dir), output, max_steps=6, resume=True))
+    named = [r.getMessage() for r in caplog.records if "is damaged" in r.getMessage()]
+    assert named == [named[0]] and named[0].startswith(f"{damaged} is damaged (")  # said once
+    assert result.resumed_from == str(output / "checkpoints" / "checkpoint-2") and result.global_step == 6
+    assert result.damaged == {DAMAGED_FILE: 1} and result.damaged_files[0]["path"] == str(damaged)
+    saved = json.loads((output / "eval_results.json").read_text())
+    assert saved["damaged"] == {DAMAGED_FILE: 1}
+    assert "damaged-file: 1" in (output / "README.md").read_text(encoding="utf-8")
+    with gzip.open(output / "dead_letters" / "train-text.jsonl.gz", "rt", encoding="utf-8") as fh:
+        letters = [json.loads(line) for line in fh]
+    assert [d["record"]["path"] for d in letters if d["reason"] == DAMAGED_FILE] == [str(damaged)]
+    assert sorted(p.name for p in (output / "checkpoints").glob("checkpoint-*")) == ["checkpoint-4", "checkpoint-6"]
+    assert verify_text_model(output)
+
+
+def test_serving_and_indexing_load_through_the_same_check(built, tmp_path: Path) -> None:
+    """``serve`` and ``index texts`` load the text model as :class:`acg2vec.serving.models.TextModel`, which goes
+    through ``load_encoder``: the same sentence, before any request is answered."""
+    from acg2vec.serving.models import TextModel
+
+    model = copy_of(built["sealed"], tmp_path)
+    assert TextModel(str(model)).encode(TITLES).vectors.shape == (3, 32)
+    DAMAGES["random_middle"](model / "model.safetensors")
+    with pytest.raises(DamagedFileError, match=f"^{model / 'model.safetensors'} is damaged"):
+        TextModel(str(model))
