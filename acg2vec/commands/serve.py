@@ -62,7 +62,12 @@ def serve(
     ),
     max_upload_mb: float = typer.Option(None, "--max-upload-mb", help="Largest request body, in MB (default 20)."),
     max_k: int = typer.Option(None, "--max-k", help="Most results one search returns (default 100)."),
-    build: bool = typer.Option(True, "--build/--no-build", help="Build missing or stale indexes before serving."),
+    build: bool = typer.Option(
+        True,
+        "--build/--no-build",
+        help="Build missing or stale indexes and rebuild damaged ones before serving (without it a damaged "
+        "index stops serve with one sentence).",
+    ),
 ) -> None:
     """Serve tags, illust2vec vectors, similar illustrations, acgvoc2vec vectors, work and tag search over HTTP."""
     check_binding(host, api_key, insecure_no_auth)
@@ -75,11 +80,9 @@ def serve(
     from acg2vec.serving.threads import prefer_passive_waits
 
     prefer_passive_waits()  # before anything loads torch: OpenMP reads it once
-    import uvicorn
-
     from acg2vec.commands.options import apply_overrides
     from acg2vec.serving.app import create_app
-    from acg2vec.serving.services import ServeConfig, build_missing
+    from acg2vec.serving.services import ServeConfig
 
     ws = workspace()
     config = apply_overrides(
@@ -94,10 +97,24 @@ def serve(
         max_upload_bytes=None if max_upload_mb is None else int(max_upload_mb * 1024 * 1024),
         max_k=max_k,
         api_key=api_key,
+        build=build,
     )
-    if build:
-        built = build_missing(config)
-        if built:
-            typer.echo(f"built the {', '.join(built)} index(es) under {ws.index()}", err=True)
+    run_until_stopped(create_app(config), host=host, port=port)
+
+
+def run_until_stopped(app, *, host: str, port: int) -> None:
+    """Serve ``app`` until stopped; the indexes are checked, repaired or built and the models loaded in the
+    background (/healthz answers, /readyz says what is under way). A load that fails stops the server and is raised
+    here: its sentence and a non-zero exit, so a supervisor restarts or alerts."""
+    import uvicorn
+
+    state = app.fastapi.state.serving
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+    state.on_fatal = lambda: setattr(server, "should_exit", True)
+    state.say = lambda line: typer.echo(line, err=True)
     typer.echo(f"acg2vec serving on http://{host}:{port}/ (API docs at /docs)", err=True)
-    uvicorn.run(create_app(config), host=host, port=port, log_level="warning", access_log=False)
+    server.run()
+    if state.fatal is not None:
+        if isinstance(state.fatal, UserError):
+            raise state.fatal
+        raise UserError(f"serve could not load its models and indexes ({state.error}); see the log.", exit_code=1)

@@ -2,13 +2,22 @@
 ``acg2vec serve``::
 
     <folder>/index.faiss          the FAISS index
-    <folder>/index_choice.json    the :class:`ChosenIndex`: factory, tuned search parameters, why, measured curve
+    <folder>/index_choice.json    the :class:`ChosenIndex`: factory, tuned search parameters, why, measured curve;
+                                  and under ``written`` what was written: the vector count (``ntotal``), the
+                                  dimension, the factory, the ids' count and where the vectors came from
     <folder>/ids.npy              optional: the id of every row (int64)
+    <folder>/CHECKSUMS.json       size and SHA-256 of every file (:func:`acg2vec.integrity.atomic_folder`)
+
+:func:`save_index` writes the folder whole or not at all (temporary folder, fsync, rename); a full disk is
+:class:`~acg2vec.integrity.DiskFullError` and the previous folder stays. :func:`load_index` checks the folder before
+FAISS reads it (sizes and checksums, then the index's ``ntotal`` and dimension against what was written and the
+ids' length against ``ntotal``) and names a damaged file with :class:`~acg2vec.integrity.DamagedFileError`.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 
@@ -16,10 +25,22 @@ import numpy as np
 
 from acg2vec.errors import UserError
 from acg2vec.indexes.search import apply_params
+from acg2vec.integrity import (
+    CHECKSUMS_FILE,
+    DamagedFileError,
+    atomic_folder,
+    atomic_write,
+    atomic_write_json,
+    disk_full_is_one_sentence,
+    verify_checksums,
+)
+
+log = logging.getLogger(__name__)
 
 INDEX_FILE = "index.faiss"
 CHOICE_FILE = "index_choice.json"
 IDS_FILE = "ids.npy"
+WRITTEN = "written"  # the key of index_choice.json recording what was written
 
 
 @dataclass(slots=True)
@@ -57,36 +78,122 @@ class ChosenIndex:
         return cls(**{name: d[name] for name in cls.__slots__ if name in d})
 
 
-def save_index(out_dir: str, index, chosen: ChosenIndex, *, ids: np.ndarray | None = None) -> None:
-    """Write ``index.faiss``, ``index_choice.json`` and, given ``ids``, ``ids.npy`` into ``out_dir``."""
+def write_index_files(
+    folder: str, index, chosen: ChosenIndex, *, ids: np.ndarray | None = None, built_from: dict | None = None
+) -> dict:
+    """Write ``index.faiss``, ``index_choice.json`` (with what was written) and, given ``ids``, ``ids.npy`` into
+    ``folder``, a folder being written (inside :func:`~acg2vec.integrity.atomic_folder`: :func:`save_index`, or a
+    serving folder's writer). ``built_from`` says how to rebuild the index (its vectors file, or the model and
+    dataset it was embedded from). Returns the ``written`` record."""
     import faiss
 
-    os.makedirs(out_dir, exist_ok=True)
-    faiss.write_index(index, os.path.join(out_dir, INDEX_FILE))
-    with open(os.path.join(out_dir, CHOICE_FILE), "w", encoding="utf-8") as fh:
-        json.dump(chosen.to_json(), fh, indent=1)
+    path = os.path.join(folder, INDEX_FILE)
+    with disk_full_is_one_sentence(path):
+        faiss.write_index(index, path)
+    written = {
+        "ntotal": int(index.ntotal),
+        "dim": int(index.d),
+        "factory": chosen.factory,
+        "ids": None if ids is None else len(ids),
+        "built_from": built_from or {},
+    }
+    atomic_write_json(os.path.join(folder, CHOICE_FILE), {**chosen.to_json(), WRITTEN: written})
     if ids is not None:
-        np.save(os.path.join(out_dir, IDS_FILE), np.asarray(ids, dtype=np.int64))
+        with atomic_write(os.path.join(folder, IDS_FILE)) as fh:
+            np.save(fh, np.asarray(ids, dtype=np.int64))
+    return written
 
 
-def load_index(out_dir: str, *, mmap: bool = True):
+def save_index(
+    out_dir: str, index, chosen: ChosenIndex, *, ids: np.ndarray | None = None, built_from: dict | None = None
+) -> None:
+    """``out_dir`` as a folder of its own holding the index files (:func:`write_index_files`) and their
+    ``CHECKSUMS.json``, replacing the previous one only once whole."""
+    with atomic_folder(out_dir) as tmp:
+        write_index_files(str(tmp), index, chosen, ids=ids, built_from=built_from)
+
+
+def read_choice(out_dir: str, *, repair: str) -> tuple[ChosenIndex, dict]:
+    """``index_choice.json``: the :class:`ChosenIndex` and the ``written`` record (empty for an index written
+    before acg2vec recorded it); an unreadable one or one of another format is :class:`DamagedFileError`."""
+    path = os.path.join(out_dir, CHOICE_FILE)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+        if not isinstance(data, dict):
+            raise ValueError(f"a JSON {type(data).__name__}, not an object")
+        chosen = ChosenIndex.from_json(data)
+    except (ValueError, TypeError, UserError) as err:
+        problem = str(err).split(";")[0] if isinstance(err, UserError) else f"not a readable index choice: {err}"
+        raise DamagedFileError(path, problem, lost=f"the index {out_dir} cannot be used", repair=repair) from None
+    written = data.get(WRITTEN) or {}
+    return chosen, written if isinstance(written, dict) else {}
+
+
+def check_index_folder(out_dir: str, *, repair: str) -> list[str]:
+    """Sizes and SHA-256 of the folder's files against its ``CHECKSUMS.json`` (a folder written without one, by an
+    older version or by a writer outside :func:`save_index`, passes); returns the files checked."""
+    return verify_checksums(out_dir, what=f"the index {out_dir}", repair=repair)
+
+
+def load_index(out_dir: str, *, mmap: bool = True, repair: str = "", checked: bool = False):
     """Read an index written by :func:`save_index` with its tuned parameters applied: ``(index, ChosenIndex)``.
 
-    With ``mmap`` the file is memory-mapped read-only where FAISS supports it (the inverted lists of IVF indexes),
-    so several server processes share one copy of the codes through the page cache.
+    The folder is checked first (:func:`check_index_folder`, unless the caller already did: ``checked``), then the
+    index's vector count and dimension against what was written, and the ids' length against the vector count; a
+    damaged file raises :class:`DamagedFileError` whose repair is ``repair``. With ``mmap`` the file is
+    memory-mapped read-only where FAISS supports it (the inverted lists of IVF indexes), so several server processes
+    share one copy of the codes through the page cache; index types FAISS cannot map are read into memory.
     """
-    import faiss
-
     path, choice_path = os.path.join(out_dir, INDEX_FILE), os.path.join(out_dir, CHOICE_FILE)
+    repair = repair or f"the command that wrote {out_dir}"
+    if not checked:
+        check_index_folder(out_dir, repair=repair)
     for required in (path, choice_path):
         if not os.path.isfile(required):
             raise UserError(f"no {os.path.basename(required)} in {out_dir}; build the index first.")
-    with open(choice_path, encoding="utf-8") as fh:
-        try:
-            chosen = ChosenIndex.from_json(json.load(fh))
-        except (ValueError, TypeError) as err:
-            raise UserError(f"{choice_path} is not a valid index choice ({err}).") from err
-    flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mmap else 0
-    index = faiss.read_index(path, flags)
+    chosen, written = read_choice(out_dir, repair=repair)
+    expected = int(written.get("ntotal", chosen.n))
+    lost = f"the {expected:,} vectors of the index {out_dir} cannot be searched"
+    index = _read_index(path, mmap=mmap, lost=lost, repair=repair)
+    if index.ntotal != expected:
+        problem = f"it holds {index.ntotal:,} vectors where {expected:,} were written"
+        raise DamagedFileError(path, problem, lost=lost, repair=repair)
+    if index.d != int(written.get("dim", chosen.dim)):
+        problem = f"its vectors have dimension {index.d} where {written.get('dim', chosen.dim)} was written"
+        raise DamagedFileError(path, problem, lost=lost, repair=repair)
+    if os.path.isfile(os.path.join(out_dir, IDS_FILE)):
+        load_ids(out_dir, expected, repair=repair)
     apply_params(index, chosen.params)
     return index, chosen
+
+
+def load_ids(out_dir: str, count: int, *, repair: str) -> np.ndarray:
+    """``ids.npy``: one int64 id per indexed vector (``count``), else :class:`DamagedFileError`."""
+    path = os.path.join(out_dir, IDS_FILE)
+    lost = f"the {count:,} vectors of the index {out_dir} cannot be told apart"
+    try:
+        ids = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        raise DamagedFileError(path, f"not a readable id array: {err}", lost=lost, repair=repair) from None
+    if ids.ndim != 1 or ids.dtype.kind not in "iu":
+        raise DamagedFileError(path, f"a {ids.dtype} array of shape {ids.shape}, not ids", lost=lost, repair=repair)
+    if len(ids) != count:
+        problem = f"it holds {len(ids):,} ids for {count:,} indexed vectors"
+        raise DamagedFileError(path, problem, lost=lost, repair=repair)
+    return ids
+
+
+def _read_index(path: str, *, mmap: bool, lost: str, repair: str):
+    import faiss
+
+    if mmap:
+        try:
+            return faiss.read_index(path, faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+        except RuntimeError as err:  # index types FAISS cannot map (e.g. HNSW graphs) are read into memory
+            log.info("%s cannot be memory-mapped (%s); reading it into memory", path, str(err).splitlines()[0])
+    try:
+        return faiss.read_index(path)
+    except (RuntimeError, MemoryError) as err:
+        problem = f"FAISS cannot read it: {str(err).splitlines()[-1].strip() or type(err).__name__}"
+        raise DamagedFileError(path, problem, lost=lost, repair=repair) from None

@@ -30,9 +30,18 @@ TITLE_ORDER = ("ja", "zh-Hans", "zh", "zh-Hant", "en", "romaji", "und")
 def _read(path: str, what: str):
     import pyarrow.parquet as pq
 
+    from acg2vec.integrity import DamagedFileError
+    from acg2vec.serving.stores.base import repair_command
+
     if not os.path.isfile(path):
         raise UserError(f"no {what} at {path}; build it with `acg2vec index`.")
-    return pq.read_table(path)
+    try:
+        return pq.read_table(path)
+    except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
+        lost = f"the {what} cannot be served"
+        raise DamagedFileError(
+            path, f"not a readable Parquet file: {err}", lost=lost, repair=repair_command(os.path.dirname(path))
+        ) from None
 
 
 class Posts:

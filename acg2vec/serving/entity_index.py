@@ -96,15 +96,17 @@ def linked_tag_titles(table: str) -> dict[str, dict[str, str]]:
 
 
 def copy_entities(table: str | None, out_dir: str) -> None:
-    """``index/entities/``: the table's files (its marker last), or nothing when the workspace has no table."""
+    """``index/entities/``: the table's files with their ``CHECKSUMS.json``, replacing the previous copy once whole;
+    nothing when the workspace has no table."""
     import shutil
 
     from acg2vec.datasets.acg_entities import schema
+    from acg2vec.integrity import atomic_folder
 
-    shutil.rmtree(out_dir, ignore_errors=True)  # never serve a table the works index was not built from
     if table is None:
+        shutil.rmtree(out_dir, ignore_errors=True)  # never serve a table the works index was not built from
         return
-    os.makedirs(out_dir)
-    for name in (schema.ENTITIES_FILE, schema.TAG_LINKS_FILE, schema.BUILD_METADATA):
-        if os.path.isfile(os.path.join(table, name)):
-            shutil.copyfile(os.path.join(table, name), os.path.join(out_dir, name))
+    with atomic_folder(out_dir) as tmp:
+        for name in (schema.ENTITIES_FILE, schema.TAG_LINKS_FILE, schema.BUILD_METADATA):
+            if os.path.isfile(os.path.join(table, name)):
+                shutil.copyfile(os.path.join(table, name), os.path.join(tmp, name))

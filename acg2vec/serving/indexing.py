@@ -30,6 +30,7 @@ import numpy as np
 from acg2vec.deadletter import DeadLetters, dead_letter_path
 from acg2vec.errors import UserError
 from acg2vec.indexes.files import IDS_FILE
+from acg2vec.integrity import CHECKSUMS_FILE, atomic_folder, atomic_write, atomic_write_json
 from acg2vec.serving.entity_index import copy_entities, entities_table, link_works, table_stamp
 from acg2vec.serving.stores.base import META_FILE, VECTORS_FILE, unit_rows
 
@@ -55,33 +56,90 @@ def fingerprint(model_path: str) -> str:
 
 
 def is_current(out_dir: str, model_path: str | None) -> bool:
-    """True when ``out_dir`` holds a complete index built with ``model_path`` (any model when None)."""
+    """True when ``out_dir`` holds a complete index built with ``model_path`` (any model when None); a
+    ``meta.json`` that cannot be read is not current (:func:`acg2vec.serving.startup.check_folder` names it)."""
     path = os.path.join(out_dir, META_FILE)
     if not os.path.isfile(path):
         return False
-    with open(path, encoding="utf-8") as fh:
-        meta = json.load(fh)
-    return model_path is None or meta.get("model_fingerprint") == fingerprint(model_path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            meta = json.load(fh)
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(meta, dict) and (model_path is None or meta.get("model_fingerprint") == fingerprint(model_path))
 
 
 def write_vectors(
     out_dir: str, ids: np.ndarray, vectors: np.ndarray, meta: dict, *, memory_budget: int | None
 ) -> dict:
-    """Unit vectors + ids + the chosen FAISS index + ``meta.json`` (written last: its presence means complete)."""
-    from acg2vec.indexes.files import save_index
-    from acg2vec.indexes.index_choice import build_chosen_index
-
+    """Into ``out_dir``, a folder being written (inside :func:`~acg2vec.integrity.atomic_folder`): the unit vectors
+    (``vectors.npy``, kept so that ``serve`` can rebuild the search index from them), then
+    :func:`write_search_index`."""
     os.makedirs(out_dir, exist_ok=True)
     unit = unit_rows(vectors)
-    np.save(os.path.join(out_dir, VECTORS_FILE), unit)
-    np.save(os.path.join(out_dir, IDS_FILE), np.asarray(ids, dtype=np.int64))
+    with atomic_write(os.path.join(out_dir, VECTORS_FILE)) as fh:
+        np.save(fh, unit)
+    return write_search_index(out_dir, ids, unit, meta, memory_budget=memory_budget)
+
+
+def write_search_index(
+    out_dir: str, ids: np.ndarray, unit: np.ndarray, meta: dict, *, memory_budget: int | None
+) -> dict:
+    """The ids, the FAISS index chosen for ``unit`` and ``meta.json`` (the vector count, dimension, factory, memory
+    budget and what the vectors were embedded from) into ``out_dir``: what ``acg2vec index`` writes after
+    embedding and what ``serve`` writes again from the kept vectors when the index file is damaged."""
+    from acg2vec.indexes.files import write_index_files
+    from acg2vec.indexes.index_choice import build_chosen_index
+
     index, chosen = build_chosen_index(unit, metric="ip", memory_budget=memory_budget, progress=False)
-    save_index(out_dir, index, chosen)
+    built_from = {"vectors": VECTORS_FILE, "model": meta.get("model"), "dataset": meta.get("dataset")}
+    write_index_files(out_dir, index, chosen, ids=np.asarray(ids, dtype=np.int64), built_from=built_from)
     meta = {**meta, "dim": int(unit.shape[1]), "count": int(len(unit)), "metric": "ip", "factory": chosen.factory}
+    meta["memory_budget"] = memory_budget
     meta["built_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    with open(os.path.join(out_dir, META_FILE), "w", encoding="utf-8") as fh:
-        json.dump(meta, fh, indent=1, ensure_ascii=False)
+    atomic_write_json(os.path.join(out_dir, META_FILE), meta)
     return meta
+
+
+def reindex_from_vectors(out_dir: str) -> dict:
+    """Write ``out_dir``'s search index again from its kept vectors and ids (checked by the caller), with the
+    memory budget it was built with; every other file is carried over (hard-linked where the file system allows).
+    The folder is replaced only once whole."""
+    from acg2vec.indexes.files import CHOICE_FILE, INDEX_FILE
+    from acg2vec.serving.stores.base import read_meta
+
+    meta = read_meta(out_dir)
+    unit = np.load(os.path.join(out_dir, VECTORS_FILE), mmap_mode="r")
+    ids = np.load(os.path.join(out_dir, IDS_FILE))
+    derived = {INDEX_FILE, CHOICE_FILE, META_FILE, CHECKSUMS_FILE, IDS_FILE}
+    with atomic_folder(out_dir) as tmp:
+        for path in sorted(glob.glob(os.path.join(out_dir, "**", "*"), recursive=True)):
+            rel = os.path.relpath(path, out_dir)
+            if os.path.isfile(path) and rel not in derived:
+                _link_or_copy(path, os.path.join(tmp, rel))
+        return write_search_index(
+            str(tmp),
+            ids,
+            np.ascontiguousarray(unit),
+            {**_source_fields(meta), "checksums": CHECKSUMS_FILE},
+            memory_budget=meta.get("memory_budget"),
+        )
+
+
+def _source_fields(meta: dict) -> dict:
+    """What ``meta.json`` says about the source (model, dataset, counts), without what the index writer derives."""
+    derived = ("dim", "count", "metric", "factory", "memory_budget", "built_at")
+    return {key: value for key, value in meta.items() if key not in derived}
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    import shutil
+
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 # -- images ----------------------------------------------------------------------------------------------------
@@ -119,53 +177,58 @@ def build_image_index(
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
-    import tensorflow_datasets as tfds
 
+    from acg2vec.datasets.published import crc_checked, open_published
     from acg2vec.evaluation.image_data import resolve_dataset_dir
     from acg2vec.logs import progress_task
     from acg2vec.trainers.image.image_model import load_image_model
 
     # 1. The dataset and the model.
     folder = resolve_dataset_dir(dataset_dir)
-    builder = tfds.builder_from_directory(folder)
+    builder = open_published(folder)  # a damaged version is one sentence with its repair
     model = load_image_model(model_path)
     if not model.has_embedding:
         raise UserError(f"{model_path} gives no image vectors; index images with illust2vec or a tagger export.")
     urls = source_urls(raw_root) if raw_root else {}
     rating_names = builder.info.features["rating"].names
-    os.makedirs(out_dir, exist_ok=True)
-    # 2. Every post once: metadata, thumbnail, vector.
+    # 2. Every post once: metadata, thumbnail, vector; into a temporary folder that replaces out_dir once whole.
     rows: dict[str, list] = defaultdict(list)
     total = sum(builder.info.splits[s].num_examples for s in builder.info.splits)
-    with (
-        DeadLetters(dead_letter_path(out_dir, "index-images"), step="index-images", fresh=True) as dead,
-        open(os.path.join(out_dir, THUMBNAILS_FILE), "wb") as thumbs,
-        progress_task("Embedding posts", total=total) as advance,
-    ):
-        embedder = _Embedder(model, dead, batch_size)
-        for split, example in _each_post_once(builder, advance):
-            data = bytes(example["image"])
-            row = _post_row(example, split, rating_names, urls)
-            row.update(thumb_offset=thumbs.tell(), thumb_size=len(data))
-            thumbs.write(data)
-            for name, value in row.items():
-                rows[name].append(value)
-            embedder.add(row["id"], data)
-        embedder.flush()
-    if not embedder.ids:
-        raise UserError(f"no post of {folder} could be embedded; see {dead.path}.")
-    # 3. The posts, then the vectors and their index.
-    pq.write_table(pa.table(dict(rows)), os.path.join(out_dir, POSTS_FILE))
-    meta = {
-        "kind": IMAGES,
-        "model": model_path,
-        "model_fingerprint": fingerprint(model_path),
-        "dataset": folder,
-        "posts": len(rows["id"]),
-        "dropped": dict(dead.counts),
-    }
-    vectors = np.stack(embedder.vectors)
-    meta = write_vectors(out_dir, np.asarray(embedder.ids), vectors, meta, memory_budget=memory_budget)
+    with atomic_folder(out_dir) as tmp:
+        with (
+            DeadLetters(dead_letter_path(tmp, "index-images"), step="index-images", fresh=True) as dead,
+            open(os.path.join(tmp, THUMBNAILS_FILE), "wb") as thumbs,
+            progress_task("Embedding posts", total=total) as advance,
+            crc_checked(folder),  # a shard whose CRC fails is named, with the examples it loses
+        ):
+            embedder = _Embedder(model, dead, batch_size)
+            for split, example in _each_post_once(builder, advance):
+                data = bytes(example["image"])
+                row = _post_row(example, split, rating_names, urls)
+                row.update(thumb_offset=thumbs.tell(), thumb_size=len(data))
+                thumbs.write(data)
+                for name, value in row.items():
+                    rows[name].append(value)
+                embedder.add(row["id"], data)
+            embedder.flush()
+        if not embedder.ids:  # the previous index stays; the reasons are counted here, as the dead letters had them
+            reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(dead.counts.items()))
+            raise UserError(
+                f"no post of {folder} could be embedded ({reasons or 'no posts'}); {out_dir} is unchanged."
+            )
+        # 3. The posts, then the vectors and their index.
+        pq.write_table(pa.table(dict(rows)), os.path.join(tmp, POSTS_FILE))
+        meta = {
+            "kind": IMAGES,
+            "model": model_path,
+            "model_fingerprint": fingerprint(model_path),
+            "dataset": folder,
+            "posts": len(rows["id"]),
+            "dropped": dict(dead.counts),
+            "checksums": CHECKSUMS_FILE,  # atomic_folder records them as the folder is renamed into place
+        }
+        vectors = np.stack(embedder.vectors)
+        meta = write_vectors(str(tmp), np.asarray(embedder.ids), vectors, meta, memory_budget=memory_budget)
     log.info("indexed %d of %d posts in %s (%s)", meta["count"], meta["posts"], out_dir, meta["factory"])
     return meta
 
@@ -331,28 +394,34 @@ def build_works_index(
             titles["text"].append(text)
             titles["lang"].append(lang_of.get(text, "alias"))
     vectors = model.encode(titles["text"]).vectors
-    os.makedirs(out_dir, exist_ok=True)
-    pq.write_table(
-        pa.table(
-            {
-                "entity_id": [w["entity_id"] for w in works],
-                "kind": [w["kind"] for w in works],
-                "titles": [json.dumps(w["titles"], ensure_ascii=False) for w in works],
-                "aliases": [w["aliases"] for w in works],
-                "sources": [json.dumps(w["sources"], ensure_ascii=False) for w in works],
-            }
-        ),
-        os.path.join(out_dir, WORKS_FILE),
-    )
-    pq.write_table(pa.table(dict(titles)), os.path.join(out_dir, TITLES_FILE))
-    copy_entities(table, entities_dir or os.path.join(os.path.dirname(out_dir.rstrip("/")), ENTITIES))
     meta = {"kind": WORKS, "model": model_path, "model_fingerprint": fingerprint(model_path), "works": len(works)}
+    meta["dataset"] = datasets_root
     meta["entities_table"] = table  # None: works grouped by the corpus's entity_id
     meta["entities_table_stamp"] = table_stamp(table)
     meta["unlinked_works"] = unlinked
-    meta = write_vectors(out_dir, np.asarray(titles["row"]), vectors, meta, memory_budget=memory_budget)
+    meta["checksums"] = CHECKSUMS_FILE
+    with atomic_folder(out_dir) as tmp:
+        pq.write_table(_works_table(works), os.path.join(tmp, WORKS_FILE))
+        pq.write_table(pa.table(dict(titles)), os.path.join(tmp, TITLES_FILE))
+        meta = write_vectors(str(tmp), np.asarray(titles["row"]), vectors, meta, memory_budget=memory_budget)
+        # The entities copy is replaced just before the works index it belongs to.
+        copy_entities(table, entities_dir or os.path.join(os.path.dirname(out_dir.rstrip("/")), ENTITIES))
     log.info("indexed %d titles of %d works in %s (%s)", meta["count"], len(works), out_dir, meta["factory"])
     return meta
+
+
+def _works_table(works: list[dict]):
+    import pyarrow as pa
+
+    return pa.table(
+        {
+            "entity_id": [w["entity_id"] for w in works],
+            "kind": [w["kind"] for w in works],
+            "titles": [json.dumps(w["titles"], ensure_ascii=False) for w in works],
+            "aliases": [w["aliases"] for w in works],
+            "sources": [json.dumps(w["sources"], ensure_ascii=False) for w in works],
+        }
+    )
 
 
 # -- tags ------------------------------------------------------------------------------------------------------
@@ -424,11 +493,11 @@ def build_tags_table(
             pixiv = {}
         for tag, zh in sorted(pixiv.items()):
             add(tag, "pixiv", sum(zh.values()), "pixiv", {"zh": [t for t, _ in zh.most_common()]})
-    os.makedirs(out_dir, exist_ok=True)
     schema = {"name": [], "key": [], "category": [], "count": [], "source": [], "translations": []}
-    pq.write_table(pa.table(dict(rows) or schema), os.path.join(out_dir, TAGS_FILE))
-    with open(os.path.join(out_dir, META_FILE), "w", encoding="utf-8") as fh:
-        meta = {"kind": TAGS, "count": len(rows["name"]), "model": getattr(tagger, "path", None)}
-        meta["model_fingerprint"] = fingerprint(tagger.path) if tagger is not None else None
-        json.dump(meta, fh, indent=1)
+    meta = {"kind": TAGS, "count": len(rows["name"]), "model": getattr(tagger, "path", None)}
+    meta["model_fingerprint"] = fingerprint(tagger.path) if tagger is not None else None
+    meta["checksums"] = CHECKSUMS_FILE
+    with atomic_folder(out_dir) as tmp:
+        pq.write_table(pa.table(dict(rows) or schema), os.path.join(tmp, TAGS_FILE))
+        atomic_write_json(os.path.join(tmp, META_FILE), meta)
     return len(rows["name"])

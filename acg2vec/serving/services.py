@@ -18,6 +18,7 @@ from acg2vec.serving import entity_index, indexing
 from acg2vec.serving.batching import MicroBatcher
 from acg2vec.serving.catalog import Entities, Posts, Tags, Works
 from acg2vec.serving.models import TEXT_MODEL, TextModel, find_image_model, is_sentence_transformer
+from acg2vec.serving.startup import IndexPart, ensure
 from acg2vec.serving.stores import VectorStore, open_store
 from acg2vec.serving.threads import WAIT_POLICY
 from acg2vec.serving.uploads import DEFAULT_MAX_BYTES
@@ -47,6 +48,9 @@ class ServeConfig:
     max_k: int = 100
     max_texts: int = 64
     api_key: str | None = None
+    # Before loading: build missing or stale indexes and rebuild damaged ones (``serve --build``, its default);
+    # without it a damaged index folder stops the load with its sentence.
+    build: bool = False
 
     @property
     def workspace(self) -> Workspace:
@@ -67,29 +71,63 @@ class ServeConfig:
         return path if is_sentence_transformer(path) else None
 
 
-def build_missing(config: ServeConfig) -> list[str]:
-    """Build every index folder that is missing or was built with another model; returns what was built."""
-    built = []
+def index_parts(config: ServeConfig) -> list[IndexPart]:
+    """The folders of ``index/`` serve keeps (image index, work index with its entities copy, tag list), each with
+    the call that builds it from its source: the same functions ``acg2vec index images|texts`` run."""
     ws = config.workspace
-    images_dir = ws.index(indexing.IMAGES)
-    embedder = config.embedder_path()
+    images_dir, works_dir, tags_dir = (ws.index(name) for name in (indexing.IMAGES, indexing.WORKS, indexing.TAGS))
+    embedder, text, tagger = config.embedder_path(), config.text_path(), config.tagger_path()
     image_data = os.path.join(ws.datasets(), "acg_illustrations")
-    if embedder and os.path.isdir(image_data) and not indexing.is_current(images_dir, embedder):
-        indexing.build_image_index(dataset_dir=image_data, model_path=embedder, out_dir=images_dir, raw_root=ws.raw())
-        built.append(indexing.IMAGES)
-    works_dir = ws.index(indexing.WORKS)
-    text = config.text_path()
     has_pairs = os.path.isdir(os.path.join(ws.datasets(), "parquet"))
-    if text and has_pairs and not indexing.works_are_current(works_dir, text, ws.datasets()):
+
+    def build_images() -> None:
+        indexing.build_image_index(dataset_dir=image_data, model_path=embedder, out_dir=images_dir, raw_root=ws.raw())
+
+    def build_works() -> None:
         indexing.build_works_index(
             datasets_root=ws.datasets(), model_path=text, out_dir=works_dir, entities_dir=ws.index(indexing.ENTITIES)
         )
-        built.append(indexing.WORKS)
-    tags_dir = ws.index(indexing.TAGS)
-    tagger = config.tagger_path()
-    if (tagger or has_pairs) and not indexing.is_current(tags_dir, tagger):
-        build_tags(config)
-        built.append(indexing.TAGS)
+
+    images = IndexPart(
+        indexing.IMAGES, images_dir, "image index",
+        build=build_images if embedder and os.path.isdir(image_data) else None,
+        current=lambda: indexing.is_current(images_dir, embedder),
+        source=f"{image_data} embedded by {embedder}",
+        missing_source=f"no image model under {config.models}" if not embedder else f"no dataset at {image_data}",
+    )  # fmt: skip
+    works = IndexPart(
+        indexing.WORKS, works_dir, "work index",
+        build=build_works if text and has_pairs else None,
+        current=lambda: indexing.works_are_current(works_dir, text, ws.datasets()),
+        source=f"acg_text_pairs embedded by {text}",
+        missing_source=f"no acgvoc2vec model under {config.models}" if not text else "no acg_text_pairs corpus",
+    )  # fmt: skip
+    entities = IndexPart(
+        indexing.ENTITIES, ws.index(indexing.ENTITIES), "entities table copy",
+        build=works.build, current=lambda: True, source=works.source, missing_source=works.missing_source,
+        vectors=False,
+    )  # fmt: skip
+    tags = IndexPart(
+        indexing.TAGS, tags_dir, "tag list",
+        build=(lambda: build_tags(config)) if tagger or has_pairs else None,
+        current=lambda: indexing.is_current(tags_dir, tagger),
+        source="the tagger's vocabulary and acg_text_pairs",
+        missing_source="no tagger and no acg_text_pairs corpus",
+        vectors=False,
+    )  # fmt: skip
+    return [images, works, entities, tags]
+
+
+def build_missing(config: ServeConfig, *, say=None, rebuild: bool = True, starting=None) -> list[str]:
+    """Check every index folder, rebuild a damaged one (saying so with ``say``, the log by default) and build one
+    that is missing or was built with another model (``starting`` is told before each, see
+    :func:`~acg2vec.serving.startup.ensure`); returns what was written. A damage that cannot be repaired
+    (or any, without ``rebuild``) raises :class:`~acg2vec.integrity.DamagedFileError`."""
+    say = say or (lambda line: log.warning("%s", line))
+    built = []
+    for part in index_parts(config):
+        if ensure(part, say=say, rebuild=rebuild, starting=starting) and part.name not in built:
+            built.append(part.name)
     return built
 
 

@@ -10,9 +10,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from fastapi import Request
 
+from acg2vec.errors import UserError
+from acg2vec.integrity import DamagedFileError
 from acg2vec.serving.batching import MicroBatcher
 from acg2vec.serving.metrics import Metrics
-from acg2vec.serving.services import ServeConfig, Services, load_services
+from acg2vec.serving.services import ServeConfig, Services, build_missing, index_parts, load_services
+from acg2vec.serving.startup import part_of, repair
 from acg2vec.serving.uploads import BadInput
 
 log = logging.getLogger(__name__)
@@ -29,9 +32,18 @@ PARTS = {
 }
 
 
+LOADING = "still loading its models and indexes"
+
+
 @dataclass
 class ServingState:
-    """The config, the loaded services (None while loading or after a failed load) and their batchers."""
+    """The config, the loaded services (None while loading or after a failed load) and their batchers.
+
+    While loading, ``phase`` says what the server is doing (checking, rebuilding a damaged index, loading), as
+    /readyz and the 503 sentences tell it. A failed load is ``fatal`` (its sentence in ``error``): ``on_fatal``
+    (``acg2vec serve`` stops the server with it, then exits non-zero with the sentence) is called, so a supervisor
+    restarts or alerts instead of a server answering 503 for ever.
+    """
 
     config: ServeConfig
     metrics: Metrics = field(default_factory=Metrics)
@@ -41,6 +53,11 @@ class ServingState:
     loading: bool = False
     error: str | None = None
     owned: bool = False  # services loaded here (closed at shutdown); services handed in belong to the caller
+    phase: str = LOADING
+    rebuilding: bool = False
+    fatal: BaseException | None = None
+    on_fatal: Callable[[], None] | None = None
+    say: Callable[[str], None] | None = None  # where the sentences of what was rebuilt go (the log by default)
     _categories: dict[int, tuple[object, np.ndarray]] = field(default_factory=dict)
 
     def serve(self, services: Services, *, owned: bool) -> None:
@@ -48,14 +65,49 @@ class ServingState:
         self.services, self.owned = services, owned
 
     def load(self) -> None:
-        """Load the services (in a background thread: /healthz answers meanwhile); a failure is kept for /readyz."""
+        """Check the index folders (repairing or building them with ``config.build``), then load the services; in a
+        background thread, /healthz answering meanwhile. A failure is fatal: kept for /readyz, said in the log, and
+        ``on_fatal`` called."""
         try:
-            self.serve(load_services(self.config, milvus_client=self.milvus_client), owned=True)
-        except Exception as err:  # noqa: BLE001 -- reported by /readyz and the log, the server stays up
-            log.exception("loading the models and indexes failed")
-            self.error = str(err)
+            self.phase = "checking its indexes"
+            built = build_missing(self.config, say=self._say, rebuild=self.config.build, starting=self._starting)
+            if built:
+                self._say(f"built the {', '.join(built)} index(es) under {self.config.workspace.index()}")
+            self.rebuilding, self.phase = False, LOADING
+            self.serve(self._load_services(), owned=True)
+        except Exception as err:  # noqa: BLE001 -- said once, then the server stops (serve exits non-zero)
+            if isinstance(err, UserError):
+                log.error("%s", err)
+            else:
+                log.exception("loading the models and indexes failed")
+            self.error, self.fatal = str(err), err
+            if self.on_fatal is not None:
+                self.on_fatal()
         finally:
-            self.loading = False
+            self.loading = self.rebuilding = False
+
+    def _load_services(self) -> Services:
+        """:func:`load_services`; an index file found damaged only as it loads (its vector count) is repaired once."""
+        try:
+            return load_services(self.config, milvus_client=self.milvus_client)
+        except DamagedFileError as err:
+            parts = index_parts(self.config)
+            part = part_of(err.path, parts)
+            if part is None or not self.config.build:
+                raise
+            self._starting(f"rebuilding its {part.what} ({err.path} is damaged)", True)
+            repair(part, err, say=self._say)
+            self.rebuilding, self.phase = False, LOADING
+            return load_services(self.config, milvus_client=self.milvus_client)
+
+    def _starting(self, phase: str, repairing: bool) -> None:
+        self.phase, self.rebuilding = phase, repairing
+
+    def _say(self, line: str) -> None:
+        if self.say is not None:
+            self.say(line)
+        else:
+            log.warning("%s", line)
 
     def close(self) -> None:
         for batcher in self.batchers.values():
@@ -68,8 +120,8 @@ class ServingState:
         current = self.services
         if current is None:
             if self.error:
-                raise BadInput(503, f"The server failed to load its models: {self.error}")
-            raise BadInput(503, "The server is still loading its models and indexes; retry in a few seconds.")
+                raise BadInput(503, f"The server failed to load its models and indexes and is stopping: {self.error}")
+            raise BadInput(503, f"The server is {self.phase}; retry in a few seconds.")
         for part in parts:
             if getattr(current, part) is None:
                 raise BadInput(503, f"This server has no {PARTS[part]}; see /readyz for what is missing.")

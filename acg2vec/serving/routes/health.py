@@ -1,4 +1,5 @@
-"""Health routes: the process answers, the models are loaded (503 while loading), Prometheus metrics."""
+"""Health routes: the process answers (and is not stopping), the models are loaded (503 while checking, rebuilding
+or loading, saying which), Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -10,16 +11,20 @@ from acg2vec.serving.state import ServingState, serving_state
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="The process answers.")
-async def healthz() -> dict:
-    return {"status": "ok"}
+@router.get("/healthz", summary="The process answers; 503 once a failed load is stopping it.")
+async def healthz(state: ServingState = Depends(serving_state)) -> JSONResponse:
+    if state.fatal is not None:
+        return JSONResponse({"status": "failed", "error": state.error}, status_code=503)
+    return JSONResponse({"status": "ok"})
 
 
-@router.get("/readyz", summary="Models and indexes loaded (503 while loading).")
+@router.get("/readyz", summary="Models and indexes loaded (503 while checking, rebuilding or loading).")
 async def readyz(state: ServingState = Depends(serving_state)) -> JSONResponse:
     if state.services is None:
-        status = "failed" if state.error else "loading"
-        return JSONResponse({"status": status, "error": state.error}, status_code=503)
+        if state.error:
+            return JSONResponse({"status": "failed", "error": state.error}, status_code=503)
+        status = "rebuilding" if state.rebuilding else "loading"
+        return JSONResponse({"status": status, "detail": f"The server is {state.phase}.", "error": None}, 503)
     return JSONResponse({"status": "ready", **state.services.status()})
 
 

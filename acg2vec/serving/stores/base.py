@@ -20,6 +20,19 @@ from acg2vec.errors import UserError
 
 VECTORS_FILE = "vectors.npy"
 META_FILE = "meta.json"
+# The command that writes each folder of index/ again (index/entities/ is written with the works index).
+REPAIR_COMMANDS = {
+    "images": "acg2vec index images",
+    "works": "acg2vec index texts",
+    "tags": "acg2vec index texts",
+    "entities": "acg2vec index texts",
+}
+
+
+def repair_command(index_dir: str) -> str:
+    """The command that writes ``index_dir`` again (``acg2vec index images`` for index/images/, ...)."""
+    name = os.path.basename(os.path.normpath(index_dir))
+    return REPAIR_COMMANDS.get(name, "acg2vec index images or acg2vec index texts")
 
 
 @dataclass(slots=True)
@@ -29,11 +42,24 @@ class Hit:
 
 
 def read_meta(index_dir: str) -> dict:
+    """An index folder's ``meta.json``; one that is not a JSON object with the vector count and dimension is
+    :class:`~acg2vec.integrity.DamagedFileError`."""
+    from acg2vec.integrity import DamagedFileError
+
     path = os.path.join(index_dir, META_FILE)
     if not os.path.isfile(path):
         raise UserError(f"no index at {index_dir} ({META_FILE} is missing); build it with `acg2vec index`.")
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            meta = json.load(fh)
+        if not isinstance(meta, dict) or "kind" not in meta:
+            raise ValueError("not an index description of this version")
+    except (ValueError, UnicodeDecodeError) as err:
+        raise DamagedFileError(
+            path, f"not a readable {META_FILE}: {err}", lost=f"the index {index_dir} cannot be used",
+            repair=repair_command(index_dir),
+        ) from None  # fmt: skip
+    return meta
 
 
 def unit_rows(vectors: np.ndarray) -> np.ndarray:

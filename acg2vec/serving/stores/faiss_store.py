@@ -2,32 +2,24 @@
 
 from __future__ import annotations
 
-import logging
 import os
 
 import numpy as np
 
-from acg2vec.indexes.files import IDS_FILE
-from acg2vec.serving.stores.base import VECTORS_FILE, VectorStore
-
-log = logging.getLogger(__name__)
+from acg2vec.serving.stores.base import VECTORS_FILE, VectorStore, repair_command
 
 
 class FaissStore(VectorStore):
     backend = "faiss"
 
-    def __init__(self, index_dir: str, *, mmap: bool = True) -> None:
-        from acg2vec.indexes.files import load_index
+    def __init__(self, index_dir: str, *, mmap: bool = True, repair: str = "") -> None:
+        from acg2vec.indexes.files import load_ids, load_index
 
         super().__init__(index_dir)
-        try:
-            self.index, self.choice = load_index(index_dir, mmap=mmap)
-            self.mmapped = mmap
-        except RuntimeError as err:  # index types FAISS cannot map (e.g. HNSW graphs) are read into memory
-            log.info("%s cannot be memory-mapped (%s); reading it into memory", index_dir, str(err).splitlines()[0])
-            self.index, self.choice = load_index(index_dir, mmap=False)
-            self.mmapped = False
-        self.ids = np.load(os.path.join(index_dir, IDS_FILE))
+        repair = repair or repair_command(index_dir)
+        # load_index checks the folder (checksums, the vector count against meta's and the ids' length) first.
+        self.index, self.choice = load_index(index_dir, mmap=mmap, repair=repair)
+        self.ids = load_ids(index_dir, int(self.index.ntotal), repair=repair)
         # Rows are looked up one at a time (similar-to-a-post); mapping keeps them on disk until touched.
         self.vectors = np.load(os.path.join(index_dir, VECTORS_FILE), mmap_mode="r")
         self.row_of = {int(i): row for row, i in enumerate(self.ids.tolist())}
