@@ -26,7 +26,6 @@ import numpy as np
 from acg2vec.errors import UserError
 from acg2vec.indexes.search import apply_params
 from acg2vec.integrity import (
-    CHECKSUMS_FILE,
     DamagedFileError,
     atomic_folder,
     atomic_write,
