@@ -30,6 +30,14 @@ def _milvus(index_dir: str, vectors: str, milvus_uri: str | None) -> str:
     return f"; Milvus collection {name} at {milvus_uri}"
 
 
+def _damage(index_dir: str, *, vectors: bool = True) -> str:
+    """What the command is about to replace, when the folder it writes is damaged (said after the new one is in)."""
+    from acg2vec.serving.startup import check_folder
+
+    damage = check_folder(index_dir, vectors=vectors)
+    return f"; replaced the damaged {damage.path} ({damage.problem})" if damage else ""
+
+
 # The options both index commands take.
 _MEMORY_BUDGET = typer.Option(4.0, "--memory-budget-gib", help="Memory the FAISS index may use.")
 _VECTORS = typer.Option(
@@ -65,6 +73,7 @@ def index_images(
     if not model_path:
         raise UserError(f"no image model under {ws.models()}; train one with `acg2vec train deepix` or pass --model.")
     out = ws.index(indexing.IMAGES)
+    replaced = _damage(out)
     meta = indexing.build_image_index(
         dataset_dir=str(dataset) if dataset else os.path.join(ws.datasets(), "acg_illustrations"),
         model_path=model_path,
@@ -77,7 +86,7 @@ def index_images(
     dropped = sum(meta["dropped"].values())
     typer.echo(
         f"indexed {meta['count']} of {meta['posts']} posts with {Path(model_path).name} ({meta['factory']}, "
-        f"dimension {meta['dim']}) in {out}" + (f"; {dropped} undecodable" if dropped else "") + extra
+        f"dimension {meta['dim']}) in {out}" + (f"; {dropped} undecodable" if dropped else "") + extra + replaced
     )
 
 
@@ -98,6 +107,7 @@ def index_texts(
     ws = workspace()
     model_path = str(model) if model else ws.models("acgvoc2vec")
     out = ws.index(indexing.WORKS)
+    replaced = _damage(out) + _damage(ws.index(indexing.TAGS), vectors=False)
     meta = indexing.build_works_index(
         datasets_root=ws.datasets(), model_path=model_path, out_dir=out, memory_budget=int(memory_budget_gib * GIB)
     )
@@ -105,5 +115,5 @@ def index_texts(
     tags = build_tags(ServeConfig(workdir=ws.root, tagger=str(tagger) if tagger else None))
     typer.echo(
         f"indexed {meta['count']} titles of {meta['works']} works ({meta['factory']}) in {out}{extra}; "
-        f"{tags} tags for autocomplete in {ws.index(indexing.TAGS)}"
+        f"{tags} tags for autocomplete in {ws.index(indexing.TAGS)}" + replaced
     )

@@ -22,12 +22,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
-
 from acg2vec.errors import UserError
-from acg2vec.indexes.files import CHOICE_FILE, IDS_FILE, INDEX_FILE, load_ids
+from acg2vec.indexes.files import CHOICE_FILE, IDS_FILE, INDEX_FILE
 from acg2vec.integrity import CHECKSUMS_FILE, DamagedFileError, file_digest, verify_checksums
-from acg2vec.serving.stores.base import META_FILE, VECTORS_FILE, read_meta, repair_command
+from acg2vec.serving.stores.base import META_FILE, VECTORS_FILE, check_vectors, read_meta, repair_command
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +67,7 @@ def check_folder(folder: str, *, vectors: bool = True) -> DamagedFileError | Non
             raise DamagedFileError(sums, "missing", lost=f"the index {folder} cannot be verified", repair=repair)
         _check_parquet_footers(folder, repair)
         if vectors:
-            _check_vectors(folder, meta, repair)
+            check_vectors(folder, meta, repair)
     except DamagedFileError as err:
         return err
     return None
@@ -89,21 +87,6 @@ def _check_parquet_footers(folder: str, repair: str) -> None:
                 raise DamagedFileError(path, f"not a readable Parquet file: {err}", lost=lost, repair=repair) from None
 
 
-def _check_vectors(folder: str, meta: dict, repair: str) -> None:
-    """``vectors.npy`` holds ``count`` rows of ``dim`` floats and ``ids.npy`` ``count`` ids, as ``meta.json`` says."""
-    count, dim = int(meta.get("count", -1)), int(meta.get("dim", -1))
-    path = os.path.join(folder, VECTORS_FILE)
-    lost = f"the {count:,} kept vectors of the index {folder} are lost"
-    try:
-        shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
-    except (ValueError, OSError, EOFError) as err:
-        raise DamagedFileError(path, f"not a readable vector array: {err}", lost=lost, repair=repair) from None
-    if shape != (count, dim):
-        problem = f"it holds {shape} where {count:,} vectors of dimension {dim} were written"
-        raise DamagedFileError(path, problem, lost=lost, repair=repair)
-    load_ids(folder, count, repair=repair)
-
-
 def vectors_whole(folder: str) -> bool:
     """The kept vectors and ids are the ones written (by their recorded checksums where the folder has them) and
     agree with ``meta.json``: the search index can be rebuilt from them."""
@@ -115,7 +98,7 @@ def vectors_whole(folder: str) -> bool:
             for name in (VECTORS_FILE, IDS_FILE, META_FILE):
                 if file_digest(os.path.join(folder, name)) != files[name]:
                     return False
-        _check_vectors(folder, read_meta(folder), repair="")
+        check_vectors(folder, read_meta(folder), repair="")
     except (DamagedFileError, OSError, ValueError, KeyError, TypeError):
         return False
     return True

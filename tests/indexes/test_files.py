@@ -13,6 +13,7 @@ from acg2vec.indexes.candidates import Candidate
 from acg2vec.indexes.files import IDS_FILE, ChosenIndex, load_index, save_index
 from acg2vec.indexes.index_choice import MeasureConfig, build_chosen_index
 from acg2vec.indexes.synthetic import clustered_vectors
+from tests.damage import DAMAGES
 
 
 def _unit(n, dim, seed):
@@ -79,3 +80,94 @@ def test_load_explains_a_missing_or_broken_index(tmp_path):
     (tmp_path / "index_choice.json").write_text('{"factory": "Flat"}')
     with pytest.raises(UserError, match="missing"):
         load_index(str(tmp_path))
+
+
+# -- damaged files: the zoo over every file of a saved index, an index from before checksums, a full disk ---------
+
+INDEX_FILES = ("index.faiss", "index_choice.json", IDS_FILE, "CHECKSUMS.json")
+REPAIR = "acg2vec eval images --model m"
+
+
+def _save_small(folder, n: int = 100, dim: int = 8, seed: int = 1) -> np.ndarray:
+    data = _unit(n, dim, seed)
+    chosen = ChosenIndex("Flat", "", "test", "ip", n, dim, 0.95, 1.0, 1.0, 1, 0.1)
+    save_index(str(folder), _filled("Flat", data), chosen, ids=np.arange(n) * 3, built_from={"vectors": "kept"})
+    return data
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """One small saved index (Flat, 100 vectors of dimension 8) that each zoo case copies."""
+    folder = tmp_path_factory.mktemp("saved") / "index"
+    _save_small(folder)
+    return folder
+
+
+@pytest.mark.unit
+def test_a_saved_index_records_what_was_written_and_its_checksums(saved):
+    from acg2vec.integrity import verify_checksums
+
+    written = json.loads((saved / "index_choice.json").read_text())["written"]
+    assert written == {"ntotal": 100, "dim": 8, "factory": "Flat", "ids": 100, "built_from": {"vectors": "kept"}}
+    assert verify_checksums(saved, what="the index", repair=REPAIR) == ["ids.npy", "index.faiss", "index_choice.json"]
+    assert sorted(p.name for p in saved.parent.iterdir()) == ["index"]  # no temporary folder left beside it
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+@pytest.mark.parametrize("name", INDEX_FILES)
+def test_every_damage_to_an_index_file_is_named_with_its_repair(saved, tmp_path, name, damage):
+    import shutil
+
+    from acg2vec.integrity import DamagedFileError
+
+    folder = tmp_path / "index"
+    shutil.copytree(saved, folder)
+    DAMAGES[damage](folder / name)
+    with pytest.raises(DamagedFileError) as caught:
+        load_index(str(folder), repair=REPAIR)
+    assert caught.value.path == str(folder / name) and caught.value.exit_code == 3
+    assert str(caught.value).startswith(f"{folder / name} is damaged (")
+    assert str(caught.value).endswith(f"repair it with `{REPAIR}`.")
+
+
+@pytest.mark.unit
+def test_an_index_from_before_checksums_is_checked_against_its_vector_count_and_ids(tmp_path):
+    import shutil
+
+    from acg2vec.integrity import DamagedFileError
+
+    folder, other = tmp_path / "old", tmp_path / "other"
+    data = _save_small(folder)
+    _save_small(other, n=60)
+    (folder / "CHECKSUMS.json").unlink()  # written before acg2vec recorded checksums
+    index, _ = load_index(str(folder))
+    assert index.ntotal == 100 and index.search(data[:1], 1)[1][0, 0] == 0
+    shutil.copyfile(other / "index.faiss", folder / "index.faiss")  # a readable index of other vectors
+    with pytest.raises(DamagedFileError, match=r"\(it holds 60 vectors where 100 were written\); the 100 vectors"):
+        load_index(str(folder), repair=REPAIR)
+    _save_small(folder)
+    (folder / "CHECKSUMS.json").unlink()
+    shutil.copyfile(other / IDS_FILE, folder / IDS_FILE)
+    with pytest.raises(DamagedFileError, match="it holds 60 ids for 100 indexed vectors"):
+        load_index(str(folder), repair=REPAIR)
+
+
+@pytest.mark.unit
+def test_a_full_disk_while_saving_keeps_the_previous_index_whole(tmp_path):
+    from acg2vec.integrity import DiskFullError
+    from tests.damage import SmallDisk
+
+    with SmallDisk(tmp_path / "disk", 4) as disk:
+        folder = disk.path / "index"
+        data = _save_small(folder)
+        disk.fill(leave=16 * 1024)
+        try:
+            with pytest.raises(DiskFullError, match="because the disk is full") as caught:
+                _save_small(folder, n=2_000, dim=64, seed=2)  # 512 KB of vectors: more than is left
+        finally:
+            disk.free()
+        assert caught.value.exit_code == 4 and str(folder) in str(caught.value)
+        index, chosen = load_index(str(folder))  # checksums, count and ids: the previous index, whole
+        assert index.ntotal == chosen.n == 100 and index.search(data[:1], 1)[1][0, 0] == 0
+        assert sorted(p.name for p in disk.path.iterdir() if p.name != ".filler") == ["index"]

@@ -62,6 +62,24 @@ def read_meta(index_dir: str) -> dict:
     return meta
 
 
+def check_vectors(folder: str, meta: dict, repair: str) -> None:
+    """``vectors.npy`` holds ``count`` rows of ``dim`` floats and ``ids.npy`` ``count`` ids, as ``meta.json`` says."""
+    from acg2vec.indexes.files import load_ids
+    from acg2vec.integrity import DamagedFileError
+
+    count, dim = int(meta.get("count", -1)), int(meta.get("dim", -1))
+    path = os.path.join(folder, VECTORS_FILE)
+    lost = f"the {count:,} kept vectors of the index {folder} are lost"
+    try:
+        shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
+    except (ValueError, OSError, EOFError) as err:
+        raise DamagedFileError(path, f"not a readable vector array: {err}", lost=lost, repair=repair) from None
+    if shape != (count, dim):
+        problem = f"it holds {shape} where {count:,} vectors of dimension {dim} were written"
+        raise DamagedFileError(path, problem, lost=lost, repair=repair)
+    load_ids(folder, count, repair=repair)
+
+
 def unit_rows(vectors: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (zero rows stay zero), float32: inner product is then cosine similarity."""
     vectors = np.asarray(vectors, dtype=np.float32)

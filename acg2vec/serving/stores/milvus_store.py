@@ -19,7 +19,7 @@ import numpy as np
 
 from acg2vec.errors import UserError
 from acg2vec.indexes.files import IDS_FILE
-from acg2vec.serving.stores.base import VECTORS_FILE, VectorStore
+from acg2vec.serving.stores.base import VECTORS_FILE, VectorStore, check_vectors, repair_command
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,8 @@ class MilvusStore(VectorStore):
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
         params = client.prepare_index_params()
         params.add_index(field_name="vector", index_type=index_type, metric_type="IP")
+        # The folder's own files are what Milvus gets: their lengths agree with meta.json or the load stops here.
+        check_vectors(self.index_dir, self.meta, repair_command(self.index_dir))
         client.create_collection(name, schema=schema, index_params=params)
         ids = np.load(os.path.join(self.index_dir, IDS_FILE))
         vectors = np.load(os.path.join(self.index_dir, VECTORS_FILE), mmap_mode="r")
