@@ -322,3 +322,26 @@ def test_serving_and_indexing_load_through_the_same_check(built, tmp_path: Path)
     DAMAGES["random_middle"](model / "model.safetensors")
     with pytest.raises(DamagedFileError, match=f"^{model / 'model.safetensors'} is damaged"):
         TextModel(str(model))
+
+
+@pytest.mark.slow
+def test_the_repair_commands_work(built, tiny_corpus: Path, workdir: Path, tmp_path: Path) -> None:
+    """The sentences' commands, run as they say: the model and its ONNX export rebuilt, embed and ONNX loading
+    work again (one tiny training run with --onnx, which repairs both; slow: 58 s at load 17.5)."""
+    from acg2vec.trainers.text.onnx_export import OnnxEncoder
+
+    model = copy_of(built["sealed"], tmp_path)
+    DAMAGES["cut_short"](model / "model.safetensors")
+    DAMAGES["random_middle"](model / "onnx" / "model.onnx")
+    code, said, _ = embed(tmp_path, model)
+    assert code == 3 and said.endswith(f"`acg2vec train text --output {model}`."), said
+    with pytest.raises(DamagedFileError) as caught:
+        OnnxEncoder(model / "onnx" / "model.onnx", model)
+    repair = str(caught.value).rsplit("`", 2)[-2]
+    assert repair == f"acg2vec train text --onnx --output {model}"
+    code, said = run(workdir, *repair.split()[1:], "--config", "tiny", "--data-dir", str(tiny_corpus))
+    assert code == 0, said
+    code, said, out = embed(tmp_path, model)
+    assert code == 0, said
+    assert np.load(f"{out}.npy").shape[0] == 3
+    assert OnnxEncoder(model / "onnx" / "model.onnx", model).encode(TITLES).shape[0] == 3
