@@ -14,16 +14,27 @@ One layout for every stage (crawl, build, train, embed, eval):
 
 Stages outside Beam (crawl pipelines, importers, trainers' readers) use :class:`DeadLetters`; Beam steps use
 :func:`acg2vec.beam_pipelines.dead_letters.drop`, which makes the same record.
+
+A crash never costs more than the record being written: :class:`DeadLetters` flushes the gzip stream after each
+record, so a killed run leaves a file readable up to its last whole record, and a run appending to a file whose
+end a crash cut first rewrites it with its whole records (a warning names it). :func:`read_dead_letters` reads
+any dead-letter file that way: a damaged one is a warning naming it and what was lost, never an exception; the
+counts a report gives come from the stage's manifest, not from these files.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import logging
+import os
 import threading
+import zlib
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 DEAD_LETTERS_DIR = "dead_letters"
 SUFFIX = ".jsonl.gz"
@@ -77,10 +88,14 @@ class DeadLetters:
                 return
             if self._fh is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+                if self.path.suffix == ".gz" and self.path.exists():
+                    _rewrite_if_cut(self.path)  # appending after a cut member would make the rest unreadable
                 opener = gzip.open if self.path.suffix == ".gz" else open
                 self._fh = opener(self.path, "at", encoding="utf-8")
             line = dead_letter_record(reason, record, step=self.step, detail=detail)
             self._fh.write(json.dumps(line, ensure_ascii=False) + "\n")
+            # A sync flush per record: the bytes on disk decompress up to this record even if the run is killed.
+            self._fh.flush()
 
     @property
     def total(self) -> int:
@@ -101,6 +116,95 @@ class DeadLetters:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _whole_lines(path: Path) -> tuple[list[bytes], str]:
+    """The complete lines of a gzip file of one or more members, and what stopped the read ("" when whole).
+
+    Unlike :mod:`gzip`, a member without its end (a writer killed after a sync flush) gives every line it holds."""
+    lines: list[bytes] = []
+    pending = b""
+    problem = ""
+    with open(path, "rb") as fh:
+        data = fh.read(1 << 20)
+        if not data:
+            return [], "it is empty (0 bytes)"
+        inflate = zlib.decompressobj(wbits=31)
+        while data:
+            try:
+                pending += inflate.decompress(data)
+            except zlib.error as err:
+                problem = f"its gzip data is corrupt ({err})"
+                break
+            if inflate.eof:  # a member ended; the next may start in its unused bytes
+                data = inflate.unused_data or fh.read(1 << 20)
+                if data:
+                    inflate = zlib.decompressobj(wbits=31)
+                continue
+            data = fh.read(1 << 20)
+            if not data:
+                problem = "its last gzip member has no end: a run stopped while writing it"
+        *complete, pending = pending.split(b"\n")
+        lines.extend(complete)
+    if pending:
+        problem = problem or "its last record has no line end"
+    return lines, problem
+
+
+def _rewrite_if_cut(path: Path) -> None:
+    """Rewrite a gzip dead-letter file a crash cut (or damaged) with its whole records, so records appended to it
+    stay readable; a warning names the file and what was lost."""
+    lines, problem = _whole_lines(path)
+    if not problem:
+        return
+    kept = path.with_name(path.name + ".damaged")  # the damaged bytes stay for whoever wants to look at them
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as raw:
+        with gzip.GzipFile(filename=path.name, mode="wb", fileobj=raw, mtime=0) as fh:
+            fh.writelines(line + b"\n" for line in lines)
+        raw.flush()
+        os.fsync(raw.fileno())
+    os.replace(path, kept)
+    os.replace(tmp, path)
+    log.warning(
+        "%s was damaged (%s); its %d whole records are kept and this run appends after them (the damaged file is "
+        "kept as %s)",
+        path,
+        problem,
+        len(lines),
+        kept.name,
+    )
+
+
+def read_dead_letters(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a dead-letter file (``.jsonl.gz`` or ``.jsonl``). A damaged file (cut short, bytes changed,
+    another kind of file) gives the records before the damage and a warning naming it: a report that shows dead
+    letters never fails on them (its counts come from the stage's manifest)."""
+    path = Path(path)
+    if path.suffix == ".gz":
+        lines, problem = _whole_lines(path)
+    else:
+        data = path.read_bytes()
+        lines, problem = data.split(b"\n"), ""
+        if lines[-1]:
+            problem = "its last record has no line end"
+        lines = lines[:-1]
+    records, bad = [], 0
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            bad += 1
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+        else:
+            bad += 1
+    if bad:
+        problem = (problem + "; " if problem else "") + f"{bad} lines are not dead-letter records"
+    if problem:
+        log.warning("%s is damaged (%s); read the %d whole records before the damage", path, problem, len(records))
+    return records
 
 
 def jsonable(record: Any) -> Any:

@@ -11,7 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from acg2vec.deadletter import DeadLetters, counter_name, dead_letter_path, dead_letter_prefix, dead_letter_record
+from acg2vec.deadletter import (
+    DeadLetters,
+    counter_name,
+    dead_letter_path,
+    dead_letter_prefix,
+    dead_letter_record,
+    read_dead_letters,
+)
+from tests.damage import DAMAGES
 
 
 @pytest.mark.unit
@@ -63,6 +71,64 @@ def test_runs_append_unless_the_step_rewrites_its_output(tmp_path: Path) -> None
     with DeadLetters(path, step="eval-texts", fresh=True):
         pass
     assert not Path(path).exists()  # a clean rerun leaves no stale letters behind
+
+
+# -- damaged dead-letter files ------------------------------------------------------------------------------------
+
+
+def _letters(path: Path, n: int, start: int = 0) -> None:
+    with DeadLetters(path, step="curate") as dead:
+        for i in range(start, start + n):
+            dead.add("undecodable-image", {"id": i, "pad": "x" * (i % 40)})
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+def test_a_damaged_dead_letter_file_is_a_warning_naming_it_and_the_next_run_appends_readably(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, damage: str
+) -> None:
+    import logging
+
+    path = Path(dead_letter_path(tmp_path, "curate"))
+    _letters(path, 300)
+    DAMAGES[damage](path)
+    with caplog.at_level(logging.WARNING, logger="acg2vec.deadletter"):
+        records = read_dead_letters(path)  # never raises: the report's counts come from the manifest
+    assert f"{path} is damaged (" in caplog.text and "whole records before the damage" in caplog.text
+    assert len(records) < 300
+    if damage == "cut_short":  # the whole records before the cut, in order
+        assert [r["record"]["id"] for r in records] == list(range(len(records))) and len(records) > 100
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="acg2vec.deadletter"):
+        _letters(path, 2, start=1000)  # a later run appending to it
+    assert f"{path} was damaged (" in caplog.text and (tmp_path / "dead_letters" / "curate.jsonl.gz.damaged").is_file()
+    again = read_letters(path)  # plain gzip reads the whole file again
+    assert [r["record"]["id"] for r in again[-2:]] == [1000, 1001] and len(again) == len(records) + 2
+
+
+@pytest.mark.unit
+def test_a_killed_run_leaves_every_record_it_wrote_readable(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = Path(dead_letter_path(tmp_path, "embed"))
+    # No close, no exit handlers: the process ends as a kill would end it, the gzip stream without its end.
+    code = (
+        "import os, sys\n"
+        "from acg2vec.deadletter import DeadLetters\n"
+        "dead = DeadLetters(sys.argv[1], step='embed')\n"
+        "for i in range(50):\n"
+        "    dead.add('blank-line', {'line': i})\n"
+        "os._exit(9)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(path)], cwd=Path(__file__).parents[1], check=False)
+    assert done.returncode == 9
+    with pytest.raises(EOFError):
+        read_letters(path)  # the stream has no end ...
+    assert [r["record"]["line"] for r in read_dead_letters(path)] == list(range(50))  # ... but every record is there
+    with DeadLetters(path, step="embed") as dead:
+        dead.add("blank-line", {"line": 50})
+    assert [r["record"]["line"] for r in read_letters(path)] == list(range(51))
 
 
 # -- every stage, one layout ------------------------------------------------------------------------------------

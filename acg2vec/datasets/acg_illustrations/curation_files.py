@@ -12,11 +12,19 @@ A run folder holds:
   ``distance`` (float64: how far the post is from the closest other member of its group, in the unit the run's
   manifest names; 0 for an exact copy) and ``split`` (string: the post's split in the dataset).
 - ``manifest.json``: the dataset the run was made for (name, config, version and content hash, see
-  :func:`dataset_content_hash`), the run's parameters, counts, the files it wrote and when.
+  :func:`dataset_content_hash`), the run's parameters, counts, the files it wrote (with the size and SHA-256 of
+  each, ``digests``) and when. It is written last.
 
-Either parquet file may be absent when the run did not make it (the manifest's ``files`` says which it wrote);
-extra columns (e.g. the method that found a duplicate) are kept on read. Paths may be local or remote (``gs://``,
-``s3://``), read and written through Beam's file systems.
+Either parquet file may be absent when the run did not make it (the manifest's ``files`` says which it wrote; a
+file it does not list is a leftover of an earlier run and is not read); extra columns (e.g. the method that found
+a duplicate) are kept on read. Paths may be local or remote (``gs://``, ``s3://``), read and written through
+Beam's file systems.
+
+Damage: every local file is written whole or not at all (temporary file, fsync, rename); on read, a manifest that
+is not one, a parquet file that is cut short, empty, of another kind or whose bytes differ from the manifest's
+digest (a run that stopped before its manifest, or bytes changed since) is one
+:class:`~acg2vec.integrity.DamagedFileError` sentence naming the file, with `acg2vec curate --run <run>` as the
+repair.
 """
 
 from __future__ import annotations
@@ -32,8 +40,9 @@ from typing import TYPE_CHECKING, Any
 from acg2vec.beam_pipelines import files
 from acg2vec.datasets.acg_illustrations.schema import NAME, SELECTED_TAGS_FILE
 from acg2vec.datasets.acg_illustrations.selected_tags import csv_sha256
-from acg2vec.datasets.versions import TFDS_MARKER
+from acg2vec.datasets.published import read_dataset_info
 from acg2vec.errors import UserError
+from acg2vec.integrity import DamagedFileError, atomic_write_bytes
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -86,10 +95,25 @@ class DatasetRef:
 
 
 def _dataset_info(dataset_dir: str) -> dict[str, Any]:
-    path = files.join(dataset_dir, TFDS_MARKER)
-    if not files.exists(path):
-        raise UserError(f"{dataset_dir} is not a complete dataset folder (no {TFDS_MARKER}); build it first.")
-    return json.loads(files.read_text(path))
+    """The version's ``dataset_info.json`` (missing or damaged: one sentence with the rebuild command)."""
+    return read_dataset_info(dataset_dir)
+
+
+def repair_command(run_dir: str) -> str:
+    """The command that writes the run at ``run_dir`` again."""
+    return f"acg2vec curate --run {run_dir.rstrip('/').split('/')[-1]}"
+
+
+def _write(path: str, data: bytes) -> None:
+    """Whole or not at all: a local file through a temporary beside it; an object store replaces objects whole."""
+    if "://" in path:
+        files.write_bytes(path, data)
+    else:
+        atomic_write_bytes(path, data)
+
+
+def _digest(data: bytes) -> dict[str, Any]:
+    return {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
 def dataset_content_hash(dataset_dir: str) -> str:
@@ -124,6 +148,7 @@ class CurationManifest:
     parameters: dict[str, Any] = field(default_factory=dict)
     counts: dict[str, Any] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    digests: dict[str, dict[str, Any]] = field(default_factory=dict)  # file -> {"size", "sha256"}, by write_manifest
     created_at: str = ""
     created_by: str = "acg2vec curate"
     format_version: int = FORMAT_VERSION
@@ -132,22 +157,29 @@ class CurationManifest:
         return json.dumps(asdict(self), indent=1, sort_keys=True, default=str)
 
     @classmethod
-    def from_json(cls, text: str, *, where: str = MANIFEST_FILE) -> CurationManifest:
+    def from_json(cls, text: str, *, where: str = MANIFEST_FILE, repair: str = "") -> CurationManifest:
         try:
             data = json.loads(text)
             dataset = DatasetRef(**data.pop("dataset"))
             return cls(dataset=dataset, **data)
         except (ValueError, TypeError, KeyError, AttributeError) as err:
-            raise UserError(f"{where} is not the manifest of a curation run ({err}).") from None
+            problem = "it is empty" if not text.strip() else f"it is not the manifest of a curation run ({err})"
+            raise DamagedFileError(where, problem, lost="the run cannot be used", repair=repair) from None
 
 
 def write_manifest(run_dir: str, manifest: CurationManifest) -> str:
-    """Write ``manifest.json`` (``created_at`` filled with the current UTC time when empty); returns its path."""
+    """Write ``manifest.json`` (``created_at`` filled with the current UTC time when empty; ``digests`` with the size
+    and SHA-256 of each file it lists), after the files it lists; returns its path."""
     if not manifest.created_at:
         manifest.created_at = datetime.now(UTC).isoformat(timespec="seconds")
+    manifest.digests = {
+        name: _digest(files.read_bytes(files.join(run_dir, name)))
+        for name in manifest.files
+        if files.exists(files.join(run_dir, name))
+    }
     files.mkdirs(run_dir)
     path = files.join(run_dir, MANIFEST_FILE)
-    files.write_text(path, manifest.to_json() + "\n")
+    _write(path, (manifest.to_json() + "\n").encode("utf-8"))
     return path
 
 
@@ -155,7 +187,17 @@ def read_manifest(run_dir: str) -> CurationManifest:
     path = files.join(run_dir, MANIFEST_FILE)
     if not files.exists(path):
         raise UserError(f"{run_dir} is not a curation run (no {MANIFEST_FILE}); run `acg2vec curate` first.")
-    return CurationManifest.from_json(files.read_text(path), where=path)
+    data = files.read_bytes(path)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DamagedFileError(
+            path,
+            "it is not UTF-8 text: bytes inside it changed, or it is another kind of file",
+            lost="the run cannot be used",
+            repair=repair_command(run_dir),
+        ) from None
+    return CurationManifest.from_json(text, where=path, repair=repair_command(run_dir))
 
 
 def check_run_for(run_dir: str, dataset_dir: str) -> CurationManifest:
@@ -211,7 +253,7 @@ def _write_table(run_dir: str, name: str, frame: pd.DataFrame, columns: Mapping[
     pq.write_table(table, buffer)
     files.mkdirs(run_dir)
     path = files.join(run_dir, name)
-    files.write_bytes(path, buffer.getvalue())
+    _write(path, buffer.getvalue())
     return path
 
 
@@ -220,25 +262,49 @@ def _read_table(run_dir: str, name: str, columns: Mapping[str, str]) -> pd.DataF
     import pyarrow.parquet as pq
 
     path = files.join(run_dir, name)
-    if not files.exists(path):
-        if name in read_manifest(run_dir).files:
-            raise UserError(f"The curation run {run_dir} lists {name} but the file is missing; run it again.")
+    repair = repair_command(run_dir)
+    # Without a manifest (a run still being written, or tables written by hand) the file is read as it is.
+    manifest = read_manifest(run_dir) if files.exists(files.join(run_dir, MANIFEST_FILE)) else None
+    listed = manifest is None or name in manifest.files
+    if not listed or (manifest is None and not files.exists(path)):
+        # The run did not write it (a file there is an earlier run's leftover, never read as this run's).
         return _to_frame([], columns).astype({c: _PANDAS_TYPES[t] for c, t in columns.items()})
+    if not files.exists(path):
+        raise DamagedFileError(path, "missing, though the run's manifest lists it", lost=_LOST[name], repair=repair)
+    data = files.read_bytes(path)
+    recorded = manifest.digests.get(name) if manifest is not None else None
+    if recorded and _digest(data) != recorded:
+        problem = (
+            f"{len(data):,} bytes where the run wrote {recorded['size']:,}"
+            if len(data) != recorded["size"]
+            else "its content differs from what the run wrote (checksum mismatch)"
+        )
+        raise DamagedFileError(path, problem, lost=_LOST[name], repair=repair)
     try:
-        table = pq.read_table(io.BytesIO(files.read_bytes(path)))
+        table = pq.read_table(io.BytesIO(data))
     except (pa.ArrowException, OSError) as err:
-        raise UserError(f"{path} is not a parquet file ({err}).") from None
+        problem = "it is empty (0 bytes)" if not data else f"it is not a readable parquet file ({err})"
+        raise DamagedFileError(path, problem, lost=_LOST[name], repair=repair) from None
     missing = [c for c in columns if c not in table.column_names]
     if missing:
-        raise UserError(f"{path} lacks the column(s) {', '.join(missing)}; it was not written by `acg2vec curate`.")
+        raise DamagedFileError(
+            path,
+            f"it lacks the column(s) {', '.join(missing)}: it was not written by this version of `acg2vec curate`",
+            lost=_LOST[name],
+            repair=repair,
+        )
     frame = table.to_pandas()
     try:
         return frame.astype({c: _PANDAS_TYPES[t] for c, t in columns.items()})
     except (ValueError, TypeError) as err:
-        raise UserError(f"{path} has a column of the wrong type ({err}).") from None
+        raise DamagedFileError(path, f"a column has the wrong type ({err})", lost=_LOST[name], repair=repair) from None
 
 
 _PANDAS_TYPES = {"int64": "int64", "float64": "float64", "string": "object"}
+_LOST = {
+    LABEL_ISSUES_FILE: "the run's label issues cannot be applied or scored",
+    DUPLICATES_FILE: "the run's near-duplicate groups cannot be applied",
+}
 
 
 def write_label_issues(run_dir: str, issues: pd.DataFrame | Iterable[Mapping[str, Any]]) -> str:

@@ -13,15 +13,18 @@ import csv
 import hashlib
 import io
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from acg2vec.datasets.acg_illustrations.schema import SELECTED_TAGS_FILE, category_name
 from acg2vec.errors import UserError
+from acg2vec.integrity import DamagedFileError, atomic_write_text
 
 THRESHOLDS_FILE = "thresholds.json"
 COLUMNS = ("name", "category", "count")
 HEADER = ("tag_id", "name", "category", "count")
+SHA256_SUFFIX = ".sha256"  # selected_tags.csv.sha256: the hash a dataset build writes beside its vocabulary
 
 
 @dataclass(slots=True)
@@ -67,25 +70,71 @@ class TagVocabulary:
         return path
 
     @classmethod
-    def parse(cls, text: str, *, where: str = SELECTED_TAGS_FILE) -> TagVocabulary:
-        """The vocabulary of a ``selected_tags.csv`` text; an empty file or missing columns is one sentence."""
-        rows = list(csv.DictReader(io.StringIO(text)))
-        missing = set(COLUMNS) - set(rows[0] if rows else {})
-        if not rows or missing:
-            raise UserError(f"{where} is empty or lacks the columns {sorted(missing)} (tag_id,name,category,count).")
-        return cls(
-            [row["name"] for row in rows],
-            [category_name(row["category"]) for row in rows],
-            [int(float(row["count"] or 0)) for row in rows],
-        )
+    def parse(cls, text: str, *, where: str = SELECTED_TAGS_FILE, repair: str = "") -> TagVocabulary:
+        """The vocabulary of a ``selected_tags.csv`` text; a file that is empty, cut short, of another kind or of
+        another format is a :class:`~acg2vec.integrity.DamagedFileError` naming ``where`` with ``repair``."""
+
+        def damaged(problem: str) -> DamagedFileError:
+            return DamagedFileError(where, problem, lost="the tag vocabulary cannot be read", repair=repair)
+
+        if not text.strip():
+            raise damaged("it is empty")
+        reader = csv.DictReader(io.StringIO(text))
+        missing = set(COLUMNS) - set(reader.fieldnames or ())
+        if missing:
+            raise damaged(
+                f"it lacks the columns {', '.join(sorted(missing))} of tag_id,name,category,count: it is another "
+                "kind of file, or from another program or an older acg2vec"
+            )
+        rows = list(reader)
+        if not rows:
+            raise damaged("it has a header and no tags")
+        names, categories, counts = [], [], []
+        for number, row in enumerate(rows, start=1):
+            if None in row or any(row.get(column) is None for column in COLUMNS):
+                raise damaged(f"row {number} has {'more' if None in row else 'fewer'} fields than the header")
+            try:
+                counts.append(int(float(row["count"] or 0)))
+            except ValueError:
+                raise damaged(f"row {number}'s count {row['count'][:20]!r} is not a number") from None
+            names.append(row["name"])
+            categories.append(category_name(row["category"]))
+        # acg2vec writes tag_id as the row number and ends every row with a line end: a file of ours that breaks
+        # either was cut short (other taggers' files keep their own ids and are not held to this).
+        ours = tuple(reader.fieldnames or ()) == HEADER and all(row["tag_id"] == str(i) for i, row in enumerate(rows))
+        if ours and not text.endswith(("\n", "\r")):
+            raise damaged("its last row has no line end: the file was cut short")
+        return cls(names, categories, counts)
 
     @classmethod
-    def read(cls, path: str, *, missing: str = "") -> TagVocabulary:
-        """The vocabulary in the ``selected_tags.csv`` at ``path``; ``missing`` says what to do without one."""
-        text = _read_text(str(path))
-        if text is None:
+    def read(cls, path: str, *, missing: str = "", repair: str = "") -> TagVocabulary:
+        """The vocabulary in the ``selected_tags.csv`` at ``path``; ``missing`` says what to do without one.
+
+        A damaged file is one sentence with ``repair`` (default: the command that rebuilds the dataset when the file
+        sits in a dataset version); the SHA-256 in a ``selected_tags.csv.sha256`` beside it is checked."""
+        path = str(path)
+        data = _read_bytes(path)
+        if data is None:
             raise UserError(f"There is no {SELECTED_TAGS_FILE} at {path}" + (f"; {missing}." if missing else "."))
-        return cls.parse(text, where=str(path))
+        repair = repair or _default_repair(path)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise DamagedFileError(
+                path,
+                "it is not UTF-8 text: bytes inside it changed, or it is another kind of file",
+                lost="the tag vocabulary cannot be read",
+                repair=repair,
+            ) from None
+        recorded = _read_bytes(path + SHA256_SUFFIX)
+        if recorded is not None and recorded.decode("ascii", "replace").strip() != csv_sha256(text):
+            raise DamagedFileError(
+                path,
+                f"its SHA-256 differs from the one recorded in {SELECTED_TAGS_FILE}{SHA256_SUFFIX} when it was written",
+                lost="the tag vocabulary cannot be trusted",
+                repair=repair,
+            )
+        return cls.parse(text, where=path, repair=repair)
 
 
 def csv_sha256(text: str) -> str:
@@ -136,12 +185,48 @@ def _read_text(path: str) -> str | None:
         return None
 
 
+def _read_bytes(path: str) -> bytes | None:
+    """The file's bytes, or None when there is no file (remote paths through ``tf.io.gfile``)."""
+    if _remote(path):
+        import tensorflow as tf
+
+        if not tf.io.gfile.exists(path):
+            return None
+        with tf.io.gfile.GFile(path, "rb") as fh:
+            return fh.read()
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        return None
+
+
+def _exists(path: str) -> bool:
+    if _remote(path):
+        import tensorflow as tf
+
+        return tf.io.gfile.exists(path)
+    return os.path.exists(path)
+
+
+def _default_repair(path: str) -> str:
+    """How to get a damaged ``selected_tags.csv`` back: rebuild the dataset version it belongs to, or re-export
+    the model whose folder holds it."""
+    folder = path.rsplit("/", 1)[0] if "/" in path else "."
+    if _exists(f"{folder}/dataset_info.json") or _exists(f"{folder}/metadata.json"):
+        from acg2vec.datasets.published import repair_command
+
+        return repair_command(folder)
+    return "train or export the model again, or copy its folder again from where it came from"
+
+
 def _write_text(path: str, text: str) -> None:
+    """Written whole or not at all: a local file through a temporary beside it (fsync, rename), so a reader never
+    sees half a vocabulary; object stores replace an object whole anyway."""
     if _remote(path):
         import tensorflow as tf
 
         with tf.io.gfile.GFile(path, "w") as fh:
             fh.write(text)
         return
-    with open(path, "w", encoding="utf-8", newline="") as fh:
-        fh.write(text)
+    atomic_write_text(path, text)

@@ -120,7 +120,7 @@ def test_a_run_without_a_file_reads_empty_but_a_listed_missing_file_is_an_error(
     cf.write_manifest(run, manifest)
     empty = cf.read_duplicates(run)
     assert empty.empty and list(empty.columns) == list(cf.DUPLICATE_COLUMNS)
-    with pytest.raises(UserError, match="lists label_issues.parquet but the file is missing"):
+    with pytest.raises(UserError, match=r"is damaged \(missing, though the run's manifest lists it\)"):
         cf.read_label_issues(run)
 
 
@@ -160,7 +160,7 @@ def test_a_run_for_another_version_or_build_is_one_clear_sentence(tmp_path):
         cf.check_run_for(run, other_build)
     with pytest.raises(UserError, match="is not a curation run"):
         cf.check_run_for(str(tmp_path / "nowhere"), dataset)
-    with pytest.raises(UserError, match="not a complete dataset folder"):
+    with pytest.raises(UserError, match="not a complete dataset"):
         cf.check_run_for(run, str(tmp_path / "nowhere"))
 
 
@@ -170,11 +170,78 @@ def test_damaged_files_are_one_clear_sentence(tmp_path):
     (run / cf.MANIFEST_FILE).write_text(json.dumps({"run": "x"}))
     with pytest.raises(UserError, match="is not the manifest of a curation run"):
         cf.read_manifest(str(run))
+    (run / cf.MANIFEST_FILE).unlink()  # tables written by hand, without a manifest, are read as they are
     (run / cf.LABEL_ISSUES_FILE).write_bytes(b"not parquet")
-    with pytest.raises(UserError, match="is not a parquet file"):
+    with pytest.raises(UserError, match="is not a readable parquet file"):
         cf.read_label_issues(str(run))
     import pandas as pd
 
     pd.DataFrame({"post_id": [1]}).to_parquet(run / cf.DUPLICATES_FILE)
     with pytest.raises(UserError, match="lacks the column"):
         cf.read_duplicates(str(run))
+
+
+# -- damaged runs: the zoo through the one reader -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def whole_run(tmp_path_factory):
+    """A run as `acg2vec curate` writes it: both tables, then the manifest with their digests."""
+    root = tmp_path_factory.mktemp("curation")
+    dataset = tiny(root, ["red"])
+    run = cf.curation_dir(str(root), "main")
+    issues = [{"post_id": i, "tag": "blue", "kind": "missing", "confidence": 0.5 + i / 100} for i in range(40)]
+    cf.write_label_issues(run, issues)
+    members = [{"group_id": i // 2, "post_id": i, "distance": 0.0, "split": "train"} for i in range(40)]
+    cf.write_duplicates(run, members)
+    files = [cf.LABEL_ISSUES_FILE, cf.DUPLICATES_FILE]
+    cf.write_manifest(run, cf.CurationManifest(run="main", dataset=cf.DatasetRef.from_dir(dataset), files=files))
+    return dataset, run
+
+
+def _read_everything(run: str, dataset: str) -> None:
+    """What `build images --apply-curation` reads of a run (and `eval tagger` through the version it wrote)."""
+    cf.check_run_for(run, dataset)
+    cf.read_label_issues(run)
+    cf.read_duplicates(run)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("name", [cf.MANIFEST_FILE, cf.LABEL_ISSUES_FILE, cf.DUPLICATES_FILE])
+@pytest.mark.parametrize("damage", ["cut_short", "zero_bytes", "random_middle", "wrong_kind", "older_format"])
+def test_every_damage_to_a_run_file_is_one_sentence_with_the_repair(whole_run, tmp_path, name, damage):
+    import shutil
+
+    from tests.damage import DAMAGES
+
+    dataset, original = whole_run
+    run = str(tmp_path / "curation" / "main")
+    shutil.copytree(original, run)
+    _read_everything(run, dataset)  # whole, the copy reads
+    DAMAGES[damage](tmp_path / "curation" / "main" / name)
+    with pytest.raises(UserError) as caught:
+        _read_everything(run, dataset)
+    message = str(caught.value)
+    assert message.startswith(f"{run}/{name} is damaged (") and "\n" not in message
+    assert message.endswith("repair it with `acg2vec curate --run main`.")
+    _read_everything(original, dataset)  # nothing else is touched
+
+
+@pytest.mark.unit
+def test_a_run_stopped_before_its_manifest_is_not_read_as_the_old_run(whole_run, tmp_path):
+    import shutil
+
+    dataset, original = whole_run
+    run = str(tmp_path / "main")
+    shutil.copytree(original, run)
+    cf.write_label_issues(run, [{"post_id": 1, "tag": "red", "kind": "wrong", "confidence": 0.9}])  # no manifest yet
+    with pytest.raises(UserError, match=r"label_issues.parquet is damaged \(.* where the run wrote"):
+        cf.read_label_issues(run)
+    # A table the manifest does not list is an earlier run's leftover: never read as this run's.
+    manifest = cf.read_manifest(run)
+    manifest.files = [cf.LABEL_ISSUES_FILE]
+    cf.write_manifest(run, manifest)
+    assert cf.read_duplicates(run).empty and len(cf.read_label_issues(run)) == 1
+    assert sorted(p.name for p in (tmp_path / "main").iterdir()) == sorted(
+        [cf.MANIFEST_FILE, cf.LABEL_ISSUES_FILE, cf.DUPLICATES_FILE]
+    )  # written atomically: no temporary files left

@@ -27,10 +27,23 @@ def test_rows_in_file_order_with_category_names() -> None:
     )
 
 
-@pytest.mark.parametrize("text", ["", "tag_id,name\n0,solo\n"])
-def test_empty_or_missing_columns_is_one_sentence(text: str) -> None:
-    with pytest.raises(UserError, match="is empty or lacks the columns"):
-        TagVocabulary.parse(text)
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("", "it is empty"),
+        ("tag_id,name\n0,solo\n", "it lacks the columns category, count"),
+        ("tag_id,name,category,count\n", "it has a header and no tags"),
+        ("tag_id,name,category,count\n0,solo,general,5\n1,smile", "row 2 has fewer fields than the header"),
+        ("tag_id,name,category,count\n0,solo,general,5\n1,smile,general,4", "its last row has no line end"),
+        ("tag_id,name,category,count\n0,solo,general,x5\n", "row 1's count 'x5' is not a number"),
+    ],
+)
+def test_empty_cut_or_foreign_vocabularies_are_one_sentence(text: str, problem: str) -> None:
+    with pytest.raises(UserError, match="is damaged") as caught:
+        TagVocabulary.parse(text, where="models/tagger/selected_tags.csv", repair="acg2vec train tagger")
+    message = str(caught.value)
+    assert message.startswith(f"models/tagger/selected_tags.csv is damaged ({problem}")
+    assert message.endswith("the tag vocabulary cannot be read; repair it with `acg2vec train tagger`.")
 
 
 def test_read_from_a_path(tmp_path: Path) -> None:
@@ -63,3 +76,40 @@ def test_thresholds_round_trip_with_their_method_and_default(tmp_path: Path) -> 
     values, method = read_thresholds(str(tmp_path), ["a", "unlisted"])
     assert np.allclose(values, [0.7, 0.4]) and values.dtype == np.float32
     assert method == "max_f1_per_tag_on_validation"
+
+
+@pytest.mark.parametrize("damage", ["cut_short", "zero_bytes", "random_middle", "wrong_kind", "older_format"])
+def test_every_damage_to_a_datasets_vocabulary_names_it_with_the_rebuild(tmp_path: Path, damage: str) -> None:
+    from acg2vec.datasets.acg_illustrations.selected_tags import SHA256_SUFFIX
+    from tests.damage import DAMAGES
+
+    version = tmp_path / "datasets" / "acg_illustrations" / "64" / "1.0.0"
+    version.mkdir(parents=True)
+    (version / "dataset_info.json").write_text("{}")
+    vocab = TagVocabulary.from_rows([(f"tag_{i}", "general", 100 - i) for i in range(40)])
+    path = vocab.write(str(version))
+    (version / f"selected_tags.csv{SHA256_SUFFIX}").write_text(csv_sha256(vocab.to_csv()) + "\n")  # as a build does
+    assert TagVocabulary.read(path) == vocab
+    DAMAGES[damage](Path(path))
+    with pytest.raises(UserError) as caught:
+        TagVocabulary.read(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path} is damaged (") and "\n" not in message
+    assert message.endswith("repair it with `acg2vec build images --config 64`.")
+
+
+def test_the_vocabulary_is_written_whole_or_not_at_all(tmp_path: Path) -> None:
+    from acg2vec.integrity import DiskFullError
+    from tests.damage import SmallDisk
+
+    with SmallDisk(tmp_path / "disk", size_mb=1) as disk:
+        small = TagVocabulary.from_rows([("solo", "general", 3)])
+        path = small.write(str(disk.path))
+        disk.fill(leave=4096)
+        try:
+            with pytest.raises(DiskFullError, match="disk is full"):
+                TagVocabulary.from_rows([(f"tag_{i}" * 20, "general", i) for i in range(2000)]).write(str(disk.path))
+        finally:
+            disk.free()
+        assert TagVocabulary.read(path) == small
+        assert sorted(p.name for p in disk.path.iterdir() if p.name != ".filler") == ["selected_tags.csv"]
