@@ -85,8 +85,11 @@ def test_train_predict_embed_from_the_cli(workdir, tiny_data_dir, tmp_path):
         "training.png",
     ):
         assert (model_dir / name).is_file(), name
-    assert (model_dir / "logs").is_dir()  # TensorBoard
-    assert not (model_dir / "backup").exists()  # removed after a finished run
+    state_dir = workdir / "models" / "deepdanbooru.training"  # the training state lives beside the export
+    assert (state_dir / "logs").is_dir()  # TensorBoard
+    assert not (state_dir / "backup").exists()  # removed after a finished run
+    assert sorted(p.name for p in (state_dir / "checkpoints").iterdir())[-1] == "epoch-001.weights.h5"
+    assert not (model_dir / "logs").exists() and (model_dir / "CHECKSUMS.json").is_file()
     metrics = json.loads((model_dir / "metrics.json").read_text())
     assert metrics["val_examples"] == 24 and 0 <= metrics["val_macro_map"] <= 1
     thresholds = json.loads((model_dir / "thresholds.json").read_text())
@@ -171,7 +174,7 @@ def test_killed_run_resumes_exactly(workdir, tiny_data_dir, tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-c", script], env=_env(workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    metadata = resumed / "backup" / "training_metadata.json"
+    metadata = tmp_path / "resumed.training" / "backup" / "training_metadata.json"
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
         if metadata.is_file() and json.loads(metadata.read_text() or "{}").get("epoch", 0) >= 2:
@@ -226,7 +229,7 @@ def test_two_local_workers_train_with_multi_worker_mirrored_strategy(workdir, ti
     for proc, (_, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err[-3000:]
     assert (model_dir / "saved_model.pb").is_file()  # the chief exported
-    assert not (model_dir / ".worker-1").exists()  # the other worker cleaned its scratch state
+    assert not (tmp_path / "mw.training" / "worker-1").exists()  # the other worker cleaned its scratch state
     metrics = json.loads((model_dir / "metrics.json").read_text())
     assert metrics["epochs_run"] == 1
 

@@ -1,6 +1,12 @@
 """Training of the image models with Keras ``fit``: strategy, schedule, callbacks, thresholds, export.
 
 One entry point, :func:`train`, for taggers (alt_i2v, deepdanbooru) and deepix (which also exports illust2vec).
+
+The exported model folder (``<model_dir>``) holds only the export, written whole or not at all with its
+``CHECKSUMS.json`` (:func:`acg2vec.trainers.image.export.model_folder`); the training state lives beside it in
+``<model_dir>.training/``: ``backup/`` (the two newest epoch states a killed run resumes from, checked before it
+does: :mod:`acg2vec.trainers.image.checkpoints`), ``checkpoints/`` (the two newest best validation weights) and
+``logs/`` (TensorBoard). A model being served is never touched by a run that trains its successor.
 """
 
 from __future__ import annotations
@@ -11,15 +17,23 @@ import os
 import shutil
 from dataclasses import asdict, dataclass, field
 
+from acg2vec.datasets.published import crc_checked
 from acg2vec.errors import UserError
+from acg2vec.integrity import DAMAGED_FILE, disk_full_is_one_sentence
 from acg2vec.trainers.image.models import illust2vec
 
 log = logging.getLogger(__name__)
 
 STRATEGIES = ("default", "mirrored", "multi-worker", "tpu")
+TRAINING_SUFFIX = ".training"  # <model_dir>.training: the training state, beside the exported model
 BACKUP_DIR = "backup"  # BackupAndRestore state: weights + optimizer + epoch, removed after a finished run
 TENSORBOARD_DIR = "logs"
-BEST_WEIGHTS = "checkpoints/best.weights.h5"
+CHECKPOINTS_DIR = "checkpoints"  # the two newest best validation weights
+
+
+def training_dir(model_dir: str) -> str:
+    """Where a run that exports to ``model_dir`` keeps its backup, checkpoints and TensorBoard logs."""
+    return model_dir.rstrip("/") + TRAINING_SUFFIX
 
 
 @dataclass(slots=True)
@@ -101,14 +115,15 @@ def _resumed_epoch(backup_dir: str) -> int:
 
 
 def train(config: TrainConfig) -> TrainResult:
-    """Train, tune thresholds on validation, export; resumes from ``<model_dir>/backup`` after a kill."""
+    """Train, tune thresholds on validation, export; resumes from ``<model_dir>.training/backup`` after a kill
+    (from the state before it when the newest is damaged)."""
     # 1. Strategy first: multi-worker must be set up before TensorFlow creates any other op.
     strategy = make_strategy(config.strategy, tpu=config.tpu)
     import keras
     import tensorflow as tf
 
     from acg2vec.trainers.image import callbacks as cb
-    from acg2vec.trainers.image import input_pipeline, priors
+    from acg2vec.trainers.image import checkpoints, input_pipeline, priors
     from acg2vec.trainers.image.models import registry
 
     spec = registry.get(config.model)
@@ -127,9 +142,14 @@ def train(config: TrainConfig) -> TrainResult:
     steps_per_epoch = config.steps_per_epoch or max(train_size // config.batch_size, 1)
     chief = _is_chief(strategy)
     # Workers other than the chief keep their own scratch state; only the chief's files are the result.
-    model_dir = config.model_dir if chief else f"{config.model_dir}/.worker-{strategy.cluster_resolver.task_id}"
-    backup_dir = f"{model_dir}/{BACKUP_DIR}"
+    state_dir = training_dir(config.model_dir)
+    if not chief:
+        state_dir = f"{state_dir}/worker-{strategy.cluster_resolver.task_id}"
+    backup_dir = f"{state_dir}/{BACKUP_DIR}"
+    # A damaged newest backup is named once and the previous one (or a fresh start) takes its place.
+    damaged = checkpoints.restore_good_backup(backup_dir)
     start_epoch = _resumed_epoch(backup_dir)
+    checkpoints.say_damaged(damaged, start_epoch)
     if start_epoch:
         log.info("Resuming %s from epoch %d (backup in %s)", config.model, start_epoch + 1, backup_dir)
 
@@ -148,14 +168,16 @@ def train(config: TrainConfig) -> TrainResult:
     # 5. Train, stopping early on validation macro mAP and at the first NaN loss.
     tag_output = "tags" if spec.task == "deepix" else None
     nan_callback = cb.StopOnNaN()
-    history = model.fit(
-        train_ds,
-        epochs=config.epochs,
-        steps_per_epoch=steps_per_epoch,
-        callbacks=_callbacks(config, model_dir, val_ds, tag_output, nan_callback),
-        shuffle=False,  # the pipeline shuffles; Keras cannot shuffle a tf.data stream anyway
-        verbose=2,
-    )
+    # A shard failing its TFRecord CRC while training reads it is one sentence naming it, not a traceback.
+    with crc_checked(str(builder.data_dir), config.train_split), disk_full_is_one_sentence(state_dir):
+        history = model.fit(
+            train_ds,
+            epochs=config.epochs,
+            steps_per_epoch=steps_per_epoch,
+            callbacks=_callbacks(config, state_dir, val_ds, tag_output, nan_callback),
+            shuffle=False,  # the pipeline shuffles; Keras cannot shuffle a tf.data stream anyway
+            verbose=2,
+        )
     if nan_callback.where is not None:
         # A backup of diverged weights would only bring the NaN back on the next run.
         shutil.rmtree(backup_dir, ignore_errors=True)
@@ -175,14 +197,18 @@ def train(config: TrainConfig) -> TrainResult:
         # The mean tag BCE of the constant predictor at the training frequencies: the loss to get below.
         "constant_predictor_loss": label_priors.constant_bce(),
         "history": {k: [float(x) for x in v] for k, v in history.history.items()},
+        # Damaged training state found on resume (the run went on without it), by the one reason name.
+        "counts": {DAMAGED_FILE: len(damaged)},
+        "damaged_files": [err.to_dict() for err in damaged],
     }
-    thresholds = _validate(model, val_ds, tag_output, vocab, metrics)
+    with crc_checked(str(builder.data_dir), config.val_split):
+        thresholds = _validate(model, val_ds, tag_output, vocab, metrics)
 
     # 7. Export (the chief only): SavedModel, tag files, training args, metrics and curves.
     if chief:
         _export(model, spec, config, vocab, thresholds, metrics, image_size)
     else:
-        shutil.rmtree(model_dir, ignore_errors=True)
+        shutil.rmtree(state_dir, ignore_errors=True)
     return TrainResult(config.model_dir, metrics, exported=chief)
 
 
@@ -250,12 +276,13 @@ def _compiled_model(config: TrainConfig, spec, vocab, image_size: int, label_pri
     return model
 
 
-def _callbacks(config: TrainConfig, model_dir: str, val_ds, tag_output: str | None, nan_callback) -> list:
+def _callbacks(config: TrainConfig, state_dir: str, val_ds, tag_output: str | None, nan_callback) -> list:
     """Validation macro mAP first (the others read it from the same logs), the NaN stop, early stopping and the
     best weights on that mAP, the backup a killed run resumes from, TensorBoard."""
     import keras
 
     from acg2vec.trainers.image import callbacks as cb
+    from acg2vec.trainers.image import checkpoints
 
     callbacks = [nan_callback]
     if val_ds is not None:
@@ -265,17 +292,11 @@ def _callbacks(config: TrainConfig, model_dir: str, val_ds, tag_output: str | No
             keras.callbacks.EarlyStopping(
                 monitor=cb.MAP_KEY, mode="max", patience=config.patience, restore_best_weights=True, verbose=1
             ),
-            keras.callbacks.ModelCheckpoint(
-                f"{model_dir}/{BEST_WEIGHTS}",
-                monitor=cb.MAP_KEY,
-                mode="max",
-                save_best_only=True,
-                save_weights_only=True,
-            ),
+            checkpoints.KeepTwoCheckpoint(f"{state_dir}/{CHECKPOINTS_DIR}", monitor=cb.MAP_KEY, mode="max"),
         ]
     return callbacks + [
-        keras.callbacks.BackupAndRestore(f"{model_dir}/{BACKUP_DIR}", save_freq="epoch", delete_checkpoint=True),
-        keras.callbacks.TensorBoard(f"{model_dir}/{TENSORBOARD_DIR}", update_freq="epoch"),
+        checkpoints.CheckedBackupAndRestore(f"{state_dir}/{BACKUP_DIR}"),
+        keras.callbacks.TensorBoard(f"{state_dir}/{TENSORBOARD_DIR}", update_freq="epoch"),
     ]
 
 
@@ -320,35 +341,40 @@ def _multi_worker_workarounds(model, element_spec) -> None:
 
 
 def _export(model, spec, config: TrainConfig, vocab, thresholds: dict, metrics: dict, image_size: int) -> None:
+    """Each exported folder is written whole under a temporary name, with its CHECKSUMS.json, and only then
+    replaces the previous one (:func:`export.model_folder`)."""
     from acg2vec.datasets.acg_illustrations.selected_tags import write_thresholds
     from acg2vec.trainers.image import export
 
     args = {**asdict(config), "image_size": image_size, "num_tags": len(vocab)}
     if spec.task == "deepix":
         embed_model = illust2vec.from_deepix(model)
-        export.export_image_model(
-            config.model_dir,
-            image_size=image_size,
-            embed_model=embed_model,
-            tag_model=model,
-            tag_output="tags",
-            heads={"rating": "rating", "popularity": "popularity"},
-        )
         i2v_dir = config.illust2vec_dir or f"{config.model_dir.rstrip('/').rsplit('/', 1)[0]}/illust2vec"
-        export.export_image_model(i2v_dir, image_size=image_size, embed_model=embed_model)
-        export.write_json(f"{i2v_dir}/training_args.json", {**args, "exported_from": config.model_dir})
-        export.write_json(f"{i2v_dir}/metrics.json", {"embedding_dim": int(embed_model.output.shape[-1]), **metrics})
-    else:
-        embed_model = export.embedding_model(model, spec.feature_tensor(model))
-        export.export_image_model(config.model_dir, image_size=image_size, embed_model=embed_model, tag_model=model)
-        if config.model == "deepdanbooru":
-            # The Keras file too, so the tagger can start deepix (`acg2vec train deepix --init-from`).
-            model.save(f"{config.model_dir}/{export.KERAS_MODEL_FILE}")
-    vocab.write(config.model_dir)
-    write_thresholds(config.model_dir, **thresholds)
-    export.write_json(f"{config.model_dir}/training_args.json", args)
-    export.write_json(f"{config.model_dir}/metrics.json", metrics)
-    _plot_history(metrics, f"{config.model_dir}/training.png")
+        with export.model_folder(i2v_dir) as out:
+            export.export_image_model(out, image_size=image_size, embed_model=embed_model)
+            export.write_json(f"{out}/{export.TRAINING_ARGS_FILE}", {**args, "exported_from": config.model_dir})
+            export.write_json(f"{out}/metrics.json", {"embedding_dim": int(embed_model.output.shape[-1]), **metrics})
+    with export.model_folder(config.model_dir) as out:
+        if spec.task == "deepix":
+            export.export_image_model(
+                out,
+                image_size=image_size,
+                embed_model=embed_model,
+                tag_model=model,
+                tag_output="tags",
+                heads={"rating": "rating", "popularity": "popularity"},
+            )
+        else:
+            embed_model = export.embedding_model(model, spec.feature_tensor(model))
+            export.export_image_model(out, image_size=image_size, embed_model=embed_model, tag_model=model)
+            if config.model == "deepdanbooru":
+                # The Keras file too, so the tagger can start deepix (`acg2vec train deepix --init-from`).
+                model.save(f"{out}/{export.KERAS_MODEL_FILE}")
+        vocab.write(out)
+        write_thresholds(out, **thresholds)
+        export.write_json(f"{out}/{export.TRAINING_ARGS_FILE}", args)
+        export.write_json(f"{out}/metrics.json", metrics)
+        _plot_history(metrics, f"{out}/training.png")
     log.info("Exported %s to %s", config.model, config.model_dir)
 
 

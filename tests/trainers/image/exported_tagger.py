@@ -20,11 +20,12 @@ def export_tiny_tagger(model_dir: Path):
     """Export to ``model_dir``; thresholds 0 (red, blue) and 1.1 (green, yellow). Returns (dir, model, embedder)."""
     model = deepdanbooru.make_model((32, 32, 3), len(NAMES), **TINY_DEEPDANBOORU)
     embed_model = export.embedding_model(model, deepdanbooru.feature_tensor(model))
-    export.export_image_model(str(model_dir), image_size=32, embed_model=embed_model, tag_model=model)
-    vocab = TagVocabulary(NAMES, ["general"] * 4, [4, 3, 2, 1])
-    vocab.write(str(model_dir))
-    thresholds = {"red": 0.0, "green": 1.1, "blue": 0.0, "yellow": 1.1}
-    write_thresholds(str(model_dir), method="test", default=0.5, thresholds=thresholds)
+    with export.model_folder(str(model_dir)) as out:  # whole, with CHECKSUMS.json, as training writes it
+        export.export_image_model(out, image_size=32, embed_model=embed_model, tag_model=model)
+        vocab = TagVocabulary(NAMES, ["general"] * 4, [4, 3, 2, 1])
+        vocab.write(out)
+        thresholds = {"red": 0.0, "green": 1.1, "blue": 0.0, "yellow": 1.1}
+        write_thresholds(out, method="test", default=0.5, thresholds=thresholds)
     return model_dir, model, embed_model
 
 

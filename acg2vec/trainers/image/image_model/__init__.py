@@ -19,6 +19,8 @@ from pathlib import Path
 
 from acg2vec.datasets.acg_illustrations.schema import SELECTED_TAGS_FILE
 from acg2vec.errors import UserError
+from acg2vec.integrity import CHECKSUMS_FILE
+from acg2vec.trainers.image.export import verify_model_folder
 from acg2vec.trainers.image.image_model.base import ImageModel, OnBad
 from acg2vec.trainers.image.image_model.deepdanbooru_release import DeepDanbooruImageModel
 from acg2vec.trainers.image.image_model.illust2vec import Illust2VecImageModel
@@ -43,7 +45,7 @@ def detect_layout(path: str | Path) -> str | None:
     folder = Path(path)
     if not folder.is_dir():
         return None
-    if (folder / "saved_model.pb").is_file():
+    if (folder / "saved_model.pb").is_file() or _lists_saved_model(folder):
         return "acg2vec"
     if (
         (folder / "project.json").is_file()
@@ -71,6 +73,15 @@ def _incomplete(folder: Path) -> str:
     return ""
 
 
+def _lists_saved_model(folder: Path) -> bool:
+    """An acg2vec export whose saved_model.pb went missing is still one (its CHECKSUMS.json lists the file), so
+    loading it names the missing file instead of calling the folder unknown."""
+    try:
+        return '"saved_model.pb"' in (folder / CHECKSUMS_FILE).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+
+
 def _model_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in (".onnx", ".keras", ".h5"))
 
@@ -84,6 +95,7 @@ def load_image_model(path: str | Path) -> ImageModel:
         raise UserError(f"No model folder at {path}.")
     layout = detect_layout(folder)
     if layout == "acg2vec":
+        verify_model_folder(folder)  # a damaged file is one sentence naming it, before TensorFlow reads any
         model: ImageModel = SavedModelImageModel(folder)
     elif layout == "deepdanbooru":
         model = DeepDanbooruImageModel(folder, deepdanbooru.release_model_file(folder))

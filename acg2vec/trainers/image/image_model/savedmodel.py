@@ -3,17 +3,35 @@ themselves), with ``selected_tags.csv`` and ``thresholds.json`` beside it (embed
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from acg2vec.datasets.acg_illustrations.schema import SELECTED_TAGS_FILE
-from acg2vec.datasets.acg_illustrations.selected_tags import TagVocabulary, read_thresholds
+from acg2vec.datasets.acg_illustrations.selected_tags import THRESHOLDS_FILE, TagVocabulary, read_thresholds
 from acg2vec.errors import UserError
 from acg2vec.imaging import ImageDrop
+from acg2vec.integrity import DamagedFileError
+from acg2vec.trainers.image.export import EXPORT_INFO_FILE, repair_command
 from acg2vec.trainers.image.image_model.base import ImageModel, check_outputs
 from acg2vec.vocabularies import RATINGS
+
+
+@contextlib.contextmanager
+def _unreadable_is_damage(path: Path) -> Iterator[None]:
+    """A file of an export from before CHECKSUMS.json that does not parse is damage, named in one sentence."""
+    try:
+        yield
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as err:
+        raise DamagedFileError(
+            path,
+            f"it does not read as the file acg2vec wrote ({type(err).__name__}: {str(err)[:120]})",
+            lost="the model cannot be used",
+            repair=repair_command(path.parent),
+        ) from None
 
 
 class SavedModelImageModel(ImageModel):
@@ -27,21 +45,29 @@ class SavedModelImageModel(ImageModel):
         try:
             loaded = tf.saved_model.load(str(path))
         except (OSError, ValueError, tf.errors.OpError) as err:
-            raise UserError(f"Cannot load the SavedModel in {path}: {str(err).splitlines()[0][:200]}") from err
-        info_path = path / "export.json"
-        size = json.loads(info_path.read_text())["image_size"] if info_path.is_file() else 0
+            raise DamagedFileError(
+                path,
+                f"TensorFlow cannot load its SavedModel: {str(err).splitlines()[0][:200]}",
+                lost="the model cannot be used",
+                repair=repair_command(path),
+            ) from None
+        info_path = path / EXPORT_INFO_FILE
+        with _unreadable_is_damage(info_path):
+            size = json.loads(info_path.read_text(encoding="utf-8"))["image_size"] if info_path.is_file() else 0
         super().__init__(path=str(path), kind="acg2vec", image_size=int(size))
         self._signatures = dict(loaded.signatures)
         self._signatures["_loaded"] = loaded  # keeps the variables alive
         if "probabilities" in self._outputs("serving_default"):
             if not (path / SELECTED_TAGS_FILE).is_file():
                 raise UserError(f"{path} has tag outputs but no {SELECTED_TAGS_FILE} naming them.")
-            vocab = TagVocabulary.read(str(path / SELECTED_TAGS_FILE))
+            with _unreadable_is_damage(path / SELECTED_TAGS_FILE):
+                vocab = TagVocabulary.read(str(path / SELECTED_TAGS_FILE))
             n_outputs = self._signatures["serving_default"].structured_outputs["probabilities"].shape[-1]
             if n_outputs is not None:
                 check_outputs(path, SELECTED_TAGS_FILE, len(vocab), int(n_outputs))
             self.tag_names, self.tag_categories, self.tag_counts = vocab.names, vocab.categories, vocab.counts
-            tuned = read_thresholds(str(path), vocab.names)
+            with _unreadable_is_damage(path / THRESHOLDS_FILE):
+                tuned = read_thresholds(str(path), vocab.names)
             self.thresholds = tuned[0] if tuned else None
         if "rating" in self._outputs("heads"):
             self.rating_names = list(RATINGS)

@@ -131,6 +131,10 @@ def load_file(path: str):
     release folder (or an acg2vec tagger folder) stands for its model file."""
     import keras
 
+    from acg2vec.trainers.image.export import verify_model_folder
+
+    if Path(path).is_dir():
+        verify_model_folder(path)  # an acg2vec tagger folder: its files are checked before Keras reads one
     path = model_file(path)
     try:
         return keras.models.load_model(path, compile=False)
