@@ -3,7 +3,6 @@ and prints a short table. Heavy libraries are imported inside the commands so ``
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import typer
 from acg2vec.commands.options import apply_overrides
 from acg2vec.commands.state import workspace
 from acg2vec.errors import UserError
+from acg2vec.integrity import atomic_write_json
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -288,8 +288,7 @@ def ann(
     result = run_ann_benchmark(np.asarray(data, dtype=np.float32), config=config, out_dir=out_dir)
     section = ann_section(result, plot=os.path.join(out_dir, "ann_recall_qps.png"))
     # The choice with every candidate's measured curve, as `acg2vec index` keeps it beside a built index.
-    with open(os.path.join(out_dir, f"ann_{CHOICE_FILE}"), "w", encoding="utf-8") as fh:
-        json.dump(result.chooser, fh, indent=1)
+    atomic_write_json(os.path.join(out_dir, f"ann_{CHOICE_FILE}"), result.chooser)
     rows = [
         [
             s.index,

@@ -69,9 +69,9 @@ def label_matrix(labels: list[set[str]], names: list[str]) -> np.ndarray:
 
 
 def _split_names(dataset_dir: str) -> list[str]:
-    import tensorflow_datasets as tfds
+    from acg2vec.datasets.published import open_published
 
-    present = tfds.builder_from_directory(dataset_dir).info.splits
+    present = open_published(dataset_dir).info.splits  # a damaged version is one sentence with its repair
     return [s for s in SPLITS if s in present]
 
 

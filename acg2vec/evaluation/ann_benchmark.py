@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from acg2vec.evaluation.report import Section, Table
+from acg2vec.evaluation.report import Section, Table, save_figure
 from acg2vec.indexes.candidates import GIB, candidate_for
 from acg2vec.indexes.index_choice import MeasureConfig, build_chosen_index
 from acg2vec.indexes.search import apply_params, faiss_metric, recall_at
@@ -353,7 +353,7 @@ def plot_recall_qps(result: AnnResult, path: str, *, target_recall: float = 0.95
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=6, loc="lower left")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path)
     plt.close(fig)
     return path
 

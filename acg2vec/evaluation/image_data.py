@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from acg2vec.datasets.acg_illustrations.schema import NAME, SELECTED_TAGS_FILE
 from acg2vec.datasets.acg_illustrations.selected_tags import TagVocabulary
+from acg2vec.datasets.published import crc_checked, open_published
 from acg2vec.datasets.versions import complete_dataset_dirs
 from acg2vec.deadletter import DeadLetters
 from acg2vec.errors import UserError
@@ -69,7 +70,7 @@ def read_images(
     import tensorflow_datasets as tfds
 
     folder = resolve_dataset_dir(data_dir)
-    builder = tfds.builder_from_directory(folder)
+    builder = open_published(folder)  # a damaged version is one sentence with its repair, before any reading
     if split not in builder.info.splits:
         raise UserError(f"the dataset at {folder} has no '{split}' split (it has {sorted(builder.info.splits)}).")
     if builder.info.name != NAME:
@@ -78,13 +79,15 @@ def read_images(
     if max_images:
         ds = ds.take(max_images)
     records = ImageRecords()
-    # One example at a time: the label lists have different lengths, and only bytes are read (no decoding).
-    for example in tfds.as_numpy(ds.prefetch(batch_size)):
-        records.ids.append(int(example["id"]))
-        records.images.append(bytes(example["image"]))
-        labels = set()
-        for feature in LABEL_FEATURES:
-            if feature in example:
-                labels.update(t.decode("utf-8") for t in example[feature])
-        records.labels.append(labels)
+    # One example at a time: the label lists have different lengths, and only bytes are read (no decoding). A
+    # record whose CRC fails stops the read with the sentence naming its shard.
+    with crc_checked(folder, split):
+        for example in tfds.as_numpy(ds.prefetch(batch_size)):
+            records.ids.append(int(example["id"]))
+            records.images.append(bytes(example["image"]))
+            labels = set()
+            for feature in LABEL_FEATURES:
+                if feature in example:
+                    labels.update(t.decode("utf-8") for t in example[feature])
+            records.labels.append(labels)
     return records

@@ -20,7 +20,7 @@ import numpy as np
 from acg2vec.deadletter import DeadLetters, dead_letter_path
 from acg2vec.errors import UserError
 from acg2vec.evaluation.image_data import dead_letter_bad_images, read_images
-from acg2vec.evaluation.report import Section, Table
+from acg2vec.evaluation.report import Section, Table, save_figure
 from acg2vec.indexes.files import save_index
 from acg2vec.indexes.index_choice import build_chosen_index
 from acg2vec.indexes.search import exact_search
@@ -238,7 +238,7 @@ def plot_precision_curves(metrics: dict, path: str) -> str:
     ax.legend(fontsize=8)
     ax.set_title(f"Image retrieval on '{metrics['split']}' ({metrics['images_used']} images)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path)
     plt.close(fig)
     return path
 

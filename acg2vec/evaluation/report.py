@@ -2,20 +2,32 @@
 
 Each ``acg2vec eval`` command adds its section to the run: sections are kept as ``sections/<key>.json``
 and the three files are rebuilt from all of them, so ``eval tagger`` then ``eval ann`` into one run give one report.
+
+Every file is written whole or not at all (:func:`acg2vec.integrity.atomic_write`; plots through
+:func:`save_figure`), so a crash or a full disk leaves the previous report readable. A section file found damaged
+is left out with a warning naming it and the command that writes it again, and listed in ``metrics.json`` under
+``damaged-file``, never silently dropped.
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import io
 import json
+import logging
 import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from acg2vec.integrity import DAMAGED_FILE, DamagedFileError, atomic_write_bytes, atomic_write_text
+
+log = logging.getLogger(__name__)
+
 SECTIONS_DIR = "sections"
+ORDER = ("tagger", "images", "texts", "ann")  # report order of the sections, by the command that wrote them
 
 
 @dataclass(slots=True)
@@ -72,26 +84,50 @@ def write_report(
     for section in sections:
         section.plots = [_plot_name(run, p) for p in section.plots]
         data = asdict(section)
-        (run / SECTIONS_DIR / f"{section.key}.json").write_text(_dumps(data), encoding="utf-8")
-    stored = [
-        Section.from_dict(json.loads(p.read_text(encoding="utf-8")))
-        for p in sorted((run / SECTIONS_DIR).glob("*.json"))
-    ]
-    order = ["tagger", "images", "texts", "ann"]
+        atomic_write_text(run / SECTIONS_DIR / f"{section.key}.json", _dumps(data))
+    stored, damaged = read_sections(run)
     stored.sort(
-        key=lambda s: (order.index(s.key.split(":")[0]) if s.key.split(":")[0] in order else len(order), s.key)
+        key=lambda s: (ORDER.index(s.key.split(":")[0]) if s.key.split(":")[0] in ORDER else len(ORDER), s.key)
     )
     stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     metrics = {"run": run.name, "written_at": stamp, **{s.key: s.metrics for s in stored}}
+    if damaged:
+        metrics[DAMAGED_FILE] = [err.to_dict() for err in damaged]
     paths = {
         "markdown": str(run / "report.md"),
         "html": str(run / "report.html"),
         "metrics": str(run / "metrics.json"),
     }
-    Path(paths["metrics"]).write_text(_dumps(metrics), encoding="utf-8")
-    Path(paths["markdown"]).write_text(_markdown(title, run.name, stamp, stored), encoding="utf-8")
-    Path(paths["html"]).write_text(_html(title, run.name, stamp, stored, run), encoding="utf-8")
+    notes = [str(err) for err in damaged]
+    atomic_write_text(paths["metrics"], _dumps(metrics))
+    atomic_write_text(paths["markdown"], _markdown(title, run.name, stamp, stored, notes))
+    atomic_write_text(paths["html"], _html(title, run.name, stamp, stored, run, notes))
     return paths
+
+
+def read_sections(run_dir: str | os.PathLike[str]) -> tuple[list[Section], list[DamagedFileError]]:
+    """The stored sections of a run, and the section files found damaged (each logged as a warning that names it
+    and the command writing it again; the report goes on without them)."""
+    sections, damaged = [], []
+    for path in sorted(Path(run_dir, SECTIONS_DIR).glob("*.json")):
+        try:
+            sections.append(Section.from_dict(json.loads(path.read_bytes().decode("utf-8"))))
+        except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as err:
+            problem = "it is empty (0 bytes)" if not path.stat().st_size else f"not a report section ({err})"
+            command = path.stem.split(":")[0]
+            repair = f"acg2vec eval {command} --run {Path(run_dir).name}" if command in ORDER else ""
+            error = DamagedFileError(path, problem, lost="its section is left out of the report", repair=repair)
+            log.warning("%s", error)
+            damaged.append(error)
+    return sections, damaged
+
+
+def save_figure(fig: Any, path: str | os.PathLike[str], *, dpi: int = 110) -> str:
+    """Save a matplotlib figure as PNG, whole or not at all (rendered in memory, then written atomically)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    atomic_write_bytes(path, buffer.getvalue())
+    return str(path)
 
 
 def _dumps(data: Any) -> str:
@@ -109,8 +145,9 @@ def _md_cell(value: Any) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-def _markdown(title: str, run: str, stamp: str, sections: list[Section]) -> str:
+def _markdown(title: str, run: str, stamp: str, sections: list[Section], notes: list[str] = ()) -> str:
     lines = [f"# {title}: {run}", "", f"Written {stamp}. Machine-readable figures: `metrics.json`.", ""]
+    lines += [f"**Left out:** {note}\n" for note in notes]
     for section in sections:
         lines += [f"## {section.title}", ""]
         if section.text:
@@ -127,7 +164,7 @@ def _markdown(title: str, run: str, stamp: str, sections: list[Section]) -> str:
     return "\n".join(lines)
 
 
-def _html(title: str, run: str, stamp: str, sections: list[Section], run_dir: Path) -> str:
+def _html(title: str, run: str, stamp: str, sections: list[Section], run_dir: Path, notes: list[str] = ()) -> str:
     esc = html.escape
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
@@ -138,6 +175,7 @@ def _html(title: str, run: str, stamp: str, sections: list[Section], run_dir: Pa
         "img{max-width:100%;margin:0.5em 0}caption{caption-side:top;font-style:italic;text-align:left}</style>",
         "</head><body>",
         f"<h1>{esc(title)}: {esc(run)}</h1><p>Written {esc(stamp)}. Machine-readable figures: metrics.json.</p>",
+        *(f"<p><b>Left out:</b> {esc(note)}</p>" for note in notes),
     ]
     for section in sections:
         parts.append(f"<h2>{esc(section.title)}</h2>")

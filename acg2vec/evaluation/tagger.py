@@ -8,11 +8,13 @@ import os
 import numpy as np
 
 from acg2vec.datasets.acg_illustrations.selected_tags import TagVocabulary
+from acg2vec.datasets.published import repair_command
 from acg2vec.deadletter import DeadLetters, dead_letter_path
 from acg2vec.errors import UserError
 from acg2vec.evaluation.image_data import dead_letter_bad_images, read_images, resolve_dataset_dir
 from acg2vec.evaluation.report import Section, Table
 from acg2vec.evaluation.tagging_metrics import plot_pr_curves, tagging_metrics
+from acg2vec.integrity import DamagedFileError
 from acg2vec.logs import progress_task
 from acg2vec.trainers.image.image_model import load_image_model
 from acg2vec.trainers.image.metrics import frequency_baseline
@@ -101,7 +103,15 @@ def dataset_labels(data_dir: str) -> dict:
 
     folder = resolve_dataset_dir(data_dir)
     path = files.join(folder, "metadata.json")
-    curation = json.loads(files.read_text(path)).get("curation") if files.exists(path) else None
+    curation = None
+    if files.exists(path):
+        data = files.read_bytes(path)
+        try:
+            curation = json.loads(data.decode("utf-8")).get("curation")
+        except (UnicodeDecodeError, ValueError, AttributeError) as err:
+            problem = "it is empty (0 bytes)" if not data else f"not the version's metadata ({err})"
+            lost = "whose labels the version holds (built or curated) is unknown"
+            raise DamagedFileError(path, problem, lost=lost, repair=repair_command(folder)) from None
     out = {"version": folder.rstrip("/").rsplit("/", 1)[-1], "curated": bool(curation)}
     if curation:
         out.update(run=curation.get("run"), min_confidence=curation.get("min_confidence"))

@@ -16,6 +16,7 @@ import numpy as np
 
 from acg2vec.datasets.acg_illustrations.selected_tags import TagVocabulary
 from acg2vec.errors import UserError
+from acg2vec.evaluation.report import save_figure
 from acg2vec.trainers.image.metrics import (
     average_precisions,
     f1_scores,
@@ -160,6 +161,6 @@ def plot_pr_curves(
     ax.legend(fontsize=8, loc="lower left")
     ax.set_title("Tagging precision-recall")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path)
     plt.close(fig)
     return path

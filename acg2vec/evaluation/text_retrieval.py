@@ -24,10 +24,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from acg2vec.datasets.acg_text_pairs.readers import parquet_files
-from acg2vec.datasets.acg_text_pairs.schema import COLUMNS, parquet_dir
+from acg2vec.datasets.acg_text_pairs.schema import BUILD_COMMAND, COLUMNS, parquet_dir
+from acg2vec.datasets.published import read_parquet
 from acg2vec.deadletter import DeadLetters, dead_letter_path
 from acg2vec.errors import UserError
-from acg2vec.evaluation.report import Section, Table
+from acg2vec.evaluation.report import Section, Table, save_figure
 from acg2vec.evaluation.text_search import FUSION, TextSearcher, default_scorer, model_base
 from acg2vec.indexes.search import exact_search
 from acg2vec.trainers.text.lexical_baseline import CharNgramTfidf, LexicalConfig
@@ -70,9 +71,8 @@ class Task:
 
 
 def read_pairs(datasets_root: str, splits: tuple[str, ...], *, dead_letters: DeadLetters | None = None) -> list[dict]:
-    """Rows of the held-out Parquet splits; rows without anchor, positive or pair type are counted and set aside."""
-    import pyarrow.parquet as pq
-
+    """Rows of the held-out Parquet splits; rows without anchor, positive or pair type are counted and set aside.
+    A damaged part is one sentence naming it and the rebuild (scores on a part of a split would mislead)."""
     rows: list[dict] = []
     # Only a corpus whose build finished (build_metadata.json is written last).
     files = [path for paths in parquet_files(datasets_root, splits).values() for path in paths]
@@ -82,7 +82,7 @@ def read_pairs(datasets_root: str, splits: tuple[str, ...], *, dead_letters: Dea
             "run `acg2vec build texts` first."
         )
     for path in files:
-        table = pq.read_table(path)
+        table = read_parquet(path, repair=BUILD_COMMAND, lost="the held-out pairs in it are lost")
         missing = {"anchor", "positive", "pair_type"} - set(table.column_names)
         if missing:
             raise UserError(f"{path} lacks the columns {sorted(missing)} of acg_text_pairs ({', '.join(COLUMNS)}).")
@@ -376,7 +376,7 @@ def plot_pair_type_bars(results: dict, path: str, *, k: int = 10) -> str:
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path)
     plt.close(fig)
     return path
 

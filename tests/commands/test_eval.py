@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -161,3 +162,107 @@ def test_missing_inputs_are_user_errors(workdir):
     assert isinstance(result.exception, UserError)
     result = invoke(workdir, "texts", "--model", str(workdir))
     assert isinstance(result.exception, UserError) and "acg2vec build texts" in str(result.exception)
+
+
+# -- damaged inputs: one sentence, exit status 3, and the repair the sentence gives works ---------------------------
+
+
+def _repair_of(error) -> list[str]:
+    """The command a DamagedFileError names, as CLI arguments (without the leading `acg2vec`)."""
+    assert error.repair.startswith("acg2vec ")
+    return error.repair.split()[1:]
+
+
+@pytest.mark.integration
+def test_eval_tagger_names_a_damaged_shard_and_exits_3(workdir):
+    from acg2vec.integrity import DamagedFileError
+    from tests.damage import cut_short
+
+    version = make_illustrations_dataset(workdir)
+    make_image_model(workdir / "models" / "deepdanbooru")
+    shard = version / "acg_illustrations-test.tfrecord-00000-of-00001"
+    cut_short(shard)
+    result = invoke(workdir, "tagger")
+    error = result.exception
+    assert isinstance(error, DamagedFileError) and error.exit_code == 3  # acg2vec.cli.main exits with it
+    assert str(error).startswith(f"{shard} is damaged (it ends in the middle of a record: the file was cut short)")
+    assert "of its 12 examples of the test split are lost" in str(error)
+    assert error.repair == "acg2vec build images --config 64"
+    assert not (workdir / "eval" / "main" / "metrics.json").exists()  # no report of a part of the split
+
+
+@pytest.mark.integration
+def test_eval_texts_names_a_damaged_part_and_exits_3(workdir):
+    from acg2vec.integrity import DamagedFileError
+    from tests.damage import zero_bytes
+    from tests.datasets.acg_text_pairs.test_readers import corpus_with_metadata
+
+    corpus = corpus_with_metadata(workdir)
+    part = corpus / "validation" / "part-00000.parquet"
+    zero_bytes(part)
+    result = invoke(workdir, "texts", "--split", "validation")
+    error = result.exception
+    assert isinstance(error, DamagedFileError) and error.exit_code == 3
+    assert str(error) == (
+        f"{part} is damaged (it is empty (0 bytes)); the validation pairs in it are lost; "
+        "repair it with `acg2vec build texts`."
+    )
+
+
+@pytest.mark.slow  # two image builds from raw/ (about 15 s on a quiet machine)
+def test_the_repair_a_damaged_shard_names_rebuilds_it_and_eval_tagger_passes(workdir):
+    from acg2vec.integrity import DamagedFileError
+    from tests.beam_pipelines.image_fakes import simple_raw
+    from tests.damage import random_middle
+
+    simple_raw(workdir, 8)
+    build = ["--workdir", str(workdir), "--quiet", "build", "images", "--config", "64", "--mode", "in_memory"]
+    assert runner.invoke(app, build).exit_code == 0
+    make_image_model(workdir / "models" / "deepdanbooru")
+    assert invoke(workdir, "tagger").exit_code == 0
+    version = workdir / "datasets" / "acg_illustrations" / "64" / "1.0.0"
+    random_middle(version / "acg_illustrations-train.tfrecord-00000-of-00001")  # curate and train read train
+    random_middle(version / "acg_illustrations-test.tfrecord-00000-of-00001")
+    result = invoke(workdir, "tagger")
+    assert isinstance(result.exception, DamagedFileError), result.output
+    assert "TFRecord CRC check failed" in str(result.exception)
+    repair = runner.invoke(
+        app, ["--workdir", str(workdir), "--quiet", *_repair_of(result.exception), "--mode", "in_memory"]
+    )
+    assert repair.exit_code == 0, repair.output
+    result = invoke(workdir, "tagger")
+    assert result.exit_code == 0, result.output
+    assert json.loads((workdir / "eval" / "main" / "metrics.json").read_text())["tagger:deepdanbooru"]["images"] == 2
+
+
+@pytest.mark.slow  # a text build from the dummy raw data (about 15 s on a quiet machine)
+def test_the_repair_a_damaged_part_names_rebuilds_it_and_eval_texts_passes(workdir):
+    import shutil
+
+    from acg2vec.datasets.acg_text_pairs import records as text_records
+    from acg2vec.integrity import DamagedFileError
+    from tests.damage import cut_short
+
+    shutil.copytree(Path(text_records.__file__).parent / "dummy_data", workdir / "raw")
+    build = ["--workdir", str(workdir), "--quiet", "build", "texts", "--mode", "in_memory"]
+    assert runner.invoke(app, build).exit_code == 0
+    corpus = workdir / "datasets" / "parquet" / "acg_text_pairs"
+    texts = [row for p in corpus.glob("validation/*.parquet") for row in pq_texts(p)]
+    make_sentence_transformer(workdir / "models" / "acgvoc2vec", texts=texts)
+    part = sorted(corpus.glob("validation/*.parquet"))[0]
+    cut_short(part)
+    result = invoke(workdir, "texts", "--split", "validation", "--scorer", "dense")
+    assert isinstance(result.exception, DamagedFileError) and str(part) in str(result.exception)
+    repair = runner.invoke(
+        app, ["--workdir", str(workdir), "--quiet", *_repair_of(result.exception), "--mode", "in_memory"]
+    )
+    assert repair.exit_code == 0, repair.output
+    result = invoke(workdir, "texts", "--split", "validation", "--scorer", "dense")
+    assert result.exit_code == 0, result.output
+    assert json.loads((workdir / "eval" / "main" / "metrics.json").read_text())["texts"]["rows_read"] > 0
+
+
+def pq_texts(path) -> list[str]:
+    import pyarrow.parquet as pq
+
+    return [t for row in pq.read_table(path, columns=["anchor", "positive"]).to_pylist() for t in row.values()]

@@ -122,3 +122,21 @@ def test_every_damage_to_a_parquet_part_is_named(tmp_path: Path, damage: str) ->
         read_parquet(str(path), repair="acg2vec build texts", lost="its pairs are lost").to_pylist()
     assert str(caught.value).startswith(f"{path} is damaged (")
     assert str(caught.value).endswith("its pairs are lost; repair it with `acg2vec build texts`.")
+
+
+def test_the_trainers_input_pipeline_keeps_the_crc_check(published: Path, tmp_path: Path) -> None:
+    """Nothing between the shards and a training step may swallow a failed CRC (no ``ignore_errors``)."""
+    from acg2vec.trainers.image import input_pipeline as ip
+
+    folder = damaged_copy(published, tmp_path, SHARD, "random_middle")
+    builder = ip.open_dataset(str(tmp_path / "datasets"), "acg_illustrations/64")
+    vocab = ip.load_vocab(builder)
+    config = ip.InputConfig(image_size=32, batch_size=4, deterministic=True)
+    ds = ip.make_dataset(builder, "validation", vocab, config=config, training=False)
+    with (
+        pytest.raises(DamagedFileError, match="TFRecord CRC check failed") as caught,
+        crc_checked(str(folder), "validation"),
+    ):
+        for _ in ds:
+            pass
+    assert caught.value.path == str(folder / SHARD)

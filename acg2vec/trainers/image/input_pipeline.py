@@ -64,10 +64,11 @@ def dataset_dir(data_dir: str, dataset: str) -> str:
 
 
 def open_dataset(data_dir: str, dataset: str):
-    """The TFDS builder reading the files of ``dataset`` under ``data_dir`` (no builder code needed)."""
-    import tensorflow_datasets as tfds
+    """The TFDS builder reading the files of ``dataset`` under ``data_dir`` (no builder code needed), after the cheap
+    checks of :func:`~acg2vec.datasets.published.verify_published` (a damaged version is one sentence)."""
+    from acg2vec.datasets.published import open_published
 
-    return tfds.builder_from_directory(dataset_dir(data_dir, dataset))
+    return open_published(dataset_dir(data_dir, dataset))
 
 
 def load_vocab(builder) -> TagVocabulary:
