@@ -1,11 +1,23 @@
-"""Small file helpers over Beam's ``FileSystems``: the same calls for local paths, gs://, s3:// and hdfs://."""
+"""Small file helpers over Beam's ``FileSystems``: the same calls for local paths, gs://, s3:// and hdfs://.
+
+A local file is written whole or not at all (:func:`acg2vec.integrity.atomic_write`: a temporary file beside it,
+fsynced, renamed; a full disk is :class:`~acg2vec.integrity.DiskFullError`); an object store's upload is
+already all or nothing.
+"""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable
+import hashlib
+import os
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, Any
 
 from apache_beam.io.filesystems import FileSystems
+
+from acg2vec.workspace import is_remote
+
+_CHUNK = 1 << 20
 
 
 def join(root: str, *parts: str) -> str:
@@ -25,8 +37,28 @@ def exists(path: str) -> bool:
     return FileSystems.exists(path)
 
 
-def write_bytes(path: str, data: bytes) -> None:
+@contextlib.contextmanager
+def create(path: str) -> Iterator[IO[bytes]]:
+    """A binary file to write ``path`` with (a library writer's target: Parquet, TFRecord); it appears whole when
+    the block ends without an error, and not at all otherwise (see the module doc)."""
+    if not is_remote(path):
+        from acg2vec.integrity import atomic_write
+
+        # The bytes as given: atomic_write would gzip them again under a .gz name, so those are written whole
+        # under a name beside it first and then renamed.
+        staged = f"{path}.whole" if path.endswith(".gz") else path
+        with atomic_write(staged, "wb") as fh:
+            yield fh
+        if staged != path:
+            os.replace(staged, path)
+        return
     with FileSystems.create(path, mime_type="application/octet-stream", compression_type="uncompressed") as fh:
+        yield fh
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    """``data`` as the whole of ``path`` (atomically, see the module doc)."""
+    with create(path) as fh:
         fh.write(data)
 
 
@@ -41,6 +73,20 @@ def read_bytes(path: str) -> bytes:
 
 def read_text(path: str) -> str:
     return read_bytes(path).decode("utf-8")
+
+
+def digest(path: str) -> dict[str, Any]:
+    """``{"size", "sha256"}`` of a file on any file system (:func:`acg2vec.integrity.file_digest` locally)."""
+    if not is_remote(path):
+        from acg2vec.integrity import file_digest
+
+        return file_digest(path)
+    sha256, size = hashlib.sha256(), 0
+    with FileSystems.open(path, compression_type="uncompressed") as fh:
+        while chunk := fh.read(_CHUNK):
+            sha256.update(chunk)
+            size += len(chunk)
+    return {"size": size, "sha256": sha256.hexdigest()}
 
 
 def delete(paths: Iterable[str]) -> None:

@@ -47,13 +47,15 @@ class BuildOptions:
 
     ``buckets``: hash buckets of the flat-memory passes (0: sized from the input; the count never changes the
     result). ``dry_run_dataflow``: a JSON path; describe the Dataflow job(s) there instead of building.
-    ``keep_temp``: keep the bucket files (for debugging).
+    ``keep_temp``: keep the bucket files (for debugging). ``skip_damaged``: build without the raw shards found
+    damaged (:mod:`acg2vec.beam_pipelines.raw_shards`) instead of refusing them, and record them in the card.
     """
 
     runner: RunnerConfig = field(default_factory=RunnerConfig)
     buckets: int = 0
     dry_run_dataflow: str | None = None
     keep_temp: bool = False
+    skip_damaged: bool = False
 
 
 def local_workers(workers: int | None = None) -> int:

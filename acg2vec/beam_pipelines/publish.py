@@ -27,6 +27,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from acg2vec import integrity
 from acg2vec.beam_pipelines import files
 from acg2vec.errors import UserError
 from acg2vec.workspace import is_remote
@@ -115,11 +116,16 @@ def remove_leftovers(final_dir: str) -> list[str]:
 def publish(tmp_dir: str, final_dir: str, *, marker: str) -> None:
     """Move the finished ``tmp_dir`` to ``final_dir``, replacing an older build; ``marker`` is written last.
 
+    First every file of ``tmp_dir`` is recorded in its ``CHECKSUMS.json`` (size and SHA-256,
+    :func:`acg2vec.integrity.write_checksums`), which readers of the dataset verify, and fsynced.
+
     Locally two renames: ``final_dir`` is the old build or the new one at every moment. Object stores have no
     folder rename: the old ``marker`` goes first (the old build stops looking complete), then the files are
     copied, the new ``marker`` last.
     """
     if not is_remote(final_dir):
+        integrity.write_checksums(tmp_dir)
+        integrity.fsync_tree(tmp_dir)  # every byte on disk before the rename makes the folder the dataset
         if os.path.exists(final_dir):
             old = f"{tmp_dir}-replaced"
             os.rename(final_dir, old)
@@ -127,7 +133,9 @@ def publish(tmp_dir: str, final_dir: str, *, marker: str) -> None:
             shutil.rmtree(old)
         else:
             os.rename(tmp_dir, final_dir)
+        _fsync_folder(os.path.dirname(final_dir))
         return
+    write_checksums(tmp_dir)
     from apache_beam.io.filesystems import FileSystems
 
     files.delete([f"{final_dir}/{marker}"])
@@ -138,6 +146,32 @@ def publish(tmp_dir: str, final_dir: str, *, marker: str) -> None:
         target = final_dir + path[len(tmp_dir) :]
         FileSystems.copy([path], [target])
     files.delete([tmp_dir])
+
+
+def write_checksums(folder: str) -> dict[str, Any]:
+    """``<folder>/CHECKSUMS.json`` of any file system, in the layout of :func:`acg2vec.integrity.write_checksums`."""
+    if not is_remote(folder):
+        return integrity.write_checksums(folder)
+    root = folder.rstrip("/") + "/"
+    listed = {path[len(root) :]: path for path, _ in files.match(f"{root}**")}
+    recorded = {name: files.digest(path) for name, path in sorted(listed.items()) if name != integrity.CHECKSUMS_FILE}
+    data = {"format": integrity.CHECKSUMS_FORMAT, "files": recorded}
+    files.write_text(root + integrity.CHECKSUMS_FILE, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    return data
+
+
+def _fsync_folder(folder: str) -> None:
+    """Make a rename inside ``folder`` durable (some file systems cannot fsync a folder: then it is left to them)."""
+    try:
+        fd = os.open(folder or ".", os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def require_complete(folder: str, *, marker: str, build_command: str) -> str:

@@ -130,15 +130,16 @@ class ItemOutputs:
 
 
 class ReadItems(beam.PTransform):
-    """Read ``*.jsonl.gz`` item shards matching ``pattern`` and validate each line as an item of ``kind``.
+    """Read ``*.jsonl.gz`` item shards matching ``pattern`` (or a list of patterns or paths: the shards a build
+    checked whole, :mod:`acg2vec.beam_pipelines.raw_shards`) and validate each line as an item of ``kind``.
 
     No matching shard means no items (check with :func:`has_shards` first where that is a mistake). Counts
     ``<step>-read`` per non-blank line and ``<step>-<reason>`` per bad one.
     """
 
-    def __init__(self, pattern: str, *, kind: str, step: str | None = None) -> None:
+    def __init__(self, pattern: str | Iterable[str], *, kind: str, step: str | None = None) -> None:
         super().__init__()
-        self.pattern = pattern
+        self.pattern = pattern if isinstance(pattern, str) else list(pattern)
         self.kind = kind
         self.step = step or kind
 

@@ -52,6 +52,12 @@ DRY_RUN_DATAFLOW = typer.Option(
     help="Write the Dataflow job description to this JSON file instead of building (submits nothing).",
 )
 KEEP_TEMP = typer.Option(False, "--keep-temp", help="Keep the intermediate bucket files (for debugging).")
+SKIP_DAMAGED = typer.Option(
+    False,
+    "--skip-damaged",
+    help="Build without the raw shards found damaged (cut short, changed, not gzip) instead of refusing them; the "
+    "dataset card and metadata list each one with the lines lost. `acg2vec crawl <source>` re-fetches them.",
+)
 PIPELINE_ARGS = typer.Argument(
     None,
     help="Extra Beam pipeline options after `--`, passed through unchanged, "
@@ -71,6 +77,7 @@ def build_options(
     pipeline_args: list[str] | None,
     job_endpoint: str | None = None,
     dask_address: str | None = None,
+    skip_damaged: bool = False,
 ):
     """The shared runner options as :class:`~acg2vec.beam_pipelines.options.BuildOptions`."""
     from acg2vec.beam_pipelines.options import BuildOptions, RunnerConfig
@@ -80,7 +87,11 @@ def build_options(
     )
     apply_overrides(runner_config, job_endpoint=job_endpoint, dask_address=dask_address)
     return apply_overrides(
-        BuildOptions(runner=runner_config), buckets=buckets, dry_run_dataflow=dry_run_dataflow, keep_temp=keep_temp
+        BuildOptions(runner=runner_config),
+        buckets=buckets,
+        dry_run_dataflow=dry_run_dataflow,
+        keep_temp=keep_temp,
+        skip_damaged=skip_damaged or None,
     )
 
 
@@ -164,6 +175,7 @@ def build_images(
     buckets: int = BUCKETS,
     dry_run_dataflow: str = DRY_RUN_DATAFLOW,
     keep_temp: bool = KEEP_TEMP,
+    skip_damaged: bool = SKIP_DAMAGED,
     pipeline_args: list[str] = PIPELINE_ARGS,
 ) -> None:
     """Build the image/tag dataset acg_illustrations/<size> from raw/safebooru (+ raw/pixiv popularity).
@@ -222,6 +234,7 @@ def build_images(
         pipeline_args=pipeline_args,
         job_endpoint=job_endpoint,
         dask_address=dask_address,
+        skip_damaged=skip_damaged,
     )
     console.print(build(workspace(), build_config, options=options).summary(detailed=True))
 
@@ -307,6 +320,7 @@ def build_texts(
     buckets: int = BUCKETS,
     dry_run_dataflow: str = DRY_RUN_DATAFLOW,
     keep_temp: bool = KEEP_TEMP,
+    skip_damaged: bool = SKIP_DAMAGED,
     pipeline_args: list[str] = PIPELINE_ARGS,
 ) -> None:
     """Build the multilingual text-pair corpus from every source's raw items.
@@ -336,18 +350,19 @@ def build_texts(
         pipeline_args=pipeline_args,
         job_endpoint=job_endpoint,
         dask_address=dask_address,
+        skip_damaged=skip_damaged,
     )
     console.print(build(workspace(), config, options=options).summary(detailed=True))
 
 
 @app.command("entities", help="Link works, characters and people across every site into acg_entities (Parquet).")
-def build_entities() -> None:
+def build_entities(skip_damaged: bool = SKIP_DAMAGED) -> None:
     """Link the raw works, characters and people of every source into one entity each (also the first step of
     `acg2vec build texts`). Writes <workdir>/datasets/acg_entities/<version>/ (entities.parquet, tag_links.parquet,
     a card, dead letters); see docs/entities.md."""
     from acg2vec.datasets.acg_entities.build import build
     from acg2vec.logs import console
 
-    folder, linked = build(workspace())
+    folder, linked = build(workspace(), skip_damaged=skip_damaged)
     by_kind = {k: v for k, v in sorted(linked.counts.items()) if k.endswith(("-records", "-entities"))}
     console.print(f"acg_entities: {len(linked.result.entities)} entities -> {folder}\n{by_kind}")

@@ -124,3 +124,25 @@ def test_build_result_summary_is_one_line_or_the_details() -> None:
         dry.summary(detailed=True)
         == "acg_illustrations/224: Dataflow job description written to job.json (not submitted)."
     )
+
+
+@pytest.mark.parametrize("remote", [False, True])
+def test_a_published_folder_records_every_file_in_its_checksums(tmp_path: Path, remote: bool) -> None:
+    from acg2vec.beam_pipelines import files
+    from acg2vec.integrity import CHECKSUMS_FILE, DamagedFileError, verify_checksums
+
+    local_final = tmp_path / "ds" / "1.0.0"
+    final = "acgmem://bucket/checksums/ds/1.0.0" if remote else str(local_final)
+    tmp = publish.incomplete_dir(final)
+    files.write_text(f"{tmp}/shard-00000", "rows")
+    files.write_text(f"{tmp}/dead_letters/Step.jsonl", "dead")
+    files.write_text(f"{tmp}/dataset_info.json", "{}")
+    publish.publish(tmp, final, marker="dataset_info.json")
+    recorded = json.loads(files.read_text(f"{final}/{CHECKSUMS_FILE}"))["files"]
+    assert sorted(recorded) == ["dataset_info.json", "dead_letters/Step.jsonl", "shard-00000"]
+    assert recorded["shard-00000"] == files.digest(f"{final}/shard-00000")
+    if not remote:
+        assert verify_checksums(local_final, what="the dataset", repair="", required=True) == sorted(recorded)
+        (local_final / "shard-00000").write_text("rowz")  # a bit gone bad on the disk, same size
+        with pytest.raises(DamagedFileError, match="checksum mismatch"):
+            verify_checksums(local_final, what="the dataset", repair="")

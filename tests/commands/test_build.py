@@ -267,3 +267,33 @@ def test_the_config_dataclasses_own_the_defaults_and_options_override_them(
     assert image_options == BuildOptions(runner=RunnerConfig(workers=2), buckets=3)
     assert (text_config.near_dup, text_config.sources) == (False, ("bangumi",))
     assert text_options == BuildOptions(runner=RunnerConfig(mode="in_memory"), keep_temp=True)
+
+
+@pytest.mark.integration
+def test_a_full_disk_during_a_build_is_one_sentence_and_the_published_version_stays_whole(workdir: Path) -> None:
+    import tensorflow_datasets as tfds
+
+    from acg2vec.integrity import DiskFullError, file_digest, verify_checksums, write_checksums
+    from tests.damage import SmallDisk
+    from tests.trainers.image.tiny_dataset import write_tiny_dataset
+
+    simple_raw(workdir, 8)
+    with SmallDisk(workdir / "datasets", 16) as disk:
+        # The version published before (written directly: the build under test is the next one).
+        version = write_tiny_dataset(workdir / "datasets", splits={"train": 8, "validation": 4})
+        write_checksums(version)
+        before = {p.relative_to(version): file_digest(p) for p in version.rglob("*") if p.is_file()}
+        disk.fill(leave=8 * 1024)  # room for the lock and a few small files, not for the shards
+        try:
+            full = CliRunner().invoke(app, ["build", "images", *IMAGE_RULES, "--mode", "in_memory"])
+        finally:
+            disk.free()
+        assert isinstance(full.exception, DiskFullError), full.output
+        said = str(full.exception)
+        assert full.exception.exit_code == 4 and "\n" not in said and "Traceback" not in said
+        assert said.startswith(f"Writing {version} failed because the disk is full")
+        # The previous version: every file as it was, its checksums right, and loadable.
+        assert {p.relative_to(version): file_digest(p) for p in version.rglob("*") if p.is_file()} == before
+        assert verify_checksums(version, what="the dataset", repair="", required=True)
+        builder = tfds.builder_from_directory(str(version))
+        assert sum(1 for _ in builder.as_dataset(split="train")) == builder.info.splits["train"].num_examples == 8

@@ -21,8 +21,9 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from acg2vec.beam_pipelines import files, publish
+from acg2vec.beam_pipelines import files, publish, raw_shards
 from acg2vec.beam_pipelines.raw_io import read_lines
+from acg2vec.beam_pipelines.raw_shards import ShardCheck, check_raw_shards
 from acg2vec.crawlers import wikitext
 from acg2vec.crawlers.items import ItemError, Section, Tag, TagTranslation, Work, item_from_dict
 from acg2vec.datasets.acg_entities import records, schema
@@ -31,6 +32,7 @@ from acg2vec.datasets.acg_entities.linker import THRESHOLDS, LinkResult, link
 from acg2vec.datasets.acg_entities.tags import join_pixiv_tags, link_booru_tags
 from acg2vec.deadletter import DeadLetters, counter_name, dead_letter_path
 from acg2vec.errors import UserError
+from acg2vec.integrity import disk_full_is_one_sentence
 from acg2vec.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -74,8 +76,11 @@ def raw_files(raw_root: str, sources: tuple[str, ...] = SOURCES) -> list[tuple[s
     return [found for pattern in patterns for found in files.match(pattern)]
 
 
-def collect(raw_root: str, sources: tuple[str, ...] = SOURCES) -> Collected:
-    """Step 1 of the module doc."""
+def collect(raw_root: str, sources: tuple[str, ...] = SOURCES, *, shards: list[str] | None = None) -> Collected:
+    """Step 1 of the module doc, over ``shards`` (already checked whole), else over every raw shard of ``sources``
+    once checked (:func:`~acg2vec.beam_pipelines.raw_shards.check_raw_shards`: a damaged one is refused)."""
+    if shards is None:
+        shards = check_raw_shards(raw_files(raw_root, sources), command=schema.BUILD_COMMAND).paths
     out = Collected()
     intros: dict[str, Section] = {}
 
@@ -83,7 +88,7 @@ def collect(raw_root: str, sources: tuple[str, ...] = SOURCES) -> Collected:
         out.counts[counter_name(STEP, reason)] += 1
         out.dead.append((reason, detail, raw))
 
-    for path, _ in raw_files(raw_root, sources):
+    for path in shards:
         for line in read_lines(path, STEP, undecodable):
             out.counts[counter_name(STEP, "read")] += 1
             try:
@@ -144,11 +149,16 @@ def page_work(section: Section) -> Work:
 
 
 def link_raw(
-    raw_root: str, thresholds: dict[str, float] | None = None, *, floor: float | None = None, train: bool = False
+    raw_root: str,
+    thresholds: dict[str, float] | None = None,
+    *,
+    floor: float | None = None,
+    train: bool = False,
+    shards: list[str] | None = None,
 ) -> Linked:
     """Steps 1 and 2 in memory (no files written): what the text build and the benchmark use (``floor``: keep
-    Splink's pairs down to that probability, for threshold sweeps)."""
-    collected = collect(raw_root)
+    Splink's pairs down to that probability, for threshold sweeps; ``shards``: see :func:`collect`)."""
+    collected = collect(raw_root, shards=shards)
     return link_collected(collected, thresholds, floor=floor, train=train)
 
 
@@ -179,25 +189,40 @@ def link_collected(
     return Linked(result, tag_links, counts, dead)
 
 
-def build(workspace: Workspace, thresholds: dict[str, float] | None = None) -> tuple[str, Linked]:
-    """Build the table of ``workspace`` (the module doc's three steps); returns its folder and the links."""
+def build(
+    workspace: Workspace,
+    thresholds: dict[str, float] | None = None,
+    *,
+    skip_damaged: bool = False,
+    checked: ShardCheck | None = None,
+) -> tuple[str, Linked]:
+    """Build the table of ``workspace`` (the module doc's three steps); returns its folder and the links.
+
+    Its raw shards are checked whole first: a damaged one is refused in one sentence, or with ``skip_damaged``
+    left out and recorded (card, metadata, dead letters). ``checked``: the check a caller (``build texts``) made.
+    """
     raw_root = workspace.raw()
-    if not raw_files(raw_root):
+    found = raw_files(raw_root)
+    if not found:
         raise UserError(
             f"No raw items under {raw_root} (expected <source>/work-*.jsonl.gz and the like for sources "
             f"{', '.join(SOURCES)}); crawl first with `acg2vec crawl`."
         )
     started = time.time()
+    if checked is None:
+        checked = check_raw_shards(found, command=schema.BUILD_COMMAND, skip_damaged=skip_damaged)
     final_dir = schema.entities_dir(workspace)
-    with publish.DatasetLock(final_dir, schema.BUILD_COMMAND):
+    with disk_full_is_one_sentence(final_dir), publish.DatasetLock(final_dir, schema.BUILD_COMMAND):
         publish.remove_leftovers(final_dir)
-        linked = link_raw(raw_root, thresholds)
+        linked = link_raw(raw_root, thresholds, shards=checked.paths)
         out_dir = publish.incomplete_dir(final_dir)
         files.mkdirs(out_dir)
         files.write_locally_then_copy(out_dir, lambda folder: _write_dead_letters(folder, linked))  # gs://, s3:// too
+        raw_shards.write_dead_letters(out_dir, checked)
         meta = {
             "counters": dict(sorted(linked.counts.items())),
             "thresholds": {**THRESHOLDS, **(thresholds or {})},
+            "raw_shards": checked.record(),
             "seconds": round(time.time() - started, 1),
         }
         write_card(out_dir, linked, meta)
@@ -237,6 +262,7 @@ def write_card(out_dir: str, linked: Linked, meta: dict) -> None:
         f"Refused (dead_letters/{STEP}.jsonl.gz): {refused or 'none'}.",
         f"Image tags linked: {len(linked.tag_links)} (tag_links.parquet).",
         "",
+        raw_shards.card_section(meta.get("raw_shards", {})),
     ]
     files.write_text(f"{out_dir}/README.md", "\n".join(lines))
 

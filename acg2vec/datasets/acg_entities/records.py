@@ -85,10 +85,10 @@ def _entity_from_row(row: dict[str, Any]) -> Entity:
 
 
 def _write_parquet(path: str, table) -> None:
+    """One Parquet file, whole or absent (:func:`acg2vec.beam_pipelines.files.create`)."""
     import pyarrow.parquet as pq
-    from apache_beam.io.filesystems import FileSystems
 
-    with FileSystems.create(path, compression_type="uncompressed") as fh:
+    with files.create(path) as fh:
         pq.write_table(table, fh, compression="zstd", row_group_size=ROWS_PER_GROUP)
 
 

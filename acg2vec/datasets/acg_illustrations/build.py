@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 
 import apache_beam as beam
 
-from acg2vec.beam_pipelines import files, publish, raw_io
+from acg2vec.beam_pipelines import files, publish, raw_io, raw_shards
 from acg2vec.beam_pipelines.buckets import BUCKETS_DIR, bucket_writers
 from acg2vec.beam_pipelines.dead_letters import DEAD, metric_counts, write_dead_letters_by_step
 from acg2vec.beam_pipelines.options import (
@@ -58,6 +58,7 @@ from acg2vec.datasets.acg_illustrations.selected_tags import TagVocabulary, csv_
 from acg2vec.datasets.acg_illustrations.transforms import BuildImageExamples, bucket_count, write_side_outputs
 from acg2vec.datasets.versions import TFDS_MARKER, newest_dataset_dir, next_patch_version
 from acg2vec.errors import UserError
+from acg2vec.integrity import disk_full_is_one_sentence
 from acg2vec.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -76,9 +77,17 @@ def serialize_example(features, record_and_jpeg) -> bytes:
 
 
 def build_pipeline(
-    pipeline: beam.Pipeline, raw_root: str, out_dir: str, config: ImageBuildConfig, *, num_buckets: int, local: bool
+    pipeline: beam.Pipeline,
+    raw_root: str,
+    out_dir: str,
+    config: ImageBuildConfig,
+    *,
+    num_buckets: int,
+    local: bool,
+    shards: dict[str, list[str]] | None = None,
 ):
-    """Add the build to ``pipeline``: examples -> TFRecord shards per split, side outputs into ``out_dir``."""
+    """Add the build to ``pipeline``: examples -> TFRecord shards per split, side outputs into ``out_dir``.
+    ``shards``: the checked raw shards by item kind (None: by pattern, for a job described and not run)."""
     # Locally every bucket keeps its file open (a spill would go to an in-memory group-by); a distributed
     # runner keeps Beam's default and shuffles the rest.
     outputs = pipeline | "BuildImageExamples" >> BuildImageExamples(
@@ -86,6 +95,7 @@ def build_pipeline(
         config,
         files.join(out_dir, BUCKETS_DIR),
         num_buckets=num_buckets,
+        shards=shards,
         **bucket_writers(num_buckets, local=local),
     )
     features = features_for_size(config.size)
@@ -101,6 +111,23 @@ def build_pipeline(
         )
     write_side_outputs(outputs, out_dir)
     return outputs
+
+
+RAW_KINDS = (("safebooru", "post"), ("safebooru", "tag"), ("pixiv", "illust"))  # what the build reads
+
+
+def check_inputs(raw_root: str, command: str, *, skip_damaged: bool) -> tuple[raw_shards.ShardCheck, dict]:
+    """Check the build's raw shards whole (:func:`~acg2vec.beam_pipelines.raw_shards.check_raw_shards`); returns
+    the check and the shards to read by item kind. No readable post shard left is one sentence."""
+    found = {kind: files.match(raw_io.shard_pattern(files.join(raw_root, source), kind)) for source, kind in RAW_KINDS}
+    checked = raw_shards.check_raw_shards(
+        sorted(f for listed in found.values() for f in listed), command=command, skip_damaged=skip_damaged
+    )
+    good = set(checked.paths)
+    shards = {kind: [path for path, _ in listed if path in good] for kind, listed in found.items()}
+    if not shards["post"]:
+        raise UserError(f"Every post shard under {raw_root} is damaged; re-fetch them with `acg2vec crawl safebooru`.")
+    return checked, shards
 
 
 def builder_for(size: int) -> Builder:
@@ -137,7 +164,9 @@ def build(workspace: Workspace, config: ImageBuildConfig, *, options: BuildOptio
         raise UserError(f"No posts to build from: nothing matches {posts}. Run `acg2vec crawl safebooru` first.")
     beam_options = pipeline_options(options.runner)  # a wrong runner argument fails before anything is written
     start = time.monotonic()
-    with publish.DatasetLock(final_dir, f"{COMMAND} --config {config.size}"):
+    # 0. Every raw shard checked whole: a damaged one is refused, or with --skip-damaged left out and recorded.
+    checked, shards = check_inputs(raw_root, f"{COMMAND} --config {config.size}", skip_damaged=options.skip_damaged)
+    with disk_full_is_one_sentence(final_dir), publish.DatasetLock(final_dir, f"{COMMAND} --config {config.size}"):
         # 1. A fresh incomplete folder beside the published one (leftovers of killed builds removed).
         publish.remove_leftovers(final_dir)
         tmp_dir = publish.incomplete_dir(final_dir)
@@ -145,7 +174,9 @@ def build(workspace: Workspace, config: ImageBuildConfig, *, options: BuildOptio
         files.mkdirs(tmp_dir)
         # 2. The pipeline: shards, vocabulary, counts and dead letters into the incomplete folder.
         pipeline = beam.Pipeline(options=beam_options)
-        build_pipeline(pipeline, raw_root, tmp_dir, config, num_buckets=num_buckets, local=options.runner.is_local)
+        build_pipeline(
+            pipeline, raw_root, tmp_dir, config, num_buckets=num_buckets, local=options.runner.is_local, shards=shards
+        )
         log.info(
             "Building %s/%s from %s (runner: %s, %d buckets)",
             NAME,
@@ -160,6 +191,8 @@ def build(workspace: Workspace, config: ImageBuildConfig, *, options: BuildOptio
         # 3. The books: posts read = written + dropped, or the build fails here, unpublished.
         counts = json.loads(files.read_text(files.join(tmp_dir, BUILD_COUNTS_FILE)))
         check_counts_add_up(counts, metrics)
+        counts["raw_shards"] = checked.record()
+        raw_shards.write_dead_letters(tmp_dir, checked)
         # 4. TFDS metadata and the dataset card; then the folder is swapped in whole.
         splits = write_tfds_metadata(tmp_dir, builder.info, config, counts)
         publish.publish(tmp_dir, final_dir, marker=TFDS_MARKER)

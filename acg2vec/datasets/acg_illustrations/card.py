@@ -8,7 +8,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from acg2vec.beam_pipelines import files
+from acg2vec.beam_pipelines import files, raw_shards
 from acg2vec.beam_pipelines.tfrecord_shards import count_records, split_shards
 from acg2vec.datasets.acg_illustrations.records import ImageBuildConfig
 from acg2vec.datasets.acg_illustrations.schema import NAME, SELECTED_TAGS_FILE
@@ -52,6 +52,9 @@ def build_card_section(splits: dict[str, int], metadata: dict) -> str:
             *(f"| {r} | " + " | ".join(str(by_split[n].get(r, 0)) for n in names) + " |" for r in reasons),
             "",
         ]
+    damaged = raw_shards.card_section(metadata.get("counts", {}).get("raw_shards", {}))
+    if damaged:
+        lines += [damaged]
     rules = metadata.get("build_config", {})
     lines += [
         f"Vocabulary: {metadata.get('selected_tags_count', 0)} tags in `{SELECTED_TAGS_FILE}` "

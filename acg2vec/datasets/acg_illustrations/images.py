@@ -4,21 +4,26 @@ Plain functions (no Beam), so they are tested directly and reused by the build b
 Decoding follows :mod:`acg2vec.imaging` (the one set of mode rules and pixel limit); this module adds what is
 the dataset's own: reading the file, the shorter-side minimum, JPEG draft decoding and the JPEG it stores.
 Files that cannot become an example raise :class:`~acg2vec.imaging.ImageDrop` with one of
-:data:`IMAGE_DROP_REASONS`.
+:data:`IMAGE_DROP_REASONS`; a file whose bytes do not hash to its post's md5 is ``damaged-file`` (checked before
+decoding, so damage is never counted as a truncated or undecodable image).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 from dataclasses import dataclass
 
 from acg2vec.imaging import DROP_REASONS, MAX_PIXELS, ImageDrop, decode, fit_size, pad_square, read_header
+from acg2vec.integrity import DAMAGED_FILE, DamagedFileError
 
 IMAGE_DROP_REASONS = (
     "file-missing",  # the post names a file that is not there
+    DAMAGED_FILE,  # its bytes do not hash to the post's md5 (cut, zeroed, changed, another file)
     *DROP_REASONS,
     "image-too-small",  # shorter side below the build's minimum
 )
+REPAIR = "acg2vec crawl safebooru"  # re-downloads a post's file that is missing or fails its md5
 
 
 @dataclass(slots=True)
@@ -62,6 +67,22 @@ def decode_resize_encode(data: bytes, rules: ImageRules) -> bytes:
     return out.getvalue()
 
 
-def process_file(path: str, rules: ImageRules) -> bytes:
-    """Read ``path`` and return the example JPEG (raises :class:`~acg2vec.imaging.ImageDrop`)."""
-    return decode_resize_encode(read_file(path), rules)
+def check_md5(path: str, data: bytes, md5: str) -> None:
+    """A file that does not hash to its post's md5 is damaged (not the site's image): ``ImageDrop("damaged-file")``
+    whose detail is the :class:`~acg2vec.integrity.DamagedFileError` sentence."""
+    actual = hashlib.md5(data).hexdigest()  # noqa: S324 - the sites publish md5
+    if actual == md5.lower():
+        return
+    what = "it is empty (0 bytes)" if not data else f"its {len(data):,} bytes hash to md5 {actual}"
+    problem = f"{what}, not to the post's md5 {md5.lower()}"
+    err = DamagedFileError(path, problem, lost="its post is not in this build", repair=REPAIR)
+    raise ImageDrop(DAMAGED_FILE, str(err))
+
+
+def process_file(path: str, rules: ImageRules, md5: str | None = None) -> bytes:
+    """Read ``path`` (checked against ``md5`` when given) and return the example JPEG (raises
+    :class:`~acg2vec.imaging.ImageDrop`)."""
+    data = read_file(path)
+    if md5:
+        check_md5(path, data, md5)
+    return decode_resize_encode(data, rules)

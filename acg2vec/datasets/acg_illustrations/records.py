@@ -185,6 +185,7 @@ class ImageRecord:
     pixiv_bookmarks: int = UNKNOWN
     pixiv_likes: int = UNKNOWN
     pixiv_sanity_level: int = UNKNOWN
+    file_md5: str | None = None  # what the file must hash to (the post's md5), None: not checked (a sample rendition)
 
 
 class PostDrop(Exception):
@@ -243,7 +244,20 @@ def post_to_record(
         copyrights=by_category["copyright"],
         artists=by_category["artist"],
         pixiv_id=pixiv_id_from_url(post.source_url) or UNKNOWN,
+        file_md5=expected_file_md5(post),
     )
+
+
+def expected_file_md5(post: Post) -> str | None:
+    """The md5 the post's downloaded file must have: the post's own, unless the file is the site's sample
+    rendition (re-encoded, so no published checksum); the crawl's files pipeline decides the same way."""
+    from acg2vec.crawlers.pipelines import file_extension
+
+    if not post.md5 or not post.file_path:
+        return None
+    if post.file_url and post.file_path.rsplit(".", 1)[-1].lower() != file_extension(post.file_url):
+        return None
+    return post.md5.lower()
 
 
 def record_to_example(record: ImageRecord, jpeg: bytes) -> dict[str, Any]:

@@ -115,7 +115,7 @@ def _duplicate(record: ImageRecord, kept: int) -> beam.pvalue.TaggedOutput:
 def decode_record(record: ImageRecord, rules: ImageRules, step: str):
     """Yields ``(record, jpeg bytes)``, or a dead letter on the ``dead`` output; counts under ``step``."""
     try:
-        jpeg = process_file(record.file_path, rules)
+        jpeg = process_file(record.file_path, rules, record.file_md5)
     except ImageDrop as err:
         yield drop(step, err.reason, asdict(record), detail=err.detail, split=record.split)
         return
@@ -197,7 +197,9 @@ class BuildImageExamples(beam.PTransform):
     What crosses from one step to another through the runner is small (file results, counts, bucket
     numbers, the tag list); the posts travel through ``work_dir`` (see the module doc). ``num_buckets`` does not
     change the result, only how much one bucket holds. ``max_writers``: see
-    :class:`acg2vec.beam_pipelines.buckets.WriteBuckets`.
+    :class:`acg2vec.beam_pipelines.buckets.WriteBuckets`. ``shards``: the raw shards to read by item kind
+    (``post``, ``tag``, ``illust``), once checked whole (:mod:`acg2vec.beam_pipelines.raw_shards`); None reads
+    every shard of ``raw_root`` by pattern (a job described, not run).
     """
 
     def __init__(
@@ -209,9 +211,11 @@ class BuildImageExamples(beam.PTransform):
         num_buckets: int,
         max_writers: int = 20,
         with_pixiv: bool = True,
+        shards: dict[str, list[str]] | None = None,
     ) -> None:
         super().__init__()
         self.raw_root = raw_root
+        self.shards = shards
         self.config = config
         self.work_dir = work_dir
         self.num_buckets = num_buckets
@@ -235,6 +239,12 @@ class BuildImageExamples(beam.PTransform):
             vocabulary_csv=_vocabulary(pbegin, images, self.config.vocabulary),
         )
 
+    def _inputs(self, source_dir: str, kind: str) -> str | list[str]:
+        """The checked shards of one item kind, else its pattern."""
+        if self.shards is None:
+            return raw_io.shard_pattern(source_dir, kind)
+        return self.shards.get(kind, [])
+
     def _write_buckets(self, directory: str) -> buckets.WriteBuckets:
         return buckets.WriteBuckets(directory, max_writers=self.max_writers)
 
@@ -244,12 +254,10 @@ class BuildImageExamples(beam.PTransform):
         Returns the md5 buckets' file results and those of the pixiv buckets (none without pixiv)."""
         n = self.num_buckets
         safebooru = FileSystems.join(self.raw_root, "safebooru")
-        posts = pbegin | "Posts" >> raw_io.ReadItems(
-            raw_io.shard_pattern(safebooru, "post"), kind="post", step="Posts"
-        )
+        posts = pbegin | "Posts" >> raw_io.ReadItems(self._inputs(safebooru, "post"), kind="post", step="Posts")
         # Tag categories from the crawl's tag list (DAPI posts carry bare tag names): a side input of one short
         # string per tag, bounded by the site's tag count, not by the number of images.
-        tags = pbegin | "Tags" >> raw_io.ReadItems(raw_io.shard_pattern(safebooru, "tag"), kind="tag", step="Tags")
+        tags = pbegin | "Tags" >> raw_io.ReadItems(self._inputs(safebooru, "tag"), kind="tag", step="Tags")
         categories = (
             tags.items
             | "TagCategory" >> beam.FlatMap(tag_category_pairs)
@@ -273,8 +281,8 @@ class BuildImageExamples(beam.PTransform):
         if not self.with_pixiv:
             return md5_files, []
         # raw/pixiv is optional: no shards there means no popularity targets (-1).
-        pixiv_pattern = raw_io.shard_pattern(FileSystems.join(self.raw_root, "pixiv"), "illust")
-        illusts = pbegin | "Pixiv" >> raw_io.ReadItems(pixiv_pattern, kind="illust", step="Pixiv")
+        pixiv = self._inputs(FileSystems.join(self.raw_root, "pixiv"), "illust")
+        illusts = pbegin | "Pixiv" >> raw_io.ReadItems(pixiv, kind="illust", step="Pixiv")
         pixiv_files = (
             illusts.items
             | "KeyByPixivBucket"

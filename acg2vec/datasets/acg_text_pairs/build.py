@@ -35,7 +35,7 @@ from collections import Counter
 
 import apache_beam as beam
 
-from acg2vec.beam_pipelines import files, publish
+from acg2vec.beam_pipelines import files, publish, raw_shards
 from acg2vec.beam_pipelines.buckets import WriteBuckets, auto_bucket_count, bucket_writers
 from acg2vec.beam_pipelines.dead_letters import DEAD, WriteDeadLetters, metric_counts
 from acg2vec.beam_pipelines.options import (
@@ -47,7 +47,9 @@ from acg2vec.beam_pipelines.options import (
 )
 from acg2vec.beam_pipelines.publish import BuildResult
 from acg2vec.beam_pipelines.raw_io import ReadRawLines
+from acg2vec.beam_pipelines.raw_shards import check_raw_shards
 from acg2vec.datasets.acg_entities.build import build as build_entities
+from acg2vec.datasets.acg_entities.build import raw_files as entity_raw_files
 from acg2vec.datasets.acg_text_pairs import schema
 from acg2vec.datasets.acg_text_pairs.acg_text_pairs_dataset_builder import Builder
 from acg2vec.datasets.acg_text_pairs.card import accounting, build_metadata, write_card, write_tfds_metadata
@@ -55,6 +57,7 @@ from acg2vec.datasets.acg_text_pairs.records import LINES, TextPairsConfig, raw_
 from acg2vec.datasets.acg_text_pairs.transforms import JOIN, ExtractPairs, FinalizeBucket, ResolveJoins
 from acg2vec.datasets.versions import TFDS_MARKER
 from acg2vec.errors import UserError
+from acg2vec.integrity import disk_full_is_one_sentence
 from acg2vec.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -131,8 +134,27 @@ def build(
             f"{', '.join(config.sources)}); crawl first with `acg2vec crawl`."
         )
     beam_options = pipeline_options(options.runner)  # a wrong runner argument fails before anything is written
-    # 0. Entities first: every pair's entity_id is its linked entity's (the table is published on its own too).
-    entities_dir, linked = build_entities(workspace)
+    # 0. Every shard this build and its entity table read, checked whole: a damaged one is refused (or skipped).
+    entity_found = entity_raw_files(raw_root)
+    checked = check_raw_shards(
+        sorted(set(found) | set(entity_found)), command=schema.BUILD_COMMAND, skip_damaged=options.skip_damaged
+    )
+    shards = checked.restrict(found)
+    if not shards.good:
+        raise UserError(f"Every raw shard under {raw_root} is damaged; re-fetch them with `acg2vec crawl`.")
+    with disk_full_is_one_sentence(final_dir):
+        return _build(workspace, config, options, beam_options, checked, shards, started=started)
+
+
+def _build(workspace, config, options, beam_options, checked, shards, *, started: float) -> BuildResult:
+    """:func:`build` once its input shards are checked: entities, the three passes, the metadata, publishing."""
+    raw_root, datasets_root = workspace.raw(), workspace.datasets()
+    final_dir = output_dir(datasets_root)
+    parquet_final = schema.parquet_dataset_dir(datasets_root)
+    found = shards.good
+    patterns = shards.paths
+    # Entities first: every pair's entity_id is its linked entity's (the table is published on its own too).
+    entities_dir, linked = build_entities(workspace, checked=checked.restrict(entity_raw_files(raw_root)))
     total_bytes = sum(size for _, size in found)
     num_buckets = options.buckets or auto_bucket_count(total_bytes, BUCKET_BYTES, MIN_BUCKETS, MAX_BUCKETS)
     writers = bucket_writers(num_buckets, local=options.runner.is_local)
@@ -189,6 +211,8 @@ def build(
             config=config,
         )
         meta["entities"] = {"table": entities_dir, "linked_records": len(linked.record_entity)}
+        meta["raw_shards"] = shards.record()
+        raw_shards.write_dead_letters(out_dir, shards)
         write_card(out_dir, meta)
         for folder in (out_dir, parquet_dir):
             files.write_text(f"{folder}/{schema.BUILD_METADATA}", json.dumps(meta, ensure_ascii=False, indent=2))

@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import asdict
 from typing import Any
 
-from acg2vec.beam_pipelines import files
+from acg2vec.beam_pipelines import files, raw_shards
 from acg2vec.datasets.acg_text_pairs import schema
 from acg2vec.datasets.acg_text_pairs.acg_text_pairs_dataset_builder import (
     DESCRIPTION,
@@ -185,7 +185,8 @@ def dataset_card(meta: dict[str, Any]) -> str:
         f"candidate pairs {acc['pair_candidates']} = written {acc['pairs_written']} + dropped {acc['pairs_dropped']}.",
         "",
     ]
-    return "\n".join(lines)
+    damaged = raw_shards.card_section(meta.get("raw_shards", {}))
+    return "\n".join(lines) + ("\n" + damaged if damaged else "")
 
 
 def plot_counts(counts_by_type_source: dict[str, dict[str, int]]) -> bytes:

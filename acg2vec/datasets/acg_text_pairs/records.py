@@ -19,6 +19,7 @@ from typing import Any
 
 from acg2vec.beam_pipelines.files import match
 from acg2vec.beam_pipelines.raw_io import read_lines
+from acg2vec.beam_pipelines.raw_shards import check_raw_shards
 from acg2vec.crawlers.items import ItemError, item_from_dict
 from acg2vec.datasets.acg_text_pairs import clean_text, pair_extractors, schema
 from acg2vec.datasets.acg_text_pairs.minhash import MinHashConfig, MinHasher
@@ -304,7 +305,7 @@ def rows_in_memory(
     def undecodable(reason: str, _raw: bytes, _detail: str) -> None:
         drops[counter_name(LINES, reason)] += 1
 
-    for path, _ in raw_files(raw_root, config):
+    for path in check_raw_shards(raw_files(raw_root, config), command=schema.BUILD_COMMAND).paths:  # damaged: refused
         for line in read_lines(path, LINES, undecodable):
             result = process_line(line, config, entities)
             rows.extend(result.rows)

@@ -15,7 +15,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.tfrecordio import _TFRecordUtil
 
-from acg2vec.beam_pipelines import buckets
+from acg2vec.beam_pipelines import buckets, files
 from acg2vec.beam_pipelines.dead_letters import DEAD, count, to_json
 from acg2vec.datasets.acg_text_pairs import pair_extractors, schema
 from acg2vec.datasets.acg_text_pairs.records import (
@@ -163,7 +163,7 @@ class FinalizeBucket(beam.DoFn):
                 continue
             path = bucket_shard_path(self.out_dir, split, bucket)
             size = 0
-            with FileSystems.create(path, compression_type="uncompressed") as fh:
+            with files.create(path) as fh:
                 for row in split_rows:
                     record = self.serialize(row)
                     _TFRecordUtil.write_record(fh, record)
@@ -171,7 +171,7 @@ class FinalizeBucket(beam.DoFn):
                     counts[(split, row[2], row[3])] += 1
             table = pa.table({name: [r[i] for r in split_rows] for i, name in enumerate(schema.COLUMNS)})
             parquet_path = f"{self.parquet_dir}/{split}/part-{bucket:05d}.parquet"
-            with FileSystems.create(parquet_path, compression_type="uncompressed") as fh:
+            with files.create(parquet_path) as fh:  # whole or absent
                 pq.write_table(table, fh, compression="zstd")
             count(WRITTEN, split, len(split_rows))
             stats["splits"][split] = {"path": path, "rows": len(split_rows), "bytes": size}

@@ -198,7 +198,7 @@ def test_interrupted_build_never_looks_complete(tmp_path: Path, monkeypatch: pyt
     assert not builder.is_prepared()
     assert not list((tmp_path / "datasets").rglob("dataset_info.json"))
 
-    def broken_decoder(path, rules):
+    def broken_decoder(path, rules, md5=None):
         raise RuntimeError("disk went away")
 
     monkeypatch.undo()

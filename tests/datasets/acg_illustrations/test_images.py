@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from acg2vec.datasets.acg_illustrations.images import (
     process_file,
 )
 from acg2vec.imaging import ImageDrop
+from acg2vec.integrity import DAMAGED_FILE
+from tests.damage import DAMAGES
 from tests.test_imaging import noisy_jpeg, zoo_files
 
 pytestmark = pytest.mark.unit
@@ -73,3 +76,21 @@ def test_min_side_checked_on_the_decoded_image() -> None:
     with pytest.raises(ImageDrop) as err:
         decode_resize_encode(noisy_jpeg((100, 20)), ImageRules(size=64, min_side=32))
     assert err.value.reason == "image-too-small"
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+def test_a_file_that_fails_its_md5_is_a_damaged_file_with_the_repair(tmp_path: Path, damage: str) -> None:
+    data = noisy_jpeg((96, 64))
+    path = tmp_path / "file.jpg"
+    path.write_bytes(data)
+    md5 = hashlib.md5(data).hexdigest()
+    assert process_file(str(path), RULES, md5)[:2] == b"\xff\xd8"  # sound: decoded
+    DAMAGES[damage](path)
+    with pytest.raises(ImageDrop) as caught:
+        process_file(str(path), RULES, md5)
+    assert caught.value.reason == DAMAGED_FILE and DAMAGED_FILE in IMAGE_DROP_REASONS
+    assert (
+        caught.value.detail.startswith(f"{path} is damaged (")
+        and f"not to the post's md5 {md5}" in caught.value.detail
+    )
+    assert caught.value.detail.endswith("repair it with `acg2vec crawl safebooru`.")

@@ -12,6 +12,7 @@ from acg2vec.datasets.acg_illustrations.records import (
     PostFilters,
     SplitRules,
     dedup_records,
+    expected_file_md5,
     latest_popularity,
     pixiv_id_from_url,
     pixiv_join_key,
@@ -80,6 +81,15 @@ def test_post_to_record_keeps_categories_and_absolute_path() -> None:
     assert record.tags == ["1girl", "solo", "smile", "long_hair"]
     assert record.characters == ["hatsune_miku"] and record.copyrights == ["vocaloid"] and record.artists == []
     assert record.pixiv_id == 99 and record.score == -1 and record.pixiv_views == -1
+    assert record.file_md5 == post.md5.lower()  # the file must hash to the post's md5
+
+
+def test_a_sample_rendition_file_is_not_held_to_the_originals_md5() -> None:
+    base = "https://safebooru.example/images/1"
+    original = make_post(7, "ab" * 16, "files/ab/x.png", file_url=f"{base}/x.png", sample_url=f"{base}/sample_x.jpg")
+    sample = make_post(7, "ab" * 16, "files/ab/x.jpg", file_url=f"{base}/x.png", sample_url=f"{base}/sample_x.jpg")
+    assert expected_file_md5(original) == "ab" * 16
+    assert expected_file_md5(sample) is None  # re-encoded by the site: no published checksum (as the crawl decides)
 
 
 @pytest.mark.parametrize(
