@@ -16,8 +16,8 @@ What is checked, cheapest first:
    ``ignore_errors``, which would turn damage into silently missing examples). :func:`crc_checked` turns the
    ``DataLossError`` into a :class:`~acg2vec.integrity.DamagedFileError` naming the shard and the examples it
    loses, found by re-reading the split's shards one at a time.
-3. Parquet: :func:`read_parquet` and :func:`parquet_rows` read a part's footer first; a file cut short, empty or of
-   another kind has none, and pyarrow's error becomes the sentence.
+3. Parquet: :func:`read_parquet`, :func:`open_parquet` and :func:`parquet_rows` read a part's footer first; a file
+   cut short, empty or of another kind has none, and pyarrow's error becomes the sentence.
 
 Each damage is the one sentence of :class:`~acg2vec.integrity.DamagedFileError` with the command that rebuilds the
 version from ``raw/`` (:func:`repair_command`).
@@ -421,17 +421,24 @@ def _open_parquet(path: str):
     return pq.ParquetFile(path)
 
 
-def parquet_rows(path: str, *, repair: str, lost: str = "its rows are lost") -> int:
-    """The row count in a Parquet part's footer (read without any rows); a part without a readable footer is a
-    :class:`DamagedFileError` with ``repair``."""
+def open_parquet(path: str, *, repair: str, lost: str = "its rows are lost"):
+    """A ``pyarrow.parquet.ParquetFile`` whose footer was read (for readers that stream row groups); a part without
+    a readable footer is a :class:`DamagedFileError` with ``repair``."""
     import pyarrow as pa
 
     try:
-        return int(_open_parquet(path).metadata.num_rows)
+        handle = _open_parquet(path)
+        handle.metadata  # noqa: B018 - the footer is what a cut or foreign file lacks
+        return handle
     except (pa.ArrowException, OSError, ValueError) as err:
         if isinstance(err, FileNotFoundError):
             raise
         raise DamagedFileError(path, _parquet_problem(path, err), lost=lost, repair=repair) from None
+
+
+def parquet_rows(path: str, *, repair: str, lost: str = "its rows are lost") -> int:
+    """The row count in a Parquet part's footer (read without any rows); see :func:`open_parquet`."""
+    return int(open_parquet(path, repair=repair, lost=lost).metadata.num_rows)
 
 
 def read_parquet(path: str, *, repair: str, columns: list[str] | None = None, lost: str = "its rows are lost"):

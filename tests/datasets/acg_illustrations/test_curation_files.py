@@ -245,3 +245,22 @@ def test_a_run_stopped_before_its_manifest_is_not_read_as_the_old_run(whole_run,
     assert sorted(p.name for p in (tmp_path / "main").iterdir()) == sorted(
         [cf.MANIFEST_FILE, cf.LABEL_ISSUES_FILE, cf.DUPLICATES_FILE]
     )  # written atomically: no temporary files left
+
+
+@pytest.mark.unit
+def test_a_full_disk_while_writing_a_run_is_one_sentence_and_the_previous_table_stays(tmp_path):
+    from acg2vec.integrity import DiskFullError
+    from tests.damage import SmallDisk
+
+    with SmallDisk(tmp_path / "disk", size_mb=1) as disk:
+        run = str(disk.path / "main")
+        cf.write_label_issues(run, [{"post_id": 1, "tag": "red", "kind": "wrong", "confidence": 0.9}])
+        many = [{"post_id": i, "tag": f"tag_{i}" * 30, "kind": "missing", "confidence": 0.5} for i in range(20_000)]
+        disk.fill(leave=4096)
+        try:
+            with pytest.raises(DiskFullError, match="disk is full"):
+                cf.write_label_issues(run, many)
+        finally:
+            disk.free()
+        assert cf.read_label_issues(run)["post_id"].tolist() == [1]
+        assert [p.name for p in (disk.path / "main").iterdir()] == [cf.LABEL_ISSUES_FILE]
