@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from acg2vec.datasets.acg_text_pairs.readers import parquet_root
-from acg2vec.datasets.acg_text_pairs.schema import COLUMNS, NAME, PAIR_TYPES
+from acg2vec.datasets.acg_text_pairs.schema import BUILD_COMMAND, COLUMNS, NAME, PAIR_TYPES
 from acg2vec.deadletter import DeadLetters
 from acg2vec.errors import UserError
+from acg2vec.integrity import DamagedFileError
 from acg2vec.trainers.text.lexical_baseline import CharNgramTfidf
 
 if TYPE_CHECKING:
@@ -98,7 +99,13 @@ def load_pairs(
                 f"The {NAME} corpus at {root} has no {split!r} split; rebuild it with `acg2vec build texts`."
             )
         data_files[split] = files
-    raw = load_dataset("parquet", data_files=data_files, cache_dir=str(cache_dir) if cache_dir else None)
+    from datasets.exceptions import DatasetGenerationError
+
+    try:
+        raw = load_dataset("parquet", data_files=data_files, cache_dir=str(cache_dir) if cache_dir else None)
+    except DatasetGenerationError as err:
+        # A page changed inside a part whose footer is whole (a corpus without CHECKSUMS.json): name the part.
+        raise damaged_part(data_files) or err from err
     corpus = PairCorpus(splits={})
     for split in splits:
         ds = raw[split]
@@ -125,6 +132,27 @@ def load_pairs(
     if len(corpus.splits[splits[0]]) == 0:
         raise UserError(f"The {NAME} {splits[0]} split at {root} has no usable pairs.")
     return corpus
+
+
+def damaged_part(data_files: dict[str, list[str]]) -> DamagedFileError | None:
+    """The first Parquet part whose pages cannot be read, as the one sentence; None when every part reads (only
+    called after reading failed: it reads every part whole)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for split, paths in data_files.items():
+        for path in paths:
+            try:
+                pq.read_table(path)
+            except (OSError, ValueError, pa.ArrowException) as err:
+                detail = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+                return DamagedFileError(
+                    path,
+                    f"a page of it cannot be read: {detail}",
+                    lost=f"the {split} pairs in it are lost",
+                    repair=BUILD_COMMAND,
+                )
+    return None
 
 
 def by_pair_type(ds: Dataset, *, seed: int, hard_negatives: int = 0) -> DatasetDict:

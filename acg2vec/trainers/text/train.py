@@ -125,11 +125,6 @@ def _train_text_model(config: TextTrainConfig, batch_sampler: type | None) -> Tr
     checkpoints = output / CHECKPOINTS
     # The newest checkpoint that is whole; damaged newer ones are named once, moved aside and counted.
     resume_from, damaged = good_checkpoint(checkpoints, output=output) if config.resume else (None, [])
-    if not config.resume and checkpoints.exists() and is_main_process():
-        # A fresh start: an old tokenizer, baselines or checkpoints must not leak into this run.
-        log.warning("Starting over: removing the previous run's checkpoints in %s", checkpoints)
-        shutil.rmtree(checkpoints)
-
     # 1. Data: memory-mapped Arrow tables; one training set per pair type; held-out entities for evaluation.
     cache_dir = Path(config.cache_dir) if config.cache_dir else output / "cache"
     dead_path = dead_letter_path(output, DEAD_LETTER_STEP) if is_main_process() else None
@@ -139,6 +134,11 @@ def _train_text_model(config: TextTrainConfig, batch_sampler: type | None) -> Tr
             dead.add(DAMAGED_FILE, err.to_dict(), detail=str(err))
         corpus = load_pairs(config.data_dir, cache_dir=cache_dir, dead_letters=dead)
     train_all, validation = corpus.splits["train"], corpus.splits["validation"]
+    if not config.resume and checkpoints.exists() and is_main_process():
+        # A fresh start, once the corpus has been read: an old tokenizer, baselines or checkpoints must not leak
+        # into this run.
+        log.warning("Starting over: removing the previous run's checkpoints in %s", checkpoints)
+        shutil.rmtree(checkpoints)
     if len(validation) == 0:
         raise UserError(
             "The validation split has no usable pairs, so the model cannot be evaluated on held-out works."

@@ -345,3 +345,31 @@ def test_the_repair_commands_work(built, tiny_corpus: Path, workdir: Path, tmp_p
     assert code == 0, said
     assert np.load(f"{out}.npy").shape[0] == 3
     assert OnnxEncoder(model / "onnx" / "model.onnx", model).encode(TITLES).shape[0] == 3
+
+
+# -- the Parquet pairs the trainer reads ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("recorded", [True, False], ids=["build-checksums", "no-record"])
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+def test_every_damage_to_a_parquet_part_stops_train_text_with_one_sentence(
+    built, tiny_corpus: Path, workdir: Path, tmp_path: Path, damage: str, recorded: bool
+) -> None:
+    """Found by the corpus reader's checks (its CHECKSUMS.json, footers, row counts), or for a page changed inside
+    a part of a corpus without a record, when the trainer reads it; the previous model and its checkpoints stay."""
+    from acg2vec.integrity import write_checksums
+
+    corpus = tiny_corpus / "parquet" / "acg_text_pairs"
+    if recorded:
+        write_checksums(corpus)  # as a build records its files
+    part = corpus / "train" / "part-00000.parquet"
+    DAMAGES[damage](part)
+    output = copy_of(built["sealed"], tmp_path)
+    (output / "checkpoints" / "checkpoint-2").mkdir(parents=True)
+    (output / "checkpoints" / "checkpoint-2" / "trainer_state.json").write_text("{}")
+    before = whole_files(output)
+    code, said = run(workdir, "train", "text", "--config", "tiny", "--data-dir", str(tiny_corpus), "-o", str(output))
+    assert code == 3, said
+    assert said.startswith(f"{part} is damaged (") and "\n" not in said
+    assert said.endswith("repair it with `acg2vec build texts`.")
+    assert whole_files(output) == before  # nothing earlier lost
