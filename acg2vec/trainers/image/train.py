@@ -157,7 +157,8 @@ def train(config: TrainConfig) -> TrainResult:
     train_ds, val_ds = _datasets(config, spec, builder, vocab, image_size, skip=start_epoch * steps_per_epoch)
 
     # 4. Model, in the strategy's scope: new output offsets at the training priors, the loss, the schedule.
-    label_priors = priors.read_priors(builder, config.train_split, vocab, task=spec.task)
+    with crc_checked(str(builder.data_dir), config.train_split):
+        label_priors = priors.read_priors(builder, config.train_split, vocab, task=spec.task)
     with strategy.scope():
         model = _compiled_model(
             config, spec, vocab, image_size, label_priors, total_steps=steps_per_epoch * config.epochs

@@ -220,3 +220,61 @@ def test_a_full_disk_while_training_saves_is_one_sentence_and_the_previous_model
         assert result.exit_code == 0, result.output[-2000:]
         metrics = json.loads((model_dir / "metrics.json").read_text())
         assert metrics["counts"] == {DAMAGED_FILE: 0} and verify_model_folder(model_dir)
+
+
+# -- the input dataset: a damaged TFRecord shard stops training with the sentence --------------------------------
+
+
+def test_a_damaged_train_shard_stops_training_with_one_sentence_naming_it(tiny_data_dir, tmp_path):
+    from acg2vec.trainers.image.train import TrainConfig, train
+
+    from .conftest import TINY_DEEPDANBOORU
+
+    data_dir = tmp_path / "datasets"
+    shutil.copytree(tiny_data_dir, data_dir)
+    shard = sorted(data_dir.rglob("*train.tfrecord*"))[0]
+    DAMAGES["random_middle"](shard)
+    config = TrainConfig(
+        data_dir=str(data_dir), dataset="acg_illustrations/64", model_dir=str(tmp_path / "model"), image_size=32,
+        batch_size=8, epochs=1, steps_per_epoch=1, validation_steps=1, deterministic=True,
+        model_options=dict(TINY_DEEPDANBOORU),
+    )  # fmt: skip
+    with pytest.raises(DamagedFileError) as caught:
+        train(config)
+    assert caught.value.path == str(shard) and "acg2vec build images" in str(caught.value)
+    assert not (tmp_path / "model").exists()  # nothing exported from a damaged dataset
+
+
+@pytest.mark.slow
+def test_train_resumes_from_the_previous_backup_and_counts_the_damaged_one(tiny_data_dir, tmp_path, monkeypatch):
+    """Through ``train()``: a run killed after epoch 2, its newest backup damaged, resumes after epoch 1 and its
+    metrics.json counts one damaged-file."""
+    import keras
+
+    from acg2vec.trainers.image import train as train_module
+    from acg2vec.trainers.image.train import TrainConfig, train
+
+    from .conftest import TINY_DEEPDANBOORU
+
+    class Kill(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    callbacks = train_module._callbacks
+    monkeypatch.setattr(train_module, "_callbacks", lambda *a, **k: [*callbacks(*a, **k), Kill()])
+    config = TrainConfig(
+        data_dir=str(tiny_data_dir), dataset="acg_illustrations/64", model_dir=str(tmp_path / "model"),
+        image_size=32, batch_size=8, epochs=3, steps_per_epoch=1, validation_steps=1, deterministic=True,
+        model_options=dict(TINY_DEEPDANBOORU),
+    )  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        train(config)
+    backup = tmp_path / "model.training" / "backup"
+    DAMAGES["cut_short"](backup / checkpoints.WEIGHTS)
+    monkeypatch.setattr(train_module, "_callbacks", callbacks)
+    metrics = train(config).metrics
+    assert metrics["resumed_from_epoch"] == 1 and metrics["epochs_run"] == 2
+    assert metrics["counts"] == {DAMAGED_FILE: 1}
+    assert metrics["damaged_files"][0]["path"] == str(backup / checkpoints.WEIGHTS)
+    assert json.loads((tmp_path / "model" / "metrics.json").read_text())["counts"] == {DAMAGED_FILE: 1}
