@@ -221,3 +221,30 @@ def test_build_images_skips_a_damaged_post_shard_and_dead_letters_every_damaged_
         assert "not to the post's md5" in letter["detail"] and "`acg2vec crawl safebooru`" in letter["detail"]
     card = (version / "README.md").read_text()
     assert f"| {DAMAGED_FILE} |" in card and "post-00001.jsonl.gz | not a gzip file" in card
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_the_repair_the_sentence_names_works_a_crawl_rerun_brings_back_what_a_damaged_shard_and_file_lost(
+    workdir: Path, sample_site
+) -> None:
+    crawl = ["crawl", "safebooru", "--limit", "12", "--base-url", sample_site.url_for("safebooru"), "--no-throttle"]
+    build = ["build", "images", *IMAGE_RULES, "--mode", "in_memory"]
+    code, said = _run(workdir, *crawl)
+    assert code == 0, said
+    safebooru = workdir / "raw" / "safebooru"
+    (shard,) = sorted(safebooru.glob("post-*.jsonl.gz"))
+    with gzip.open(shard, "rt") as fh:
+        posts = [json.loads(line) for line in fh]
+    DAMAGES["random_middle"](safebooru / posts[0]["file_path"])
+    DAMAGES["cut_short"](shard)
+    code, said = _run(workdir, *build)
+    assert code == 3 and said.startswith(f"{shard} is damaged (") and "`acg2vec crawl safebooru`" in said, said
+    assert "its 12 lines (items, as the crawl counted them) are lost" in said  # the crawl recorded the shard
+    code, said = _run(workdir, *crawl)  # the repair, as the sentence says
+    assert code == 0, said
+    code, said = _run(workdir, *build)
+    assert code == 0, said
+    counts = json.loads((workdir / "datasets/acg_illustrations/64/1.0.0/metadata.json").read_text())["counts"]
+    assert counts["raw_shards"][DAMAGED_FILE] == 0 and DAMAGED_FILE not in counts["posts"]["by_reason"]
+    assert counts["posts"]["read"] == 12
