@@ -60,7 +60,7 @@ from scrapy.exporters import JsonLinesItemExporter
 
 from acg2vec.crawlers.items import Item, item_to_dict
 from acg2vec.deadletter import DeadLetters, counter_name, dead_letter_path
-from acg2vec.integrity import DAMAGED_FILE, DamagedFileError, atomic_write_json
+from acg2vec.integrity import DAMAGED_FILE, DamagedFileError, DiskFullError, atomic_write_json, is_disk_full
 from acg2vec.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -74,12 +74,41 @@ MANIFEST_FORMAT = 1
 DAMAGED_DIR = "damaged"  # raw/<source>/damaged/: damaged files moved aside, kept for a look, never read by builds
 
 
+DISK_FULL_STAT = "acg2vec/disk_full"  # the path a write failed on because the disk was full; the crawl stops
+
+
 class ItemJsonLinesExporter(JsonLinesItemExporter):
     """One item per line in the form of :func:`acg2vec.crawlers.items.item_to_dict` (with its ``kind``)."""
 
+    def __init__(self, file: Any, *, crawler: Any = None, **kwargs: Any) -> None:
+        super().__init__(file, **kwargs)
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, file: Any, *args: Any, **kwargs: Any) -> ItemJsonLinesExporter:
+        return cls(file, *args, crawler=crawler, **kwargs)
+
     def export_item(self, item: Any) -> None:
         data = item_to_dict(item) if isinstance(item, Item) else dict(self.get_serialized_fields(item))
-        self.file.write((json.dumps(data, ensure_ascii=False) + "\n").encode("utf-8"))
+        try:
+            self.file.write((json.dumps(data, ensure_ascii=False) + "\n").encode("utf-8"))
+        except OSError as err:
+            if self.crawler is None or not is_disk_full(err):
+                raise
+            stop_for_full_disk(self.crawler, raw_dir_of(self.crawler.settings) or "the feed")
+
+
+def stop_for_full_disk(crawler: Any, path: str | Path) -> None:
+    """The disk is full: note where (the runner turns it into :class:`~acg2vec.integrity.DiskFullError`) and stop
+    the crawl. Shards not yet closed are dropped whole; the shards and files written before stay as they are."""
+    if crawler.stats.get_value(DISK_FULL_STAT):
+        return
+    crawler.stats.set_value(DISK_FULL_STAT, str(path))
+    logger.error("%s", DiskFullError(path))
+    from scrapy.utils.defer import deferred_from_coro
+
+    if getattr(crawler, "engine", None) is not None and crawler.engine.spider is not None:
+        deferred_from_coro(crawler.engine.close_spider_async(reason="disk-full"))
 
 
 class CrawlBookkeeping:
@@ -134,7 +163,12 @@ class CrawlBookkeeping:
     def spider_closed(self, spider: Any = None, reason: str | None = None) -> None:
         # CPU time of the crawl itself (not of the imports before it), for the throughput benchmark.
         self.crawler.stats.set_value("acg2vec/cpu_seconds", round(time.process_time() - self._cpu_start, 3))
-        self.dead_letters.close()
+        try:
+            self.dead_letters.close()
+        except OSError as err:
+            if not is_disk_full(err):
+                raise
+            stop_for_full_disk(self.crawler, self.dead_letters.path or "the dead letters")
 
 
 def bookkeeping(crawler: Any) -> CrawlBookkeeping:
@@ -244,7 +278,9 @@ class CrawlReport:
             counters={
                 k.removeprefix("acg2vec/"): v
                 for k, v in sorted(stats.items())
-                if k.startswith("acg2vec/") and not k.startswith((WRITTEN, DROPPED, SKIPPED, BAD_INPUT))
+                if k.startswith("acg2vec/")
+                and not k.startswith((WRITTEN, DROPPED, SKIPPED, BAD_INPUT))
+                and k != DISK_FULL_STAT
             },
         )
 

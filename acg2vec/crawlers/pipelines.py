@@ -38,7 +38,15 @@ from scrapy.pipelines.files import FilesPipeline, FSFilesStore
 from scrapy.pipelines.media import FileException
 from twisted.python.failure import Failure
 
-from acg2vec.crawlers.feeds import BAD_INPUT, DROPPED, SKIPPED, bookkeeping, move_aside, raw_dir_of
+from acg2vec.crawlers.feeds import (
+    BAD_INPUT,
+    DROPPED,
+    SKIPPED,
+    bookkeeping,
+    move_aside,
+    raw_dir_of,
+    stop_for_full_disk,
+)
 from acg2vec.crawlers.items import (
     RATINGS,
     TAG_CATEGORIES,
@@ -52,7 +60,7 @@ from acg2vec.crawlers.items import (
     item_to_dict,
 )
 from acg2vec.crawlers.shards import shard_files
-from acg2vec.integrity import DamagedFileError, atomic_write_bytes
+from acg2vec.integrity import DamagedFileError, DiskFullError, atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -339,7 +347,11 @@ class BooruFilesPipeline(FilesPipeline):
         if problem:
             raise FileException(problem)
         path = self.file_path(request, response=response, info=info, item=item)
-        await _maybe_await(self.store.persist_file(path, BytesIO(body), info))
+        try:
+            await _maybe_await(self.store.persist_file(path, BytesIO(body), info))
+        except DiskFullError as err:
+            stop_for_full_disk(self.crawler, err.path)
+            raise FileException("disk-full") from None
         self.crawler.stats.inc_value("acg2vec/files/stored")
         return hashlib.md5(body).hexdigest()  # noqa: S324 - the sites publish md5
 

@@ -46,13 +46,13 @@ from pathlib import Path
 from typing import Any
 
 from acg2vec.crawlers import settings as default_settings
-from acg2vec.crawlers.feeds import CrawlReport, update_manifest
+from acg2vec.crawlers.feeds import DISK_FULL_STAT, CrawlReport, update_manifest
 from acg2vec.crawlers.settings import job_dir, run_settings
 from acg2vec.crawlers.shards import check_shards
 from acg2vec.crawlers.spider_args import SpiderArgs
 from acg2vec.deadletter import dead_letter_path
 from acg2vec.errors import UserError
-from acg2vec.integrity import atomic_write_json, atomic_write_text
+from acg2vec.integrity import DiskFullError, atomic_write_json, atomic_write_text
 from acg2vec.workspace import Workspace, is_remote
 
 RUNNING_MARKER = "acg2vec-running"  # in the job dir while a crawl runs; left behind only by a hard kill
@@ -130,7 +130,7 @@ class CrawlHandle:
                 f"the {self.spec.name} crawl ended without a report (exit code {self.process.returncode})."
             )
         if "error" in data:
-            raise UserError(data["error"])
+            raise UserError(data["error"], exit_code=data.get("exit_code"))
         return CrawlReport.from_dict(data)
 
 
@@ -367,6 +367,10 @@ def _crawl(spec: CrawlSpec) -> CrawlReport:
         # The spider refused its arguments (or failed to open): one sentence, not a traceback.
         raise UserError(f"the {spec.name} crawl could not start: {failures[0].getErrorMessage()}")
     stats = dict(crawler.stats.get_stats())
+    if stats.get(DISK_FULL_STAT):
+        # Stopped on a full disk: the open shards were dropped whole; the marker stays, so the next run (with
+        # space freed) walks the site again and writes only what is missing.
+        raise DiskFullError(stats[DISK_FULL_STAT])
     report = CrawlReport.from_stats(stats, spider=spec.name, source=source, run_id=spec.run_id)
     report.cpu_s = round(float(stats.get("acg2vec/cpu_seconds", 0.0)), 3)
     files_dir = Path(workspace.raw(source), "files")
@@ -413,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = _crawl(spec)
     except UserError as err:
-        atomic_write_json(report_path, {"error": str(err)})
+        atomic_write_json(report_path, {"error": str(err), "exit_code": err.exit_code})
         return err.exit_code
     atomic_write_json(report_path, report.to_dict())
     return 0

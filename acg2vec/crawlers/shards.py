@@ -33,6 +33,7 @@ from acg2vec.crawlers.feeds import (
     damage_entry,
     move_aside,
     read_manifest,
+    stop_for_full_disk,
     utc_now,
     write_manifest,
 )
@@ -172,14 +173,18 @@ def finish_shard(raw: IO[bytes], tmp: Path, final: Path, *, run_id: str) -> dict
 class ShardStorage(FileFeedStorage):
     """Scrapy's file feed storage, but a shard reaches its final name only when whole, and is then recorded."""
 
-    def __init__(self, uri: str, *, feed_options: dict[str, Any] | None = None, run_id: str = "") -> None:
+    def __init__(
+        self, uri: str, *, feed_options: dict[str, Any] | None = None, run_id: str = "", crawler: Any = None
+    ) -> None:
         super().__init__(uri, feed_options=feed_options)
         self.run_id = run_id
+        self.crawler = crawler
         self._tmp: Path | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Any, uri: str, *, feed_options: dict[str, Any] | None = None) -> ShardStorage:
-        return cls(uri, feed_options=feed_options, run_id=crawler.settings.get("ACG2VEC_RUN_ID", ""))
+        run_id = crawler.settings.get("ACG2VEC_RUN_ID", "")
+        return cls(uri, feed_options=feed_options, run_id=run_id, crawler=crawler)
 
     def open(self, spider: Any) -> IO[bytes]:
         final = Path(self.path)
@@ -189,7 +194,14 @@ class ShardStorage(FileFeedStorage):
 
     def store(self, file: IO[bytes]) -> None:
         assert self._tmp is not None, "store() before open()"
-        finish_shard(file, self._tmp, Path(self.path), run_id=self.run_id)
+        try:
+            finish_shard(file, self._tmp, Path(self.path), run_id=self.run_id)
+        except DiskFullError as err:
+            if self.crawler is None:
+                raise
+            # One sentence and the crawl stops (the runner exits with it), not a traceback per shard.
+            self._tmp.unlink(missing_ok=True)
+            stop_for_full_disk(self.crawler, err.path)
 
 
 class ShardFile:

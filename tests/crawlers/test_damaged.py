@@ -287,3 +287,31 @@ def test_a_recorded_shard_that_is_gone_is_named_with_what_it_held_and_an_old_man
         list(manifest["shards"]) == ["work-r1-00001.jsonl.gz"]
         and manifest["shards"]["work-r1-00001.jsonl.gz"]["run_id"] == "r1"
     )
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_a_full_disk_stops_the_crawl_in_one_sentence_keeps_what_was_written_and_the_next_run_fills_the_gaps(tmp_path):
+    from acg2vec.errors import UserError
+
+    with SmallDisk(tmp_path / "disk", size_mb=2) as disk, start_sample_site(posts=30) as site:
+        ws = Workspace.at(disk.path / "w")
+        raw = Path(ws.raw("safebooru"))
+        crawl = {"base_url": site.url_for("safebooru"), "throttle": False, "quiet": True, "timeout": 120}
+        run_spider("safebooru", workspace=ws, spider_args={"limit": 5}, batch_items=3, **crawl)
+        before = sorted(ids_in(raw))
+        # Images of the sample site are 10-25 kB: the next run cannot store them all.
+        disk.fill(leave=64 * 1024 if disk.mounted else 8 * 1024)
+        try:
+            with pytest.raises(UserError, match="failed because the disk is full") as refused:
+                run_spider("safebooru", workspace=ws, batch_items=3, **crawl)
+        finally:
+            disk.free()
+        assert refused.value.exit_code == DiskFullError.exit_code
+        # What earlier runs wrote is whole and recorded; nothing cut sits under a final name.
+        assert set(before) <= set(ids_in(raw))
+        assert not check_shards(raw, run_id="look", command="acg2vec crawl safebooru").errors
+        for row in (r for p in shard_files(raw) if p.name.startswith("post-") for r in rows_in(p)):
+            assert hashlib.md5((raw / row["file_path"]).read_bytes()).hexdigest() == row["md5"]
+        again = run_spider("safebooru", workspace=ws, batch_items=3, **crawl)
+        assert again.finished and sorted(ids_in(raw)) == sorted(str(p.id) for p in site.world.posts)
