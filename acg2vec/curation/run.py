@@ -14,7 +14,6 @@ A numbered recipe:
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 
@@ -22,8 +21,8 @@ import numpy as np
 
 from acg2vec.curation.label_issues import IssueConfig, TagIssues, cooccurrence_pmi, find_tag_issues
 from acg2vec.curation.pred_probs import HeadConfig, cross_fitted_probabilities, fold_ids
-from acg2vec.datasets.acg_illustrations.schema import SELECTED_TAGS_FILE
 from acg2vec.datasets.acg_illustrations.selected_tags import TagVocabulary
+from acg2vec.datasets.published import read_vocabulary
 from acg2vec.deadletter import DeadLetters
 from acg2vec.errors import UserError
 from acg2vec.evaluation.image_data import dead_letter_bad_images, read_images
@@ -103,7 +102,7 @@ def find_label_issues(
     seconds: dict[str, float] = {}
     t = time.process_time()
     # 1. vocabulary and splits
-    tags = TagVocabulary.read(os.path.join(dataset_dir, SELECTED_TAGS_FILE))
+    tags = read_vocabulary(dataset_dir)  # damaged: the sentence with the version's rebuild command
     names = [s for s in _split_names(dataset_dir) if s in splits]
     if TRAIN not in names:
         raise UserError(f"the dataset at {dataset_dir} has no '{TRAIN}' split to curate.")

@@ -33,8 +33,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from acg2vec.datasets.versions import TFDS_MARKER
-from acg2vec.errors import UserError
+from acg2vec.datasets import versions
+from acg2vec.datasets.versions import TFDS_MARKER, json_problem
 from acg2vec.integrity import CHECKSUMS_FILE, DamagedFileError, verify_checksums
 
 log = logging.getLogger(__name__)
@@ -43,9 +43,9 @@ FEATURES_FILE = "features.json"
 # Hash every file of a local folder up to this size on every open (SHA-256 runs at several hundred MB/s); larger
 # folders get the size checks, and their shards' contents are covered by the TFRecord CRCs as they are read.
 SHA256_BUDGET = 256 * 1024 * 1024
-# The command that rebuilds each dataset from raw/ ({config} filled in for acg_illustrations).
+# The command that makes each dataset again from raw/ (acg_illustrations: with its recorded rules, rebuild.py).
 REBUILD = {
-    "acg_illustrations": "acg2vec build images --config {config}",
+    "acg_illustrations": "acg2vec build images --config <size>",
     "acg_text_pairs": "acg2vec build texts",
     "acg_entities": "acg2vec build entities",
 }
@@ -112,88 +112,36 @@ def _read_bytes(path: str) -> bytes:
 
 
 def repair_command(dataset_dir: str, info: dict[str, Any] | None = None) -> str:
-    """The command that rebuilds the version at ``dataset_dir``: a curated version is made again from its curation
-    run, any other version is rebuilt from ``raw/``. The dataset and config come from the folder's path
-    (``.../<name>/<config>/<version>``, which a damaged ``dataset_info.json`` cannot spoil), else from ``info``."""
+    """The command that makes the version at ``dataset_dir`` again. The dataset comes from the folder's path
+    (``.../<name>/[<config>/]<version>``, which a damaged ``dataset_info.json`` cannot spoil), else from ``info``;
+    ``acg_illustrations`` is rebuilt with the rules its ``metadata.json`` recorded
+    (:func:`~acg2vec.datasets.acg_illustrations.rebuild.rebuild_command`)."""
     parts = dataset_dir.rstrip("/").replace("\\", "/").split("/")
-    name = next((part for part in reversed(parts) if part in REBUILD), "")
-    config = ""
-    if name:
-        at = len(parts) - 1 - parts[::-1].index(name)
-        config = parts[at + 1] if at + 2 < len(parts) else ""
-    elif info:
-        name, config = str(info.get("name", "")), str(info.get("configName", ""))
+    name = next((part for part in reversed(parts[:-1]) if part in REBUILD), "")
+    config = None
+    if not name and info:
+        name, config = str(info.get("name", "")), str(info.get("configName", "")) or None
     if name == "acg_illustrations":
-        config = config or "224"
-        curated = _curation_source(dataset_dir)
-        if curated is not None:
-            run_dir, source_version = curated
-            return f"acg2vec build images --apply-curation {run_dir} --config {config} --from-version {source_version}"
-        return REBUILD[name].format(config=config)
+        from acg2vec.datasets.acg_illustrations.rebuild import rebuild_command
+
+        return rebuild_command(dataset_dir, config=config)
     return REBUILD.get(name, "acg2vec build images --config <size>` or `acg2vec build texts")
 
 
-def _curation_source(dataset_dir: str) -> tuple[str, str] | None:
-    """(run folder, source version) of a curated version, from its ``metadata.json``; None for a version built from
-    raw/ or when that file cannot be read."""
-    path = f"{dataset_dir.rstrip('/')}/metadata.json"
-    try:
-        curation = json.loads(_read_bytes(path)).get("curation") or {}
-        return str(curation["run_dir"]), str(curation["made_for"]["version"])
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
+def read_vocabulary(dataset_dir: str):
+    """The version's ``selected_tags.csv`` (a :class:`~acg2vec.datasets.acg_illustrations.selected_tags.TagVocabulary`);
+    damaged, it is the sentence with :func:`repair_command`."""
+    from acg2vec.datasets.acg_illustrations.schema import SELECTED_TAGS_FILE
+    from acg2vec.datasets.acg_illustrations.selected_tags import TagVocabulary
 
-
-def _json_problem(data: bytes, err: Exception) -> str:
-    if not data:
-        return "it is empty (0 bytes)"
-    if isinstance(err, UnicodeDecodeError):
-        return "it is not text: it holds bytes of another kind of file, or bytes inside it changed"
-    return f"it is not whole JSON ({err}): the file was cut short or bytes inside it changed"
+    folder = dataset_dir.rstrip("/")
+    repair = repair_command(folder)
+    return TagVocabulary.read(f"{folder}/{SELECTED_TAGS_FILE}", missing=f"rebuild it with `{repair}`", repair=repair)
 
 
 def read_dataset_info(dataset_dir: str, *, repair: str | None = None) -> dict[str, Any]:
-    """``dataset_info.json`` of a version, checked to be a TFDS info of a known format (a name, a version and splits
-    that list their shards); anything else is a :class:`DamagedFileError` with the repair command."""
-    folder = dataset_dir.rstrip("/")
-    repair = repair or repair_command(folder)
-    path = f"{folder}/{TFDS_MARKER}"
-    if not _exists(path):
-        raise UserError(f"{folder} is not a complete dataset (no {TFDS_MARKER}); build it with `{repair}`.")
-    data = _read_bytes(path)
-    lost = "the whole version cannot be read"
-    try:
-        info = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as err:
-        raise DamagedFileError(path, _json_problem(data, err), lost=lost, repair=repair) from None
-    problem = _info_problem(info)
-    if problem:
-        raise DamagedFileError(path, problem, lost=lost, repair=repair)
-    return info
-
-
-def _info_problem(info: Any) -> str:
-    """Why ``info`` is not a TFDS ``dataset_info.json`` acg2vec can read ("" when it is one)."""
-    if not isinstance(info, dict):
-        return f"it is JSON but not a TFDS dataset info (a {type(info).__name__}, not an object)"
-    missing = [key for key in ("name", "version", "splits") if key not in info]
-    if missing:
-        return (
-            f"it is JSON but not a TFDS dataset info of a known format (no {', '.join(missing)}): "
-            "written by another program or an older acg2vec"
-        )
-    if info.get("fileFormat", "tfrecord") != "tfrecord":
-        return f"its shards are {info['fileFormat']!r}, which acg2vec does not read (it writes tfrecord)"
-    splits = info["splits"]
-    if not isinstance(splits, list) or not all(isinstance(s, dict) and "name" in s for s in splits):
-        return "its splits are not a list of named splits"
-    for split in splits:
-        try:
-            [int(n) for n in split.get("shardLengths", [])]
-            int(split.get("numBytes", 0))
-        except (TypeError, ValueError):
-            return f"split {split.get('name')!r} has shard lengths or bytes that are not numbers"
-    return ""
+    """:func:`acg2vec.datasets.versions.read_dataset_info` with :func:`repair_command` as the default repair."""
+    return versions.read_dataset_info(dataset_dir, repair=repair or repair_command(dataset_dir))
 
 
 def _shard_paths(folder: str, info: dict[str, Any], split: dict[str, Any]) -> list[str]:
@@ -221,7 +169,7 @@ def _check_features(path: str, *, repair: str) -> None:
     try:
         features = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as err:
-        raise DamagedFileError(path, _json_problem(data, err), lost=lost, repair=repair) from None
+        raise DamagedFileError(path, json_problem(data, err), lost=lost, repair=repair) from None
     if not isinstance(features, dict) or not ({"featuresDict", "pythonClassName"} & set(features)):
         raise DamagedFileError(
             path,

@@ -6,6 +6,12 @@ anything without it are never chosen. Versions compare as numbers (``1.10.0`` is
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+from acg2vec.errors import UserError
+from acg2vec.integrity import DamagedFileError
+
 TFDS_MARKER = "dataset_info.json"  # the one completion marker of a TFDS folder: written last, read first
 
 
@@ -64,3 +70,72 @@ def next_patch_version(config_dir: str, base: str) -> str:
     while (major, minor, patch) in taken:
         patch += 1
     return f"{major}.{minor}.{patch}"
+
+
+def _read_bytes(path: str) -> bytes | None:
+    """The file's bytes, None when it is not there (remote paths through ``tf.io.gfile``)."""
+    if "://" in path:
+        import tensorflow as tf
+
+        if not tf.io.gfile.exists(path):
+            return None
+        with tf.io.gfile.GFile(path, "rb") as fh:
+            return fh.read()
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        return None
+
+
+def json_problem(data: bytes, err: Exception) -> str:
+    """What is wrong with bytes that do not parse as JSON, for the damaged-file sentence."""
+    if not data:
+        return "it is empty (0 bytes)"
+    if isinstance(err, UnicodeDecodeError):
+        return "it is not text: it holds bytes of another kind of file, or bytes inside it changed"
+    return f"it is not whole JSON ({err}): the file was cut short or bytes inside it changed"
+
+
+def read_dataset_info(dataset_dir: str, *, repair: str) -> dict[str, Any]:
+    """``dataset_info.json`` of a version, checked to be a TFDS info of a known format (a name, a version and splits
+    that list their shards): the one reader of that file. Missing: a :class:`UserError` saying to build it; anything
+    else wrong: a :class:`DamagedFileError` with ``repair``."""
+    folder = dataset_dir.rstrip("/")
+    path = f"{folder}/{TFDS_MARKER}"
+    data = _read_bytes(path)
+    if data is None:
+        raise UserError(f"{folder} is not a complete dataset (no {TFDS_MARKER}); build it with `{repair}`.")
+    lost = "the whole version cannot be read"
+    try:
+        info = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as err:
+        raise DamagedFileError(path, json_problem(data, err), lost=lost, repair=repair) from None
+    problem = _info_problem(info)
+    if problem:
+        raise DamagedFileError(path, problem, lost=lost, repair=repair)
+    return info
+
+
+def _info_problem(info: Any) -> str:
+    """Why ``info`` is not a TFDS ``dataset_info.json`` acg2vec can read ("" when it is one)."""
+    if not isinstance(info, dict):
+        return f"it is JSON but not a TFDS dataset info (a {type(info).__name__}, not an object)"
+    missing = [key for key in ("name", "version", "splits") if key not in info]
+    if missing:
+        return (
+            f"it is JSON but not a TFDS dataset info of a known format (no {', '.join(missing)}): "
+            "written by another program or an older acg2vec"
+        )
+    if info.get("fileFormat", "tfrecord") != "tfrecord":
+        return f"its shards are {info['fileFormat']!r}, which acg2vec does not read (it writes tfrecord)"
+    splits = info["splits"]
+    if not isinstance(splits, list) or not all(isinstance(s, dict) and "name" in s for s in splits):
+        return "its splits are not a list of named splits"
+    for split in splits:
+        try:
+            [int(n) for n in split.get("shardLengths", [])]
+            int(split.get("numBytes", 0))
+        except (TypeError, ValueError):
+            return f"split {split.get('name')!r} has shard lengths or bytes that are not numbers"
+    return ""

@@ -216,7 +216,9 @@ def test_the_repair_a_damaged_shard_names_rebuilds_it_and_eval_tagger_passes(wor
     from tests.damage import random_middle
 
     simple_raw(workdir, 8)
-    build = ["--workdir", str(workdir), "--quiet", "build", "images", "--config", "64", "--mode", "in_memory"]
+    # Loose rules for eight tiny posts: the repair must rebuild with them (metadata.json records them).
+    rules = ["--min-side", "32", "--min-general-tags", "3", "--min-images-per-tag", "2"]
+    build = ["--workdir", str(workdir), "--quiet", "build", "images", "--config", "64", *rules, "--mode", "in_memory"]
     assert runner.invoke(app, build).exit_code == 0
     make_image_model(workdir / "models" / "deepdanbooru")
     assert invoke(workdir, "tagger").exit_code == 0
@@ -226,6 +228,7 @@ def test_the_repair_a_damaged_shard_names_rebuilds_it_and_eval_tagger_passes(wor
     result = invoke(workdir, "tagger")
     assert isinstance(result.exception, DamagedFileError), result.output
     assert "TFRecord CRC check failed" in str(result.exception)
+    assert result.exception.repair == f"acg2vec build images --config 64 {' '.join(rules)}"
     repair = runner.invoke(
         app, ["--workdir", str(workdir), "--quiet", *_repair_of(result.exception), "--mode", "in_memory"]
     )

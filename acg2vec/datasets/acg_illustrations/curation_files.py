@@ -38,9 +38,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from acg2vec.beam_pipelines import files
+from acg2vec.datasets.acg_illustrations.rebuild import rebuild_command
 from acg2vec.datasets.acg_illustrations.schema import NAME, SELECTED_TAGS_FILE
 from acg2vec.datasets.acg_illustrations.selected_tags import csv_sha256
-from acg2vec.datasets.published import read_dataset_info
+from acg2vec.datasets.versions import read_dataset_info
 from acg2vec.errors import UserError
 from acg2vec.integrity import DamagedFileError, atomic_write_bytes
 
@@ -96,7 +97,7 @@ class DatasetRef:
 
 def _dataset_info(dataset_dir: str) -> dict[str, Any]:
     """The version's ``dataset_info.json`` (missing or damaged: one sentence with the rebuild command)."""
-    return read_dataset_info(dataset_dir)
+    return read_dataset_info(dataset_dir, repair=rebuild_command(dataset_dir))
 
 
 def repair_command(run_dir: str) -> str:

@@ -210,13 +210,14 @@ def _exists(path: str) -> bool:
 
 
 def _default_repair(path: str) -> str:
-    """How to get a damaged ``selected_tags.csv`` back: rebuild the dataset version it belongs to, or re-export
-    the model whose folder holds it."""
+    """How to get a damaged ``selected_tags.csv`` back when the reader did not say: rebuild the dataset version it
+    belongs to (readers of a version pass the exact command, with the version's rules:
+    :func:`acg2vec.datasets.published.read_vocabulary`), or re-export the model whose folder holds it."""
     folder = path.rsplit("/", 1)[0] if "/" in path else "."
     if _exists(f"{folder}/dataset_info.json") or _exists(f"{folder}/metadata.json"):
-        from acg2vec.datasets.published import repair_command
-
-        return repair_command(folder)
+        parts = folder.rstrip("/").split("/")
+        config = parts[-2] if len(parts) >= 2 and parts[-2].isdigit() else "<size>"
+        return f"acg2vec build images --config {config}"
     return "train or export the model again, or copy its folder again from where it came from"
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from acg2vec.datasets.acg_illustrations.schema import NAME, SELECTED_TAGS_FILE
+from acg2vec.datasets.acg_illustrations.schema import NAME
 from acg2vec.datasets.acg_illustrations.selected_tags import TagVocabulary
+from acg2vec.datasets.published import read_vocabulary
 from acg2vec.datasets.versions import TFDS_MARKER, newest_dataset_dir
 from acg2vec.errors import UserError
 
@@ -73,8 +74,7 @@ def open_dataset(data_dir: str, dataset: str):
 
 def load_vocab(builder) -> TagVocabulary:
     """``selected_tags.csv`` shipped in the dataset's version folder."""
-    path = f"{str(builder.data_dir).rstrip('/')}/{SELECTED_TAGS_FILE}"
-    return TagVocabulary.read(path, missing="rebuild the dataset with `acg2vec build images`")
+    return read_vocabulary(str(builder.data_dir))  # damaged: the sentence with the version's rebuild command
 
 
 def split_size(builder, split: str) -> int:
