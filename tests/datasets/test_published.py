@@ -140,3 +140,17 @@ def test_the_trainers_input_pipeline_keeps_the_crc_check(published: Path, tmp_pa
         for _ in ds:
             pass
     assert caught.value.path == str(folder / SHARD)
+
+
+@pytest.mark.parametrize("damage", ["cut_short", "zero_bytes", "wrong_kind", "older_format"])
+def test_a_damaged_entity_table_is_named_with_its_build(tmp_path: Path, damage: str) -> None:
+    from acg2vec.datasets.acg_entities import records, schema
+    from tests.datasets.acg_entities.test_records import _entities
+
+    folder = records.write_entities(tmp_path / "entities", _entities())
+    assert len(list(records.read_entities(folder))) == 3
+    DAMAGES[damage](Path(folder) / schema.ENTITIES_FILE)
+    with pytest.raises(DamagedFileError) as caught:
+        list(records.read_entities(folder))
+    assert str(caught.value).startswith(f"{folder}/{schema.ENTITIES_FILE} is damaged (")
+    assert str(caught.value).endswith("the entity table cannot be read; repair it with `acg2vec build entities`.")

@@ -134,12 +134,10 @@ def table_dir(where: Any, *, must_exist: bool = True) -> str:
 
 
 def _parquet_file(path: str):
-    import pyarrow.parquet as pq
-    from apache_beam.io.filesystems import FileSystems
+    """The table's Parquet file, its footer read (cut short, empty or of another kind: the damaged-file sentence)."""
+    from acg2vec.datasets.published import open_parquet
 
-    if "://" in path:
-        return pq.ParquetFile(FileSystems.open(path, compression_type="uncompressed"))
-    return pq.ParquetFile(path)
+    return open_parquet(path, repair=schema.BUILD_COMMAND, lost="the entity table cannot be read")
 
 
 def read_entities(where: Any, *, kind: str | None = None) -> Iterator[Entity]:
