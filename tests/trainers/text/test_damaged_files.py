@@ -288,6 +288,7 @@ def test_resume_falls_back_to_the_previous_good_checkpoint(
     import json
 
     from acg2vec.integrity import DAMAGED_FILE
+    from acg2vec.trainers.text.resume import verify_checkpoint
     from acg2vec.trainers.text.train import train_text_model
 
     config, _ = trained_tiny
@@ -297,10 +298,11 @@ def test_resume_falls_back_to_the_previous_good_checkpoint(
     from tests.trainers.text.tiny_corpus import tiny_config
 
     with caplog.at_level("WARNING", logger="acg2vec"):
-        result = train_text_model(tiny_config(Path(config.data_dir), output, max_steps=6, resume=True))
+        # Two steps from checkpoint-2 to a new checkpoint-4; no evaluation between steps (the final one runs).
+        result = train_text_model(tiny_config(Path(config.data_dir), output, max_steps=4, eval_steps=100, resume=True))
     named = [r.getMessage() for r in caplog.records if "is damaged" in r.getMessage()]
     assert named == [named[0]] and named[0].startswith(f"{damaged} is damaged (")  # said once
-    assert result.resumed_from == str(output / "checkpoints" / "checkpoint-2") and result.global_step == 6
+    assert result.resumed_from == str(output / "checkpoints" / "checkpoint-2") and result.global_step == 4
     assert result.damaged == {DAMAGED_FILE: 1} and result.damaged_files[0]["path"] == str(damaged)
     saved = json.loads((output / "eval_results.json").read_text())
     assert saved["damaged"] == {DAMAGED_FILE: 1}
@@ -308,7 +310,12 @@ def test_resume_falls_back_to_the_previous_good_checkpoint(
     with gzip.open(output / "dead_letters" / "train-text.jsonl.gz", "rt", encoding="utf-8") as fh:
         letters = [json.loads(line) for line in fh]
     assert [d["record"]["path"] for d in letters if d["reason"] == DAMAGED_FILE] == [str(damaged)]
-    assert sorted(p.name for p in (output / "checkpoints").glob("checkpoint-*")) == ["checkpoint-4", "checkpoint-6"]
+    assert sorted(p.name for p in (output / "checkpoints").glob("*checkpoint-*")) == [
+        "checkpoint-2",
+        "checkpoint-4",
+        "damaged-checkpoint-4",
+    ]
+    assert verify_checkpoint(output / "checkpoints" / "checkpoint-4", required=True)  # saved again, whole
     assert verify_text_model(output)
 
 
