@@ -128,12 +128,38 @@ def verify_text_model(folder: str | os.PathLike[str], *, repair: str | None = No
     no record (:func:`check_unrecorded_files`). For a serving or indexing stage: call it before loading.
     """
     folder = Path(folder)
+    state = _listed_state(folder)
+    if state is not None and _VERIFIED.get(folder.resolve()) == state:
+        return [name for name, *_ in state[:-1]]  # checked whole in this process, unchanged since (size, mtime)
     repair = repair or repair_command(folder)
     what = f"the text model {folder}"
     checked = verify_checksums(folder, what=what, repair=repair)
     if not checked and (folder / "modules.json").exists():  # no modules.json: not a folder acg2vec wrote
         check_unrecorded_files(folder, what=what, repair=repair)
+    if checked and state is not None:
+        _VERIFIED[folder.resolve()] = state
     return checked
+
+
+# Folders this process checked whole, with the size and mtime of each listed file then: training loads the E5 base
+# three times and a server may reload a model, and hashing 470 MB each time would be the slowest part of a load.
+_VERIFIED: dict[Path, tuple] = {}
+
+
+def _listed_state(folder: Path) -> tuple | None:
+    """(name, size, mtime) of every file ``CHECKSUMS.json`` lists, and of the list itself; None without one."""
+    record = folder / CHECKSUMS_FILE
+    try:
+        names = sorted(json.loads(record.read_bytes())["files"])
+        stats = [(name, *_size_mtime(folder / name)) for name in names]
+        return (*stats, (CHECKSUMS_FILE, *_size_mtime(record)))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # no list, or one verify_checksums will name
+
+
+def _size_mtime(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
 
 
 def check_unrecorded_files(folder: Path, *, what: str, repair: str) -> None:
