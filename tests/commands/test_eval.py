@@ -227,7 +227,8 @@ def test_the_repair_a_damaged_shard_names_rebuilds_it_and_eval_tagger_passes(wor
     random_middle(version / "acg_illustrations-test.tfrecord-00000-of-00001")
     result = invoke(workdir, "tagger")
     assert isinstance(result.exception, DamagedFileError), result.output
-    assert "TFRecord CRC check failed" in str(result.exception)
+    # Found before any read by the build's CHECKSUMS.json, or by the TFRecord CRCs for a folder without one.
+    assert any(what in str(result.exception) for what in ("checksum mismatch", "TFRecord CRC check failed"))
     assert result.exception.repair == f"acg2vec build images --config 64 {' '.join(rules)}"
     repair = runner.invoke(
         app, ["--workdir", str(workdir), "--quiet", *_repair_of(result.exception), "--mode", "in_memory"]
