@@ -234,7 +234,8 @@ def run_size(n: int, args) -> dict:
     }
     # 4. The threshold sweep of the 256-bit hash.
     row["sweep"] = sweep(ids, images, truth_ids, hash_size=16, distances=list(range(0, 97, 4)))
-    row["window_sweep"] = window_sweep(ids, splits, images, truth_ids, distances=list(range(12, 45, 4)))
+    if n <= args.window_sweep_max_posts:  # one more search with the sub-windows: long at 20,000 posts
+        row["window_sweep"] = window_sweep(ids, splits, images, truth_ids, distances=list(range(12, 45, 4)))
     if embeddings is not None:
         cosines = [0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995]
         row["embedding_sweep"] = embedding_sweep(ids, embeddings, truth_ids, cosines=cosines)
@@ -334,6 +335,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--size", type=int, default=64, help="image side in pixels (the tiny dataset config's)")
     parser.add_argument("--model", help="an image model export for embedding search (default: hashes only)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--window-sweep-max-posts", type=int, default=6000, help="sweep the window distance only up to this size"
+    )
     parser.add_argument("--out", default="/tmp/near-duplicates")
     return parser.parse_args()
 
