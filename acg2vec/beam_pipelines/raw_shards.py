@@ -117,11 +117,14 @@ def _plain_lines(path: str, size: int) -> int:
     """A plain ``.jsonl`` shard without a record: only a missing last line end is seen (a cut copy)."""
     if size == 0:
         return 0
+    lines, last = 0, b""
     with FileSystems.open(path, compression_type="uncompressed") as fh:
-        data = fh.read()
-    if not data.endswith(b"\n"):
+        while chunk := fh.read(1 << 20):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    if last != b"\n":
         raise DamagedFileError(path, "its last line has no line end: the file was cut short")
-    return data.count(b"\n")
+    return lines
 
 
 def check_shard(path: str, size: int, record: dict[str, Any] | None, *, command: str) -> int | None:

@@ -128,6 +128,16 @@ def test_a_sound_shard_with_its_record_passes_and_a_remote_one_is_checked_too(ra
         check_raw_shards(files.match(f"{root}/bangumi/*.jsonl.gz"), command="acg2vec build texts")
 
 
+@pytest.mark.unit
+def test_a_plain_jsonl_shard_cut_in_a_line_is_found_by_its_missing_line_end(tmp_path: Path) -> None:
+    shard = tmp_path / "bangumi" / "work-00000.jsonl"
+    shutil.copytree(DUMMY_RAW / "bangumi", shard.parent)
+    assert check_raw_shards(files.match(str(shard)), command="acg2vec build texts").paths == [str(shard)]
+    DAMAGES["cut_short"](shard)
+    with pytest.raises(DamagedFileError, match=r"its last line has no line end: the file was cut short"):
+        check_raw_shards(files.match(str(shard)), command="acg2vec build texts")
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize("damage", sorted(DAMAGES))
 def test_every_build_refuses_a_damaged_shard_and_writes_nothing(raw: Path, tmp_path: Path, damage: str) -> None:

@@ -142,19 +142,21 @@ def build(
     shards = checked.restrict(found)
     if not shards.good:
         raise UserError(f"Every raw shard under {raw_root} is damaged; re-fetch them with `acg2vec crawl`.")
+    # Entities first: every pair's entity_id is its linked entity's (the table is published on its own too).
+    entities = build_entities(workspace, checked=checked.restrict(entity_found))
     with disk_full_is_one_sentence(final_dir):
-        return _build(workspace, config, options, beam_options, checked, shards, started=started)
+        return _build(workspace, config, options, beam_options, shards, entities, started=started)
 
 
-def _build(workspace, config, options, beam_options, checked, shards, *, started: float) -> BuildResult:
-    """:func:`build` once its input shards are checked: entities, the three passes, the metadata, publishing."""
-    raw_root, datasets_root = workspace.raw(), workspace.datasets()
+def _build(workspace, config, options, beam_options, shards, entities, *, started: float) -> BuildResult:
+    """:func:`build` once its input shards are checked and its entities linked: the three passes, the metadata,
+    publishing."""
+    datasets_root = workspace.datasets()
     final_dir = output_dir(datasets_root)
     parquet_final = schema.parquet_dataset_dir(datasets_root)
     found = shards.good
     patterns = shards.paths
-    # Entities first: every pair's entity_id is its linked entity's (the table is published on its own too).
-    entities_dir, linked = build_entities(workspace, checked=checked.restrict(entity_raw_files(raw_root)))
+    entities_dir, linked = entities
     total_bytes = sum(size for _, size in found)
     num_buckets = options.buckets or auto_bucket_count(total_bytes, BUCKET_BYTES, MIN_BUCKETS, MAX_BUCKETS)
     writers = bucket_writers(num_buckets, local=options.runner.is_local)
