@@ -216,7 +216,11 @@ def train_text(ws: Workspace, config: DemoConfig, *, quiet: bool) -> tuple[str, 
     scores = {name: translation_accuracy(result.metrics.get(name, {}), result.eval_sets) for name in labels}
     if scores["trained"] < scores["untrained"]:
         summary += f" (the brief fine-tuning does not beat its {labels['untrained']} start on these held-out pairs)"
-    return result.output, summary, {"metrics": result.metrics, "steps": result.global_step}
+    return (
+        result.output,
+        summary,
+        {"metrics": result.metrics, "steps": result.global_step, "eval_sets": result.eval_sets},
+    )
 
 
 def translation_accuracy(metrics: dict[str, float], eval_sets: dict[str, int]) -> float:
