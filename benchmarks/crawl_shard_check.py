@@ -5,9 +5,9 @@
 
 Post lines shaped like a Safebooru crawl's (tags, urls, md5, file path) are written into ``raw/safebooru/``:
 
-1. write: each shard once as a plain gzip file (the baseline: what the feed exporter wrote before) and once
-   through :class:`acg2vec.crawlers.shards.ShardFile` (temporary name, fsync, rename, the shard read back for its
-   ids file and manifest record);
+1. write: each shard once as a plain gzip file, line by line (the baseline: what the feed exporter wrote
+   before) and once through :class:`acg2vec.crawlers.shards.ShardFile` (the ids noted as lines are written;
+   temporary name, fsync, rename, SHA-256, the ids file and the manifest record);
 2. check on a re-run: :func:`acg2vec.crawlers.pipelines.scan_raw` (the baseline: the already-have scan every re-run
    makes, decompressing every shard), :func:`acg2vec.crawlers.shards.check_shards` against a manifest that knows
    every shard (size and SHA-256), and the same with the manifest gone (every shard read to its end, its ids
@@ -32,17 +32,18 @@ from acg2vec.crawlers.pipelines import scan_raw
 from acg2vec.crawlers.shards import IDS_DIR, ShardFile, check_shards, shard_files
 
 
-def post_line(rng: random.Random, post_id: int) -> str:
+def post_line(rng: random.Random, post_id: int) -> tuple[str, dict]:
     md5 = f"{rng.getrandbits(128):032x}"
     tags = [f"tag_{rng.randrange(5000)}" for _ in range(rng.randrange(8, 30))]
-    return json.dumps({
+    item = {
         "kind": "post", "source": "safebooru", "source_id": str(post_id), "id": post_id, "md5": md5,
         "url": f"https://safebooru.org/index.php?page=post&s=view&id={post_id}", "tags": tags,
         "rating": "general", "score": rng.randrange(100), "width": 1000, "height": 1400,
         "file_url": f"https://safebooru.org/images/{post_id // 1000}/{md5}.jpg",
         "file_path": f"files/{md5[:2]}/{md5}.jpg", "file_checksum": md5,
         "fetched_at": "2026-12-07T22:00:00Z",
-    }, ensure_ascii=False) + "\n"  # fmt: skip
+    }  # fmt: skip
+    return json.dumps(item, ensure_ascii=False) + "\n", item
 
 
 def best(repeat: int, fn) -> float:
@@ -70,12 +71,14 @@ def main() -> None:
         def write_plain() -> None:
             for n, lines in enumerate(shards, start=1):
                 with open(plain / f"post-r1-{n:05d}.jsonl.gz", "wb") as fh, gzip.GzipFile(fileobj=fh, mode="wb") as gz:
-                    gz.write("".join(lines).encode("utf-8"))
+                    for line, _item in lines:
+                        gz.write(line.encode("utf-8"))
 
         def write_recorded() -> None:
             for n, lines in enumerate(shards, start=1):
                 shard = ShardFile(raw / f"post-r1-{n:05d}.jsonl.gz", run_id="r1")
-                shard.write("".join(lines))
+                for line, item in lines:
+                    shard.write(line, item=item)
                 shard.close()
 
         # Each shard written whole at once, as the exporter's buffered writes end up; a fresh folder each repeat.

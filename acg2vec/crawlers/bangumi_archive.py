@@ -72,7 +72,8 @@ class ShardWriter:
             self._batch += 1
             path = self.raw_dir / f"{self.kind}-{self.run_id}-{self._batch:05d}.jsonl.gz"
             self._shard = ShardFile(path, run_id=self.run_id)
-        self._shard.write(json.dumps(item_to_dict(item), ensure_ascii=False) + "\n")
+        data = item_to_dict(item)
+        self._shard.write(json.dumps(data, ensure_ascii=False) + "\n", item=data)
         self.count += 1
 
     def close(self) -> None:

@@ -83,6 +83,8 @@ class ItemJsonLinesExporter(JsonLinesItemExporter):
     def __init__(self, file: Any, *, crawler: Any = None, **kwargs: Any) -> None:
         super().__init__(file, **kwargs)
         self.crawler = crawler
+        # A shard's ids and line count, noted as it is written (ShardStorage hands them over; see shards.py).
+        self._shard = getattr(getattr(file, "file", file), "acg2vec_shard", None)
 
     @classmethod
     def from_crawler(cls, crawler: Any, file: Any, *args: Any, **kwargs: Any) -> ItemJsonLinesExporter:
@@ -96,6 +98,9 @@ class ItemJsonLinesExporter(JsonLinesItemExporter):
             if self.crawler is None or not is_disk_full(err):
                 raise
             stop_for_full_disk(self.crawler, raw_dir_of(self.crawler.settings) or "the feed")
+            return
+        if self._shard is not None:
+            self._shard.add(data)
 
 
 def stop_for_full_disk(crawler: Any, path: str | Path) -> None:

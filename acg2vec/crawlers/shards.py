@@ -88,6 +88,13 @@ class ShardContent:
     lines: int
     error: DamagedFileError | None = None
 
+    def add(self, data: dict[str, Any]) -> None:
+        """Note one line as it is written (its item in the form of ``item_to_dict``)."""
+        self.lines += 1
+        self.kind = self.kind or str(data.get("kind") or "")
+        if data.get("source_id") is not None:
+            self.ids.append(str(data["source_id"]))
+
 
 def read_shard(path: str | Path) -> ShardContent:
     """Read a shard's gzip stream to its end; ``error`` says where it is damaged (``ids`` then stop before it)."""
@@ -126,7 +133,7 @@ def record_shard(raw_dir: str | Path, path: str | Path, *, run_id: str, content:
     ids = ids_file(raw_dir, path.name)
     atomic_write_text(ids, "".join(f"{i}\n" for i in content.ids))
     return {
-        "kind": content.kind,
+        "kind": content.kind or path.name.split("-", 1)[0],
         "lines": content.lines,
         **file_digest(path),
         "ids": ids.relative_to(raw_dir).as_posix(),
@@ -135,9 +142,10 @@ def record_shard(raw_dir: str | Path, path: str | Path, *, run_id: str, content:
     }
 
 
-def add_shard(raw_dir: str | Path, path: str | Path, *, run_id: str) -> dict:
-    """Record a shard that has just reached its final name in ``raw_dir/manifest.json``."""
-    record = record_shard(raw_dir, path, run_id=run_id)
+def add_shard(raw_dir: str | Path, path: str | Path, *, run_id: str, content: ShardContent | None = None) -> dict:
+    """Record a shard that has just reached its final name in ``raw_dir/manifest.json`` (``content``: its ids
+    and lines as noted while it was written; else it is read back)."""
+    record = record_shard(raw_dir, path, run_id=run_id, content=content)
     manifest, _damage = read_manifest(raw_dir)
     manifest["shards"][Path(path).name] = record
     write_manifest(raw_dir, manifest)
@@ -153,7 +161,7 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
-def finish_shard(raw: IO[bytes], tmp: Path, final: Path, *, run_id: str) -> dict:
+def finish_shard(raw: IO[bytes], tmp: Path, final: Path, *, run_id: str, content: ShardContent | None = None) -> dict:
     """Flush, fsync and close ``raw`` (the file at ``tmp``), rename it to ``final`` and record it."""
     try:
         raw.flush()
@@ -167,7 +175,7 @@ def finish_shard(raw: IO[bytes], tmp: Path, final: Path, *, run_id: str) -> dict
         if is_disk_full(err):
             raise DiskFullError(final, err) from None
         raise
-    return add_shard(final.parent, final, run_id=run_id)
+    return add_shard(final.parent, final, run_id=run_id, content=content)
 
 
 class ShardStorage(FileFeedStorage):
@@ -190,12 +198,21 @@ class ShardStorage(FileFeedStorage):
         final = Path(self.path)
         final.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = temporary_name(final)
-        return open(self._tmp, "wb")  # noqa: SIM115 - Scrapy's exporter writes to it until store()
+        file = open(self._tmp, "wb")  # noqa: SIM115 - Scrapy's exporter writes to it until store()
+        file.acg2vec_shard = ShardContent("", [], 0)  # the exporter notes each line's id here
+        return file
 
     def store(self, file: IO[bytes]) -> None:
         assert self._tmp is not None, "store() before open()"
+        noted = getattr(file, "acg2vec_shard", None)
         try:
-            finish_shard(file, self._tmp, Path(self.path), run_id=self.run_id)
+            finish_shard(
+                file,
+                self._tmp,
+                Path(self.path),
+                run_id=self.run_id,
+                content=noted if noted is not None and noted.lines else None,
+            )
         except DiskFullError as err:
             if self.crawler is None:
                 raise
@@ -213,8 +230,15 @@ class ShardFile:
         self._tmp = temporary_name(self.path)
         self._raw = open(self._tmp, "wb")  # noqa: SIM115 - open across writes until close()
         self._gzip = gzip.GzipFile(filename=self.path.name, mode="wb", fileobj=self._raw, mtime=0)
+        self._content: ShardContent | None = ShardContent("", [], 0)
 
-    def write(self, line: str) -> None:
+    def write(self, line: str, *, item: dict[str, Any] | None = None) -> None:
+        """Write one line; ``item``, its item as a dict, is noted for the record (without it, the shard is read
+        back when closed)."""
+        if item is None:
+            self._content = None
+        elif self._content is not None:
+            self._content.add(item)
         try:
             self._gzip.write(line.encode("utf-8"))
         except OSError as err:
@@ -233,7 +257,7 @@ class ShardFile:
                 self.discard()
                 raise DiskFullError(self.path, err) from None
             raise
-        return finish_shard(self._raw, self._tmp, self.path, run_id=self.run_id)
+        return finish_shard(self._raw, self._tmp, self.path, run_id=self.run_id, content=self._content)
 
     def discard(self) -> None:
         with contextlib.suppress(OSError):

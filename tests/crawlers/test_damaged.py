@@ -77,6 +77,9 @@ def test_every_damage_to_shards_and_images_is_named_set_aside_and_exactly_what_i
     manifest = manifest_of(raw)
     post_shards = [p for p in shard_files(raw) if p.name.startswith("post-")]
     assert len(post_shards) == 7 and all(manifest["shards"][p.name]["lines"] <= 3 for p in post_shards)
+    for path in shard_files(raw):  # the ids noted while each shard was written are the ids it holds
+        noted = gzip.decompress((raw / manifest["shards"][path.name]["ids"]).read_bytes()).decode().split()
+        assert noted == ids_in_file(path), path.name
     # One shard per damage; one image file per damage among the posts of the two shards left whole.
     damaged = dict(zip(DAMAGES, post_shards[:5], strict=True))
     lost = {name: ids_in_file(path) for name, path in damaged.items()}
