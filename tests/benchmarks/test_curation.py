@@ -98,19 +98,20 @@ def test_the_summary_margin_is_the_difference_of_means_beside_each_side_s_spread
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_a_tiny_run_scores_its_flags_against_the_pictures_truth(bench, tmp_path):
-    """The whole loop (three taggers of one epoch on 150 posts at 32 px): the true errors it counts are the
-    pictures' own missing and wrong tags among the scored tags."""
+    """The whole loop (two taggers of one epoch on 120 posts at 32 px): the true errors it counts are the
+    pictures' own missing tags among the scored tags."""
     args = argparse.Namespace(
-        seed=0, val=40, test=40, image_size=32, epochs=1, batch_size=32, folds=3, min_positives=5,
-        filter_by="prune_by_noise_rate", min_confidence=0.5, kinds=["missing"], seeds=[0, 1], noisy_model=None,
+        seed=0, val=20, test=20, image_size=32, epochs=1, batch_size=32, folds=3, min_positives=5,
+        filter_by="prune_by_noise_rate", min_confidence=0.5, kinds=["missing"], seeds=[0], noisy_model=None,
     )  # fmt: skip
     saved = []
-    row = bench.run_one(args, 150, 0.3, tmp_path, saved.append)
+    row = bench.run_one(args, 120, 0.3, tmp_path, saved.append)
     scores = np.load(tmp_path / "scores.npz")
     names = scores["tags"].tolist()
     world = bench.make_world(0)
-    pictures = [bench.make_picture(i + 1, 0, world, missing_rate=0.3) for i in range(150)]
+    pictures = [bench.make_picture(i + 1, 0, world, missing_rate=0.3) for i in range(120)]
     labels = scores["train_labels"]
     scored = labels.sum(axis=0) >= 5
     missing = sum(
@@ -120,9 +121,9 @@ def test_a_tiny_run_scores_its_flags_against_the_pictures_truth(bench, tmp_path)
         if t in names and scored[names.index(t)] and p.labels.get(t) is None
     )
     assert row["flags"]["train"]["missing"]["true_errors"] == missing > 0
-    assert (scores["train_true"] != labels).any() and len(saved) == 2
-    assert set(row["taggers"]) == {"noisy", "curated"} and len(row["taggers"]["curated"]) == 2
-    assert row["curation_over_training_cpu"] > 0 and "true:macro_map" in row["summary"]
+    assert (scores["train_true"] != labels).any() and len(saved) == 1
+    assert set(row["taggers"]) == {"noisy", "curated"} and len(row["taggers"]["curated"]) == 1
+    assert row["curation_over_training_cpu"] > 0 and "true:macro_map" in bench.summary(row)
 
 
 def test_under_prediction_is_measured_on_general_tags_at_a_fixed_threshold(bench):
