@@ -69,3 +69,25 @@ def test_micro_precision_at_recall_levels_of_model_and_baseline():
     assert pr["recall"][0] == 0.1 and pr["model"] == [1.0] * 9
     # The constant scores rank tag 0 (2 positives in 4 images) before tag 1 (1 in 4): precision 2/4 up to recall 2/3.
     assert pr["baseline"][:6] == [0.5] * 6 and pr["baseline"][-1] == pytest.approx(3 / 8)
+
+
+@pytest.mark.parametrize("damage", ["cut_short", "zero_bytes", "wrong_kind"])
+def test_a_damaged_version_metadata_is_named_before_scoring_whose_labels(artefacts, tmp_path, damage):
+    """Curated scoring says whose labels a version holds from its metadata.json: damaged, that is the sentence."""
+    import shutil
+
+    from acg2vec.evaluation.tagger import dataset_labels
+    from acg2vec.integrity import DamagedFileError
+    from tests.damage import DAMAGES
+
+    root, _ = artefacts
+    shutil.copytree(root / "datasets", tmp_path / "datasets")
+    version = tmp_path / "datasets" / "acg_illustrations" / "64" / "1.0.0"
+    curation = {"run": "main", "run_dir": "/w/curation/main", "made_for": {"version": "1.0.0"}, "min_confidence": 0.8}
+    (version / "metadata.json").write_text(json.dumps({"curation": curation, "build_config": {}}))
+    assert dataset_labels(str(tmp_path / "datasets"))["curated"] is True
+    DAMAGES[damage](version / "metadata.json")
+    with pytest.raises(DamagedFileError) as caught:
+        dataset_labels(str(tmp_path / "datasets"))
+    assert str(caught.value).startswith(f"{version / 'metadata.json'} is damaged (")
+    assert "whose labels the version holds (built or curated) is unknown" in str(caught.value)
