@@ -207,9 +207,34 @@ def verify_recorded_checksums(folder: str, *, what: str, repair: str, sha256: bo
     ``sha256`` None hashes a local folder of at most :data:`SHA256_BUDGET` bytes and checks sizes only otherwise."""
     if not _exists(f"{folder}/{CHECKSUMS_FILE}"):
         return []
+    if _remote(folder):
+        return _verify_remote_sizes(folder, what=what, repair=repair)
     if sha256 is None:
-        sha256 = not _remote(folder) and _recorded_bytes(folder) <= SHA256_BUDGET
+        sha256 = _recorded_bytes(folder) <= SHA256_BUDGET
     return verify_checksums(folder, what=what, repair=repair, sha256=sha256)
+
+
+def _verify_remote_sizes(folder: str, *, what: str, repair: str) -> list[str]:
+    """The sizes ``CHECKSUMS.json`` records, checked on an object store (a stat per file; hashing would download)."""
+    try:
+        listed = json.loads(_read_bytes(f"{folder}/{CHECKSUMS_FILE}"))["files"]
+        sizes = {name: int(entry["size"]) for name, entry in listed.items()}
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise DamagedFileError(
+            f"{folder}/{CHECKSUMS_FILE}", f"not a readable checksum list: {err}", repair=repair
+        ) from None
+    for name, expected in sizes.items():
+        size = _size(f"{folder}/{name}")
+        if size is None:
+            raise DamagedFileError(f"{folder}/{name}", "missing", lost=f"{what} is incomplete", repair=repair)
+        if size != expected:
+            raise DamagedFileError(
+                f"{folder}/{name}",
+                f"{size:,} bytes where {expected:,} were written",
+                lost=f"{what} cannot be used",
+                repair=repair,
+            )
+    return sorted(sizes)
 
 
 def _recorded_bytes(folder: str) -> int:

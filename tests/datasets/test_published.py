@@ -154,3 +154,22 @@ def test_a_damaged_entity_table_is_named_with_its_build(tmp_path: Path, damage: 
         list(records.read_entities(folder))
     assert str(caught.value).startswith(f"{folder}/{schema.ENTITIES_FILE} is damaged (")
     assert str(caught.value).endswith("the entity table cannot be read; repair it with `acg2vec build entities`.")
+
+
+def test_a_version_on_a_remote_file_system_is_checked_by_size(published: Path, tmp_path: Path) -> None:
+    """gs:// and s3:// versions are stat-ed, never downloaded to hash (TensorFlow's ram:// stands in for them)."""
+    import tensorflow as tf
+
+    local = damaged_copy(published, tmp_path, "README.md", "zero_bytes", checksums=True)
+    remote = f"ram://{tmp_path.name}/acg_illustrations/64/1.0.0"
+    for path in sorted(local.iterdir()):
+        tf.io.gfile.makedirs(remote)
+        tf.io.gfile.copy(str(path), f"{remote}/{path.name}", overwrite=True)
+    assert verify_published(remote).examples("validation") == 12  # README.md: not in CHECKSUMS.json of this copy
+    shard = f"{remote}/{SHARD}"
+    with tf.io.gfile.GFile(shard, "rb") as fh:
+        data = fh.read()
+    with tf.io.gfile.GFile(shard, "wb") as fh:
+        fh.write(data[: len(data) // 2])
+    with pytest.raises(DamagedFileError, match=rf"^{shard} is damaged \(.* bytes where .* were written\)"):
+        verify_published(remote)

@@ -36,6 +36,8 @@ def _metadata(version_dir: str) -> dict[str, Any] | None:
         if "://" in path:
             import tensorflow as tf
 
+            if not tf.io.gfile.exists(path):
+                return None
             with tf.io.gfile.GFile(path, "rb") as fh:
                 data = json.loads(fh.read())
         else:

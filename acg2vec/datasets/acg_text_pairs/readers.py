@@ -49,7 +49,8 @@ def verify_corpus(root: str) -> str:
     """``root`` if its files are what the build wrote (see the module doc); else the sentence of the first damaged
     one. Reads ``build_metadata.json`` and each part's footer, never the rows."""
     repair = schema.BUILD_COMMAND
-    verify_recorded_checksums(root, what=f"the {schema.NAME} Parquet corpus", repair=repair)
+    if "://" not in root:  # an object store's corpus is read through Beam's file systems: footers and rows below
+        verify_recorded_checksums(root, what=f"the {schema.NAME} Parquet corpus", repair=repair)
     path = f"{root}/{schema.BUILD_METADATA}"
     data = files.read_bytes(path)
     try:
