@@ -8,7 +8,8 @@ shard it is about to read, in the driver (the same on every runner, local paths 
 - with the crawl's record of the shard in ``raw/<source>/manifest.json`` (size and SHA-256, its line count): the
   size and the checksum must match;
 - without one (a crawl from before the record, a hand-made folder): a ``.gz`` shard is decompressed to its end
-  (stream end and CRC, :func:`acg2vec.integrity.check_gzip`); a plain ``.jsonl`` must end with a line end.
+  (stream end and CRC, :func:`acg2vec.integrity.check_gzip`); a plain ``.jsonl`` must end with a line end;
+- a shard the crawl recorded that is no longer there (a copy or sync that stopped half-way) is damaged too.
 
 :func:`check_raw_shards` refuses the first damaged shard in one sentence (:class:`~acg2vec.integrity.DamagedFileError`:
 the shard, what is wrong, the lines lost, the repair ``acg2vec crawl <source>`` or ``--skip-damaged``); with
@@ -26,6 +27,7 @@ import zlib
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
@@ -174,13 +176,17 @@ class ShardCheck:
     def paths(self) -> list[str]:
         return [path for path, _ in self.good]
 
-    def restrict(self, found: Iterable[tuple[str, int]]) -> ShardCheck:
-        """The same check for a subset of its shards (another build reading some of them)."""
-        paths = {path for path, _ in found}
+    def restrict(self, patterns: Iterable[str]) -> ShardCheck:
+        """The same check for the shards matching ``patterns`` (another build reading some of them)."""
+        patterns = list(patterns)
+
+        def kept(path: str) -> bool:
+            return any(fnmatchcase(path, pattern) for pattern in patterns)
+
         return ShardCheck(
-            good=[g for g in self.good if g[0] in paths],
-            damaged=[d for d in self.damaged if d.path in paths],
-            lines_lost={p: n for p, n in self.lines_lost.items() if p in paths},
+            good=[g for g in self.good if kept(g[0])],
+            damaged=[d for d in self.damaged if kept(d.path)],
+            lines_lost={p: n for p, n in self.lines_lost.items() if kept(p)},
         )
 
     def record(self) -> dict[str, Any]:
@@ -240,17 +246,27 @@ def card_section(record: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def check_raw_shards(found: list[tuple[str, int]], *, command: str, skip_damaged: bool = False) -> ShardCheck:
+def check_raw_shards(
+    found: list[tuple[str, int]], *, command: str, skip_damaged: bool = False, patterns: Iterable[str] = ()
+) -> ShardCheck:
     """Check every shard of ``found`` (``(path, size)``, as :func:`acg2vec.beam_pipelines.files.match` lists them).
 
-    A damaged shard raises its :class:`~acg2vec.integrity.DamagedFileError` (the first in name order) unless
-    ``skip_damaged``; ``command`` is the build's own (``acg2vec build texts``), for the sentence's repair.
+    ``patterns``: the globs ``found`` was listed with; a shard the crawl recorded under one of them that is not on
+    disk any more is damaged too ("missing"). A damaged shard raises its
+    :class:`~acg2vec.integrity.DamagedFileError` (the first in name order) unless ``skip_damaged``; ``command`` is
+    the build's own (``acg2vec build texts``), for the sentence's repair.
     """
-    records: dict[str, dict[str, dict[str, Any]]] = {}
-    for path, _ in found:
-        folder = path.rstrip("/").rsplit("/", 1)[0]
-        if folder not in records:
-            records[folder] = manifest_records(folder)
+    patterns = list(patterns)
+    folders = {path.rstrip("/").rsplit("/", 1)[0] for path, _ in found}
+    folders |= {pattern.rsplit("/", 1)[0] for pattern in patterns}
+    records = {folder: manifest_records(folder) for folder in sorted(folders)}
+    on_disk = {path for path, _ in found}
+    missing = sorted(
+        f"{folder}/{name}"
+        for folder, recorded in records.items()
+        for name in recorded
+        if f"{folder}/{name}" not in on_disk and any(fnmatchcase(f"{folder}/{name}", p) for p in patterns)
+    )
 
     def one(item: tuple[str, int]) -> tuple[str, int, DamagedFileError | None, int | None]:
         path, size = item
@@ -262,6 +278,13 @@ def check_raw_shards(found: list[tuple[str, int]], *, command: str, skip_damaged
         return path, size, None, None
 
     check = ShardCheck()
+    for path in missing:
+        record = records[path.rsplit("/", 1)[0]][shard_name(path)]
+        lost, lines = _lost(record, None)
+        check.damaged.append(
+            DamagedFileError(path, "missing: the crawl recorded it", lost=lost, repair=repair_for(path, command))
+        )
+        check.lines_lost[path] = lines
     ordered = sorted(found)
     with ThreadPoolExecutor(max_workers=max(1, min(CHECK_THREADS, len(ordered)))) as pool:
         for number, (path, size, err, lines) in enumerate(pool.map(one, ordered), 1):
@@ -272,6 +295,7 @@ def check_raw_shards(found: list[tuple[str, int]], *, command: str, skip_damaged
                 check.lines_lost[path] = lines
             if number % 100 == 0 or number == len(ordered):
                 log.info("checked %d of %d raw shards (%d damaged)", number, len(ordered), len(check.damaged))
+    check.damaged.sort(key=lambda err: err.path)
     if check.damaged and not skip_damaged:
         first = check.damaged[0]
         if len(check.damaged) == 1:

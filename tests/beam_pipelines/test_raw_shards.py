@@ -129,6 +129,23 @@ def test_a_sound_shard_with_its_record_passes_and_a_remote_one_is_checked_too(ra
 
 
 @pytest.mark.unit
+def test_a_recorded_shard_that_is_gone_is_named_with_the_lines_it_held(raw: Path, tmp_path: Path) -> None:
+    shutil.copytree(raw / "bangumi", tmp_path / "bangumi")
+    for path in sorted((tmp_path / "bangumi").glob("*.jsonl.gz")):
+        _record(path)
+    gone = tmp_path / "bangumi" / "person-00000.jsonl.gz"
+    lines = _lines(gone)
+    gone.unlink()  # a copy that stopped before this file
+    patterns = [str(tmp_path / "bangumi" / f"{kind}-*.jsonl*") for kind in ("work", "character", "person")]
+    found = [f for pattern in patterns for f in files.match(pattern)]
+    with pytest.raises(DamagedFileError) as caught:
+        check_raw_shards(found, command="acg2vec build texts", patterns=patterns)
+    assert str(caught.value).startswith(f"{gone} is damaged (missing: the crawl recorded it); its {lines:,} lines")
+    record = check_raw_shards(found, command="acg2vec build texts", patterns=patterns, skip_damaged=True).record()
+    assert (record["found"], record["read"], record[DAMAGED_FILE], record["lines_lost"]) == (3, 2, 1, lines)
+
+
+@pytest.mark.unit
 def test_a_plain_jsonl_shard_cut_in_a_line_is_found_by_its_missing_line_end(tmp_path: Path) -> None:
     shard = tmp_path / "bangumi" / "work-00000.jsonl"
     shutil.copytree(DUMMY_RAW / "bangumi", shard.parent)

@@ -69,18 +69,23 @@ class Linked:
         return self.result.record_entity
 
 
-def raw_files(raw_root: str, sources: tuple[str, ...] = SOURCES) -> list[tuple[str, int]]:
+def raw_patterns(raw_root: str, sources: tuple[str, ...] = SOURCES) -> list[str]:
+    """The globs of the raw shards the table reads."""
     root = raw_root.rstrip("/")
     patterns = [f"{root}/{s}/{k}-*.jsonl*" for s in sources for k in KINDS]
-    patterns += [f"{root}/{s}/tag-*.jsonl*" for s in BOORU_SOURCES]
-    return [found for pattern in patterns for found in files.match(pattern)]
+    return patterns + [f"{root}/{s}/tag-*.jsonl*" for s in BOORU_SOURCES]
+
+
+def raw_files(raw_root: str, sources: tuple[str, ...] = SOURCES) -> list[tuple[str, int]]:
+    return [found for pattern in raw_patterns(raw_root, sources) for found in files.match(pattern)]
 
 
 def collect(raw_root: str, sources: tuple[str, ...] = SOURCES, *, shards: list[str] | None = None) -> Collected:
     """Step 1 of the module doc, over ``shards`` (already checked whole), else over every raw shard of ``sources``
     once checked (:func:`~acg2vec.beam_pipelines.raw_shards.check_raw_shards`: a damaged one is refused)."""
     if shards is None:
-        shards = check_raw_shards(raw_files(raw_root, sources), command=schema.BUILD_COMMAND).paths
+        patterns = raw_patterns(raw_root, sources)
+        shards = check_raw_shards(raw_files(raw_root, sources), command=schema.BUILD_COMMAND, patterns=patterns).paths
     out = Collected()
     intros: dict[str, Section] = {}
 
@@ -210,7 +215,8 @@ def build(
         )
     started = time.time()
     if checked is None:
-        checked = check_raw_shards(found, command=schema.BUILD_COMMAND, skip_damaged=skip_damaged)
+        patterns = raw_patterns(raw_root)
+        checked = check_raw_shards(found, command=schema.BUILD_COMMAND, skip_damaged=skip_damaged, patterns=patterns)
     final_dir = schema.entities_dir(workspace)
     with disk_full_is_one_sentence(final_dir), publish.DatasetLock(final_dir, schema.BUILD_COMMAND):
         publish.remove_leftovers(final_dir)

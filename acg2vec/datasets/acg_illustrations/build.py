@@ -119,9 +119,13 @@ RAW_KINDS = (("safebooru", "post"), ("safebooru", "tag"), ("pixiv", "illust"))  
 def check_inputs(raw_root: str, command: str, *, skip_damaged: bool) -> tuple[raw_shards.ShardCheck, dict]:
     """Check the build's raw shards whole (:func:`~acg2vec.beam_pipelines.raw_shards.check_raw_shards`); returns
     the check and the shards to read by item kind. No readable post shard left is one sentence."""
-    found = {kind: files.match(raw_io.shard_pattern(files.join(raw_root, source), kind)) for source, kind in RAW_KINDS}
+    patterns = {kind: raw_io.shard_pattern(files.join(raw_root, source), kind) for source, kind in RAW_KINDS}
+    found = {kind: files.match(pattern) for kind, pattern in patterns.items()}
     checked = raw_shards.check_raw_shards(
-        sorted(f for listed in found.values() for f in listed), command=command, skip_damaged=skip_damaged
+        sorted(f for listed in found.values() for f in listed),
+        command=command,
+        skip_damaged=skip_damaged,
+        patterns=patterns.values(),
     )
     good = set(checked.paths)
     shards = {kind: [path for path, _ in listed if path in good] for kind, listed in found.items()}

@@ -49,7 +49,7 @@ from acg2vec.beam_pipelines.publish import BuildResult
 from acg2vec.beam_pipelines.raw_io import ReadRawLines
 from acg2vec.beam_pipelines.raw_shards import check_raw_shards
 from acg2vec.datasets.acg_entities.build import build as build_entities
-from acg2vec.datasets.acg_entities.build import raw_files as entity_raw_files
+from acg2vec.datasets.acg_entities.build import raw_patterns as entity_raw_patterns
 from acg2vec.datasets.acg_text_pairs import schema
 from acg2vec.datasets.acg_text_pairs.acg_text_pairs_dataset_builder import Builder
 from acg2vec.datasets.acg_text_pairs.card import accounting, build_metadata, write_card, write_tfds_metadata
@@ -135,15 +135,19 @@ def build(
         )
     beam_options = pipeline_options(options.runner)  # a wrong runner argument fails before anything is written
     # 0. Every shard this build and its entity table read, checked whole: a damaged one is refused (or skipped).
-    entity_found = entity_raw_files(raw_root)
+    entity_patterns = entity_raw_patterns(raw_root)
+    entity_found = [f for pattern in entity_patterns for f in files.match(pattern)]
     checked = check_raw_shards(
-        sorted(set(found) | set(entity_found)), command=schema.BUILD_COMMAND, skip_damaged=options.skip_damaged
+        sorted(set(found) | set(entity_found)),
+        command=schema.BUILD_COMMAND,
+        skip_damaged=options.skip_damaged,
+        patterns=[*patterns, *entity_patterns],
     )
-    shards = checked.restrict(found)
+    shards = checked.restrict(patterns)
     if not shards.good:
         raise UserError(f"Every raw shard under {raw_root} is damaged; re-fetch them with `acg2vec crawl`.")
     # Entities first: every pair's entity_id is its linked entity's (the table is published on its own too).
-    entities = build_entities(workspace, checked=checked.restrict(entity_found))
+    entities = build_entities(workspace, checked=checked.restrict(entity_patterns))
     with disk_full_is_one_sentence(final_dir):
         return _build(workspace, config, options, beam_options, shards, entities, started=started)
 

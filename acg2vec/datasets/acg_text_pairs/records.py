@@ -305,7 +305,9 @@ def rows_in_memory(
     def undecodable(reason: str, _raw: bytes, _detail: str) -> None:
         drops[counter_name(LINES, reason)] += 1
 
-    for path in check_raw_shards(raw_files(raw_root, config), command=schema.BUILD_COMMAND).paths:  # damaged: refused
+    patterns = raw_patterns(raw_root, config)
+    shards = check_raw_shards(raw_files(raw_root, config), command=schema.BUILD_COMMAND, patterns=patterns).paths
+    for path in shards:  # checked whole first: a damaged shard is refused
         for line in read_lines(path, LINES, undecodable):
             result = process_line(line, config, entities)
             rows.extend(result.rows)
