@@ -68,6 +68,8 @@ _MD5 = re.compile(r"^[0-9a-f]{32}$")
 IMAGE_EXTENSIONS = {"jpg", "jpeg", "png", "gif", "webp", "bmp"}
 # Request meta of a file download: the md5 the body must have (None for a sample rendition).
 EXPECTED_MD5_META = "acg2vec_expected_md5"
+# ... and the md5 a copy already on disk must have (a re-checked sample: the md5 it had when it was stored).
+ON_DISK_MD5_META = "acg2vec_on_disk_md5"
 FILE_META = "acg2vec_file"
 
 
@@ -127,8 +129,14 @@ class ValidationPipeline:
         raise DropItem(f"{reason}: {detail} <{url}>")
 
 
-def scan_raw(raw_dir: str | Path, on_bad_line: Callable[[str, bytes, str], None] | None = None) -> dict[str, Any]:
-    """``kind \\t source_id`` -> the item's ``file_path`` (None when it has none) for every item in ``raw_dir``.
+def scan_raw(
+    raw_dir: str | Path,
+    on_bad_line: Callable[[str, bytes, str], None] | None = None,
+    *,
+    checksums: dict[str, str | None] | None = None,
+) -> dict[str, Any]:
+    """``kind \\t source_id`` -> the item's ``file_path`` (None when it has none) for every item in ``raw_dir``;
+    ``checksums``, when given, gets each item's ``file_checksum`` (the md5 of the file as it was stored).
 
     Lines are decoded one at a time: a line that is not UTF-8 or not a JSON item is passed to ``on_bad_line``
     (reason, raw bytes, detail) and skipped; a shard cut short by a hard kill counts what was read before the cut.
@@ -142,6 +150,8 @@ def scan_raw(raw_dir: str | Path, on_bad_line: Callable[[str, bytes, str], None]
                     try:
                         data = json.loads(raw.decode("utf-8"))
                         found[f"{data['kind']}\t{data['source_id']}"] = data.get("file_path")
+                        if checksums is not None and data.get("file_checksum"):
+                            checksums[f"{data['kind']}\t{data['source_id']}"] = data["file_checksum"]
                     except UnicodeDecodeError as err:
                         if on_bad_line is not None:
                             on_bad_line("raw-undecodable-utf8", raw, f"{where}: {err}")
@@ -189,7 +199,9 @@ class AlreadyHavePipeline:
         )
         self.seen: set[str] = set()
         self.file_paths: dict[str, str | None] = {}
+        self.checksums: dict[str, str | None] = {}  # the md5 each post's file had when it was stored
         crawler.acg2vec_recheck = {}
+        crawler.acg2vec_recheck_md5 = {}  # what the files pipeline checks a re-checked file on disk against
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> AlreadyHavePipeline:
@@ -203,7 +215,7 @@ class AlreadyHavePipeline:
             def bad_line(reason: str, raw: bytes, detail: str) -> None:
                 book.add(reason, raw, url=None, detail=detail, prefix=BAD_INPUT)
 
-            found = scan_raw(raw_dir, bad_line)
+            found = scan_raw(raw_dir, bad_line, checksums=self.checksums)
             self.seen = set(found)
             self.file_paths = {k: v for k, v in found.items() if k.startswith("post\t")}
             if self.seen:
@@ -215,8 +227,10 @@ class AlreadyHavePipeline:
             if isinstance(item, Post) and key in self.file_paths and self._file_missing(item, key):
                 # Already written, but its file is not on disk as it should be: fetch the file again.
                 self.crawler.acg2vec_recheck[key] = self.file_paths.pop(key)
+                self.crawler.acg2vec_recheck_md5[key] = self.checksums.pop(key, None)
                 return item
             self.file_paths.pop(key, None)
+            self.checksums.pop(key, None)
             self.crawler.stats.inc_value(SKIPPED + "already-have")
             raise DropItem(f"already have {item.kind} {item.source_id}", log_level="DEBUG")
         self.seen.add(key)
@@ -228,8 +242,11 @@ class AlreadyHavePipeline:
         raw_dir = raw_dir_of(self.crawler.settings) or self.crawler.settings.get("FILES_STORE")
         known = self.file_paths.get(key)
         if known:
-            # The sample rendition is re-encoded by the site: only its presence can be checked.
-            expected = post.md5 if Path(known).suffix.lstrip(".") == file_extension(post.file_url) else None
+            # The md5 the file had when stored (a sample rendition, re-encoded by the site, has its own); lines
+            # from before file_checksum was kept: the post's md5 for the original, presence only for a sample.
+            expected = self.checksums.get(key)
+            if not expected and Path(known).suffix.lstrip(".") == file_extension(post.file_url):
+                expected = post.md5
             return not file_on_disk(raw_dir, known, expected)
         return True
 
@@ -264,7 +281,8 @@ class BooruFilesPipeline(FilesPipeline):
 
     A file already on disk whose bytes no longer hash to the md5 of its name (cut short, emptied, overwritten,
     another file) is damaged: it is moved to ``damaged/files/``, named in one sentence, counted under
-    ``damaged-file`` and downloaded again.
+    ``damaged-file`` and downloaded again. A sample rendition (re-encoded by the site) is checked against the md5
+    it had when it was stored, its post line's ``file_checksum``.
     """
 
     STORE_SCHEMES = {**FilesPipeline.STORE_SCHEMES, "": AtomicFilesStore, "file": AtomicFilesStore}
@@ -298,6 +316,8 @@ class BooruFilesPipeline(FilesPipeline):
         # Files are stored content-addressed under files/: the HTTP cache (a development option) would only hold a
         # second copy, and a cached bad body would defeat the retries.
         meta = {EXPECTED_MD5_META: expected, FILE_META: True, "dont_cache": True}
+        stored = getattr(self.crawler, "acg2vec_recheck_md5", {}).get(f"{item.kind}\t{item.source_id}")
+        meta[ON_DISK_MD5_META] = expected or stored
         return [Request(url, callback=NO_CALLBACK, meta=meta)]
 
     def file_path(self, request: Request, response: Any = None, info: Any = None, *, item: Any = None) -> str:
@@ -314,7 +334,7 @@ class BooruFilesPipeline(FilesPipeline):
         checksum = (stat or {}).get("checksum")
         if not checksum:
             return None
-        expected = request.meta.get(EXPECTED_MD5_META)
+        expected = request.meta.get(EXPECTED_MD5_META) or request.meta.get(ON_DISK_MD5_META)
         if expected and checksum != expected:
             # Damaged on disk (a copy cut short, a bad disk, another file): set it aside and fetch it again.
             self._damaged_on_disk(path, checksum, expected, request=request, item=item)

@@ -276,6 +276,46 @@ def test_already_have_sends_a_post_without_its_file_on_disk_to_the_files_pipelin
     assert crawler.stats.get_value("acg2vec/skipped/already-have") == 2
 
 
+def test_a_damaged_sample_rendition_is_found_by_the_md5_it_was_stored_with_and_fetched_again(workdir):
+    import asyncio
+
+    from tests.damage import DAMAGES
+
+    sample = png()
+    stored_md5 = hashlib.md5(sample).hexdigest()  # a sample is re-encoded: not the post's md5
+    raw = workdir / "raw" / "safebooru"
+    row = {"kind": "post", "source_id": "1", "file_path": f"files/{MD5[:2]}/{MD5}.png", "file_checksum": stored_md5}
+    raw.mkdir(parents=True)
+    with gzip.open(raw / "post-r1-00001.jsonl.gz", "wt", encoding="utf-8") as fh:
+        fh.write(json.dumps(row) + "\n")
+    (raw / row["file_path"]).parent.mkdir(parents=True)
+    crawler = crawler_for(workdir, FILES_STORE=str(raw), ACG2VEC_FILES_RENDITION="sample")
+    have = AlreadyHavePipeline.from_crawler(crawler)
+    have.open_spider()
+    item = post(file_url="http://h/images/1/a.png", sample_url="http://h/samples/1/sample_a.png")
+    for damage in ("none", *DAMAGES):
+        (raw / row["file_path"]).write_bytes(sample)
+        if damage != "none":
+            DAMAGES[damage](raw / row["file_path"])
+        have.seen, have.file_paths, have.checksums = (
+            {"post\t1"},
+            {"post\t1": row["file_path"]},
+            {"post\t1": stored_md5},
+        )
+        if damage == "none":
+            with pytest.raises(DropItem, match="already have"):
+                have.process_item(item)
+            continue
+        assert have.process_item(item) is item, damage  # sent on to the files pipeline
+        pipe = BooruFilesPipeline.from_crawler(crawler)
+        (req,) = pipe.get_media_requests(item, None)
+        assert req.meta["acg2vec_expected_md5"] is None and req.meta["acg2vec_on_disk_md5"] == stored_md5
+        assert asyncio.run(pipe.media_to_download(req, None, item=item)) is None, damage  # downloaded again
+        assert not (raw / row["file_path"]).exists()
+    assert crawler.stats.get_value("acg2vec/bad_input/damaged-file") == len(DAMAGES)
+    assert len(list((raw / "damaged" / "files").rglob("*.png"))) == len(DAMAGES)
+
+
 def test_a_raw_line_that_is_not_utf8_is_dead_lettered_not_a_crash(workdir):
     raw = workdir / "raw" / "safebooru"
     raw.mkdir(parents=True)
