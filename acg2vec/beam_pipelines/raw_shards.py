@@ -214,6 +214,14 @@ class ShardCheck:
         return [integrity.damaged_file_record(err, step=STEP) for err in self.damaged]
 
 
+def raw_shard_balance(record: dict[str, Any] | None) -> dict[str, tuple[int, int, int]]:
+    """For a :class:`~acg2vec.beam_pipelines.publish.BuildResult`'s balances: the raw shards found = read +
+    damaged, when some were skipped (nothing otherwise, so a clean build's summary stays as it was)."""
+    if not record or not record.get(DAMAGED_FILE):
+        return {}
+    return {f"raw shards ({DAMAGED_FILE})": (record["found"], record["read"], record[DAMAGED_FILE])}
+
+
 def write_dead_letters(out_dir: str, check: ShardCheck) -> None:
     """``<out_dir>/dead_letters/RawShards.jsonl.gz``: one record per skipped shard (nothing when none was)."""
     if not check.damaged:

@@ -191,6 +191,8 @@ def test_build_texts_skip_damaged_builds_without_them_and_the_cards_say_what_was
     sound = [p for p in (workdir / "raw").rglob("*.jsonl.gz") if p not in (cut, changed)]
     text_shards = [p for p in sound if p.parent.name in meta["config"]["sources"] and not p.name.startswith("tag-")]
     assert shards["found"] == shards["read"] + shards[DAMAGED_FILE] == len(text_shards) + 2
+    n = len(text_shards)
+    assert f"raw shards ({DAMAGED_FILE}) read {n + 2} = kept {n} + dropped 2" in said  # the console says it too
     assert {s["shard"]: s["lines_lost"] for s in shards["skipped"]} == {str(cut): cut_lines, str(changed): None}
     # The lines of the sound shards are exactly the lines the build read: nothing of the damaged ones got in.
     assert meta["accounting"]["lines_read"] == sum(_lines(p) for p in text_shards)
@@ -240,6 +242,7 @@ def test_build_images_skips_a_damaged_post_shard_and_dead_letters_every_damaged_
     assert counts["raw_shards"][DAMAGED_FILE] == 1 and counts["raw_shards"]["skipped"][0]["shard"].endswith(
         "post-00001.jsonl.gz"
     )
+    assert f"raw shards ({DAMAGED_FILE}) read 2 = kept 1 + dropped 1" in said
     dead = [d for path in sorted((version / "dead_letters").glob("DecodeResize*.jsonl.gz")) for d in _jsonl(path)]
     assert sorted(d["record"]["id"] for d in dead) == sorted(p["id"] for p in damaged.values())
     for letter in dead:

@@ -209,11 +209,12 @@ def build(workspace: Workspace, config: ImageBuildConfig, *, options: BuildOptio
         unit="images",
         splits=splits,
         balances={
+            **raw_shards.raw_shard_balance(counts.get("raw_shards")),
             "posts": (
                 posts_counts.get("lines_read") or posts_counts.get("read", 0),
                 posts_counts.get("written", 0),
                 posts_counts.get("dropped", 0),
-            )
+            ),
         },
         drops=dict(posts_counts.get("by_reason", {})),
         counts=counts,

@@ -47,7 +47,7 @@ from acg2vec.beam_pipelines.options import (
 )
 from acg2vec.beam_pipelines.publish import BuildResult
 from acg2vec.beam_pipelines.raw_io import ReadRawLines
-from acg2vec.beam_pipelines.raw_shards import check_raw_shards
+from acg2vec.beam_pipelines.raw_shards import check_raw_shards, raw_shard_balance
 from acg2vec.datasets.acg_entities.build import build as build_entities
 from acg2vec.datasets.acg_entities.build import raw_patterns as entity_raw_patterns
 from acg2vec.datasets.acg_text_pairs import schema
@@ -236,6 +236,7 @@ def _result(meta: dict, final_dir: str, parquet_final: str, *, seconds: float) -
         unit="pairs",
         splits=meta["split_rows"],
         balances={
+            **raw_shard_balance(meta.get("raw_shards")),
             "lines": (balance["lines_read"], balance["items_parsed"], balance["lines_dropped"]),
             "candidate pairs": (balance["pair_candidates"], balance["pairs_written"], balance["pairs_dropped"]),
         },
