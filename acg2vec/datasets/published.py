@@ -360,6 +360,7 @@ def crc_checked(dataset: PublishedDataset | str, split: str | None = None) -> It
         yield
     except tf.errors.DataLossError as err:
         found = dataset if isinstance(dataset, PublishedDataset) else verify_published(dataset)
+        log.warning("a TFRecord read of %s failed its CRC; reading the shards one by one to name it", found.path)
         located = locate_damage(found, split) or (locate_damage(found) if split else None)
         if located is not None:
             raise located from None
