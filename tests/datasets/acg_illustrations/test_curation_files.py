@@ -264,3 +264,30 @@ def test_a_full_disk_while_writing_a_run_is_one_sentence_and_the_previous_table_
             disk.free()
         assert cf.read_label_issues(run)["post_id"].tolist() == [1]
         assert [p.name for p in (disk.path / "main").iterdir()] == [cf.LABEL_ISSUES_FILE]
+
+
+@pytest.mark.integration
+def test_build_apply_curation_names_a_damaged_run_and_exits_3(workdir):
+    """Through the CLI: `build images --apply-curation` on a run whose label issues were cut short."""
+    from typer.testing import CliRunner
+
+    from acg2vec.cli import app
+    from acg2vec.integrity import DamagedFileError
+    from tests.damage import cut_short
+    from tests.evaluation.fakes import make_illustrations_dataset
+
+    version = make_illustrations_dataset(workdir)  # acg_illustrations/64/1.0.0
+    run = cf.curation_dir(str(workdir), "main")
+    cf.write_label_issues(run, [{"post_id": i, "tag": "red", "kind": "missing", "confidence": 0.9} for i in range(50)])
+    ref = cf.DatasetRef.from_dir(str(version))
+    cf.write_manifest(run, cf.CurationManifest(run="main", dataset=ref, files=[cf.LABEL_ISSUES_FILE]))
+    cut_short(workdir / "curation" / "main" / cf.LABEL_ISSUES_FILE)
+    args = ["--workdir", str(workdir), "--quiet", "build", "images", "--apply-curation", "main", "--config", "64"]
+    result = CliRunner().invoke(app, args)
+    error = result.exception
+    assert isinstance(error, DamagedFileError) and error.exit_code == 3
+    assert str(error).startswith(f"{run}/{cf.LABEL_ISSUES_FILE} is damaged (")
+    assert str(error).endswith(
+        "the run's label issues cannot be applied or scored; repair it with `acg2vec curate --run main`."
+    )
+    assert sorted(p.name for p in version.parent.iterdir()) == ["1.0.0"]  # no curated version was written
