@@ -6,13 +6,13 @@ and Parquet files of each finished bucket, and the dead letters of the finalize 
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.tfrecordio import _TFRecordUtil
 
 from acg2vec.beam_pipelines import buckets, files
@@ -153,10 +153,12 @@ class FinalizeBucket(beam.DoFn):
         }
         if result.drops:
             prefix = dead_letter_prefix(self.out_dir, "Dedup")
-            with FileSystems.create(f"{prefix}-{bucket:05d}-of-{self.num_buckets:05d}.jsonl.gz") as fh:
-                for reason, dead in result.drops:
-                    count_named(reason)
-                    fh.write((to_json(dead) + "\n").encode("utf-8"))
+            lines = []
+            for reason, dead in result.drops:
+                count_named(reason)
+                lines.append(to_json(dead) + "\n")
+            data = gzip.compress("".join(lines).encode("utf-8"), mtime=0)  # one bucket's drops: whole or absent
+            files.write_bytes(f"{prefix}-{bucket:05d}-of-{self.num_buckets:05d}.jsonl.gz", data)
         counts: Counter[tuple[str, str, str]] = Counter()
         for split, split_rows in result.rows.items():
             if not split_rows:
