@@ -100,9 +100,19 @@ def _dataset_info(dataset_dir: str) -> dict[str, Any]:
     return read_dataset_info(dataset_dir, repair=rebuild_command(dataset_dir))
 
 
-def repair_command(run_dir: str) -> str:
-    """The command that writes the run at ``run_dir`` again."""
-    return f"acg2vec curate --run {run_dir.rstrip('/').split('/')[-1]}"
+def repair_command(run_dir: str, manifest: CurationManifest | None = None) -> str:
+    """The command that writes the run at ``run_dir`` again: on the version and with the model it used when its
+    ``manifest`` says (a run under ``<workdir>/curation/``), else on the workdir's defaults."""
+    parts = run_dir.rstrip("/").split("/")
+    command = ["acg2vec curate"]
+    if manifest is not None and len(parts) >= 3 and parts[-2] == CURATION_DIR:
+        ref = manifest.dataset
+        command.append("/".join([*parts[:-2], "datasets", ref.name, ref.config, ref.version]))
+    model = manifest.parameters.get("model") if manifest is not None else None
+    if model:
+        command.append(f"--model {model}")
+    command.append(f"--run {parts[-1]}")
+    return " ".join(command)
 
 
 def _write(path: str, data: bytes) -> None:
@@ -263,9 +273,9 @@ def _read_table(run_dir: str, name: str, columns: Mapping[str, str]) -> pd.DataF
     import pyarrow.parquet as pq
 
     path = files.join(run_dir, name)
-    repair = repair_command(run_dir)
     # Without a manifest (a run still being written, or tables written by hand) the file is read as it is.
     manifest = read_manifest(run_dir) if files.exists(files.join(run_dir, MANIFEST_FILE)) else None
+    repair = repair_command(run_dir, manifest)
     listed = manifest is None or name in manifest.files
     if not listed or (manifest is None and not files.exists(path)):
         # The run did not write it (a file there is an earlier run's leftover, never read as this run's).

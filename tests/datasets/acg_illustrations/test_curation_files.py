@@ -223,7 +223,9 @@ def test_every_damage_to_a_run_file_is_one_sentence_with_the_repair(whole_run, t
         _read_everything(run, dataset)
     message = str(caught.value)
     assert message.startswith(f"{run}/{name} is damaged (") and "\n" not in message
-    assert message.endswith("repair it with `acg2vec curate --run main`.")
+    # The repair curates the version the run was made for again (read from the manifest while it is whole).
+    on = "" if name == cf.MANIFEST_FILE else f"{tmp_path}/datasets/acg_illustrations/8/1.0.0 "
+    assert message.endswith(f"repair it with `acg2vec curate {on}--run main`.")
     _read_everything(original, dataset)  # nothing else is touched
 
 
@@ -280,14 +282,15 @@ def test_build_apply_curation_names_a_damaged_run_and_exits_3(workdir):
     run = cf.curation_dir(str(workdir), "main")
     cf.write_label_issues(run, [{"post_id": i, "tag": "red", "kind": "missing", "confidence": 0.9} for i in range(50)])
     ref = cf.DatasetRef.from_dir(str(version))
-    cf.write_manifest(run, cf.CurationManifest(run="main", dataset=ref, files=[cf.LABEL_ISSUES_FILE]))
+    parameters = {"model": "/w/models/deepdanbooru"}
+    manifest = cf.CurationManifest(run="main", dataset=ref, parameters=parameters, files=[cf.LABEL_ISSUES_FILE])
+    cf.write_manifest(run, manifest)
     cut_short(workdir / "curation" / "main" / cf.LABEL_ISSUES_FILE)
     args = ["--workdir", str(workdir), "--quiet", "build", "images", "--apply-curation", "main", "--config", "64"]
     result = CliRunner().invoke(app, args)
     error = result.exception
     assert isinstance(error, DamagedFileError) and error.exit_code == 3
     assert str(error).startswith(f"{run}/{cf.LABEL_ISSUES_FILE} is damaged (")
-    assert str(error).endswith(
-        "the run's label issues cannot be applied or scored; repair it with `acg2vec curate --run main`."
-    )
+    repair = f"acg2vec curate {version} --model /w/models/deepdanbooru --run main"
+    assert str(error).endswith(f"the run's label issues cannot be applied or scored; repair it with `{repair}`.")
     assert sorted(p.name for p in version.parent.iterdir()) == ["1.0.0"]  # no curated version was written
