@@ -112,8 +112,12 @@ def stop_for_full_disk(crawler: Any, path: str | Path) -> None:
     logger.error("%s", DiskFullError(path))
     from scrapy.utils.defer import deferred_from_coro
 
-    if getattr(crawler, "engine", None) is not None and crawler.engine.spider is not None:
-        deferred_from_coro(crawler.engine.close_spider_async(reason="disk-full"))
+    try:
+        engine = crawler.engine
+    except RuntimeError:  # not crawling yet (Scrapy sets the engine when the crawl starts)
+        engine = None
+    if engine is not None and getattr(engine, "spider", None) is not None:
+        deferred_from_coro(engine.close_spider_async(reason="disk-full"))
 
 
 class CrawlBookkeeping:
@@ -152,7 +156,12 @@ class CrawlBookkeeping:
     ):
         """Count ``reason`` under ``prefix`` in the stats and write the record to the dead-letter file."""
         self.crawler.stats.inc_value(prefix + reason)
-        self.dead_letters.add(reason, {"url": url, "data": record}, detail=detail)
+        try:
+            self.dead_letters.add(reason, {"url": url, "data": record}, detail=detail)
+        except OSError as err:
+            if not is_disk_full(err):
+                raise
+            stop_for_full_disk(self.crawler, self.dead_letters.path or "the dead letters")
 
     def damaged_file(self, err: DamagedFileError, *, kind: str, moved_to: Path | None, url: str | None = None) -> None:
         """Count a damaged file under ``damaged-file``, dead-letter it and keep its entry for the run report."""

@@ -10,7 +10,9 @@ requests in flight, close the feeds, keep the pending requests in ``jobs/<source
 next run of the same spider resumes from there. A run that ends any other way deletes its job directory,
 so the next run starts afresh (and skips the items it already has, see the pipelines).
 
-A hard kill (SIGKILL, a crash of the machine) loses the feed batches still open, while the job directory
+A hard kill (SIGKILL, a crash of the machine) loses the feed batches still open (they are written under temporary
+names, renamed only when closed, and the next run removes them: see :mod:`acg2vec.crawlers.shards`, which also
+checks every shard against the manifest before a run and moves damaged ones aside), while the job directory
 already counts their pages as done, so resuming from it would leave gaps. Each run therefore marks its job
 directory while it runs (``RUNNING_MARKER``) and removes the mark however it ends cleanly, stop included. A
 run that finds the mark knows the last one died hard: it discards that job directory and walks the site

@@ -6,6 +6,7 @@ the Bangumi Archive import runs in-process on the hand-made dump.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
@@ -318,3 +319,36 @@ def test_a_full_disk_stops_the_crawl_in_one_sentence_keeps_what_was_written_and_
             assert hashlib.md5((raw / row["file_path"]).read_bytes()).hexdigest() == row["md5"]
         again = run_spider("safebooru", workspace=ws, batch_items=3, **crawl)
         assert again.finished and sorted(ids_in(raw)) == sorted(str(p.id) for p in site.world.posts)
+
+
+@pytest.mark.unit
+def test_a_full_disk_under_the_feed_exporter_or_the_dead_letters_stops_the_crawl_once(tmp_path):
+    from scrapy import Spider
+    from scrapy.utils.test import get_crawler
+
+    from acg2vec.crawlers.feeds import DISK_FULL_STAT, ItemJsonLinesExporter, bookkeeping
+    from acg2vec.crawlers.items import Work
+
+    with SmallDisk(tmp_path / "disk", size_mb=1) as disk:
+        settings = {"ACG2VEC_WORKSPACE": str(disk.path / "w"), "ACG2VEC_SOURCE": "bangumi"}
+        crawler = get_crawler(Spider, settings)
+        book = bookkeeping(crawler)
+        shard = open(disk.path / "shard.jsonl", "wb", buffering=0)  # noqa: SIM115 - closed below
+        exporter = ItemJsonLinesExporter.from_crawler(crawler, shard)
+        disk.fill(leave=4096)
+        try:
+            for i in range(200):  # some 20 kB of lines: past what is left
+                exporter.export_item(Work(source="bangumi", source_id=str(i), titles={"ja": "x" * 80}))
+            at_feed = crawler.stats.get_value(DISK_FULL_STAT)
+            crawler.stats.set_value(DISK_FULL_STAT, None)
+            for i in range(100):  # 150 kB of gzip: random text does not compress away
+                book.add("bad-json", os.urandom(1000).hex(), detail=str(i))
+            at_dead_letters = crawler.stats.get_value(DISK_FULL_STAT)
+        finally:
+            disk.free()
+            shard.close()
+        with contextlib.suppress(OSError):
+            book.dead_letters.close()
+    assert at_feed == str(disk.path / "w" / "raw" / "bangumi")
+    assert at_dead_letters == str(book.dead_letters.path)
+    assert crawler.stats.get_value("acg2vec/bad_input/bad-json") == 100  # counted even when it could not be written
