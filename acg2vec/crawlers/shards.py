@@ -22,6 +22,7 @@ import gzip
 import json
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -29,6 +30,7 @@ from typing import IO, Any
 from scrapy.extensions.feedexport import FileFeedStorage
 
 from acg2vec.crawlers.feeds import (
+    MANIFEST_FILE,
     CrawlReport,
     damage_entry,
     move_aside,
@@ -288,7 +290,7 @@ class ShardCheck:
             for err in self.errors:
                 dead.add(DAMAGED_FILE, err.to_dict(), detail=str(err))
 
-    def finish(self, report: CrawlReport, more: list[dict[str, Any]] = ()) -> None:
+    def finish(self, report: CrawlReport, more: Sequence[dict[str, Any]] = ()) -> None:
         """After the run: count the damage in ``report`` (with ``more`` damaged files the run found, e.g. images),
         and record how many of each shard's lost items this run wrote again, in the report and the manifest."""
         report.bad_input[DAMAGED_FILE] = report.bad_input.get(DAMAGED_FILE, 0) + len(self.errors)
@@ -316,7 +318,11 @@ class ShardCheck:
 
 def _remove_unfinished(root: Path) -> int:
     """Remove the temporary shards and ids files a killed run left (their items were never recorded)."""
-    leftovers = [*root.glob(f".*{SHARD_SUFFIX}{TMP_TAG}*"), *root.joinpath(IDS_DIR).glob(f".*{TMP_TAG}*")]
+    leftovers = [
+        *root.glob(f".*{SHARD_SUFFIX}{TMP_TAG}*"),
+        *root.glob(f".{MANIFEST_FILE}{TMP_TAG}*"),
+        *root.joinpath(IDS_DIR).glob(f".*{TMP_TAG}*"),
+    ]
     for path in leftovers:
         path.unlink(missing_ok=True)
     if leftovers:
