@@ -277,6 +277,17 @@ def test_import_run_writes_feeds_and_counts(workdir, tmp_path):
     assert report.bad_input == {"api-error": 1, "bad-json": 1, "no-illust-found": 1}  # notes.txt is not read
     assert json.loads((raw / "manifest.json").read_text())["items"] == {"illust": 3, "tag_translation": 3}
 
+    # A damaged shard: the next import sets it aside, names it and imports exactly its items again.
+    (shard,) = raw.glob("illust-*.jsonl.gz")
+    shard.write_bytes(shard.read_bytes()[:-9])  # the gzip trailer cut off
+    again = run_spider("pixiv", workspace=Workspace.at(workdir), spider_args={"from_dir": str(FIXTURES)},
+                       throttle=False, quiet=True, timeout=120)  # fmt: skip
+    assert again.written == {"illust": 3} and again.bad_input["damaged-file"] == 1
+    (entry,) = again.damaged
+    assert entry["sentence"].startswith(f"{shard} is damaged (") and entry["restored"] == entry["items_lost"] == 3
+    assert f"this run of `acg2vec crawl pixiv --from {FIXTURES}` fetches them again" in entry["sentence"]
+    assert sorted(i.id for i in read_kind(raw, "illust")) == [1001, 2002, 2003]
+
 
 @pytest.mark.integration
 def test_cli_imports_the_real_captures(workdir, shared_fixtures):
