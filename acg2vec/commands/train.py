@@ -96,6 +96,11 @@ def _train_image_model(task: str, options: dict, *, arch: str | None, model_opti
     with native_stderr_filtered():
         result = train(config)
     metrics = result.metrics
+    damaged = metrics.get("counts", {}).get("damaged-file", 0)
+    if damaged:
+        start = metrics.get("resumed_from_epoch", 0)
+        went_on = f"resumed after epoch {start}" if start else "started over from epoch 1"
+        typer.echo(f"{config.model}: skipped {damaged} damaged backup file(s) (damaged-file); {went_on}.", err=True)
     if not result.exported:
         typer.echo(f"{config.model}: this worker's share is done; the chief worker exports the model.")
     elif "val_macro_map" in metrics:
@@ -166,8 +171,10 @@ def train_tagger(
 ) -> None:
     """Train an illustration tagger on acg_illustrations, tune per-tag thresholds, export a SavedModel.
 
-    Checkpoints go to <model-dir>/backup (a killed run resumes where its last finished epoch ended) and
-    TensorBoard logs to <model-dir>/logs. Nothing is downloaded: VGG16 starts from --weights or random.
+    The training state goes beside the model, in <model-dir>.training: backup/ (a killed run resumes where its
+    last finished epoch ended, or the one before when that backup is damaged), checkpoints/ and TensorBoard logs/.
+    The model folder is replaced only once the new one is whole. Nothing is downloaded: VGG16 starts from
+    --weights or random.
     """
     options = dict(locals())
     arch = renamed(arch, old_model, new="--arch", old="--model")

@@ -146,6 +146,8 @@ def train(config: TrainConfig) -> TrainResult:
     if not chief:
         state_dir = f"{state_dir}/worker-{strategy.cluster_resolver.task_id}"
     backup_dir = f"{state_dir}/{BACKUP_DIR}"
+    if chief:
+        _adopt_old_backup(config.model_dir, backup_dir)
     # A damaged newest backup is named once and the previous one (or a fresh start) takes its place.
     damaged = checkpoints.restore_good_backup(backup_dir)
     start_epoch = _resumed_epoch(backup_dir)
@@ -211,6 +213,17 @@ def train(config: TrainConfig) -> TrainResult:
     else:
         shutil.rmtree(state_dir, ignore_errors=True)
     return TrainResult(config.model_dir, metrics, exported=chief)
+
+
+def _adopt_old_backup(model_dir: str, backup_dir: str) -> None:
+    """A run killed before the training state moved beside the model left its backup in ``<model_dir>/backup``:
+    move it to ``backup_dir`` (the export that replaces the model folder would delete it)."""
+    old = f"{model_dir.rstrip('/')}/{BACKUP_DIR}"
+    if "://" in model_dir or not os.path.isdir(old) or os.path.exists(backup_dir):
+        return
+    os.makedirs(os.path.dirname(backup_dir), exist_ok=True)
+    os.replace(old, backup_dir)
+    log.info("Moved the backup of an interrupted run from %s to %s", old, backup_dir)
 
 
 def _datasets(config: TrainConfig, spec, builder, vocab, image_size: int, *, skip: int):
