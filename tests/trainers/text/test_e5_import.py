@@ -22,10 +22,10 @@ from acg2vec.trainers.text.e5_import import (
     default_source,
     dequantize_q4,
     import_e5,
-    precompiled_charsmap,
     read_e5,
     recorded_digest,
 )
+from acg2vec.trainers.text.e5_tokenizer import precompiled_charsmap
 from tests.damage import DAMAGES
 from tests.trainers.text.e5_texts import GROUPS, long_texts
 
