@@ -109,7 +109,9 @@ def run_until_stopped(app, *, host: str, port: int) -> None:
     import uvicorn
 
     state = app.fastapi.state.serving
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+    # log_config=None: uvicorn logs through acg2vec's handlers (console and the workdir's log file) like the rest
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, log_config=None)
+    server = uvicorn.Server(config)
     state.on_fatal = lambda: setattr(server, "should_exit", True)
     state.say = lambda line: typer.echo(line, err=True)
     typer.echo(f"acg2vec serving on http://{host}:{port}/ (API docs at /docs)", err=True)

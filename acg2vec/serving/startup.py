@@ -150,22 +150,22 @@ def ensure(
     *,
     say: Callable[[str], None],
     rebuild: bool = True,
-    starting: Callable[[str, bool], None] | None = None,
+    starting: Callable[[IndexPart, str, bool], None] | None = None,
 ) -> bool:
     """Check ``part``'s folder; repair it when damaged (or raise the damage when not ``rebuild``), build it when
-    missing or stale and its source is there. ``starting(what it does, whether it repairs)`` is told before a
+    missing or stale and its source is there. ``starting(part, what it does, whether it repairs)`` is told before a
     rebuild or a build begins. Returns whether the folder was written."""
     damage = check_folder(part.folder, vectors=part.vectors)
     if damage is not None:
         if not rebuild:
             raise damage
         if starting is not None:
-            starting(f"rebuilding its {part.what} ({damage.path} is damaged)", True)
+            starting(part, f"rebuilding its {part.what} ({damage.path} is damaged)", True)
         repair(part, damage, say=say)
         return True
     if rebuild and part.build is not None and not part.current():
         if starting is not None:
-            starting(f"building its {part.what}", False)
+            starting(part, f"building its {part.what}", False)
         part.build()
         return True
     return False

@@ -59,6 +59,7 @@ class ServingState:
     on_fatal: Callable[[], None] | None = None
     say: Callable[[str], None] | None = None  # where the sentences of what was rebuilt go (the log by default)
     _categories: dict[int, tuple[object, np.ndarray]] = field(default_factory=dict)
+    _repaired: list[str] = field(default_factory=list)
 
     def serve(self, services: Services, *, owned: bool) -> None:
         self.batchers = services.make_batchers(on_batch=self.metrics.observe_batch)
@@ -70,7 +71,9 @@ class ServingState:
         ``on_fatal`` called."""
         try:
             self.phase = "checking its indexes"
+            self._repaired = []
             built = build_missing(self.config, say=self._say, rebuild=self.config.build, starting=self._starting)
+            built = [name for name in built if name not in self._repaired]  # a repair said its own sentence
             if built:
                 self._say(f"built the {', '.join(built)} index(es) under {self.config.workspace.index()}")
             self.rebuilding, self.phase = False, LOADING
@@ -95,13 +98,15 @@ class ServingState:
             part = part_of(err.path, parts)
             if part is None or not self.config.build:
                 raise
-            self._starting(f"rebuilding its {part.what} ({err.path} is damaged)", True)
+            self._starting(part, f"rebuilding its {part.what} ({err.path} is damaged)", True)
             repair(part, err, say=self._say)
             self.rebuilding, self.phase = False, LOADING
             return load_services(self.config, milvus_client=self.milvus_client)
 
-    def _starting(self, phase: str, repairing: bool) -> None:
+    def _starting(self, part, phase: str, repairing: bool) -> None:
         self.phase, self.rebuilding = phase, repairing
+        if repairing:
+            self._repaired.append(part.name)
 
     def _say(self, line: str) -> None:
         if self.say is not None:
