@@ -281,6 +281,21 @@ def test_a_checkpoint_whose_save_did_not_finish_is_found(trained_tiny, tmp_path:
     assert (checkpoints / "damaged-checkpoint-4" / "optimizer.pt").is_file()  # kept aside, not deleted
 
 
+@pytest.mark.parametrize("name", ["trainer_state.json", "model.safetensors", "tokenizer.json"])
+def test_checkpoints_from_before_checksums_get_the_checks_that_need_no_record(
+    trained_tiny, tmp_path: Path, name: str
+) -> None:
+    from acg2vec.trainers.text.resume import good_checkpoint
+
+    checkpoints = copy_of_training(trained_tiny, tmp_path) / "checkpoints"
+    for checkpoint in checkpoints.glob("checkpoint-*"):
+        (checkpoint / CHECKSUMS_FILE).unlink()
+    DAMAGES["cut_short"](checkpoints / "checkpoint-4" / name)
+    resume_from, damaged = good_checkpoint(checkpoints, output=checkpoints.parent)
+    assert resume_from == str(checkpoints / "checkpoint-2")
+    assert [err.path for err in damaged] == [str(checkpoints / "checkpoint-4" / name)]
+
+
 def test_resume_falls_back_to_the_previous_good_checkpoint(
     trained_tiny, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
