@@ -90,6 +90,8 @@ def disk_full_is_one_sentence(path: str | os.PathLike[str]) -> Iterator[None]:
     library: TensorFlow's SavedModel, FAISS's ``write_index``, pyarrow)."""
     try:
         yield
+    except DiskFullError:
+        raise  # already one sentence, naming the file that could not be written
     except OSError as err:
         if is_disk_full(err):
             raise DiskFullError(path, err) from None

@@ -118,3 +118,12 @@ def test_a_damaged_checksum_list_is_itself_named(tmp_path: Path) -> None:
     (tmp_path / "m" / CHECKSUMS_FILE).write_bytes(b"\x00\x01")
     with pytest.raises(DamagedFileError, match="not a readable checksum list"):
         verify_checksums(tmp_path / "m", what="x", repair="acg2vec train text")
+
+
+def test_a_full_disk_inside_a_wrapped_writer_keeps_its_own_sentence(tmp_path: Path) -> None:
+    from acg2vec.integrity import disk_full_is_one_sentence
+
+    inner = tmp_path / "datasets" / "part-0.parquet"
+    with pytest.raises(DiskFullError) as caught, disk_full_is_one_sentence(tmp_path / "datasets"):
+        raise DiskFullError(inner)
+    assert caught.value.path == str(inner)
