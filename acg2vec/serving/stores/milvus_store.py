@@ -81,6 +81,9 @@ class MilvusStore(VectorStore):
                 return
             log.info("Milvus collection %s holds %d x %d, the folder %d x %d: reloading", name, rows, dim,
                      self.count, self.dim)  # fmt: skip
+        # The folder's own files are what Milvus gets: they agree with meta.json, or the load stops here with the
+        # collection as it was.
+        check_vectors(self.index_dir, self.meta, repair_command(self.index_dir))
         if client.has_collection(name):
             client.drop_collection(name)
         schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
@@ -88,8 +91,6 @@ class MilvusStore(VectorStore):
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
         params = client.prepare_index_params()
         params.add_index(field_name="vector", index_type=index_type, metric_type="IP")
-        # The folder's own files are what Milvus gets: their lengths agree with meta.json or the load stops here.
-        check_vectors(self.index_dir, self.meta, repair_command(self.index_dir))
         client.create_collection(name, schema=schema, index_params=params)
         ids = np.load(os.path.join(self.index_dir, IDS_FILE))
         vectors = np.load(os.path.join(self.index_dir, VECTORS_FILE), mmap_mode="r")

@@ -108,3 +108,28 @@ def test_unknown_backend_and_missing_uri_are_one_sentence(index_folder):
         open_store(str(index_folder[0]), backend="redis")
     with pytest.raises(UserError, match="needs --milvus-uri"):
         open_store(str(index_folder[0]), backend="milvus")
+
+
+@pytest.mark.parametrize("damage", ["cut_short", "wrong_kind"])
+def test_milvus_loads_no_vectors_from_a_damaged_folder(index_folder, milvus_client, tmp_path, damage):  # noqa: F811
+    """The Milvus path reads the folder's own files: a damaged vectors.npy is named before the collection is dropped
+    or filled."""
+    import shutil
+
+    from acg2vec.integrity import DamagedFileError
+    from tests.damage import DAMAGES
+
+    folder = tmp_path / "images"
+    shutil.copytree(index_folder[0], folder)
+    DAMAGES[damage](folder / "vectors.npy")
+
+    def rows() -> int | None:  # the collection of another test's images folder, if this session made one
+        has = milvus_client.has_collection("acg2vec_images")
+        return milvus_client.get_collection_stats("acg2vec_images")["row_count"] if has else None
+
+    before = rows()
+    with pytest.raises(DamagedFileError) as caught:
+        open_store(str(folder), backend="milvus", milvus_uri="embedded", client=milvus_client, rebuild=True)
+    assert caught.value.path == str(folder / "vectors.npy") and "the 3,000 kept vectors" in str(caught.value)
+    assert str(caught.value).endswith("repair it with `acg2vec index images`.")
+    assert rows() == before  # nothing dropped, nothing inserted
