@@ -278,3 +278,15 @@ def test_train_resumes_from_the_previous_backup_and_counts_the_damaged_one(tiny_
     assert metrics["counts"] == {DAMAGED_FILE: 1}
     assert metrics["damaged_files"][0]["path"] == str(backup / checkpoints.WEIGHTS)
     assert json.loads((tmp_path / "model" / "metrics.json").read_text())["counts"] == {DAMAGED_FILE: 1}
+
+
+@pytest.mark.parametrize("given", ["folder", "model file"])
+def test_deepix_init_from_a_damaged_tagger_folder_names_the_file(exported, tmp_path, given):
+    from acg2vec.trainers.image.models import deepdanbooru
+
+    model_dir = tmp_path / "deepdanbooru"
+    shutil.copytree(exported, model_dir)
+    DAMAGES["random_middle"](model_dir / "variables/variables.data-00000-of-00001")
+    with pytest.raises(DamagedFileError, match="the model cannot be used") as caught:
+        deepdanbooru.load_file(str(model_dir if given == "folder" else model_dir / "model.keras"))
+    assert caught.value.path == str(model_dir / "variables/variables.data-00000-of-00001")

@@ -133,8 +133,8 @@ def load_file(path: str):
 
     from acg2vec.trainers.image.export import verify_model_folder
 
-    if Path(path).is_dir():
-        verify_model_folder(path)  # an acg2vec tagger folder: its files are checked before Keras reads one
+    # An acg2vec tagger folder (or its model.keras): the folder's files are checked before Keras reads one.
+    verify_model_folder(path if Path(path).is_dir() else Path(path).parent)
     path = model_file(path)
     try:
         return keras.models.load_model(path, compile=False)
