@@ -214,7 +214,9 @@ def keep_index(vectors: np.ndarray, ids: list[int], folder: str) -> dict:
     tuned search parameters applied. Inner product on normalised vectors = cosine similarity.
     """
     index, chosen = build_chosen_index(normalised(vectors), metric="ip", progress=False)
-    save_index(folder, index, chosen, ids=np.asarray(ids, dtype=np.int64))
+    save_index(
+        folder, index, chosen, ids=np.asarray(ids, dtype=np.int64), built_from={"command": "acg2vec eval images"}
+    )
     return {"path": folder, "factory": chosen.factory, "params": chosen.params, "reason": chosen.reason}
 
 

@@ -16,10 +16,13 @@ ids' length against ``ntotal``) and names a damaged file with :class:`~acg2vec.i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -27,6 +30,7 @@ from acg2vec.errors import UserError
 from acg2vec.indexes.search import apply_params
 from acg2vec.integrity import (
     DamagedFileError,
+    DiskFullError,
     atomic_folder,
     atomic_write,
     atomic_write_json,
@@ -77,12 +81,26 @@ class ChosenIndex:
         return cls(**{name: d[name] for name in cls.__slots__ if name in d})
 
 
+@contextlib.contextmanager
+def index_folder(out_dir: str | os.PathLike[str]) -> Iterator[Path]:
+    """:func:`~acg2vec.integrity.atomic_folder` for an index folder, a full disk named by the file's place in
+    ``out_dir`` rather than by the temporary folder the user never sees."""
+    tmp: Path | None = None
+    try:
+        with atomic_folder(out_dir) as tmp:
+            yield tmp
+    except DiskFullError as err:
+        if tmp is not None and err.path.startswith(str(tmp)):
+            raise DiskFullError(str(out_dir) + err.path[len(str(tmp)) :]) from None
+        raise
+
+
 def write_index_files(
     folder: str, index, chosen: ChosenIndex, *, ids: np.ndarray | None = None, built_from: dict | None = None
 ) -> dict:
     """Write ``index.faiss``, ``index_choice.json`` (with what was written) and, given ``ids``, ``ids.npy`` into
-    ``folder``, a folder being written (inside :func:`~acg2vec.integrity.atomic_folder`: :func:`save_index`, or a
-    serving folder's writer). ``built_from`` says how to rebuild the index (its vectors file, or the model and
+    ``folder``, a folder being written (inside :func:`index_folder`: :func:`save_index`, or a serving folder's
+    writer). ``built_from`` says how to rebuild the index (its vectors file, or the model and
     dataset it was embedded from). Returns the ``written`` record."""
     import faiss
 
@@ -108,7 +126,7 @@ def save_index(
 ) -> None:
     """``out_dir`` as a folder of its own holding the index files (:func:`write_index_files`) and their
     ``CHECKSUMS.json``, replacing the previous one only once whole."""
-    with atomic_folder(out_dir) as tmp:
+    with index_folder(out_dir) as tmp:
         write_index_files(str(tmp), index, chosen, ids=ids, built_from=built_from)
 
 
@@ -132,7 +150,9 @@ def read_choice(out_dir: str, *, repair: str) -> tuple[ChosenIndex, dict]:
 def check_index_folder(out_dir: str, *, repair: str) -> list[str]:
     """Sizes and SHA-256 of the folder's files against its ``CHECKSUMS.json`` (a folder written without one, by an
     older version or by a writer outside :func:`save_index`, passes); returns the files checked."""
-    return verify_checksums(out_dir, what=f"the index {out_dir}", repair=repair)
+    count = _recorded(out_dir, "ntotal")
+    what = f"the {count:,} vectors of the index {out_dir}" if isinstance(count, int) else f"the index {out_dir}"
+    return verify_checksums(out_dir, what=what, repair=repair)
 
 
 def load_index(out_dir: str, *, mmap: bool = True, repair: str = "", checked: bool = False):
@@ -145,7 +165,7 @@ def load_index(out_dir: str, *, mmap: bool = True, repair: str = "", checked: bo
     share one copy of the codes through the page cache; index types FAISS cannot map are read into memory.
     """
     path, choice_path = os.path.join(out_dir, INDEX_FILE), os.path.join(out_dir, CHOICE_FILE)
-    repair = repair or f"the command that wrote {out_dir}"
+    repair = repair or _recorded_command(out_dir)
     if not checked:
         check_index_folder(out_dir, repair=repair)
     for required in (path, choice_path):
@@ -165,6 +185,26 @@ def load_index(out_dir: str, *, mmap: bool = True, repair: str = "", checked: bo
         load_ids(out_dir, expected, repair=repair)
     apply_params(index, chosen.params)
     return index, chosen
+
+
+def _recorded(out_dir: str, key: str):
+    """``written[key]`` of ``index_choice.json`` where it can be read (``built_from`` nested keys as ``a.b``)."""
+    try:
+        with open(os.path.join(out_dir, CHOICE_FILE), encoding="utf-8") as fh:
+            value = json.load(fh)[WRITTEN]
+        for part in key.split("."):
+            value = value[part]
+        return value
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _recorded_command(out_dir: str) -> str:
+    """The command ``index_choice.json`` says wrote the folder (``built_from.command``), where it can be read."""
+    command = _recorded(out_dir, "built_from.command")
+    if isinstance(command, str) and command.startswith("acg2vec "):
+        return command
+    return f"write {out_dir} again with the command that wrote it"
 
 
 def load_ids(out_dir: str, count: int, *, repair: str) -> np.ndarray:

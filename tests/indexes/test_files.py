@@ -168,6 +168,19 @@ def test_a_full_disk_while_saving_keeps_the_previous_index_whole(tmp_path):
         finally:
             disk.free()
         assert caught.value.exit_code == 4 and str(folder) in str(caught.value)
+        assert ".tmp-" not in str(caught.value)  # named by its place in the folder, not by the temporary one
         index, chosen = load_index(str(folder))  # checksums, count and ids: the previous index, whole
         assert index.ntotal == chosen.n == 100 and index.search(data[:1], 1)[1][0, 0] == 0
         assert sorted(p.name for p in disk.path.iterdir() if p.name != ".filler") == ["index"]
+
+
+@pytest.mark.unit
+def test_without_a_repair_given_the_sentence_names_the_recorded_command(tmp_path):
+    from acg2vec.integrity import DamagedFileError
+
+    data = _unit(50, 8, 4)
+    chosen = ChosenIndex("Flat", "", "test", "ip", 50, 8, 0.95, 1.0, 1.0, 1, 0.1)
+    save_index(str(tmp_path / "eval"), _filled("Flat", data), chosen, built_from={"command": "acg2vec eval images"})
+    DAMAGES["cut_short"](tmp_path / "eval" / "index.faiss")
+    with pytest.raises(DamagedFileError, match=r"the 50 vectors .* repair it with `acg2vec eval images`\.$"):
+        load_index(str(tmp_path / "eval"))

@@ -245,6 +245,7 @@ def test_a_full_disk_during_index_images_fails_in_one_sentence_and_keeps_the_ind
         err = result.exception
         assert isinstance(err, DiskFullError) and err.exit_code == 4, result.output + repr(err)
         assert str(err).startswith(f"Writing {workdir / 'index' / 'images'}") and "disk is full" in str(err)
+        assert ".tmp-" not in str(err)
         assert check_folder(str(workdir / "index" / "images")) is None
         assert not [p.name for p in (disk.path / "index").iterdir() if p.name.startswith(".")]  # no temporary left
         assert answers(workdir) == before
