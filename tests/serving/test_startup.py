@@ -8,6 +8,7 @@ matrix of repairs is ``slow``; the fast tests repair one damage of each kind of 
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 import time
@@ -249,3 +250,39 @@ def test_a_full_disk_during_index_images_fails_in_one_sentence_and_keeps_the_ind
         assert check_folder(str(workdir / "index" / "images")) is None
         assert not [p.name for p in (disk.path / "index").iterdir() if p.name.startswith(".")]  # no temporary left
         assert answers(workdir) == before
+
+
+def test_an_index_from_before_checksums_whose_vector_count_is_wrong_is_repaired_as_it_loads(
+    served_workdir,  # noqa: F811
+    before,
+    tmp_path,
+):
+    """No CHECKSUMS.json to go by: the start-up check passes, the FAISS store finds ``ntotal`` short of the
+    recorded count as it loads, and the load repairs the index from the kept vectors and loads again."""
+    import faiss
+
+    from acg2vec.serving.app import create_app
+
+    workdir = copy_workdir(served_workdir, tmp_path)
+    folder = workdir / "index" / "images"
+    (folder / "CHECKSUMS.json").unlink()  # a folder written before checksums were recorded
+    meta = json.loads((folder / "meta.json").read_text())
+    del meta["checksums"]
+    (folder / "meta.json").write_text(json.dumps(meta))
+    short = faiss.read_index(str(folder / "index.faiss"))
+    short.remove_ids(np.arange(6, dtype=np.int64))
+    faiss.write_index(short, str(folder / "index.faiss"))  # a readable index of 6 vectors where 12 were written
+    assert check_folder(str(folder)) is None
+    app = create_app(ServeConfig(workdir=str(workdir), build=True))
+    said: list[str] = []
+    app.fastapi.state.serving.say = said.append
+    with TestClient(app) as client:
+        deadline = time.monotonic() + 120
+        while (ready := client.get("/readyz")).status_code != 200:
+            assert ready.json()["status"] != "failed", ready.json()
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        similar = client.get("/v1/posts/3/similar", params={"k": 4}).json()["results"]
+    assert [p["id"] for p in similar] == [i for i, _ in before["images"][2][1:5]]
+    assert len(said) == 1 and "(it holds 6 vectors where 12 were written)" in said[0]
+    assert "rebuilt the image index from its 12 kept vectors" in said[0]
