@@ -3,7 +3,8 @@ two saves with their sizes and SHA-256, and the check a resumed run makes before
 
 - :class:`CheckedBackupAndRestore` is Keras' ``BackupAndRestore`` with ``double_checkpoint`` (the newest training
   state and the one before it: weights, optimizer, epoch) that records the digests of both in
-  ``<backup>/checksums.json`` after every save.
+  ``<backup>/checksums.json`` with every save (before the epoch metadata, so a kill never leaves a newest state
+  that is whole but unrecorded).
 - :func:`restore_good_backup` runs before ``fit`` resumes: a newest state whose files differ from what was written
   is named once (:class:`acg2vec.integrity.DamagedFileError`'s sentence) and the previous state takes its place;
   when neither is good the backup is removed and training starts over, saying so.
@@ -15,6 +16,7 @@ A save that meets a full disk is :class:`acg2vec.integrity.DiskFullError`; the s
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -25,6 +27,7 @@ import keras
 from acg2vec.integrity import (
     DamagedFileError,
     atomic_write_json,
+    atomic_write_text,
     disk_full_is_one_sentence,
     file_digest,
     write_checksums,
@@ -47,18 +50,30 @@ class CheckedBackupAndRestore(keras.callbacks.BackupAndRestore):
         super().__init__(backup_dir, save_freq="epoch", double_checkpoint=True, delete_checkpoint=True)
 
     def _save_model(self) -> None:
-        with disk_full_is_one_sentence(self.backup_dir):
+        """Keras' save with the record written between the weights and the epoch metadata: a run killed at any
+        point leaves the metadata of a state whose files match the record, or the previous state to go back to."""
+        if "://" in self.backup_dir:
             super()._save_model()
-            if "://" not in self.backup_dir:
-                _record_newest_state(Path(self.backup_dir))
-
-
-def _record_newest_state(folder: Path) -> None:
-    """The newest state's digests first, then the one before (Keras copied it to the ``.bkp`` names)."""
-    states = _read_record(folder).get("states", [])
-    newest = {name: file_digest(folder / name) for name in (WEIGHTS, METADATA)}
-    newest["epoch"] = json.loads((folder / METADATA).read_text(encoding="utf-8"))["epoch"]
-    atomic_write_json(folder / RECORD_FILE, {"format": RECORD_FORMAT, "states": [newest, *states][:KEEP]})
+            return
+        folder = Path(self.backup_dir)
+        with disk_full_is_one_sentence(folder):
+            folder.mkdir(parents=True, exist_ok=True)
+            for name in (WEIGHTS, METADATA):  # the newest state becomes the previous one (double_checkpoint)
+                if (folder / name).is_file():
+                    shutil.copyfile(folder / name, folder / f"{name}{PREVIOUS}")
+            self.model.save_weights(filepath=str(folder / WEIGHTS), overwrite=True)
+            metadata = json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen})
+            newest = {
+                WEIGHTS: file_digest(folder / WEIGHTS),
+                METADATA: {"size": len(metadata.encode()), "sha256": hashlib.sha256(metadata.encode()).hexdigest()},
+                "epoch": self._current_epoch,
+            }
+            try:
+                states = _read_record(folder).get("states", [])
+            except DamagedFileError:  # a record damaged during the run: start a new one with this state
+                states = []
+            atomic_write_json(folder / RECORD_FILE, {"format": RECORD_FORMAT, "states": [newest, *states][:KEEP]})
+            atomic_write_text(folder / METADATA, metadata)
 
 
 def _read_record(folder: Path) -> dict:

@@ -174,6 +174,7 @@ def _train(workdir: Path, data_dir: Path, model_dir: Path, *extra: str):
     return CliRunner().invoke(app, args)
 
 
+@pytest.mark.slow
 def test_a_full_disk_during_an_export_leaves_the_previous_model_whole(exported, tmp_path):
     with SmallDisk(tmp_path / "disk", 16) as disk:
         model_dir = disk.path / "deepdanbooru"
