@@ -214,7 +214,7 @@ def train_text(ws: Workspace, config: DemoConfig, *, quiet: bool) -> tuple[str, 
     )
     summary = f"held-out title translation accuracy: {shown}" if shown else f"{result.global_step} steps"
     scores = {name: translation_accuracy(result.metrics.get(name, {}), result.eval_sets) for name in labels}
-    if scores["trained"] < scores["untrained"]:
+    if scores["trained"] <= scores["untrained"]:
         summary += f" (the brief fine-tuning does not beat its {labels['untrained']} start on these held-out pairs)"
     return (
         result.output,

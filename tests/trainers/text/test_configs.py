@@ -78,4 +78,5 @@ def test_demo_recipe_fine_tunes_multilingual_e5_briefly_with_the_default_recipes
     assert demo.eval_steps >= demo.max_steps  # evaluated before and after, not in between
     # Its texts are short: capped well below the model's 512 tokens (the default recipe keeps the model's own).
     assert demo.max_seq_length == DEMO_MAX_SEQ_LENGTH < 512 and default.max_seq_length is None
+    assert 0 < demo.freeze_layers < 12  # the lower layers keep the pretrained model's cross-lingual alignment
     assert (default.freeze_embeddings, default.freeze_layers) == (False, 0)
