@@ -221,7 +221,7 @@ def test_two_local_workers_train_with_multi_worker_mirrored_strategy(workdir, ti
     outputs = []
     try:
         for proc in procs:
-            outputs.append(proc.communicate(timeout=240))
+            outputs.append(proc.communicate(timeout=480))  # two TensorFlow processes on a shared machine
     finally:
         for proc in procs:
             if proc.poll() is None:
