@@ -165,7 +165,7 @@ def ensure(
         return True
     if rebuild and part.build is not None and not part.current():
         if starting is not None:
-            starting(part, f"building its {part.what}", False)
+            starting(part, f"still building its {part.what}", False)
         part.build()
         return True
     return False

@@ -70,7 +70,7 @@ class ServingState:
         background thread, /healthz answering meanwhile. A failure is fatal: kept for /readyz, said in the log, and
         ``on_fatal`` called."""
         try:
-            self.phase = "checking its indexes"
+            self.phase = f"{LOADING} (checking the index folders)"
             self._repaired = []
             built = build_missing(self.config, say=self._say, rebuild=self.config.build, starting=self._starting)
             built = [name for name in built if name not in self._repaired]  # a repair said its own sentence
