@@ -218,10 +218,13 @@ def atomic_folder(final_dir: str | os.PathLike[str], *, checksums: bool = True) 
         os.rename(tmp, final)
         _fsync_dir(final.parent)
         shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
         if old.exists() and not final.exists():
             os.rename(old, final)
+        if isinstance(err, DiskFullError) and err.path.startswith(str(tmp)):
+            # name the file by its place in the folder the user knows, not by the temporary folder
+            raise DiskFullError(str(final) + err.path[len(str(tmp)) :]) from None
         raise
 
 

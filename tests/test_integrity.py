@@ -127,3 +127,11 @@ def test_a_full_disk_inside_a_wrapped_writer_keeps_its_own_sentence(tmp_path: Pa
     with pytest.raises(DiskFullError) as caught, disk_full_is_one_sentence(tmp_path / "datasets"):
         raise DiskFullError(inner)
     assert caught.value.path == str(inner)
+
+
+def test_a_full_disk_inside_an_atomic_folder_names_the_file_by_its_final_place(tmp_path: Path) -> None:
+    final = tmp_path / "index" / "images"
+    with pytest.raises(DiskFullError) as caught, atomic_folder(final) as tmp:
+        raise DiskFullError(tmp / "thumbnails.bin")
+    assert caught.value.path == str(final / "thumbnails.bin")
+    assert not final.exists() and list(final.parent.iterdir()) == []

@@ -16,13 +16,10 @@ ids' length against ``ntotal``) and names a damaged file with :class:`~acg2vec.i
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -30,7 +27,6 @@ from acg2vec.errors import UserError
 from acg2vec.indexes.search import apply_params
 from acg2vec.integrity import (
     DamagedFileError,
-    DiskFullError,
     atomic_folder,
     atomic_write,
     atomic_write_json,
@@ -81,25 +77,11 @@ class ChosenIndex:
         return cls(**{name: d[name] for name in cls.__slots__ if name in d})
 
 
-@contextlib.contextmanager
-def index_folder(out_dir: str | os.PathLike[str]) -> Iterator[Path]:
-    """:func:`~acg2vec.integrity.atomic_folder` for an index folder, a full disk named by the file's place in
-    ``out_dir`` rather than by the temporary folder the user never sees."""
-    tmp: Path | None = None
-    try:
-        with atomic_folder(out_dir) as tmp:
-            yield tmp
-    except DiskFullError as err:
-        if tmp is not None and err.path.startswith(str(tmp)):
-            raise DiskFullError(str(out_dir) + err.path[len(str(tmp)) :]) from None
-        raise
-
-
 def write_index_files(
     folder: str, index, chosen: ChosenIndex, *, ids: np.ndarray | None = None, built_from: dict | None = None
 ) -> dict:
     """Write ``index.faiss``, ``index_choice.json`` (with what was written) and, given ``ids``, ``ids.npy`` into
-    ``folder``, a folder being written (inside :func:`index_folder`: :func:`save_index`, or a serving folder's
+    ``folder``, a folder being written (inside :func:`~acg2vec.integrity.atomic_folder`: :func:`save_index`, or a serving folder's
     writer). ``built_from`` says how to rebuild the index (its vectors file, or the model and
     dataset it was embedded from). Returns the ``written`` record."""
     import faiss
@@ -126,7 +108,7 @@ def save_index(
 ) -> None:
     """``out_dir`` as a folder of its own holding the index files (:func:`write_index_files`) and their
     ``CHECKSUMS.json``, replacing the previous one only once whole."""
-    with index_folder(out_dir) as tmp:
+    with atomic_folder(out_dir) as tmp:
         write_index_files(str(tmp), index, chosen, ids=ids, built_from=built_from)
 
 

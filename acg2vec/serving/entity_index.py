@@ -101,12 +101,12 @@ def copy_entities(table: str | None, out_dir: str) -> None:
     import shutil
 
     from acg2vec.datasets.acg_entities import schema
-    from acg2vec.indexes.files import index_folder
+    from acg2vec.integrity import atomic_folder
 
     if table is None:
         shutil.rmtree(out_dir, ignore_errors=True)  # never serve a table the works index was not built from
         return
-    with index_folder(out_dir) as tmp:
+    with atomic_folder(out_dir) as tmp:
         for name in (schema.ENTITIES_FILE, schema.TAG_LINKS_FILE, schema.BUILD_METADATA):
             if os.path.isfile(os.path.join(table, name)):
                 shutil.copyfile(os.path.join(table, name), os.path.join(tmp, name))

@@ -29,8 +29,8 @@ import numpy as np
 
 from acg2vec.deadletter import DeadLetters, dead_letter_path
 from acg2vec.errors import UserError
-from acg2vec.indexes.files import IDS_FILE, index_folder
-from acg2vec.integrity import CHECKSUMS_FILE, atomic_write, atomic_write_json
+from acg2vec.indexes.files import IDS_FILE
+from acg2vec.integrity import CHECKSUMS_FILE, atomic_folder, atomic_write, atomic_write_json
 from acg2vec.serving.entity_index import copy_entities, entities_table, link_works, table_stamp
 from acg2vec.serving.stores.base import META_FILE, VECTORS_FILE, unit_rows
 
@@ -112,7 +112,7 @@ def reindex_from_vectors(out_dir: str) -> dict:
     unit = np.load(os.path.join(out_dir, VECTORS_FILE), mmap_mode="r")
     ids = np.load(os.path.join(out_dir, IDS_FILE))
     derived = {INDEX_FILE, CHOICE_FILE, META_FILE, CHECKSUMS_FILE, IDS_FILE}
-    with index_folder(out_dir) as tmp:
+    with atomic_folder(out_dir) as tmp:
         for path in sorted(glob.glob(os.path.join(out_dir, "**", "*"), recursive=True)):
             rel = os.path.relpath(path, out_dir)
             if os.path.isfile(path) and rel not in derived:
@@ -194,7 +194,7 @@ def build_image_index(
     # 2. Every post once: metadata, thumbnail, vector; into a temporary folder that replaces out_dir once whole.
     rows: dict[str, list] = defaultdict(list)
     total = sum(builder.info.splits[s].num_examples for s in builder.info.splits)
-    with index_folder(out_dir) as tmp:
+    with atomic_folder(out_dir) as tmp:
         with (
             DeadLetters(dead_letter_path(tmp, "index-images"), step="index-images", fresh=True) as dead,
             open(os.path.join(tmp, THUMBNAILS_FILE), "wb") as thumbs,
@@ -400,7 +400,7 @@ def build_works_index(
     meta["entities_table_stamp"] = table_stamp(table)
     meta["unlinked_works"] = unlinked
     meta["checksums"] = CHECKSUMS_FILE
-    with index_folder(out_dir) as tmp:
+    with atomic_folder(out_dir) as tmp:
         pq.write_table(_works_table(works), os.path.join(tmp, WORKS_FILE))
         pq.write_table(pa.table(dict(titles)), os.path.join(tmp, TITLES_FILE))
         meta = write_vectors(str(tmp), np.asarray(titles["row"]), vectors, meta, memory_budget=memory_budget)
@@ -497,7 +497,7 @@ def build_tags_table(
     meta = {"kind": TAGS, "count": len(rows["name"]), "model": getattr(tagger, "path", None)}
     meta["model_fingerprint"] = fingerprint(tagger.path) if tagger is not None else None
     meta["checksums"] = CHECKSUMS_FILE
-    with index_folder(out_dir) as tmp:
+    with atomic_folder(out_dir) as tmp:
         pq.write_table(pa.table(dict(rows) or schema), os.path.join(tmp, TAGS_FILE))
         atomic_write_json(os.path.join(tmp, META_FILE), meta)
     return len(rows["name"])
