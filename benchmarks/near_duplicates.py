@@ -235,7 +235,7 @@ def run_size(n: int, args) -> dict:
     # 4. The threshold sweep of the 256-bit hash.
     row["sweep"] = sweep(ids, images, truth_ids, hash_size=16, distances=list(range(0, 97, 4)))
     if n <= args.window_sweep_max_posts:  # one more search with the sub-windows: long at 20,000 posts
-        row["window_sweep"] = window_sweep(ids, splits, images, truth_ids, distances=list(range(12, 45, 4)))
+        row["window_sweep"] = window_sweep(ids, splits, images, truth_ids, distances=list(range(8, 25, 2)))
     if embeddings is not None:
         cosines = [0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995]
         row["embedding_sweep"] = embedding_sweep(ids, embeddings, truth_ids, cosines=cosines)

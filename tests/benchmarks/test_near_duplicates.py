@@ -7,6 +7,7 @@ import argparse
 
 import pytest
 
+from acg2vec.curation.duplicates import DuplicateConfig
 from tests.benchmarks.scripts import load_script
 
 
@@ -34,7 +35,9 @@ def test_a_tiny_run_finds_the_planted_reencodes_and_resizes(bench):
     # the sub-window hashes find the crops the full hash alone misses, at no cost in precision here
     assert row["curate"]["by_kind"]["crop"]["recall"] == 1.0 and row["curate"]["precision"] == 1.0
     assert row["hash_only"]["by_kind"]["crop"]["recall"] == 0.0
-    at_default = next(r for r in row["window_sweep"] if r["max_window_distance"] == 20)
+    at_default = next(
+        r for r in row["window_sweep"] if r["max_window_distance"] == DuplicateConfig().max_window_distance
+    )
     assert at_default["by_kind"]["crop"]["recall"] == 1.0 and at_default["precision"] == 1.0
     assert row["leak"]["planted_left_after_drop"] <= row["leak"]["planted_train_test_pairs"]
     at_20 = next(r for r in row["sweep"] if r["max_distance"] == 20)

@@ -98,7 +98,10 @@ def test_a_light_crop_is_found_by_the_hashes_of_sub_windows_and_nothing_else_is(
     methods = dict(zip(result.members["post_id"], result.members["method"], strict=True))
     assert {methods[p] for p in (5, 204, 10, 209, 15, 214)} == {"window"} and methods[101] == "hash"
     assert result.counts["pairs"]["window"] == 3 and result.counts["pairs"]["hash"] == 1
-    assert (result.pairs.loc[result.pairs["method"] == "window", "window_distance"] <= 20).all()
+    assert (
+        result.pairs.loc[result.pairs["method"] == "window", "window_distance"]
+        <= DuplicateConfig().max_window_distance
+    ).all()
 
 
 def test_window_pairs_match_brute_force_distances_to_every_window(planted):
