@@ -107,7 +107,8 @@ def _mentions_disk_full(err: BaseException) -> bool:
     return any(s in text for s in ("no space left", "file too large", "disk quota", "resource exhausted: "))
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: str | os.PathLike[str]) -> None:
+    """fsync a folder, so that a rename inside it survives a crash (a no-op where the file system cannot)."""
     with contextlib.suppress(OSError):  # some file systems cannot fsync a directory; the rename still happened
         fd = os.open(folder, os.O_RDONLY)
         try:
@@ -160,7 +161,7 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb", *, encoding: st
             raw.flush()
             os.fsync(raw.fileno())
         os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
     except BaseException as err:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -192,8 +193,8 @@ def fsync_tree(folder: str | os.PathLike[str]) -> None:
             with open(path, "rb") as fh:
                 os.fsync(fh.fileno())
     for path in sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True):
-        _fsync_dir(path)
-    _fsync_dir(root)
+        fsync_dir(path)
+    fsync_dir(root)
 
 
 @contextlib.contextmanager
@@ -216,7 +217,7 @@ def atomic_folder(final_dir: str | os.PathLike[str], *, checksums: bool = True) 
         if final.exists():
             os.rename(final, old)
         os.rename(tmp, final)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
         shutil.rmtree(old, ignore_errors=True)
     except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -349,6 +350,19 @@ def _gzip_problem(err: BaseException) -> str:
 def check_gzip(path: str | os.PathLike[str], *, repair: str = "") -> int:
     """Read a gzip file to its end; returns its line count or raises :class:`DamagedFileError`."""
     return sum(1 for _ in read_gzip_lines(path, repair=repair))
+
+
+def decode_utf8(path: str | os.PathLike[str], data: bytes, *, lost: str, repair: str) -> str:
+    """``data`` (read from ``path``) as UTF-8 text, or :class:`DamagedFileError` saying it is not."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DamagedFileError(
+            path,
+            "it is not UTF-8 text: bytes inside it changed, or it is another kind of file",
+            lost=lost,
+            repair=repair,
+        ) from None
 
 
 def damaged_file_record(err: DamagedFileError, *, step: str = "") -> dict[str, Any]:

@@ -46,6 +46,7 @@ from acg2vec.integrity import (
     DiskFullError,
     atomic_write_text,
     file_digest,
+    fsync_dir,
     is_disk_full,
     read_gzip_lines,
 )
@@ -154,15 +155,6 @@ def add_shard(raw_dir: str | Path, path: str | Path, *, run_id: str, content: Sh
     return record
 
 
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):  # some file systems cannot fsync a directory; the rename still happened
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def finish_shard(raw: IO[bytes], tmp: Path, final: Path, *, run_id: str, content: ShardContent | None = None) -> dict:
     """Flush, fsync and close ``raw`` (the file at ``tmp``), rename it to ``final`` and record it."""
     try:
@@ -170,7 +162,7 @@ def finish_shard(raw: IO[bytes], tmp: Path, final: Path, *, run_id: str, content
         os.fsync(raw.fileno())
         raw.close()
         os.replace(tmp, final)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
     except OSError as err:
         with contextlib.suppress(OSError):
             tmp.unlink()

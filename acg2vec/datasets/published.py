@@ -102,13 +102,10 @@ def _size(path: str) -> int | None:
 
 
 def _read_bytes(path: str) -> bytes:
-    if _remote(path):
-        import tensorflow as tf
-
-        with tf.io.gfile.GFile(path, "rb") as fh:
-            return fh.read()
-    with open(path, "rb") as fh:
-        return fh.read()
+    data = versions.read_bytes_if_present(path)
+    if data is None:
+        raise FileNotFoundError(path)
+    return data
 
 
 def repair_command(dataset_dir: str, info: dict[str, Any] | None = None) -> str:

@@ -72,7 +72,7 @@ def next_patch_version(config_dir: str, base: str) -> str:
     return f"{major}.{minor}.{patch}"
 
 
-def _read_bytes(path: str) -> bytes | None:
+def read_bytes_if_present(path: str) -> bytes | None:
     """The file's bytes, None when it is not there (remote paths through ``tf.io.gfile``)."""
     if "://" in path:
         import tensorflow as tf
@@ -103,7 +103,7 @@ def read_dataset_info(dataset_dir: str, *, repair: str) -> dict[str, Any]:
     else wrong: a :class:`DamagedFileError` with ``repair``."""
     folder = dataset_dir.rstrip("/")
     path = f"{folder}/{TFDS_MARKER}"
-    data = _read_bytes(path)
+    data = read_bytes_if_present(path)
     if data is None:
         raise UserError(f"{folder} is not a complete dataset (no {TFDS_MARKER}); build it with `{repair}`.")
     lost = "the whole version cannot be read"

@@ -43,7 +43,7 @@ from acg2vec.datasets.acg_illustrations.schema import NAME, SELECTED_TAGS_FILE
 from acg2vec.datasets.acg_illustrations.selected_tags import csv_sha256
 from acg2vec.datasets.versions import read_dataset_info
 from acg2vec.errors import UserError
-from acg2vec.integrity import DamagedFileError, atomic_write_bytes
+from acg2vec.integrity import DamagedFileError, atomic_write_bytes, decode_utf8
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -199,15 +199,7 @@ def read_manifest(run_dir: str) -> CurationManifest:
     if not files.exists(path):
         raise UserError(f"{run_dir} is not a curation run (no {MANIFEST_FILE}); run `acg2vec curate` first.")
     data = files.read_bytes(path)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise DamagedFileError(
-            path,
-            "it is not UTF-8 text: bytes inside it changed, or it is another kind of file",
-            lost="the run cannot be used",
-            repair=repair_command(run_dir),
-        ) from None
+    text = decode_utf8(path, data, lost="the run cannot be used", repair=repair_command(run_dir))
     return CurationManifest.from_json(text, where=path, repair=repair_command(run_dir))
 
 

@@ -18,8 +18,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from acg2vec.datasets.acg_illustrations.schema import SELECTED_TAGS_FILE, category_name
+from acg2vec.datasets.versions import read_bytes_if_present
 from acg2vec.errors import UserError
-from acg2vec.integrity import DamagedFileError, atomic_write_text
+from acg2vec.integrity import DamagedFileError, atomic_write_text, decode_utf8
 
 THRESHOLDS_FILE = "thresholds.json"
 COLUMNS = ("name", "category", "count")
@@ -113,20 +114,12 @@ class TagVocabulary:
         A damaged file is one sentence with ``repair`` (default: the command that rebuilds the dataset when the file
         sits in a dataset version); the SHA-256 in a ``selected_tags.csv.sha256`` beside it is checked."""
         path = str(path)
-        data = _read_bytes(path)
+        data = read_bytes_if_present(path)
         if data is None:
             raise UserError(f"There is no {SELECTED_TAGS_FILE} at {path}" + (f"; {missing}." if missing else "."))
         repair = repair or _default_repair(path)
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise DamagedFileError(
-                path,
-                "it is not UTF-8 text: bytes inside it changed, or it is another kind of file",
-                lost="the tag vocabulary cannot be read",
-                repair=repair,
-            ) from None
-        recorded = _read_bytes(path + SHA256_SUFFIX)
+        text = decode_utf8(path, data, lost="the tag vocabulary cannot be read", repair=repair)
+        recorded = read_bytes_if_present(path + SHA256_SUFFIX)
         if recorded is not None and recorded.decode("ascii", "replace").strip() != csv_sha256(text):
             raise DamagedFileError(
                 path,
@@ -180,22 +173,6 @@ def _read_text(path: str) -> str | None:
             return fh.read()
     try:
         with open(path, encoding="utf-8", newline="") as fh:
-            return fh.read()
-    except FileNotFoundError:
-        return None
-
-
-def _read_bytes(path: str) -> bytes | None:
-    """The file's bytes, or None when there is no file (remote paths through ``tf.io.gfile``)."""
-    if _remote(path):
-        import tensorflow as tf
-
-        if not tf.io.gfile.exists(path):
-            return None
-        with tf.io.gfile.GFile(path, "rb") as fh:
-            return fh.read()
-    try:
-        with open(path, "rb") as fh:
             return fh.read()
     except FileNotFoundError:
         return None
