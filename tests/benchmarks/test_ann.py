@@ -32,6 +32,7 @@ def test_benchmark_script_runs_small(tmp_path, capsys):
 
 
 @pytest.mark.integration
+@pytest.mark.slow  # 30-40 s; CI keeps its budget (make test-all runs it)
 def test_benchmark_script_forces_the_ivf_candidates_on_a_small_set(tmp_path, capsys):
     vectors = tmp_path / "embeddings.npy"
     np.save(vectors, latent_clusters(1_100, 16, latent_dim=8, n_clusters=10, seed=5))

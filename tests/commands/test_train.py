@@ -201,6 +201,7 @@ def _free_port() -> int:
 
 
 @pytest.mark.integration
+@pytest.mark.slow  # 30-40 s; CI keeps its budget (make test-all runs it)
 def test_two_local_workers_train_with_multi_worker_mirrored_strategy(workdir, tiny_data_dir, tmp_path):
     cluster = {"worker": [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]}
     model_dir = tmp_path / "mw"
@@ -314,6 +315,7 @@ def test_missing_corpus_is_one_line_and_a_nonzero_exit(workdir: Path) -> None:
 
 
 @pytest.mark.integration
+@pytest.mark.slow  # 30-40 s; CI keeps its budget (make test-all runs it)
 def test_two_process_training_with_torchrun(tiny_corpus: Path, workdir: Path) -> None:
     """2 CPU processes (gloo), one model copy each; only the first writes the model folder."""
     proc = subprocess.run(
