@@ -55,3 +55,20 @@ def test_curation_kinds_choose_which_label_issues_are_applied(tmp_path):
     # The run flags one wrong tag (post 2's "blue"): removed only when wrong issues are asked for.
     assert default["counts"]["tags"]["removed"] == {} and both["counts"]["tags"]["removed"] == {"tags": {"train": 1}}
     assert default["counts"]["tags"]["added"] == both["counts"]["tags"]["added"]
+
+
+@pytest.mark.parametrize("damage", ["cut_short", "wrong_kind", "older_format"])
+def test_a_damaged_source_version_is_the_damaged_file_sentence(tmp_path, damage):
+    from acg2vec.integrity import DamagedFileError
+    from tests.damage import DAMAGES
+
+    write_dataset(tmp_path, size=64)
+    write_run(tmp_path, size=64)
+    info = tmp_path / "datasets" / "acg_illustrations" / "64" / "1.0.0" / "dataset_info.json"
+    DAMAGES[damage](info)
+    args = ["-w", str(tmp_path), "build", "images", "--config", "64", "--apply-curation", "curation/first"]
+    done = CliRunner().invoke(app, [*args, "--mode", "in_memory"])
+    assert isinstance(done.exception, DamagedFileError), done.output
+    assert str(done.exception).startswith(f"{info} is damaged (")
+    assert "acg2vec build images --config 64" in str(done.exception)
+    assert not (info.parent.parent / "1.0.1").exists()

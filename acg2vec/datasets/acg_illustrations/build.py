@@ -52,11 +52,12 @@ from acg2vec.datasets.acg_illustrations.curation_files import (
     read_duplicates,
     read_label_issues,
 )
+from acg2vec.datasets.acg_illustrations.rebuild import rebuild_command
 from acg2vec.datasets.acg_illustrations.records import ImageBuildConfig, record_to_example
 from acg2vec.datasets.acg_illustrations.schema import BUILD_COUNTS_FILE, NAME, SELECTED_TAGS_FILE, features_for_size
 from acg2vec.datasets.acg_illustrations.selected_tags import TagVocabulary, csv_sha256
 from acg2vec.datasets.acg_illustrations.transforms import BuildImageExamples, bucket_count, write_side_outputs
-from acg2vec.datasets.versions import TFDS_MARKER, newest_dataset_dir, next_patch_version
+from acg2vec.datasets.versions import TFDS_MARKER, newest_dataset_dir, next_patch_version, read_dataset_info
 from acg2vec.errors import UserError
 from acg2vec.integrity import disk_full_is_one_sentence
 from acg2vec.workspace import Workspace
@@ -289,6 +290,8 @@ def apply_curation(
     start = time.monotonic()
     # 1. The source version, and the run checked against it (name, config, version and content hash).
     source = source_version_dir(workspace, config, version)
+    # a damaged dataset_info.json of the source is the damaged-file sentence, not a traceback further down
+    source_info = read_dataset_info(source, repair=rebuild_command(source, config=config))
     manifest = check_run_for(choice.run_dir, source)
     # 2. The edits: label issues above the threshold, duplicate groups when asked to drop them.
     vocabulary = TagVocabulary.read(files.join(source, SELECTED_TAGS_FILE))
@@ -341,7 +344,7 @@ def apply_curation(
         metrics = metric_counts(run_to_completion(pipeline, tmp_dir))
         # 4. The books: per split, read = written + dropped, and every source example read.
         counts = curated_counts(metrics, split_names)
-        _check_curated_counts(source, counts)
+        _check_curated_counts(source_info, counts)
         # 5. The vocabulary (the source's tags in its order, recounted on the curated train split; copied when there
         #    is no train split), the metadata with the curation applied, the card; then the folder is swapped in.
         if "train" not in split_names:
@@ -384,9 +387,8 @@ def _split_rank(name: str) -> tuple[int, str]:
     return (order.index(name) if name in order else len(order), name)
 
 
-def _check_curated_counts(source: str, counts: dict) -> None:
-    """Every example of the source read, and read = written + dropped."""
-    info = json.loads(files.read_text(files.join(source, TFDS_MARKER)))
+def _check_curated_counts(info: dict, counts: dict) -> None:
+    """Every example of the source (its ``dataset_info.json``) read, and read = written + dropped."""
     expected = sum(int(n) for split in info.get("splits", []) for n in split.get("shardLengths", []))
     posts = counts["posts"]
     if posts["read"] != expected or posts["read"] != posts["written"] + posts["dropped"]:
