@@ -58,3 +58,24 @@ def test_curate_bad_input_is_one_sentence(noisy_workdir, tmp_path):
     (noisy_workdir / "bad.jsonl").write_text('{"id": 1}\n')
     result = invoke(noisy_workdir, "--truth", str(noisy_workdir / "bad.jsonl"))
     assert isinstance(result.exception, UserError) and "line 1" in str(result.exception)
+
+
+@pytest.mark.integration
+def test_a_damaged_run_table_names_the_command_that_writes_it_again_and_that_command_works(noisy_workdir):
+    import shlex
+
+    from acg2vec.integrity import DamagedFileError
+    from tests.damage import cut_short
+
+    assert invoke(noisy_workdir, "--run", "r1", "--folds", "3", "--min-positives", "2").exit_code == 0
+    run_dir = str(noisy_workdir / "curation" / "r1")
+    cut_short(noisy_workdir / "curation" / "r1" / "label_issues.parquet")
+    with pytest.raises(DamagedFileError) as caught:
+        read_label_issues(run_dir)
+    sentence = str(caught.value)
+    repair = shlex.split(sentence.split("repair it with `", 1)[1].split("`", 1)[0])
+    assert repair[:2] == ["acg2vec", "curate"] and repair[-2:] == ["--run", "r1"]
+    again = runner.invoke(app, ["--workdir", str(noisy_workdir), "--quiet", *repair[1:], "--folds", "3",
+                                "--min-positives", "2"])  # fmt: skip
+    assert again.exit_code == 0, again.output
+    assert len(read_label_issues(run_dir)) > 0
